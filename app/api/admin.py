@@ -1,0 +1,89 @@
+"""Admin and auditor routes: staff, account status, user browsing, roles and the audit trail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from app.api.deps import AdminDep, AdminServiceDep, AuditServiceDep, ClientDep, PrincipalDep, StaffDep
+from app.api.schemas.admin import (
+    AuditLogOut,
+    CreateStaffRequest,
+    RoleOut,
+    StaffOut,
+    StatusUpdate,
+    UserDetail,
+    UserSummary,
+)
+from app.api.schemas.common import Page, error_responses
+from app.domain.users import PERMISSIONS, Role, UserStatus
+
+router = APIRouter(tags=["Admin"])
+PageNo = Annotated[int, Query(ge=1, description="1-based page number")]
+PageSize = Annotated[int, Query(ge=1, le=100, description="Items per page (max 100)")]
+
+
+@router.post("/admin/users", status_code=status.HTTP_201_CREATED, response_model=StaffOut,
+             summary="Create a staff account", responses=error_responses(400, 401, 403, 409, 422))
+async def create_staff(body: CreateStaffRequest, admin: AdminDep, service: AdminServiceDep,
+                       client: ClientDep) -> StaffOut:
+    """An admin creates an active auditor or admin account."""
+    user = await service.create_user(email=body.email, password=body.password, name=body.name,
+                                     role=Role(body.role), actor=admin.user, client=client)
+    return StaffOut.of(user)
+
+
+@router.put("/admin/users/{user_id}/status", response_model=UserSummary, summary="Suspend or reactivate an account",
+            responses=error_responses(401, 403, 404, 409, 422))
+async def set_status(user_id: str, body: StatusUpdate, admin: AdminDep, service: AdminServiceDep,
+                     client: ClientDep) -> UserSummary:
+    """Suspending signs the user out everywhere at once."""
+    return UserSummary.of(await service.set_status(user_id, UserStatus(body.status), admin.user, client))
+
+
+@router.get("/admin/users", response_model=Page[UserSummary], summary="Browse users",
+            responses=error_responses(401, 403, 422))
+async def list_users(
+    _: StaffDep, service: AdminServiceDep, page: PageNo = 1, page_size: PageSize = 20,
+    role: Annotated[Role | None, Query()] = None,
+    kyc_status: Annotated[str | None, Query(pattern="^(PENDING|SUBMITTED|APPROVED|REJECTED)$")] = None,
+    q: Annotated[str | None, Query(max_length=100, description="Search name, email or phone")] = None,
+) -> Page[UserSummary]:
+    """Auditors and admins; filter by role, KYC status or a search text."""
+    users, total = await service.list_users(role=role.value if role else None, kyc_status=kyc_status, q=q,
+                                            page=page, page_size=page_size)
+    return Page(items=[UserSummary.of(u) for u in users], total=total, page=page, page_size=page_size)
+
+
+@router.get("/admin/users/{user_id}", response_model=UserDetail, summary="One user in full",
+            responses=error_responses(401, 403, 404))
+async def get_user(user_id: str, _: StaffDep, service: AdminServiceDep) -> UserDetail:
+    """The user with profile and details (KYC cases and loans once those exist)."""
+    user = await service.get_user(user_id)
+    summary = UserSummary.of(user)
+    return UserDetail(**summary.model_dump(), created_at=user.created_at, profile=user.profile,
+                      profile_risk=user.profile_risk, financial_details=user.financial_details,
+                      employment_details=user.employment_details)
+
+
+@router.get("/roles", response_model=list[RoleOut], summary="Roles and their permissions",
+            responses=error_responses(401, 403))
+async def roles(_: PrincipalDep) -> list[RoleOut]:
+    """Any signed-in user may read the role model."""
+    return [RoleOut(name=role.value, permissions=list(perms)) for role, perms in PERMISSIONS.items()]
+
+
+@router.get("/audit-logs", response_model=Page[AuditLogOut], summary="The audit trail",
+            responses=error_responses(401, 403, 422))
+async def audit_logs(
+    _: StaffDep, audit: AuditServiceDep, page: PageNo = 1, page_size: PageSize = 20,
+    user_id: str | None = None, actor_id: str | None = None, action: str | None = None,
+    from_: Annotated[datetime | None, Query(alias="from")] = None,
+    to: datetime | None = None,
+) -> Page[AuditLogOut]:
+    """Newest first; filter by subject, actor, action and time range."""
+    entries, total = await audit.search(user_id=user_id, actor_id=actor_id, action=action, since=from_, until=to,
+                                        page=page, page_size=page_size)
+    return Page(items=[AuditLogOut.of(e) for e in entries], total=total, page=page, page_size=page_size)

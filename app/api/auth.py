@@ -1,0 +1,132 @@
+"""Auth routes: HTTP only; every rule lives in AuthService."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from app.api.deps import AuthServiceDep, ClientDep, PrincipalDep
+from app.api.schemas.auth import (
+    ChangePasswordRequest,
+    IdentifierRequest,
+    LoginRequest,
+    LoginVerifyRequest,
+    LogoutRequest,
+    MfaRequiredResponse,
+    OtpTokenResponse,
+    RefreshRequest,
+    RegisterRequest,
+    RegisterResponse,
+    ResetPasswordRequest,
+    TokenPairResponse,
+    VerifyOtpRequest,
+    VerifyOtpResponse,
+    VerifyTokenResponse,
+)
+from app.api.schemas.common import Message, error_responses
+from app.services.auth import MfaChallenge, TokenPair
+
+router = APIRouter(prefix="/auth", tags=["Auth"])
+
+
+def _pair(pair: TokenPair) -> TokenPairResponse:
+    return TokenPairResponse(access_token=pair.access_token, refresh_token=pair.refresh_token,
+                             expires_in=pair.expires_in, user_id=pair.user_id, role=pair.role)
+
+
+@router.post("/register", status_code=status.HTTP_201_CREATED, response_model=RegisterResponse,
+             summary="Register a customer", responses=error_responses(400, 409, 422, 429, 502))
+async def register(body: RegisterRequest, auth: AuthServiceDep, client: ClientDep) -> RegisterResponse:
+    """Create a customer account and send a verification code by email (or SMS)."""
+    user = await auth.register(name=body.name, password=body.password, email=body.email, phone=body.phone,
+                               client=client)
+    return RegisterResponse(id=user.id, email=user.email, phone=user.phone, status=user.status.value,
+                            message="Account created. Enter the code we sent to verify it.")
+
+
+@router.post("/verify-otp", response_model=VerifyOtpResponse, summary="Verify a new account",
+             responses=error_responses(400, 422))
+async def verify_otp(body: VerifyOtpRequest, auth: AuthServiceDep, client: ClientDep) -> VerifyOtpResponse:
+    """Activate an account with the code sent at registration."""
+    user = await auth.verify_account(body.identifier, body.otp, client)
+    return VerifyOtpResponse(message="Account verified. You can sign in now.", user_id=user.id)
+
+
+@router.post("/resend-otp", response_model=Message, summary="Resend the verification code",
+             responses=error_responses(400, 422, 429, 502))
+async def resend_otp(body: IdentifierRequest, auth: AuthServiceDep) -> Message:
+    """Send a fresh verification code (once a minute, five times an hour)."""
+    await auth.resend_verification(body.identifier)
+    return Message(message="If the account is awaiting verification, a new code has been sent.")
+
+
+@router.post("/login", response_model=TokenPairResponse | MfaRequiredResponse, summary="Sign in with a password",
+             responses=error_responses(400, 401, 403, 422, 429, 502))
+async def login(body: LoginRequest, auth: AuthServiceDep, client: ClientDep) -> TokenPairResponse | MfaRequiredResponse:
+    """Returns a token pair, or `mfa_required` with an `otp_token` when a code must follow."""
+    result = await auth.login(body.identifier, body.password, client)
+    if isinstance(result, MfaChallenge):
+        return MfaRequiredResponse(otp_token=result.otp_token, message=result.message)
+    return _pair(result)
+
+
+@router.post("/login/otp", response_model=OtpTokenResponse, summary="Passwordless sign-in: send a code",
+             responses=error_responses(400, 422, 429, 502))
+async def login_otp(body: IdentifierRequest, auth: AuthServiceDep) -> OtpTokenResponse:
+    """Send a sign-in code; the answer is the same whether or not the account exists."""
+    challenge = await auth.start_passwordless(body.identifier)
+    return OtpTokenResponse(otp_token=challenge.otp_token, message=challenge.message)
+
+
+@router.post("/login/verify-otp", response_model=TokenPairResponse, summary="Finish sign-in with the code",
+             responses=error_responses(400, 403, 422))
+async def login_verify_otp(body: LoginVerifyRequest, auth: AuthServiceDep, client: ClientDep) -> TokenPairResponse:
+    """Exchange the `otp_token` and the code for a token pair."""
+    return _pair(await auth.finish_otp_login(body.otp_token, body.otp, client))
+
+
+@router.post("/refresh", response_model=TokenPairResponse, summary="Rotate the refresh token",
+             responses=error_responses(401, 403, 422))
+async def refresh(body: RefreshRequest, auth: AuthServiceDep, client: ClientDep) -> TokenPairResponse:
+    """The old refresh token is spent; presenting it again revokes the whole session."""
+    return _pair(await auth.refresh(body.refresh_token, client))
+
+
+@router.post("/logout", response_model=Message, summary="Sign out", responses=error_responses(401, 403, 422))
+async def logout(principal: PrincipalDep, auth: AuthServiceDep, client: ClientDep,
+                 body: LogoutRequest | None = None) -> Message:
+    """End this session: its access and refresh tokens stop working at once."""
+    await auth.logout(principal, client)
+    return Message(message="Signed out.")
+
+
+@router.get("/verify-token", response_model=VerifyTokenResponse, summary="Check an access token",
+            responses=error_responses(401, 403))
+async def verify_token(principal: PrincipalDep) -> VerifyTokenResponse:
+    """Valid tokens answer with their user, role and expiry."""
+    return VerifyTokenResponse(user_id=principal.user.id, role=principal.user.role.value,
+                               expires_at=principal.claims.exp)
+
+
+@router.post("/change-password", response_model=Message, summary="Change password",
+             responses=error_responses(400, 401, 403, 422))
+async def change_password(body: ChangePasswordRequest, principal: PrincipalDep, auth: AuthServiceDep,
+                          client: ClientDep) -> Message:
+    """Sets a new password; every other session is signed out."""
+    await auth.change_password(principal, body.current_password, body.new_password, client)
+    return Message(message="Password changed. Other sessions were signed out.")
+
+
+@router.post("/password/forgot", response_model=Message, summary="Ask for a password reset code",
+             responses=error_responses(400, 422, 429, 502))
+async def forgot_password(body: IdentifierRequest, auth: AuthServiceDep) -> Message:
+    """Always answers 200, whether or not the account exists."""
+    await auth.forgot_password(body.identifier)
+    return Message(message="If the account exists, we sent a reset code.")
+
+
+@router.post("/password/reset", response_model=Message, summary="Reset password with a code",
+             responses=error_responses(400, 422))
+async def reset_password(body: ResetPasswordRequest, auth: AuthServiceDep, client: ClientDep) -> Message:
+    """Sets a new password with the emailed code; every session is signed out."""
+    await auth.reset_password(body.identifier, body.otp, body.new_password, client)
+    return Message(message="Password reset. Sign in with the new password.")

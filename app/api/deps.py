@@ -1,0 +1,96 @@
+"""Dependencies: the services built in the lifespan, the caller, and role checks."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from app.bootstrap import Container
+from app.domain.audit import ClientInfo
+from app.domain.errors import Forbidden, Unauthenticated
+from app.domain.users import Role
+from app.services.admin import AdminService
+from app.services.audit import AuditService
+from app.services.auth import AuthService, Principal
+from app.services.users import UserService
+
+bearer = HTTPBearer(auto_error=False, description="Access token from /auth/login or /auth/login/verify-otp")
+
+
+def get_container(request: Request) -> Container:
+    return request.app.state.container  # type: ignore[no-any-return]
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+def _auth(c: ContainerDep) -> AuthService:
+    return c.auth
+
+
+def _users(c: ContainerDep) -> UserService:
+    return c.users
+
+
+def _admin(c: ContainerDep) -> AdminService:
+    return c.admin
+
+
+def _audit(c: ContainerDep) -> AuditService:
+    return c.audit
+
+
+AuthServiceDep = Annotated[AuthService, Depends(_auth)]
+UserServiceDep = Annotated[UserService, Depends(_users)]
+AdminServiceDep = Annotated[AdminService, Depends(_admin)]
+AuditServiceDep = Annotated[AuditService, Depends(_audit)]
+
+
+def client_info(request: Request, c: ContainerDep) -> ClientInfo:
+    """Caller's address: `X-Forwarded-For` is believed only from configured proxies."""
+    peer = request.client.host if request.client else None
+    ip = peer
+    forwarded = request.headers.get("x-forwarded-for")
+    if forwarded and peer and _trusted(peer, c.settings.trusted_proxies):
+        ip = forwarded.split(",")[0].strip() or peer
+    return ClientInfo(ip_address=ip, user_agent=request.headers.get("user-agent"))
+
+
+def _trusted(peer: str, proxies: list[str]) -> bool:
+    try:
+        address = ipaddress.ip_address(peer)
+        return any(address in ipaddress.ip_network(p, strict=False) for p in proxies)
+    except ValueError:
+        return False
+
+
+ClientDep = Annotated[ClientInfo, Depends(client_info)]
+
+
+async def current_principal(
+    auth: AuthServiceDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthenticated("Send a bearer access token.", code="not_authenticated")
+    return await auth.authenticate(credentials.credentials)
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def require_roles(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
+    async def check(principal: PrincipalDep) -> Principal:
+        if not principal.user.has_role(*roles):
+            raise Forbidden("Your role may not do this.", code="insufficient_role")
+        return principal
+
+    return check
+
+
+StaffDep = Annotated[Principal, Depends(require_roles(Role.AUDITOR))]
+AdminDep = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
+CustomerDep = Annotated[Principal, Depends(require_roles(Role.CUSTOMER))]

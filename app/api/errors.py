@@ -1,0 +1,90 @@
+"""One map from domain errors to HTTP, and the error envelope of API.md for every error."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.domain import errors as e
+from app.logging_setup import request_id_var
+
+STATUS: dict[type[e.DomainError], int] = {
+    e.FileTooLarge: 413,
+    e.InvalidInput: 400,
+    e.Unauthenticated: 401,
+    e.Forbidden: 403,
+    e.NotFound: 404,
+    e.Conflict: 409,
+    e.RuleViolation: 422,
+    e.TooManyRequests: 429,
+    e.DeliveryFailed: 502,
+    e.ServiceUnavailable: 503,
+}
+
+_HTTP_CODES = {
+    400: "bad_request", 401: "not_authenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+    409: "conflict", 413: "file_too_large", 415: "unsupported_media_type", 422: "validation_error",
+    429: "rate_limited", 500: "internal_error", 502: "bad_gateway", 503: "service_unavailable",
+}
+
+
+def status_for(exc: e.DomainError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 400
+
+
+def envelope(status: int, code: str, detail: str, errors: list[dict[str, Any]] | None = None,
+             headers: dict[str, str] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {
+        "detail": detail, "error_code": code, "status_code": status,
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "request_id": request_id_var.get(),
+    }
+    if errors:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, e.DomainError)
+    headers: dict[str, str] = {}
+    retry_after = getattr(exc, "retry_after", None) or exc.details.get("retry_after")
+    if retry_after:
+        headers["Retry-After"] = str(int(retry_after))
+    if isinstance(exc, e.TooManyRequests) and exc.limit:
+        headers.update({
+            "X-RateLimit-Limit": str(exc.limit), "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": str(int(datetime.now(UTC).timestamp()) + exc.retry_after),
+        })
+    return envelope(status_for(exc), exc.code, exc.message, headers=headers or None)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
+        for err in exc.errors()
+    ]
+    malformed = any(err["type"] == "json_invalid" for err in errors)
+    detail = "The request body is not valid JSON." if malformed else "The request has invalid or missing fields."
+    return envelope(422, "malformed_json" if malformed else "validation_error", detail, errors)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else "Request failed."
+    return envelope(exc.status_code, _HTTP_CODES.get(exc.status_code, "error"), detail,
+                    headers=dict(exc.headers) if exc.headers else None)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(e.DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

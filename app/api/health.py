@@ -1,0 +1,49 @@
+"""Liveness and readiness in one answer."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from app import __version__
+from app.api.deps import ContainerDep
+from app.repositories.database import ping
+
+
+class ModelStatus(BaseModel):
+    loaded: bool
+    name: str | None
+    error: str | None
+
+
+class HealthOut(BaseModel):
+    status: Literal["healthy", "degraded"]
+    version: str
+    database: dict[str, Any]
+    models: dict[str, ModelStatus]
+    timestamp: str
+
+
+router = APIRouter(tags=["Health"])
+
+
+@router.get("/health", response_model=HealthOut, summary="Service health",
+            responses={503: {"model": HealthOut, "description": "Database or a model is not usable"}})
+async def health(c: ContainerDep) -> Any:
+    """200 when the database and every model are usable, else 503 with `status: degraded`."""
+    try:
+        database: dict[str, Any] = await ping(c.db)
+    except Exception as exc:  # any driver failure means "not usable", never a 500
+        database = {"ok": False, "error": type(exc).__name__}
+    models = c.model_status()
+    ok = database["ok"] and all(m["loaded"] for m in models.values())
+    body = HealthOut(
+        status="healthy" if ok else "degraded", version=__version__, database=database,
+        models={k: ModelStatus(**v) for k, v in models.items()},
+        timestamp=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+    )
+    return JSONResponse(body.model_dump(), status_code=200 if ok else 503)

@@ -1,0 +1,88 @@
+"""Staff administration bodies."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.api.schemas.common import Input, UtcDatetime
+from app.domain.audit import AuditEntry
+from app.domain.users import User
+
+
+class CreateStaffRequest(Input):
+    model_config = ConfigDict(json_schema_extra={"example": {
+        "email": "auditor@kycflow.example", "password": "a-long-staff-passphrase", "name": "Ravi Auditor",
+        "role": "auditor"}})
+
+    email: str = Field(max_length=254)
+    password: str = Field(min_length=1, max_length=128)
+    name: str = Field(min_length=1, max_length=120)
+    role: Literal["auditor", "admin"]
+
+
+class StaffOut(BaseModel):
+    id: str
+    email: str | None
+    name: str
+    role: str
+    status: str
+    created_at: UtcDatetime
+
+    @classmethod
+    def of(cls, user: User) -> StaffOut:
+        return cls(id=user.id, email=user.email, name=user.name, role=user.role.value, status=user.status.value,
+                   created_at=user.created_at)
+
+
+class StatusUpdate(Input):
+    status: Literal["active", "suspended"]
+
+
+class UserSummary(BaseModel):
+    user_id: str
+    name: str
+    email: str | None
+    phone: str | None
+    role: str
+    status: str
+    kyc_status: str
+    risk_level: str | None
+    overall_score: float | None
+
+    @classmethod
+    def of(cls, user: User, overall_score: float | None = None) -> UserSummary:
+        return cls(user_id=user.id, name=user.name, email=user.email, phone=user.phone, role=user.role.value,
+                   status=user.status.value, kyc_status=user.kyc_status.value, risk_level=user.risk_level,
+                   overall_score=overall_score)
+
+
+class UserDetail(UserSummary):
+    created_at: UtcDatetime
+    profile: dict[str, Any]
+    profile_risk: dict[str, Any] | None
+    financial_details: dict[str, Any] | None
+    employment_details: dict[str, Any] | None
+    kyc_cases: list[dict[str, Any]] = Field(default_factory=list)
+    loans: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class RoleOut(BaseModel):
+    name: str
+    permissions: list[str]
+
+
+class AuditLogOut(BaseModel):
+    user_id: str | None
+    actor_id: str | None
+    actor_role: str | None
+    action: str
+    timestamp: UtcDatetime
+    ip_address: str | None
+    details: dict[str, Any]
+
+    @classmethod
+    def of(cls, entry: AuditEntry) -> AuditLogOut:
+        return cls(user_id=entry.user_id, actor_id=entry.actor_id, actor_role=entry.actor_role, action=entry.action,
+                   timestamp=entry.timestamp, ip_address=entry.ip_address, details=entry.details)

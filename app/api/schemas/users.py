@@ -1,0 +1,91 @@
+"""User, profile and details bodies."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.api.schemas.common import Input, Money, UtcDatetime
+from app.domain.users import User
+
+
+class Address(Input):
+    line1: str = Field(min_length=1, max_length=200, examples=["12 MG Road"])
+    city: str = Field(min_length=1, max_length=80, examples=["Bengaluru"])
+    state: str = Field(min_length=1, max_length=80, examples=["Karnataka"])
+    pincode: str = Field(pattern=r"^[1-9][0-9]{5}$", examples=["560001"], description="6-digit Indian PIN code")
+
+
+class ProfileUpdate(Input):
+    """Only these fields can change here; role, status and kyc_status never can."""
+
+    model_config = ConfigDict(json_schema_extra={"example": {
+        "dob": "1990-04-12", "gender": "female", "marital_status": "married", "family_size": 4,
+        "working_members": 2, "children": 2,
+        "current_address": {"line1": "12 MG Road", "city": "Bengaluru", "state": "Karnataka", "pincode": "560001"},
+        "permanent_address": {"line1": "12 MG Road", "city": "Bengaluru", "state": "Karnataka", "pincode": "560001"},
+    }})
+
+    name: str | None = Field(None, min_length=1, max_length=120)
+    dob: date | None = None
+    gender: Literal["male", "female", "other"] | None = None
+    marital_status: Literal["single", "married", "divorced", "widowed"] | None = None
+    family_size: int | None = Field(None, ge=1, le=50)
+    working_members: int | None = Field(None, ge=0, le=50)
+    children: int | None = Field(None, ge=0, le=30)
+    current_address: Address | None = None
+    permanent_address: Address | None = None
+    business_location: str | None = Field(None, max_length=200)
+
+
+class ProfileRisk(BaseModel):
+    status: Literal["PENDING", "DONE"]
+    score: int | None = None
+    level: str | None = None
+    factors: dict[str, int] | None = None
+
+
+class UserOut(BaseModel):
+    id: str
+    email: str | None
+    phone: str | None
+    name: str
+    role: str
+    status: str
+    kyc_status: str
+    created_at: UtcDatetime
+    profile: dict[str, Any]
+    profile_risk: ProfileRisk | None = None
+
+    @classmethod
+    def of(cls, user: User) -> UserOut:
+        return cls(
+            id=user.id, email=user.email, phone=user.phone, name=user.name, role=user.role.value,
+            status=user.status.value, kyc_status=user.kyc_status.value, created_at=user.created_at,
+            profile=user.profile, profile_risk=ProfileRisk(**{
+                k: v for k, v in user.profile_risk.items() if k in ProfileRisk.model_fields
+            }) if user.profile_risk else None,
+        )
+
+
+class KycStatusOut(BaseModel):
+    kyc_status: str
+    risk_level: str | None
+    updated_at: UtcDatetime | None
+
+
+class FinancialDetails(Input):
+    monthly_income: Money
+    monthly_expenses: Money
+    existing_emi: Money
+    credit_score: int | None = Field(None, ge=300, le=900, description="CIBIL-style score")
+
+
+class EmploymentDetails(Input):
+    employment_type: Literal["salaried", "self_employed", "business"]
+    employer_name: str = Field(min_length=1, max_length=200)
+    designation: str = Field(min_length=1, max_length=120)
+    years_in_current_job: float = Field(ge=0, le=60)
+    total_experience_years: float = Field(ge=0, le=60)

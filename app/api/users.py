@@ -1,0 +1,72 @@
+"""The signed-in user's own record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from app.api.deps import ClientDep, PrincipalDep, UserServiceDep
+from app.api.schemas.common import error_responses
+from app.api.schemas.users import EmploymentDetails, FinancialDetails, KycStatusOut, ProfileUpdate, UserOut
+from app.domain.errors import NotFound
+
+router = APIRouter(prefix="/users", tags=["Users"])
+AUTH_ERRORS = error_responses(401, 403)
+
+
+@router.get("/me", response_model=UserOut, summary="My account", responses=AUTH_ERRORS)
+async def me(principal: PrincipalDep) -> UserOut:
+    """The signed-in user with profile and profile risk."""
+    return UserOut.of(principal.user)
+
+
+@router.patch("/me", response_model=UserOut, summary="Update my profile", responses=error_responses(401, 403, 422))
+async def update_me(body: ProfileUpdate, principal: PrincipalDep, users: UserServiceDep, client: ClientDep) -> UserOut:
+    """Profile fields only; a complete profile queues a risk assessment."""
+    changes = body.model_dump(mode="json", exclude_unset=True)
+    return UserOut.of(await users.update_profile(principal.user, changes, client))
+
+
+@router.get("/me/kyc-status", response_model=KycStatusOut, summary="My KYC status", responses=AUTH_ERRORS)
+async def kyc_status(principal: PrincipalDep) -> KycStatusOut:
+    """Where my KYC stands, and its risk level once reviewed."""
+    user = principal.user
+    return KycStatusOut(kyc_status=user.kyc_status.value, risk_level=user.risk_level,
+                        updated_at=user.kyc_updated_at or user.updated_at)
+
+
+def _details(value: dict[str, Any] | None, label: str) -> dict[str, Any]:
+    if not value:
+        raise NotFound(f"No {label} saved yet.", code="details_not_found")
+    return value
+
+
+@router.get("/me/financial-details", response_model=FinancialDetails, summary="My financial details",
+            responses=error_responses(401, 403, 404))
+async def get_financial(principal: PrincipalDep) -> Any:
+    """Income, expenses and existing EMIs, as last saved."""
+    return _details(principal.user.financial_details, "financial details")
+
+
+@router.put("/me/financial-details", response_model=FinancialDetails, summary="Save my financial details",
+            responses=error_responses(401, 403, 422))
+async def put_financial(body: FinancialDetails, principal: PrincipalDep, users: UserServiceDep) -> Any:
+    """Replaces the saved financial details."""
+    user = await users.set_details(principal.user, "financial_details", body.model_dump(mode="json"))
+    return user.financial_details
+
+
+@router.get("/me/employment-details", response_model=EmploymentDetails, summary="My employment details",
+            responses=error_responses(401, 403, 404))
+async def get_employment(principal: PrincipalDep) -> Any:
+    """Employer and experience, as last saved."""
+    return _details(principal.user.employment_details, "employment details")
+
+
+@router.put("/me/employment-details", response_model=EmploymentDetails, summary="Save my employment details",
+            responses=error_responses(401, 403, 422))
+async def put_employment(body: EmploymentDetails, principal: PrincipalDep, users: UserServiceDep) -> Any:
+    """Replaces the saved employment details."""
+    user = await users.set_details(principal.user, "employment_details", body.model_dump(mode="json"))
+    return user.employment_details

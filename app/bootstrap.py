@@ -1,0 +1,87 @@
+"""Builds the service graph once (used by the API lifespan and by the CLI)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.config import Settings
+from app.repositories.database import close_client, make_client
+from app.repositories.embedded import EmbeddedMongo
+from app.repositories.otps import OtpRepository
+from app.repositories.rate_events import RateEventRepository
+from app.repositories.sessions import SessionRepository
+from app.repositories.user_log import UserLogRepository
+from app.repositories.users import UserRepository
+from app.services.admin import AdminService
+from app.services.audit import AuditService
+from app.services.auth import AuthService
+from app.services.clock import Clock
+from app.services.notifications import Mailer, Notifier, OutboxSms
+from app.services.passwords import PasswordHasher
+from app.services.rate_limits import RateLimiter
+from app.services.tokens import TokenService
+from app.services.users import UserService
+
+log = logging.getLogger("kycflow")
+
+
+@dataclass
+class Container:
+    settings: Settings
+    clock: Clock
+    client: Any
+    db: Any
+    embedded: EmbeddedMongo | None
+    passwords: PasswordHasher
+    users_repo: UserRepository
+    auth: AuthService
+    users: UserService
+    admin: AdminService
+    audit: AuditService
+    repositories: list[Any] = field(default_factory=list)
+
+    def model_status(self) -> dict[str, dict[str, Any]]:
+        """Each verification model's state, for /health (empty until the ML engine is wired)."""
+        return {}
+
+    async def close(self) -> None:
+        await self.users.drain()
+        self.passwords.close()
+        await close_client(self.client)
+        if self.embedded is not None:
+            self.embedded.stop()
+
+
+def database_uri(settings: Settings) -> tuple[str, EmbeddedMongo | None]:
+    if settings.mongodb_uri:
+        return settings.mongodb_uri, None
+    embedded = EmbeddedMongo(settings.data_dir)
+    return embedded.start(), embedded
+
+
+async def build_container(settings: Settings, *, db_name: str | None = None) -> Container:
+    uri, embedded = database_uri(settings)
+    client = make_client(uri, settings.mongo_driver)
+    db = client[db_name or settings.mongodb_db]
+    clock = Clock()
+    users_repo, sessions, otps = UserRepository(db), SessionRepository(db), OtpRepository(db)
+    rate_events, user_log = RateEventRepository(db), UserLogRepository(db)
+    repositories: list[Any] = [users_repo, sessions, otps, rate_events, user_log]
+    for repo in repositories:
+        await repo.ensure_indexes()
+    passwords = PasswordHasher(settings.bcrypt_rounds, settings.password_workers)
+    audit = AuditService(user_log, clock)
+    notifier = Notifier(Mailer(settings, clock), OutboxSms(settings.data_dir / "outbox", clock),
+                        settings.otp_ttl_seconds // 60)
+    auth = AuthService(
+        settings=settings, users=users_repo, sessions=sessions, otps=otps, passwords=passwords,
+        tokens=TokenService(settings), notifier=notifier, limiter=RateLimiter(rate_events, clock),
+        audit=audit, clock=clock,
+    )
+    return Container(
+        settings=settings, clock=clock, client=client, db=db, embedded=embedded, passwords=passwords,
+        users_repo=users_repo, auth=auth, users=UserService(users_repo, audit, clock),
+        admin=AdminService(users_repo, sessions, passwords, audit, clock), audit=audit, repositories=repositories,
+    )

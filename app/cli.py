@@ -1,0 +1,61 @@
+"""`kycflow` command line: serve, create-user, eval."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from app.config import get_settings
+from app.domain.errors import DomainError
+from app.domain.users import Role
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    uvicorn.run("app.main:app_factory", factory=True, host=args.host, port=args.port, log_config=None,
+                workers=1, proxy_headers=False)
+    return 0
+
+
+async def _create_user(args: argparse.Namespace) -> int:
+    from app.bootstrap import build_container
+
+    # Reuses the running service's embedded database when there is one (see EmbeddedMongo).
+    container = await build_container(get_settings())
+    try:
+        user = await container.admin.create_user(email=args.email, password=args.password, name=args.name,
+                                                 role=Role(args.role))
+    except DomainError as exc:
+        print(f"error: {exc.message} ({exc.code})", file=sys.stderr)
+        return 1
+    finally:
+        await container.close()
+    print(f"created {user.role.value} {user.email} id={user.id}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kycflow", description="KYC Flow service commands")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="start the HTTP service")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    create = sub.add_parser("create-user", help="create an active account (the way the first admin is made)")
+    create.add_argument("--email", required=True)
+    create.add_argument("--password", required=True)
+    create.add_argument("--name", required=True)
+    create.add_argument("--role", choices=[r.value for r in Role], default=Role.CUSTOMER.value)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    return asyncio.run(_create_user(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

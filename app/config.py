@@ -1,0 +1,95 @@
+"""Settings from the environment and `.env` (every field is listed in `.env.example`)."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production", "test"] = "development"
+    log_level: str = "INFO"
+
+    # Database
+    mongodb_uri: str | None = None
+    mongodb_db: str = "kycflow"
+    mongo_driver: Literal["pymongo", "motor"] = "pymongo"
+    data_dir: Path = Path("./var")
+
+    # Tokens
+    jwt_secret: SecretStr | None = None
+    jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
+    jwt_private_key_file: Path | None = None
+    jwt_public_key_file: Path | None = None
+    jwt_issuer: str = "kycflow"
+    jwt_audience: str = "kycflow-api"
+    access_token_ttl_seconds: int = Field(900, gt=0)
+    refresh_token_ttl_seconds: int = Field(2_592_000, gt=0)
+
+    # Mail and SMS
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "KYC Flow <no-reply@kycflow.local>"
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = 10.0
+
+    # Login and OTP policy
+    login_otp: Literal["off", "staff", "all"] = "staff"
+    otp_ttl_seconds: int = 600
+    otp_max_attempts: int = 5
+    otp_resend_cooldown_seconds: int = 60
+    otp_max_sends_per_hour: int = 5
+    login_max_failures: int = 5
+    login_failure_window_seconds: int = 900
+    login_lockout_seconds: int = 900
+
+    # HTTP
+    cors_origins: Annotated[list[str], NoDecode] = []
+    trusted_proxies: Annotated[list[str], NoDecode] = []
+    bcrypt_rounds: int = Field(12, ge=4, le=16)
+    password_workers: int = Field(2, ge=1)
+
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    def resolve_jwt_secret(self) -> str:
+        """The HS256 secret: configured, or generated once and kept in DATA_DIR so
+        restarts don't log everyone out. Production refuses to run without one."""
+        if self.jwt_secret is not None and self.jwt_secret.get_secret_value():
+            return self.jwt_secret.get_secret_value()
+        if self.is_production:
+            raise RuntimeError("JWT_SECRET must be set in production")
+        path = self.data_dir / "jwt_secret"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        secret = secrets.token_urlsafe(48)
+        path.write_text(secret)
+        path.chmod(0o600)
+        return secret
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

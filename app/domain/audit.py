@@ -1,0 +1,47 @@
+"""Audit trail entries (collection `user_log`) and the facts about a caller."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class AuditAction(StrEnum):
+    REGISTER = "register"
+    VERIFY = "verify"
+    LOGIN_SUCCESS = "login_success"
+    LOGIN_FAILURE = "login_failure"
+    LOGIN_OTP_SENT = "login_otp_sent"
+    LOCKOUT = "lockout"
+    LOGOUT = "logout"
+    REFRESH_REUSE = "refresh_reuse"
+    PASSWORD_CHANGE = "password_change"
+    PASSWORD_RESET = "password_reset"
+    STAFF_CREATED = "staff_created"
+    STATUS_CHANGE = "status_change"
+    PROFILE_UPDATE = "profile_update"
+    API_KEY_CREATED = "api_key_created"
+    API_KEY_REVOKED = "api_key_revoked"
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """Where a request came from; the API layer fills it, services only read it."""
+
+    ip_address: str | None = None
+    user_agent: str | None = None
+
+
+@dataclass
+class AuditEntry:
+    action: str
+    timestamp: datetime
+    user_id: str | None = None
+    actor_id: str | None = None
+    actor_role: str | None = None
+    ip_address: str | None = None
+    user_agent: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    id: str | None = None

@@ -1,0 +1,105 @@
+"""Domain errors. They carry a machine code and a human sentence, never an HTTP
+status: `app/api/errors.py` maps each class to one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """Base of every rule the service refuses to break."""
+
+    code = "domain_error"
+
+    def __init__(self, message: str | None = None, *, code: str | None = None, **details: Any) -> None:
+        self.message = message or self.__doc__ or self.code
+        if code:
+            self.code = code
+        self.details = details
+        super().__init__(self.message)
+
+
+class NotFound(DomainError):
+    """The requested resource does not exist."""
+
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    """The request conflicts with the current state."""
+
+    code = "conflict"
+
+
+class RuleViolation(DomainError):
+    """The request breaks a business rule."""
+
+    code = "rule_violation"
+
+
+class InvalidInput(DomainError):
+    """The input is malformed or unacceptable."""
+
+    code = "invalid_input"
+
+
+class Unauthenticated(DomainError):
+    """The caller could not be authenticated."""
+
+    code = "not_authenticated"
+
+
+class Forbidden(DomainError):
+    """The caller may not do this."""
+
+    code = "forbidden"
+
+
+class TooManyRequests(DomainError):
+    """Too many attempts; try again later."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str | None = None, *, retry_after: int, limit: int | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = max(1, int(retry_after))
+        self.limit = limit
+
+
+class DeliveryFailed(DomainError):
+    """A message could not be delivered; ask for it again."""
+
+    code = "delivery_failed"
+
+
+class ServiceUnavailable(DomainError):
+    """A dependency (database, model) is not usable right now."""
+
+    code = "service_unavailable"
+
+
+# --- inputs to the verification engine -------------------------------------------------
+
+
+class InvalidImage(InvalidInput):
+    """The file is not a readable JPEG, PNG or PDF image."""
+
+    code = "invalid_image"
+
+
+class FileTooLarge(InvalidInput):
+    """The file is larger than allowed."""
+
+    code = "file_too_large"
+
+
+class NoFaceDetected(InvalidInput):
+    """No face was found in the image."""
+
+    code = "no_face_detected"
+
+
+class ModelsUnavailable(ServiceUnavailable):
+    """The verification models are not loaded."""
+
+    code = "models_unavailable"

@@ -1,0 +1,71 @@
+"""The FastAPI application: routers, middleware, docs and the lifespan that owns the services."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from app import __version__
+from app.api import admin, auth, health, users
+from app.api.docs import install_docs
+from app.api.errors import install_error_handlers
+from app.api.middleware import RequestContextMiddleware
+from app.bootstrap import build_container
+from app.config import Settings, get_settings
+from app.logging_setup import configure_logging
+
+API_PREFIX = "/api/v1"
+
+DESCRIPTION = """
+KYC Flow onboards customers for lenders: sign-up and login with OTP, KYC documents and
+their verification, an auditor review queue with an audit trail, and loans.
+
+**Try it here:** register, read the code from `var/outbox/` (or your mailbox), verify,
+log in, then press **Authorize** and paste the `access_token`.
+Every error uses one envelope: `detail`, `error_code`, `status_code`, `timestamp`, `request_id`.
+"""
+
+TAGS = [
+    {"name": "Health", "description": "Is the service usable?"},
+    {"name": "Auth", "description": "Register, verify, sign in (password, OTP), sessions and passwords."},
+    {"name": "Users", "description": "The signed-in user's own record."},
+    {"name": "Admin", "description": "Staff accounts, user browsing, roles and the audit trail."},
+]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        container = await build_container(settings)
+        app.state.container = container
+        await container.users.resume_pending()
+        try:
+            yield
+        finally:
+            await container.close()
+
+    app = FastAPI(
+        title="KYC Flow API", version=__version__, description=DESCRIPTION, openapi_tags=TAGS,
+        lifespan=lifespan, docs_url=None, redoc_url=None,
+    )
+    install_error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
+                           allow_methods=["*"], allow_headers=["*"], expose_headers=["X-Request-ID", "Retry-After"])
+    app.add_middleware(RequestContextMiddleware)
+    for module in (health, auth, users, admin):
+        app.include_router(module.router, prefix=API_PREFIX)
+    install_docs(app)
+    return app
+
+
+def app_factory() -> FastAPI:
+    """Entry point for `uvicorn --factory app.main:app_factory`."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

@@ -1,0 +1,54 @@
+"""Child process that runs the embedded MongoDB-wire server (SecantusDB over WiredTiger).
+
+Started by `EmbeddedMongo`; it records its address in a JSON file so that any other
+`kycflow` process reuses this server instead of opening the same files again.
+Runs in its own interpreter so database work never competes with requests for a GIL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import threading
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--storage", required=True)
+    parser.add_argument("--address-file", required=True)
+    parser.add_argument("--ttl-sweep-seconds", type=float, default=60.0)
+    args = parser.parse_args(argv)
+
+    from secantus import SecantusDBServer  # development/test extra, never in production
+
+    server = SecantusDBServer(
+        host="127.0.0.1", port=0, storage_path=args.storage, ttl_sweep_seconds=args.ttl_sweep_seconds
+    )
+    server.start()
+    address_file = Path(args.address_file)
+    tmp = address_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"uri": server.uri, "pid": os.getpid()}))
+    tmp.replace(address_file)  # atomic: readers never see half a file
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    # Exit with the parent too, so a killed service never leaves an orphan holding the files.
+    parent = os.getppid()
+    while not stop.wait(1.0):
+        if os.getppid() != parent:
+            break
+    try:
+        current = json.loads(address_file.read_text())
+        if current.get("pid") == os.getpid():
+            address_file.unlink()
+    except (OSError, ValueError):
+        pass
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""`user_log` collection: the audit trail of security and review events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from app.domain.audit import AuditEntry
+from app.repositories.base import RepositoryBase
+
+
+def _from_doc(doc: dict[str, Any]) -> AuditEntry:
+    return AuditEntry(
+        id=str(doc["_id"]), action=doc["action"], timestamp=doc["timestamp"], user_id=doc.get("user_id"),
+        actor_id=doc.get("actor_id"), actor_role=doc.get("actor_role"), ip_address=doc.get("ip_address"),
+        user_agent=doc.get("user_agent"), details=doc.get("details") or {},
+    )
+
+
+class UserLogRepository(RepositoryBase):
+    collection_name = "user_log"
+
+    async def ensure_indexes(self) -> None:
+        await self.collection.create_index([("timestamp", -1)])
+        await self.collection.create_index([("user_id", 1), ("timestamp", -1)])
+        await self.collection.create_index([("actor_id", 1), ("timestamp", -1)])
+        await self.collection.create_index([("action", 1), ("timestamp", -1)])
+
+    async def add(self, entry: AuditEntry) -> None:
+        await self.collection.insert_one({
+            "action": entry.action, "timestamp": entry.timestamp, "user_id": entry.user_id,
+            "actor_id": entry.actor_id, "actor_role": entry.actor_role, "ip_address": entry.ip_address,
+            "user_agent": entry.user_agent, "details": entry.details,
+        })
+
+    async def search(
+        self, *, user_id: str | None = None, actor_id: str | None = None, action: str | None = None,
+        since: datetime | None = None, until: datetime | None = None, skip: int = 0, limit: int = 20,
+    ) -> tuple[list[AuditEntry], int]:
+        query: dict[str, Any] = {}
+        for key, value in (("user_id", user_id), ("actor_id", actor_id), ("action", action)):
+            if value:
+                query[key] = value
+        if since or until:
+            query["timestamp"] = {**({"$gte": since} if since else {}), **({"$lte": until} if until else {})}
+        docs = await self.find_many(query, sort=[("timestamp", -1), ("_id", -1)], skip=skip, limit=limit)
+        return [_from_doc(d) for d in docs], await self.count(query)

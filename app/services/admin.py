@@ -1,0 +1,69 @@
+"""Staff administration: creating auditors and admins, suspending accounts, browsing users."""
+
+from __future__ import annotations
+
+from app.domain.audit import AuditAction, ClientInfo
+from app.domain.errors import Conflict, InvalidInput, NotFound
+from app.domain.users import Role, User, UserStatus, check_password_policy, normalize_email
+from app.repositories.sessions import SessionRepository
+from app.repositories.users import UserRepository
+from app.services.audit import AuditService
+from app.services.clock import Clock
+from app.services.passwords import PasswordHasher
+
+
+class AdminService:
+    def __init__(
+        self, users: UserRepository, sessions: SessionRepository, passwords: PasswordHasher,
+        audit: AuditService, clock: Clock,
+    ) -> None:
+        self.users, self.sessions, self.passwords = users, sessions, passwords
+        self.audit, self.clock = audit, clock
+
+    async def create_user(
+        self, *, email: str, password: str, name: str, role: Role, actor: User | None = None,
+        client: ClientInfo | None = None,
+    ) -> User:
+        """An active account (staff, or any role from the command line)."""
+        email = normalize_email(email)
+        check_password_policy(password, email=email)
+        user = await self.users.add(
+            name=name.strip(), password_hash=await self.passwords.hash(password), role=role,
+            status=UserStatus.ACTIVE, now=self.clock.now(), email=email,
+        )
+        await self.audit.record(AuditAction.STAFF_CREATED, user_id=user.id, actor=actor, client=client,
+                                actor_role=None if actor else "system", role=role.value)
+        return user
+
+    async def set_status(self, user_id: str, status: UserStatus, actor: User, client: ClientInfo) -> User:
+        if status not in (UserStatus.ACTIVE, UserStatus.SUSPENDED):
+            raise InvalidInput("Status must be active or suspended.", code="invalid_status")
+        if user_id == actor.id:
+            raise Conflict("You cannot change your own status.", code="cannot_change_own_status")
+        user = await self.users.get(user_id)
+        if user is None:
+            raise NotFound("User not found.", code="user_not_found")
+        previous = user.status
+        updated = await self.users.update(user_id, {"status": status.value, "updated_at": self.clock.now()})
+        assert updated is not None
+        if status == UserStatus.SUSPENDED:
+            await self.sessions.revoke_all(user_id, "suspended", self.clock.now())
+        await self.audit.record(AuditAction.STATUS_CHANGE, user_id=user_id, actor=actor, client=client,
+                                old=previous.value, new=status.value)
+        return updated
+
+    async def list_users(
+        self, *, role: str | None, kyc_status: str | None, q: str | None, page: int, page_size: int
+    ) -> tuple[list[User], int]:
+        return await self.users.list(role=role, kyc_status=kyc_status, q=q, skip=(page - 1) * page_size,
+                                     limit=page_size)
+
+    async def get_user(self, user_id: str) -> User:
+        user = await self.users.get(user_id)
+        if user is None:
+            raise NotFound("User not found.", code="user_not_found")
+        return user
+
+    async def user_stats(self) -> dict[str, object]:
+        by_role = await self.users.count_by("role")
+        return {"total": sum(by_role.values()), "by_role": by_role}

@@ -1,0 +1,47 @@
+"""Sliding-window limits over `rate_events` (OTP sends, failed logins, lockouts)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from app.domain.errors import TooManyRequests
+from app.repositories.rate_events import RateEventRepository
+from app.services.clock import Clock
+
+
+class RateLimiter:
+    def __init__(self, repo: RateEventRepository, clock: Clock) -> None:
+        self.repo, self.clock = repo, clock
+
+    async def check(self, key: str, *, cooldown: timedelta | None = None, limit: int, window: timedelta) -> None:
+        """Raise 429 if one more event for `key` would break the cooldown or the window limit."""
+        now = self.clock.now()
+        times = await self.repo.times_since(key, now - window)
+        if cooldown and times and now - times[0] < cooldown:
+            wait = cooldown - (now - times[0])
+            raise TooManyRequests(
+                "Please wait before asking for another code.", retry_after=int(wait.total_seconds()) + 1, limit=limit,
+            )
+        if len(times) >= limit:
+            wait = times[-1] + window - now
+            raise TooManyRequests("Too many requests; try again later.", retry_after=int(wait.total_seconds()) + 1, limit=limit)
+
+    async def hit(self, key: str, window: timedelta) -> int:
+        """Record an event; return how many fall in the window, this one included."""
+        now = self.clock.now()
+        await self.repo.add(key, now, window)
+        return len(await self.repo.times_since(key, now - window))
+
+    async def clear(self, key: str) -> None:
+        await self.repo.clear(key)
+
+    async def locked_for(self, key: str) -> int:
+        """Seconds left on a lock stored as an event whose window is its duration; 0 when free."""
+        now = self.clock.now()
+        docs = await self.repo.find_many({"key": key, "expires_at": {"$gt": now}}, sort=[("expires_at", -1)], limit=1)
+        if not docs:
+            return 0
+        return int((docs[0]["expires_at"] - now).total_seconds()) + 1
+
+    async def lock(self, key: str, duration: timedelta) -> None:
+        await self.repo.add(key, self.clock.now(), duration)
