@@ -56,6 +56,8 @@ async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, e.DomainError)
     headers: dict[str, str] = {}
     retry_after = getattr(exc, "retry_after", None) or exc.details.get("retry_after")
+    if isinstance(exc, e.Unauthenticated):
+        headers["WWW-Authenticate"] = "Bearer"
     if retry_after:
         headers["Retry-After"] = str(int(retry_after))
     if isinstance(exc, e.TooManyRequests) and exc.limit:

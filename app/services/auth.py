@@ -92,11 +92,11 @@ class AuthService:
     async def resend_verification(self, identifier: str) -> None:
         ident = normalize_identifier(identifier)
         user = await self.users.get_by_identifier(ident)
-        await self._check_send_limit(user.id if user else ident)
+        await self._check_send_limit(user.id if user else ident, OtpPurpose.VERIFY)
         if user is not None and user.status == UserStatus.PENDING_VERIFICATION:
             await self._send_otp(user, OtpPurpose.VERIFY, to=ident, limit_checked=True)
         elif user is None:
-            await self._note_send(ident)  # same limits whether or not the account exists
+            await self._note_send(ident, OtpPurpose.VERIFY)  # same limits whether or not the account exists
 
     # --- login ------------------------------------------------------------------------
 
@@ -138,8 +138,8 @@ class AuthService:
         user = await self.users.get_by_identifier(ident)
         message = "If the account exists, we sent a sign-in code."
         if user is None or user.status != UserStatus.ACTIVE:
-            await self._check_send_limit(ident)
-            await self._note_send(ident)
+            await self._check_send_limit(ident, OtpPurpose.LOGIN)
+            await self._note_send(ident, OtpPurpose.LOGIN)
             return MfaChallenge(otp_token=secrets.token_urlsafe(32), message=message)
         token = await self._send_otp(user, OtpPurpose.LOGIN, to=ident)
         return MfaChallenge(otp_token=token or "", message=message)
@@ -230,8 +230,8 @@ class AuthService:
         ident = normalize_identifier(identifier)
         user = await self.users.get_by_identifier(ident)
         if user is None or user.status == UserStatus.SUSPENDED:
-            await self._check_send_limit(ident)
-            await self._note_send(ident)
+            await self._check_send_limit(ident, OtpPurpose.RESET)
+            await self._note_send(ident, OtpPurpose.RESET)
             return
         await self._send_otp(user, OtpPurpose.RESET, to=ident)
 
@@ -253,22 +253,20 @@ class AuthService:
 
     # --- one-time codes ---------------------------------------------------------------
 
-    def _send_key(self, subject: str) -> str:
-        return f"otp_send:{subject}"
-
-    async def _check_send_limit(self, subject: str) -> None:
+    async def _check_send_limit(self, subject: str, purpose: OtpPurpose) -> None:
+        # Per purpose: verifying and then signing in within a minute is normal, not abuse.
         await self.limiter.check(
-            self._send_key(subject), cooldown=timedelta(seconds=self.s.otp_resend_cooldown_seconds),
+            f"otp_send:{purpose}:{subject}", cooldown=timedelta(seconds=self.s.otp_resend_cooldown_seconds),
             limit=self.s.otp_max_sends_per_hour, window=timedelta(hours=1),
         )
 
-    async def _note_send(self, subject: str) -> None:
-        await self.limiter.hit(self._send_key(subject), timedelta(hours=1))
+    async def _note_send(self, subject: str, purpose: OtpPurpose) -> None:
+        await self.limiter.hit(f"otp_send:{purpose}:{subject}", timedelta(hours=1))
 
     async def _send_otp(self, user: User, purpose: OtpPurpose, *, to: str, limit_checked: bool = False) -> str | None:
         """Store a fresh hashed code, then deliver it (after the write, so a retry can resend)."""
         if not limit_checked:
-            await self._check_send_limit(user.id)
+            await self._check_send_limit(user.id, purpose)
         code = generate_code()
         token = secrets.token_urlsafe(32) if purpose == OtpPurpose.LOGIN else None
         now = self.clock.now()
@@ -277,7 +275,7 @@ class AuthService:
             expires_at=now + timedelta(seconds=self.s.otp_ttl_seconds), max_attempts=self.s.otp_max_attempts,
             now=now, token_hash=hash_token(token) if token else None,
         )
-        await self._note_send(user.id)
+        await self._note_send(user.id, purpose)
         await self.notifier.send_code(to=to, purpose=purpose.value, code=code, name=user.name)
         return token
 

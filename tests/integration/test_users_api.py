@@ -1,0 +1,111 @@
+"""The signed-in user's own record."""
+
+from __future__ import annotations
+
+from tests.conftest import bearer, eventually
+
+ADDRESS = {"line1": "12 MG Road", "city": "Bengaluru", "state": "Karnataka", "pincode": "560001"}
+PROFILE = {
+    "dob": "1990-04-12", "gender": "female", "marital_status": "married", "family_size": 4, "working_members": 1,
+    "children": 2, "current_address": ADDRESS, "permanent_address": {**ADDRESS, "city": "Mysuru"},
+}
+
+
+async def test_me_shows_the_account(api, email):
+    tokens = await api.customer(email)
+    r = await api.client.get("/users/me", headers=bearer(tokens))
+    body = r.json()
+    assert r.status_code == 200
+    assert body["email"] == email and body["role"] == "customer" and body["status"] == "active"
+    assert body["kyc_status"] == "PENDING" and body["created_at"].endswith("Z") and body["profile_risk"] is None
+    assert "password_hash" not in body
+
+
+async def test_partial_profile_does_not_queue_risk(api, email):
+    tokens = await api.customer(email)
+    r = await api.client.patch("/users/me", headers=bearer(tokens), json={"dob": "1990-04-12", "name": "Asha R"})
+    assert r.status_code == 200
+    assert r.json()["profile"] == {"dob": "1990-04-12"} and r.json()["name"] == "Asha R"
+    assert r.json()["profile_risk"] is None
+
+
+async def test_complete_profile_queues_a_risk_assessment(api, email):
+    tokens = await api.customer(email)
+    r = await api.client.patch("/users/me", headers=bearer(tokens), json=PROFILE)
+    assert r.status_code == 200
+    assert r.json()["profile_risk"]["status"] == "PENDING"
+
+    async def done():
+        me = (await api.client.get("/users/me", headers=bearer(tokens))).json()
+        return me if me["profile_risk"]["status"] == "DONE" else None
+
+    me = await eventually(done)
+    risk = me["profile_risk"]
+    # 3 dependants (24) + 2 children (8) + different addresses (10) = 42 -> Medium
+    assert risk["score"] == 42 and risk["level"] == "Medium"
+    assert risk["factors"]["dependants"] == 24
+
+
+async def test_pending_assessment_resumes_after_a_restart(api_factory, email):
+    api = await api_factory()
+    tokens = await api.customer(email)
+    await api.container.db["user"].update_one(
+        {"email": email}, {"$set": {"profile": PROFILE, "profile_risk": {"status": "PENDING"}}})
+    assert await api.container.users.resume_pending() == 1
+    await api.container.users.drain()
+    me = (await api.client.get("/users/me", headers=bearer(tokens))).json()
+    assert me["profile_risk"]["status"] == "DONE"
+
+
+async def test_mass_assignment_is_rejected(api, email):
+    tokens = await api.customer(email)
+    for field, value in (("role", "admin"), ("status", "active"), ("kyc_status", "APPROVED"), ("email", "x@y.io")):
+        r = await api.client.patch("/users/me", headers=bearer(tokens), json={field: value})
+        assert r.status_code == 422, field
+        assert r.json()["error_code"] == "validation_error"
+        assert r.json()["errors"][0]["loc"][-1] == field
+    user = await api.container.db["user"].find_one({"email": email})
+    assert user["role"] == "customer" and user["kyc_status"] == "PENDING"
+
+
+async def test_wrong_types_are_422(api, email):
+    tokens = await api.customer(email)
+    bad = [{"family_size": "many"}, {"dob": "12/04/1990"}, {"current_address": {**ADDRESS, "pincode": "12"}},
+           {"gender": "robot"}, {"children": -1}]
+    for body in bad:
+        r = await api.client.patch("/users/me", headers=bearer(tokens), json=body)
+        assert r.status_code == 422, body
+
+
+async def test_kyc_status(api, email):
+    tokens = await api.customer(email)
+    r = await api.client.get("/users/me/kyc-status", headers=bearer(tokens))
+    assert r.status_code == 200 and r.json()["kyc_status"] == "PENDING" and r.json()["risk_level"] is None
+
+
+async def test_financial_details_round_trip_exactly(api, email):
+    tokens = await api.customer(email)
+    r = await api.client.get("/users/me/financial-details", headers=bearer(tokens))
+    assert r.status_code == 404 and r.json()["error_code"] == "details_not_found"
+    body = {"monthly_income": 85000.5, "monthly_expenses": 30000, "existing_emi": 12500.25, "credit_score": 760}
+    r = await api.client.put("/users/me/financial-details", headers=bearer(tokens), json=body)
+    assert r.status_code == 200 and r.json() == body
+    assert (await api.client.get("/users/me/financial-details", headers=bearer(tokens))).json() == body
+    r = await api.client.put("/users/me/financial-details", headers=bearer(tokens),
+                             json={**body, "monthly_income": 100.123})
+    assert r.status_code == 422  # more than 2 decimal places
+    r = await api.client.put("/users/me/financial-details", headers=bearer(tokens), json={**body, "credit_score": 5})
+    assert r.status_code == 422
+
+
+async def test_employment_details(api, email):
+    tokens = await api.customer(email)
+    body = {"employment_type": "salaried", "employer_name": "Infosys", "designation": "Engineer",
+            "years_in_current_job": 3, "total_experience_years": 7.5}
+    r = await api.client.put("/users/me/employment-details", headers=bearer(tokens), json=body)
+    assert r.status_code == 200 and r.json() == body
+    r = await api.client.get("/users/me/employment-details", headers=bearer(tokens))
+    assert r.json()["employer_name"] == "Infosys"
+    r = await api.client.put("/users/me/employment-details", headers=bearer(tokens),
+                             json={**body, "employment_type": "pirate"})
+    assert r.status_code == 422
