@@ -73,6 +73,13 @@ class Settings(BaseSettings):
     def is_production(self) -> bool:
         return self.environment == "production"
 
+    def check_startup(self) -> None:
+        """Fail fast, before any connection, on settings production must not run with."""
+        if self.is_production:
+            self.resolve_jwt_secret()
+            if not self.mongodb_uri:
+                raise RuntimeError("MONGODB_URI must be set in production (the embedded server is for development)")
+
     def resolve_jwt_secret(self) -> str:
         """The HS256 secret: configured, or generated once and kept in DATA_DIR so
         restarts don't log everyone out. Production refuses to run without one."""

@@ -51,7 +51,7 @@ class RequestContextMiddleware:
         finally:
             # Path only: query strings may carry secrets; bodies are never logged.
             log.info("request", extra={
-                "method": scope["method"], "path": scope["path"], "status": status,
+                "request_id": request_id, "method": scope["method"], "path": scope["path"], "status": status,
                 "duration_ms": round((time.perf_counter() - start) * 1000, 2),
                 "client_ip": (scope.get("client") or ("", 0))[0],
             })

@@ -1,0 +1,104 @@
+"""A real `kycflow serve` process on the embedded defaults, driven over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import PASSWORD, free_port
+
+KYCFLOW = str(Path(sys.executable).with_name("kycflow"))
+
+
+def _env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MONGODB_", "SMTP_", "JWT_"))}
+    env.update(DATA_DIR=str(data_dir), LOG_LEVEL="INFO", BCRYPT_ROUNDS="4", **extra)
+    return env
+
+
+def _code(outbox: Path, address: str) -> str:
+    for path in sorted(outbox.glob("*.eml"), reverse=True):
+        text = path.read_text()
+        if address in text:
+            return re.search(r"code is (\d{6})", text).group(1)
+    raise AssertionError(f"no mail for {address}")
+
+
+@pytest.fixture
+def server(tmp_path):
+    port = free_port()
+    log = open(tmp_path / "server.log", "w")
+    proc = subprocess.Popen([KYCFLOW, "serve", "--port", str(port)], env=_env(tmp_path / "var"), cwd=tmp_path,
+                            stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail((tmp_path / "server.log").read_text())
+    yield base, tmp_path / "var", proc
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    log.close()
+
+
+def test_sign_up_to_users_me_on_a_fresh_data_dir(server):
+    base, data_dir, _ = server
+    api = httpx.Client(base_url=f"{base}/api/v1", timeout=10)
+    email = "first.user@example.com"
+    assert api.post("/auth/register", json={"email": email, "password": PASSWORD, "name": "First"}).status_code == 201
+    r = api.post("/auth/verify-otp", json={"identifier": email, "otp": _code(data_dir / "outbox", email)})
+    assert r.status_code == 200
+    tokens = api.post("/auth/login", json={"identifier": email, "password": PASSWORD}).json()
+    me = api.get("/users/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert me.status_code == 200 and me.json()["email"] == email
+    docs = httpx.get(f"{base}/docs")
+    assert docs.status_code == 200 and "/static/docs/swagger-ui-bundle.js" in docs.text
+
+
+def test_create_user_reuses_the_running_database_and_shutdown_is_clean(server):
+    base, data_dir, proc = server
+    address = json.loads((data_dir / "mongo.json").read_text())
+    out = subprocess.run([KYCFLOW, "create-user", "--email", "boss@example.com", "--password", PASSWORD,
+                          "--name", "Boss", "--role", "admin"], env=_env(data_dir), capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert json.loads((data_dir / "mongo.json").read_text()) == address  # same server, not a second one
+    api = httpx.Client(base_url=f"{base}/api/v1", timeout=10)
+    r = api.post("/auth/login", json={"identifier": "boss@example.com", "password": PASSWORD})
+    assert r.json()["mfa_required"] is True
+    r = api.post("/auth/login/verify-otp", json={"otp_token": r.json()["otp_token"],
+                                                "otp": _code(data_dir / "outbox", "boss@example.com")})
+    assert r.status_code == 200 and r.json()["role"] == "admin"
+    again = subprocess.run([KYCFLOW, "create-user", "--email", "boss@example.com", "--password", PASSWORD,
+                            "--name", "Boss", "--role", "admin"], env=_env(data_dir), capture_output=True, text=True,
+                           timeout=60)
+    assert again.returncode == 1 and "identifier_taken" in again.stderr
+
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=30)
+    assert not (data_dir / "mongo.json").exists()
+    with pytest.raises(ProcessLookupError):
+        os.kill(address["pid"], 0)
+
+
+def test_production_refuses_to_start_without_a_jwt_secret(tmp_path):
+    out = subprocess.run([KYCFLOW, "serve", "--port", str(free_port())],
+                         env=_env(tmp_path / "var", ENVIRONMENT="production", MONGODB_URI="mongodb://127.0.0.1:1"),
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and "JWT_SECRET must be set in production" in out.stdout + out.stderr

@@ -1,0 +1,95 @@
+"""Repositories on the real wire protocol, through both drivers: PyMongo async and Motor."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from app.domain.audit import AuditEntry
+from app.domain.errors import Conflict
+from app.domain.otp import OtpPurpose
+from app.domain.sessions import Session
+from app.domain.users import Role, UserStatus
+from app.repositories.database import close_client, make_client, ping
+from app.repositories.otps import OtpRepository
+from app.repositories.rate_events import RateEventRepository
+from app.repositories.sessions import SessionRepository
+from app.repositories.user_log import UserLogRepository
+from app.repositories.users import UserRepository
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, 123000, tzinfo=UTC)
+
+
+@pytest.fixture(params=["pymongo", "motor"])
+async def db(request, mongo_uri):
+    client = make_client(mongo_uri, request.param)
+    database = client[f"repo_{uuid.uuid4().hex[:10]}"]
+    yield database
+    await client.drop_database(database.name)
+    await close_client(client)
+
+
+async def test_users_unique_identifiers_and_updates(db):
+    repo = UserRepository(db)
+    await repo.ensure_indexes()
+    assert (await ping(db))["ok"]
+    a = await repo.add(name="A", password_hash="h", role=Role.CUSTOMER, status=UserStatus.ACTIVE, now=NOW,
+                       email="a@example.com")
+    await repo.add(name="B", password_hash="h", role=Role.CUSTOMER, status=UserStatus.ACTIVE, now=NOW,
+                   phone="+919876543210")
+    await repo.add(name="C", password_hash="h", role=Role.AUDITOR, status=UserStatus.ACTIVE, now=NOW,
+                   phone="+919876543211")  # no email: the partial unique index allows many
+    with pytest.raises(Conflict):
+        await repo.add(name="D", password_hash="h", role=Role.CUSTOMER, status=UserStatus.ACTIVE, now=NOW,
+                       email="a@example.com")
+    assert (await repo.get_by_identifier("+919876543210")).name == "B"
+    assert (await repo.get(a.id)).created_at == NOW
+    assert await repo.get("nonsense") is None
+    updated = await repo.update(a.id, {"name": "A2"}, expect={"status": "active"})
+    assert updated.name == "A2"
+    assert await repo.update(a.id, {"name": "A3"}, expect={"status": "suspended"}) is None
+    assert await repo.count_by("role") == {"customer": 2, "auditor": 1}
+    users, total = await repo.list(role="customer", skip=0, limit=1)
+    assert total == 2 and len(users) == 1
+
+
+async def test_sessions_rotate_only_from_the_live_token(db):
+    repo = SessionRepository(db)
+    await repo.ensure_indexes()
+    await repo.add(Session(id="s1", user_id="u1", refresh_jti="j1", created_at=NOW, expires_at=NOW + timedelta(days=1)))
+    assert (await repo.rotate("s1", "j1", "j2", NOW + timedelta(days=2))).refresh_jti == "j2"
+    assert await repo.rotate("s1", "j1", "j3", NOW) is None  # a spent id cannot rotate
+    await repo.add(Session(id="s2", user_id="u1", refresh_jti="k1", created_at=NOW, expires_at=NOW + timedelta(days=1)))
+    assert await repo.revoke_all("u1", "test", NOW, keep="s2") == 1
+    assert (await repo.get("s1")).revoked_reason == "test" and (await repo.get("s2")).is_active(NOW)
+
+
+async def test_otps_and_rate_events(db):
+    otps, events = OtpRepository(db), RateEventRepository(db)
+    await otps.ensure_indexes()
+    await events.ensure_indexes()
+    for code_hash in ("first", "second"):
+        await otps.replace(user_id="u1", purpose=OtpPurpose.LOGIN, code_hash=code_hash, expires_at=NOW, max_attempts=5,
+                           now=NOW, token_hash="t-" + code_hash)
+    assert (await otps.find("u1", OtpPurpose.LOGIN)).code_hash == "second"
+    assert await otps.find_by_token("t-first") is None
+    otp = await otps.find_by_token("t-second")
+    await otps.add_failed_attempt(otp.id)
+    assert (await otps.find("u1", OtpPurpose.LOGIN)).attempts == 1
+    assert await otps.consume(otp.id) and not await otps.consume(otp.id)
+    for minutes in (1, 2, 3):
+        await events.add("k", NOW + timedelta(minutes=minutes), timedelta(hours=1))
+    assert len(await events.times_since("k", NOW + timedelta(minutes=1))) == 2
+
+
+async def test_user_log_search(db):
+    repo = UserLogRepository(db)
+    await repo.ensure_indexes()
+    for i, action in enumerate(("login_success", "login_failure", "login_failure")):
+        await repo.add(AuditEntry(action=action, timestamp=NOW + timedelta(minutes=i), user_id="u1", actor_id="u1"))
+    entries, total = await repo.search(action="login_failure")
+    assert total == 2 and entries[0].timestamp > entries[1].timestamp
+    _, total = await repo.search(user_id="u1", since=NOW + timedelta(seconds=30), until=NOW + timedelta(minutes=1))
+    assert total == 1
