@@ -7,14 +7,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.config import Settings
+from app.ml import models
+from app.ml.gateway import MlGateway
+from app.repositories.api_keys import ApiKeyRepository
 from app.repositories.database import close_client, make_client
 from app.repositories.embedded import EmbeddedMongo
+from app.repositories.liveness_challenges import LivenessChallengeRepository
 from app.repositories.otps import OtpRepository
 from app.repositories.rate_events import RateEventRepository
 from app.repositories.sessions import SessionRepository
 from app.repositories.user_log import UserLogRepository
 from app.repositories.users import UserRepository
 from app.services.admin import AdminService
+from app.services.api_keys import ApiKeyService
 from app.services.audit import AuditService
 from app.services.auth import AuthService
 from app.services.clock import Clock
@@ -23,6 +28,7 @@ from app.services.passwords import PasswordHasher
 from app.services.rate_limits import RateLimiter
 from app.services.tokens import TokenService
 from app.services.users import UserService
+from app.services.verification import VerificationService
 
 log = logging.getLogger("kycflow")
 
@@ -40,15 +46,19 @@ class Container:
     users: UserService
     admin: AdminService
     audit: AuditService
+    api_keys: ApiKeyService
+    ml: MlGateway
+    verification: VerificationService
     repositories: list[Any] = field(default_factory=list)
 
     def model_status(self) -> dict[str, dict[str, Any]]:
-        """Each verification model's state, for /health (empty until the ML engine is wired)."""
-        return {}
+        """Each verification model's state, for /health."""
+        return self.ml.status()
 
     async def close(self) -> None:
         await self.users.drain()
         self.passwords.close()
+        self.ml.close()
         await close_client(self.client)
         if self.embedded is not None:
             self.embedded.stop()
@@ -61,14 +71,17 @@ def database_uri(settings: Settings) -> tuple[str, EmbeddedMongo | None]:
     return embedded.start(), embedded
 
 
-async def build_container(settings: Settings, *, db_name: str | None = None) -> Container:
+async def build_container(
+    settings: Settings, *, db_name: str | None = None, ml_loaders: dict[str, Any] | None = None
+) -> Container:
     uri, embedded = database_uri(settings)
     client = make_client(uri, settings.mongo_driver)
     db = client[db_name or settings.mongodb_db]
     clock = Clock()
     users_repo, sessions, otps = UserRepository(db), SessionRepository(db), OtpRepository(db)
     rate_events, user_log = RateEventRepository(db), UserLogRepository(db)
-    repositories: list[Any] = [users_repo, sessions, otps, rate_events, user_log]
+    api_keys, challenges = ApiKeyRepository(db), LivenessChallengeRepository(db)
+    repositories: list[Any] = [users_repo, sessions, otps, rate_events, user_log, api_keys, challenges]
     for repo in repositories:
         await repo.ensure_indexes()
     passwords = PasswordHasher(settings.bcrypt_rounds, settings.password_workers)
@@ -80,8 +93,12 @@ async def build_container(settings: Settings, *, db_name: str | None = None) -> 
         tokens=TokenService(settings), notifier=notifier, limiter=RateLimiter(rate_events, clock),
         audit=audit, clock=clock,
     )
+    ml = MlGateway(ml_loaders if ml_loaders is not None else models.loaders(settings), workers=settings.ml_workers,
+                   timeout=settings.ml_timeout_seconds, max_queue=settings.ml_max_queue)
     return Container(
         settings=settings, clock=clock, client=client, db=db, embedded=embedded, passwords=passwords,
         users_repo=users_repo, auth=auth, users=UserService(users_repo, audit, clock),
-        admin=AdminService(users_repo, sessions, passwords, audit, clock), audit=audit, repositories=repositories,
+        admin=AdminService(users_repo, sessions, passwords, audit, clock), audit=audit,
+        api_keys=ApiKeyService(api_keys, audit, clock), ml=ml,
+        verification=VerificationService(settings, ml, challenges, clock), repositories=repositories,
     )

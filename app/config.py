@@ -64,6 +64,24 @@ class Settings(BaseSettings):
     bcrypt_rounds: int = Field(12, ge=4, le=16)
     password_workers: int = Field(2, ge=1)
 
+    # Verification engine
+    ml_workers: int | None = Field(None, ge=1, description="Threads for model work; default = CPU count")
+    ml_timeout_seconds: float = Field(30.0, gt=0)
+    ml_max_queue: int = Field(32, ge=0)
+    ml_preload: bool = True
+    ocr_backend: Literal["rapidocr", "paddleocr"] = "rapidocr"
+    ocr_model_dir: Path | None = None
+    face_backend: Literal["dlib", "insightface"] = "dlib"
+    face_model_dir: Path | None = None
+    face_match_threshold: float = Field(0.93, ge=-1, le=1)
+    verify_approve_threshold: float = Field(0.75, ge=0, le=1)
+    verify_reject_threshold: float = Field(0.45, ge=0, le=1)
+    max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    max_image_pixels: int = Field(40_000_000, gt=0)
+    max_frame_bytes: int = Field(2 * 1024 * 1024, gt=0)
+    max_frames: int = Field(60, ge=10)
+    liveness_challenge_ttl_seconds: int = Field(120, gt=0)
+
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:

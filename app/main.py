@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app import __version__
-from app.api import admin, auth, health, users
+from app.api import admin, api_keys, auth, health, users, verification
 from app.api.docs import install_docs
 from app.api.errors import install_error_handlers
 from app.api.middleware import RequestContextMiddleware
@@ -32,22 +34,28 @@ TAGS = [
     {"name": "Health", "description": "Is the service usable?"},
     {"name": "Auth", "description": "Register, verify, sign in (password, OTP), sessions and passwords."},
     {"name": "Users", "description": "The signed-in user's own record."},
-    {"name": "Admin", "description": "Staff accounts, user browsing, roles and the audit trail."},
+    {"name": "Admin", "description": "Staff accounts, user browsing, roles, API keys and the audit trail."},
+    {"name": "Verification", "description": "Stateless OCR, face match and liveness (bearer token or X-API-Key)."},
 ]
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, ml_loaders: dict[str, Any] | None = None) -> FastAPI:
+    """`ml_loaders` replaces how models are built (tests share one set of loaded models)."""
     settings = settings or get_settings()
     settings.check_startup()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        container = await build_container(settings)
+        container = await build_container(settings, ml_loaders=ml_loaders)
         app.state.container = container
         await container.users.resume_pending()
+        # Models load in the pool while the API already answers; /health says when they are ready.
+        preload = asyncio.create_task(container.ml.preload()) if settings.ml_preload else None
         try:
             yield
         finally:
+            if preload:
+                preload.cancel()
             await container.close()
 
     app = FastAPI(
@@ -59,7 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
                            allow_methods=["*"], allow_headers=["*"], expose_headers=["X-Request-ID", "Retry-After"])
     app.add_middleware(RequestContextMiddleware)
-    for module in (health, auth, users, admin):
+    for module in (health, auth, users, admin, api_keys, verification):
         app.include_router(module.router, prefix=API_PREFIX)
     install_docs(app)
     return app

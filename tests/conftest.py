@@ -8,6 +8,7 @@ import asyncio
 import os
 import re
 import socket
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -82,7 +83,7 @@ def make_settings(mongo_uri: str, data_dir: Path, smtp_port: int | None, **overr
     values: dict[str, Any] = dict(
         environment="test", mongodb_uri=mongo_uri, mongodb_db=f"t_{uuid.uuid4().hex[:12]}", data_dir=data_dir,
         jwt_secret="test-secret-" + "x" * 32, bcrypt_rounds=4, smtp_host="127.0.0.1" if smtp_port else None,
-        smtp_port=smtp_port or 25, login_otp="staff",
+        smtp_port=smtp_port or 25, login_otp="staff", ml_preload=False,
     )
     values.update(overrides)
     return Settings(**values)
@@ -135,16 +136,44 @@ def bearer(tokens: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens['access_token']}"}
 
 
+class SharedModels:
+    """Real models, each loaded at most once per test worker and shared by every test app."""
+
+    def __init__(self) -> None:
+        from app.ml import models
+
+        self._settings = Settings(_env_file=None)
+        self._builders = models.loaders(self._settings)
+        self._cache: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Any:
+        with self._lock:
+            if key not in self._cache:
+                self._cache[key] = self._builders[key]()
+            return self._cache[key]
+
+    def loaders(self) -> dict[str, Any]:
+        return {key: (lambda k=key: self.get(k)) for key in self._builders}
+
+
+@pytest.fixture(scope="session")
+def shared_models() -> SharedModels:
+    return SharedModels()
+
+
 @pytest.fixture
-async def api_factory(mongo_uri: str, smtp: tuple[Mailbox, int], tmp_path: Path) -> AsyncIterator[Any]:
+async def api_factory(
+    mongo_uri: str, smtp: tuple[Mailbox, int], tmp_path: Path, shared_models: SharedModels
+) -> AsyncIterator[Any]:
     """Build apps with setting overrides; every app gets a fresh database, dropped afterwards."""
     mailbox, port = smtp
     stack: list[tuple[Any, Settings]] = []
 
-    async def build(**overrides: Any) -> Api:
+    async def build(ml_loaders: dict[str, Any] | None = None, **overrides: Any) -> Api:
         smtp_port = overrides.pop("smtp_port", port)
         settings = make_settings(mongo_uri, tmp_path / f"data{len(stack)}", smtp_port, **overrides)
-        app = create_app(settings)
+        app = create_app(settings, ml_loaders=ml_loaders if ml_loaders is not None else shared_models.loaders())
         ctx = app.router.lifespan_context(app)
         await ctx.__aenter__()
         stack.append((ctx, settings))

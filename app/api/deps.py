@@ -7,16 +7,18 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from app.bootstrap import Container
 from app.domain.audit import ClientInfo
 from app.domain.errors import Forbidden, Unauthenticated
 from app.domain.users import Role
 from app.services.admin import AdminService
+from app.services.api_keys import ApiKeyService
 from app.services.audit import AuditService
 from app.services.auth import AuthService, Principal
 from app.services.users import UserService
+from app.services.verification import VerificationService
 
 bearer = HTTPBearer(auto_error=False, description="Access token from /auth/login or /auth/login/verify-otp")
 
@@ -94,3 +96,33 @@ def require_roles(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
 StaffDep = Annotated[Principal, Depends(require_roles(Role.AUDITOR))]
 AdminDep = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
 CustomerDep = Annotated[Principal, Depends(require_roles(Role.CUSTOMER))]
+
+
+def _verification(c: ContainerDep) -> VerificationService:
+    return c.verification
+
+
+def _api_keys(c: ContainerDep) -> ApiKeyService:
+    return c.api_keys
+
+
+VerificationServiceDep = Annotated[VerificationService, Depends(_verification)]
+ApiKeyServiceDep = Annotated[ApiKeyService, Depends(_api_keys)]
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Integrator key from /admin/api-keys")
+
+
+async def bearer_or_api_key(
+    c: ContainerDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    api_key: Annotated[str | None, Depends(api_key_header)],
+) -> str:
+    """Verification routes accept a signed-in person or an integrator key; returns who called."""
+    if api_key:
+        key = await c.api_keys.authenticate(api_key)
+        return f"api_key:{key.id}"
+    if credentials is not None:
+        principal = await c.auth.authenticate(credentials.credentials)
+        return f"user:{principal.user.id}"
+    raise Unauthenticated("Send a bearer access token or an X-API-Key.", code="not_authenticated")
+
+
+CallerDep = Annotated[str, Depends(bearer_or_api_key)]

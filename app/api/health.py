@@ -40,7 +40,9 @@ async def health(c: ContainerDep) -> Any:
     except Exception as exc:  # any driver failure means "not usable", never a 500
         database = {"ok": False, "error": type(exc).__name__}
     models = c.model_status()
-    ok = database["ok"] and all(m["loaded"] for m in models.values())
+    # Degraded when a model failed to load, or is still loading at start-up (ML_PRELOAD).
+    models_ok = all(m["loaded"] or (m["error"] is None and not c.settings.ml_preload) for m in models.values())
+    ok = database["ok"] and models_ok
     body = HealthOut(
         status="healthy" if ok else "degraded", version=__version__, database=database,
         models={k: ModelStatus(**v) for k, v in models.items()},

@@ -43,7 +43,8 @@ def server(tmp_path):
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
+            # The database answers at once; models may still be loading (503 until they are).
+            if httpx.get(f"{base}/api/v1/health", timeout=1).json()["database"]["ok"]:
                 break
         except httpx.HTTPError:
             time.sleep(0.2)

@@ -11,7 +11,7 @@ from app.api.middleware import RequestContextMiddleware
 async def test_health_reports_the_database(api):
     r = await api.client.get("/health")
     body = r.json()
-    assert r.status_code == 200 and body["status"] == "healthy" and body["database"]["ok"] is True
+    assert r.status_code == 200 and body["status"] == "healthy" and body["database"]["ok"] is True, body
     assert body["version"] and body["timestamp"].endswith("Z")
 
 

@@ -1,0 +1,55 @@
+"""Integrator API keys (admin only): the secret is shown once, at creation."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, Field
+
+from app.api.deps import AdminDep, ApiKeyServiceDep, ClientDep
+from app.api.schemas.common import Input, UtcDatetime, error_responses
+from app.services.api_keys import ApiKey
+
+router = APIRouter(prefix="/admin/api-keys", tags=["Admin"])
+
+
+class ApiKeyCreate(Input):
+    name: str = Field(min_length=1, max_length=100, examples=["Partner bank onboarding"])
+
+
+class ApiKeyOut(BaseModel):
+    id: str
+    name: str
+    prefix: str = Field(description="Identifies the key without revealing it")
+    created_at: UtcDatetime
+    revoked_at: UtcDatetime | None
+    last_used_at: UtcDatetime | None
+
+    @classmethod
+    def of(cls, key: ApiKey) -> ApiKeyOut:
+        return cls(id=key.id, name=key.name, prefix=key.prefix, created_at=key.created_at,
+                   revoked_at=key.revoked_at, last_used_at=key.last_used_at)
+
+
+class ApiKeyCreated(ApiKeyOut):
+    api_key: str = Field(description="The secret: shown only now, store it safely; send it as X-API-Key")
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated, summary="Create an API key",
+             responses=error_responses(401, 403, 422))
+async def create(body: ApiKeyCreate, admin: AdminDep, keys: ApiKeyServiceDep, client: ClientDep) -> ApiKeyCreated:
+    """Returns the secret once; only its hash is stored."""
+    key, secret = await keys.create(body.name, admin.user, client)
+    return ApiKeyCreated(**ApiKeyOut.of(key).model_dump(), api_key=secret)
+
+
+@router.get("", response_model=list[ApiKeyOut], summary="List API keys", responses=error_responses(401, 403))
+async def list_keys(_: AdminDep, keys: ApiKeyServiceDep) -> list[ApiKeyOut]:
+    """Every key with its prefix and state, never the secret."""
+    return [ApiKeyOut.of(k) for k in await keys.list()]
+
+
+@router.delete("/{key_id}", response_model=ApiKeyOut, summary="Revoke an API key",
+               responses=error_responses(401, 403, 404))
+async def revoke(key_id: str, admin: AdminDep, keys: ApiKeyServiceDep, client: ClientDep) -> ApiKeyOut:
+    """The key stops working at once."""
+    return ApiKeyOut.of(await keys.revoke(key_id, admin.user, client))

@@ -1,0 +1,122 @@
+"""Verification service bodies, field for field as the ML API document describes them."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.api.schemas.common import Input
+
+
+class OcrFields(BaseModel):
+    """All optional; document numbers are always masked."""
+
+    full_name: str | None = None
+    date_of_birth: str | None = Field(None, description="ISO date, or a year when only the year is printed")
+    document_number: str | None = Field(None, examples=["XXXX XXXX 1234"])
+    nationality: str | None = None
+    issue_date: str | None = None
+    expiry_date: str | None = None
+    place_of_birth: str | None = None
+    address: str | None = None
+    gender: str | None = Field(None, examples=["M", "F"])
+    father_name: str | None = None
+
+
+class OcrData(BaseModel):
+    document_type: str = Field(examples=["aadhaar", "pan", "passport", "national_id", "generic"])
+    confidence: float = Field(ge=0, le=1)
+    extracted_text: str = Field(description="Raw text with document numbers masked")
+    fields: OcrFields
+
+
+class SimilarityMetrics(BaseModel):
+    cosine_similarity: float
+    euclidean_distance: float
+
+
+class FaceVerificationDetails(BaseModel):
+    verified: bool
+    confidence: float
+    similarity_metrics: SimilarityMetrics
+    threshold_used: float
+    message: str
+
+
+class KycVerifyResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": {
+        "verification_status": "approved", "confidence_score": 0.89, "face_match_score": 0.87,
+        "ocr_data": {"document_type": "passport", "confidence": 0.92, "extracted_text": "P<UTOERIKSSON<<ANNA...",
+                     "fields": {"full_name": "ANNA MARIA ERIKSSON", "date_of_birth": "1974-08-12",
+                                "document_number": "XXXXX902C", "nationality": "UTO"}},
+        "processing_time_ms": 640, "timestamp": "2026-11-22T12:00:00Z",
+        "face_verification_details": {"verified": True, "confidence": 0.87,
+                                      "similarity_metrics": {"cosine_similarity": 0.95, "euclidean_distance": 0.31},
+                                      "threshold_used": 0.93, "message": "Faces match (95.0% similarity)"}}})
+
+    verification_status: Literal["approved", "rejected", "pending", "error"]
+    confidence_score: float = Field(ge=0, le=1, description="60% face + 40% OCR")
+    face_match_score: float = Field(ge=0, le=1)
+    ocr_data: OcrData
+    processing_time_ms: int
+    timestamp: str
+    face_verification_details: FaceVerificationDetails
+
+
+class OcrExtractResponse(BaseModel):
+    ocr_data: OcrData
+    processing_time_ms: int
+    timestamp: str
+
+
+class ChallengeResponse(BaseModel):
+    challenge_id: str
+    multi_challenge: bool = True
+    challenge_types: list[Literal["blink", "turn_left", "turn_right"]]
+    questions: list[str]
+    instructions: list[str]
+    timestamp: float = Field(description="Unix epoch seconds")
+    expires_at: float = Field(description="Unix epoch seconds")
+    nonce: str
+    signature: str = Field(description="HMAC-SHA256 over id, actions, nonce and expiry")
+
+
+Frame = Field(description="Base64 JPEG/PNG or a data URL", min_length=1)
+
+
+class LivenessVerifyRequest(Input):
+    challenge_id: str = Field(min_length=1, max_length=64)
+    frames: list[str] = Field(description="At least 10 frames, at most 60", max_length=60)
+
+
+class DetectionResults(BaseModel):
+    blinks: int
+    orientation: str | None
+    orientations: list[str | None]
+    face_detected: bool
+
+
+class LivenessVerifyResponse(BaseModel):
+    challenge_id: str
+    status: Literal["pass", "fail", "expired", "invalid"]
+    message: str
+    detection_results: DetectionResults
+    processing_time_ms: int
+    timestamp: str
+
+
+class LivenessDetectRequest(Input):
+    frames: list[str] = Field(min_length=1, max_length=60)
+    initial_blink_count: int = Field(0, ge=0, le=10_000)
+
+
+class LivenessDetectResponse(BaseModel):
+    total_blinks: int
+    final_blink_count: int
+    orientations: list[str | None]
+    face_detection_ratio: float
+    results: list[dict]
+    frame_count: int
+    processing_time_ms: int
+    timestamp: str

@@ -1,0 +1,107 @@
+"""Stateless verification routes: document + selfie, OCR, liveness. Bearer or API key."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, UploadFile
+
+from app.api.deps import CallerDep, ContainerDep, VerificationServiceDep
+from app.api.schemas.common import error_responses
+from app.api.schemas.verification import (
+    ChallengeResponse,
+    FaceVerificationDetails,
+    KycVerifyResponse,
+    LivenessDetectRequest,
+    LivenessDetectResponse,
+    LivenessVerifyRequest,
+    LivenessVerifyResponse,
+    OcrData,
+    OcrExtractResponse,
+    SimilarityMetrics,
+)
+from app.domain.errors import FileTooLarge
+
+router = APIRouter(tags=["Verification"])
+ML_ERRORS = error_responses(400, 401, 403, 413, 422, 503)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+async def read_upload(upload: UploadFile, limit: int) -> bytes:
+    """Read at most `limit` bytes: a larger upload is refused without holding it all."""
+    data = await upload.read(limit + 1)
+    if len(data) > limit:
+        raise FileTooLarge(f"The file is larger than {limit / 1048576:.0f} MB.", max_bytes=limit)
+    return data
+
+
+@router.post("/kyc/verify", response_model=KycVerifyResponse, summary="Verify an ID document against a selfie",
+             responses=ML_ERRORS)
+async def verify(
+    _: CallerDep, c: ContainerDep, service: VerificationServiceDep,
+    id_document: Annotated[UploadFile, File(description="ID card or passport: JPG, PNG or PDF, at most 10 MB")],
+    selfie_image: Annotated[UploadFile, File(description="Selfie: JPG or PNG")],
+) -> KycVerifyResponse:
+    """Face match plus OCR in one call; `verification_status` comes from configurable thresholds."""
+    limit = c.settings.max_upload_bytes
+    result = await service.verify(await read_upload(id_document, limit), await read_upload(selfie_image, limit))
+    face = result.face
+    return KycVerifyResponse(
+        verification_status=result.verification_status, confidence_score=result.confidence_score,
+        face_match_score=result.face_match_score, ocr_data=OcrData(**result.ocr_data),
+        processing_time_ms=result.processing_time_ms, timestamp=_now(),
+        face_verification_details=FaceVerificationDetails(
+            verified=face.verified, confidence=round(face.confidence, 4),
+            similarity_metrics=SimilarityMetrics(cosine_similarity=round(face.cosine_similarity, 4),
+                                                 euclidean_distance=round(face.euclidean_distance, 4)),
+            threshold_used=face.threshold_used, message=face.message),
+    )
+
+
+@router.post("/ocr/extract", response_model=OcrExtractResponse, summary="Read a document's text and fields",
+             responses=ML_ERRORS)
+async def extract(
+    _: CallerDep, c: ContainerDep, service: VerificationServiceDep,
+    document: Annotated[UploadFile, File(description="JPG, PNG or PDF (first page), at most 10 MB")],
+    document_type: Annotated[str | None, Form(
+        pattern="^(aadhaar|pan|passport|driving_licence|voter_id|national_id|generic)$",
+        description="Skip classification and parse as this type")] = None,
+) -> OcrExtractResponse:
+    """Classifies the document (unless told) and parses its fields; numbers come back masked."""
+    data, took = await service.extract(await read_upload(document, c.settings.max_upload_bytes), document_type)
+    return OcrExtractResponse(ocr_data=OcrData(**data), processing_time_ms=took, timestamp=_now())
+
+
+@router.get("/liveness/challenge", response_model=ChallengeResponse, summary="Get a liveness challenge",
+            responses=error_responses(401, 403))
+async def challenge(_: CallerDep, service: VerificationServiceDep) -> ChallengeResponse:
+    """Two random actions, HMAC-signed, valid 120 s, usable once."""
+    ch = await service.new_challenge()
+    return ChallengeResponse(challenge_id=ch.id, challenge_types=ch.actions, **service.describe(ch),  # type: ignore[arg-type]
+                             timestamp=ch.created_at.timestamp(), expires_at=ch.expires_at.timestamp(), nonce=ch.nonce,
+                             signature=ch.signature)
+
+
+@router.post("/liveness/verify", response_model=LivenessVerifyResponse, summary="Check frames against a challenge",
+             responses=ML_ERRORS)
+async def liveness_verify(body: LivenessVerifyRequest, _: CallerDep,
+                          service: VerificationServiceDep) -> LivenessVerifyResponse:
+    """The actions must appear in the order asked, by the same live face."""
+    out = await service.verify_liveness(body.challenge_id, body.frames)
+    return LivenessVerifyResponse(challenge_id=out.challenge_id, status=out.status, message=out.message,  # type: ignore[arg-type]
+                                  detection_results=out.detection_results, processing_time_ms=out.processing_time_ms,
+                                  timestamp=_now())
+
+
+@router.post("/liveness/detect", response_model=LivenessDetectResponse, summary="Count blinks and head turns",
+             responses=ML_ERRORS)
+async def liveness_detect(body: LivenessDetectRequest, _: CallerDep,
+                          service: VerificationServiceDep) -> LivenessDetectResponse:
+    """Batch detection without a challenge, continuing from `initial_blink_count`."""
+    analysis, took = await service.detect_liveness(body.frames, body.initial_blink_count)
+    return LivenessDetectResponse(**analysis.detect_summary(body.initial_blink_count), processing_time_ms=took,
+                                  timestamp=_now())
