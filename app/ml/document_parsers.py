@@ -1,0 +1,346 @@
+"""Field parsers, one per document type, over OCR lines grouped into rows.
+
+Each parser returns a `Found`: fields (document number already masked), the
+confidence of the OCR line each field came from, validation facts, and the raw
+number. Values are looked up by their printed label first (the value sits to the
+right of or below the label) and by layout position only as a fallback.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from app.domain import documents as rules
+from app.domain.documents import DocumentType
+from app.domain.errors import InvalidInput
+from app.domain.mrz import looks_like_mrz, parse_mrz
+from app.ml.ocr import OcrLine, group_rows
+
+_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z .']{1,60}$")
+# Printed labels and headers that are never somebody's name.
+_NOT_NAME = re.compile(
+    r"GOVERNMENT|GOVT|INDIA|AADHAA?R|INCOME|DEPARTMENT|PERMANENT|ACCOUNT|NUMBER|\bCARD\b|BIRTH|\bDOB\b|"
+    r"\bNAME\b|FATHER|SIGNATURE|\bMALE\b|FEMALE|ADDRESS|ELECTION|COMMISSION|LICEN[CS]E|UNIQUE|AUTHORITY|\bVID\b",
+    re.I,
+)
+_UID_RE = re.compile(r"(?<![\d])(\d{4})\s?(\d{4})\s?(\d{4})(?!\s?\d)")
+
+
+@dataclass
+class Page:
+    lines: list[OcrLine]
+    rows: list[list[OcrLine]]
+
+    @classmethod
+    def from_lines(cls, lines: list[OcrLine]) -> Page:
+        return cls(lines, group_rows(lines))
+
+    @property
+    def row_texts(self) -> list[str]:
+        return [" ".join(ln.text for ln in row) for row in self.rows]
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.row_texts)
+
+    @property
+    def upper_text(self) -> str:
+        return self.text.upper()
+
+    @property
+    def mean_confidence(self) -> float:
+        return sum(ln.confidence for ln in self.lines) / len(self.lines) if self.lines else 0.0
+
+    def row_conf(self, i: int) -> float:
+        return min(ln.confidence for ln in self.rows[i])
+
+
+@dataclass
+class Found:
+    fields: dict[str, str | None] = field(default_factory=dict)
+    conf: dict[str, float] = field(default_factory=dict)
+    validation: dict = field(default_factory=dict)
+    number_raw: str | None = None
+
+    def put(self, key: str, value: str | None, confidence: float) -> None:
+        if value and self.fields.get(key) is None:
+            self.fields[key] = value
+            self.conf[key] = confidence
+
+
+def is_name(text: str) -> bool:
+    t = text.strip()
+    return bool(_NAME_RE.match(t)) and not _NOT_NAME.search(t) and 1 <= len(t.split()) <= 5
+
+
+def _tidy_name(text: str) -> str:
+    return re.sub(r"\s+", " ", text.strip(" :.-")).strip()
+
+
+def value_near(page: Page, label: OcrLine, pattern: str | None = None) -> OcrLine | None:
+    """The value printed right of `label` on its row, else the nearest line below it
+    that starts near the label's left edge (card layouts stack label over value)."""
+    h = max(label.height, 8)
+    for row in page.rows:
+        if label in row:
+            after = row[row.index(label) + 1 :]
+            # only a box close to the label: a far one is the next column's label or value
+            close = bool(after) and after[0].box[0] - label.box[2] < 3 * h
+            if close and (pattern is None or re.search(pattern, after[0].text)):
+                return after[0]
+    below = [
+        ln for ln in page.lines
+        if ln.box[1] >= label.box[3] - 0.3 * h and ln.box[1] - label.box[3] < 2.5 * h
+        and abs(ln.box[0] - label.box[0]) < 4 * h and ln is not label
+    ]  # fmt: skip
+    below = [ln for ln in below if pattern is None or re.search(pattern, ln.text)]
+    return min(below, key=lambda ln: (ln.box[1], abs(ln.box[0] - label.box[0])), default=None)
+
+
+def find_line(page: Page, pattern: str) -> OcrLine | None:
+    rx = re.compile(pattern, re.I)
+    return next((ln for ln in page.lines if rx.search(ln.text)), None)
+
+
+def labelled(page: Page, label_pattern: str, value_pattern: str | None = None) -> tuple[str, float] | None:
+    """Value of a label, whether printed on the same box (`Name: X`) or next to it."""
+    label = find_line(page, label_pattern)
+    if label is None:
+        return None
+    rest = re.sub(label_pattern, "", label.text, count=1, flags=re.I)
+    # "Place of birth/ Lieu de naissance": a slash after the label starts its translation
+    rest = "" if re.match(r"\s*/", rest) else rest.strip(" :-")
+    if rest and (value_pattern is None or re.search(value_pattern, rest)):
+        return rest, label.confidence
+    value = value_near(page, label, value_pattern)
+    return (value.text.strip(" :"), value.confidence) if value else None
+
+
+def _find_dob(page: Page, out: Found) -> None:
+    for i, text in enumerate(page.row_texts):
+        if re.search(r"DOB|D\.O\.B|BIRTH|जन्म", text, re.I):
+            dates = rules.find_dmy_dates(text)
+            if dates:
+                return out.put("date_of_birth", dates[0], page.row_conf(i))
+            year = re.search(r"(?:YEAR|YOB)[^0-9]*((?:19|20)\d{2})", text, re.I)
+            if year:
+                return out.put("date_of_birth", year.group(1), page.row_conf(i))
+    hit = labelled(page, r"date of birth|\bDOB\b", r"\d{1,2}[/.\-]\d{1,2}[/.\-]\d{4}")
+    if hit and rules.find_dmy_dates(hit[0]):
+        out.put("date_of_birth", rules.find_dmy_dates(hit[0])[0], hit[1])
+
+
+def _find_gender(page: Page, out: Found) -> None:
+    for i, text in enumerate(page.row_texts):
+        m = re.search(r"\b(FEMALE|MALE|TRANSGENDER)\b", text.upper())
+        if m:
+            return out.put("gender", {"MALE": "M", "FEMALE": "F"}.get(m.group(1), "X"), page.row_conf(i))
+
+
+# --- Aadhaar --------------------------------------------------------------------------------
+
+
+def _aadhaar_number(page: Page, out: Found) -> None:
+    candidates = []
+    for i, text in enumerate(page.row_texts):
+        if re.search(r"\bVID\b", text, re.I):
+            continue  # the 16-digit virtual ID contains 12-digit runs too
+        for m in _UID_RE.finditer(text):
+            candidates.append(("".join(m.groups()), page.row_conf(i)))
+    if not candidates:
+        return
+    number, conf = next(((n, c) for n, c in candidates if rules.is_valid_aadhaar(n)), candidates[0])
+    out.number_raw = number
+    out.put("document_number", rules.mask_aadhaar(number), conf)
+    out.validation.update(number_valid=rules.is_valid_aadhaar(number), checksum="verhoeff")
+
+
+def parse_aadhaar(page: Page) -> Found:
+    out = Found()
+    _aadhaar_number(page, out)
+    _find_dob(page, out)
+    _find_gender(page, out)
+    texts = page.row_texts
+    dob_row = next((i for i, t in enumerate(texts) if re.search(r"DOB|BIRTH|जन्म", t, re.I)), None)
+    if dob_row is not None:  # the name is printed just above the date of birth
+        for i in range(dob_row - 1, -1, -1):
+            names = [ln for ln in page.rows[i] if is_name(ln.text)]
+            if names:
+                out.put("full_name", _tidy_name(names[-1].text), names[-1].confidence)
+                break
+    _aadhaar_address(page, out)
+    return out
+
+
+def _aadhaar_address(page: Page, out: Found) -> None:
+    texts = page.row_texts
+    start = next((i for i, t in enumerate(texts) if re.search(r"ADDRESS|पता", t, re.I)), None)
+    if start is None:
+        return
+    parts, confs = [], []
+    for i in range(start, len(texts)):
+        t = re.sub(r"^.*?(ADDRESS|पता)\s*[:.]?", "", texts[i], flags=re.I).strip() if i == start else texts[i]
+        if _UID_RE.search(t) or re.search(r"\bVID\b|help@|www\.|1947", t, re.I):
+            break
+        if t:
+            parts.append(t)
+            confs.append(page.row_conf(i))
+        if re.search(r"(?<!\d)\d{6}(?!\d)", t):  # the PIN code ends an Indian address
+            break
+    address = re.sub(r"\s+", " ", " ".join(parts)).strip(" ,")
+    if address:
+        out.put("address", address, sum(confs) / len(confs))
+        rel = re.match(r"^(?:S/O|D/O|S/0|D/0)[:\s]*([A-Za-z .]+?)\s*,", address, re.I)
+        if rel:
+            out.put("father_name", _tidy_name(rel.group(1)), sum(confs) / len(confs))
+
+
+# --- PAN ------------------------------------------------------------------------------------
+
+_PAN_LETTER = str.maketrans({"0": "O", "1": "I", "2": "Z", "5": "S", "8": "B", "6": "G"})
+_PAN_DIGIT = str.maketrans({"O": "0", "D": "0", "Q": "0", "I": "1", "L": "1", "Z": "2", "S": "5", "B": "8", "G": "6"})
+
+
+def normalise_pan(token: str) -> str | None:
+    """PAN positions have fixed alphabets, so confusions can be undone per position."""
+    t = re.sub(r"[^A-Z0-9]", "", token.upper())
+    if len(t) != 10:
+        return None
+    fixed = t[:5].translate(_PAN_LETTER) + t[5:9].translate(_PAN_DIGIT) + t[9].translate(_PAN_LETTER)
+    return fixed if rules.PAN_RE.match(fixed) else None
+
+
+def parse_pan(page: Page) -> Found:
+    out = Found()
+    for ln in page.lines:
+        for tok in re.findall(r"[A-Z0-9]{10}", ln.text.upper().replace(" ", "")):
+            pan = normalise_pan(tok)
+            if pan and out.number_raw is None:
+                out.number_raw = pan
+                out.put("document_number", rules.mask_number(pan), ln.confidence)
+                out.validation.update(
+                    number_valid=rules.is_valid_pan(pan), checksum="format", holder_type=rules.pan_holder_type(pan)
+                )
+    father = labelled(page, r"father'?s?\s*name", r"[A-Za-z]")
+    if father and is_name(father[0]):
+        out.put("father_name", _tidy_name(father[0]), father[1])
+    name = labelled(page, r"^(?!.*father)\s*name\b", r"[A-Za-z]")
+    if name and is_name(name[0]):
+        out.put("full_name", _tidy_name(name[0]), name[1])
+    if "full_name" not in out.fields:  # older cards: name then father's name under the header
+        names = [ln for ln in page.lines if is_name(ln.text) and ln.text.isupper()]
+        if names:
+            out.put("full_name", _tidy_name(names[0].text), names[0].confidence)
+        if len(names) > 1:
+            out.put("father_name", _tidy_name(names[1].text), names[1].confidence)
+    _find_dob(page, out)
+    return out
+
+
+# --- passport / ID card by MRZ --------------------------------------------------------------
+
+
+def find_mrz_rows(page: Page) -> list[str]:
+    """The last run of consecutive MRZ-looking rows (MRZ sits at the bottom)."""
+    rows = ["".join(ln.text for ln in row) for row in page.rows]
+    run: list[str] = []
+    best: list[str] = []
+    for r in rows:
+        if looks_like_mrz(r):
+            run.append(r)
+        else:
+            best, run = (run if len(run) >= 2 else best), []
+    best = run if len(run) >= 2 else best
+    return best[-3:] if len(best) >= 3 and all(len(x.replace(" ", "")) <= 33 for x in best[-3:]) else best[-2:]
+
+
+def parse_mrz_document(page: Page) -> Found:
+    out = Found()
+    rows = find_mrz_rows(page)
+    mrz_lines = [ln for row in page.rows if "".join(x.text for x in row) in rows for ln in row]
+    conf = min((ln.confidence for ln in mrz_lines), default=0.0)
+    try:
+        mrz = parse_mrz(rows)
+    except InvalidInput:
+        out.validation.update(number_valid=False, checksum="mrz", mrz_found=False)
+        return out
+    out.number_raw = mrz.document_number
+    for key, value in (
+        ("document_number", rules.mask_number(mrz.document_number)),
+        ("full_name", mrz.full_name), ("date_of_birth", mrz.date_of_birth), ("expiry_date", mrz.expiry_date),
+        ("nationality", mrz.nationality), ("gender", mrz.sex),
+    ):  # fmt: skip
+        out.put(key, value, conf)
+    issue = labelled(page, r"date of issue", r"\d")
+    if issue:
+        out.put("issue_date", rules.parse_day_month_name(issue[0], future=False), issue[1])
+    place = labelled(page, r"place of birth", r"[A-Za-z]{2}")
+    if place and is_name(place[0]):
+        out.put("place_of_birth", _tidy_name(place[0]), place[1])
+    out.validation.update(
+        number_valid=mrz.valid, checksum="mrz", mrz_format=mrz.format, mrz_check_digits=mrz.checks,
+        issuing_country=mrz.issuing_country, expired=rules.is_expired(mrz.expiry_date),
+    )  # fmt: skip
+    return out
+
+
+# --- driving licence, voter ID, generic -----------------------------------------------------
+
+
+def _by_format(page: Page, pattern: str, normalise, out: Found) -> None:
+    for i, text in enumerate(page.row_texts):
+        for m in re.finditer(pattern, text.upper()):
+            number = normalise(m.group(0))
+            if number:
+                out.number_raw = number
+                out.put("document_number", rules.mask_number(number), page.row_conf(i))
+                out.validation.update(number_valid=True, checksum="format")
+                return
+    out.validation.update(number_valid=False, checksum="format")
+
+
+def _common_person(page: Page, out: Found) -> None:
+    name = labelled(page, r"^(?!.*(father|husband))\s*(elector'?s\s*)?name\b", r"[A-Za-z]")
+    if name and is_name(name[0]):
+        out.put("full_name", _tidy_name(name[0]), name[1])
+    father = labelled(page, r"father'?s?\s*name|S/?D/?W\s*of|son/daughter/wife of", r"[A-Za-z]")
+    if father and is_name(father[0]):
+        out.put("father_name", _tidy_name(father[0]), father[1])
+    _find_dob(page, out)
+    _find_gender(page, out)
+
+
+def parse_driving_licence(page: Page) -> Found:
+    out = Found()
+    _by_format(page, r"[A-Z]{2}[\s-]?\d{2}[\s-]?(?:19|20)\d{2}[\s-]?\d{7}", rules.normalise_driving_licence, out)
+    _common_person(page, out)
+    valid = labelled(page, r"valid\s*till|validity", r"\d")
+    if valid and rules.find_dmy_dates(valid[0]):
+        out.put("expiry_date", rules.find_dmy_dates(valid[0])[-1], valid[1])
+        out.validation["expired"] = rules.is_expired(out.fields["expiry_date"])
+    return out
+
+
+def parse_voter_id(page: Page) -> Found:
+    out = Found()
+    _by_format(page, r"(?<![A-Z])[A-Z]{3}\d{7}(?!\d)", lambda s: s if rules.is_valid_voter_id(s) else None, out)
+    _common_person(page, out)
+    return out
+
+
+def parse_generic(page: Page) -> Found:
+    out = Found()
+    _find_dob(page, out)
+    return out
+
+
+PARSERS = {
+    DocumentType.AADHAAR: parse_aadhaar,
+    DocumentType.PAN: parse_pan,
+    DocumentType.PASSPORT: parse_mrz_document,
+    DocumentType.NATIONAL_ID: parse_mrz_document,
+    DocumentType.DRIVING_LICENCE: parse_driving_licence,
+    DocumentType.VOTER_ID: parse_voter_id,
+    DocumentType.GENERIC: parse_generic,
+}
