@@ -170,10 +170,11 @@ async def api_factory(
     mailbox, port = smtp
     stack: list[tuple[Any, Settings]] = []
 
-    async def build(ml_loaders: dict[str, Any] | None = None, **overrides: Any) -> Api:
+    async def build(own_models: bool = False, **overrides: Any) -> Api:
+        """`own_models`: build models from this app's settings instead of sharing the worker's."""
         smtp_port = overrides.pop("smtp_port", port)
         settings = make_settings(mongo_uri, tmp_path / f"data{len(stack)}", smtp_port, **overrides)
-        app = create_app(settings, ml_loaders=ml_loaders if ml_loaders is not None else shared_models.loaders())
+        app = create_app(settings, ml_loaders=None if own_models else shared_models.loaders())
         ctx = app.router.lifespan_context(app)
         await ctx.__aenter__()
         stack.append((ctx, settings))
