@@ -73,7 +73,8 @@ class Settings(BaseSettings):
     ocr_model_dir: Path | None = None
     face_backend: Literal["dlib", "insightface"] = "dlib"
     face_model_dir: Path | None = None
-    face_match_threshold: float = Field(0.93, ge=-1, le=1)
+    # Cosine threshold; unset = the embedder's calibrated default (dlib 0.93, ArcFace 0.30).
+    face_match_threshold: float | None = Field(None, ge=-1, le=1)
     verify_approve_threshold: float = Field(0.75, ge=0, le=1)
     verify_reject_threshold: float = Field(0.45, ge=0, le=1)
     max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0)

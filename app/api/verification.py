@@ -102,6 +102,5 @@ async def liveness_verify(body: LivenessVerifyRequest, _: CallerDep,
 async def liveness_detect(body: LivenessDetectRequest, _: CallerDep,
                           service: VerificationServiceDep) -> LivenessDetectResponse:
     """Batch detection without a challenge, continuing from `initial_blink_count`."""
-    analysis, took = await service.detect_liveness(body.frames, body.initial_blink_count)
-    return LivenessDetectResponse(**analysis.detect_summary(body.initial_blink_count), processing_time_ms=took,
-                                  timestamp=_now())
+    summary = await service.detect_liveness(body.frames, body.initial_blink_count)
+    return LivenessDetectResponse(**summary, timestamp=_now())

@@ -136,15 +136,18 @@ class VerificationService:
         analyzer = await self.ml.model("liveness_detector")
         images = await self.decode_frames(frames)
         analysis = await self.ml.run(analyzer.analyze, images)
-        passed, message = analyzer.evaluate(analysis, challenge.actions)
-        return LivenessOutcome(challenge_id, "pass" if passed else "fail", message, analysis.detection_results(),
-                               _ms(start))
+        passed, message = analyzer.evaluate_challenge(analysis, challenge.actions)
+        results = {"blinks": analysis.blinks, "orientation": analysis.orientation,
+                   "orientations": analysis.orientations, "face_detected": analysis.face_detected}
+        return LivenessOutcome(challenge_id, "pass" if passed else "fail", message, results, _ms(start))
 
-    async def detect_liveness(self, frames: list[str], initial_blink_count: int) -> tuple[Any, int]:
+    async def detect_liveness(self, frames: list[str], initial_blink_count: int) -> dict[str, Any]:
+        """Blinks and head turns in a batch, continuing a running blink count."""
         start = time.perf_counter()
-        if not frames:
-            raise InvalidInput("Send at least one frame.", code="not_enough_frames")
         analyzer = await self.ml.model("liveness_detector")
         images = await self.decode_frames(frames)
-        analysis = await self.ml.run(analyzer.analyze, images, initial_blink_count)
-        return analysis, _ms(start)
+        analysis = await self.ml.run(partial(analyzer.analyze, images, initial_blink_count, min_frames=1))
+        return {"total_blinks": analysis.blinks, "final_blink_count": analysis.total_blinks,
+                "orientations": analysis.orientations, "face_detection_ratio": analysis.face_detection_ratio,
+                "results": [frame.as_dict() for frame in analysis.frames], "frame_count": analysis.frame_count,
+                "processing_time_ms": _ms(start)}
