@@ -3,17 +3,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def fixtures_dir() -> Path:
-    """`$KYC_FIXTURES_DIR`, else `<repo>/../shared/fixtures` (read in place, never copied)."""
-    return Path(os.environ.get("KYC_FIXTURES_DIR") or REPO.parent / "shared" / "fixtures")
+from tests.ml.face_fixtures import fixtures_dir  # `$KYC_FIXTURES_DIR`, else `<repo>/../shared/fixtures`
 
 
 @pytest.fixture(scope="session")
@@ -38,3 +32,24 @@ def document_reader(ocr_engine):
     from app.ml.documents import DocumentReader
 
     return DocumentReader(ocr_engine)
+
+
+@pytest.fixture(scope="session")
+def face_detector():
+    from app.ml.faces import load_face_detector
+
+    return load_face_detector()
+
+
+@pytest.fixture(scope="session")
+def face_matcher(face_detector):
+    from app.ml.faces import DlibFaceEmbedder, FaceMatcher
+
+    return FaceMatcher(face_detector, DlibFaceEmbedder())
+
+
+@pytest.fixture(scope="session")
+def liveness_analyzer():
+    from app.ml.liveness import load_liveness_analyzer
+
+    return load_liveness_analyzer()

@@ -94,24 +94,3 @@ def iou(a, b) -> float:
     iy = max(0, min(ay + ah, by + bh) - max(ay, by))
     inter = ix * iy
     return inter / float(aw * ah + bw * bh - inter)
-
-
-@pytest.fixture(scope="session")
-def face_detector():
-    from app.ml.faces import load_face_detector
-
-    return load_face_detector()
-
-
-@pytest.fixture(scope="session")
-def face_matcher(face_detector):
-    from app.ml.faces import DlibFaceEmbedder, FaceMatcher
-
-    return FaceMatcher(face_detector, DlibFaceEmbedder())
-
-
-@pytest.fixture(scope="session")
-def liveness_analyzer():
-    from app.ml.liveness import load_liveness_analyzer
-
-    return load_liveness_analyzer()

@@ -12,11 +12,9 @@ from skimage import data
 from app.domain.errors import NoFaceDetected
 from app.ml.face_backends import DlibHogDetector, FaceBox, HaarFaceDetector, MediaPipeFaceDetector
 from app.ml.faces import DLIB_COSINE_THRESHOLD, InsightFaceEmbedder, assess_selfie
-from tests.ml.face_fixtures import (  # noqa: F401 - pytest fixtures
+from tests.ml.face_fixtures import (
     ASTRONAUT_FACE,
     astronaut_bgr,
-    face_detector,
-    face_matcher,
     fixtures_dir,
     id_card,
     iou,

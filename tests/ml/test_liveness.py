@@ -12,7 +12,6 @@ from app.ml.liveness import FrameResult, LivenessAnalysis
 from tests.ml.face_fixtures import (  # noqa: F401 - pytest fixture
     astronaut_bgr,
     fixtures_dir,
-    liveness_analyzer,
     read_image,
     read_video,
     require_fixtures,
