@@ -36,6 +36,25 @@ async def _create_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval(args: argparse.Namespace) -> int:
+    """Run the service's own model classes over labelled data and print the figures."""
+    import json
+    from pathlib import Path
+
+    from app.ml import evaluation, models
+
+    settings = get_settings()
+    path = Path(args.path)
+    if args.kind == "faces":
+        report = evaluation.evaluate_faces(path, models.face_matcher(settings))
+    elif args.kind == "ocr":
+        report = evaluation.evaluate_ocr(path, models.ocr_extractor(settings))
+    else:
+        report = evaluation.evaluate_liveness(path, models.liveness_detector(settings))
+    print(json.dumps(report, indent=2, default=str))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kycflow", description="KYC Flow service commands")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -47,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--password", required=True)
     create.add_argument("--name", required=True)
     create.add_argument("--role", choices=[r.value for r in Role], default=Role.CUSTOMER.value)
+    evaluate = sub.add_parser("eval", help="accuracy of the models on a folder of labelled data")
+    evaluate.add_argument("kind", choices=["faces", "ocr", "liveness"])
+    evaluate.add_argument("path", help="a labelled CSV (pairs.csv, mrz_expected.csv, annotations.csv) or its folder")
     return parser
 
 
@@ -54,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "eval":
+        return _eval(args)
     return asyncio.run(_create_user(args))
 
 

@@ -105,3 +105,112 @@ def evaluate_ocr(path: Path, reader: Any) -> dict[str, Any]:
         "ms_per_document_p50": round(sorted(times)[len(times) // 2], 1) if times else None,
         "details": documents,
     }
+
+
+# --- faces ------------------------------------------------------------------------------
+
+def evaluate_faces(path: Path, matcher: Any) -> dict[str, Any]:
+    """Pairs CSV `img_a,img_b,same_person`: accuracy, false accepts and false rejects."""
+    from app.domain.errors import NoFaceDetected
+
+    csv_path = find_csv(path, "pairs.csv")
+    embeddings: dict[str, Any] = {}
+    no_face: set[str] = set()
+
+    def embed(name: str) -> Any:
+        if name not in embeddings and name not in no_face:
+            try:
+                embeddings[name] = matcher.embed_largest(load(resolve(csv_path, name)))
+            except NoFaceDetected:
+                no_face.add(name)
+        return embeddings.get(name)
+
+    tp = tn = fp = fn = skipped = 0
+    start = time.perf_counter()
+    for row in rows(csv_path):
+        a, b = embed(row["img_a"]), embed(row["img_b"])
+        if a is None or b is None:
+            skipped += 1
+            continue
+        same = row["same_person"].strip() in ("1", "true", "True")
+        match = matcher.compare_embeddings(a, b).verified
+        tp += same and match
+        fn += same and not match
+        fp += match and not same
+        tn += not same and not match
+    pairs = tp + tn + fp + fn
+    return {
+        "kind": "faces", "embedder": matcher.name, "threshold": matcher.threshold, "pairs": pairs,
+        "skipped_no_face": skipped, "images_without_face": sorted(no_face),
+        "accuracy": round((tp + tn) / pairs, 4) if pairs else None,
+        "false_accept_rate": round(fp / (fp + tn), 4) if fp + tn else None,
+        "false_reject_rate": round(fn / (fn + tp), 4) if fn + tp else None,
+        "confusion": {"true_accept": tp, "true_reject": tn, "false_accept": fp, "false_reject": fn},
+        "ms_per_image": round((time.perf_counter() - start) * 1000 / max(len(embeddings) + len(no_face), 1), 1),
+    }
+
+
+# --- liveness ---------------------------------------------------------------------------
+
+def read_clip(path: Path) -> list[Any]:
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    return frames
+
+
+def _expected_clip(row: dict[str, str]) -> tuple[int | None, set[str] | None]:
+    """Expected blinks and turns from `blinks`/`turns` columns, or the fixture's annotation columns."""
+    blinks: int | None = int(row["blinks"]) if row.get("blinks", "").isdigit() else None
+    ranges = row.get("blink_frames_approx", "")
+    if blinks is None and ranges and ranges[0].isdigit():
+        blinks = len(ranges.split(";"))
+    turns: set[str] | None = set(row["turns"].split(";")) if row.get("turns") else None
+    motion = row.get("head_motion", "")
+    if turns is None and motion:
+        turns = {"turn"} if "yaw" in motion else set()
+    return blinks, turns
+
+
+def evaluate_liveness(path: Path, analyzer: Any, stride: int = 3, window: int = 60) -> dict[str, Any]:
+    """Clips: blinks and turns found vs expected; stills: a repeated photo must be caught."""
+    csv_path = find_csv(path, "annotations.csv")
+    clips, stills = [], []
+    for row in rows(csv_path):
+        media = resolve(csv_path, row["file"])
+        if row.get("duration_s") == "still" or media.suffix.lower() in (".jpg", ".jpeg", ".png"):
+            analysis = analyzer.analyze([load(media)] * 15)
+            passed, message = analyzer.evaluate_challenge(analysis, ["blink"])
+            stills.append({"file": row["file"], "caught": not passed, "is_static": analysis.is_static,
+                           "message": message})
+            continue
+        frames = read_clip(media)[::stride]
+        blinks, turns, start = 0, set(), time.perf_counter()
+        for i in range(0, len(frames), window):  # the API takes at most 60 frames a call
+            chunk = frames[i:i + window]
+            if len(chunk) < 10:
+                break
+            analysis = analyzer.analyze(chunk, blinks)
+            blinks = analysis.total_blinks
+            turns |= {o for o in analysis.orientations if o}
+        expected_blinks, expected_turns = _expected_clip(row)
+        turn_ok = None if expected_turns is None else (bool(turns) == bool(expected_turns))
+        clips.append({"file": row["file"], "frames": len(frames), "blinks": blinks, "expected_blinks": expected_blinks,
+                      "blinks_ok": None if expected_blinks is None else blinks == expected_blinks,
+                      "turns": sorted(turns), "turns_ok": turn_ok,
+                      "ms_per_30_frames": round((time.perf_counter() - start) * 1000 * 30 / max(len(frames), 1), 1)})
+    checked = [c for c in clips if c["blinks_ok"] is not None]
+    turned = [c for c in clips if c["turns_ok"] is not None]
+    return {
+        "kind": "liveness", "stride": stride, "clips": clips, "stills": stills,
+        "blink_count_exact": f"{sum(c['blinks_ok'] for c in checked)}/{len(checked)}",
+        "head_turns_as_annotated": f"{sum(c['turns_ok'] for c in turned)}/{len(turned)}",
+        "stills_caught": f"{sum(s['caught'] for s in stills)}/{len(stills)}",
+    }
