@@ -1,0 +1,141 @@
+"""`python -m bench.run` (or `make bench`): start a throwaway service, load it, print a table,
+write bench/results/latest.json. Exit status 1 when a check fails.
+
+The load generator shares the (small) machine with the server, so it stays light (see bench/load.py).
+Numbers are end-to-end from the client's side and move with whatever else the machine is running:
+the JSON keeps the load average next to them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import platform
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.load import Result, Scenario, run_scenario
+from bench.server import BenchServer
+
+API = "/api/v1"
+EMAIL, PASSWORD = "bench.customer@example.com", "Bench-Customer-Pass-42"
+RESULTS = Path(__file__).parent / "results" / "latest.json"
+
+
+def scenarios(base: str, token: str, health_status: int) -> list[Scenario]:
+    me = httpx.Request("GET", f"{base}{API}/users/me", headers={"Authorization": f"Bearer {token}"})
+    login = httpx.Request("POST", f"{base}{API}/auth/login", json={"identifier": EMAIL, "password": PASSWORD})
+    # bcrypt at 12 rounds costs ~0.25 s of CPU each: few workers, few requests.
+    logins = {"request": login, "concurrency": 4, "count": 200, "warmup_s": 2.0}
+    return [
+        # A degraded service (a model failed to load) answers 503 for the same work: still measured.
+        Scenario("health", httpx.Request("GET", f"{base}{API}/health"), count=20_000, expect=health_status),
+        Scenario("users_me", me, count=20_000),
+        Scenario("login", **logins),
+        # Does bcrypt starve the event loop? Logins saturate the password pool while /users/me runs
+        # at a steady, moderate rate: a latency target only means something at a given load
+        # (closed-loop workers at saturation would mostly measure their own queue).
+        Scenario("users_me+logins", me, concurrency=8, rate=100,
+                 background=Scenario("  (background logins)", **logins)),
+    ]
+
+
+@dataclass
+class Check:
+    name: str
+    value: Callable[[dict[str, Result]], float]
+    passes: Callable[[float], bool]
+    target: str
+
+
+CHECKS = [
+    Check("users_me req/s / health req/s", lambda r: r["users_me"].rps / r["health"].rps, lambda v: v >= 0.5, ">= 0.5"),
+    Check("users_me p99 under login load (ms)", lambda r: r["users_me+logins"].pct(99), lambda v: v < 50, "< 50"),
+]
+
+
+def machine() -> dict[str, Any]:
+    model = "unknown"
+    try:
+        model = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                     if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": model, "cores": os.cpu_count(), "usable_cores": len(os.sched_getaffinity(0)),
+            "python": platform.python_version(), "platform": platform.platform(),
+            "loadavg_before": [round(x, 2) for x in os.getloadavg()]}  # others' work skews the numbers
+
+
+def report(results: list[Result], checks: list[dict[str, Any]], info: dict[str, Any]) -> None:
+    print(f"\nmachine: {info['cpu']} | {info['usable_cores']}/{info['cores']} cores | Python {info['python']} "
+          f"| load avg before/after {info['loadavg_before'][0]}/{info['loadavg_after'][0]}")
+    show_bare = any(r.bare_ms is not None for r in results)
+    print(f"{'scenario':<24}{'conc':>5}{'requests':>9}{'errors':>7}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+          + (f"{'bare ms':>9}" if show_bare else ""))
+    for r in results:
+        conc = f"{r.concurrency}" + ("@" if r.rate else "")
+        print(f"{r.name:<24}{conc:>5}{r.requests:>9}{r.errors:>7}{r.rps:>9.1f}{r.pct(50):>9.1f}{r.pct(99):>9.1f}"
+              + (f"{'' if r.bare_ms is None else r.bare_ms:>9}" if show_bare else ""))
+    if any(r.rate for r in results):
+        print("(@ = paced at a fixed request rate; the others run closed-loop, flat out)")
+    for c in checks:
+        print(f"{'PASS' if c['passed'] else 'FAIL'}  {c['name']}: {c['value']} (target {c['target']})")
+
+
+async def measure(base_url: str, health_status: int) -> list[Result]:
+    resp = httpx.post(f"{base_url}{API}/auth/login", json={"identifier": EMAIL, "password": PASSWORD})
+    resp.raise_for_status()
+    results: list[Result] = []
+    for sc in scenarios(base_url, resp.json()["access_token"], health_status):
+        pace = f" at {sc.rate:.0f} req/s" if sc.rate else ""
+        print(f"running {sc.name} ({sc.concurrency} workers{pace}, {sc.warmup_s:.0f}s warm-up, "
+              f"<= {sc.count} requests / {sc.max_s:.0f}s) ...", flush=True)
+        results += await run_scenario(sc)
+    return results
+
+
+def main() -> int:
+    # Ctrl-C (even when started in the background, where SIGINT comes ignored) and SIGTERM both
+    # unwind through the `with` below, which stops the server and removes its DATA_DIR.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    info, started = machine(), time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    with BenchServer() as server:
+        health = server.health
+        print(f"server up at {server.base_url} (DATA_DIR={server.data_dir})", flush=True)
+        for key, model in health.get("models", {}).items():
+            if not model["loaded"]:
+                print(f"WARNING: service degraded, model {key} failed: {model['error']}", flush=True)
+        server.create_user("--role", "customer", "--email", EMAIL, "--password", PASSWORD, "--name", "Bench Customer")
+        results = asyncio.run(measure(server.base_url, 200 if health.get("status") == "healthy" else 503))
+    info["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+    by_name = {r.name: r for r in results}
+    checks = []
+    for c in CHECKS:
+        value = c.value(by_name)
+        checks.append({"name": c.name, "value": round(value, 2), "target": c.target,
+                       "passed": not math.isnan(value) and c.passes(value)})
+    report(results, checks, info)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({"started": started, "machine": info, "service_status": health.get("status"),
+                                   "models": health.get("models", {}), "scenarios": [r.as_dict() for r in results],
+                                   "checks": checks}, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
+    return 0 if all(c["passed"] for c in checks) else 1
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # the server is already stopped by now
+        print("\ninterrupted", file=sys.stderr)
+        sys.exit(130)
