@@ -23,26 +23,26 @@ from app.services.verification import VerificationService
 bearer = HTTPBearer(auto_error=False, description="Access token from /auth/login or /auth/login/verify-otp")
 
 
-def get_container(request: Request) -> Container:
+async def get_container(request: Request) -> Container:
     return request.app.state.container  # type: ignore[no-any-return]
 
 
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-def _auth(c: ContainerDep) -> AuthService:
+async def _auth(c: ContainerDep) -> AuthService:
     return c.auth
 
 
-def _users(c: ContainerDep) -> UserService:
+async def _users(c: ContainerDep) -> UserService:
     return c.users
 
 
-def _admin(c: ContainerDep) -> AdminService:
+async def _admin(c: ContainerDep) -> AdminService:
     return c.admin
 
 
-def _audit(c: ContainerDep) -> AuditService:
+async def _audit(c: ContainerDep) -> AuditService:
     return c.audit
 
 
@@ -52,7 +52,7 @@ AdminServiceDep = Annotated[AdminService, Depends(_admin)]
 AuditServiceDep = Annotated[AuditService, Depends(_audit)]
 
 
-def client_info(request: Request, c: ContainerDep) -> ClientInfo:
+async def client_info(request: Request, c: ContainerDep) -> ClientInfo:
     """Caller's address: `X-Forwarded-For` is believed only from configured proxies."""
     peer = request.client.host if request.client else None
     ip = peer
@@ -98,11 +98,11 @@ AdminDep = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
 CustomerDep = Annotated[Principal, Depends(require_roles(Role.CUSTOMER))]
 
 
-def _verification(c: ContainerDep) -> VerificationService:
+async def _verification(c: ContainerDep) -> VerificationService:
     return c.verification
 
 
-def _api_keys(c: ContainerDep) -> ApiKeyService:
+async def _api_keys(c: ContainerDep) -> ApiKeyService:
     return c.api_keys
 
 
