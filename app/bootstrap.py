@@ -94,7 +94,8 @@ async def build_container(
         audit=audit, clock=clock,
     )
     ml = MlGateway(ml_loaders if ml_loaders is not None else models.loaders(settings), workers=settings.ml_workers,
-                   timeout=settings.ml_timeout_seconds, max_queue=settings.ml_max_queue)
+                   timeout=settings.ml_timeout_seconds, max_queue=settings.ml_max_queue,
+                   processes=settings.ml_processes)
     return Container(
         settings=settings, clock=clock, client=client, db=db, embedded=embedded, passwords=passwords,
         users_repo=users_repo, auth=auth, users=UserService(users_repo, audit, clock),

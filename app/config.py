@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     ml_timeout_seconds: float = Field(30.0, gt=0)
     ml_max_queue: int = Field(32, ge=0)
     ml_preload: bool = True
+    ml_processes: bool = Field(True, description="Worker processes (dlib holds the GIL); false = threads")
     ocr_backend: Literal["rapidocr", "paddleocr"] = "rapidocr"
     ocr_model_dir: Path | None = None
     face_backend: Literal["dlib", "insightface"] = "dlib"

@@ -84,6 +84,7 @@ def make_settings(mongo_uri: str, data_dir: Path, smtp_port: int | None, **overr
         environment="test", mongodb_uri=mongo_uri, mongodb_db=f"t_{uuid.uuid4().hex[:12]}", data_dir=data_dir,
         jwt_secret="test-secret-" + "x" * 32, bcrypt_rounds=4, smtp_host="127.0.0.1" if smtp_port else None,
         smtp_port=smtp_port or 25, login_otp="staff", ml_preload=False,
+        ml_processes=False,
     )
     values.update(overrides)
     return Settings(**values)

@@ -18,6 +18,17 @@ class DomainError(Exception):
         self.details = details
         super().__init__(self.message)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keep code and details when an error crosses a process boundary (the ML workers).
+        return _restore, (type(self), self.__dict__.copy())
+
+
+def _restore(cls: type[DomainError], state: dict[str, Any]) -> DomainError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, state.get("message"))
+    error.__dict__.update(state)
+    return error
+
 
 class NotFound(DomainError):
     """The requested resource does not exist."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from app.config import Settings
@@ -36,11 +37,15 @@ def liveness_detector(settings: Settings) -> Any:
     return load_liveness_analyzer()
 
 
+BUILDERS = {
+    "face_detector": face_detector,
+    "face_matcher": face_matcher,
+    "ocr_extractor": ocr_extractor,
+    "liveness_detector": liveness_detector,
+}
+
+
 def loaders(settings: Settings) -> dict[str, Callable[[], Any]]:
-    """The four models `/health` reports, keyed as API.md names them."""
-    return {
-        "face_detector": lambda: face_detector(settings),
-        "face_matcher": lambda: face_matcher(settings),
-        "ocr_extractor": lambda: ocr_extractor(settings),
-        "liveness_detector": lambda: liveness_detector(settings),
-    }
+    """The four models `/health` reports, keyed as API.md names them. Partials of
+    module functions, so they can be sent to the worker processes."""
+    return {key: partial(build, settings) for key, build in BUILDERS.items()}

@@ -1,7 +1,7 @@
 """Stateless verification: document + selfie, OCR, and liveness challenges.
 
-Every pixel operation goes through the ML gateway's pool; this class only decides
-what to run, in which order, and what the results mean.
+Every pixel operation runs as a task in the ML gateway's pool; this class only
+decides what to run, in which order, and what the results mean.
 """
 
 from __future__ import annotations
@@ -10,14 +10,13 @@ import asyncio
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import partial
 from typing import Any
 
 from app.config import Settings
 from app.domain.errors import InvalidInput
 from app.domain.liveness_challenges import INSTRUCTIONS, QUESTIONS, Challenge, new_challenge, signature_valid
 from app.ml.gateway import MlGateway
-from app.ml.images import decode_frame, decode_image
+from app.ml import tasks
 from app.repositories.liveness_challenges import LivenessChallengeRepository
 from app.services.clock import Clock
 
@@ -52,40 +51,17 @@ class VerificationService:
                  clock: Clock) -> None:
         self.s, self.ml, self.challenges, self.clock = settings, ml, challenges, clock
         self._key = settings.resolve_jwt_secret()
-
-    # --- images ---------------------------------------------------------------------------
-
-    async def decode(self, data: bytes, *, allow_pdf: bool = True) -> Any:
-        return await self.ml.run(partial(decode_image, data, max_bytes=self.s.max_upload_bytes,
-                                         max_pixels=self.s.max_image_pixels, allow_pdf=allow_pdf))
-
-    async def decode_frames(self, frames: list[str]) -> list[Any]:
-        if len(frames) > self.s.max_frames:
-            raise InvalidInput(f"At most {self.s.max_frames} frames are accepted.", code="too_many_frames")
-
-        def work() -> list[Any]:
-            out = []
-            for i, frame in enumerate(frames):
-                try:
-                    out.append(decode_frame(frame, max_bytes=self.s.max_frame_bytes,
-                                            max_pixels=self.s.max_image_pixels))
-                except InvalidInput as exc:
-                    exc.message = f"Frame {i}: {exc.message}"
-                    raise
-            return out
-
-        return await self.ml.run(work)
+        self.limits = tasks.Limits(settings.max_upload_bytes, settings.max_image_pixels, settings.max_frame_bytes)
 
     # --- document + selfie ----------------------------------------------------------------
 
     async def verify(self, document: bytes, selfie: bytes) -> KycVerification:
         start = time.perf_counter()
-        reader = await self.ml.model("ocr_extractor")
-        matcher = await self.ml.model("face_matcher")
-        doc_img, selfie_img = await asyncio.gather(self.decode(document), self.decode(selfie, allow_pdf=False))
         # OCR and face matching are independent: run them side by side in the pool.
-        reading, face = await asyncio.gather(self.ml.run(reader.read, doc_img),
-                                             self.ml.run(matcher.compare, doc_img, selfie_img))
+        reading, face = await asyncio.gather(
+            self.ml.run(tasks.read_document, document, None, self.limits),
+            self.ml.run(tasks.match_faces, document, selfie, self.limits),
+        )
         confidence = round(FACE_WEIGHT * face.confidence + OCR_WEIGHT * reading.confidence, 4)
         if not face.verified or confidence < self.s.verify_reject_threshold:
             status = "rejected"
@@ -99,12 +75,14 @@ class VerificationService:
 
     async def extract(self, document: bytes, document_type: str | None) -> tuple[dict[str, Any], int]:
         start = time.perf_counter()
-        reader = await self.ml.model("ocr_extractor")
-        image = await self.decode(document)
-        reading = await self.ml.run(reader.read, image, document_type)
+        reading = await self.ml.run(tasks.read_document, document, document_type, self.limits)
         return reading.ocr_data(), _ms(start)
 
     # --- liveness -------------------------------------------------------------------------
+
+    def _check_frame_count(self, frames: list[str]) -> None:
+        if len(frames) > self.s.max_frames:
+            raise InvalidInput(f"At most {self.s.max_frames} frames are accepted.", code="too_many_frames")
 
     async def new_challenge(self) -> Challenge:
         challenge = new_challenge(self._key, self.clock.now(), timedelta(seconds=self.s.liveness_challenge_ttl_seconds))
@@ -131,12 +109,11 @@ class VerificationService:
                                    empty, _ms(start))
         if len(frames) < 10:
             raise InvalidInput("At least 10 frames are needed.", code="not_enough_frames")
+        self._check_frame_count(frames)
         if not await self.challenges.mark_used(challenge_id, now):
             return LivenessOutcome(challenge_id, "invalid", "This challenge was already used.", empty, _ms(start))
-        analyzer = await self.ml.model("liveness_detector")
-        images = await self.decode_frames(frames)
-        analysis = await self.ml.run(analyzer.analyze, images)
-        passed, message = analyzer.evaluate_challenge(analysis, challenge.actions)
+        analysis, (passed, message) = await self.ml.run(tasks.analyze_frames, frames, self.limits,
+                                                        actions=challenge.actions)
         results = {"blinks": analysis.blinks, "orientation": analysis.orientation,
                    "orientations": analysis.orientations, "face_detected": analysis.face_detected}
         return LivenessOutcome(challenge_id, "pass" if passed else "fail", message, results, _ms(start))
@@ -144,9 +121,9 @@ class VerificationService:
     async def detect_liveness(self, frames: list[str], initial_blink_count: int) -> dict[str, Any]:
         """Blinks and head turns in a batch, continuing a running blink count."""
         start = time.perf_counter()
-        analyzer = await self.ml.model("liveness_detector")
-        images = await self.decode_frames(frames)
-        analysis = await self.ml.run(partial(analyzer.analyze, images, initial_blink_count, min_frames=1))
+        self._check_frame_count(frames)
+        analysis, _ = await self.ml.run(tasks.analyze_frames, frames, self.limits,
+                                        initial_blink_count=initial_blink_count, min_frames=1)
         return {"total_blinks": analysis.blinks, "final_blink_count": analysis.total_blinks,
                 "orientations": analysis.orientations, "face_detection_ratio": analysis.face_detection_ratio,
                 "results": [frame.as_dict() for frame in analysis.frames], "frame_count": analysis.frame_count,

@@ -179,3 +179,20 @@ async def test_liveness_detect_accepts_short_batches(api, caller):
     assert r.status_code == 200 and r.json()["frame_count"] == 3 and r.json()["total_blinks"] == 0
     r = await api.client.post("/liveness/detect", headers=caller, json={"frames": []})
     assert r.status_code == 422
+
+
+async def test_verification_through_worker_processes(api_factory, email):
+    """The production set-up: models load in spawned workers, not in the API process."""
+    api = await api_factory(own_models=True, ml_processes=True, ml_workers=1, ml_preload=True)
+    await api.container.ml.preload()
+    assert all(state["loaded"] for state in api.container.ml.status().values()), api.container.ml.status()
+    caller = bearer(await api.customer(email))
+    r = await api.client.post("/kyc/verify", headers=caller,
+                              files={"id_document": ("card.jpg", encode(cards.aadhaar_front()), "image/jpeg"),
+                                     "selfie_image": ("me.jpg", encode(astronaut()), "image/jpeg")})
+    assert r.status_code == 200 and r.json()["verification_status"] == "approved"
+    r = await api.client.post("/kyc/verify", headers=caller,
+                              files={"id_document": ("card.jpg", b"not an image", "image/jpeg"),
+                                     "selfie_image": ("me.jpg", encode(astronaut()), "image/jpeg")})
+    assert r.status_code == 400 and r.json()["error_code"] == "invalid_image"
+    assert (await api.client.get("/health")).json()["status"] == "healthy"

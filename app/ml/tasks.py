@@ -1,0 +1,63 @@
+"""The units of work the ML pool runs: bytes in, plain results out.
+
+Each task takes the loaded models first, then decodes its own inputs, so images cross
+the process boundary as the compact bytes the client sent, never as pixel arrays.
+The same functions run in the pool's worker processes, in threads (tests), and
+in-process for `make bench`'s bare model timings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from app.domain.errors import InvalidInput
+from app.ml.images import decode_frame, decode_image
+
+
+class Models(Protocol):
+    def get(self, key: str) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_bytes: int = 10 * 1024 * 1024
+    max_pixels: int = 40_000_000
+    max_frame_bytes: int = 2 * 1024 * 1024
+
+
+def read_document(models: Models, data: bytes, document_type: str | None, limits: Limits) -> Any:
+    """OCR, classification and field parsing of one document (a DocumentReading)."""
+    reader = models.get("ocr_extractor")
+    image = decode_image(data, max_bytes=limits.max_bytes, max_pixels=limits.max_pixels)
+    return reader.read(image, document_type)
+
+
+def match_faces(models: Models, document: bytes, selfie: bytes, limits: Limits) -> Any:
+    """The face on the document against the selfie (a FaceMatch)."""
+    matcher = models.get("face_matcher")
+    doc = decode_image(document, max_bytes=limits.max_bytes, max_pixels=limits.max_pixels)
+    face = decode_image(selfie, max_bytes=limits.max_bytes, max_pixels=limits.max_pixels, allow_pdf=False)
+    return matcher.compare(doc, face)
+
+
+def decode_frames(frames: list[str], limits: Limits) -> list[Any]:
+    images = []
+    for i, frame in enumerate(frames):
+        try:
+            images.append(decode_frame(frame, max_bytes=limits.max_frame_bytes, max_pixels=limits.max_pixels))
+        except InvalidInput as exc:
+            exc.message = f"Frame {i}: {exc.message}"  # say which frame, the client sent dozens
+            raise
+    return images
+
+
+def analyze_frames(
+    models: Models, frames: list[str], limits: Limits, *, initial_blink_count: int = 0,
+    min_frames: int | None = None, actions: list[str] | None = None,
+) -> tuple[Any, tuple[bool, str] | None]:
+    """Blinks, head turns and identity across frames; with `actions`, also the challenge verdict."""
+    analyzer = models.get("liveness_detector")
+    analysis = analyzer.analyze(decode_frames(frames, limits), initial_blink_count, min_frames=min_frames)
+    verdict = analyzer.evaluate_challenge(analysis, actions) if actions else None
+    return analysis, verdict
