@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 
+from bench import ml
 from bench.load import Result, Scenario, run_scenario
 from bench.server import BenchServer
 
@@ -57,9 +58,21 @@ class Check:
     target: str
 
 
+def _overhead(name: str) -> Check:
+    return Check(f"{name} p50 / bare model p50", lambda r: r[name].pct(50) / r[name].bare_ms, lambda v: v <= 1.25,
+                 "<= 1.25")
+
+
 CHECKS = [
     Check("users_me req/s / health req/s", lambda r: r["users_me"].rps / r["health"].rps, lambda v: v >= 0.5, ">= 0.5"),
     Check("users_me p99 under login load (ms)", lambda r: r["users_me+logins"].pct(99), lambda v: v < 50, "< 50"),
+    Check("kyc_verify p50 (ms)", lambda r: r["kyc_verify"].pct(50), lambda v: v <= 700, "<= 700 (old: 2500)"),
+    Check("ocr_extract p50 (ms)", lambda r: r["ocr_extract"].pct(50), lambda v: v <= 500, "<= 500 (old: 1800)"),
+    Check("liveness_verify_30 p50 (ms)", lambda r: r["liveness_verify_30"].pct(50), lambda v: v <= 300,
+          "<= 300 (old: 1250)"),
+    _overhead("kyc_verify"), _overhead("ocr_extract"), _overhead("liveness_verify_30"),
+    Check("health p99 while 4 verifications run (ms)", lambda r: r["health+4_verifications"].pct(99),
+          lambda v: v <= 50, "<= 50"),
 ]
 
 
@@ -94,8 +107,13 @@ def report(results: list[Result], checks: list[dict[str, Any]], info: dict[str, 
 async def measure(base_url: str, health_status: int) -> list[Result]:
     resp = httpx.post(f"{base_url}{API}/auth/login", json={"identifier": EMAIL, "password": PASSWORD})
     resp.raise_for_status()
+    token = resp.json()["access_token"]
+    inputs = ml.Inputs()
+    bare = ml.BareModels(inputs)  # loaded here before measuring, so loading is not timed
     results: list[Result] = []
-    for sc in scenarios(base_url, resp.json()["access_token"], health_status):
+    print(f"running liveness_verify_30 (30 frames from {inputs.frames_source}) ...", flush=True)
+    results.append(ml.liveness_verify(base_url, token, inputs, bare))
+    for sc in [*scenarios(base_url, token, health_status), *ml.scenarios(base_url, token, inputs, bare)]:
         pace = f" at {sc.rate:.0f} req/s" if sc.rate else ""
         print(f"running {sc.name} ({sc.concurrency} workers{pace}, {sc.warmup_s:.0f}s warm-up, "
               f"<= {sc.count} requests / {sc.max_s:.0f}s) ...", flush=True)
