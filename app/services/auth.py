@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -179,10 +180,10 @@ class AuthService:
     async def authenticate(self, token: str) -> Principal:
         """Resolve a bearer access token to a live user, or refuse."""
         claims = self.tokens.decode(token, typ="access")
-        session = await self.sessions.get(claims.sid)
-        if session is None or not session.is_active(self.clock.now()):
+        # Both lookups at once: every authenticated request pays for them.
+        session, user = await asyncio.gather(self.sessions.get(claims.sid), self.users.get(claims.sub))
+        if session is None or not session.is_active(self.clock.now()) or session.user_id != claims.sub:
             raise Unauthenticated("This session has ended; sign in again.", code="session_revoked")
-        user = await self.users.get(claims.sub)
         if user is None:
             raise Unauthenticated("The token is invalid.", code="invalid_token")
         if user.status == UserStatus.SUSPENDED:
