@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 
 from app.api.deps import AuthServiceDep, ClientDep, PrincipalDep
 from app.api.schemas.auth import (
@@ -24,8 +24,17 @@ from app.api.schemas.auth import (
 )
 from app.api.schemas.common import Message, error_responses
 from app.services.auth import MfaChallenge, TokenPair
+from app.services.rate_limits import Quota
 
 router = APIRouter(prefix="/auth", tags=["Auth"])
+
+
+def _quota(response: Response, quota: Quota | None) -> None:
+    """X-RateLimit-* on the routes that send codes (API.md conventions)."""
+    if quota is not None:
+        response.headers["X-RateLimit-Limit"] = str(quota.limit)
+        response.headers["X-RateLimit-Remaining"] = str(quota.remaining)
+        response.headers["X-RateLimit-Reset"] = str(int(quota.reset_at.timestamp()))
 
 
 def _pair(pair: TokenPair) -> TokenPairResponse:
@@ -53,27 +62,30 @@ async def verify_otp(body: VerifyOtpRequest, auth: AuthServiceDep, client: Clien
 
 @router.post("/resend-otp", response_model=Message, summary="Resend the verification code",
              responses=error_responses(400, 422, 429, 502))
-async def resend_otp(body: IdentifierRequest, auth: AuthServiceDep) -> Message:
+async def resend_otp(body: IdentifierRequest, auth: AuthServiceDep, response: Response) -> Message:
     """Send a fresh verification code (once a minute, five times an hour)."""
-    await auth.resend_verification(body.identifier)
+    _quota(response, await auth.resend_verification(body.identifier))
     return Message(message="If the account is awaiting verification, a new code has been sent.")
 
 
 @router.post("/login", response_model=TokenPairResponse | MfaRequiredResponse, summary="Sign in with a password",
              responses=error_responses(400, 401, 403, 422, 429, 502))
-async def login(body: LoginRequest, auth: AuthServiceDep, client: ClientDep) -> TokenPairResponse | MfaRequiredResponse:
+async def login(body: LoginRequest, auth: AuthServiceDep, client: ClientDep,
+                response: Response) -> TokenPairResponse | MfaRequiredResponse:
     """Returns a token pair, or `mfa_required` with an `otp_token` when a code must follow."""
     result = await auth.login(body.identifier, body.password, client)
     if isinstance(result, MfaChallenge):
+        _quota(response, result.quota)
         return MfaRequiredResponse(otp_token=result.otp_token, message=result.message)
     return _pair(result)
 
 
 @router.post("/login/otp", response_model=OtpTokenResponse, summary="Passwordless sign-in: send a code",
              responses=error_responses(400, 422, 429, 502))
-async def login_otp(body: IdentifierRequest, auth: AuthServiceDep) -> OtpTokenResponse:
+async def login_otp(body: IdentifierRequest, auth: AuthServiceDep, response: Response) -> OtpTokenResponse:
     """Send a sign-in code; the answer is the same whether or not the account exists."""
     challenge = await auth.start_passwordless(body.identifier)
+    _quota(response, challenge.quota)
     return OtpTokenResponse(otp_token=challenge.otp_token, message=challenge.message)
 
 
@@ -118,9 +130,9 @@ async def change_password(body: ChangePasswordRequest, principal: PrincipalDep, 
 
 @router.post("/password/forgot", response_model=Message, summary="Ask for a password reset code",
              responses=error_responses(400, 422, 429, 502))
-async def forgot_password(body: IdentifierRequest, auth: AuthServiceDep) -> Message:
+async def forgot_password(body: IdentifierRequest, auth: AuthServiceDep, response: Response) -> Message:
     """Always answers 200, whether or not the account exists."""
-    await auth.forgot_password(body.identifier)
+    _quota(response, await auth.forgot_password(body.identifier))
     return Message(message="If the account exists, we sent a reset code.")
 
 

@@ -20,7 +20,7 @@ from app.services.audit import AuditService
 from app.services.clock import Clock
 from app.services.notifications import Notifier
 from app.services.passwords import PasswordHasher
-from app.services.rate_limits import RateLimiter
+from app.services.rate_limits import Quota, RateLimiter
 from app.services.tokens import TokenClaims, TokenService
 
 INVALID_CREDENTIALS = "Invalid identifier or password."
@@ -39,6 +39,7 @@ class TokenPair:
 class MfaChallenge:
     otp_token: str
     message: str
+    quota: Quota | None = None
 
 
 @dataclass(frozen=True)
@@ -90,14 +91,13 @@ class AuthService:
         await self.audit.record(AuditAction.VERIFY, user_id=user.id, actor=user, client=client)
         return user
 
-    async def resend_verification(self, identifier: str) -> None:
+    async def resend_verification(self, identifier: str) -> Quota:
         ident = normalize_identifier(identifier)
         user = await self.users.get_by_identifier(ident)
-        await self._check_send_limit(user.id if user else ident, OtpPurpose.VERIFY)
         if user is not None and user.status == UserStatus.PENDING_VERIFICATION:
-            await self._send_otp(user, OtpPurpose.VERIFY, to=ident, limit_checked=True)
-        elif user is None:
-            await self._note_send(ident, OtpPurpose.VERIFY)  # same limits whether or not the account exists
+            return (await self._send_otp(user, OtpPurpose.VERIFY, to=ident))[1]
+        # Same limits whether or not the account exists (or is already verified).
+        return await self._count_send(user.id if user else ident, OtpPurpose.VERIFY)
 
     # --- login ------------------------------------------------------------------------
 
@@ -125,9 +125,10 @@ class AuthService:
         await self.limiter.clear(fail_key)
         user.ensure_can_sign_in()
         if self._needs_login_otp(user):
-            token = await self._send_otp(user, OtpPurpose.LOGIN, to=user.primary_identifier)
+            token, quota = await self._send_otp(user, OtpPurpose.LOGIN, to=user.primary_identifier)
             await self.audit.record(AuditAction.LOGIN_OTP_SENT, user_id=user.id, actor=user, client=client)
-            return MfaChallenge(otp_token=token or "", message="Enter the code we sent to finish signing in.")
+            return MfaChallenge(otp_token=token or "", message="Enter the code we sent to finish signing in.",
+                                quota=quota)
         return await self._open_session(user, client, method="password")
 
     def _needs_login_otp(self, user: User) -> bool:
@@ -139,11 +140,10 @@ class AuthService:
         user = await self.users.get_by_identifier(ident)
         message = "If the account exists, we sent a sign-in code."
         if user is None or user.status != UserStatus.ACTIVE:
-            await self._check_send_limit(ident, OtpPurpose.LOGIN)
-            await self._note_send(ident, OtpPurpose.LOGIN)
-            return MfaChallenge(otp_token=secrets.token_urlsafe(32), message=message)
-        token = await self._send_otp(user, OtpPurpose.LOGIN, to=ident)
-        return MfaChallenge(otp_token=token or "", message=message)
+            quota = await self._count_send(ident, OtpPurpose.LOGIN)
+            return MfaChallenge(otp_token=secrets.token_urlsafe(32), message=message, quota=quota)
+        token, quota = await self._send_otp(user, OtpPurpose.LOGIN, to=ident)
+        return MfaChallenge(otp_token=token or "", message=message, quota=quota)
 
     async def finish_otp_login(self, otp_token: str, code: str, client: ClientInfo) -> TokenPair:
         otp = await self.otps.find_by_token(hash_token(otp_token))
@@ -227,14 +227,12 @@ class AuthService:
         await self.audit.record(AuditAction.PASSWORD_CHANGE, user_id=user.id, actor=user, client=client,
                                 sessions_revoked=revoked)
 
-    async def forgot_password(self, identifier: str) -> None:
+    async def forgot_password(self, identifier: str) -> Quota:
         ident = normalize_identifier(identifier)
         user = await self.users.get_by_identifier(ident)
         if user is None or user.status == UserStatus.SUSPENDED:
-            await self._check_send_limit(ident, OtpPurpose.RESET)
-            await self._note_send(ident, OtpPurpose.RESET)
-            return
-        await self._send_otp(user, OtpPurpose.RESET, to=ident)
+            return await self._count_send(ident, OtpPurpose.RESET)
+        return (await self._send_otp(user, OtpPurpose.RESET, to=ident))[1]
 
     async def reset_password(self, identifier: str, code: str, new_password: str, client: ClientInfo) -> None:
         user = await self.users.get_by_identifier(normalize_identifier(identifier))
@@ -254,20 +252,18 @@ class AuthService:
 
     # --- one-time codes ---------------------------------------------------------------
 
-    async def _check_send_limit(self, subject: str, purpose: OtpPurpose) -> None:
-        # Per purpose: verifying and then signing in within a minute is normal, not abuse.
-        await self.limiter.check(
-            f"otp_send:{purpose}:{subject}", cooldown=timedelta(seconds=self.s.otp_resend_cooldown_seconds),
-            limit=self.s.otp_max_sends_per_hour, window=timedelta(hours=1),
-        )
+    async def _count_send(self, subject: str, purpose: OtpPurpose) -> Quota:
+        """Apply and record the send limits; per purpose, since verifying and then signing in
+        within a minute is normal, not abuse."""
+        key, window = f"otp_send:{purpose}:{subject}", timedelta(hours=1)
+        limit = self.s.otp_max_sends_per_hour
+        await self.limiter.check(key, cooldown=timedelta(seconds=self.s.otp_resend_cooldown_seconds),
+                                 limit=limit, window=window)
+        return await self.limiter.record(key, limit=limit, window=window)
 
-    async def _note_send(self, subject: str, purpose: OtpPurpose) -> None:
-        await self.limiter.hit(f"otp_send:{purpose}:{subject}", timedelta(hours=1))
-
-    async def _send_otp(self, user: User, purpose: OtpPurpose, *, to: str, limit_checked: bool = False) -> str | None:
+    async def _send_otp(self, user: User, purpose: OtpPurpose, *, to: str) -> tuple[str | None, Quota]:
         """Store a fresh hashed code, then deliver it (after the write, so a retry can resend)."""
-        if not limit_checked:
-            await self._check_send_limit(user.id, purpose)
+        quota = await self._count_send(user.id, purpose)
         code = generate_code()
         token = secrets.token_urlsafe(32) if purpose == OtpPurpose.LOGIN else None
         now = self.clock.now()
@@ -276,9 +272,8 @@ class AuthService:
             expires_at=now + timedelta(seconds=self.s.otp_ttl_seconds), max_attempts=self.s.otp_max_attempts,
             now=now, token_hash=hash_token(token) if token else None,
         )
-        await self._note_send(user.id, purpose)
         await self.notifier.send_code(to=to, purpose=purpose.value, code=code, name=user.name)
-        return token
+        return token, quota
 
     async def _check_otp(self, user_id: str, purpose: OtpPurpose, code: str) -> None:
         otp = await self.otps.find(user_id, purpose)

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from app.domain.errors import TooManyRequests
 from app.repositories.rate_events import RateEventRepository
 from app.services.clock import Clock
+
+
+@dataclass(frozen=True)
+class Quota:
+    """What is left of a limit: sent back as X-RateLimit-* headers."""
+
+    limit: int
+    remaining: int
+    reset_at: datetime
 
 
 class RateLimiter:
@@ -31,6 +41,13 @@ class RateLimiter:
         now = self.clock.now()
         await self.repo.add(key, now, window)
         return len(await self.repo.times_since(key, now - window))
+
+    async def record(self, key: str, *, limit: int, window: timedelta) -> Quota:
+        """Record an event and say how much of `limit` is left in the window."""
+        now = self.clock.now()
+        await self.repo.add(key, now, window)
+        times = await self.repo.times_since(key, now - window)
+        return Quota(limit=limit, remaining=max(limit - len(times), 0), reset_at=times[-1] + window)
 
     async def clear(self, key: str) -> None:
         await self.repo.clear(key)

@@ -100,10 +100,12 @@ async def test_resend_cooldown_and_hourly_cap(api, email):
     assert r.status_code == 429 and r.json()["error_code"] == "rate_limited"
     assert 1 <= int(r.headers["retry-after"]) <= 60 and r.headers["x-ratelimit-remaining"] == "0"
     first = api.mailbox.last_code(email)
-    for _ in range(4):
+    for remaining in (3, 2, 1, 0):
         api.container.clock.advance(seconds=61)
         r = await api.client.post("/auth/resend-otp", json={"identifier": email})
         assert r.status_code == 200
+        assert r.headers["x-ratelimit-limit"] == "5" and r.headers["x-ratelimit-remaining"] == str(remaining)
+        assert int(r.headers["x-ratelimit-reset"]) > 0
     assert len(api.mailbox.for_address(email)) == 5
     api.container.clock.advance(seconds=61)
     r = await api.client.post("/auth/resend-otp", json={"identifier": email})
@@ -119,7 +121,7 @@ async def test_resend_cooldown_and_hourly_cap(api, email):
 
 async def test_resend_for_unknown_identifier_looks_the_same(api):
     r = await api.client.post("/auth/resend-otp", json={"identifier": "nobody@example.com"})
-    assert r.status_code == 200
+    assert r.status_code == 200 and r.headers["x-ratelimit-remaining"] == "4"
     assert not api.mailbox.for_address("nobody@example.com")
     r = await api.client.post("/auth/resend-otp", json={"identifier": "nobody@example.com"})
     assert r.status_code == 429
