@@ -118,11 +118,11 @@ class MlGateway:
                                        initializer=_init_worker, initargs=(self._loaders,))
         return ThreadPoolExecutor(self.workers, thread_name_prefix="ml")
 
-    def _submit(self, task: Callable[..., Any], *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+    def _submit(self, pool: Executor, task: Callable[..., Any], *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
         if self.processes:
-            return loop.run_in_executor(self._pool, _in_worker, task, args, kwargs)
-        return loop.run_in_executor(self._pool, lambda: task(self._local, *args, **kwargs))
+            return loop.run_in_executor(pool, _in_worker, task, args, kwargs)
+        return loop.run_in_executor(pool, lambda: task(self._local, *args, **kwargs))
 
     async def preload(self) -> None:
         """Load every model in every worker now rather than on the first request."""
@@ -146,8 +146,9 @@ class MlGateway:
         if self._waiting >= self.max_queue + self.workers:
             raise ServiceUnavailable("The verification engine is busy; retry shortly.", code="ml_busy", retry_after=2)
         self._waiting += 1
+        pool = self._pool
         try:
-            return await asyncio.wait_for(self._submit(task, *args, **kwargs), timeout=self.timeout)
+            return await asyncio.wait_for(self._submit(pool, task, *args, **kwargs), timeout=self.timeout)
         except TimeoutError as exc:
             raise ServiceUnavailable("The verification took too long; retry shortly.", code="ml_timeout") from exc
         except ModelsUnavailable as exc:
@@ -155,8 +156,9 @@ class MlGateway:
                 self._record({exc.details["model"]: {"loaded": False, "name": None, "error": exc.details["error"]}})
             raise
         except BrokenProcessPool as exc:
-            log.error("ML worker died; starting a new pool")
-            self._pool = self._new_pool()
+            if self._pool is pool:  # several tasks may see the same broken pool: replace it once
+                log.error("ML worker died; starting a new pool")
+                self._pool = self._new_pool()
             raise ServiceUnavailable("The verification engine restarted; retry.", code="ml_restarted") from exc
         finally:
             self._waiting -= 1

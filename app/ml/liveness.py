@@ -17,11 +17,17 @@ strides 2-5): open-eye EAR 0.22-0.38, closed 0.05-0.12, so closed < 0.19 and reo
 within +-9 deg, deliberate turns reach 13-26 deg: turn threshold 12 deg. Shape motion is
 >= 0.052 on every live window and <= 0.027 for a photo slid/scaled/tilted: static below
 0.04. Identity cosine (dlib) is >= 0.93 within a clip and <= 0.83 across people: 0.90.
+
+Work is in two steps so one request can use several worker processes: `measure` does the
+pixel work for a run of consecutive frames (Face Mesh, thumbnails, the face embeddings that
+run can tell it needs), `merge` applies every rule to the whole sequence from the runs'
+results. `analyze` is the two in one thread; the service measures halves side by side.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import cv2
@@ -46,6 +52,17 @@ class FrameResult:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class FrameBatch:
+    """What `LivenessAnalyzer.measure` found in a run of consecutive frames: all the rules
+    need, and small enough to cross a process boundary (no pixels beyond 64x64 thumbnails)."""
+
+    start: int  # global index of the first frame
+    landmarks: list[np.ndarray | None]  # per frame, (N, 3) in the frame's pixels, or None
+    thumbnails: list[np.ndarray]  # per frame, 64x64 grey
+    embeddings: dict[int, np.ndarray]  # global frame index -> face embedding
 
 
 @dataclass(frozen=True)
@@ -110,16 +127,68 @@ class LivenessAnalyzer:
             return "left" if self.mirrored else "right"
         return None
 
+    def check_frame_count(self, count: int, min_frames: int | None = None) -> None:
+        """`min_frames` lowers the floor for batch detection; challenges keep the default."""
+        floor = self.min_frames if min_frames is None else min_frames
+        if count < floor:
+            raise InvalidInput(f"At least {floor} frames are required; {count} were sent.")
+        if count > self.max_frames:
+            raise InvalidInput(f"At most {self.max_frames} frames are accepted; {count} were sent.")
+
     def analyze(
         self, frames_bgr: list[np.ndarray], initial_blink_count: int = 0, *, min_frames: int | None = None
     ) -> LivenessAnalysis:
-        """`min_frames` lowers the floor for batch detection; challenges keep the default."""
-        floor = self.min_frames if min_frames is None else min_frames
-        if len(frames_bgr) < floor:
-            raise InvalidInput(f"At least {floor} frames are required; {len(frames_bgr)} were sent.")
-        if len(frames_bgr) > self.max_frames:
-            raise InvalidInput(f"At most {self.max_frames} frames are accepted; {len(frames_bgr)} were sent.")
-        landmarks = self.mesh.run(frames_bgr)
+        """All frames in this thread: `measure` them as one batch, then `merge`."""
+        self.check_frame_count(len(frames_bgr), min_frames)
+        batch = self.measure(frames_bgr)
+        return self.merge([batch], initial_blink_count, min_frames=min_frames, frame_at=frames_bgr.__getitem__)
+
+    def measure(
+        self, frames_bgr: list[np.ndarray], *, start: int = 0, first: bool = True, last: bool = True
+    ) -> FrameBatch:
+        """The pixel work for a run of consecutive frames (global indices from `start`): Face
+        Mesh landmarks, thumbnails for the pixel-static test, and face embeddings of this
+        run's first face frame (if `first`: it opens the whole sequence), last face frame (if
+        `last`: it closes it) and the frame after its biggest discontinuity when that is over
+        the jump threshold. Runs of one sequence can be measured in parallel processes as
+        long as consecutive runs share one frame, so every frame-to-frame jump lies inside a
+        run; `merge` then applies the rules to the whole sequence."""
+        # One cheap BGR->RGB conversion per frame; the mesh and dlib both want RGB and get it
+        # back from these reversed views without another copy.
+        rgb = [cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) for frame in frames_bgr]
+        views = [image[:, :, ::-1] for image in rgb]
+        landmarks = self.mesh.run(views)
+        thumbnails = [_thumbnail(image) for image in rgb]
+        embeddings: dict[int, np.ndarray] = {}
+        found = [i for i, points in enumerate(landmarks) if points is not None]
+        whole = first and last  # the whole sequence: identity needs two face frames
+        if self.identity.enabled and found and (len(found) >= 2 or not whole):
+            jumps = jump_scores([landmarks[i] for i in found])
+            for i in self.identity.pick_frames(found, jumps, first=first, last=last):
+                embeddings[start + i] = self.identity.embed(views[i], landmarks[i])
+        return FrameBatch(start, landmarks, thumbnails, embeddings)
+
+    def merge(
+        self, batches: list[FrameBatch], initial_blink_count: int = 0, *, min_frames: int | None = None,
+        frame_at: Callable[[int], np.ndarray] | None = None,
+    ) -> LivenessAnalysis:
+        """The rules over the whole sequence, from measured batches (in any order, each
+        overlapping the next by at most a few frames). `frame_at(i)` returns frame i (BGR) for
+        the rare embedding no batch made: the biggest jump between two batches' frames, e.g.
+        when the shared frame had no face."""
+        landmarks: list[np.ndarray | None] = []
+        thumbnails: list[np.ndarray] = []
+        embeddings: dict[int, np.ndarray] = {}
+        for batch in sorted(batches, key=lambda b: b.start):
+            skip = len(landmarks) - batch.start
+            if skip < 0 or skip > len(batch.landmarks):
+                raise ValueError(f"Frame batches do not join up at frame {len(landmarks)}")
+            landmarks += batch.landmarks[skip:]
+            thumbnails += batch.thumbnails[skip:]
+            for index, vector in batch.embeddings.items():
+                embeddings.setdefault(index, vector)
+        self.check_frame_count(len(landmarks), min_frames)
+
         results: list[FrameResult] = []
         blink_frames: list[int] = []
         closed = False
@@ -139,17 +208,22 @@ class LivenessAnalyzer:
             results.append(FrameResult(index, True, round(ear, 4), round(yaw, 1), self._orientation(yaw), closed))
 
         found = [i for i, points in enumerate(landmarks) if points is not None]
-        ratio = len(found) / len(frames_bgr)
+        ratio = len(found) / len(landmarks)
         motion = shape_motion([landmarks[i] for i in found])
-        is_static = motion < self.static_threshold or _pixels_static(frames_bgr)
+        is_static = motion < self.static_threshold or _thumbnails_static(thumbnails)
         same, similarity = None, None
         if len(found) >= 2 and self.identity.enabled:
-            jumps = jump_scores([landmarks[i] for i in found])
-            picks = self.identity.pick_frames(found, jumps)
-            boxes = {i: _box_from_points(landmarks[i]) for i in picks}
-            same, similarity = self.identity.check(frames_bgr, boxes)
+            # The sequence's own picks (first, last, after the biggest jump) are always
+            # compared; frames a batch embedded beyond those are compared too.
+            picks = self.identity.pick_frames(found, jump_scores([landmarks[i] for i in found]))
+            for index in picks:
+                if index not in embeddings:
+                    if frame_at is None:
+                        raise ValueError(f"Frame {index} needs an embedding and no frame source was given")
+                    embeddings[index] = self.identity.embed(frame_at(index), landmarks[index])
+            same, similarity = self.identity.compare([embeddings[i] for i in sorted(embeddings)])
         return LivenessAnalysis(
-            frame_count=len(frames_bgr),
+            frame_count=len(landmarks),
             frames=results,
             blinks=len(blink_frames),
             total_blinks=initial_blink_count + len(blink_frames),
@@ -197,11 +271,15 @@ def _box_from_points(points: np.ndarray) -> FaceBox:
     return FaceBox(int(x0), int(y0), int(x1 - x0), int(y1 - y0), 1.0)
 
 
-def _pixels_static(frames_bgr: list[np.ndarray], threshold: float = 0.5) -> bool:
-    """True when consecutive frames differ by under `threshold` grey levels on average:
-    the same picture re-sent, which the landmark test could miss on a noisy mesh."""
-    small = [cv2.resize(cv2.cvtColor(f, cv2.COLOR_BGR2GRAY), (64, 64), interpolation=cv2.INTER_AREA) for f in frames_bgr]
-    diffs = [float(np.mean(cv2.absdiff(a, b))) for a, b in zip(small, small[1:])]
+def _thumbnail(image_rgb: np.ndarray) -> np.ndarray:
+    return cv2.resize(cv2.cvtColor(image_rgb, cv2.COLOR_RGB2GRAY), (64, 64), interpolation=cv2.INTER_AREA)
+
+
+def _thumbnails_static(thumbnails: list[np.ndarray], threshold: float = 0.5) -> bool:
+    """True when consecutive frames differ by under `threshold` grey levels on average (on
+    64x64 thumbnails): the same picture re-sent, which the landmark test could miss on a
+    noisy mesh."""
+    diffs = [float(np.mean(cv2.absdiff(a, b))) for a, b in zip(thumbnails, thumbnails[1:])]
     return max(diffs, default=0.0) < threshold
 
 
@@ -268,14 +346,20 @@ class IdentityChecker:
                 self._embedder = DlibFaceEmbedder()
             return self._embedder
 
-    def pick_frames(self, found: list[int], jumps: list[float]) -> list[int]:
-        picks = [found[0], found[-1]]
+    def pick_frames(self, found: list[int], jumps: list[float], *, first: bool = True, last: bool = True) -> list[int]:
+        """`found`: the face frames; `jumps`: between consecutive ones. Within one batch of
+        a split sequence, `first`/`last` say whether the batch opens/closes the sequence."""
+        picks = ([found[0]] if first and found else []) + ([found[-1]] if last and found else [])
         if jumps and max(jumps) > self.jump_threshold:
             picks.append(found[int(np.argmax(jumps)) + 1])
         return sorted(set(picks))
 
-    def check(self, frames_bgr: list[np.ndarray], boxes: dict[int, FaceBox]) -> tuple[bool, float]:
-        vectors = [self.embedder.embed(frames_bgr[i], box) for i, box in sorted(boxes.items())]
+    def embed(self, frame_bgr: np.ndarray, points: np.ndarray) -> np.ndarray:
+        """The face embedding, boxed by its mesh landmarks (no detector needed)."""
+        return self.embedder.embed(frame_bgr, _box_from_points(points))
+
+    def compare(self, vectors: list[np.ndarray]) -> tuple[bool, float]:
+        """One person if every pair of embeddings is at least `threshold` alike."""
         similarity = min(float(a @ b) for k, a in enumerate(vectors) for b in vectors[k + 1 :])
         return similarity >= self.threshold, round(similarity, 4)
 

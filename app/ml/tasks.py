@@ -41,9 +41,10 @@ def match_faces(models: Models, document: bytes, selfie: bytes, limits: Limits) 
     return matcher.compare(doc, face)
 
 
-def decode_frames(frames: list[str], limits: Limits) -> list[Any]:
+def decode_frames(frames: list[str], limits: Limits, *, start: int = 0) -> list[Any]:
+    """`start`: the global index of frames[0], so an error names the frame the client sent."""
     images = []
-    for i, frame in enumerate(frames):
+    for i, frame in enumerate(frames, start):
         try:
             images.append(decode_frame(frame, max_bytes=limits.max_frame_bytes, max_pixels=limits.max_pixels))
         except InvalidInput as exc:
@@ -56,8 +57,41 @@ def analyze_frames(
     models: Models, frames: list[str], limits: Limits, *, initial_blink_count: int = 0,
     min_frames: int | None = None, actions: list[str] | None = None,
 ) -> tuple[Any, tuple[bool, str] | None]:
-    """Blinks, head turns and identity across frames; with `actions`, also the challenge verdict."""
+    """Blinks, head turns and identity across frames; with `actions`, also the challenge verdict.
+    All in one worker; `split_frames` + `measure_frames` + `merge_frames` spread it over several."""
     analyzer = models.get("liveness_detector")
+    analyzer.check_frame_count(len(frames), min_frames)  # before decoding anything
     analysis = analyzer.analyze(decode_frames(frames, limits), initial_blink_count, min_frames=min_frames)
+    verdict = analyzer.evaluate_challenge(analysis, actions) if actions else None
+    return analysis, verdict
+
+
+def split_frames(count: int, parts: int, *, min_part: int = 4) -> list[tuple[int, int]]:
+    """[start, stop) ranges covering `count` frames in up to `parts` runs of >= `min_part`;
+    consecutive runs share one frame, so every frame-to-frame jump lies inside one run."""
+    parts = max(1, min(parts, (count - 1) // min_part))
+    bounds = [round(k * (count - 1) / parts) for k in range(parts + 1)]
+    return [(bounds[k], bounds[k + 1] + 1) for k in range(parts)]
+
+
+def measure_frames(models: Models, frames: list[str], limits: Limits, *, start: int, first: bool,
+                   last: bool) -> Any:
+    """One run of a liveness sequence (a FrameBatch): landmarks, thumbnails, embeddings."""
+    analyzer = models.get("liveness_detector")
+    return analyzer.measure(decode_frames(frames, limits, start=start), start=start, first=first, last=last)
+
+
+def merge_frames(
+    models: Models, batches: list[Any], frames: list[str], limits: Limits, *, initial_blink_count: int = 0,
+    min_frames: int | None = None, actions: list[str] | None = None,
+) -> tuple[Any, tuple[bool, str] | None]:
+    """The rules over measured runs: as `analyze_frames` returns. `frames` is only decoded
+    for an embedding no run made (a jump across two runs' boundary with no face on it)."""
+    analyzer = models.get("liveness_detector")
+
+    def frame_at(index: int) -> Any:
+        return decode_frames([frames[index]], limits, start=index)[0]
+
+    analysis = analyzer.merge(batches, initial_blink_count, min_frames=min_frames, frame_at=frame_at)
     verdict = analyzer.evaluate_challenge(analysis, actions) if actions else None
     return analysis, verdict

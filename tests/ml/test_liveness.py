@@ -145,3 +145,58 @@ def test_interleaved_different_person_fails_same_person(liveness_analyzer) -> No
     assert analysis.same_person is False, analysis.identity_similarity
     passed, message = liveness_analyzer.evaluate_challenge(analysis, ["turn_left"])
     assert not passed
+
+
+# --- one sequence measured in runs (how the service spreads it over worker processes) ------------
+
+
+def _measured_in_runs(analyzer, frames: list[np.ndarray], parts: int, initial_blink_count: int = 0):
+    from app.ml.tasks import split_frames
+
+    runs = split_frames(len(frames), parts)
+    assert len(runs) == parts
+    batches = [analyzer.measure(frames[start:stop], start=start, first=start == 0, last=stop == len(frames))
+               for start, stop in runs]
+    return analyzer.merge(batches[::-1], initial_blink_count, frame_at=frames.__getitem__), batches
+
+
+def test_runs_measured_apart_give_the_same_analysis(liveness_analyzer) -> None:
+    frames = read_video(require_fixtures("liveness", "videos", "d12.mp4"))[0:120:3]
+    whole = liveness_analyzer.analyze(frames, initial_blink_count=2)
+    for parts in (2, 3):
+        split, _ = _measured_in_runs(liveness_analyzer, frames, parts, initial_blink_count=2)
+        # Runs may embed extra frames (each its own biggest jump): identity can only get stricter.
+        assert {**split.__dict__, "identity_similarity": None} == {**whole.__dict__, "identity_similarity": None}
+        assert split.identity_similarity <= whole.identity_similarity
+
+
+def test_a_swap_on_the_frame_two_runs_share_is_caught(liveness_analyzer) -> None:
+    frames = read_video(require_fixtures("liveness", "videos", "d12.mp4"))[0:90:3]
+    other = _letterbox(read_image(fixtures_dir() / "faces" / "face_recognition" / "obama.jpg"),
+                       frames[0].shape[1], frames[0].shape[0])
+    for swap_at in (14, 15):  # runs [0, 15) and [14, 30): the swap on the shared frame, then just after it
+        analysis, _ = _measured_in_runs(liveness_analyzer, frames[:swap_at] + [other] * (30 - swap_at), 2)
+        assert analysis.same_person is False, (swap_at, analysis.identity_similarity)
+
+
+def test_a_jump_across_runs_that_no_run_saw_is_still_embedded(liveness_analyzer) -> None:
+    still = read_image(require_fixtures("liveness", "stills", "image_T1.jpg"))
+    other = _letterbox(read_image(fixtures_dir() / "faces" / "face_recognition" / "obama.jpg"),
+                       still.shape[1], still.shape[0])
+    noise = np.random.default_rng(1).integers(0, 256, still.shape, dtype=np.uint8)
+    # Runs [0, 7) and [6, 12): the shared frame 6 has no face, so the jump from frame 5 to frame
+    # 7 lies in neither run, and frame 7 (the last run's first face) is embedded by neither.
+    frames = [still] * 6 + [noise] + [other] * 5
+    analysis, batches = _measured_in_runs(liveness_analyzer, frames, 2)
+    assert 7 not in {i for b in batches for i in b.embeddings}
+    assert analysis == liveness_analyzer.analyze(frames) and analysis.same_person is False
+    with pytest.raises(ValueError, match="Frame 7 needs an embedding"):
+        liveness_analyzer.merge(batches)
+
+
+def test_runs_must_join_up(liveness_analyzer) -> None:
+    frames = [astronaut_bgr()] * 12
+    first = liveness_analyzer.measure(frames[:5], last=False)
+    last = liveness_analyzer.measure(frames[6:], start=6, first=False)
+    with pytest.raises(ValueError, match="do not join up at frame 5"):
+        liveness_analyzer.merge([first, last])
