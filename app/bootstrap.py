@@ -15,7 +15,6 @@ from app.repositories.embedded import EmbeddedMongo
 from app.repositories.liveness_challenges import LivenessChallengeRepository
 from app.repositories.otps import OtpRepository
 from app.repositories.rate_events import RateEventRepository
-from app.repositories.sessions import SessionRepository
 from app.repositories.user_log import UserLogRepository
 from app.repositories.users import UserRepository
 from app.services.admin import AdminService
@@ -78,10 +77,10 @@ async def build_container(
     client = make_client(uri, settings.mongo_driver)
     db = client[db_name or settings.mongodb_db]
     clock = Clock()
-    users_repo, sessions, otps = UserRepository(db), SessionRepository(db), OtpRepository(db)
+    users_repo, otps = UserRepository(db), OtpRepository(db)
     rate_events, user_log = RateEventRepository(db), UserLogRepository(db)
     api_keys, challenges = ApiKeyRepository(db), LivenessChallengeRepository(db)
-    repositories: list[Any] = [users_repo, sessions, otps, rate_events, user_log, api_keys, challenges]
+    repositories: list[Any] = [users_repo, otps, rate_events, user_log, api_keys, challenges]
     for repo in repositories:
         await repo.ensure_indexes()
     passwords = PasswordHasher(settings.bcrypt_rounds, settings.password_workers)
@@ -89,7 +88,7 @@ async def build_container(
     notifier = Notifier(Mailer(settings, clock), OutboxSms(settings.data_dir / "outbox", clock),
                         settings.otp_ttl_seconds // 60)
     auth = AuthService(
-        settings=settings, users=users_repo, sessions=sessions, otps=otps, passwords=passwords,
+        settings=settings, users=users_repo, otps=otps, passwords=passwords,
         tokens=TokenService(settings), notifier=notifier, limiter=RateLimiter(rate_events, clock),
         audit=audit, clock=clock,
     )
@@ -99,7 +98,7 @@ async def build_container(
     return Container(
         settings=settings, clock=clock, client=client, db=db, embedded=embedded, passwords=passwords,
         users_repo=users_repo, auth=auth, users=UserService(users_repo, audit, clock),
-        admin=AdminService(users_repo, sessions, passwords, audit, clock), audit=audit,
+        admin=AdminService(users_repo, passwords, audit, clock), audit=audit,
         api_keys=ApiKeyService(api_keys, audit, clock), ml=ml,
         verification=VerificationService(settings, ml, challenges, clock), repositories=repositories,
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 from app.domain.audit import AuditAction, ClientInfo
 from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.domain.users import Role, User, UserStatus, check_password_policy, normalize_email
-from app.repositories.sessions import SessionRepository
 from app.repositories.users import UserRepository
 from app.services.audit import AuditService
 from app.services.clock import Clock
@@ -14,10 +13,10 @@ from app.services.passwords import PasswordHasher
 
 class AdminService:
     def __init__(
-        self, users: UserRepository, sessions: SessionRepository, passwords: PasswordHasher,
+        self, users: UserRepository, passwords: PasswordHasher,
         audit: AuditService, clock: Clock,
     ) -> None:
-        self.users, self.sessions, self.passwords = users, sessions, passwords
+        self.users, self.passwords = users, passwords
         self.audit, self.clock = audit, clock
 
     async def create_user(
@@ -47,7 +46,7 @@ class AdminService:
         updated = await self.users.update(user_id, {"status": status.value, "updated_at": self.clock.now()})
         assert updated is not None
         if status == UserStatus.SUSPENDED:
-            await self.sessions.revoke_all(user_id, "suspended", self.clock.now())
+            await self.users.revoke_sessions(user_id, "suspended", self.clock.now())
         await self.audit.record(AuditAction.STATUS_CHANGE, user_id=user_id, actor=actor, client=client,
                                 old=previous.value, new=status.value)
         return updated

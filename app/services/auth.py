@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -14,7 +13,6 @@ from app.domain.otp import Otp, OtpPurpose, generate_code, hash_code, hash_token
 from app.domain.sessions import Session
 from app.domain.users import Role, User, UserStatus, check_password_policy, normalize_identifier
 from app.repositories.otps import OtpRepository
-from app.repositories.sessions import SessionRepository
 from app.repositories.users import UserRepository
 from app.services.audit import AuditService
 from app.services.clock import Clock
@@ -52,12 +50,12 @@ class Principal:
 
 class AuthService:
     def __init__(
-        self, *, settings: Settings, users: UserRepository, sessions: SessionRepository, otps: OtpRepository,
+        self, *, settings: Settings, users: UserRepository, otps: OtpRepository,
         passwords: PasswordHasher, tokens: TokenService, notifier: Notifier, limiter: RateLimiter,
         audit: AuditService, clock: Clock,
     ) -> None:
         self.s = settings
-        self.users, self.sessions, self.otps = users, sessions, otps
+        self.users, self.otps = users, otps
         self.passwords, self.tokens, self.notifier = passwords, tokens, notifier
         self.limiter, self.audit, self.clock = limiter, audit, clock
         self._otp_key = settings.resolve_jwt_secret()  # HMAC key for stored OTP hashes
@@ -162,7 +160,7 @@ class AuthService:
             id=self.tokens.new_id(), user_id=user.id, refresh_jti=self.tokens.new_id(), created_at=now,
             expires_at=now + self.tokens.refresh_ttl, ip_address=client.ip_address, user_agent=client.user_agent,
         )
-        await self.sessions.add(session)
+        await self.users.add_session(session, now)
         await self.audit.record(AuditAction.LOGIN_SUCCESS, user_id=user.id, actor=user, client=client,
                                 method=method, session_id=session.id)
         return self._pair(user, session.id, session.refresh_jti, now)
@@ -180,38 +178,36 @@ class AuthService:
     async def authenticate(self, token: str) -> Principal:
         """Resolve a bearer access token to a live user, or refuse."""
         claims = self.tokens.decode(token, typ="access")
-        # Both lookups at once: every authenticated request pays for them.
-        session, user = await asyncio.gather(self.sessions.get(claims.sid), self.users.get(claims.sub))
-        if session is None or not session.is_active(self.clock.now()) or session.user_id != claims.sub:
-            raise Unauthenticated("This session has ended; sign in again.", code="session_revoked")
+        # One read: sessions live inside the user document.
+        user, session = await self.users.get_with_session(claims.sub, claims.sid)
         if user is None:
             raise Unauthenticated("The token is invalid.", code="invalid_token")
+        if session is None or not session.is_active(self.clock.now()):
+            raise Unauthenticated("This session has ended; sign in again.", code="session_revoked")
         if user.status == UserStatus.SUSPENDED:
             raise Forbidden("This account is suspended.", code="account_suspended")
         return Principal(user=user, claims=claims)
 
     async def refresh(self, refresh_token: str, client: ClientInfo) -> TokenPair:
         claims = self.tokens.decode(refresh_token, typ="refresh")
-        session = await self.sessions.get(claims.sid)
+        user, session = await self.users.get_with_session(claims.sub, claims.sid)
         now = self.clock.now()
-        if session is None or not session.is_active(now):
+        if user is None or session is None or not session.is_active(now):
             raise Unauthenticated("This session has ended; sign in again.", code="session_revoked")
         new_jti = self.tokens.new_id()
-        rotated = await self.sessions.rotate(session.id, claims.jti, new_jti, now + self.tokens.refresh_ttl)
-        if rotated is None:
+        if not await self.users.rotate_session(user.id, session.id, claims.jti, new_jti, now + self.tokens.refresh_ttl):
             # A spent refresh token came back: someone holds a copy. End the whole session.
-            await self.sessions.revoke(session.id, "refresh_reuse", now)
-            await self.audit.record(AuditAction.REFRESH_REUSE, user_id=session.user_id, client=client,
-                                    actor_id=session.user_id, session_id=session.id)
+            await self.users.revoke_sessions(user.id, "refresh_reuse", now, only=session.id)
+            await self.audit.record(AuditAction.REFRESH_REUSE, user_id=user.id, client=client,
+                                    actor_id=user.id, session_id=session.id)
             raise Unauthenticated("This refresh token was already used; the session is revoked.",
                                   code="refresh_token_reused")
-        user = await self.users.get(session.user_id)
-        if user is None or user.status == UserStatus.SUSPENDED:
+        if user.status == UserStatus.SUSPENDED:
             raise Forbidden("This account is suspended.", code="account_suspended")
         return self._pair(user, session.id, new_jti, now)
 
     async def logout(self, principal: Principal, client: ClientInfo) -> None:
-        await self.sessions.revoke(principal.claims.sid, "logout", self.clock.now())
+        await self.users.revoke_sessions(principal.user.id, "logout", self.clock.now(), only=principal.claims.sid)
         await self.audit.record(AuditAction.LOGOUT, user_id=principal.user.id, actor=principal.user, client=client,
                                 session_id=principal.claims.sid)
 
@@ -223,7 +219,8 @@ class AuthService:
             raise InvalidInput("The current password is wrong.", code="invalid_credentials")
         check_password_policy(new, email=user.email, phone=user.phone)
         await self.users.update(user.id, {"password_hash": await self.passwords.hash(new), "updated_at": self.clock.now()})
-        revoked = await self.sessions.revoke_all(user.id, "password_change", self.clock.now(), keep=principal.claims.sid)
+        revoked = await self.users.revoke_sessions(user.id, "password_change", self.clock.now(),
+                                                   keep=principal.claims.sid)
         await self.audit.record(AuditAction.PASSWORD_CHANGE, user_id=user.id, actor=user, client=client,
                                 sessions_revoked=revoked)
 
@@ -245,7 +242,7 @@ class AuthService:
         if user.status == UserStatus.PENDING_VERIFICATION:
             changes["status"] = UserStatus.ACTIVE.value  # the code proves they own the identifier
         await self.users.update(user.id, changes)
-        revoked = await self.sessions.revoke_all(user.id, "password_reset", self.clock.now())
+        revoked = await self.users.revoke_sessions(user.id, "password_reset", self.clock.now())
         await self.limiter.clear(f"lock:{normalize_identifier(identifier)}")
         await self.audit.record(AuditAction.PASSWORD_RESET, user_id=user.id, actor=user, client=client,
                                 sessions_revoked=revoked)

@@ -15,9 +15,8 @@ from app.domain.users import Role, UserStatus
 from app.repositories.database import close_client, make_client, ping
 from app.repositories.otps import OtpRepository
 from app.repositories.rate_events import RateEventRepository
-from app.repositories.sessions import SessionRepository
 from app.repositories.user_log import UserLogRepository
-from app.repositories.users import UserRepository
+from app.repositories.users import MAX_SESSIONS, UserRepository
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, 123000, tzinfo=UTC)
 
@@ -55,15 +54,41 @@ async def test_users_unique_identifiers_and_updates(db):
     assert total == 2 and len(users) == 1
 
 
-async def test_sessions_rotate_only_from_the_live_token(db):
-    repo = SessionRepository(db)
-    await repo.ensure_indexes()
-    await repo.add(Session(id="s1", user_id="u1", refresh_jti="j1", created_at=NOW, expires_at=NOW + timedelta(days=1)))
-    assert (await repo.rotate("s1", "j1", "j2", NOW + timedelta(days=2))).refresh_jti == "j2"
-    assert await repo.rotate("s1", "j1", "j3", NOW) is None  # a spent id cannot rotate
-    await repo.add(Session(id="s2", user_id="u1", refresh_jti="k1", created_at=NOW, expires_at=NOW + timedelta(days=1)))
-    assert await repo.revoke_all("u1", "test", NOW, keep="s2") == 1
-    assert (await repo.get("s1")).revoked_reason == "test" and (await repo.get("s2")).is_active(NOW)
+async def test_sessions_live_in_the_user_and_rotate_only_from_the_live_token(db):
+    repo = UserRepository(db)
+    user = await repo.add(name="A", password_hash="h", role=Role.CUSTOMER, status=UserStatus.ACTIVE, now=NOW,
+                          email="s@example.com")
+
+    def session(sid: str, jti: str, **kw) -> Session:
+        return Session(id=sid, user_id=user.id, refresh_jti=jti, created_at=kw.get("created", NOW),
+                       expires_at=kw.get("expires", NOW + timedelta(days=1)))
+
+    await repo.add_session(session("s1", "j1"), NOW)
+    assert await repo.rotate_session(user.id, "s1", "j1", "j2", NOW + timedelta(days=2))
+    assert not await repo.rotate_session(user.id, "s1", "j1", "j3", NOW)  # a spent id cannot rotate
+    found, live = await repo.get_with_session(user.id, "s1")
+    assert found.email == "s@example.com" and live.refresh_jti == "j2" and live.expires_at == NOW + timedelta(days=2)
+    await repo.add_session(session("s2", "k1"), NOW)
+    assert await repo.revoke_sessions(user.id, "test", NOW, keep="s2") == 1
+    assert (await repo.get_with_session(user.id, "s1"))[1].revoked_reason == "test"
+    assert (await repo.get_with_session(user.id, "s2"))[1].is_active(NOW)
+    assert (await repo.get_with_session(user.id, "nope"))[1] is None
+    assert await repo.get_with_session("000000000000000000000000", "s2") == (None, None)
+
+
+async def test_expired_and_surplus_sessions_are_pruned_at_login(db):
+    repo = UserRepository(db)
+    user = await repo.add(name="A", password_hash="h", role=Role.CUSTOMER, status=UserStatus.ACTIVE, now=NOW,
+                          email="p@example.com")
+    old = Session(id="old", user_id=user.id, refresh_jti="j", created_at=NOW, expires_at=NOW + timedelta(hours=1))
+    await repo.add_session(old, NOW)
+    for i in range(MAX_SESSIONS + 2):
+        later = NOW + timedelta(hours=2, minutes=i)
+        await repo.add_session(Session(id=f"s{i}", user_id=user.id, refresh_jti="j", created_at=later,
+                                       expires_at=later + timedelta(days=1)), later)
+    doc = await db["user"].find_one({"email": "p@example.com"})
+    assert "old" not in doc["sessions"] and len(doc["sessions"]) == MAX_SESSIONS
+    assert "s0" not in doc["sessions"] and f"s{MAX_SESSIONS + 1}" in doc["sessions"]
 
 
 async def test_otps_and_rate_events(db):
