@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 import pytest
 from jose import jwt
@@ -357,7 +356,3 @@ async def test_refresh_after_session_expiry(api, email):
     api.container.clock.advance(seconds=api.settings.refresh_token_ttl_seconds + 1)
     r = await api.client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
     assert r.status_code == 401
-
-
-def test_timedelta_sanity():
-    assert timedelta(minutes=15).total_seconds() == 900
