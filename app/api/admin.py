@@ -21,7 +21,7 @@ from app.api.schemas.common import Page, error_responses
 from app.domain.users import PERMISSIONS, Role, UserStatus
 
 router = APIRouter(tags=["Admin"])
-PageNo = Annotated[int, Query(ge=1, description="1-based page number")]
+PageNo = Annotated[int, Query(ge=1, le=1_000_000, description="1-based page number")]
 PageSize = Annotated[int, Query(ge=1, le=100, description="Items per page (max 100)")]
 
 

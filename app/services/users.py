@@ -30,9 +30,9 @@ class UserService:
 
     async def update_profile(self, user: User, changes: dict[str, Any], client: ClientInfo) -> User:
         """Merge profile fields; a profile that becomes complete queues its risk assessment."""
-        profile = {**user.profile, **changes}
+        profile = {k: v for k, v in {**user.profile, **changes}.items() if v is not None}  # null clears
         fields: dict[str, Any] = {"profile": profile, "updated_at": self.clock.now()}
-        if "name" in changes:
+        if "name" in profile:
             fields["name"] = profile.pop("name")
         queue = is_profile_complete(profile)
         if queue:

@@ -68,6 +68,16 @@ async def test_mass_assignment_is_rejected(api, email):
     assert user["role"] == "customer" and user["kyc_status"] == "PENDING"
 
 
+async def test_null_clears_a_profile_field_but_never_the_name(api, email):
+    tokens = await api.customer(email)
+    await api.client.patch("/users/me", headers=bearer(tokens), json={"dob": "1990-04-12", "gender": "female"})
+    r = await api.client.patch("/users/me", headers=bearer(tokens), json={"gender": None})
+    assert r.status_code == 200 and r.json()["profile"] == {"dob": "1990-04-12"}
+    r = await api.client.patch("/users/me", headers=bearer(tokens), json={"name": None})
+    assert r.status_code == 422
+    assert (await api.client.get("/users/me", headers=bearer(tokens))).json()["name"] == "Asha Rao"
+
+
 async def test_wrong_types_are_422(api, email):
     tokens = await api.customer(email)
     bad = [{"family_size": "many"}, {"dob": "12/04/1990"}, {"current_address": {**ADDRESS, "pincode": "12"}},

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.api.schemas.common import Input, Money, UtcDatetime
 from app.domain.users import User
@@ -19,7 +19,8 @@ class Address(Input):
 
 
 class ProfileUpdate(Input):
-    """Only these fields can change here; role, status and kyc_status never can."""
+    """Only these fields can change here; role, status and kyc_status never can. Send a field as
+    null to clear it."""
 
     model_config = ConfigDict(json_schema_extra={"example": {
         "dob": "1990-04-12", "gender": "female", "marital_status": "married", "family_size": 4,
@@ -38,6 +39,13 @@ class ProfileUpdate(Input):
     current_address: Address | None = None
     permanent_address: Address | None = None
     business_location: str | None = Field(None, max_length=200)
+
+    @model_validator(mode="after")
+    def _name_not_null(self) -> ProfileUpdate:
+        # null clears a profile field, but an account always has a name
+        if "name" in self.model_fields_set and self.name is None:
+            raise ValueError("name cannot be null")
+        return self
 
 
 class ProfileRisk(BaseModel):
