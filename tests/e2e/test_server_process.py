@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -21,7 +23,7 @@ KYCFLOW = str(Path(sys.executable).with_name("kycflow"))
 
 def _env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MONGODB_", "SMTP_", "JWT_"))}
-    env.update(DATA_DIR=str(data_dir), LOG_LEVEL="INFO", BCRYPT_ROUNDS="4", **extra)
+    env.update({"DATA_DIR": str(data_dir), "LOG_LEVEL": "INFO", "BCRYPT_ROUNDS": "4", **extra})
     return env
 
 
@@ -33,12 +35,13 @@ def _code(outbox: Path, address: str) -> str:
     raise AssertionError(f"no mail for {address}")
 
 
-@pytest.fixture
-def server(tmp_path):
+@contextmanager
+def start_server(workdir: Path, env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`kycflow serve` on a free port; yields its base URL once the database answers."""
     port = free_port()
-    log = open(tmp_path / "server.log", "w")
-    proc = subprocess.Popen([KYCFLOW, "serve", "--port", str(port)], env=_env(tmp_path / "var"), cwd=tmp_path,
-                            stdout=log, stderr=subprocess.STDOUT)
+    log = open(workdir / "server.log", "w")
+    proc = subprocess.Popen([KYCFLOW, "serve", "--port", str(port)], env=env, cwd=workdir, stdout=log,
+                            stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -50,12 +53,20 @@ def server(tmp_path):
             time.sleep(0.2)
     else:
         proc.kill()
-        pytest.fail((tmp_path / "server.log").read_text())
-    yield base, tmp_path / "var", proc
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
-    log.close()
+        pytest.fail((workdir / "server.log").read_text())
+    try:
+        yield base, proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture
+def server(tmp_path):
+    with start_server(tmp_path, _env(tmp_path / "var")) as (base, proc):
+        yield base, tmp_path / "var", proc
 
 
 def test_sign_up_to_users_me_on_a_fresh_data_dir(server):
