@@ -123,10 +123,22 @@ class RapidOcrEngine:
 
 
 class PaddleOcrEngine:
-    """Optional backend: the `paddleocr` package (3.x API) running local ONNX exports
-    from `model_dir/det` and `model_dir/rec`. Not installed by default."""
+    """Optional backend: the `paddleocr` package (3.x pipeline API, tested with 3.7.0 /
+    paddlex 3.7.2) running local ONNX models on ONNX Runtime; paddlepaddle is not needed.
 
-    def __init__(self, model_dir: str | Path) -> None:
+    `model_dir` is the folder `scripts/make_paddleocr_model_dir.py` writes from the
+    rapidocr wheel's PP-OCRv6 small det/rec: `det/` and `rec/`, each holding
+    `inference.onnx` + `inference.yml` (whose `Global.model_name` must be the names
+    below). Both model names and folders are passed explicitly, so PaddleX never resolves
+    an official model and never reaches its download code. Detection runs at the
+    PP-OCRv6 release setting (shorter side scaled to 736, as RapidOCR does); textline
+    orientation and document unwarping are off (they would need extra models). Not
+    installed by default: `pip install paddleocr==3.7.0` (~600 MB with paddlex)."""
+
+    DET_NAME = "PP-OCRv6_small_det"
+    REC_NAME = "PP-OCRv6_small_rec"
+
+    def __init__(self, model_dir: str | Path, threads: int = 2, min_score: float = 0.5) -> None:
         root = Path(model_dir) if model_dir else None
         if root is None or not root.is_dir():
             raise ModelsUnavailable(f"PaddleOCR model folder not found: {model_dir!r}")
@@ -134,23 +146,46 @@ class PaddleOcrEngine:
             from paddleocr import PaddleOCR  # heavy: imported only when this backend is chosen
         except ImportError as e:
             raise ModelsUnavailable(
-                "the 'paddleocr' backend needs the paddleocr package (pip install paddleocr); "
+                "the 'paddleocr' backend needs the paddleocr package (pip install paddleocr==3.7.0); "
                 "use backend='rapidocr' otherwise"
             ) from e
-        self._ocr = PaddleOCR(
-            text_detection_model_dir=str(root / "det"),
-            text_recognition_model_dir=str(root / "rec"),
-            use_doc_orientation_classify=False,
-            use_doc_unwarping=False,
-            use_textline_orientation=False,
-            engine="onnxruntime",
-        )
-        self.name = "paddleocr-onnx"
+        needed = [root / sub / f for sub in ("det", "rec") for f in ("inference.onnx", "inference.yml")]
+        missing = [str(p) for p in needed if not p.is_file()]
+        if missing:
+            raise ModelsUnavailable(
+                f"PaddleOCR model files missing: {', '.join(missing)} "
+                "(build the folder with scripts/make_paddleocr_model_dir.py)"
+            )
+        try:
+            self._ocr = PaddleOCR(
+                text_detection_model_name=self.DET_NAME,
+                text_detection_model_dir=str(root / "det"),
+                text_recognition_model_name=self.REC_NAME,
+                text_recognition_model_dir=str(root / "rec"),
+                use_doc_orientation_classify=False,
+                use_doc_unwarping=False,
+                use_textline_orientation=False,
+                text_det_limit_side_len=736,
+                text_det_limit_type="min",
+                text_rec_score_thresh=min_score,
+                engine="onnxruntime",
+                engine_config={"intra_op_num_threads": threads, "inter_op_num_threads": 1},
+                device="cpu",
+            )
+        except Exception as e:  # bad yml / model name mismatch / onnxruntime missing
+            raise ModelsUnavailable(f"PaddleOCR could not load the models in {root}: {e}") from e
+        self.name = "paddleocr-ppocrv6-small-onnx"
+
+    def warm_up(self) -> None:
+        self.read(np.full((64, 256, 3), 255, np.uint8))
 
     def read(self, image_bgr: np.ndarray) -> list[OcrLine]:
         _check_image(image_bgr)
         lines: list[OcrLine] = []
+        # A numpy input is taken as BGR (cv2 order), like RapidOCR's.
         for res in self._ocr.predict(image_bgr):
+            # rec_polys: one 4x2 int16 quad per recognised line (after the score filter);
+            # rec_texts/rec_scores are aligned with it.
             for t, s, poly in zip(res["rec_texts"], res["rec_scores"], res["rec_polys"]):
                 if str(t).strip():
                     lines.append(OcrLine(str(t).strip(), float(s), _to_box(poly)))
@@ -163,6 +198,8 @@ def load_ocr_engine(backend: str = "rapidocr", model_dir: str | None = None) -> 
         return RapidOcrEngine(model_dir=model_dir)
     if backend == "paddleocr":
         if not model_dir:
-            raise ModelsUnavailable("the 'paddleocr' backend needs model_dir")
+            raise ModelsUnavailable(
+                "the 'paddleocr' backend needs model_dir (a folder built by scripts/make_paddleocr_model_dir.py)"
+            )
         return PaddleOcrEngine(model_dir)
     raise ModelsUnavailable(f"unknown OCR backend {backend!r} (rapidocr, paddleocr)")
