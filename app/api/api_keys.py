@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import AdminDep, ApiKeyServiceDep, ClientDep
 from app.api.schemas.common import Input, UtcDatetime, error_responses
@@ -31,6 +31,10 @@ class ApiKeyOut(BaseModel):
 
 
 class ApiKeyCreated(ApiKeyOut):
+    model_config = ConfigDict(json_schema_extra={"example": {"id": "6741f0c2a1b2c3d4e5f60720", "name": "Partner bank onboarding", "prefix": "1a2b3c4d",
+                                          "created_at": "2026-11-22T10:00:00.000Z", "revoked_at": None,
+                                          "last_used_at": None, "api_key": "kf_1a2b3c4d_Zk3..."}})
+
     api_key: str = Field(description="The secret: shown only now, store it safely; send it as X-API-Key")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from importlib.resources import files
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
@@ -13,7 +14,31 @@ from fastapi.staticfiles import StaticFiles
 ASSETS = files("fastapi_offline") / "static"
 
 
+def _envelope_for_422(schema: dict[str, Any]) -> dict[str, Any]:
+    """FastAPI documents its own 422 body; ours is the error envelope, so say so."""
+    envelope = {"$ref": "#/components/schemas/ErrorResponse"}
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            response = operation.get("responses", {}).get("422")
+            content = (response or {}).get("content", {}).get("application/json", {})
+            if content.get("schema", {}).get("$ref", "").endswith("/HTTPValidationError"):
+                response["description"] = "Validation failed: the envelope, with `errors` per field"
+                content["schema"] = envelope
+    for name in ("HTTPValidationError", "ValidationError"):
+        schema.get("components", {}).get("schemas", {}).pop(name, None)
+    return schema
+
+
 def install_docs(app: FastAPI) -> None:
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _envelope_for_422(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
     app.mount("/static/docs", StaticFiles(directory=str(ASSETS)), name="docs-assets")
     openapi_url = app.openapi_url or "/openapi.json"
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from app import __version__
 from app.api.deps import ContainerDep
@@ -21,6 +21,14 @@ class ModelStatus(BaseModel):
 
 
 class HealthOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": {
+        "status": "healthy", "version": "1.0.0", "database": {"ok": True, "name": "kycflow"},
+        "models": {"face_detector": {"loaded": True, "name": "dlib-hog+dlib-hog+mediapipe", "error": None},
+                   "face_matcher": {"loaded": True, "name": "dlib-resnet", "error": None},
+                   "ocr_extractor": {"loaded": True, "name": "pp-ocr (rapidocr-ppocrv6-small)", "error": None},
+                   "liveness_detector": {"loaded": True, "name": "mediapipe-facemesh", "error": None}},
+        "timestamp": "2026-11-22T12:00:00Z"}})
+
     status: Literal["healthy", "degraded"]
     version: str
     database: dict[str, Any]

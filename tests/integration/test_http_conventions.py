@@ -92,6 +92,14 @@ async def test_openapi_names_every_schema_and_documents_every_route(api):
                 schema = response.get("content", {}).get("application/json", {}).get("schema", {})
                 if status.startswith(("4", "5")) and status != "422":
                     assert schema.get("$ref", "").endswith("/ErrorResponse") or path.endswith("/health"), (path, status)
+    assert "HTTPValidationError" not in spec["components"]["schemas"]  # our 422s are the envelope too
+    four22 = spec["paths"]["/api/v1/users/me"]["patch"]["responses"]["422"]["content"]["application/json"]["schema"]
+    assert four22["$ref"].endswith("/ErrorResponse")
+    # every schema an integrator generates a client from carries an example
+    schemas = spec["components"]["schemas"]
+    for name in ("UserOut", "TokenPairResponse", "KycVerifyResponse", "OcrExtractResponse", "ChallengeResponse",
+                 "LivenessVerifyResponse", "AuditLogOut", "ErrorResponse"):
+        assert "example" in schemas[name], name
     # request bodies are named schemas, not inline objects
     body = spec["paths"]["/api/v1/auth/register"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert body["$ref"].endswith("/RegisterRequest")

@@ -23,6 +23,9 @@ class CreateStaffRequest(Input):
 
 
 class StaffOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": {"id": "6741f0c2a1b2c3d4e5f60719", "email": "ravi@kycflow.example", "name": "Ravi Auditor",
+                                          "role": "auditor", "status": "active", "created_at": "2026-11-22T10:00:00.000Z"}})
+
     id: str
     email: str | None
     name: str
@@ -37,10 +40,16 @@ class StaffOut(BaseModel):
 
 
 class StatusUpdate(Input):
+    model_config = ConfigDict(json_schema_extra={"example": {"status": "suspended"}})
+
     status: Literal["active", "suspended"]
 
 
 class UserSummary(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": {"user_id": "6741f0c2a1b2c3d4e5f60718", "name": "Asha Rao", "email": "asha@example.com",
+                                          "phone": "+919876543210", "role": "customer", "status": "active",
+                                          "kyc_status": "SUBMITTED", "risk_level": "Low", "overall_score": 86}})
+
     user_id: str
     name: str
     email: str | None
@@ -69,11 +78,18 @@ class UserDetail(UserSummary):
 
 
 class RoleOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": {"name": "auditor", "permissions": ["kyc:review", "audit:read", "users:read"]}})
+
     name: str
     permissions: list[str]
 
 
 class AuditLogOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": {"user_id": "6741f0c2a1b2c3d4e5f60718", "actor_id": "6741f0c2a1b2c3d4e5f60718",
+                                          "actor_role": "customer", "action": "login_success",
+                                          "timestamp": "2026-11-22T10:00:00.000Z", "ip_address": "203.0.113.7",
+                                          "details": {"method": "password"}}})
+
     user_id: str | None
     actor_id: str | None
     actor_role: str | None

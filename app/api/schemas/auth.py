@@ -40,11 +40,15 @@ class RegisterResponse(BaseModel):
 
 
 class VerifyOtpRequest(Input):
+    model_config = ConfigDict(json_schema_extra={"example": {"identifier": "asha@example.com", "otp": "123456"}})
+
     identifier: str = Identifier
     otp: str = OtpCode
 
 
 class VerifyOtpResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": {"message": "Account verified. You can sign in now.", "user_id": "6741f0c2a1b2c3d4e5f60718"}})
+
     message: str
     user_id: str
 
@@ -54,6 +58,8 @@ class IdentifierRequest(Input):
 
 
 class LoginRequest(Input):
+    model_config = ConfigDict(json_schema_extra={"example": {"identifier": "asha@example.com", "password": "correct-horse-battery"}})
+
     identifier: str = Identifier
     password: str = Password
 
@@ -72,12 +78,17 @@ class TokenPairResponse(BaseModel):
 
 
 class MfaRequiredResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": {"mfa_required": True, "otp_token": "Yq0mB1v3...",
+                                          "message": "Enter the code we sent to finish signing in."}})
+
     mfa_required: Literal[True] = True
     otp_token: str = Field(description="Send it back with the code to /auth/login/verify-otp")
     message: str
 
 
 class OtpTokenResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": {"otp_token": "Yq0mB1v3...", "message": "If the account exists, we sent a sign-in code."}})
+
     otp_token: str
     message: str
 
@@ -88,6 +99,8 @@ class LoginVerifyRequest(Input):
 
 
 class RefreshRequest(Input):
+    model_config = ConfigDict(json_schema_extra={"example": {"refresh_token": "eyJhbGciOiJIUzI1NiIs..."}})
+
     refresh_token: str = Field(min_length=10, max_length=4096)
 
 
@@ -96,6 +109,9 @@ class LogoutRequest(Input):
 
 
 class VerifyTokenResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": {"valid": True, "user_id": "6741f0c2a1b2c3d4e5f60718", "role": "customer",
+                                          "expires_at": "2026-11-22T10:15:00.000Z"}})
+
     valid: Literal[True] = True
     user_id: str
     role: str

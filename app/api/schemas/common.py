@@ -48,6 +48,8 @@ class ErrorResponse(BaseModel):
 
 
 class Message(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": {"message": "Signed out."}})
+
     message: str
 
 

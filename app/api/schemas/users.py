@@ -56,6 +56,13 @@ class ProfileRisk(BaseModel):
 
 
 class UserOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": {
+        "id": "6741f0c2a1b2c3d4e5f60718", "email": "asha@example.com", "phone": "+919876543210", "name": "Asha Rao",
+        "role": "customer", "status": "active", "kyc_status": "PENDING", "created_at": "2026-11-22T10:00:00.000Z",
+        "profile": {"dob": "1990-04-12", "gender": "female", "family_size": 4},
+        "profile_risk": {"status": "DONE", "score": 42, "level": "Medium",
+                         "factors": {"age": 0, "dependants": 24, "no_earner": 0, "children": 8, "address_mismatch": 10}}}})
+
     id: str
     email: str | None
     phone: str | None
@@ -79,12 +86,16 @@ class UserOut(BaseModel):
 
 
 class KycStatusOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": {"kyc_status": "SUBMITTED", "risk_level": None, "updated_at": "2026-11-22T10:05:00.000Z"}})
+
     kyc_status: str
     risk_level: str | None
     updated_at: UtcDatetime | None
 
 
 class FinancialDetails(Input):
+    model_config = ConfigDict(json_schema_extra={"example": {"monthly_income": 85000.5, "monthly_expenses": 30000, "existing_emi": 12500.25, "credit_score": 760}})
+
     monthly_income: Money
     monthly_expenses: Money
     existing_emi: Money
@@ -92,6 +103,9 @@ class FinancialDetails(Input):
 
 
 class EmploymentDetails(Input):
+    model_config = ConfigDict(json_schema_extra={"example": {"employment_type": "salaried", "employer_name": "Infosys", "designation": "Engineer",
+                                          "years_in_current_job": 3, "total_experience_years": 7.5}})
+
     employment_type: Literal["salaried", "self_employed", "business"]
     employer_name: str = Field(min_length=1, max_length=200)
     designation: str = Field(min_length=1, max_length=120)

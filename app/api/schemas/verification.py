@@ -65,12 +65,25 @@ class KycVerifyResponse(BaseModel):
 
 
 class OcrExtractResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": {
+        "ocr_data": {"document_type": "pan", "confidence": 0.93, "extracted_text": "INCOME TAX DEPARTMENT ...",
+                     "fields": {"full_name": "RAHUL KUMAR SHARMA", "date_of_birth": "1990-08-15",
+                                "document_number": "XXXXXX234K", "father_name": "SURESH KUMAR SHARMA"}},
+        "processing_time_ms": 352, "timestamp": "2026-11-22T12:00:00Z"}})
+
     ocr_data: OcrData
     processing_time_ms: int
     timestamp: str
 
 
 class ChallengeResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": {
+        "challenge_id": "84e2b558de1c6c144e5c0e40ce669787", "multi_challenge": True,
+        "challenge_types": ["turn_left", "blink"], "questions": ["turn face left", "blink eyes"],
+        "instructions": ["Turn your face to the left", "Blink your eyes once"], "timestamp": 1795324785.6,
+        "expires_at": 1795324905.6, "nonce": "fec5c336d8d2ff50",
+        "signature": "3603016c7660b28937af34d8f54a1b949afecc735e4b3083d29950ae44b9131a"}})
+
     challenge_id: str
     multi_challenge: bool = True
     challenge_types: list[Literal["blink", "turn_left", "turn_right"]]
@@ -86,6 +99,9 @@ Frame = Field(description="Base64 JPEG/PNG or a data URL", min_length=1)
 
 
 class LivenessVerifyRequest(Input):
+    model_config = ConfigDict(json_schema_extra={"example": {"challenge_id": "84e2b558de1c6c144e5c0e40ce669787",
+                                          "frames": ["data:image/jpeg;base64,/9j/4AAQ..."]}})
+
     challenge_id: str = Field(min_length=1, max_length=64)
     frames: list[str] = Field(description="At least 10 frames, at most 60", max_length=60)
 
@@ -98,6 +114,13 @@ class DetectionResults(BaseModel):
 
 
 class LivenessVerifyResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": {
+        "challenge_id": "84e2b558de1c6c144e5c0e40ce669787", "status": "pass",
+        "message": "All challenges completed: turn face left, blink eyes",
+        "detection_results": {"blinks": 1, "orientation": "left", "orientations": [None, "left", "left", None],
+                              "face_detected": True},
+        "processing_time_ms": 258, "timestamp": "2026-11-22T12:00:00Z"}})
+
     challenge_id: str
     status: Literal["pass", "fail", "expired", "invalid"]
     message: str
@@ -107,11 +130,19 @@ class LivenessVerifyResponse(BaseModel):
 
 
 class LivenessDetectRequest(Input):
+    model_config = ConfigDict(json_schema_extra={"example": {"frames": ["data:image/jpeg;base64,/9j/4AAQ..."], "initial_blink_count": 0}})
+
     frames: list[str] = Field(min_length=1, max_length=60)
     initial_blink_count: int = Field(0, ge=0, le=10_000)
 
 
 class LivenessDetectResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": {
+        "total_blinks": 2, "final_blink_count": 2, "orientations": [None, None, "left", "left", None],
+        "face_detection_ratio": 1.0, "results": [{"index": 0, "face_detected": True, "ear": 0.31, "yaw": 2.5,
+                                                  "orientation": None, "eyes_closed": False}],
+        "frame_count": 30, "processing_time_ms": 240, "timestamp": "2026-11-22T12:00:00Z"}})
+
     total_blinks: int
     final_blink_count: int
     orientations: list[str | None]
