@@ -106,8 +106,9 @@ async def refresh(body: RefreshRequest, auth: AuthServiceDep, client: ClientDep)
 @router.post("/logout", response_model=Message, summary="Sign out", responses=error_responses(401, 403, 422))
 async def logout(principal: PrincipalDep, auth: AuthServiceDep, client: ClientDep,
                  body: LogoutRequest | None = None) -> Message:
-    """End this session: its access and refresh tokens stop working at once."""
-    await auth.logout(principal, client)
+    """End this session: its access and refresh tokens stop working at once. A `refresh_token`, if
+    sent, must belong to the same session."""
+    await auth.logout(principal, client, body.refresh_token if body else None)
     return Message(message="Signed out.")
 
 

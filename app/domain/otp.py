@@ -41,10 +41,16 @@ class Otp:
     attempts: int
     max_attempts: int
 
-    def check(self, key: str, code: str, now: datetime) -> bool:
-        """Raise for an expired or exhausted OTP; tell whether `code` is right (constant time)."""
+    def ensure_usable(self, now: datetime) -> None:
+        """Expiry is checked here, never left to the TTL sweep."""
         if now >= self.expires_at:
             raise InvalidInput("This code has expired; ask for a new one.", code="otp_expired")
         if self.attempts >= self.max_attempts:
             raise InvalidInput("Too many wrong codes; ask for a new one.", code="otp_exhausted")
+
+    def matches(self, key: str, code: str) -> bool:
         return hmac.compare_digest(self.code_hash, hash_code(key, self.user_id, self.purpose, code))
+
+    @property
+    def tries_left(self) -> int:
+        return max(self.max_attempts - self.attempts, 0)

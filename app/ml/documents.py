@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from app.domain.documents import DocumentType, mask_number
+from app.domain.documents import DocumentType, mask_aadhaar, mask_number
+from app.domain.mrz import looks_like_mrz
 from app.ml.document_parsers import PARSERS, Found, Page, find_mrz_rows
 from app.ml.ocr import OcrEngine
 
@@ -75,14 +76,52 @@ def _aadhaar_side(t: str) -> str:
     return "front"
 
 
-_UID_GROUPS = re.compile(r"(?<!\d)(?:\d{4}\s?){2,3}(\d{4})(?!\d)")  # Aadhaar (12) and VID (16)
+# Every format a sensitive number can take, whatever type the caller declared or the
+# classifier chose: redaction must not depend on which parser ran (a PAN card declared
+# `generic` still prints its PAN). Each entry: pattern, the fewest real digits a match
+# must hold (the tolerant classes also match letters, so plain words never qualify),
+# and the mask. Order matters: whole MRZ rows first, then the most specific formats,
+# then the catch-all; a mask never matches a later pattern (it keeps <= 4 digits).
+_L = "[A-Z012568]"  # a letter position: OCR reads O I Z S B G as 0 1 2 5 8 6 ...
+_D = "[0-9ODQILZSBG]"  # ... and a digit position the other way round
+_START, _END = "(?<![A-Z0-9])", "(?![A-Z0-9])"  # whole tokens only, never inside a word
 
 
-def redact(text: str, raw_number: str | None) -> str:
-    """`extracted_text` is returned to callers, so the number must be masked there too:
-    every Aadhaar/VID-like digit group, and the raw number wherever OCR put it (MRZ, VIZ),
-    even with spaces inside."""
-    text = _UID_GROUPS.sub(lambda m: "XXXX XXXX " + m.group(1), text)
+def _mask_compact(s: str) -> str:
+    return mask_number(re.sub(r"[\s/-]", "", s))
+
+
+def _mask_mrz_row(s: str) -> str:
+    # MRZ rows with digits hold the document number (TD3/TD2 row 2, TD1 row 1), dates and
+    # personal numbers; the name row has no digits and stays readable.
+    return _mask_compact(s) if looks_like_mrz(s) else s
+
+
+_SENSITIVE = tuple(
+    (re.compile(pattern, re.I | re.M), min_digits, mask)
+    for pattern, min_digits, mask in (
+        (r"^.{26,}$", 1, _mask_mrz_row),  # a text row that is an MRZ line
+        # Aadhaar (12 digits) and VID (16), in groups of 4 with spaces or dashes
+        (rf"{_START}{_D}{{4}}(?:[\s-]?{_D}{{4}}){{2,3}}{_END}", 10, mask_aadhaar),
+        (rf"{_START}{_L}{{5}}[ -]?{_D}{{4}}[ -]?{_L}{_END}", 2, _mask_compact),  # PAN ABCDE1234F
+        (rf"{_START}{_L}{{3}}[ -]?{_D}{{7}}{_END}", 5, _mask_compact),  # voter ID (EPIC) ABC1234567
+        # driving licence: state code + RTO + year + serial (MH12 20110012345, MH-12-2011-0012345)
+        (rf"{_START}[A-Z]{{2}}[ /-]?\d{{2}}(?:[ /-]?\d){{7,13}}{_END}", 9, _mask_compact),
+        (rf"{_START}[A-Z][ -]?{_D}{{7}}{_END}", 5, _mask_compact),  # Indian passport J8369854
+        # anything else number-like: foreign passport / MRZ document numbers, MRZ fields
+        # run together, phone numbers. Dates (separators) and PIN codes (6) stay.
+        (rf"{_START}[A-Z0-9]{{8,}}{_END}", 6, _mask_compact),
+    )
+)
+
+
+def redact(text: str, raw_number: str | None = None) -> str:
+    """`extracted_text` (and every field) is returned to callers, so any substring that
+    looks like a sensitive number is masked to its last 4 characters (Aadhaar as
+    `XXXX XXXX 1234`), plus the raw number the parser found wherever OCR put it, even
+    with spaces inside (formats the table does not know, e.g. `C01X00T47`)."""
+    for rx, min_digits, mask in _SENSITIVE:
+        text = rx.sub(lambda m, n=min_digits, f=mask: f(m[0]) if sum(c.isdigit() for c in m[0]) >= n else m[0], text)
     if raw_number and len(raw_number) > 4:
         spaced = r"\s?".join(re.escape(ch) for ch in raw_number)
         text = re.sub(spaced, mask_number(raw_number), text, flags=re.I)
@@ -119,7 +158,9 @@ class DocumentReader:
         validation["detected_type"] = str(detected)
         if declared and detected not in (declared, DocumentType.GENERIC):
             validation["type_mismatch"] = True
-        fields = {k: found.fields.get(k) for k in FIELD_KEYS}
+        # no field may carry a number in full either (parsers mask document_number;
+        # this also covers a number OCR glued onto a name or address)
+        fields = {k: redact(v, found.number_raw) if v else v for k in FIELD_KEYS for v in [found.fields.get(k)]}
         if kind == DocumentType.GENERIC:
             confidence = round(0.5 * page.mean_confidence, 4)
         else:

@@ -6,6 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from app.domain.otp import Otp, OtpPurpose
+from pymongo import ReturnDocument
+
 from app.repositories.base import RepositoryBase, to_object_id
 
 
@@ -46,8 +48,14 @@ class OtpRepository(RepositoryBase):
         doc = await self.collection.find_one({"token_hash": token_hash, "purpose": OtpPurpose.LOGIN.value})
         return _from_doc(doc) if doc else None
 
-    async def add_failed_attempt(self, otp_id: str) -> None:
-        await self.collection.update_one({"_id": to_object_id(otp_id)}, {"$inc": {"attempts": 1}})
+    async def claim_attempt(self, otp_id: str, max_attempts: int) -> Otp | None:
+        """Take one try atomically (None when none are left), so parallel guesses can't
+        all be compared against the code."""
+        doc = await self.collection.find_one_and_update(
+            {"_id": to_object_id(otp_id), "attempts": {"$lt": max_attempts}},
+            {"$inc": {"attempts": 1}}, return_document=ReturnDocument.AFTER,
+        )
+        return _from_doc(doc) if doc else None
 
     async def consume(self, otp_id: str) -> bool:
         """Delete the code; False when another request used it first."""

@@ -107,17 +107,26 @@ class AuthService:
         if locked:
             raise Forbidden("Too many failed logins; the account is locked for a while.", code="account_locked",
                             retry_after=locked)
+        # Count the attempt before the slow password check, so parallel guesses can't all slip
+        # past the limit; a successful login clears the count again.
+        window, lockout = timedelta(seconds=self.s.login_failure_window_seconds), self.s.login_lockout_seconds
+        attempts = await self.limiter.hit(fail_key, window)
+        # Over the limit, or a parallel request locked (and reset the count) since we looked.
+        locked = await self.limiter.locked_for(lock_key)
+        if attempts > self.s.login_max_failures or locked:
+            if not locked:
+                await self.limiter.lock(lock_key, timedelta(seconds=lockout))
+            raise Forbidden("Too many failed logins; the account is locked for a while.", code="account_locked",
+                            retry_after=locked or lockout)
         user = await self.users.get_by_identifier(ident)
         if not await self.passwords.verify(password, user.password_hash if user else None):
-            window = timedelta(seconds=self.s.login_failure_window_seconds)
-            failures = await self.limiter.hit(fail_key, window)
             await self.audit.record(AuditAction.LOGIN_FAILURE, user_id=user.id if user else None, client=client,
-                                    identifier_known=user is not None, failures=failures)
-            if failures >= self.s.login_max_failures:
-                await self.limiter.lock(lock_key, timedelta(seconds=self.s.login_lockout_seconds))
+                                    identifier_known=user is not None, failures=attempts)
+            if attempts == self.s.login_max_failures:
+                await self.limiter.lock(lock_key, timedelta(seconds=lockout))
                 await self.limiter.clear(fail_key)
                 await self.audit.record(AuditAction.LOCKOUT, user_id=user.id if user else None, client=client,
-                                        minutes=self.s.login_lockout_seconds // 60)
+                                        minutes=lockout // 60)
             raise Unauthenticated(INVALID_CREDENTIALS, code="invalid_credentials")
         assert user is not None
         await self.limiter.clear(fail_key)
@@ -137,7 +146,8 @@ class AuthService:
         ident = normalize_identifier(identifier)
         user = await self.users.get_by_identifier(ident)
         message = "If the account exists, we sent a sign-in code."
-        if user is None or user.status != UserStatus.ACTIVE:
+        # Staff always pass a password and a code; a mailed code alone must not open a staff session.
+        if user is None or user.status != UserStatus.ACTIVE or user.is_staff:
             quota = await self._count_send(ident, OtpPurpose.LOGIN)
             return MfaChallenge(otp_token=secrets.token_urlsafe(32), message=message, quota=quota)
         token, quota = await self._send_otp(user, OtpPurpose.LOGIN, to=ident)
@@ -206,7 +216,9 @@ class AuthService:
             raise Forbidden("This account is suspended.", code="account_suspended")
         return self._pair(user, session.id, new_jti, now)
 
-    async def logout(self, principal: Principal, client: ClientInfo) -> None:
+    async def logout(self, principal: Principal, client: ClientInfo, refresh_token: str | None = None) -> None:
+        if refresh_token and self.tokens.decode(refresh_token, typ="refresh").sid != principal.claims.sid:
+            raise InvalidInput("The refresh token belongs to another session.", code="token_mismatch")
         await self.users.revoke_sessions(principal.user.id, "logout", self.clock.now(), only=principal.claims.sid)
         await self.audit.record(AuditAction.LOGOUT, user_id=principal.user.id, actor=principal.user, client=client,
                                 session_id=principal.claims.sid)
@@ -279,12 +291,14 @@ class AuthService:
         await self._verify_code(otp, code)
 
     async def _verify_code(self, otp: Otp, code: str) -> None:
-        if not otp.check(self._otp_key, code, self.clock.now()):
-            await self.otps.add_failed_attempt(otp.id)
-            left = otp.max_attempts - otp.attempts - 1
-            if left <= 0:
+        otp.ensure_usable(self.clock.now())
+        claimed = await self.otps.claim_attempt(otp.id, otp.max_attempts)
+        if claimed is None:
+            raise InvalidInput("Too many wrong codes; ask for a new one.", code="otp_exhausted")
+        if not claimed.matches(self._otp_key, code):
+            if claimed.tries_left == 0:
                 await self.otps.consume(otp.id)  # spent: a new code must be requested
                 raise InvalidInput("Too many wrong codes; ask for a new one.", code="otp_exhausted")
-            raise InvalidInput(f"The code is not valid; {left} tries left.", code="invalid_otp")
-        if not await self.otps.consume(otp.id):
+            raise InvalidInput(f"The code is not valid; {claimed.tries_left} tries left.", code="invalid_otp")
+        if not await self.otps.consume(otp.id):  # used by a parallel request a moment ago
             raise InvalidInput("The code is not valid.", code="invalid_otp")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -84,6 +85,51 @@ async def test_wrong_code_then_exhausted(api, email):
     r = await api.client.post("/auth/verify-otp", json={"identifier": email, "otp": right})
     assert r.status_code == 400 and r.json()["error_code"] == "invalid_otp"
     assert (await api.container.db["user"].find_one({"email": email}))["status"] == "pending_verification"
+
+
+async def test_parallel_guesses_get_five_tries_in_all(api, email):
+    await api.register(email)
+    right = api.mailbox.last_code(email)
+    wrong = "000000" if right != "000000" else "111111"
+    answers = await asyncio.gather(*(
+        api.client.post("/auth/verify-otp", json={"identifier": email, "otp": wrong}) for _ in range(20)))
+    assert all(a.status_code == 400 for a in answers)
+    # Exactly five guesses were compared: four told how many tries were left, one spent the code.
+    assert sum("tries left" in a.json()["detail"] for a in answers) == 4
+    assert [a.json()["error_code"] for a in answers].count("otp_exhausted") >= 1
+    assert await api.container.db["otp"].count_documents({}) == 0
+    assert (await api.client.post("/auth/verify-otp", json={"identifier": email, "otp": right})).status_code == 400
+
+
+async def test_parallel_wrong_passwords_cannot_outrun_the_lockout(api, email):
+    await api.customer(email)
+    answers = await asyncio.gather(*(
+        api.client.post("/auth/login", json={"identifier": email, "password": "wrong-password-1"})
+        for _ in range(20)))
+    codes = [a.json()["error_code"] for a in answers]
+    # At most five passwords were checked; every other guess met the lock.
+    assert 1 <= codes.count("invalid_credentials") <= 5
+    assert codes.count("invalid_credentials") + codes.count("account_locked") == 20
+    r = await api.client.post("/auth/login", json={"identifier": email, "password": PASSWORD})
+    assert r.status_code == 403 and r.json()["error_code"] == "account_locked"
+
+
+async def test_staff_cannot_sign_in_with_a_code_alone(api):
+    admin = await api.staff("admin")
+    api.container.clock.advance(seconds=61)
+    before = len(api.mailbox.for_address(admin["email"]))
+    r = await api.client.post("/auth/login/otp", json={"identifier": admin["email"]})
+    assert r.status_code == 200 and len(api.mailbox.for_address(admin["email"])) == before
+    r = await api.client.post("/auth/login/verify-otp", json={"otp_token": r.json()["otp_token"], "otp": "123456"})
+    assert r.status_code == 400
+
+
+async def test_logout_refuses_a_refresh_token_of_another_session(api, email):
+    first = await api.customer(email)
+    second = (await api.client.post("/auth/login", json={"identifier": email, "password": PASSWORD})).json()
+    r = await api.client.post("/auth/logout", headers=bearer(first), json={"refresh_token": second["refresh_token"]})
+    assert r.status_code == 400 and r.json()["error_code"] == "token_mismatch"
+    assert (await api.client.get("/users/me", headers=bearer(first))).status_code == 200
 
 
 async def test_expired_code(api, email):

@@ -101,8 +101,10 @@ async def test_otps_and_rate_events(db):
     assert (await otps.find("u1", OtpPurpose.LOGIN)).code_hash == "second"
     assert await otps.find_by_token("t-first") is None
     otp = await otps.find_by_token("t-second")
-    await otps.add_failed_attempt(otp.id)
-    assert (await otps.find("u1", OtpPurpose.LOGIN)).attempts == 1
+    assert (await otps.claim_attempt(otp.id, 2)).attempts == 1
+    assert (await otps.claim_attempt(otp.id, 2)).attempts == 2
+    assert await otps.claim_attempt(otp.id, 2) is None  # no try left
+    assert (await otps.find("u1", OtpPurpose.LOGIN)).attempts == 2
     assert await otps.consume(otp.id) and not await otps.consume(otp.id)
     for minutes in (1, 2, 3):
         await events.add("k", NOW + timedelta(minutes=minutes), timedelta(hours=1))

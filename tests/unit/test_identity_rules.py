@@ -44,13 +44,15 @@ def test_otp_codes_are_six_digits_and_checked_in_constant_time():
     assert all(len(c) == 6 and c.isdigit() for c in codes) and len(codes) > 150
     otp = Otp(id="1", user_id="u", purpose=OtpPurpose.VERIFY, code_hash=hash_code("k", "u", "verify", "123456"),
               expires_at=NOW + timedelta(minutes=10), attempts=0, max_attempts=5)
-    assert otp.check("k", "123456", NOW) and not otp.check("k", "123457", NOW)
-    assert not otp.check("other-key", "123456", NOW)
+    assert otp.matches("k", "123456") and not otp.matches("k", "123457")
+    assert not otp.matches("other-key", "123456")
+    otp.ensure_usable(NOW)
     with pytest.raises(InvalidInput, match="expired"):
-        otp.check("k", "123456", NOW + timedelta(minutes=10))
+        otp.ensure_usable(NOW + timedelta(minutes=10))
     otp.attempts = 5
+    assert otp.tries_left == 0
     with pytest.raises(InvalidInput, match="Too many"):
-        otp.check("k", "123456", NOW)
+        otp.ensure_usable(NOW)
 
 
 def test_session_activity():
