@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from app.domain.otp import Otp, OtpPurpose
 from pymongo import ReturnDocument
 
+from app.domain.otp import Otp, OtpPurpose
 from app.repositories.base import RepositoryBase, to_object_id
 
 
