@@ -10,7 +10,7 @@ from app.config import Settings
 from app.ml import models
 from app.ml.gateway import MlGateway
 from app.repositories.api_keys import ApiKeyRepository
-from app.repositories.database import close_client, make_client
+from app.repositories.database import close_client, make_client, ping
 from app.repositories.embedded import EmbeddedMongo
 from app.repositories.liveness_challenges import LivenessChallengeRepository
 from app.repositories.otps import OtpRepository
@@ -49,6 +49,12 @@ class Container:
     ml: MlGateway
     verification: VerificationService
     repositories: list[Any] = field(default_factory=list)
+
+    async def database_status(self) -> dict[str, Any]:
+        try:
+            return await ping(self.db)
+        except Exception as exc:  # any driver failure means "not usable", never a 500
+            return {"ok": False, "error": type(exc).__name__}
 
     def model_status(self) -> dict[str, dict[str, Any]]:
         """Each verification model's state, for /health."""

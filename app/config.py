@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     verify_reject_threshold: float = Field(0.45, ge=0, le=1)
     max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0)
     max_image_pixels: int = Field(40_000_000, gt=0)
-    max_frame_bytes: int = Field(2 * 1024 * 1024, gt=0)
+    max_frame_bytes: int = Field(1024 * 1024, gt=0)
     max_frames: int = Field(60, ge=10)
     liveness_challenge_ttl_seconds: int = Field(120, gt=0)
 

@@ -14,7 +14,7 @@ from app import __version__
 from app.api import admin, api_keys, auth, health, users, verification
 from app.api.docs import install_docs
 from app.api.errors import install_error_handlers
-from app.api.middleware import RequestContextMiddleware
+from app.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.bootstrap import build_container
 from app.config import Settings, get_settings
 from app.logging_setup import configure_logging
@@ -66,6 +66,9 @@ def create_app(settings: Settings | None = None, *, ml_loaders: dict[str, Any] |
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
                            allow_methods=["*"], allow_headers=["*"], expose_headers=["X-Request-ID", "Retry-After"])
+    # Two uploads at most, or a full set of frames as base64 in JSON, plus room for the rest.
+    body_limit = max(2 * settings.max_upload_bytes, settings.max_frames * settings.max_frame_bytes * 4 // 3) + 2**20
+    app.add_middleware(BodyLimitMiddleware, max_bytes=body_limit)
     app.add_middleware(RequestContextMiddleware)
     for module in (health, auth, users, admin, api_keys, verification):
         app.include_router(module.router, prefix=API_PREFIX)

@@ -95,7 +95,6 @@ def require_roles(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
 
 StaffDep = Annotated[Principal, Depends(require_roles(Role.AUDITOR))]
 AdminDep = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
-CustomerDep = Annotated[Principal, Depends(require_roles(Role.CUSTOMER))]
 
 
 async def _verification(c: ContainerDep) -> VerificationService:

@@ -28,7 +28,7 @@ STATUS: dict[type[e.DomainError], int] = {
 
 _HTTP_CODES = {
     400: "bad_request", 401: "not_authenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-    409: "conflict", 413: "file_too_large", 415: "unsupported_media_type", 422: "validation_error",
+    409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type", 422: "validation_error",
     429: "rate_limited", 500: "internal_error", 502: "bad_gateway", 503: "service_unavailable",
 }
 

@@ -11,7 +11,6 @@ from pydantic import BaseModel, ConfigDict
 
 from app import __version__
 from app.api.deps import ContainerDep
-from app.repositories.database import ping
 
 
 class ModelStatus(BaseModel):
@@ -43,10 +42,7 @@ router = APIRouter(tags=["Health"])
             responses={503: {"model": HealthOut, "description": "Database or a model is not usable"}})
 async def health(c: ContainerDep) -> Any:
     """200 when the database and every model are usable, else 503 with `status: degraded`."""
-    try:
-        database: dict[str, Any] = await ping(c.db)
-    except Exception as exc:  # any driver failure means "not usable", never a 500
-        database = {"ok": False, "error": type(exc).__name__}
+    database = await c.database_status()
     models = c.model_status()
     # Degraded when a model failed to load, or is still loading at start-up (ML_PRELOAD).
     models_ok = all(m["loaded"] or (m["error"] is None and not c.settings.ml_preload) for m in models.values())

@@ -8,6 +8,8 @@ import time
 import uuid
 from typing import Any
 
+from starlette.exceptions import HTTPException
+
 from app.api.errors import envelope
 from app.logging_setup import request_id_var
 
@@ -56,3 +58,43 @@ class RequestContextMiddleware:
                 "client_ip": (scope.get("client") or ("", 0))[0],
             })
             request_id_var.reset(token)
+
+
+class _BodyTooLarge(HTTPException):
+    # An HTTPException so FastAPI's body parsing lets it through instead of turning it into a 400.
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"The request body is larger than {max_bytes / 1048576:.0f} MB.")
+
+
+class BodyLimitMiddleware:
+    """Refuse request bodies over a size before they are parsed or spooled to disk (413)."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = next((v for k, v in scope["headers"] if k == b"content-length"), b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        received = 0
+
+        async def counting_receive() -> dict[str, Any]:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:  # chunked bodies have no Content-Length to trust
+                raise _BodyTooLarge(self.max_bytes)
+            return message  # type: ignore[no-any-return]
+
+        try:
+            await self.app(scope, counting_receive, send)
+        except _BodyTooLarge:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        mb = self.max_bytes / 1048576
+        await envelope(413, "payload_too_large", f"The request body is larger than {mb:.0f} MB.")(scope, receive, send)

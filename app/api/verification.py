@@ -82,7 +82,7 @@ async def challenge(_: CallerDep, service: VerificationServiceDep) -> ChallengeR
     """Two random actions, HMAC-signed, valid 120 s, usable once."""
     ch = await service.new_challenge()
     return ChallengeResponse(challenge_id=ch.id, challenge_types=ch.actions, **service.describe(ch),  # type: ignore[arg-type]
-                             timestamp=ch.created_at.timestamp(), expires_at=ch.expires_at.timestamp(), nonce=ch.nonce,
+                             timestamp=ch.created_at, expires_at=ch.expires_at, nonce=ch.nonce,
                              signature=ch.signature)
 
 

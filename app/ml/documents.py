@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from app.domain.documents import DocumentType, mask_aadhaar, mask_number
+from app.domain.documents import INDIAN_STATE_CODES, DocumentType, mask_aadhaar, mask_number
 from app.domain.mrz import looks_like_mrz
 from app.ml.document_parsers import PARSERS, Found, Page, find_mrz_rows
 from app.ml.ocr import OcrEngine
@@ -85,6 +85,7 @@ def _aadhaar_side(t: str) -> str:
 _L = "[A-Z012568]"  # a letter position: OCR reads O I Z S B G as 0 1 2 5 8 6 ...
 _D = "[0-9ODQILZSBG]"  # ... and a digit position the other way round
 _START, _END = "(?<![A-Z0-9])", "(?![A-Z0-9])"  # whole tokens only, never inside a word
+_STATES = "|".join(sorted(INDIAN_STATE_CODES))
 
 
 def _mask_compact(s: str) -> str:
@@ -105,8 +106,9 @@ _SENSITIVE = tuple(
         (rf"{_START}{_D}{{4}}(?:[\s-]?{_D}{{4}}){{2,3}}{_END}", 10, mask_aadhaar),
         (rf"{_START}{_L}{{5}}[ -]?{_D}{{4}}[ -]?{_L}{_END}", 2, _mask_compact),  # PAN ABCDE1234F
         (rf"{_START}{_L}{{3}}[ -]?{_D}{{7}}{_END}", 5, _mask_compact),  # voter ID (EPIC) ABC1234567
-        # driving licence: state code + RTO + year + serial (MH12 20110012345, MH-12-2011-0012345)
-        (rf"{_START}[A-Z]{{2}}[ /-]?\d{{2}}(?:[ /-]?\d){{7,13}}{_END}", 9, _mask_compact),
+        # driving licence: state code + RTO + year + serial (MH12 20110012345, MH-12-2011-0012345);
+        # real state codes only, so a label such as "Ph" before a phone number stays
+        (rf"{_START}(?:{_STATES})[ /-]?\d{{2}}(?:[ /-]?\d){{7,13}}{_END}", 9, _mask_compact),
         (rf"{_START}[A-Z][ -]?{_D}{{7}}{_END}", 5, _mask_compact),  # Indian passport J8369854
         # anything else number-like: foreign passport / MRZ document numbers, MRZ fields
         # run together, phone numbers. Dates (separators) and PIN codes (6) stay.

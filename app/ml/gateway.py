@@ -109,7 +109,8 @@ class MlGateway:
         self._local = ModelRegistry(loaders)  # thread mode only; workers hold their own
         self._reported = {key: ModelSlot(key, loader).state() for key, loader in loaders.items()}  # process mode
         self._pool = self._new_pool()
-        self._waiting = 0
+        self._occupied = 0  # submitted and not finished: a timed-out task still holds its worker
+        self._occupied_lock = threading.Lock()
 
     def _new_pool(self) -> Executor:
         if self.processes:
@@ -119,10 +120,18 @@ class MlGateway:
         return ThreadPoolExecutor(self.workers, thread_name_prefix="ml")
 
     def _submit(self, pool: Executor, task: Callable[..., Any], *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
-        loop = asyncio.get_running_loop()
         if self.processes:
-            return loop.run_in_executor(pool, _in_worker, task, args, kwargs)
-        return loop.run_in_executor(pool, lambda: task(self._local, *args, **kwargs))
+            future = pool.submit(_in_worker, task, args, kwargs)
+        else:
+            future = pool.submit(lambda: task(self._local, *args, **kwargs))
+        with self._occupied_lock:
+            self._occupied += 1
+        future.add_done_callback(self._release)  # when the work really ends, not when we stop waiting
+        return asyncio.wrap_future(future)
+
+    def _release(self, _: Any) -> None:
+        with self._occupied_lock:
+            self._occupied -= 1
 
     async def preload(self) -> None:
         """Load every model in every worker now rather than on the first request."""
@@ -143,9 +152,8 @@ class MlGateway:
 
     async def run(self, task: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run a task from `app/ml/tasks.py` in the pool, with back-pressure and a deadline."""
-        if self._waiting >= self.max_queue + self.workers:
+        if self._occupied >= self.max_queue + self.workers:
             raise ServiceUnavailable("The verification engine is busy; retry shortly.", code="ml_busy", retry_after=2)
-        self._waiting += 1
         pool = self._pool
         try:
             return await asyncio.wait_for(self._submit(pool, task, *args, **kwargs), timeout=self.timeout)
@@ -160,8 +168,6 @@ class MlGateway:
                 log.error("ML worker died; starting a new pool")
                 self._pool = self._new_pool()
             raise ServiceUnavailable("The verification engine restarted; retry.", code="ml_restarted") from exc
-        finally:
-            self._waiting -= 1
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

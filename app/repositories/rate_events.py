@@ -23,5 +23,10 @@ class RateEventRepository(RepositoryBase):
         docs = await self.find_many({"key": key, "at": {"$gt": since}}, sort=[("at", -1)])
         return [d["at"] for d in docs]
 
+    async def latest_expiry(self, key: str, now: datetime) -> datetime | None:
+        """When the last still-running event for `key` ends (a lock's end), if any."""
+        docs = await self.find_many({"key": key, "expires_at": {"$gt": now}}, sort=[("expires_at", -1)], limit=1)
+        return docs[0]["expires_at"] if docs else None
+
     async def clear(self, key: str) -> None:
         await self.collection.delete_many({"key": key})

@@ -62,7 +62,3 @@ class AdminService:
         if user is None:
             raise NotFound("User not found.", code="user_not_found")
         return user
-
-    async def user_stats(self) -> dict[str, object]:
-        by_role = await self.users.count_by("role")
-        return {"total": sum(by_role.values()), "by_role": by_role}

@@ -55,10 +55,8 @@ class RateLimiter:
     async def locked_for(self, key: str) -> int:
         """Seconds left on a lock stored as an event whose window is its duration; 0 when free."""
         now = self.clock.now()
-        docs = await self.repo.find_many({"key": key, "expires_at": {"$gt": now}}, sort=[("expires_at", -1)], limit=1)
-        if not docs:
-            return 0
-        return int((docs[0]["expires_at"] - now).total_seconds()) + 1
+        until = await self.repo.latest_expiry(key, now)
+        return int((until - now).total_seconds()) + 1 if until else 0
 
     async def lock(self, key: str, duration: timedelta) -> None:
         await self.repo.add(key, self.clock.now(), duration)

@@ -130,9 +130,11 @@ class VerificationService:
         if len(frames) < 10:
             raise InvalidInput("At least 10 frames are needed.", code="not_enough_frames")
         self._check_frame_count(frames)
-        if not await self.challenges.mark_used(challenge_id, now):
-            return LivenessOutcome(challenge_id, "invalid", "This challenge was already used.", empty, _ms(start))
         analysis, (passed, message) = await self._analyze_frames(frames, actions=challenge.actions)
+        # Claimed only once there is a verdict: a bad frame, ml_busy or a timeout leaves it usable
+        # for the retry; of two parallel attempts, only the first to claim gets an answer.
+        if not await self.challenges.mark_used(challenge_id, self.clock.now()):
+            return LivenessOutcome(challenge_id, "invalid", "This challenge was already used.", empty, _ms(start))
         results = {"blinks": analysis.blinks, "orientation": analysis.orientation,
                    "orientations": analysis.orientations, "face_detected": analysis.face_detected}
         return LivenessOutcome(challenge_id, "pass" if passed else "fail", message, results, _ms(start))

@@ -55,11 +55,11 @@ async def test_suspension_stops_the_user_at_once_and_reactivation_restores_login
                              json={"status": "suspended"})
     assert r.status_code == 200 and r.json()["status"] == "suspended"
     r = await api.client.get("/users/me", headers=bearer(customer))
-    assert r.status_code in (401, 403)
+    assert r.status_code == 401 and r.json()["error_code"] == "session_revoked"  # suspension ends every session
     r = await api.client.post("/auth/login", json={"identifier": email, "password": PASSWORD})
     assert r.status_code == 403 and r.json()["error_code"] == "account_suspended"
     r = await api.client.post("/auth/refresh", json={"refresh_token": customer["refresh_token"]})
-    assert r.status_code in (401, 403)
+    assert r.status_code == 401 and r.json()["error_code"] == "session_revoked"
     r = await api.client.put(f"/admin/users/{customer['user_id']}/status", headers=bearer(admin),
                              json={"status": "active"})
     assert r.status_code == 200

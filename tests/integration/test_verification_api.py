@@ -66,11 +66,27 @@ async def test_truncated_png_and_oversized_files(api_factory, email):
     api = await api_factory(max_upload_bytes=50_000)
     caller = bearer(await api.customer(email))
     png = encode(cards.pan_card(), ".png")
-    r = await api.client.post("/ocr/extract", headers=caller, files={"document": ("a.png", png[: len(png) // 3], "")})
-    assert r.status_code in (400, 413)
+    r = await api.client.post("/ocr/extract", headers=caller, files={"document": ("a.png", png[:30_000], "")})
+    assert r.status_code == 400 and r.json()["error_code"] == "invalid_image"
     noise = encode(np.random.default_rng(1).integers(0, 255, (400, 400, 3), dtype=np.uint8), ".png")
     r = await api.client.post("/ocr/extract", headers=caller, files={"document": ("big.png", noise, "image/png")})
     assert r.status_code == 413 and r.json()["error_code"] == "file_too_large"
+
+
+async def test_oversized_bodies_are_refused_before_parsing(api_factory, email):
+    api = await api_factory(max_upload_bytes=50_000, max_frames=10, max_frame_bytes=10_000)
+    caller = bearer(await api.customer(email))
+    big = b"x" * 2_000_000  # over two uploads plus slack (~1.1 MB here)
+    r = await api.client.post("/ocr/extract", headers=caller, files={"document": ("a.png", big, "image/png")})
+    assert r.status_code == 413 and r.json()["error_code"] == "payload_too_large"
+
+    async def chunks():  # no Content-Length: counted as it streams
+        for _ in range(30):
+            yield b"y" * 50_000
+
+    r = await api.client.post("/liveness/detect", headers={**caller, "content-type": "application/json"},
+                              content=chunks())
+    assert r.status_code == 413 and r.json()["request_id"] == r.headers["x-request-id"], r.text
 
 
 async def test_bad_document_type_is_422(api, caller):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from datetime import datetime
 
 import cv2
 import numpy as np
@@ -86,7 +87,8 @@ async def _challenge(api, caller, wanted: list[str] | None = None) -> dict:
 async def test_challenge_shape(api, caller):
     ch = await _challenge(api, caller)
     assert len(set(ch["challenge_types"])) == 2 and set(ch["challenge_types"]) <= {"blink", "turn_left", "turn_right"}
-    assert ch["expires_at"] - ch["timestamp"] == pytest.approx(120, abs=0.01)
+    issued, expires = (datetime.fromisoformat(ch[k].replace("Z", "+00:00")) for k in ("timestamp", "expires_at"))
+    assert ch["expires_at"].endswith("Z") and (expires - issued).total_seconds() == 120
     assert len(ch["signature"]) == 64 and len(ch["instructions"]) == 2 and ch["multi_challenge"] is True
 
 
@@ -144,6 +146,12 @@ async def test_liveness_input_rules(api, caller):
     r = await api.client.post("/liveness/verify", headers=caller, json={"challenge_id": ch["challenge_id"],
                                                                        "frames": ["%%%not base64%%%"] * 10})
     assert r.status_code == 400 and r.json()["error_code"] == "invalid_image" and "Frame 0" in r.json()["detail"]
+    # A refused request does not spend the challenge: the retry is analysed.
+    rng = np.random.default_rng(9)
+    noise = [data_url(rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)) for _ in range(10)]
+    r = await api.client.post("/liveness/verify", headers=caller, json={"challenge_id": ch["challenge_id"],
+                                                                       "frames": noise})
+    assert r.json()["status"] == "fail"
     r = await api.client.post("/liveness/verify", headers=caller, json={"challenge_id": "nope", "frames": [frame] * 10})
     assert r.status_code == 200 and r.json()["status"] == "invalid"
 

@@ -125,3 +125,15 @@ async def test_deadline_and_back_pressure():
     assert err.value.code == "ml_busy" and err.value.details["retry_after"] == 2
     await first
     gw.close()
+
+
+async def test_a_timed_out_task_keeps_its_worker_counted_until_it_really_ends():
+    gw = MlGateway({}, workers=1, timeout=0.05, max_queue=0)
+    with pytest.raises(ServiceUnavailable):
+        await gw.run(lambda models: time.sleep(0.4))
+    with pytest.raises(ServiceUnavailable) as err:  # the worker is still busy with the abandoned task
+        await gw.run(lambda models: None)
+    assert err.value.code == "ml_busy"
+    await asyncio.sleep(0.5)
+    assert await gw.run(lambda models: 42) == 42
+    gw.close()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.schemas.common import Input
+from app.api.schemas.common import Input, UtcDatetime
 
 
 class OcrFields(BaseModel):
@@ -80,8 +80,8 @@ class ChallengeResponse(BaseModel):
     model_config = ConfigDict(json_schema_extra={"example": {
         "challenge_id": "84e2b558de1c6c144e5c0e40ce669787", "multi_challenge": True,
         "challenge_types": ["turn_left", "blink"], "questions": ["turn face left", "blink eyes"],
-        "instructions": ["Turn your face to the left", "Blink your eyes once"], "timestamp": 1795324785.6,
-        "expires_at": 1795324905.6, "nonce": "fec5c336d8d2ff50",
+        "instructions": ["Turn your face to the left", "Blink your eyes once"], "timestamp": "2026-11-22T12:00:00.000Z",
+        "expires_at": "2026-11-22T12:02:00.000Z", "nonce": "fec5c336d8d2ff50",
         "signature": "3603016c7660b28937af34d8f54a1b949afecc735e4b3083d29950ae44b9131a"}})
 
     challenge_id: str
@@ -89,13 +89,14 @@ class ChallengeResponse(BaseModel):
     challenge_types: list[Literal["blink", "turn_left", "turn_right"]]
     questions: list[str]
     instructions: list[str]
-    timestamp: float = Field(description="Unix epoch seconds")
-    expires_at: float = Field(description="Unix epoch seconds")
+    timestamp: UtcDatetime = Field(description="When it was issued (ISO 8601 UTC, as every time in the API)")
+    expires_at: UtcDatetime = Field(description="120 s later; after that verify answers `expired`")
     nonce: str
     signature: str = Field(description="HMAC-SHA256 over id, actions, nonce and expiry")
 
 
-Frame = Field(description="Base64 JPEG/PNG or a data URL", min_length=1)
+# Base64 JPEG/PNG or a data URL; the decoded size is checked against MAX_FRAME_BYTES as well.
+Frame = Annotated[str, Field(min_length=1, max_length=4 * 1024 * 1024, description="Base64 JPEG/PNG or a data URL")]
 
 
 class LivenessVerifyRequest(Input):
@@ -103,7 +104,7 @@ class LivenessVerifyRequest(Input):
                                           "frames": ["data:image/jpeg;base64,/9j/4AAQ..."]}})
 
     challenge_id: str = Field(min_length=1, max_length=64)
-    frames: list[str] = Field(description="At least 10 frames, at most 60", max_length=60)
+    frames: list[Frame] = Field(description="At least 10 frames, at most 60", max_length=60)
 
 
 class DetectionResults(BaseModel):
@@ -132,7 +133,7 @@ class LivenessVerifyResponse(BaseModel):
 class LivenessDetectRequest(Input):
     model_config = ConfigDict(json_schema_extra={"example": {"frames": ["data:image/jpeg;base64,/9j/4AAQ..."], "initial_blink_count": 0}})
 
-    frames: list[str] = Field(min_length=1, max_length=60)
+    frames: list[Frame] = Field(min_length=1, max_length=60)
     initial_blink_count: int = Field(0, ge=0, le=10_000)
 
 
