@@ -255,7 +255,8 @@ def load_face_detector() -> FaceDetector:
 
 
 def load_face_matcher(
-    backend: str = "dlib", model_dir: str | Path | None = None, threshold: float | None = None
+    backend: str = "dlib", model_dir: str | Path | None = None, threshold: float | None = None,
+    detector: FaceDetector | None = None,
 ) -> FaceMatcher:
     """Build the matcher from settings. ``threshold=None`` takes the embedder's calibrated
     default (0.93 for dlib, 0.30 for ArcFace): the two cosine scales are not comparable."""
@@ -267,4 +268,4 @@ def load_face_matcher(
         embedder = DlibFaceEmbedder()
     else:
         raise ValueError(f"Unknown face backend {backend!r}")
-    return FaceMatcher(default_detector(), embedder, threshold)
+    return FaceMatcher(detector or default_detector(), embedder, threshold)

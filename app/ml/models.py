@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 from app.config import Settings
@@ -19,16 +19,23 @@ def ocr_extractor(settings: Settings) -> Any:
     return reader
 
 
-def face_detector(settings: Settings) -> Any:
+@lru_cache(maxsize=1)
+def _shared_detector() -> Any:
     from app.ml.faces import load_face_detector
 
     return load_face_detector()
 
 
+def face_detector(settings: Settings) -> Any:
+    """One detector per process: the matcher uses the very instance /health reports."""
+    return _shared_detector()
+
+
 def face_matcher(settings: Settings) -> Any:
     from app.ml.faces import load_face_matcher
 
-    return load_face_matcher(settings.face_backend, settings.face_model_dir, settings.face_match_threshold)
+    return load_face_matcher(settings.face_backend, settings.face_model_dir, settings.face_match_threshold,
+                             detector=_shared_detector())
 
 
 def liveness_detector(settings: Settings) -> Any:

@@ -48,16 +48,22 @@ class UserService:
     def schedule_profile_risk(self, user_id: str) -> None:
         task = asyncio.get_running_loop().create_task(self.assess_profile_risk(user_id))
         self._tasks.add(task)  # keep a reference until done
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("profile risk assessment failed", exc_info=task.exception())
 
     async def assess_profile_risk(self, user_id: str) -> None:
         user = await self.users.get(user_id)
         if user is None or not user.profile_risk or user.profile_risk.get("status") != "PENDING":
             return
         score, level, factors = profile_risk_score(user.profile, self.clock.now().date())
+        # Only if no newer edit queued another assessment meanwhile (that one will write its own).
         await self.users.update(user_id, {"profile_risk": {
             "status": "DONE", "score": score, "level": level, "factors": factors, "assessed_at": self.clock.now(),
-        }})
+        }}, expect={"profile_risk.queued_at": user.profile_risk.get("queued_at")})
 
     async def resume_pending(self) -> int:
         """Re-queue assessments a restart interrupted."""
