@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     jwt_audience: str = "kycflow-api"
     access_token_ttl_seconds: int = Field(900, gt=0)
     refresh_token_ttl_seconds: int = Field(2_592_000, gt=0)
+    # Refreshing extends a session, but never past this age: then the user signs in again.
+    session_max_lifetime_seconds: int = Field(7_776_000, gt=0)
 
     # Mail and SMS
     smtp_host: str | None = None

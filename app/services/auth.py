@@ -205,7 +205,9 @@ class AuthService:
         if user is None or session is None or not session.is_active(now):
             raise Unauthenticated("This session has ended; sign in again.", code="session_revoked")
         new_jti = self.tokens.new_id()
-        if not await self.users.rotate_session(user.id, session.id, claims.jti, new_jti, now + self.tokens.refresh_ttl):
+        expires = min(now + self.tokens.refresh_ttl,
+                      session.created_at + timedelta(seconds=self.s.session_max_lifetime_seconds))
+        if not await self.users.rotate_session(user.id, session.id, claims.jti, new_jti, expires):
             # A spent refresh token came back: someone holds a copy. End the whole session.
             await self.users.revoke_sessions(user.id, "refresh_reuse", now, only=session.id)
             await self.audit.record(AuditAction.REFRESH_REUSE, user_id=user.id, client=client,

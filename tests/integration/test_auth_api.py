@@ -397,6 +397,19 @@ async def test_outbox_when_no_smtp(api_factory, email):
     assert len(mails) == 1 and email in mails[0].read_text()
 
 
+async def test_refreshing_never_extends_a_session_past_its_maximum_age(api_factory, email):
+    api = await api_factory(refresh_token_ttl_seconds=100, session_max_lifetime_seconds=250)
+    tokens = await api.customer(email)
+    for _ in range(2):  # refreshed every 90 s: alive at 90 and 180 s
+        api.container.clock.advance(seconds=90)
+        r = await api.client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+        assert r.status_code == 200
+        tokens = r.json()
+    api.container.clock.advance(seconds=75)  # 255 s old: past the 250 s cap although refreshed 75 s ago
+    r = await api.client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert r.status_code == 401 and r.json()["error_code"] == "session_revoked"
+
+
 async def test_refresh_after_session_expiry(api, email):
     tokens = await api.customer(email)
     api.container.clock.advance(seconds=api.settings.refresh_token_ttl_seconds + 1)
