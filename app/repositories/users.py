@@ -94,22 +94,42 @@ class UserRepository(RepositoryBase):
         raw = (doc.get("sessions") or {}).get(session_id)
         return _from_doc(doc), _session(session_id, raw) if raw else None
 
+    async def _change_sessions(self, user_id: str, plan: Any) -> Any:
+        """Read-modify-write of the session map under a revision number: a login and a
+        "sign out everywhere" that overlap are applied one after the other, never lost."""
+        oid = to_object_id(user_id)
+        for _ in range(10):
+            doc = await self.collection.find_one({"_id": oid}, {"sessions": 1, "sessions_rev": 1}) if oid else None
+            if doc is None:
+                return None
+            update, result = plan(doc.get("sessions") or {})
+            if not update:
+                return result
+            rev = doc.get("sessions_rev", 0)
+            update.setdefault("$set", {})["sessions_rev"] = rev + 1
+            rev_filter = {"sessions_rev": rev} if rev else {"sessions_rev": {"$exists": False}}
+            if (await self.collection.update_one({"_id": oid, **rev_filter}, update)).modified_count:
+                return result
+        raise RuntimeError("sessions kept changing; giving up")  # ten collisions in a row: not expected
+
     async def add_session(self, session: Session, now: datetime) -> None:
         """Store a new session, dropping expired ones and the oldest beyond MAX_SESSIONS."""
-        oid = to_object_id(session.user_id)
-        doc = await self.collection.find_one({"_id": oid}, {"sessions": 1}) or {}
-        live = sorted(((sid, s) for sid, s in (doc.get("sessions") or {}).items() if s["expires_at"] > now),
-                      key=lambda item: item[1]["created_at"])
-        drop = [sid for sid, s in (doc.get("sessions") or {}).items() if s["expires_at"] <= now]
-        drop += [sid for sid, _ in live[: max(len(live) - MAX_SESSIONS + 1, 0)]]
-        update: dict[str, Any] = {"$set": {f"sessions.{session.id}": {
-            "user_id": session.user_id, "refresh_jti": session.refresh_jti, "created_at": session.created_at,
-            "expires_at": session.expires_at, "revoked_at": None, "ip_address": session.ip_address,
-            "user_agent": session.user_agent,
-        }}}
-        if drop:
-            update["$unset"] = {f"sessions.{sid}": "" for sid in drop}
-        await self.collection.update_one({"_id": oid}, update)
+
+        def plan(sessions: dict[str, Any]) -> tuple[dict[str, Any], None]:
+            live = sorted(((sid, s) for sid, s in sessions.items() if s["expires_at"] > now),
+                          key=lambda item: item[1]["created_at"])
+            drop = [sid for sid, s in sessions.items() if s["expires_at"] <= now]
+            drop += [sid for sid, _ in live[: max(len(live) - MAX_SESSIONS + 1, 0)]]
+            update: dict[str, Any] = {"$set": {f"sessions.{session.id}": {
+                "user_id": session.user_id, "refresh_jti": session.refresh_jti, "created_at": session.created_at,
+                "expires_at": session.expires_at, "revoked_at": None, "ip_address": session.ip_address,
+                "user_agent": session.user_agent,
+            }}}
+            if drop:
+                update["$unset"] = {f"sessions.{sid}": "" for sid in drop}
+            return update, None
+
+        await self._change_sessions(session.user_id, plan)
 
     async def rotate_session(self, user_id: str, session_id: str, old_jti: str, new_jti: str,
                              expires_at: datetime) -> bool:
@@ -124,18 +144,17 @@ class UserRepository(RepositoryBase):
     async def revoke_sessions(self, user_id: str, reason: str, now: datetime, *, only: str | None = None,
                               keep: str | None = None) -> int:
         """End one session (`only`) or all of a user's live sessions but `keep`; returns how many."""
-        oid = to_object_id(user_id)
-        doc = await self.collection.find_one({"_id": oid}, {"sessions": 1}) if oid else None
-        sids = [sid for sid, s in ((doc or {}).get("sessions") or {}).items()
-                if s.get("revoked_at") is None and sid != keep and (only is None or sid == only)]
-        if not sids:
-            return 0
-        fields = {}
-        for sid in sids:
-            fields[f"sessions.{sid}.revoked_at"] = now
-            fields[f"sessions.{sid}.revoked_reason"] = reason
-        await self.collection.update_one({"_id": oid}, {"$set": fields})
-        return len(sids)
+
+        def plan(sessions: dict[str, Any]) -> tuple[dict[str, Any], int]:
+            sids = [sid for sid, s in sessions.items()
+                    if s.get("revoked_at") is None and sid != keep and (only is None or sid == only)]
+            fields: dict[str, Any] = {}
+            for sid in sids:
+                fields[f"sessions.{sid}.revoked_at"] = now
+                fields[f"sessions.{sid}.revoked_reason"] = reason
+            return ({"$set": fields} if fields else {}), len(sids)
+
+        return int(await self._change_sessions(user_id, plan) or 0)
 
     async def get_by_identifier(self, identifier: str) -> User | None:
         key = "phone" if identifier.startswith("+") else "email"

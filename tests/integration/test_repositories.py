@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from bson import ObjectId
 
 from app.domain.audit import AuditEntry
 from app.domain.errors import Conflict
@@ -74,6 +76,20 @@ async def test_sessions_live_in_the_user_and_rotate_only_from_the_live_token(db)
     assert (await repo.get_with_session(user.id, "s2"))[1].is_active(NOW)
     assert (await repo.get_with_session(user.id, "nope"))[1] is None
     assert await repo.get_with_session("000000000000000000000000", "s2") == (None, None)
+
+
+async def test_logins_racing_a_sign_out_everywhere_are_all_signed_out(db):
+    repo = UserRepository(db)
+    user = await repo.add(name="R", password_hash="h", role=Role.CUSTOMER, status=UserStatus.ACTIVE, now=NOW,
+                          email="r@example.com")
+    logins = [repo.add_session(Session(id=f"s{i}", user_id=user.id, refresh_jti="j", created_at=NOW,
+                                       expires_at=NOW + timedelta(days=1)), NOW) for i in range(8)]
+    await asyncio.gather(*logins[:4])
+    results = await asyncio.gather(*logins[4:], repo.revoke_sessions(user.id, "reset", NOW))
+    doc = await db["user"].find_one({"_id": ObjectId(user.id)})
+    assert len(doc["sessions"]) == 8  # no login was lost to the concurrent write
+    revoked = {sid for sid, s in doc["sessions"].items() if s["revoked_at"] is not None}
+    assert len(revoked) == results[-1] >= 4  # every session that existed when the revoke applied is revoked
 
 
 async def test_expired_and_surplus_sessions_are_pruned_at_login(db):
