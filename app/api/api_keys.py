@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import AdminDep, ApiKeyServiceDep, ClientDep
 from app.api.schemas.common import Input, UtcDatetime, error_responses
-from app.services.api_keys import ApiKey
+from app.domain.api_keys import ApiKey
 
 router = APIRouter(prefix="/admin/api-keys", tags=["Admin"])
 

@@ -9,7 +9,6 @@ from fastapi import APIRouter
 from app.api.deps import ClientDep, PrincipalDep, UserServiceDep
 from app.api.schemas.common import error_responses
 from app.api.schemas.users import EmploymentDetails, FinancialDetails, KycStatusOut, ProfileUpdate, UserOut
-from app.domain.errors import NotFound
 
 router = APIRouter(prefix="/users", tags=["Users"])
 AUTH_ERRORS = error_responses(401, 403)
@@ -36,17 +35,11 @@ async def kyc_status(principal: PrincipalDep) -> KycStatusOut:
                         updated_at=user.kyc_updated_at or user.updated_at)
 
 
-def _details(value: dict[str, Any] | None, label: str) -> dict[str, Any]:
-    if not value:
-        raise NotFound(f"No {label} saved yet.", code="details_not_found")
-    return value
-
-
 @router.get("/me/financial-details", response_model=FinancialDetails, summary="My financial details",
             responses=error_responses(401, 403, 404))
-async def get_financial(principal: PrincipalDep) -> Any:
+async def get_financial(principal: PrincipalDep, users: UserServiceDep) -> Any:
     """Income, expenses and existing EMIs, as last saved."""
-    return _details(principal.user.financial_details, "financial details")
+    return users.details(principal.user, "financial_details")
 
 
 @router.put("/me/financial-details", response_model=FinancialDetails, summary="Save my financial details",
@@ -59,9 +52,9 @@ async def put_financial(body: FinancialDetails, principal: PrincipalDep, users: 
 
 @router.get("/me/employment-details", response_model=EmploymentDetails, summary="My employment details",
             responses=error_responses(401, 403, 404))
-async def get_employment(principal: PrincipalDep) -> Any:
+async def get_employment(principal: PrincipalDep, users: UserServiceDep) -> Any:
     """Employer and experience, as last saved."""
-    return _details(principal.user.employment_details, "employment details")
+    return users.details(principal.user, "employment_details")
 
 
 @router.put("/me/employment-details", response_model=EmploymentDetails, summary="Save my employment details",

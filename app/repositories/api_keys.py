@@ -7,7 +7,13 @@ from typing import Any
 
 from pymongo import ReturnDocument
 
+from app.domain.api_keys import ApiKey
 from app.repositories.base import RepositoryBase, to_object_id
+
+
+def _from_doc(doc: dict[str, Any]) -> ApiKey:
+    return ApiKey(id=str(doc["_id"]), name=doc["name"], prefix=doc["prefix"], created_at=doc["created_at"],
+                  revoked_at=doc.get("revoked_at"), last_used_at=doc.get("last_used_at"))
 
 
 class ApiKeyRepository(RepositoryBase):
@@ -16,24 +22,26 @@ class ApiKeyRepository(RepositoryBase):
     async def ensure_indexes(self) -> None:
         await self.collection.create_index("key_hash", unique=True)
 
-    async def add(self, *, name: str, prefix: str, key_hash: str, created_by: str, now: datetime) -> dict[str, Any]:
+    async def add(self, *, name: str, prefix: str, key_hash: str, created_by: str, now: datetime) -> ApiKey:
         doc = {"name": name, "prefix": prefix, "key_hash": key_hash, "created_by": created_by, "created_at": now,
                "revoked_at": None, "last_used_at": None}
         doc["_id"] = (await self.collection.insert_one(doc)).inserted_id
-        return doc
+        return _from_doc(doc)
 
-    async def find_active(self, key_hash: str) -> dict[str, Any] | None:
-        return await self.collection.find_one({"key_hash": key_hash, "revoked_at": None})
+    async def use_active(self, key_hash: str, now: datetime) -> ApiKey | None:
+        """The live key with this hash, marked as used now; None if unknown or revoked."""
+        doc = await self.collection.find_one_and_update(
+            {"key_hash": key_hash, "revoked_at": None}, {"$set": {"last_used_at": now}},
+            return_document=ReturnDocument.AFTER)
+        return _from_doc(doc) if doc else None
 
-    async def touch(self, key_id: Any, now: datetime) -> None:
-        await self.collection.update_one({"_id": key_id}, {"$set": {"last_used_at": now}})
+    async def list(self) -> list[ApiKey]:
+        return [_from_doc(d) for d in await self.find_many({}, sort=[("created_at", -1)])]
 
-    async def list(self) -> list[dict[str, Any]]:
-        return await self.find_many({}, sort=[("created_at", -1)])
-
-    async def revoke(self, key_id: str, now: datetime) -> dict[str, Any] | None:
+    async def revoke(self, key_id: str, now: datetime) -> ApiKey | None:
         oid = to_object_id(key_id)
         if oid is None:
             return None
-        return await self.collection.find_one_and_update(
+        doc = await self.collection.find_one_and_update(
             {"_id": oid, "revoked_at": None}, {"$set": {"revoked_at": now}}, return_document=ReturnDocument.AFTER)
+        return _from_doc(doc) if doc else None

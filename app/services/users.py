@@ -76,6 +76,14 @@ class UserService:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
+    @staticmethod
+    def details(user: User, kind: str) -> dict[str, Any]:
+        """`financial_details` or `employment_details`, once saved."""
+        value = getattr(user, kind)
+        if not value:
+            raise NotFound(f"No {kind.replace('_', ' ')} saved yet.", code="details_not_found")
+        return value  # type: ignore[no-any-return]
+
     async def set_details(self, user: User, kind: str, details: dict[str, Any]) -> User:
         """Replace `financial_details` or `employment_details`."""
         updated = await self.users.update(user.id, {kind: details, "updated_at": self.clock.now()})
