@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,20 +67,20 @@ class Container:
         self.ml.close()
         await close_client(self.client)
         if self.embedded is not None:
-            self.embedded.stop()
+            await asyncio.to_thread(self.embedded.stop)  # waits for the child: not on the loop
 
 
-def database_uri(settings: Settings) -> tuple[str, EmbeddedMongo | None]:
+async def database_uri(settings: Settings) -> tuple[str, EmbeddedMongo | None]:
     if settings.mongodb_uri:
         return settings.mongodb_uri, None
     embedded = EmbeddedMongo(settings.data_dir)
-    return embedded.start(), embedded
+    return await asyncio.to_thread(embedded.start), embedded  # polls for the child: not on the loop
 
 
 async def build_container(
     settings: Settings, *, db_name: str | None = None, ml_loaders: dict[str, Any] | None = None
 ) -> Container:
-    uri, embedded = database_uri(settings)
+    uri, embedded = await database_uri(settings)
     client = make_client(uri, settings.mongo_driver)
     db = client[db_name or settings.mongodb_db]
     clock = Clock()

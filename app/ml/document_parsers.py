@@ -222,12 +222,8 @@ def parse_pan(page: Page) -> Found:
                 out.validation.update(
                     number_valid=rules.is_valid_pan(pan), checksum="format", holder_type=rules.pan_holder_type(pan)
                 )
-    father = labelled(page, r"father'?s?\s*name", r"[A-Za-z]")
-    if father and is_name(father[0]):
-        out.put("father_name", _tidy_name(father[0]), father[1])
-    name = labelled(page, r"^(?!.*father)\s*name\b", r"[A-Za-z]")
-    if name and is_name(name[0]):
-        out.put("full_name", _tidy_name(name[0]), name[1])
+    _put_name(page, out, "father_name", r"father'?s?\s*name")
+    _put_name(page, out, "full_name", r"^(?!.*father)\s*name\b")
     if "full_name" not in out.fields:  # older cards: name then father's name under the header
         names = [ln for ln in page.lines if is_name(ln.text) and ln.text.isupper()]
         if names:
@@ -300,13 +296,16 @@ def _by_format(page: Page, pattern: str, normalise, out: Found) -> None:
     out.validation.update(number_valid=False, checksum="format")
 
 
+def _put_name(page: Page, out: Found, field: str, label_pattern: str) -> None:
+    """A person's name printed under or beside a label, when it looks like a name."""
+    found = labelled(page, label_pattern, r"[A-Za-z]")
+    if found and is_name(found[0]):
+        out.put(field, _tidy_name(found[0]), found[1])
+
+
 def _common_person(page: Page, out: Found) -> None:
-    name = labelled(page, r"^(?!.*(father|husband))\s*(elector'?s\s*)?name\b", r"[A-Za-z]")
-    if name and is_name(name[0]):
-        out.put("full_name", _tidy_name(name[0]), name[1])
-    father = labelled(page, r"father'?s?\s*name|S/?D/?W\s*of|son/daughter/wife of", r"[A-Za-z]")
-    if father and is_name(father[0]):
-        out.put("father_name", _tidy_name(father[0]), father[1])
+    _put_name(page, out, "full_name", r"^(?!.*(father|husband))\s*(elector'?s\s*)?name\b")
+    _put_name(page, out, "father_name", r"father'?s?\s*name|S/?D/?W\s*of|son/daughter/wife of")
     _find_dob(page, out)
     _find_gender(page, out)
 

@@ -53,11 +53,6 @@ class EmbeddedMongo:
         self.process: subprocess.Popen[bytes] | None = None
         self.uri: str | None = None
 
-    @property
-    def owned(self) -> bool:
-        """True when this process started the server (and so stops it)."""
-        return self.process is not None
-
     def _running_uri(self) -> str | None:
         try:
             info = json.loads(self.address_file.read_text())

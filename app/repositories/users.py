@@ -186,10 +186,6 @@ class UserRepository(RepositoryBase):
         docs = await self.find_many(query, sort=[("created_at", -1), ("_id", -1)], skip=skip, limit=limit)
         return [_from_doc(d) for d in docs], await self.count(query)
 
-    async def count_by(self, field: str) -> dict[str, int]:
-        rows = await self.aggregate([{"$group": {"_id": f"${field}", "n": {"$sum": 1}}}])
-        return {str(r["_id"]): int(r["n"]) for r in rows if r["_id"] is not None}
-
     async def with_pending_profile_risk(self) -> list[str]:
         docs = await self.find_many({"profile_risk.status": "PENDING"})
         return [str(d["_id"]) for d in docs]

@@ -13,7 +13,9 @@ class PasswordHasher:
         self._context = CryptContext(schemes=["bcrypt"], bcrypt__rounds=rounds)
         # Own pool: a burst of logins can only occupy these threads, never the loop.
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bcrypt")
-        self._dummy = self._context.hash("timing-equaliser-not-a-password")
+        # A well-formed hash of the same cost: checking against it takes as long as a real one,
+        # and building it needs no bcrypt run on the event loop at start-up.
+        self._dummy = f"$2b${rounds:02d}${'.' * 53}"
 
     async def hash(self, password: str) -> str:
         return await asyncio.get_running_loop().run_in_executor(self._pool, self._context.hash, password)
