@@ -35,25 +35,37 @@ def _code(outbox: Path, address: str) -> str:
     raise AssertionError(f"no mail for {address}")
 
 
-@contextmanager
-def start_server(workdir: Path, env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`kycflow serve` on a free port; yields its base URL once the database answers."""
+def _launch(workdir: Path, env: dict[str, str], log) -> tuple[str, subprocess.Popen[bytes]] | None:
+    """Start `kycflow serve` on a free port; None if it exits first (e.g. the port was taken meanwhile)."""
     port = free_port()
-    log = open(workdir / "server.log", "w")
     proc = subprocess.Popen([KYCFLOW, "serve", "--port", str(port)], env=env, cwd=workdir, stdout=log,
                             stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and proc.poll() is None:
         try:
             # The database answers at once; models may still be loading (503 until they are).
             if httpx.get(f"{base}/api/v1/health", timeout=1).json()["database"]["ok"]:
-                break
-        except httpx.HTTPError:
+                return base, proc
+        except (httpx.HTTPError, ValueError):
             time.sleep(0.2)
-    else:
+    if proc.poll() is None:
         proc.kill()
         pytest.fail((workdir / "server.log").read_text())
+    return None
+
+
+@contextmanager
+def start_server(workdir: Path, env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`kycflow serve` on a free port; yields its base URL once the database answers."""
+    log = open(workdir / "server.log", "w")
+    for _ in range(3):  # another test process may grab the free port before the server binds it
+        started = _launch(workdir, env, log)
+        if started:
+            break
+    else:
+        pytest.fail((workdir / "server.log").read_text())
+    base, proc = started
     try:
         yield base, proc
     finally:
