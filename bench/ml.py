@@ -105,6 +105,8 @@ def scenarios(base: str, token: str, inputs: Inputs, bare: BareModels) -> list[S
     return [
         Scenario("kyc_verify", verify, bare_ms=bare.verify, **one_at_a_time),
         Scenario("ocr_extract", ocr, bare_ms=bare.ocr, **one_at_a_time),
+        # The unloaded baseline for the next row: the same pace with no model work running.
+        Scenario("health_paced", health, concurrency=4, rate=50, count=400, max_s=10.0),
         # Does model work starve the API? /health at a steady 50 req/s while 4 verifications run.
         Scenario("health+4_verifications", health, concurrency=4, rate=50, count=400, max_s=10.0,
                  background=Scenario("  (background verify)", verify, concurrency=4, count=10**6)),

@@ -1,5 +1,10 @@
 """`python -m bench.run` (or `make bench`): start a throwaway service, load it, print a table,
-write bench/results/latest.json. Exit status 1 when a check fails.
+write bench/results/latest.json. Exit status 1 when a gate fails.
+
+Gates are ratios of two figures measured in the same run (a route against the bare model, a
+loaded latency against the same route unloaded, /users/me against /health): machines here differ
+up to 3x in speed, and a ratio holds on all of them. Absolute times are printed, with the CPU
+model, for information only.
 
 The load generator shares the (small) machine with the server, so it stays light (see bench/load.py).
 Numbers are end-to-end from the client's side and move with whatever else the machine is running:
@@ -45,6 +50,8 @@ def scenarios(base: str, token: str, health_status: int) -> list[Scenario]:
         Scenario("health", httpx.Request("GET", f"{base}{API}/health"), count=20_000, expect=health_status),
         Scenario("users_me", me, count=20_000),
         Scenario("login", **logins),
+        # The unloaded baseline for the loaded run below: same route, same pace, nothing else running.
+        Scenario("users_me_paced", me, concurrency=8, rate=100, count=1000),
         # Does bcrypt starve the event loop? Logins saturate the password pool while /users/me runs
         # at a steady, moderate rate: a latency target only means something at a given load
         # (closed-loop workers at saturation would mostly measure their own queue).
@@ -55,10 +62,14 @@ def scenarios(base: str, token: str, health_status: int) -> list[Scenario]:
 
 @dataclass
 class Check:
+    """A gate compares two figures of the same run, so it holds on a machine 3x slower or faster;
+    `gate=False` rows (absolute times) are printed for information only."""
+
     name: str
     value: Callable[[dict[str, Result]], float]
     passes: Callable[[float], bool]
     target: str
+    gate: bool = True
 
 
 def _overhead(name: str) -> Check:
@@ -66,16 +77,23 @@ def _overhead(name: str) -> Check:
                  "<= 1.25")
 
 
+def _loaded(loaded: str, unloaded: str, limit: float) -> Check:
+    return Check(f"{loaded} p99 / {unloaded} p99", lambda r: r[loaded].pct(99) / r[unloaded].pct(99),
+                 lambda v: v <= limit, f"<= {limit}")
+
+
+def _info(name: str, pct: int, old: str) -> Check:
+    return Check(f"{name} p{pct} (ms)", lambda r: r[name].pct(pct), lambda v: True, f"info only{old}", gate=False)
+
+
 CHECKS = [
     Check("users_me req/s / health req/s", lambda r: r["users_me"].rps / r["health"].rps, lambda v: v >= 0.5, ">= 0.5"),
-    Check("users_me p99 under login load (ms)", lambda r: r["users_me+logins"].pct(99), lambda v: v < 50, "< 50"),
-    Check("kyc_verify p50 (ms)", lambda r: r["kyc_verify"].pct(50), lambda v: v <= 700, "<= 700 (old: 2500)"),
-    Check("ocr_extract p50 (ms)", lambda r: r["ocr_extract"].pct(50), lambda v: v <= 500, "<= 500 (old: 1800)"),
-    Check("liveness_verify_30 p50 (ms)", lambda r: r["liveness_verify_30"].pct(50), lambda v: v <= 300,
-          "<= 300 (old: 1250)"),
+    _loaded("users_me+logins", "users_me_paced", 4.0),
     _overhead("kyc_verify"), _overhead("ocr_extract"), _overhead("liveness_verify_30"),
-    Check("health p99 while 4 verifications run (ms)", lambda r: r["health+4_verifications"].pct(99),
-          lambda v: v <= 50, "<= 50"),
+    _loaded("health+4_verifications", "health_paced", 6.0),
+    _info("kyc_verify", 50, "; old service claimed 2500"), _info("ocr_extract", 50, "; old service claimed 1800"),
+    _info("liveness_verify_30", 50, "; old service claimed 1250"), _info("users_me+logins", 99, ""),
+    _info("health+4_verifications", 99, ""),
 ]
 
 
@@ -104,7 +122,8 @@ def report(results: list[Result], checks: list[dict[str, Any]], info: dict[str, 
     if any(r.rate for r in results):
         print("(@ = paced at a fixed request rate; the others run closed-loop, flat out)")
     for c in checks:
-        print(f"{'PASS' if c['passed'] else 'FAIL'}  {c['name']}: {c['value']} (target {c['target']})")
+        verdict = ("PASS" if c["passed"] else "FAIL") if c.get("gate", True) else "INFO"
+        print(f"{verdict}  {c['name']}: {c['value']} (target {c['target']})")
 
 
 async def measure(base_url: str, health_status: int) -> list[Result]:
@@ -146,7 +165,7 @@ def main() -> int:
                "target": "no errors", "passed": not failed}]
     for c in CHECKS:
         value = c.value(by_name)
-        checks.append({"name": c.name, "value": round(value, 2), "target": c.target,
+        checks.append({"name": c.name, "value": round(value, 2), "target": c.target, "gate": c.gate,
                        "passed": not math.isnan(value) and c.passes(value)})
     report(results, checks, info)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -154,7 +173,7 @@ def main() -> int:
                                    "models": health.get("models", {}), "scenarios": [r.as_dict() for r in results],
                                    "checks": checks}, indent=2) + "\n")
     print(f"wrote {RESULTS}")
-    return 0 if all(c["passed"] for c in checks) else 1
+    return 0 if all(c["passed"] for c in checks if c.get("gate", True)) else 1
 
 
 if __name__ == "__main__":
