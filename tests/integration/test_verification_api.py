@@ -92,7 +92,8 @@ async def test_oversized_bodies_are_refused_before_parsing(api_factory, email):
 async def test_bad_document_type_is_422(api, caller):
     r = await api.client.post("/ocr/extract", headers=caller, data={"document_type": "library_card"},
                               files={"document": ("a.png", encode(cards.pan_card(), ".png"), "image/png")})
-    assert r.status_code == 422
+    assert r.status_code == 422 and r.json()["error_code"] == "validation_error"
+    assert [e["loc"] for e in r.json()["errors"]] == [["body", "document_type"]]
 
 
 async def test_a_model_that_cannot_load_gives_503_and_degraded_health(api_factory, email, tmp_path):
