@@ -114,3 +114,18 @@ class ModelsUnavailable(ServiceUnavailable):
     """The verification models are not loaded."""
 
     code = "models_unavailable"
+
+
+# --- documents at rest ---------------------------------------------------------------------
+
+
+class DocumentIntegrityError(Conflict):
+    """The stored document failed its integrity check and cannot be shown."""
+
+    code = "document_integrity_failed"
+
+
+class DocumentKeyUnavailable(ServiceUnavailable):
+    """The key this document was encrypted with is not configured."""
+
+    code = "document_key_unavailable"
