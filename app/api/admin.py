@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from app.api.deps import AdminDep, AdminServiceDep, AuditServiceDep, ClientDep, PrincipalDep, StaffDep
+from app.api.deps import AdminServiceDep, AuditServiceDep, ClientDep, PrincipalDep, allow
 from app.api.schemas.admin import (
     AuditLogOut,
     CreateStaffRequest,
@@ -17,8 +16,9 @@ from app.api.schemas.admin import (
     UserDetail,
     UserSummary,
 )
-from app.api.schemas.common import Page, error_responses
+from app.api.schemas.common import Page, UtcDatetimeIn, error_responses
 from app.domain.users import PERMISSIONS, Role, UserStatus
+from app.services.auth import Principal
 
 router = APIRouter(tags=["Admin"])
 PageNo = Annotated[int, Query(ge=1, le=1_000_000, description="1-based page number")]
@@ -27,7 +27,7 @@ PageSize = Annotated[int, Query(ge=1, le=100, description="Items per page (max 1
 
 @router.post("/admin/users", status_code=status.HTTP_201_CREATED, response_model=StaffOut,
              summary="Create a staff account", responses=error_responses(400, 401, 403, 409, 422))
-async def create_staff(body: CreateStaffRequest, admin: AdminDep, service: AdminServiceDep,
+async def create_staff(body: CreateStaffRequest, admin: Annotated[Principal, allow("staff:create")], service: AdminServiceDep,
                        client: ClientDep) -> StaffOut:
     """An admin creates an active auditor or admin account."""
     user = await service.create_user(email=body.email, password=body.password, name=body.name,
@@ -37,7 +37,7 @@ async def create_staff(body: CreateStaffRequest, admin: AdminDep, service: Admin
 
 @router.put("/admin/users/{user_id}/status", response_model=UserSummary, summary="Suspend or reactivate an account",
             responses=error_responses(401, 403, 404, 409, 422))
-async def set_status(user_id: str, body: StatusUpdate, admin: AdminDep, service: AdminServiceDep,
+async def set_status(user_id: str, body: StatusUpdate, admin: Annotated[Principal, allow("users:manage")], service: AdminServiceDep,
                      client: ClientDep) -> UserSummary:
     """Suspending signs the user out everywhere at once."""
     return UserSummary.of(await service.set_status(user_id, UserStatus(body.status), admin.user, client))
@@ -46,7 +46,7 @@ async def set_status(user_id: str, body: StatusUpdate, admin: AdminDep, service:
 @router.get("/admin/users", response_model=Page[UserSummary], summary="Browse users",
             responses=error_responses(401, 403, 422))
 async def list_users(
-    _: StaffDep, service: AdminServiceDep, page: PageNo = 1, page_size: PageSize = 20,
+    _: Annotated[Principal, allow("users:read")], service: AdminServiceDep, page: PageNo = 1, page_size: PageSize = 20,
     role: Annotated[Role | None, Query()] = None,
     kyc_status: Annotated[str | None, Query(pattern="^(PENDING|SUBMITTED|APPROVED|REJECTED)$")] = None,
     q: Annotated[str | None, Query(max_length=100, description="Search name, email or phone")] = None,
@@ -59,7 +59,7 @@ async def list_users(
 
 @router.get("/admin/users/{user_id}", response_model=UserDetail, summary="One user in full",
             responses=error_responses(401, 403, 404))
-async def get_user(user_id: str, _: StaffDep, service: AdminServiceDep) -> UserDetail:
+async def get_user(user_id: str, _: Annotated[Principal, allow("users:read")], service: AdminServiceDep) -> UserDetail:
     """The user with profile and details (KYC cases and loans once those exist)."""
     user = await service.get_user(user_id)
     summary = UserSummary.of(user)
@@ -78,10 +78,10 @@ async def roles(_: PrincipalDep) -> list[RoleOut]:
 @router.get("/audit-logs", response_model=Page[AuditLogOut], summary="The audit trail",
             responses=error_responses(401, 403, 422))
 async def audit_logs(
-    _: StaffDep, audit: AuditServiceDep, page: PageNo = 1, page_size: PageSize = 20,
+    _: Annotated[Principal, allow("audit:read")], audit: AuditServiceDep, page: PageNo = 1, page_size: PageSize = 20,
     user_id: str | None = None, actor_id: str | None = None, action: str | None = None,
-    from_: Annotated[datetime | None, Query(alias="from")] = None,
-    to: datetime | None = None,
+    from_: Annotated[UtcDatetimeIn | None, Query(alias="from")] = None,
+    to: UtcDatetimeIn | None = None,
 ) -> Page[AuditLogOut]:
     """Newest first; filter by subject, actor, action and time range."""
     entries, total = await audit.search(user_id=user_id, actor_id=actor_id, action=action, since=from_, until=to,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.deps import AdminDep, ApiKeyServiceDep, ClientDep
-from app.api.schemas.common import Input, UtcDatetime, error_responses
+from app.api.deps import ApiKeyServiceDep, ClientDep, allow
+from app.api.schemas.common import Input, Page, UtcDatetime, error_responses
 from app.domain.api_keys import ApiKey
+from app.services.auth import Principal
 
 router = APIRouter(prefix="/admin/api-keys", tags=["Admin"])
 
@@ -40,20 +43,25 @@ class ApiKeyCreated(ApiKeyOut):
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated, summary="Create an API key",
              responses=error_responses(401, 403, 422))
-async def create(body: ApiKeyCreate, admin: AdminDep, keys: ApiKeyServiceDep, client: ClientDep) -> ApiKeyCreated:
+async def create(body: ApiKeyCreate, admin: Annotated[Principal, allow("api_keys:manage")], keys: ApiKeyServiceDep, client: ClientDep) -> ApiKeyCreated:
     """Returns the secret once; only its hash is stored."""
     key, secret = await keys.create(body.name, admin.user, client)
     return ApiKeyCreated(**ApiKeyOut.of(key).model_dump(), api_key=secret)
 
 
-@router.get("", response_model=list[ApiKeyOut], summary="List API keys", responses=error_responses(401, 403))
-async def list_keys(_: AdminDep, keys: ApiKeyServiceDep) -> list[ApiKeyOut]:
-    """Every key with its prefix and state, never the secret."""
-    return [ApiKeyOut.of(k) for k in await keys.list()]
+@router.get("", response_model=Page[ApiKeyOut], summary="List API keys", responses=error_responses(401, 403, 422))
+async def list_keys(
+    _: Annotated[Principal, allow("api_keys:manage")], keys: ApiKeyServiceDep,
+    page: Annotated[int, Query(ge=1, le=1_000_000, description="1-based page number")] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100, description="Items per page (max 100)")] = 20,
+) -> Page[ApiKeyOut]:
+    """Every key with its prefix and state, never the secret; newest first."""
+    items, total = await keys.list(page=page, page_size=page_size)
+    return Page(items=[ApiKeyOut.of(k) for k in items], total=total, page=page, page_size=page_size)
 
 
 @router.delete("/{key_id}", response_model=ApiKeyOut, summary="Revoke an API key",
                responses=error_responses(401, 403, 404))
-async def revoke(key_id: str, admin: AdminDep, keys: ApiKeyServiceDep, client: ClientDep) -> ApiKeyOut:
+async def revoke(key_id: str, admin: Annotated[Principal, allow("api_keys:manage")], keys: ApiKeyServiceDep, client: ClientDep) -> ApiKeyOut:
     """The key stops working at once."""
     return ApiKeyOut.of(await keys.revoke(key_id, admin.user, client))

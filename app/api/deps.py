@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -12,7 +12,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from app.bootstrap import Container
 from app.domain.audit import ClientInfo
 from app.domain.errors import Forbidden, Unauthenticated
-from app.domain.users import Role
+from app.domain.users import ALL_PERMISSIONS
 from app.services.admin import AdminService
 from app.services.api_keys import ApiKeyService
 from app.services.audit import AuditService
@@ -84,17 +84,23 @@ async def current_principal(
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 
-def require_roles(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
+def require(permission: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """A route dependency: the caller's role must hold `permission` in the table `GET /roles` shows."""
+    if permission not in ALL_PERMISSIONS:  # a typo would lock everyone out: fail at import, not at request
+        raise ValueError(f"unknown permission {permission!r}")
+
     async def check(principal: PrincipalDep) -> Principal:
-        if not principal.user.has_role(*roles):
-            raise Forbidden("Your role may not do this.", code="insufficient_role")
+        if not principal.user.can(permission):
+            raise Forbidden("Your role may not do this.", code="insufficient_role", permission=permission)
         return principal
 
     return check
 
 
-StaffDep = Annotated[Principal, Depends(require_roles(Role.AUDITOR))]
-AdminDep = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
+def allow(permission: str) -> Any:
+    """For a route's `dependencies=[...]`; the route takes `PrincipalDep` too when it needs the caller
+    (FastAPI resolves the principal once per request)."""
+    return Depends(require(permission))
 
 
 async def _verification(c: ContainerDep) -> VerificationService:

@@ -36,12 +36,19 @@ class KycStatus(StrEnum):
 # Admin can do all an auditor can; an auditor all a signed-in user can read.
 _CUSTOMER = ("profile:read", "profile:write", "kyc:submit", "kyc:read_own", "loans:apply", "loans:read_own")
 _AUDITOR = ("kyc:review", "kyc:read_any", "audit:read", "users:read", "loans:read_any", "stats:read")
-_ADMIN = ("users:manage", "staff:create", "api_keys:manage", "loans:manage", "catalogue:manage")
+_ADMIN = ("users:manage", "staff:create", "api_keys:manage", "loans:manage", "loans:disburse", "catalogue:manage",
+          "jobs:manage", "webhooks:manage")
+# The one table of who may do what: `GET /roles` shows it and route dependencies check it.
 PERMISSIONS: dict[Role, tuple[str, ...]] = {
     Role.CUSTOMER: _CUSTOMER,
     Role.AUDITOR: ("profile:read", "profile:write") + _AUDITOR,
     Role.ADMIN: ("profile:read", "profile:write") + _AUDITOR + _ADMIN,
 }
+ALL_PERMISSIONS = frozenset(p for perms in PERMISSIONS.values() for p in perms)
+
+
+def role_can(role: Role, permission: str) -> bool:
+    return permission in PERMISSIONS[role]
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 _E164 = re.compile(r"^\+[1-9]\d{7,14}$")
@@ -126,6 +133,9 @@ class User:
             raise Forbidden("This account is suspended.", code="account_suspended")
         if self.status == UserStatus.PENDING_VERIFICATION:
             raise Forbidden("Verify your account with the code we sent first.", code="account_not_verified")
+
+    def can(self, permission: str) -> bool:
+        return role_can(self.role, permission)
 
     def has_role(self, *roles: Role) -> bool:
         # Admin can do all an auditor can.
