@@ -89,6 +89,93 @@ class ServiceUnavailable(DomainError):
     code = "service_unavailable"
 
 
+# --- identity: the frequent refusals, one class each so a raise site names only the case ---
+
+
+class InvalidOtp(InvalidInput):
+    """The code is not valid."""
+
+    code = "invalid_otp"
+
+
+class OtpExpired(InvalidInput):
+    """The code has expired; ask for a new one."""
+
+    code = "otp_expired"
+
+
+class OtpExhausted(InvalidInput):
+    """Too many wrong codes; ask for a new one."""
+
+    code = "otp_exhausted"
+
+
+class WeakPassword(InvalidInput):
+    """The password does not meet the policy."""
+
+    code = "weak_password"
+
+
+class InvalidIdentifier(InvalidInput):
+    """Enter a valid email address or an E.164 phone number (+919876543210)."""
+
+    code = "invalid_identifier"
+
+
+class InvalidCredentials(Unauthenticated):
+    """Invalid identifier or password."""
+
+    code = "invalid_credentials"
+
+
+class InvalidToken(Unauthenticated):
+    """The token is invalid."""
+
+    code = "invalid_token"
+
+
+class SessionRevoked(Unauthenticated):
+    """This session has ended; sign in again."""
+
+    code = "session_revoked"
+
+
+class AccountLocked(Forbidden):
+    """Too many failed attempts; the account is locked for a while."""
+
+    code = "account_locked"
+
+
+class AccountSuspended(Forbidden):
+    """This account is suspended."""
+
+    code = "account_suspended"
+
+
+class AccountNotVerified(Forbidden):
+    """Verify your account with the code we sent first."""
+
+    code = "account_not_verified"
+
+
+class InsufficientRole(Forbidden):
+    """Your role may not do this."""
+
+    code = "insufficient_role"
+
+
+class UserNotFound(NotFound):
+    """The user does not exist."""
+
+    code = "user_not_found"
+
+
+class IdentifierTaken(Conflict):
+    """An account with this email or phone already exists."""
+
+    code = "identifier_taken"
+
+
 # --- inputs to the verification engine -------------------------------------------------
 
 
