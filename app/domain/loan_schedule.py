@@ -1,0 +1,314 @@
+"""Reducing-balance schedules: instalment counts, EMI, the schedule itself and the
+Key Fact Statement (KFS) with its APR. Pure and exact: `Decimal` computed with 50
+significant digits, rounded half-up to paise only on the figures that are paid.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from decimal import Decimal, localcontext
+from enum import StrEnum
+
+from app.domain.errors import InvalidInput
+from app.domain.money import HUNDRED, PAISE, ZERO, percent_of, round_money
+
+PRECISION = 50  # digits while computing; (1+r)^10800 needs more than the default 28
+MAX_TENURE_MONTHS = 360
+
+
+class InvalidLoanTerms(InvalidInput):
+    """The loan's amount, rate or tenure cannot be scheduled."""
+
+    code = "invalid_loan_terms"
+
+
+class RepaymentFrequency(StrEnum):
+    """How often an instalment falls due, and what that does to `n` and `r`.
+
+    - monthly: `n = tenure_months`, `r = annual / 12`; due on the disbursal day of
+      each following month (the 31st becomes the month's last day).
+    - weekly: `n = ceil(tenure_months * 52 / 12)`, `r = annual / 52`; due every 7 days.
+    - daily (EDI): `n = tenure_months * 30`, `r = annual / 365`; due every day.
+
+    `r` is the nominal annual rate divided by the periods in a year, so the rate a
+    product advertises is the rate charged whatever the frequency.
+    """
+
+    MONTHLY = "monthly"
+    WEEKLY = "weekly"
+    DAILY = "daily"
+
+    @property
+    def periods_per_year(self) -> int:
+        return {"monthly": 12, "weekly": 52, "daily": 365}[self.value]
+
+    def instalments(self, tenure_months: int) -> int:
+        if self is RepaymentFrequency.MONTHLY:
+            return tenure_months
+        if self is RepaymentFrequency.WEEKLY:
+            return -(-tenure_months * 52 // 12)  # ceiling, in integers
+        return tenure_months * 30
+
+    def periodic_rate(self, annual_rate_pct: Decimal) -> Decimal:
+        with localcontext(prec=PRECISION):
+            return annual_rate_pct / HUNDRED / self.periods_per_year
+
+    def due_date(self, disbursed_on: date, number: int) -> date:
+        if self is RepaymentFrequency.MONTHLY:
+            return add_months(disbursed_on, number)
+        return disbursed_on + timedelta(days=number * (7 if self is RepaymentFrequency.WEEKLY else 1))
+
+
+def add_months(day: date, months: int) -> date:
+    """Same day `months` later, clamped to the month's end (31 Jan + 1 month = 28/29 Feb).
+
+    Always counted from the disbursal date, so 31 Jan gives 29 Feb then 31 Mar, not 29 Mar.
+    """
+    year, month0 = divmod(day.month - 1 + months, 12)
+    year += day.year
+    return date(year, month0 + 1, min(day.day, calendar.monthrange(year, month0 + 1)[1]))
+
+
+def _check_terms(principal: Decimal, annual_rate_pct: Decimal, tenure_months: int) -> None:
+    if not isinstance(principal, Decimal) or principal <= 0 or principal != principal.quantize(PAISE):
+        raise InvalidLoanTerms("The principal must be a positive amount in paise.")
+    if not isinstance(annual_rate_pct, Decimal) or not ZERO <= annual_rate_pct <= HUNDRED:
+        raise InvalidLoanTerms("The annual rate must be between 0 and 100 %.")
+    if isinstance(tenure_months, bool) or not isinstance(tenure_months, int) or not 1 <= tenure_months <= MAX_TENURE_MONTHS:
+        raise InvalidLoanTerms(f"The tenure must be 1 to {MAX_TENURE_MONTHS} months.")
+
+
+def _exact_emi(principal: Decimal, rate: Decimal, n: int) -> Decimal:
+    with localcontext(prec=PRECISION):
+        if rate == 0:
+            return principal / n
+        growth = (1 + rate) ** n
+        return principal * rate * growth / (growth - 1)
+
+
+def emi(principal: Decimal, annual_rate_pct: Decimal, tenure_months: int,
+        frequency: RepaymentFrequency = RepaymentFrequency.MONTHLY) -> Decimal:
+    """The instalment `P·r·(1+r)^n / ((1+r)^n − 1)` (`P/n` when `r = 0`), half-up to paise.
+
+    100,000 at 12 % for 12 months: 8,884.88.
+    """
+    _check_terms(principal, annual_rate_pct, tenure_months)
+    return round_money(_exact_emi(principal, frequency.periodic_rate(annual_rate_pct), frequency.instalments(tenure_months)))
+
+
+def principal_for_emi(instalment: Decimal, annual_rate_pct: Decimal, tenure_months: int,
+                      frequency: RepaymentFrequency = RepaymentFrequency.MONTHLY) -> Decimal:
+    """The exact (unrounded) principal whose EMI is `instalment`: the inverse of `emi`."""
+    rate, n = frequency.periodic_rate(annual_rate_pct), frequency.instalments(tenure_months)
+    with localcontext(prec=PRECISION):
+        if rate == 0:
+            return instalment * n
+        growth = (1 + rate) ** n
+        return instalment * (growth - 1) / (rate * growth)
+
+
+@dataclass(frozen=True, slots=True)
+class Instalment:
+    number: int
+    due_date: date | None  # fixed at disbursal
+    opening_balance: Decimal
+    interest: Decimal
+    principal: Decimal
+    closing_balance: Decimal
+    interest_paid: Decimal = ZERO
+    principal_paid: Decimal = ZERO
+
+    @property
+    def payment(self) -> Decimal:
+        return self.interest + self.principal
+
+    @property
+    def amount_left(self) -> Decimal:
+        return self.payment - self.interest_paid - self.principal_paid
+
+    @property
+    def paid(self) -> bool:
+        return self.amount_left == 0
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    principal: Decimal
+    annual_rate_pct: Decimal
+    tenure_months: int
+    frequency: RepaymentFrequency
+    emi: Decimal
+    instalments: tuple[Instalment, ...]
+
+    @property
+    def total_interest(self) -> Decimal:
+        return sum((i.interest for i in self.instalments), ZERO)
+
+    @property
+    def total_payment(self) -> Decimal:
+        return self.principal + self.total_interest
+
+    def with_due_dates(self, disbursed_on: date) -> Schedule:
+        """The same schedule dated from the disbursal day (see `RepaymentFrequency`)."""
+        dated = tuple(replace(i, due_date=self.frequency.due_date(disbursed_on, i.number)) for i in self.instalments)
+        return replace(self, instalments=dated)
+
+
+def _rows(principal: Decimal, rate: Decimal, n: int, instalment: Decimal) -> list[Instalment] | None:
+    """Amortise with a fixed instalment; the last one takes whatever is left.
+
+    None when the instalment would repay everything before instalment `n`.
+    Interest of a period is rounded half-up on its own, so the components of each
+    row add up to what is paid. `instalment >= round(P·r)` keeps every principal
+    component >= 0: rounding is monotonic and the balance only falls.
+    """
+    rows: list[Instalment] = []
+    balance = principal
+    with localcontext(prec=PRECISION):
+        for number in range(1, n + 1):
+            interest = round_money(balance * rate)
+            repaid = balance if number == n else instalment - interest
+            if number < n and repaid >= balance:
+                return None
+            rows.append(Instalment(number, None, balance, interest, repaid, balance - repaid))
+            balance -= repaid
+    return rows
+
+
+def build_schedule(principal: Decimal, annual_rate_pct: Decimal, tenure_months: int,
+                   frequency: RepaymentFrequency = RepaymentFrequency.MONTHLY,
+                   disbursed_on: date | None = None) -> Schedule:
+    """Exactly `n` instalments repaying exactly `principal`; the balance ends at 0.00.
+
+    Instalments 1 … n−1 are the EMI; the last absorbs the rounding of every
+    period. A half-up EMI can be up to half a paisa above the exact one and that
+    excess compounds: on a small principal over many periods it would repay the
+    loan before instalment `n`. Then the schedule uses the largest EMI, in paise,
+    that keeps all `n` instalments (found by bisection; only tiny principals over
+    long tenures need it), and states that EMI.
+    """
+    _check_terms(principal, annual_rate_pct, tenure_months)
+    principal = principal.quantize(PAISE)
+    rate, n = frequency.periodic_rate(annual_rate_pct), frequency.instalments(tenure_months)
+    chosen = round_money(_exact_emi(principal, rate, n))
+    rows = _rows(principal, rate, n, chosen)
+    if rows is None:
+        # round(P·r) is interest only on the first instalment: it never closes early.
+        with localcontext(prec=PRECISION):
+            low, high = int(round_money(principal * rate) / PAISE), int(chosen / PAISE)
+        while high - low > 1:
+            middle = (low + high) // 2
+            if _rows(principal, rate, n, middle * PAISE) is None:
+                high = middle
+            else:
+                low = middle
+        chosen = low * PAISE
+        rows = _rows(principal, rate, n, chosen)
+        assert rows is not None
+    schedule = Schedule(principal, annual_rate_pct, tenure_months, frequency, chosen, tuple(rows))
+    return schedule.with_due_dates(disbursed_on) if disbursed_on else schedule
+
+
+# --- Key Fact Statement ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class KeyFactStatement:
+    """What Indian digital-lending rules ask to disclose before the contract.
+
+    `total_payable` is principal + total interest (the sum of the instalments), as
+    RBI's KFS format counts "total amount to be paid by the borrower"; the
+    processing fee is not added to it because it is kept back from the disbursal
+    (`net_disbursed`), and the APR is what carries its cost.
+    """
+
+    principal: Decimal
+    annual_interest_rate: Decimal
+    repayment_frequency: RepaymentFrequency
+    tenure_months: int
+    processing_fee_pct: Decimal
+    processing_fee: Decimal
+    net_disbursed: Decimal
+    emi: Decimal
+    instalments: int
+    total_interest: Decimal
+    total_payable: Decimal
+    apr: Decimal
+    effective_annual_rate: Decimal
+
+
+def key_fact_statement(schedule: Schedule, processing_fee_pct: Decimal) -> KeyFactStatement:
+    """The KFS for a schedule; the fee is `principal × fee %`, half-up to paise.
+
+    APR: the annual rate at which the instalments are worth exactly the net
+    disbursed amount. Stated nominal, periodic IRR × periods per year, as RBI's
+    KFS illustration annualises the monthly IRR: it then compares directly with
+    the advertised rate (also `r × m`), and equals it when there is no fee. The
+    effective rate `(1+i)^m − 1` compounds the same IRR, is always higher, and is
+    given beside it.
+    """
+    if not isinstance(processing_fee_pct, Decimal) or not ZERO <= processing_fee_pct < HUNDRED:
+        raise InvalidLoanTerms("The processing fee must be between 0 and 100 %.")
+    fee = percent_of(schedule.principal, processing_fee_pct)
+    net = schedule.principal - fee
+    payments = [i.payment for i in schedule.instalments]
+    periodic = periodic_irr(net, payments)
+    per_year = schedule.frequency.periods_per_year
+    with localcontext(prec=PRECISION):
+        apr = round_money(periodic * per_year * HUNDRED)
+        effective = round_money(((1 + periodic) ** per_year - 1) * HUNDRED)
+    return KeyFactStatement(
+        principal=schedule.principal, annual_interest_rate=schedule.annual_rate_pct,
+        repayment_frequency=schedule.frequency, tenure_months=schedule.tenure_months,
+        processing_fee_pct=processing_fee_pct, processing_fee=fee, net_disbursed=net, emi=schedule.emi,
+        instalments=len(schedule.instalments), total_interest=schedule.total_interest,
+        total_payable=schedule.total_payment, apr=apr, effective_annual_rate=effective,
+    )
+
+
+def _runs(payments: Sequence[Decimal]) -> list[tuple[int, int, Decimal]]:
+    """Consecutive equal payments as (first period, count, amount): a schedule is 1 or 2 runs."""
+    runs: list[tuple[int, int, Decimal]] = []
+    for period, amount in enumerate(payments, start=1):
+        if runs and runs[-1][2] == amount:
+            first, count, _ = runs[-1]
+            runs[-1] = (first, count + 1, amount)
+        else:
+            runs.append((period, 1, amount))
+    return runs
+
+
+def _present_value(runs: list[tuple[int, int, Decimal]], rate: Decimal) -> Decimal:
+    # Each run is a geometric series: a·v^f·(1 − v^c)/(1 − v), v = 1/(1+i). O(runs), not O(n).
+    if rate == 0:
+        return sum((amount * count for _, count, amount in runs), Decimal(0))
+    v = 1 / (1 + rate)
+    return sum((amount * v**first * (1 - v**count) / (1 - v) for first, count, amount in runs), Decimal(0))
+
+
+def periodic_irr(received: Decimal, payments: Sequence[Decimal]) -> Decimal:
+    """The periodic rate `i` at which the payments' present value equals `received`.
+
+    Bisection: the present value falls as `i` rises, so the root is bracketed and
+    found to ~1e-30, far finer than the 2 decimals of a printed APR.
+    """
+    if received <= 0 or not payments:
+        raise InvalidLoanTerms("Nothing is disbursed, so there is no rate to state.")
+    runs = _runs(payments)
+    with localcontext(prec=PRECISION):
+        if _present_value(runs, Decimal(0)) <= received:
+            return Decimal(0)  # repaying no more than was received costs nothing
+        low, high = Decimal(0), Decimal("0.01")
+        while _present_value(runs, high) > received:
+            low, high = high, high * 2
+        for _ in range(100):
+            middle = (low + high) / 2
+            if _present_value(runs, middle) > received:
+                low = middle
+            else:
+                high = middle
+        return (low + high) / 2
+
