@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import tempfile
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -66,6 +69,11 @@ class Settings(BaseSettings):
     bcrypt_rounds: int = Field(12, ge=4, le=16)
     password_workers: int = Field(2, ge=1)
 
+    # Documents at rest: AES-256-GCM keys as `[id:]key`, 32 bytes in base64 or hex (see resolve_document_keys).
+    document_encryption_key: SecretStr | None = None
+    document_encryption_old_keys: Annotated[list[SecretStr], NoDecode] = []
+    document_fingerprint_key: SecretStr | None = None
+
     # Verification engine
     ml_workers: int | None = Field(None, ge=1, description="Threads for model work; default = CPU count")
     ml_timeout_seconds: float = Field(30.0, gt=0)
@@ -101,6 +109,10 @@ class Settings(BaseSettings):
             self.resolve_jwt_secret()
             if not self.mongodb_uri:
                 raise RuntimeError("MONGODB_URI must be set in production (the embedded server is for development)")
+        # A missing or malformed document key stops start-up here, naming the setting (never the key).
+        from app.services.encryption import DocumentCipher
+
+        DocumentCipher.from_settings(self)
 
     def resolve_jwt_secret(self) -> str:
         """The HS256 secret: configured, or generated once and kept in DATA_DIR so
@@ -117,6 +129,50 @@ class Settings(BaseSettings):
         path.write_text(secret)
         path.chmod(0o600)
         return secret
+
+    def resolve_document_keys(self) -> tuple[str, list[str], str]:
+        """(current key, old keys, fingerprint key) as configured. In development and tests the two
+        keys are generated once into DATA_DIR (mode 0600); production refuses to run without them.
+
+        The fingerprint key is its own secret, not derived from the encryption key: rotating
+        DOCUMENT_ENCRYPTION_KEY (the old one moves to DOCUMENT_ENCRYPTION_OLD_KEYS) must leave every
+        stored fingerprint valid, or a document already on another account would no longer be found."""
+        current = self._document_secret(self.document_encryption_key, "DOCUMENT_ENCRYPTION_KEY", "document_key")
+        fingerprint = self._document_secret(self.document_fingerprint_key, "DOCUMENT_FINGERPRINT_KEY",
+                                            "document_fingerprint_key")
+        return current, [key.get_secret_value() for key in self.document_encryption_old_keys], fingerprint
+
+    def _document_secret(self, value: SecretStr | None, name: str, file_name: str) -> str:
+        if value is not None and value.get_secret_value().strip():
+            return value.get_secret_value()
+        if self.is_production:
+            raise RuntimeError(f"{name} must be set in production (documents are encrypted at rest)")
+        from app.services.encryption import generate_key_spec
+
+        return _read_or_create_secret(self.data_dir / file_name, generate_key_spec)
+
+    @field_validator("document_encryption_old_keys", mode="before")
+    @classmethod
+    def _old_keys_csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+
+def _read_or_create_secret(path: Path, make: Callable[[], str]) -> str:
+    """The secret in `path`, created first if absent: written to a private (0600) temporary file and
+    linked into place, so a reader never sees a partial key and two starting processes agree on one."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # created 0600
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(make())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:  # another process won the race: use its key
+                pass
+        finally:
+            os.unlink(tmp)
+    return path.read_text().strip()
 
 
 @lru_cache
