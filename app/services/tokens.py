@@ -10,6 +10,13 @@ from jose import JWTError, jwt
 
 from app.config import Settings
 from app.domain.errors import Unauthenticated
+from app.services.clock import Clock
+
+# Every claim a token of ours carries; a token missing one was not issued by `issue` (python-jose,
+# for one, accepts a token without `aud` even when an audience is expected).
+REQUIRED_CLAIMS = ("aud", "iss", "exp", "iat", "sub", "sid", "jti", "typ", "role")
+# Clock skew tolerated between the replicas that issue and check tokens, on `iat` and `exp`.
+LEEWAY = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -24,7 +31,8 @@ class TokenClaims:
 
 
 class TokenService:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.clock = clock or Clock()
         self.algorithm = settings.jwt_algorithm
         if self.algorithm == "RS256":
             if not (settings.jwt_private_key_file and settings.jwt_public_key_file):
@@ -43,7 +51,7 @@ class TokenService:
         return secrets.token_urlsafe(16)
 
     def issue(self, *, user_id: str, role: str, session_id: str, typ: str, jti: str, now: datetime) -> str:
-        ttl = self.access_ttl if typ == "access" else self.refresh_ttl
+        ttl = self._ttl(typ)
         claims = {
             "sub": user_id, "role": role, "jti": jti, "sid": session_id, "typ": typ,
             "iat": int(now.timestamp()), "exp": int((now + ttl).timestamp()),
@@ -51,22 +59,41 @@ class TokenService:
         }
         return jwt.encode(claims, self._sign_key, algorithm=self.algorithm)
 
+    def _ttl(self, typ: str) -> timedelta:
+        return self.access_ttl if typ == "access" else self.refresh_ttl
+
     def decode(self, token: str, *, typ: str) -> TokenClaims:
-        """Verify signature, algorithm (never `none`), audience, issuer and expiry."""
+        """Verify signature, algorithm (never `none`), audience and issuer with python-jose, then
+        require every claim and judge `iat` and `exp` against the service clock (with LEEWAY)."""
         try:
             claims = jwt.decode(
                 token, self._verify_key, algorithms=[self.algorithm], audience=self.audience, issuer=self.issuer,
-                options={"require_exp": True, "require_iat": True, "require_sub": True, "require_jti": True},
+                # No `require_exp`/`require_iat` here: python-jose would then judge them on the wall clock.
+                options={"verify_exp": False, "verify_iat": False, "verify_nbf": False,
+                         **{f"require_{name}": True for name in ("aud", "iss", "sub", "jti")}},
             )
         except JWTError as exc:
-            expired = "expired" in str(exc).lower()
-            raise Unauthenticated(
-                "The token has expired." if expired else "The token is invalid.",
-                code="token_expired" if expired else "invalid_token",
-            ) from exc
-        if claims.get("typ") != typ or not claims.get("sid"):
-            raise Unauthenticated("The token is invalid.", code="invalid_token")
-        return TokenClaims(
-            sub=claims["sub"], role=claims["role"], jti=claims["jti"], sid=claims["sid"], typ=claims["typ"],
-            iat=datetime.fromtimestamp(claims["iat"], UTC), exp=datetime.fromtimestamp(claims["exp"], UTC),
-        )
+            raise _invalid() from exc
+        if any(claims.get(name) in (None, "") for name in REQUIRED_CLAIMS):
+            raise _invalid()
+        if not all(isinstance(claims[name], str) for name in ("sub", "sid", "jti", "typ", "role")):
+            raise _invalid()
+        if not all(type(claims[name]) in (int, float) for name in ("iat", "exp")):  # bool is an int: refused
+            raise _invalid()
+        iat_ts, exp_ts, now_ts = claims["iat"], claims["exp"], self.clock.now().timestamp()
+        if claims["typ"] != typ or iat_ts > now_ts + LEEWAY.total_seconds() or exp_ts <= iat_ts:
+            raise _invalid()
+        if exp_ts + LEEWAY.total_seconds() <= now_ts:
+            raise Unauthenticated("The token has expired.", code="token_expired")
+        if exp_ts - iat_ts > self._ttl(typ).total_seconds():  # longer-lived than any we issue
+            raise _invalid()
+        try:
+            iat, exp = datetime.fromtimestamp(iat_ts, UTC), datetime.fromtimestamp(exp_ts, UTC)
+        except (OverflowError, OSError, ValueError) as exc:  # past what a datetime holds (year 9999)
+            raise _invalid() from exc
+        return TokenClaims(sub=claims["sub"], role=claims["role"], jti=claims["jti"], sid=claims["sid"],
+                           typ=claims["typ"], iat=iat, exp=exp)
+
+
+def _invalid() -> Unauthenticated:
+    return Unauthenticated("The token is invalid.", code="invalid_token")
