@@ -13,7 +13,6 @@ from app.ml.gateway import MlGateway
 from app.repositories.api_keys import ApiKeyRepository
 from app.repositories.database import close_client, make_client, ping
 from app.repositories.embedded import EmbeddedMongo
-from app.repositories.jobs import JobRepository
 from app.repositories.liveness_challenges import LivenessChallengeRepository
 from app.repositories.otps import OtpRepository
 from app.repositories.rate_events import RateEventRepository
@@ -24,7 +23,6 @@ from app.services.api_keys import ApiKeyService
 from app.services.audit import AuditService
 from app.services.auth import AuthService
 from app.services.clock import Clock
-from app.services.jobs import JobService, JobSettings
 from app.services.notifications import Mailer, Notifier, OutboxSms
 from app.services.passwords import PasswordHasher
 from app.services.rate_limits import RateLimiter
@@ -51,7 +49,6 @@ class Container:
     api_keys: ApiKeyService
     ml: MlGateway
     verification: VerificationService
-    jobs: JobService
     repositories: list[Any] = field(default_factory=list)
 
     async def database_status(self) -> dict[str, Any]:
@@ -65,7 +62,7 @@ class Container:
         return self.ml.status()
 
     async def close(self) -> None:
-        await self.jobs.stop()  # before the client closes: gives the leases back
+        await self.users.drain()
         self.passwords.close()
         self.ml.close()
         await close_client(self.client)
@@ -84,23 +81,17 @@ async def build_container(
     settings: Settings, *, db_name: str | None = None, ml_loaders: dict[str, Any] | None = None
 ) -> Container:
     uri, embedded = await database_uri(settings)
-    client = make_client(uri, settings.mongo_driver, max_idle_seconds=settings.mongo_max_idle_seconds)
+    client = make_client(uri, settings.mongo_driver)
     db = client[db_name or settings.mongodb_db]
     clock = Clock()
     users_repo, otps = UserRepository(db), OtpRepository(db)
     rate_events, user_log = RateEventRepository(db), UserLogRepository(db)
     api_keys, challenges = ApiKeyRepository(db), LivenessChallengeRepository(db)
-    jobs_repo = JobRepository(db)
-    repositories: list[Any] = [users_repo, otps, rate_events, user_log, api_keys, challenges, jobs_repo]
+    repositories: list[Any] = [users_repo, otps, rate_events, user_log, api_keys, challenges]
     for repo in repositories:
         await repo.ensure_indexes()
     passwords = PasswordHasher(settings.bcrypt_rounds, settings.password_workers)
     audit = AuditService(user_log, clock)
-    jobs = JobService(jobs_repo, clock, JobSettings(
-        workers=settings.job_workers, poll_seconds=settings.job_poll_seconds, lease_seconds=settings.job_lease_seconds,
-        timeout_seconds=settings.job_timeout_seconds, max_attempts=settings.job_max_attempts,
-        backoff_base_seconds=settings.job_backoff_base_seconds, backoff_cap_seconds=settings.job_backoff_cap_seconds,
-    ), audit)
     notifier = Notifier(Mailer(settings, clock), OutboxSms(settings.data_dir / "outbox", clock),
                         settings.otp_ttl_seconds // 60)
     auth = AuthService(
@@ -113,8 +104,8 @@ async def build_container(
                    processes=settings.ml_processes)
     return Container(
         settings=settings, clock=clock, client=client, db=db, embedded=embedded, passwords=passwords,
-        users_repo=users_repo, auth=auth, users=UserService(users_repo, audit, clock, jobs),
+        users_repo=users_repo, auth=auth, users=UserService(users_repo, audit, clock),
         admin=AdminService(users_repo, passwords, audit, clock), audit=audit,
         api_keys=ApiKeyService(api_keys, audit, clock), ml=ml,
-        verification=VerificationService(settings, ml, challenges, clock), jobs=jobs, repositories=repositories,
+        verification=VerificationService(settings, ml, challenges, clock), repositories=repositories,
     )
