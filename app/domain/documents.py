@@ -190,15 +190,47 @@ def parse_day_month_name(text: str, *, future: bool) -> str | None:
     return iso_date(year, _MONTHS[m.group(2)], int(m.group(1)))
 
 
+# An expiry date is at most this many years ahead of today: no ICAO or Indian identity
+# document is issued for longer (passports 10 years, ID cards up to 15, licences 20).
+# A two-digit expiry year resolves to the century nearest today within that window, so
+# `961210` read in 2026 is 1996 (expired), not 2096; `461210` is still 2046.
+EXPIRY_WINDOW_YEARS = 20
+
+
 def resolve_two_digit_year(yy: int, *, future: bool, today: date | None = None) -> int:
-    """Expiry dates are always 2000s; a birth year above this year's two digits is 1900s."""
-    if future:
-        return 2000 + yy
-    cur = (today or date.today()).year % 100
-    return 1900 + yy if yy > cur else 2000 + yy
+    """Century for a two-digit year. Birth (`future=False`): never after this year.
+    Expiry (`future=True`): the candidate nearest today that is at most
+    `EXPIRY_WINDOW_YEARS` ahead."""
+    year = (today or date.today()).year
+    century = year // 100 * 100
+    if not future:
+        return century + yy if century + yy <= year else century - 100 + yy
+    candidates = [c + yy for c in (century - 100, century, century + 100) if c + yy <= year + EXPIRY_WINDOW_YEARS]
+    return min(candidates, key=lambda y: abs(y - year))
+
+
+def resolve_yymmdd(yymmdd: str, *, expiry: bool, today: date | None = None) -> str | None:
+    """A six-digit MRZ date as ISO, with the century rule above applied to the whole
+    date: a birth date later than today (this year's December read in June) is a
+    century earlier. None when it is no calendar date."""
+    if len(yymmdd) != 6 or not yymmdd.isdigit():
+        return None
+    today = today or date.today()
+    yy, mm, dd = int(yymmdd[:2]), int(yymmdd[2:4]), int(yymmdd[4:])
+    year = resolve_two_digit_year(yy, future=expiry, today=today)
+    iso = iso_date(year, mm, dd)
+    if iso and not expiry and iso > today.isoformat():
+        iso = iso_date(year - 100, mm, dd)
+    return iso
 
 
 def is_expired(expiry_iso: str | None, today: date | None = None) -> bool | None:
     if not expiry_iso or len(expiry_iso) != 10:
         return None
     return date.fromisoformat(expiry_iso) < (today or date.today())
+
+
+def expiry_status(expiry_iso: str | None, today: date | None = None) -> str:
+    """`valid`, `expired`, or `unknown` when no full expiry date was read."""
+    expired = is_expired(expiry_iso, today)
+    return "unknown" if expired is None else ("expired" if expired else "valid")

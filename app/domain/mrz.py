@@ -1,9 +1,12 @@
-"""ICAO 9303 machine-readable zones: TD1 (3x30), TD2 (2x36), TD3 (2x44).
+"""ICAO 9303 machine-readable zones: TD1 (3x30), TD2 (2x36), TD3 (2x44) and the
+machine-readable visas MRV-A (2x44) and MRV-B (2x36), each with its own layout.
 
-Every check digit is verified and reported; nothing is "corrected" beyond the
-character confusions that are unambiguous for a field's alphabet (a `0` inside
-a country code must be an `O`, an `O` inside a date must be a `0`). A wrong
-check digit is reported, never guessed away.
+Every check digit is verified and reported. Characters are changed in two cases only:
+a field whose alphabet leaves no choice (a date holds digits, so an `O` there is a
+`0`; a country code or name holds letters), and an alphanumeric field that fails its
+check digit where exactly one undoing of the usual OCR confusions in digit positions
+(a letter between digits read for `0` `1` `8` `5` `2`: `O`/`Q`/`D`, `I`, `B`, `S`, `Z`)
+satisfies it, and the composite check too where the format has one. Anything else stays as read and is reported invalid.
 """
 
 from __future__ import annotations
@@ -11,14 +14,20 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import combinations
 
-from app.domain.documents import iso_date, resolve_two_digit_year
+from app.domain.documents import resolve_yymmdd
 from app.domain.errors import InvalidInput
 
 _TO_DIGIT = str.maketrans({"O": "0", "Q": "0", "D": "0", "I": "1", "L": "1", "Z": "2", "S": "5",
                            "B": "8", "G": "6"})
 _TO_ALPHA = str.maketrans({"0": "O", "1": "I", "2": "Z", "5": "S", "8": "B", "6": "G"})
+# The digit a letter in a digit position may really be, tried only where a check digit decides.
+_TO_NUMBER = {"O": "0", "Q": "0", "D": "0", "I": "1", "B": "8", "S": "5", "Z": "2"}
+_MAX_SPOTS = 10  # confusable positions considered in one field (2 changes: at most 55 tries)
 _SHAPES = {(3, 30): "TD1", (2, 36): "TD2", (2, 44): "TD3"}
+_VISA = {"TD3": "MRV-A", "TD2": "MRV-B"}  # same sizes; a visa's first line starts with `V`
+FORMATS = ("TD1", "TD2", "TD3", "MRV-A", "MRV-B")
 
 
 def check_digit(data: str) -> int:
@@ -43,11 +52,35 @@ def _alpha(s: str) -> str:
     return s.translate(_TO_ALPHA)
 
 
-def _check(data: str, digit: str) -> bool:
-    d = _numeric(digit)
-    if d == "<":  # an empty optional field may carry `<` as its check digit
-        return data.strip("<") == ""
-    return d.isdigit() and check_digit(data) == int(d)
+def _letter_among_digits(value: str, i: int) -> bool:
+    """Only a letter printed between two digits is a plausible confusion (a digit
+    position). Trying every confusable character would let a plain misread plus one
+    compensating swap pass the check digit (1 in 10 per swap tried)."""
+    return 0 < i < len(value) - 1 and value[i - 1].isdigit() and value[i + 1].isdigit()
+
+
+def repair_by_check_digit(value: str, digit: str, max_changes: int = 2) -> str | None:
+    """`value` made to satisfy `digit` by undoing OCR confusions, or None. The fewest
+    changes win; two different repairs with as few changes is a tie nobody can break,
+    so None (the value is then reported as failing its check)."""
+    if not digit.isdigit():
+        return None
+    want = int(digit)
+    if check_digit(value) == want:
+        return value
+    spots = [i for i, ch in enumerate(value) if ch in _TO_NUMBER and _letter_among_digits(value, i)][:_MAX_SPOTS]
+    for k in range(1, max_changes + 1):
+        hits = set()
+        for combo in combinations(spots, k):
+            chars = list(value)
+            for i in combo:
+                chars[i] = _TO_NUMBER[chars[i]]
+            candidate = "".join(chars)
+            if check_digit(candidate) == want:
+                hits.add(candidate)
+        if hits:
+            return hits.pop() if len(hits) == 1 else None
+    return None
 
 
 def clean_line(text: str) -> str:
@@ -64,15 +97,32 @@ def _fit(line: str, length: int, head: int, tail: int) -> str:
     body = line[head : len(line) - tail] if tail else line[head:]
     end = line[len(line) - tail :] if tail else ""
     want = length - head - tail
-    body = body[:want] if len(body) > want and set(body[want:]) <= {"<"} else body
+    if len(body) > want:  # drop surplus fillers from the longest `<` run, else from the end
+        surplus = len(body) - want
+        run = max(re.finditer(r"<+", body), key=lambda m: len(m[0]), default=None)
+        if run and len(run[0]) > surplus:
+            body = body[: run.start()] + run[0][surplus:] + body[run.end() :]
+        elif set(body[want:]) <= {"<"}:
+            body = body[:want]
     body = body.ljust(want, "<")
     return line[:head] + body + end
 
 
+@dataclass(frozen=True)
+class CheckDigit:
+    """One check digit: the field it covers, the digit printed, the digit computed."""
+
+    field: str
+    printed: str
+    computed: int
+    valid: bool
+    repaired: bool = False  # OCR confusions undone, confirmed by this digit (and the composite)
+
+
 @dataclass
 class MrzData:
-    format: str  # TD1 / TD2 / TD3
-    document_code: str  # "P", "I", "ID", "AC", ...
+    format: str  # TD1 / TD2 / TD3 / MRV-A / MRV-B
+    document_code: str  # "P", "I", "ID", "AC", "V", ...
     issuing_country: str
     document_number: str
     nationality: str
@@ -82,48 +132,83 @@ class MrzData:
     surname: str
     given_names: str
     optional_data: str
-    checks: dict[str, bool] = field(default_factory=dict)
+    check_digits: list[CheckDigit] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
 
     @property
+    def checks(self) -> dict[str, bool]:
+        return {c.field: c.valid for c in self.check_digits}
+
+    @property
     def valid(self) -> bool:
-        return bool(self.checks) and all(self.checks.values())
+        return bool(self.check_digits) and all(c.valid for c in self.check_digits)
+
+    @property
+    def number_confirmed(self) -> bool:
+        """The document number passed its own check digit and the composite (if any)."""
+        checks = self.checks
+        return bool(self.document_number) and checks.get("document_number", False) and checks.get("composite", True)
 
     @property
     def full_name(self) -> str:
         return " ".join(p for p in (self.given_names, self.surname) if p)
 
 
-def _date(yymmdd: str, *, future: bool, today: date | None) -> str | None:
-    d = _numeric(yymmdd)
-    if not d.isdigit():
-        return None
-    year = resolve_two_digit_year(int(d[:2]), future=future, today=today)
-    return iso_date(year, int(d[2:4]), int(d[4:6]))
+class _Checks:
+    """Collects check-digit results while a format is parsed."""
+
+    def __init__(self, repair: bool, max_changes: int) -> None:
+        self.repair, self.max_changes = repair, max_changes
+        self.results: list[CheckDigit] = []
+
+    def field(self, name: str, data: str, digit: str, *, alphanumeric: bool = True, repair: bool = True) -> str:
+        """`data` as checked: digits only for dates, repaired when its check digit allows
+        (never the composite: it is the second opinion on the repairs)."""
+        printed = _numeric(digit)
+        if not alphanumeric:
+            data = _numeric(data)
+        if printed == "<" and data.strip("<") == "":  # an empty optional field may print `<`
+            self.results.append(CheckDigit(name, printed, 0, True))
+            return data
+        fixed = repair_by_check_digit(data, printed, self.max_changes) if self.repair and repair and alphanumeric else None
+        value = fixed or data
+        computed = check_digit(value)
+        ok = printed.isdigit() and computed == int(printed)
+        self.results.append(CheckDigit(name, printed, computed, ok, repaired=value != data))
+        return value
+
+
+def _date(yymmdd: str, *, expiry: bool, today: date | None) -> str | None:
+    return resolve_yymmdd(_numeric(yymmdd), expiry=expiry, today=today)
 
 
 def _names(field_text: str) -> tuple[str, str]:
     surname, _, given = _alpha(field_text).partition("<<")
+    # given names are separated by single fillers: a `<<` starts the filler run, and an
+    # OCR speck in it (`<<<K<<`) must not become a name
+    given = given.split("<<", 1)[0]
     tidy = lambda s: re.sub(r"\s+", " ", s.replace("<", " ")).strip()  # noqa: E731
     return tidy(surname), tidy(given)
-
-
-def _number(number: str, check: str, overflow: str) -> tuple[str, str, str]:
-    """Long document numbers (TD1/TD2): a `<` check digit means the number continues in the
-    optional data, whose last non-filler character is then the real check digit."""
-    if check == "<" and overflow.strip("<"):
-        extra = overflow.split("<", 1)[0]
-        return number + extra[:-1], extra[-1], number + extra[:-1]
-    return number.rstrip("<"), check, number
 
 
 def _sex(ch: str) -> str | None:
     return ch if ch in "MFX" else None
 
 
-def parse_mrz(raw_lines: list[str], today: date | None = None) -> MrzData:
-    """Parse 2 or 3 MRZ lines (already split by row). Raises InvalidInput for a shape
-    that is no ICAO format; check-digit failures are reported in `checks`."""
+def _overflow(number: str, check: str, optional: str) -> tuple[str, str, str] | None:
+    """TD1/TD2 numbers longer than 9: a `<` check digit means the number continues in the
+    optional data, whose last non-filler character is then the real check digit.
+    Returns the whole number, its check digit and the optional data after it."""
+    if check == "<" and optional.strip("<"):
+        extra, _, rest = optional.partition("<")
+        if len(extra) >= 2:
+            return number + extra[:-1], extra[-1], rest
+    return None
+
+
+def detect_format(raw_lines: list[str]) -> str:
+    """The ICAO format for these rows by count, length and first letter; raises
+    InvalidInput (`mrz_unreadable`) for a shape that is no ICAO format."""
     lines = [clean_line(x) for x in raw_lines if x.strip()]
     n = len(lines)
     longest = max((len(x) for x in lines), default=0)
@@ -131,65 +216,80 @@ def parse_mrz(raw_lines: list[str], today: date | None = None) -> MrzData:
     if shape[0] != n or abs(shape[1] - longest) > 3:
         raise InvalidInput("Not a machine-readable zone", code="mrz_unreadable")
     fmt = _SHAPES[shape]
-    return {"TD1": _td1, "TD2": _td2, "TD3": _td3}[fmt](lines, today)
+    return _VISA[fmt] if fmt in _VISA and lines[0].startswith("V") else fmt
 
 
-def _td3(lines: list[str], today: date | None) -> MrzData:
-    l1 = _fit(lines[0], 44, 5, 0)
-    l2 = _fit(lines[1], 44, 28, 2)
-    personal = l2[28:42]
-    checks = {
-        "document_number": _check(l2[0:9], l2[9]),
-        "date_of_birth": _check(_numeric(l2[13:19]), l2[19]),
-        "expiry_date": _check(_numeric(l2[21:27]), l2[27]),
-        "personal_number": _check(personal, l2[42]),
-        "composite": _check(
-            l2[0:9] + _numeric(l2[9]) + _numeric(l2[13:20]) + _numeric(l2[21:28]) + l2[28:42] + _numeric(l2[42]),
-            l2[43],
-        ),
-    }
-    surname, given = _names(l1[5:44])
+def parse_mrz(raw_lines: list[str], today: date | None = None) -> MrzData:
+    """Parse 2 or 3 MRZ lines (already split by row). Raises InvalidInput for a shape
+    that is no ICAO format; check-digit failures are reported in `check_digits`."""
+    fmt = detect_format(raw_lines)
+    lines = [clean_line(x) for x in raw_lines if x.strip()]
+    parse = _td1 if fmt == "TD1" else _two_line
+    mrz = parse(fmt, lines, today, True)
+    if not mrz.valid and any(c.repaired for c in mrz.check_digits):
+        # a repair the composite does not confirm is no repair: report the fields as read
+        mrz = parse(fmt, lines, today, False)
+    return mrz
+
+
+# Second-line layout shared by TD2, TD3 and both visas: number 0-9 + check, nationality
+# 10-13, birth 13-19 + check, sex 20, expiry 21-27 + check, then the format's own tail.
+_WIDTH = {"TD3": 44, "MRV-A": 44, "TD2": 36, "MRV-B": 36}
+_TAIL = {"TD3": 2, "TD2": 1, "MRV-A": 0, "MRV-B": 0}  # personal-number check + composite
+
+
+def _two_line(fmt: str, lines: list[str], today: date | None, repair: bool) -> MrzData:
+    width, tail = _WIDTH[fmt], _TAIL[fmt]
+    l1 = _fit(lines[0], width, 5, 0)
+    l2 = _fit(lines[1], width, 28, tail)
+    # visas have no composite check, so a repair must stand on one digit: allow one change
+    checks = _Checks(repair, 2 if fmt in ("TD3", "TD2") else 1)
+    optional = l2[28 : width - tail]
+    long_number = _overflow(l2[0:9], l2[9], optional) if fmt == "TD2" else None
+    if long_number:
+        number = checks.field("document_number", *long_number[:2])
+        number_field = l2[0:9]
+    else:
+        number_field = checks.field("document_number", l2[0:9], l2[9])
+        number = number_field
+    dob = checks.field("date_of_birth", l2[13:19], l2[19], alphanumeric=False)
+    expiry = checks.field("expiry_date", l2[21:27], l2[27], alphanumeric=False)
+    if fmt == "TD3":
+        optional = checks.field("personal_number", optional, l2[42])
+    if tail:
+        composite = (number_field + _numeric(l2[9]) + dob + _numeric(l2[19]) + expiry + _numeric(l2[27])
+                     + optional + (_numeric(l2[42]) if fmt == "TD3" else ""))
+        checks.field("composite", composite, l2[width - 1], repair=False)
+    surname, given = _names(l1[5:width])
     return MrzData(
-        "TD3", l1[0:2].rstrip("<"), _alpha(l1[2:5]), l2[0:9].rstrip("<"), _alpha(l2[10:13]),
-        _date(l2[13:19], future=False, today=today), _date(l2[21:27], future=True, today=today),
-        _sex(l2[20]), surname, given, personal.rstrip("<"), checks, [l1, l2],
+        fmt, l1[0:2].strip("<"), _alpha(l1[2:5]), number.replace("<", ""), _alpha(l2[10:13]),
+        _date(dob, expiry=False, today=today), _date(expiry, expiry=True, today=today),
+        _sex(l2[20]), surname, given, (long_number[2] if long_number else optional).strip("<"),
+        checks.results, [l1, l2],
     )
 
 
-def _td2(lines: list[str], today: date | None) -> MrzData:
-    l1 = _fit(lines[0], 36, 5, 0)
-    l2 = _fit(lines[1], 36, 28, 1)
-    number, num_check, num_field = _number(l2[0:9], l2[9], l2[28:35])
-    checks = {
-        "document_number": _check(num_field, num_check),
-        "date_of_birth": _check(_numeric(l2[13:19]), l2[19]),
-        "expiry_date": _check(_numeric(l2[21:27]), l2[27]),
-        "composite": _check(l2[0:9] + _numeric(l2[9]) + _numeric(l2[13:20]) + _numeric(l2[21:28]) + l2[28:35], l2[35]),
-    }
-    surname, given = _names(l1[5:36])
-    return MrzData(
-        "TD2", l1[0:2].rstrip("<"), _alpha(l1[2:5]), number, _alpha(l2[10:13]),
-        _date(l2[13:19], future=False, today=today), _date(l2[21:27], future=True, today=today),
-        _sex(l2[20]), surname, given, l2[28:35].rstrip("<"), checks, [l1, l2],
-    )
-
-
-def _td1(lines: list[str], today: date | None) -> MrzData:
+def _td1(fmt: str, lines: list[str], today: date | None, repair: bool) -> MrzData:
     l1 = _fit(lines[0], 30, 15, 0)
     l2 = _fit(lines[1], 30, 18, 1)
     l3 = _fit(lines[2], 30, 0, 0)
-    number, num_check, num_field = _number(l1[5:14], l1[14], l1[15:30])
-    checks = {
-        "document_number": _check(num_field, num_check),
-        "date_of_birth": _check(_numeric(l2[0:6]), l2[6]),
-        "expiry_date": _check(_numeric(l2[8:14]), l2[14]),
-        "composite": _check(l1[5:30] + _numeric(l2[0:7]) + _numeric(l2[8:15]) + l2[18:29], l2[29]),
-    }
+    checks = _Checks(repair, 2)
+    long_number = _overflow(l1[5:14], l1[14], l1[15:30])
+    if long_number:
+        number = checks.field("document_number", *long_number[:2])
+        number_field = l1[5:14]
+    else:
+        number = number_field = checks.field("document_number", l1[5:14], l1[14])
+    dob = checks.field("date_of_birth", l2[0:6], l2[6], alphanumeric=False)
+    expiry = checks.field("expiry_date", l2[8:14], l2[14], alphanumeric=False)
+    composite = (number_field + l1[14:30] + dob + _numeric(l2[6]) + expiry + _numeric(l2[14]) + l2[18:29])
+    checks.field("composite", composite, l2[29], repair=False)
     surname, given = _names(l3)
     return MrzData(
-        "TD1", l1[0:2].rstrip("<"), _alpha(l1[2:5]), number, _alpha(l2[15:18]),
-        _date(l2[0:6], future=False, today=today), _date(l2[8:14], future=True, today=today),
-        _sex(l2[7]), surname, given, (l1[15:30] + l2[18:29]).strip("<"), checks, [l1, l2, l3],
+        "TD1", l1[0:2].strip("<"), _alpha(l1[2:5]), number.replace("<", ""), _alpha(l2[15:18]),
+        _date(dob, expiry=False, today=today), _date(expiry, expiry=True, today=today),
+        _sex(l2[7]), surname, given, ((long_number[2] if long_number else l1[15:30]) + l2[18:29]).strip("<"),
+        checks.results, [l1, l2, l3],
     )
 
 

@@ -158,7 +158,8 @@ def test_two_digit_years():
     assert d.resolve_two_digit_year(74, future=False, today=TODAY) == 1974
     assert d.resolve_two_digit_year(25, future=False, today=TODAY) == 2025
     assert d.resolve_two_digit_year(26, future=False, today=TODAY) == 1926
-    assert d.resolve_two_digit_year(74, future=True) == 2074
+    assert d.resolve_two_digit_year(74, future=True, today=TODAY) == 1974  # 2074 is past the validity window
+    assert d.resolve_two_digit_year(34, future=True, today=TODAY) == 2034
 
 
 # --- licence, EPIC, dates, masking ------------------------------------------------------------
