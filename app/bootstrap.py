@@ -13,6 +13,7 @@ from app.ml.gateway import MlGateway
 from app.repositories.api_keys import ApiKeyRepository
 from app.repositories.database import close_client, make_client, ping
 from app.repositories.embedded import EmbeddedMongo
+from app.repositories.jobs import JobRepository
 from app.repositories.liveness_challenges import LivenessChallengeRepository
 from app.repositories.otps import OtpRepository
 from app.repositories.rate_events import RateEventRepository
@@ -23,6 +24,7 @@ from app.services.api_keys import ApiKeyService
 from app.services.audit import AuditService
 from app.services.auth import AuthService
 from app.services.clock import Clock
+from app.services.jobs import JobService, JobSettings
 from app.services.notifications import Mailer, Notifier, OutboxSms
 from app.services.passwords import PasswordHasher
 from app.services.rate_limits import RateLimiter
@@ -49,6 +51,7 @@ class Container:
     api_keys: ApiKeyService
     ml: MlGateway
     verification: VerificationService
+    jobs: JobService
     repositories: list[Any] = field(default_factory=list)
 
     async def database_status(self) -> dict[str, Any]:
@@ -62,7 +65,7 @@ class Container:
         return self.ml.status()
 
     async def close(self) -> None:
-        await self.users.drain()
+        await self.jobs.stop()  # before the client closes: gives the leases back
         self.passwords.close()
         self.ml.close()
         await close_client(self.client)
@@ -87,11 +90,17 @@ async def build_container(
     users_repo, otps = UserRepository(db), OtpRepository(db)
     rate_events, user_log = RateEventRepository(db), UserLogRepository(db)
     api_keys, challenges = ApiKeyRepository(db), LivenessChallengeRepository(db)
-    repositories: list[Any] = [users_repo, otps, rate_events, user_log, api_keys, challenges]
+    jobs_repo = JobRepository(db)
+    repositories: list[Any] = [users_repo, otps, rate_events, user_log, api_keys, challenges, jobs_repo]
     for repo in repositories:
         await repo.ensure_indexes()
     passwords = PasswordHasher(settings.bcrypt_rounds, settings.password_workers)
     audit = AuditService(user_log, clock)
+    jobs = JobService(jobs_repo, clock, JobSettings(
+        workers=settings.job_workers, poll_seconds=settings.job_poll_seconds, lease_seconds=settings.job_lease_seconds,
+        timeout_seconds=settings.job_timeout_seconds, max_attempts=settings.job_max_attempts,
+        backoff_base_seconds=settings.job_backoff_base_seconds, backoff_cap_seconds=settings.job_backoff_cap_seconds,
+    ), audit)
     notifier = Notifier(Mailer(settings, clock), OutboxSms(settings.data_dir / "outbox", clock),
                         settings.otp_ttl_seconds // 60)
     auth = AuthService(
@@ -104,8 +113,8 @@ async def build_container(
                    processes=settings.ml_processes)
     return Container(
         settings=settings, clock=clock, client=client, db=db, embedded=embedded, passwords=passwords,
-        users_repo=users_repo, auth=auth, users=UserService(users_repo, audit, clock),
+        users_repo=users_repo, auth=auth, users=UserService(users_repo, audit, clock, jobs),
         admin=AdminService(users_repo, passwords, audit, clock), audit=audit,
         api_keys=ApiKeyService(api_keys, audit, clock), ml=ml,
-        verification=VerificationService(settings, ml, challenges, clock), repositories=repositories,
+        verification=VerificationService(settings, ml, challenges, clock), jobs=jobs, repositories=repositories,
     )

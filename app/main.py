@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None, *, ml_loaders: dict[str, Any] |
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         container = await build_container(settings, ml_loaders=ml_loaders)
         app.state.container = container
-        await container.users.resume_pending()
+        container.jobs.start()  # JOB_WORKERS in-process workers; `close` stops them and releases leases
         # Models load in the pool while the API already answers; /health says when they are ready.
         preload = asyncio.create_task(container.ml.preload()) if settings.ml_preload else None
         try:

@@ -24,6 +24,8 @@ class AuditAction(StrEnum):
     PROFILE_UPDATE = "profile_update"
     API_KEY_CREATED = "api_key_created"
     API_KEY_REVOKED = "api_key_revoked"
+    JOBS_VIEWED = "jobs_viewed"
+    JOB_RETRIED = "job_retried"
 
 
 @dataclass(frozen=True)

@@ -161,13 +161,14 @@ class UserRepository(RepositoryBase):
         doc = await self.collection.find_one({key: identifier})
         return _from_doc(doc) if doc else None
 
-    async def update(self, user_id: str, changes: dict[str, Any], *, expect: dict[str, Any] | None = None) -> User | None:
-        """Set fields atomically; `expect` adds conditions (compare-and-set)."""
+    async def update(self, user_id: str, changes: dict[str, Any], *, expect: dict[str, Any] | None = None,
+                     session: Any = None) -> User | None:
+        """Set fields atomically; `expect` adds conditions (compare-and-set); `session`: inside a transaction."""
         oid = to_object_id(user_id)
         if oid is None:
             return None
         doc = await self.collection.find_one_and_update(
-            {"_id": oid, **(expect or {})}, {"$set": changes}, return_document=ReturnDocument.AFTER
+            {"_id": oid, **(expect or {})}, {"$set": changes}, return_document=ReturnDocument.AFTER, session=session
         )
         return _from_doc(doc) if doc else None
 
@@ -185,10 +186,6 @@ class UserRepository(RepositoryBase):
             query["$or"] = [{"name": pattern}, {"email": pattern}, {"phone": pattern}]
         docs = await self.find_many(query, sort=[("created_at", -1), ("_id", -1)], skip=skip, limit=limit)
         return [_from_doc(d) for d in docs], await self.count(query)
-
-    async def with_pending_profile_risk(self) -> list[str]:
-        docs = await self.find_many({"profile_risk.status": "PENDING"})
-        return [str(d["_id"]) for d in docs]
 
     @staticmethod
     def new_id() -> str:

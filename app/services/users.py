@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
 from app.domain.audit import AuditAction, ClientInfo
 from app.domain.errors import NotFound
+from app.domain.jobs import Job
 from app.domain.profile import is_profile_complete, profile_risk_score
 from app.domain.users import User
 from app.repositories.users import UserRepository
 from app.services.audit import AuditService
 from app.services.clock import Clock
+from app.services.jobs import JobService
 
 log = logging.getLogger("kycflow.users")
+PROFILE_RISK = "profile_risk"  # job kind
 
 
 class UserService:
-    def __init__(self, users: UserRepository, audit: AuditService, clock: Clock) -> None:
-        self.users, self.audit, self.clock = users, audit, clock
-        self._tasks: set[asyncio.Task[None]] = set()
+    def __init__(self, users: UserRepository, audit: AuditService, clock: Clock, jobs: JobService) -> None:
+        self.users, self.audit, self.clock, self.jobs = users, audit, clock, jobs
+        jobs.register(PROFILE_RISK, self.assess_profile_risk)
 
     async def get(self, user_id: str) -> User:
         user = await self.users.get(user_id)
@@ -35,46 +37,34 @@ class UserService:
         if "name" in profile:
             fields["name"] = profile.pop("name")
         queue = is_profile_complete(profile)
+        queued_at = self.clock.now()  # marks this assessment: only its own job may write the result
         if queue:
-            fields["profile_risk"] = {"status": "PENDING", "score": None, "level": None, "queued_at": self.clock.now()}
-        updated = await self.users.update(user.id, fields)
+            fields["profile_risk"] = {"status": "PENDING", "score": None, "level": None, "queued_at": queued_at}
+
+        async def save(session: Any) -> User | None:
+            if queue:  # job first: without a transaction, a crash leaves a job that finds nothing to do
+                await self.jobs.enqueue(PROFILE_RISK, f"{PROFILE_RISK}:{user.id}:{queued_at.isoformat()}",
+                                        {"user_id": user.id, "queued_at": queued_at}, session=session)
+            return await self.users.update(user.id, fields, session=session)
+
+        updated = await self.jobs.atomically(save) if queue else await self.users.update(user.id, fields)
         assert updated is not None
         await self.audit.record(AuditAction.PROFILE_UPDATE, user_id=user.id, actor=user, client=client,
                                 fields=sorted(changes))
-        if queue:
-            self.schedule_profile_risk(user.id)
         return updated
 
-    def schedule_profile_risk(self, user_id: str) -> None:
-        task = asyncio.get_running_loop().create_task(self.assess_profile_risk(user_id))
-        self._tasks.add(task)  # keep a reference until done
-        task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("profile risk assessment failed", exc_info=task.exception())
-
-    async def assess_profile_risk(self, user_id: str) -> None:
+    async def assess_profile_risk(self, job: Job) -> None:
+        """Job handler: score the profile and write it only while the assessment this job was queued
+        for is still the pending one (a newer edit queued its own; a retry after success finds DONE)."""
+        user_id, queued_at = job.payload["user_id"], job.payload["queued_at"]
         user = await self.users.get(user_id)
-        if user is None or not user.profile_risk or user.profile_risk.get("status") != "PENDING":
+        risk = user.profile_risk if user else None
+        if user is None or not risk or risk.get("status") != "PENDING" or risk.get("queued_at") != queued_at:
             return
         score, level, factors = profile_risk_score(user.profile, self.clock.now().date())
-        # Only if no newer edit queued another assessment meanwhile (that one will write its own).
         await self.users.update(user_id, {"profile_risk": {
             "status": "DONE", "score": score, "level": level, "factors": factors, "assessed_at": self.clock.now(),
-        }}, expect={"profile_risk.queued_at": user.profile_risk.get("queued_at")})
-
-    async def resume_pending(self) -> int:
-        """Re-queue assessments a restart interrupted."""
-        pending = await self.users.with_pending_profile_risk()
-        for user_id in pending:
-            self.schedule_profile_risk(user_id)
-        return len(pending)
-
-    async def drain(self) -> None:
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        }}, expect={"profile_risk.status": "PENDING", "profile_risk.queued_at": queued_at})
 
     @staticmethod
     def details(user: User, kind: str) -> dict[str, Any]:

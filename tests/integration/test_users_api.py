@@ -47,14 +47,43 @@ async def test_complete_profile_queues_a_risk_assessment(api, email):
 
 
 async def test_pending_assessment_resumes_after_a_restart(api_factory, email):
-    api = await api_factory()
+    # No workers: the service stops with the assessment queued; the next start's workers finish it.
+    api = await api_factory(job_workers=0)
     tokens = await api.customer(email)
-    await api.container.db["user"].update_one(
-        {"email": email}, {"$set": {"profile": PROFILE, "profile_risk": {"status": "PENDING"}}})
-    assert await api.container.users.resume_pending() == 1
-    await api.container.users.drain()
+    r = await api.client.patch("/users/me", headers=bearer(tokens), json=PROFILE)
+    assert r.status_code == 200 and r.json()["profile_risk"]["status"] == "PENDING"
+    user_id = r.json()["id"]
+    job = await api.container.db["jobs"].find_one({"kind": "profile_risk"})
+    assert job["status"] == "queued" and job["payload"]["user_id"] == user_id
+
+    restarted = await api_factory(mongodb_db=api.settings.mongodb_db)
+
+    async def done():
+        me = (await restarted.client.get("/users/me", headers=bearer(tokens))).json()
+        return me if me["profile_risk"]["status"] == "DONE" else None
+
+    assert (await eventually(done))["profile_risk"]["score"] == 42
+    job = await api.container.db["jobs"].find_one({"_id": job["_id"]})
+    assert job["status"] == "done" and job["attempts"] == 1
+
+
+async def test_a_newer_edit_supersedes_the_queued_assessment(api_factory, email):
+    api = await api_factory(job_workers=0)
+    tokens = await api.customer(email)
+    await api.client.patch("/users/me", headers=bearer(tokens), json=PROFILE)
+    api.container.clock.advance(seconds=1)
+    await api.client.patch("/users/me", headers=bearer(tokens), json={"children": 0})
+    jobs = await api.container.db["jobs"].find({"kind": "profile_risk"}).sort("created_at", 1).to_list()
+    assert len(jobs) == 2
+    api.container.jobs.start(1)
+
+    async def both_done():
+        return await api.container.db["jobs"].count_documents({"status": "done"}) == 2
+
+    assert await eventually(both_done)
     me = (await api.client.get("/users/me", headers=bearer(tokens))).json()
-    assert me["profile_risk"]["status"] == "DONE"
+    # Only the second job wrote: 3 dependants (24) + 0 children + different addresses (10) = 34.
+    assert me["profile_risk"]["status"] == "DONE" and me["profile_risk"]["score"] == 34
 
 
 async def test_mass_assignment_is_rejected(api, email):

@@ -1,0 +1,190 @@
+"""`jobs` collection: durable work claimed by workers under a lease.
+
+Every change that moves a job is one atomic update filtered on the state it expects
+(`status`, and `lease_owner` for the holder), so a worker whose lease lapsed and was
+taken over can no longer complete or fail the job it lost.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+
+from app.domain.jobs import Job, JobStatus
+from app.repositories.base import RepositoryBase, to_object_id
+
+MAX_ERROR_CHARS = 500
+
+
+def _from_doc(doc: dict[str, Any]) -> Job:
+    return Job(
+        id=str(doc["_id"]), key=doc["key"], kind=doc["kind"], payload=doc.get("payload") or {},
+        status=JobStatus(doc["status"]), attempts=doc.get("attempts", 0), max_attempts=doc["max_attempts"],
+        run_at=doc["run_at"], created_at=doc["created_at"], updated_at=doc["updated_at"],
+        lease_owner=doc.get("lease_owner"), lease_until=doc.get("lease_until"), last_error=doc.get("last_error"),
+        finished_at=doc.get("finished_at"),
+    )
+
+
+class JobRepository(RepositoryBase):
+    collection_name = "jobs"
+
+    def __init__(self, db: Any) -> None:
+        super().__init__(db)
+        self._transactions: bool | None = None
+
+    async def ensure_indexes(self) -> None:
+        await self.collection.create_index("key", unique=True)
+        # The claim query: due queued jobs, and running ones whose lease lapsed.
+        await self.collection.create_index([("status", ASCENDING), ("run_at", ASCENDING)])
+        await self.collection.create_index([("status", ASCENDING), ("lease_until", ASCENDING)])
+        await self.collection.create_index([("lease_owner", ASCENDING), ("status", ASCENDING)])
+        await self.collection.create_index([("status", ASCENDING), ("updated_at", DESCENDING)])
+
+    # --- writing a job beside the change that needs it -------------------------------
+
+    async def supports_transactions(self) -> bool:
+        """Multi-document transactions need a replica set or mongos (Atlas, SecantusDB: yes;
+        a standalone mongod: no)."""
+        if self._transactions is None:
+            hello = await self.db.client.admin.command("hello")
+            self._transactions = bool(hello.get("setName") or hello.get("msg") == "isdbgrid")
+        return self._transactions
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Any]:
+        """A session inside a committed-on-exit transaction, or None where the server has none
+        (then callers rely on the enqueue-first order; see `app/services/jobs.py`)."""
+        if not await self.supports_transactions():
+            yield None
+            return
+        session = self.db.client.start_session()
+        if inspect.isawaitable(session):  # Motor: coroutine; PyMongo async: the session
+            session = await session
+        async with session:
+            started = session.start_transaction()
+            if inspect.isawaitable(started):  # PyMongo async: coroutine; Motor: the context manager
+                started = await started
+            async with started:
+                yield session
+
+    async def enqueue(self, *, key: str, kind: str, payload: dict[str, Any], max_attempts: int, run_at: datetime,
+                      now: datetime, session: Any = None) -> tuple[Job, bool]:
+        """Queue a job unless one with `key` exists; returns it and whether it is new. An upsert rather
+        than an insert: a duplicate key error would abort the caller's transaction."""
+        result = await self.collection.update_one(
+            {"key": key},
+            {"$setOnInsert": {
+                "key": key, "kind": kind, "payload": payload, "status": JobStatus.QUEUED.value, "attempts": 0,
+                "max_attempts": max_attempts, "run_at": run_at, "created_at": now, "updated_at": now,
+                "lease_owner": None, "lease_until": None, "last_error": None, "finished_at": None,
+            }},
+            upsert=True, session=session,
+        )
+        doc = await self.collection.find_one({"key": key}, session=session)
+        assert doc is not None
+        return _from_doc(doc), result.upserted_id is not None
+
+    # --- the worker's side --------------------------------------------------------------
+
+    async def claim(self, *, owner: str, kinds: list[str], now: datetime, lease_seconds: float) -> Job | None:
+        """Take the next due queued job atomically: one update, so of N claimers exactly one gets it."""
+        if not kinds:
+            return None
+        doc = await self.collection.find_one_and_update(
+            {"status": JobStatus.QUEUED.value, "run_at": {"$lte": now}, "kind": {"$in": kinds}},
+            {"$set": {"status": JobStatus.RUNNING.value, "lease_owner": owner,
+                      "lease_until": now + timedelta(seconds=lease_seconds), "updated_at": now},
+             "$inc": {"attempts": 1}},
+            sort=[("run_at", ASCENDING), ("_id", ASCENDING)], return_document=ReturnDocument.AFTER,
+        )
+        return _from_doc(doc) if doc else None
+
+    async def lapsed(self, *, kinds: list[str], now: datetime, limit: int = 20) -> list[Job]:
+        """Running jobs whose holder stopped renewing (crashed, hung, cut off from the database)."""
+        docs = await self.find_many(
+            {"status": JobStatus.RUNNING.value, "lease_until": {"$lte": now}, "kind": {"$in": kinds}},
+            sort=[("lease_until", ASCENDING)], limit=limit)
+        return [_from_doc(d) for d in docs]
+
+    def _held(self, job_id: str, owner: str) -> dict[str, Any]:
+        return {"_id": to_object_id(job_id), "status": JobStatus.RUNNING.value, "lease_owner": owner}
+
+    async def renew(self, job_id: str, *, owner: str, now: datetime, lease_seconds: float) -> bool:
+        """Extend the lease; False when it was lost (lapsed and taken, or released)."""
+        result = await self.collection.update_one(
+            self._held(job_id, owner),
+            {"$set": {"lease_until": now + timedelta(seconds=lease_seconds), "updated_at": now}},
+        )
+        return result.matched_count == 1
+
+    async def complete(self, job_id: str, *, owner: str, now: datetime) -> bool:
+        result = await self.collection.update_one(self._held(job_id, owner), {"$set": {
+            "status": JobStatus.DONE.value, "lease_owner": None, "lease_until": None, "finished_at": now,
+            "updated_at": now, "last_error": None,
+        }})
+        return result.modified_count == 1
+
+    async def fail(self, job: Job, *, owner: str, error: str, now: datetime, retry_at: datetime,
+                   lapsed: bool = False) -> Job | None:
+        """Record a failed attempt: queued again at `retry_at`, or `failed` once attempts are used up.
+        `lapsed`: another worker expires the lease, only if the holder did not renew it meanwhile."""
+        final = job.attempts_exhausted
+        fields: dict[str, Any] = {
+            "status": (JobStatus.FAILED if final else JobStatus.QUEUED).value, "lease_owner": None,
+            "lease_until": None, "last_error": error[:MAX_ERROR_CHARS], "updated_at": now,
+        }
+        if final:
+            fields["finished_at"] = now
+        else:
+            fields["run_at"] = retry_at
+        query = self._held(job.id, owner)
+        if lapsed:
+            query["lease_until"] = job.lease_until
+        doc = await self.collection.find_one_and_update(query, {"$set": fields}, return_document=ReturnDocument.AFTER)
+        return _from_doc(doc) if doc else None
+
+    async def release(self, owner: str, *, now: datetime) -> int:
+        """Give back every job `owner` holds (shutdown): due at once, and the interrupted attempt
+        is not counted against the job."""
+        result = await self.collection.update_many(
+            {"lease_owner": owner, "status": JobStatus.RUNNING.value},
+            {"$set": {"status": JobStatus.QUEUED.value, "lease_owner": None, "lease_until": None, "run_at": now,
+                      "updated_at": now}, "$inc": {"attempts": -1}},
+        )
+        return int(result.modified_count)
+
+    # --- reading and admin --------------------------------------------------------------
+
+    async def get(self, job_id: str) -> Job | None:
+        oid = to_object_id(job_id)
+        doc = await self.collection.find_one({"_id": oid}) if oid else None
+        return _from_doc(doc) if doc else None
+
+    async def get_by_key(self, key: str) -> Job | None:
+        doc = await self.collection.find_one({"key": key})
+        return _from_doc(doc) if doc else None
+
+    async def list(self, *, status: JobStatus | None = None, skip: int = 0, limit: int = 20) -> tuple[list[Job], int]:
+        query: dict[str, Any] = {"status": status.value} if status else {}
+        docs = await self.find_many(query, sort=[("updated_at", DESCENDING), ("_id", DESCENDING)], skip=skip,
+                                    limit=limit)
+        return [_from_doc(d) for d in docs], await self.count(query)
+
+    async def retry(self, job_id: str, *, now: datetime) -> Job | None:
+        """A failed job back to the queue with a fresh set of attempts; None unless it was failed."""
+        oid = to_object_id(job_id)
+        if oid is None:
+            return None
+        doc = await self.collection.find_one_and_update(
+            {"_id": oid, "status": JobStatus.FAILED.value},
+            {"$set": {"status": JobStatus.QUEUED.value, "attempts": 0, "run_at": now, "finished_at": None,
+                      "updated_at": now}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return _from_doc(doc) if doc else None

@@ -1,0 +1,248 @@
+"""One durable job mechanism for the whole service (collection `jobs`).
+
+A job is written in the same step as the state change that needs it, claimed by a worker
+under a lease the worker renews while the handler runs, retried with exponential backoff
+after an error, a timeout or a lapsed lease (a crashed or cut-off worker), and `failed`
+after `JOB_MAX_ATTEMPTS`, where admins see it (`GET /admin/jobs?status=failed`) and may
+retry it. Workers run in the API process (`JOB_WORKERS`) or alone (`kycflow worker`).
+
+**Same step as the state change.** The embedded server (SecantusDB) and production MongoDB
+(a replica set or Atlas) support multi-document transactions, so `JobService.atomically`
+runs the caller's step in one: the job and the state change commit together or not at all.
+The step enqueues *first*, so where a server has no transactions (a standalone mongod,
+detected with `hello`) it runs without one and a crash can still not lose the job: at
+worst the job exists and the state change does not, and the handler, finding no state to
+act on, completes as a no-op.
+
+**The handler contract** (`register(kind, handler)`; `handler(job)` is awaited):
+- *Idempotent.* A job may run more than once: a lease can lapse while a slow handler still
+  works, a worker can die after writing its result but before marking the job done. So a
+  handler writes its result under the state it expects (`find_one_and_update` filtered on
+  a status or a marker carried in `job.payload`) and treats "already done" or "no longer
+  wanted" as success. It never appends, sends or increments unconditionally.
+- *Raise to retry.* Any exception, or running past the timeout, is a failed attempt: the
+  job is queued again at `now + backoff` (see `app/domain/jobs.py`). Return normally when
+  there is nothing to do. Error messages are stored in `last_error`: never put secrets or
+  document numbers in them.
+- *Cancellable.* At shutdown, or when the lease is lost, the handler task is cancelled;
+  the job goes back to the queue and runs again from the start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from app.domain.audit import AuditAction, ClientInfo
+from app.domain.jobs import Job, JobNotFailed, JobNotFound, JobStatus, next_run_at
+from app.domain.users import User
+from app.repositories.jobs import JobRepository
+from app.services.audit import AuditService
+from app.services.clock import Clock
+
+log = logging.getLogger("kycflow.jobs")
+T = TypeVar("T")
+Handler = Callable[[Job], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    workers: int = 1
+    poll_seconds: float = 1.0
+    lease_seconds: float = 30.0
+    timeout_seconds: float = 300.0
+    max_attempts: int = 5
+    backoff_base_seconds: float = 5.0
+    backoff_cap_seconds: float = 900.0
+
+
+@dataclass(frozen=True)
+class _Kind:
+    handler: Handler
+    timeout: float
+
+
+class JobService:
+    def __init__(self, repo: JobRepository, clock: Clock, settings: JobSettings,
+                 audit: AuditService | None = None) -> None:
+        self.repo, self.clock, self.settings, self.audit = repo, clock, settings, audit
+        # Unique per process and per service: a lease names the worker that may finish the job.
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._kinds: dict[str, _Kind] = {}
+        self._workers: list[asyncio.Task[None]] = []
+        self._wake: asyncio.Event | None = None
+
+    # --- registry and enqueueing ---------------------------------------------------------
+
+    def register(self, kind: str, handler: Handler, *, timeout: float | None = None) -> None:
+        self._kinds[kind] = _Kind(handler, timeout or self.settings.timeout_seconds)
+
+    @property
+    def kinds(self) -> list[str]:
+        return sorted(self._kinds)
+
+    async def enqueue(self, kind: str, key: str, payload: dict[str, Any], *, session: Any = None,
+                      run_at: datetime | None = None) -> Job:
+        """Queue `kind` once per `key` (a second call returns the first job). With `session`,
+        inside the caller's transaction (see `atomically`)."""
+        now = self.clock.now()
+        job, created = await self.repo.enqueue(key=key, kind=kind, payload=payload,
+                                               max_attempts=self.settings.max_attempts, run_at=run_at or now,
+                                               now=now, session=session)
+        if created and session is None:
+            self.wake()
+        return job
+
+    async def atomically(self, step: Callable[[Any], Awaitable[T]]) -> T:
+        """Run `step(session)` in one transaction where the server has them (session None where not:
+        the step must then enqueue before it changes state). Retried on a transient conflict."""
+        for attempt in range(3):
+            try:
+                async with self.repo.transaction() as session:
+                    result = await step(session)
+                self.wake()  # after the commit: a job is visible to workers only now
+                return result
+            except Exception as exc:
+                transient = getattr(exc, "has_error_label", lambda _: False)("TransientTransactionError")
+                if not transient or attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def wake(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    # --- workers -------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return any(not task.done() for task in self._workers)
+
+    def start(self, workers: int | None = None) -> None:
+        count = self.settings.workers if workers is None else workers
+        if count <= 0 or self.running:
+            return
+        self._wake = asyncio.Event()
+        self._workers = [asyncio.get_running_loop().create_task(self._work(n), name=f"job-worker-{n}")
+                         for n in range(count)]
+        log.info("job workers started", extra={"workers": count, "owner": self.owner, "kinds": self.kinds})
+
+    async def stop(self) -> None:
+        """Cancel the workers (a running handler included) and give their leases back."""
+        workers, self._workers = self._workers, []
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        released = await self.repo.release(self.owner, now=self.clock.now())
+        if workers or released:
+            log.info("job workers stopped", extra={"released": released, "owner": self.owner})
+
+    async def _work(self, n: int) -> None:
+        while True:
+            try:
+                ran = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database went away for a moment: wait and look again
+                log.exception("job worker error", extra={"worker": n})
+                ran = False
+            if not ran:
+                await self._idle()
+
+    async def _idle(self) -> None:
+        assert self._wake is not None
+        try:
+            await asyncio.wait_for(self._wake.wait(), self.settings.poll_seconds)
+        except TimeoutError:
+            pass
+        self._wake.clear()
+
+    async def run_once(self) -> bool:
+        """Expire lapsed leases, then claim and run one due job; False when none was due."""
+        kinds = self.kinds
+        now = self.clock.now()
+        for lapsed in await self.repo.lapsed(kinds=kinds, now=now):
+            await self._failed(lapsed, lapsed.lease_owner or "", "lease expired: the worker stopped or hung",
+                               lapsed=True)
+        job = await self.repo.claim(owner=self.owner, kinds=kinds, now=now, lease_seconds=self.settings.lease_seconds)
+        if job is None:
+            return False
+        await self._run(job)
+        return True
+
+    async def _run(self, job: Job) -> None:
+        kind = self._kinds[job.kind]
+        handler = asyncio.ensure_future(asyncio.wait_for(kind.handler(job), kind.timeout))
+        renewer = asyncio.ensure_future(self._renew(job, handler))
+        try:
+            await asyncio.wait({handler})
+        finally:  # also on cancellation (shutdown): stop both, `stop` releases the lease
+            renewer.cancel()
+            handler.cancel()
+            await asyncio.gather(renewer, handler, return_exceptions=True)
+        if renewer.done() and not renewer.cancelled() and renewer.result() is False:
+            log.warning("job lease lost while running", extra={"job_id": job.id, "kind": job.kind})
+            return
+        if handler.cancelled():  # cancelled by the lease loss path above, nothing to record
+            return
+        error = handler.exception()
+        if error is None:
+            if not await self.repo.complete(job.id, owner=self.owner, now=self.clock.now()):
+                log.warning("job finished after its lease was taken", extra={"job_id": job.id, "kind": job.kind})
+            return
+        message = (f"timeout after {kind.timeout:g} s" if isinstance(error, TimeoutError)
+                   else f"{type(error).__name__}: {error}")
+        log.warning("job attempt failed", extra={"job_id": job.id, "kind": job.kind, "attempt": job.attempts,
+                                                 "error": message})
+        await self._failed(job, self.owner, message)
+
+    async def _renew(self, job: Job, handler: asyncio.Future[None]) -> bool:
+        """Keep the lease while the handler runs; on losing it, cancel the handler (someone else runs it)."""
+        interval = self.settings.lease_seconds / 3
+        while True:
+            await asyncio.sleep(interval)
+            if not await self.repo.renew(job.id, owner=self.owner, now=self.clock.now(),
+                                         lease_seconds=self.settings.lease_seconds):
+                handler.cancel()
+                return False
+
+    async def _failed(self, job: Job, owner: str, error: str, *, lapsed: bool = False) -> Job | None:
+        now = self.clock.now()
+        retry_at = next_run_at(now, job.attempts, base=self.settings.backoff_base_seconds,
+                               cap=self.settings.backoff_cap_seconds)
+        updated = await self.repo.fail(job, owner=owner, error=error, now=now, retry_at=retry_at, lapsed=lapsed)
+        if updated is not None and updated.status is JobStatus.FAILED:
+            log.error("job failed for good", extra={"job_id": job.id, "kind": job.kind, "attempts": job.attempts,
+                                                    "error": error})
+        return updated
+
+    # --- admin ---------------------------------------------------------------------------
+
+    async def list(self, *, status: JobStatus | None, page: int, page_size: int, actor: User,
+                   client: ClientInfo) -> tuple[list[Job], int]:
+        jobs, total = await self.repo.list(status=status, skip=(page - 1) * page_size, limit=page_size)
+        if self.audit:
+            await self.audit.record(AuditAction.JOBS_VIEWED, user_id=None, actor=actor, client=client,
+                                    status=status.value if status else None, page=page)
+        return jobs, total
+
+    async def retry(self, job_id: str, *, actor: User, client: ClientInfo) -> Job:
+        """A failed job back to the queue with its attempts reset."""
+        job = await self.repo.retry(job_id, now=self.clock.now())
+        if job is None:
+            current = await self.repo.get(job_id)
+            if current is None:
+                raise JobNotFound()
+            raise JobNotFailed(f"The job is {current.status.value}; only a failed job can be retried.")
+        if self.audit:
+            await self.audit.record(AuditAction.JOB_RETRIED, user_id=None, actor=actor, client=client,
+                                    job_id=job.id, kind=job.kind, key=job.key)
+        self.wake()
+        return job
