@@ -13,6 +13,7 @@ from app.ml.gateway import MlGateway
 from app.repositories.api_keys import ApiKeyRepository
 from app.repositories.database import close_client, make_client, ping
 from app.repositories.embedded import EmbeddedMongo
+from app.repositories.files import EncryptedFileStore
 from app.repositories.jobs import JobRepository
 from app.repositories.liveness_challenges import LivenessChallengeRepository
 from app.repositories.otps import OtpRepository
@@ -24,6 +25,7 @@ from app.services.api_keys import ApiKeyService
 from app.services.audit import AuditService
 from app.services.auth import AuthService
 from app.services.clock import Clock
+from app.services.encryption import DocumentCipher
 from app.services.jobs import JobService, JobSettings
 from app.services.notifications import Mailer, Notifier, OutboxSms
 from app.services.passwords import PasswordHasher
@@ -51,6 +53,8 @@ class Container:
     api_keys: ApiKeyService
     ml: MlGateway
     verification: VerificationService
+    cipher: DocumentCipher
+    files: EncryptedFileStore
     jobs: JobService
     repositories: list[Any] = field(default_factory=list)
 
@@ -94,6 +98,9 @@ async def build_container(
     repositories: list[Any] = [users_repo, otps, rate_events, user_log, api_keys, challenges, jobs_repo]
     for repo in repositories:
         await repo.ensure_indexes()
+    cipher = DocumentCipher.from_settings(settings)  # documents at rest: GridFS bucket `kyc_files`
+    files = EncryptedFileStore(db, cipher)
+    await files.ensure_indexes()
     passwords = PasswordHasher(settings.bcrypt_rounds, settings.password_workers)
     audit = AuditService(user_log, clock)
     jobs = JobService(jobs_repo, clock, JobSettings(
@@ -112,6 +119,7 @@ async def build_container(
                    timeout=settings.ml_timeout_seconds, max_queue=settings.ml_max_queue,
                    processes=settings.ml_processes)
     return Container(
+        cipher=cipher, files=files,
         settings=settings, clock=clock, client=client, db=db, embedded=embedded, passwords=passwords,
         users_repo=users_repo, auth=auth, users=UserService(users_repo, audit, clock, jobs),
         admin=AdminService(users_repo, passwords, audit, clock), audit=audit,
