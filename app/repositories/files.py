@@ -13,6 +13,8 @@ What a file record holds in clear, and why:
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any, Protocol
 
 from bson import ObjectId
@@ -20,6 +22,8 @@ from gridfs.errors import CorruptGridFile, NoFile
 
 from app.domain.errors import DocumentIntegrityError, NotFound
 from app.repositories.base import to_object_id
+
+log = logging.getLogger("kycflow")
 
 BUCKET = "kyc_files"
 ALGORITHM = "AES-256-GCM"
@@ -46,9 +50,10 @@ def _bucket(db: Any, chunk_size_bytes: int) -> Any:
     return AsyncGridFSBucket(db, BUCKET, chunk_size_bytes=chunk_size_bytes)
 
 
-def _aad(file_id: ObjectId, meta: dict[str, Any]) -> str:
+def _aad(file_id: ObjectId, meta: dict[str, Any], part: str = "data") -> str:
     # Everything that decides who sees the file and how it is served: change one, and it no longer opens.
-    return f"{BUCKET}|{file_id}|{meta['owner_id']}|{meta.get('case_id') or ''}|{meta['content_type']}"
+    # JSON, not a joined string, so no choice of ids can make two different records read the same.
+    return json.dumps([BUCKET, part, str(file_id), meta["owner_id"], meta.get("case_id"), meta["content_type"]])
 
 
 class EncryptedFileStore:
@@ -74,7 +79,7 @@ class EncryptedFileStore:
         key_id, blob = await self.cipher.encrypt_async(data, aad)
         meta.update(size=len(data), key_id=key_id, alg=ALGORITHM, digest=await self.cipher.content_digest_async(data))
         if filename:
-            meta["filename"] = self.cipher.encrypt_text(filename, aad + "|filename")
+            meta["filename"] = self.cipher.encrypt_text(filename, _aad(file_id, meta, "filename"))
         await self.bucket.upload_from_stream_with_id(file_id, str(file_id), blob, metadata=meta)
         return str(file_id)
 
@@ -88,17 +93,26 @@ class EncryptedFileStore:
         except NoFile:  # deleted between the lookup and the read
             raise NotFound("File not found.") from None
         except CorruptGridFile:  # missing or resized chunks
-            raise DocumentIntegrityError(file_id=file_id) from None
-        data = await self.cipher.decrypt_async(meta["key_id"], blob, _aad(oid, meta))
+            raise self._tampered(file_id, "chunks") from None
+        try:
+            data = await self.cipher.decrypt_async(meta["key_id"], blob, _aad(oid, meta))
+        except DocumentIntegrityError:
+            raise self._tampered(file_id, "authentication") from None
         if len(data) != meta.get("size"):
-            raise DocumentIntegrityError(file_id=file_id)
+            raise self._tampered(file_id, "size")
         return data, meta["content_type"]
+
+    @staticmethod
+    def _tampered(file_id: str, what: str) -> DocumentIntegrityError:
+        # A security event for operators: altered bytes or a record edited by hand (ids only, no content).
+        log.warning("stored document failed its integrity check", extra={"file_id": file_id, "check": what})
+        return DocumentIntegrityError(file_id=file_id)
 
     async def filename(self, file_id: str, *, owner_id: str | None = None, case_id: str | None = None) -> str | None:
         """The client's original filename, decrypted (None when none was given)."""
         oid, meta = await self._find(file_id, owner_id, case_id)
         token = meta.get("filename")
-        return self.cipher.decrypt_text(token, _aad(oid, meta) + "|filename") if token else None
+        return self.cipher.decrypt_text(token, _aad(oid, meta, "filename")) if token else None
 
     async def delete(self, file_id: str, *, owner_id: str | None = None, case_id: str | None = None) -> bool:
         """Remove the file and its chunks; False when there was nothing (of this owner/case) to remove."""
@@ -123,5 +137,5 @@ class EncryptedFileStore:
             raise NotFound("File not found.")
         meta = doc.get("metadata")
         if not isinstance(meta, dict) or not all(isinstance(meta.get(k), str) for k in _REQUIRED):
-            raise DocumentIntegrityError(file_id=file_id)  # a record edited by hand: refuse it, not a 500
+            raise self._tampered(file_id, "metadata")  # a record edited by hand: refuse it, not a 500
         return oid, meta

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import io
+import logging
 import random
 import stat
 import uuid
@@ -112,7 +113,7 @@ async def test_another_owner_or_case_gets_not_found_and_cannot_delete(db):
     assert await files.delete(file_id) is False
 
 
-async def test_tampered_chunks_and_records_are_a_domain_error_not_a_500(db):
+async def test_tampered_chunks_and_records_are_a_domain_error_not_a_500(db, caplog):
     files = store(db)
     image = jpeg()
     chunks = db[f"{BUCKET}.chunks"]
@@ -125,6 +126,8 @@ async def test_tampered_chunks_and_records_are_a_domain_error_not_a_500(db):
     with pytest.raises(DocumentIntegrityError) as err:
         await files.get(flipped, owner_id="u1")
     assert err.value.code == "document_integrity_failed" and status_for(err.value) == 409
+    [warning] = [r for r in caplog.records if r.name == "kycflow" and r.levelno == logging.WARNING]
+    assert (warning.file_id, warning.check) == (flipped, "authentication")  # an event operators can see
 
     dropped = await files.put(image, owner_id="u1", case_id="c1", content_type="image/jpeg")
     await chunks.delete_one({"files_id": ObjectId(dropped), "n": 2})
