@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app import __version__
-from app.api import admin, api_keys, auth, health, users, verification
+from app.api import admin, api_keys, auth, health, jobs, users, verification
 from app.api.docs import install_docs
 from app.api.errors import install_error_handlers
 from app.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
@@ -70,7 +70,7 @@ def create_app(settings: Settings | None = None, *, ml_loaders: dict[str, Any] |
     body_limit = max(2 * settings.max_upload_bytes, settings.max_frames * settings.max_frame_bytes * 4 // 3) + 2**20
     app.add_middleware(BodyLimitMiddleware, max_bytes=body_limit)
     app.add_middleware(RequestContextMiddleware)
-    for module in (health, auth, users, admin, api_keys, verification):
+    for module in (health, auth, users, admin, api_keys, verification, jobs):
         app.include_router(module.router, prefix=API_PREFIX)
     install_docs(app)
     return app

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.domain import errors as e
+from app.domain.jobs import JobNotFailed, JobNotFound
 from app.logging_setup import request_id_var
 
 log = logging.getLogger("kycflow.errors")
@@ -24,7 +25,8 @@ STATUS: dict[type[e.DomainError], int] = {
     e.Unauthenticated: 401, e.InvalidCredentials: 401, e.InvalidToken: 401, e.SessionRevoked: 401,
     e.Forbidden: 403, e.AccountLocked: 403, e.AccountSuspended: 403, e.AccountNotVerified: 403,
     e.InsufficientRole: 403,
-    e.NotFound: 404, e.UserNotFound: 404,
+    e.NotFound: 404, e.UserNotFound: 404, JobNotFound: 404,
+    JobNotFailed: 409,
     e.Conflict: 409, e.IdentifierTaken: 409, e.DocumentIntegrityError: 409,
     e.FileTooLarge: 413,
     e.RuleViolation: 422,

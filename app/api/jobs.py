@@ -1,0 +1,44 @@
+"""Admin view of the durable jobs: what failed, and a retry."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from app.api.deps import ClientDep, ContainerDep, allow
+from app.api.schemas.common import Page, error_responses
+from app.api.schemas.jobs import JobOut
+from app.domain.jobs import JobStatus
+from app.services.auth import Principal
+from app.services.jobs import JobService
+
+router = APIRouter(tags=["Admin"])
+Admin = Annotated[Principal, allow("jobs:manage")]
+
+
+async def _jobs(c: ContainerDep) -> JobService:
+    return c.jobs
+
+
+JobServiceDep = Annotated[JobService, Depends(_jobs)]
+
+
+@router.get("/admin/jobs", response_model=Page[JobOut], summary="Browse background jobs",
+            responses=error_responses(401, 403, 422))
+async def list_jobs(
+    admin: Admin, jobs: JobServiceDep, client: ClientDep,
+    status: Annotated[JobStatus | None, Query(description="queued, running, done or failed")] = None,
+    page: Annotated[int, Query(ge=1, le=1_000_000, description="1-based page number")] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100, description="Items per page (max 100)")] = 20,
+) -> Page[JobOut]:
+    """Admins; most recently changed first. `status=failed` lists the jobs waiting for a retry."""
+    items, total = await jobs.list(status=status, page=page, page_size=page_size, actor=admin.user, client=client)
+    return Page(items=[JobOut.of(j) for j in items], total=total, page=page, page_size=page_size)
+
+
+@router.post("/admin/jobs/{job_id}/retry", response_model=JobOut, summary="Retry a failed job",
+             responses=error_responses(401, 403, 404, 409))
+async def retry_job(job_id: str, admin: Admin, jobs: JobServiceDep, client: ClientDep) -> JobOut:
+    """Admins; queues a `failed` job again with fresh attempts (409 `job_not_failed` otherwise)."""
+    return JobOut.of(await jobs.retry(job_id, actor=admin.user, client=client))
