@@ -13,7 +13,6 @@ from app.ml.gateway import MlGateway
 from app.repositories.api_keys import ApiKeyRepository
 from app.repositories.database import close_client, make_client, ping
 from app.repositories.embedded import EmbeddedMongo
-from app.repositories.jobs import JobRepository
 from app.repositories.files import EncryptedFileStore
 from app.repositories.jobs import JobRepository
 from app.repositories.liveness_challenges import LivenessChallengeRepository
@@ -26,7 +25,6 @@ from app.services.api_keys import ApiKeyService
 from app.services.audit import AuditService
 from app.services.auth import AuthService
 from app.services.clock import Clock
-from app.services.jobs import JobService, JobSettings
 from app.services.encryption import DocumentCipher
 from app.services.jobs import JobService, JobSettings
 from app.services.notifications import Mailer, Notifier, OutboxSms
@@ -105,11 +103,6 @@ async def build_container(
     await files.ensure_indexes()
     passwords = PasswordHasher(settings.bcrypt_rounds, settings.password_workers)
     audit = AuditService(user_log, clock)
-    jobs = JobService(jobs_repo, clock, JobSettings(
-        workers=settings.job_workers, poll_seconds=settings.job_poll_seconds, lease_seconds=settings.job_lease_seconds,
-        timeout_seconds=settings.job_timeout_seconds, max_attempts=settings.job_max_attempts,
-        backoff_base_seconds=settings.job_backoff_base_seconds, backoff_cap_seconds=settings.job_backoff_cap_seconds,
-    ), audit)
     jobs = JobService(jobs_repo, clock, JobSettings(
         workers=settings.job_workers, poll_seconds=settings.job_poll_seconds, lease_seconds=settings.job_lease_seconds,
         timeout_seconds=settings.job_timeout_seconds, max_attempts=settings.job_max_attempts,

@@ -103,15 +103,6 @@ class Settings(BaseSettings):
     job_backoff_base_seconds: float = Field(5.0, ge=0)
     job_backoff_cap_seconds: float = Field(900.0, ge=0)
 
-    # Durable jobs (collection `jobs`)
-    job_workers: int = Field(1, ge=0, description="In-process job workers; 0 = none (run `kycflow worker`)")
-    job_poll_seconds: float = Field(1.0, gt=0)
-    job_lease_seconds: float = Field(30.0, gt=0)
-    job_timeout_seconds: float = Field(300.0, gt=0)
-    job_max_attempts: int = Field(5, ge=1)
-    job_backoff_base_seconds: float = Field(5.0, ge=0)
-    job_backoff_cap_seconds: float = Field(900.0, ge=0)
-
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:

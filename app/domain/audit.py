@@ -26,8 +26,6 @@ class AuditAction(StrEnum):
     API_KEY_REVOKED = "api_key_revoked"
     JOBS_VIEWED = "jobs_viewed"
     JOB_RETRIED = "job_retried"
-    JOBS_VIEWED = "jobs_viewed"
-    JOB_RETRIED = "job_retried"
 
 
 @dataclass(frozen=True)
