@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from app.domain.documents import DocumentType, normalise_aadhaar, normalise_driving_licence
-from app.domain.errors import DocumentIntegrityError, DocumentKeyUnavailable
+from app.domain.errors import DocumentIntegrityError, DocumentKeyUnavailable, InvalidInput
 
 if TYPE_CHECKING:
     from app.config import Settings
@@ -197,7 +197,10 @@ class DocumentCipher:
         """HMAC-SHA256 (hex) of the normalised number, separated by kind: the same document on two
         accounts has the same fingerprint, and nobody without the key can test a guessed number."""
         kind = str(kind).strip().lower()
-        message = f"{kind}\x00{normalise_number(kind, number)}".encode()
+        normalised = normalise_number(kind, number)
+        if not kind or not normalised:  # "" would match every other blank number: a false duplicate
+            raise InvalidInput("A document number is needed.", field="document_number")
+        message = f"{kind}\x00{normalised}".encode()
         return hmac.new(self._fingerprint_key, message, hashlib.sha256).hexdigest()
 
     def content_digest(self, data: bytes) -> str:

@@ -11,7 +11,7 @@ import stat
 import pytest
 
 from app.config import Settings
-from app.domain.errors import DocumentIntegrityError, DocumentKeyUnavailable
+from app.domain.errors import DocumentIntegrityError, DocumentKeyUnavailable, InvalidInput
 from app.services import encryption
 from app.services.encryption import DocumentCipher, KeyConfigError, parse_key
 
@@ -113,6 +113,9 @@ def test_fingerprint_is_normalised_keyed_per_kind_and_survives_rotation():
                                                                                    "MH1220110012345")
     assert c.fingerprint("passport", AADHAAR) != fp  # same digits, other kind: another document
     assert c.fingerprint("aadhaar", "234123412347") != fp
+    for blank in ("", " - "):
+        with pytest.raises(InvalidInput):  # never a fingerprint every blank number would share
+            c.fingerprint("pan", blank)
     rotated = cipher(KEY_B, old=(KEY_A,))
     assert rotated.fingerprint("aadhaar", AADHAAR) == fp  # the encryption key does not enter it
     assert cipher(fingerprint=KEY_B).fingerprint("aadhaar", AADHAAR) != fp  # the fingerprint key does
