@@ -17,12 +17,15 @@ from app.api.schemas.admin import (
     UserSummary,
 )
 from app.api.schemas.common import Page, UtcDatetimeIn, error_responses
+from app.domain.ids import parse_id
 from app.domain.users import PERMISSIONS, Role, UserStatus
 from app.services.auth import Principal
 
 router = APIRouter(tags=["Admin"])
 PageNo = Annotated[int, Query(ge=1, le=1_000_000, description="1-based page number")]
 PageSize = Annotated[int, Query(ge=1, le=100, description="Items per page (max 100)")]
+# A malformed id in a filter is a 422, not a silently empty page; any letter case names the same record.
+IdFilter = Annotated[str | None, Query(pattern="^[0-9a-fA-F]{24}$", description="A user id (24 hex digits)")]
 
 
 @router.post("/admin/users", status_code=status.HTTP_201_CREATED, response_model=StaffOut,
@@ -79,11 +82,11 @@ async def roles(_: PrincipalDep) -> list[RoleOut]:
             responses=error_responses(401, 403, 422))
 async def audit_logs(
     _: Annotated[Principal, allow("audit:read")], audit: AuditServiceDep, page: PageNo = 1, page_size: PageSize = 20,
-    user_id: str | None = None, actor_id: str | None = None, action: str | None = None,
+    user_id: IdFilter = None, actor_id: IdFilter = None, action: str | None = None,
     from_: Annotated[UtcDatetimeIn | None, Query(alias="from")] = None,
     to: UtcDatetimeIn | None = None,
 ) -> Page[AuditLogOut]:
     """Newest first; filter by subject, actor, action and time range."""
-    entries, total = await audit.search(user_id=user_id, actor_id=actor_id, action=action, since=from_, until=to,
-                                        page=page, page_size=page_size)
+    entries, total = await audit.search(user_id=parse_id(user_id), actor_id=parse_id(actor_id), action=action,
+                                        since=from_, until=to, page=page, page_size=page_size)
     return Page(items=[AuditLogOut.of(e) for e in entries], total=total, page=page, page_size=page_size)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from app.domain.audit import AuditAction, ClientInfo
 from app.domain.errors import Conflict, InvalidInput, NotFound
+from app.domain.ids import parse_id
 from app.domain.users import Role, User, UserStatus, check_password_policy, normalize_email
 from app.repositories.users import UserRepository
 from app.services.audit import AuditService
@@ -37,17 +38,15 @@ class AdminService:
     async def set_status(self, user_id: str, status: UserStatus, actor: User, client: ClientInfo) -> User:
         if status not in (UserStatus.ACTIVE, UserStatus.SUSPENDED):
             raise InvalidInput("Status must be active or suspended.", code="invalid_status")
-        if user_id == actor.id:
+        user = await self.get_user(user_id)
+        if user.id == parse_id(actor.id):  # both canonical: `ABC…` names the same record as `abc…`
             raise Conflict("You cannot change your own status.", code="cannot_change_own_status")
-        user = await self.users.get(user_id)
-        if user is None:
-            raise NotFound("User not found.", code="user_not_found")
         previous = user.status
-        updated = await self.users.update(user_id, {"status": status.value, "updated_at": self.clock.now()})
+        updated = await self.users.update(user.id, {"status": status.value, "updated_at": self.clock.now()})
         assert updated is not None
         if status == UserStatus.SUSPENDED:
-            await self.users.revoke_sessions(user_id, "suspended", self.clock.now())
-        await self.audit.record(AuditAction.STATUS_CHANGE, user_id=user_id, actor=actor, client=client,
+            await self.users.revoke_sessions(user.id, "suspended", self.clock.now())
+        await self.audit.record(AuditAction.STATUS_CHANGE, user_id=user.id, actor=actor, client=client,
                                 old=previous.value, new=status.value)
         return updated
 
@@ -58,7 +57,9 @@ class AdminService:
                                      limit=page_size)
 
     async def get_user(self, user_id: str) -> User:
-        user = await self.users.get(user_id)
+        """By id in any letter case; anything but 24 hex digits is simply not found."""
+        canonical = parse_id(user_id)
+        user = await self.users.get(canonical) if canonical else None
         if user is None:
             raise NotFound("User not found.", code="user_not_found")
         return user

@@ -39,7 +39,7 @@ class ApiKeyService:
         key = await self.repo.revoke(key_id, self.clock.now())
         if key is None:
             raise NotFound("No active API key with this id.", code="api_key_not_found")
-        await self.audit.record(AuditAction.API_KEY_REVOKED, user_id=None, actor=actor, client=client, key_id=key_id)
+        await self.audit.record(AuditAction.API_KEY_REVOKED, user_id=None, actor=actor, client=client, key_id=key.id)
         return key
 
     async def authenticate(self, secret: str) -> ApiKey:
