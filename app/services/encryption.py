@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from app.domain.documents import DocumentType, normalise_aadhaar, normalise_driving_licence
+from app.domain.documents import DocumentType, mask_aadhaar, mask_number, normalise_aadhaar, normalise_driving_licence
 from app.domain.errors import DocumentIntegrityError, DocumentKeyUnavailable, InvalidInput
 
 if TYPE_CHECKING:
@@ -116,6 +116,15 @@ def normalise_number(kind: str, number: str) -> str:
     return re.sub(r"[\s\-/<.]", "", number).upper()
 
 
+@dataclass(frozen=True)
+class ProtectedNumber:
+    """How a document number is stored: shown masked, kept encrypted, found by its fingerprint."""
+
+    masked: str
+    encrypted: str
+    fingerprint: str
+
+
 class DocumentCipher:
     """Encrypts with the current key, decrypts with any key of the ring, fingerprints numbers."""
 
@@ -190,6 +199,13 @@ class DocumentCipher:
         except (binascii.Error, ValueError):
             raise DocumentIntegrityError(key_id=key_id) from None
         return self.decrypt(key_id, blob, aad).decode()
+
+    def protect_number(self, kind: str, number: str, aad: str | bytes) -> ProtectedNumber:
+        """Everything a record keeps of a document number; the clear number is in none of it."""
+        kind = str(kind).strip().lower()
+        normalised = normalise_number(kind, number)
+        masked = mask_aadhaar(normalised) if kind == DocumentType.AADHAAR else mask_number(normalised)
+        return ProtectedNumber(masked, self.encrypt_text(normalised, aad), self.fingerprint(kind, normalised))
 
     # --- keyed hashes -------------------------------------------------------------------
 

@@ -179,3 +179,13 @@ def test_a_malformed_key_is_a_start_up_error_in_every_environment(tmp_path, monk
     monkeypatch.setenv("DOCUMENT_ENCRYPTION_OLD_KEYS", f"old1:{KEY_B}")
     settings = Settings(_env_file=None, data_dir=tmp_path, document_encryption_key=f"new:{KEY_A}")
     assert DocumentCipher.from_settings(settings).key_ids == {"new", "old1"}
+
+
+def test_a_protected_number_is_masked_encrypted_and_fingerprinted_never_clear():
+    c = cipher()
+    stored = c.protect_number("aadhaar", "2341 2341 2346", "u1|case1|aadhaar")
+    assert stored.masked == "XXXX XXXX 2346" and stored.fingerprint == c.fingerprint("aadhaar", AADHAAR)
+    assert AADHAAR not in repr(stored) and "2341 2341" not in repr(stored)
+    assert c.decrypt_text(stored.encrypted, "u1|case1|aadhaar") == AADHAAR  # stored normalised
+    pan = c.protect_number("pan", "abcde1234f", "u1|case1|pan")
+    assert pan.masked == "XXXXXX234F" and c.decrypt_text(pan.encrypted, "u1|case1|pan") == "ABCDE1234F"
