@@ -88,7 +88,7 @@ async def build_container(
     settings: Settings, *, db_name: str | None = None, ml_loaders: dict[str, Any] | None = None
 ) -> Container:
     uri, embedded = await database_uri(settings)
-    client = make_client(uri, settings.mongo_driver)
+    client = make_client(uri, settings.mongo_driver, max_idle_seconds=settings.mongo_max_idle_seconds)
     db = client[db_name or settings.mongodb_db]
     clock = Clock()
     users_repo, otps = UserRepository(db), OtpRepository(db)

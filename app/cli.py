@@ -15,7 +15,8 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     uvicorn.run("app.main:app_factory", factory=True, host=args.host, port=args.port, log_config=None,
-                workers=1, proxy_headers=False)
+                workers=1, proxy_headers=False,
+                server_header=False)  # no "server: uvicorn" banner telling a prober what runs here
     return 0
 
 

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     mongodb_db: str = "kycflow"
     mongo_driver: Literal["pymongo", "motor"] = "pymongo"
     data_dir: Path = Path("./var")
+    # Pooled connections idle longer than this are closed by the client, before a firewall,
+    # load balancer or the embedded server (5 minutes) drops them under it.
+    mongo_max_idle_seconds: float = Field(60.0, gt=0)
 
     # Tokens
     jwt_secret: SecretStr | None = None
@@ -66,6 +69,8 @@ class Settings(BaseSettings):
     # HTTP
     cors_origins: Annotated[list[str], NoDecode] = []
     trusted_proxies: Annotated[list[str], NoDecode] = []
+    # Body limit of every route that takes no files or frames (JSON auth, profile, admin).
+    max_json_body_bytes: int = Field(16 * 1024, ge=1024)
     bcrypt_rounds: int = Field(12, ge=4, le=16)
     password_workers: int = Field(2, ge=1)
 

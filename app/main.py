@@ -14,7 +14,7 @@ from app import __version__
 from app.api import admin, api_keys, auth, health, jobs, users, verification
 from app.api.docs import install_docs
 from app.api.errors import install_error_handlers
-from app.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from app.api.middleware import BodyLimitMiddleware, RequestContextMiddleware, SecurityHeadersMiddleware
 from app.bootstrap import build_container
 from app.config import Settings, get_settings
 from app.logging_setup import configure_logging
@@ -66,10 +66,16 @@ def create_app(settings: Settings | None = None, *, ml_loaders: dict[str, Any] |
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
                            allow_methods=["*"], allow_headers=["*"], expose_headers=["X-Request-ID", "Retry-After"])
-    # Two uploads at most, or a full set of frames as base64 in JSON, plus room for the rest.
-    body_limit = max(2 * settings.max_upload_bytes, settings.max_frames * settings.max_frame_bytes * 4 // 3) + 2**20
-    app.add_middleware(BodyLimitMiddleware, max_bytes=body_limit)
+    # Upload routes: two files plus room for the form; frame routes: a full set as base64 in JSON.
+    # Every other route: a small JSON body (see LARGE_BODY_ROUTES).
+    app.add_middleware(BodyLimitMiddleware, default=settings.max_json_body_bytes, prefix=API_PREFIX, limits={
+        "uploads": 2 * settings.max_upload_bytes + 2**20,
+        "frames": settings.max_frames * settings.max_frame_bytes * 4 // 3 + 2**20,
+    })
     app.add_middleware(RequestContextMiddleware)
+    # Outermost, so every answer (a 500 or a 413 included) carries the headers.
+    app.add_middleware(SecurityHeadersMiddleware, api_prefix=API_PREFIX, trusted_proxies=settings.trusted_proxies,
+                       public=(f"{API_PREFIX}/health",))
     for module in (health, auth, users, admin, api_keys, verification, jobs):
         app.include_router(module.router, prefix=API_PREFIX)
     install_docs(app)

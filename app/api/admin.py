@@ -18,6 +18,7 @@ from app.api.schemas.admin import (
 )
 from app.api.schemas.common import Page, UtcDatetimeIn, error_responses
 from app.domain.ids import parse_id
+from app.domain import errors as e
 from app.domain.users import PERMISSIONS, Role, UserStatus
 from app.services.auth import Principal
 
@@ -29,7 +30,8 @@ IdFilter = Annotated[str | None, Query(pattern="^[0-9a-fA-F]{24}$", description=
 
 
 @router.post("/admin/users", status_code=status.HTTP_201_CREATED, response_model=StaffOut,
-             summary="Create a staff account", responses=error_responses(400, 401, 403, 409, 422))
+             summary="Create a staff account",
+             responses=error_responses(e.InvalidIdentifier, e.WeakPassword, 401, 403, e.IdentifierTaken, 422))
 async def create_staff(body: CreateStaffRequest, admin: Annotated[Principal, allow("staff:create")], service: AdminServiceDep,
                        client: ClientDep) -> StaffOut:
     """An admin creates an active auditor or admin account."""
@@ -39,7 +41,8 @@ async def create_staff(body: CreateStaffRequest, admin: Annotated[Principal, all
 
 
 @router.put("/admin/users/{user_id}/status", response_model=UserSummary, summary="Suspend or reactivate an account",
-            responses=error_responses(401, 403, 404, 409, 422))
+            responses=error_responses(401, 403, e.UserNotFound,
+                                      (409, "cannot_change_own_status", "You cannot change your own status."), 422))
 async def set_status(user_id: str, body: StatusUpdate, admin: Annotated[Principal, allow("users:manage")], service: AdminServiceDep,
                      client: ClientDep) -> UserSummary:
     """Suspending signs the user out everywhere at once."""
@@ -61,7 +64,7 @@ async def list_users(
 
 
 @router.get("/admin/users/{user_id}", response_model=UserDetail, summary="One user in full",
-            responses=error_responses(401, 403, 404))
+            responses=error_responses(401, 403, e.UserNotFound))
 async def get_user(user_id: str, _: Annotated[Principal, allow("users:read")], service: AdminServiceDep) -> UserDetail:
     """The user with profile and details (KYC cases and loans once those exist)."""
     user = await service.get_user(user_id)
@@ -72,7 +75,7 @@ async def get_user(user_id: str, _: Annotated[Principal, allow("users:read")], s
 
 
 @router.get("/roles", response_model=list[RoleOut], summary="Roles and their permissions",
-            responses=error_responses(401, 403))
+            responses=error_responses(401, e.AccountSuspended))
 async def roles(_: PrincipalDep) -> list[RoleOut]:
     """Any signed-in user may read the role model."""
     return [RoleOut(name=role.value, permissions=list(perms)) for role, perms in PERMISSIONS.items()]

@@ -61,7 +61,7 @@ async def list_keys(
 
 
 @router.delete("/{key_id}", response_model=ApiKeyOut, summary="Revoke an API key",
-               responses=error_responses(401, 403, 404))
+               responses=error_responses(401, 403, (404, "api_key_not_found", "No active API key with this id.")))
 async def revoke(key_id: str, admin: Annotated[Principal, allow("api_keys:manage")], keys: ApiKeyServiceDep, client: ClientDep) -> ApiKeyOut:
     """The key stops working at once."""
     return ApiKeyOut.of(await keys.revoke(key_id, admin.user, client))

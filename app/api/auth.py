@@ -23,6 +23,7 @@ from app.api.schemas.auth import (
     VerifyTokenResponse,
 )
 from app.api.schemas.common import Message, error_responses
+from app.domain import errors as e
 from app.services.auth import MfaChallenge, TokenPair
 from app.services.rate_limits import Quota
 
@@ -43,7 +44,8 @@ def _pair(pair: TokenPair) -> TokenPairResponse:
 
 
 @router.post("/register", status_code=status.HTTP_201_CREATED, response_model=RegisterResponse,
-             summary="Register a customer", responses=error_responses(400, 409, 422, 429, 502))
+             summary="Register a customer",
+             responses=error_responses(e.InvalidIdentifier, e.WeakPassword, e.IdentifierTaken, 422, 429, 502))
 async def register(body: RegisterRequest, auth: AuthServiceDep, client: ClientDep) -> RegisterResponse:
     """Create a customer account and send a verification code by email (or SMS)."""
     user = await auth.register(name=body.name, password=body.password, email=body.email, phone=body.phone,
@@ -53,7 +55,7 @@ async def register(body: RegisterRequest, auth: AuthServiceDep, client: ClientDe
 
 
 @router.post("/verify-otp", response_model=VerifyOtpResponse, summary="Verify a new account",
-             responses=error_responses(400, 422))
+             responses=error_responses(e.InvalidOtp, e.OtpExpired, e.OtpExhausted, 422))
 async def verify_otp(body: VerifyOtpRequest, auth: AuthServiceDep, client: ClientDep) -> VerifyOtpResponse:
     """Activate an account with the code sent at registration."""
     user = await auth.verify_account(body.identifier, body.otp, client)
@@ -61,7 +63,8 @@ async def verify_otp(body: VerifyOtpRequest, auth: AuthServiceDep, client: Clien
 
 
 @router.post("/resend-otp", response_model=Message, summary="Resend the verification code",
-             responses=error_responses(400, 422, 429, 502))
+             responses=error_responses(e.InvalidIdentifier, 422, 429, 502,
+                                       message="If the account is awaiting verification, a new code has been sent."))
 async def resend_otp(body: IdentifierRequest, auth: AuthServiceDep, response: Response) -> Message:
     """Send a fresh verification code (once a minute, five times an hour)."""
     _quota(response, await auth.resend_verification(body.identifier))
@@ -69,7 +72,8 @@ async def resend_otp(body: IdentifierRequest, auth: AuthServiceDep, response: Re
 
 
 @router.post("/login", response_model=TokenPairResponse | MfaRequiredResponse, summary="Sign in with a password",
-             responses=error_responses(400, 401, 403, 422, 429, 502))
+             responses=error_responses(e.InvalidIdentifier, e.InvalidCredentials, e.AccountLocked,
+                                       e.AccountSuspended, 422, 429, 502))
 async def login(body: LoginRequest, auth: AuthServiceDep, client: ClientDep,
                 response: Response) -> TokenPairResponse | MfaRequiredResponse:
     """Returns a token pair, or `mfa_required` with an `otp_token` when a code must follow."""
@@ -81,7 +85,7 @@ async def login(body: LoginRequest, auth: AuthServiceDep, client: ClientDep,
 
 
 @router.post("/login/otp", response_model=OtpTokenResponse, summary="Passwordless sign-in: send a code",
-             responses=error_responses(400, 422, 429, 502))
+             responses=error_responses(e.InvalidIdentifier, 422, 429, 502))
 async def login_otp(body: IdentifierRequest, auth: AuthServiceDep, response: Response) -> OtpTokenResponse:
     """Send a sign-in code; the answer is the same whether or not the account exists."""
     challenge = await auth.start_passwordless(body.identifier)
@@ -90,20 +94,21 @@ async def login_otp(body: IdentifierRequest, auth: AuthServiceDep, response: Res
 
 
 @router.post("/login/verify-otp", response_model=TokenPairResponse, summary="Finish sign-in with the code",
-             responses=error_responses(400, 403, 422))
+             responses=error_responses(e.InvalidOtp, e.OtpExpired, e.AccountLocked, 422))
 async def login_verify_otp(body: LoginVerifyRequest, auth: AuthServiceDep, client: ClientDep) -> TokenPairResponse:
     """Exchange the `otp_token` and the code for a token pair."""
     return _pair(await auth.finish_otp_login(body.otp_token, body.otp, client))
 
 
 @router.post("/refresh", response_model=TokenPairResponse, summary="Rotate the refresh token",
-             responses=error_responses(401, 403, 422))
+             responses=error_responses(e.InvalidToken, e.SessionRevoked, e.AccountSuspended, 422))
 async def refresh(body: RefreshRequest, auth: AuthServiceDep, client: ClientDep) -> TokenPairResponse:
     """The old refresh token is spent; presenting it again revokes the whole session."""
     return _pair(await auth.refresh(body.refresh_token, client))
 
 
-@router.post("/logout", response_model=Message, summary="Sign out", responses=error_responses(401, 403, 422))
+@router.post("/logout", response_model=Message, summary="Sign out",
+             responses=error_responses(401, e.InvalidToken, e.AccountSuspended, 422, message="Signed out."))
 async def logout(principal: PrincipalDep, auth: AuthServiceDep, client: ClientDep,
                  body: LogoutRequest | None = None) -> Message:
     """End this session: its access and refresh tokens stop working at once. A `refresh_token`, if
@@ -113,7 +118,7 @@ async def logout(principal: PrincipalDep, auth: AuthServiceDep, client: ClientDe
 
 
 @router.get("/verify-token", response_model=VerifyTokenResponse, summary="Check an access token",
-            responses=error_responses(401, 403))
+            responses=error_responses(401, e.InvalidToken, e.SessionRevoked, e.AccountSuspended))
 async def verify_token(principal: PrincipalDep) -> VerifyTokenResponse:
     """Valid tokens answer with their user, role and expiry."""
     return VerifyTokenResponse(user_id=principal.user.id, role=principal.user.role.value,
@@ -121,7 +126,8 @@ async def verify_token(principal: PrincipalDep) -> VerifyTokenResponse:
 
 
 @router.post("/change-password", response_model=Message, summary="Change password",
-             responses=error_responses(400, 401, 403, 422))
+             responses=error_responses((400, "invalid_credentials", "The current password is wrong."),
+                                       e.WeakPassword, 401, e.AccountSuspended, 422, message="Password changed. Other sessions were signed out."))
 async def change_password(body: ChangePasswordRequest, principal: PrincipalDep, auth: AuthServiceDep,
                           client: ClientDep) -> Message:
     """Sets a new password; every other session is signed out."""
@@ -130,7 +136,7 @@ async def change_password(body: ChangePasswordRequest, principal: PrincipalDep, 
 
 
 @router.post("/password/forgot", response_model=Message, summary="Ask for a password reset code",
-             responses=error_responses(400, 422, 429, 502))
+             responses=error_responses(e.InvalidIdentifier, 422, 429, 502, message="If the account exists, we sent a reset code."))
 async def forgot_password(body: IdentifierRequest, auth: AuthServiceDep, response: Response) -> Message:
     """Always answers 200, whether or not the account exists."""
     _quota(response, await auth.forgot_password(body.identifier))
@@ -138,7 +144,7 @@ async def forgot_password(body: IdentifierRequest, auth: AuthServiceDep, respons
 
 
 @router.post("/password/reset", response_model=Message, summary="Reset password with a code",
-             responses=error_responses(400, 422))
+             responses=error_responses(e.InvalidOtp, e.WeakPassword, 422, message="Password reset. Sign in with the new password."))
 async def reset_password(body: ResetPasswordRequest, auth: AuthServiceDep, client: ClientDep) -> Message:
     """Sets a new password with the emailed code; every session is signed out."""
     await auth.reset_password(body.identifier, body.otp, body.new_password, client)

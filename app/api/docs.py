@@ -7,11 +7,20 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
+
+from app.api.schemas.common import error_example
 
 # The swagger-ui and redoc bundles that ship inside the `fastapi-offline` wheel.
 ASSETS = files("fastapi_offline") / "static"
+# ReDoc's menu shows a logo fetched from Redocly's CDN: the only request the bundle makes off the machine.
+_REDOC_CDN_LOGO = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
+_LOCAL_LOGO = b"/static/docs/favicon.png"
+
+
+def _offline_redoc_js() -> bytes:
+    return (ASSETS / "redoc.standalone.js").read_bytes().replace(_REDOC_CDN_LOGO, _LOCAL_LOGO)
 
 
 def _envelope_for_422(schema: dict[str, Any]) -> dict[str, Any]:
@@ -24,6 +33,7 @@ def _envelope_for_422(schema: dict[str, Any]) -> dict[str, Any]:
             if content.get("schema", {}).get("$ref", "").endswith("/HTTPValidationError"):
                 response["description"] = "Validation failed: the envelope, with `errors` per field"
                 content["schema"] = envelope
+                content["example"] = error_example(422, "validation_error", "The request has invalid or missing fields.")
     for name in ("HTTPValidationError", "ValidationError"):
         schema.get("components", {}).get("schemas", {}).pop(name, None)
     return schema
@@ -55,8 +65,14 @@ def install_docs(app: FastAPI) -> None:
     async def swagger_redirect() -> HTMLResponse:
         return get_swagger_ui_oauth2_redirect_html()
 
+    redoc_js = _offline_redoc_js()
+
+    @app.get("/redoc/redoc.standalone.js", include_in_schema=False)
+    async def redoc_bundle() -> Response:
+        return Response(redoc_js, media_type="text/javascript", headers={"Cache-Control": "public, max-age=86400"})
+
     @app.get("/redoc", include_in_schema=False)
     async def redoc() -> HTMLResponse:
         return get_redoc_html(openapi_url=openapi_url, title=f"{app.title} - ReDoc",
-                              redoc_js_url="/static/docs/redoc.standalone.js",
+                              redoc_js_url="/redoc/redoc.standalone.js",
                               redoc_favicon_url="/static/docs/favicon.png", with_google_fonts=False)

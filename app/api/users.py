@@ -9,9 +9,10 @@ from fastapi import APIRouter
 from app.api.deps import ClientDep, PrincipalDep, UserServiceDep
 from app.api.schemas.common import error_responses
 from app.api.schemas.users import EmploymentDetails, FinancialDetails, KycStatusOut, ProfileUpdate, UserOut
+from app.domain import errors as e
 
 router = APIRouter(prefix="/users", tags=["Users"])
-AUTH_ERRORS = error_responses(401, 403)
+AUTH_ERRORS = error_responses(401, e.InvalidToken, e.AccountSuspended)
 
 
 @router.get("/me", response_model=UserOut, summary="My account", responses=AUTH_ERRORS)
@@ -20,7 +21,8 @@ async def me(principal: PrincipalDep) -> UserOut:
     return UserOut.of(principal.user)
 
 
-@router.patch("/me", response_model=UserOut, summary="Update my profile", responses=error_responses(401, 403, 422))
+@router.patch("/me", response_model=UserOut, summary="Update my profile",
+              responses=error_responses(401, e.AccountSuspended, 422))
 async def update_me(body: ProfileUpdate, principal: PrincipalDep, users: UserServiceDep, client: ClientDep) -> UserOut:
     """Profile fields only; a complete profile queues a risk assessment."""
     changes = body.model_dump(mode="json", exclude_unset=True)
@@ -36,14 +38,14 @@ async def kyc_status(principal: PrincipalDep) -> KycStatusOut:
 
 
 @router.get("/me/financial-details", response_model=FinancialDetails, summary="My financial details",
-            responses=error_responses(401, 403, 404))
+            responses=error_responses(401, e.AccountSuspended, (404, "details_not_found", "No financial details saved yet.")))
 async def get_financial(principal: PrincipalDep, users: UserServiceDep) -> Any:
     """Income, expenses and existing EMIs, as last saved."""
     return users.details(principal.user, "financial_details")
 
 
 @router.put("/me/financial-details", response_model=FinancialDetails, summary="Save my financial details",
-            responses=error_responses(401, 403, 422))
+            responses=error_responses(401, e.AccountSuspended, 422))
 async def put_financial(body: FinancialDetails, principal: PrincipalDep, users: UserServiceDep) -> Any:
     """Replaces the saved financial details."""
     user = await users.set_details(principal.user, "financial_details", body.model_dump(mode="json"))
@@ -51,14 +53,14 @@ async def put_financial(body: FinancialDetails, principal: PrincipalDep, users: 
 
 
 @router.get("/me/employment-details", response_model=EmploymentDetails, summary="My employment details",
-            responses=error_responses(401, 403, 404))
+            responses=error_responses(401, e.AccountSuspended, (404, "details_not_found", "No employment details saved yet.")))
 async def get_employment(principal: PrincipalDep, users: UserServiceDep) -> Any:
     """Employer and experience, as last saved."""
     return users.details(principal.user, "employment_details")
 
 
 @router.put("/me/employment-details", response_model=EmploymentDetails, summary="Save my employment details",
-            responses=error_responses(401, 403, 422))
+            responses=error_responses(401, e.AccountSuspended, 422))
 async def put_employment(body: EmploymentDetails, principal: PrincipalDep, users: UserServiceDep) -> Any:
     """Replaces the saved employment details."""
     user = await users.set_details(principal.user, "employment_details", body.model_dump(mode="json"))

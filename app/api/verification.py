@@ -21,10 +21,17 @@ from app.api.schemas.verification import (
     OcrExtractResponse,
     SimilarityMetrics,
 )
+from app.domain import errors as e
 from app.domain.errors import FileTooLarge
 
 router = APIRouter(tags=["Verification"])
-ML_ERRORS = error_responses(400, 401, 403, 413, 422, 503)
+CALLER = (401, "not_authenticated", "Send a bearer access token or an X-API-Key.")
+BAD_KEY = (401, "invalid_api_key", "The API key is invalid or revoked.")
+ML_DOWN = (e.ModelsUnavailable, (503, "ml_busy", "The verification engine is busy; retry shortly."))
+ML_ERRORS = error_responses(e.InvalidImage, e.NoFaceDetected, CALLER, BAD_KEY, e.AccountSuspended,
+                            (413, "file_too_large", "The file is larger than 10 MB."), 422, *ML_DOWN)
+FRAME_ERRORS = error_responses((400, "not_enough_frames", "At least 10 frames are needed."), e.InvalidImage, CALLER,
+                               BAD_KEY, e.AccountSuspended, 413, 422, *ML_DOWN)
 
 
 def _now() -> str:
@@ -77,7 +84,7 @@ async def extract(
 
 
 @router.get("/liveness/challenge", response_model=ChallengeResponse, summary="Get a liveness challenge",
-            responses=error_responses(401, 403))
+            responses=error_responses(CALLER, BAD_KEY, e.AccountSuspended))
 async def challenge(_: CallerDep, service: VerificationServiceDep) -> ChallengeResponse:
     """Two random actions, HMAC-signed, valid 120 s, usable once."""
     ch = await service.new_challenge()
@@ -87,7 +94,7 @@ async def challenge(_: CallerDep, service: VerificationServiceDep) -> ChallengeR
 
 
 @router.post("/liveness/verify", response_model=LivenessVerifyResponse, summary="Check frames against a challenge",
-             responses=ML_ERRORS)
+             responses=FRAME_ERRORS)
 async def liveness_verify(body: LivenessVerifyRequest, _: CallerDep,
                           service: VerificationServiceDep) -> LivenessVerifyResponse:
     """The actions must appear in the order asked, by the same live face."""
@@ -98,7 +105,7 @@ async def liveness_verify(body: LivenessVerifyRequest, _: CallerDep,
 
 
 @router.post("/liveness/detect", response_model=LivenessDetectResponse, summary="Count blinks and head turns",
-             responses=ML_ERRORS)
+             responses=FRAME_ERRORS)
 async def liveness_detect(body: LivenessDetectRequest, _: CallerDep,
                           service: VerificationServiceDep) -> LivenessDetectResponse:
     """Batch detection without a challenge, continuing from `initial_blink_count`."""

@@ -35,8 +35,10 @@ class ApiKeyRepository(RepositoryBase):
             return_document=ReturnDocument.AFTER)
         return _from_doc(doc) if doc else None
 
-    async def list(self) -> list[ApiKey]:
-        return [_from_doc(d) for d in await self.find_many({}, sort=[("created_at", -1)])]
+    async def list(self, *, skip: int = 0, limit: int = 20) -> tuple[list[ApiKey], int]:
+        """One page, newest first (ties by id, so pages never overlap), and the total."""
+        docs = await self.find_many({}, sort=[("created_at", -1), ("_id", -1)], skip=skip, limit=limit)
+        return [_from_doc(d) for d in docs], await self.count()
 
     async def revoke(self, key_id: str, now: datetime) -> ApiKey | None:
         oid = to_object_id(key_id)

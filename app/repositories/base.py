@@ -3,10 +3,67 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from bson import ObjectId
 from bson.errors import InvalidId
+from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
+
+from app.domain.errors import ServiceUnavailable
+
+log = logging.getLogger("kycflow.db")
+R = TypeVar("R")
+
+# Collection methods that only read (safe to send twice) and those that change data.
+_READS = frozenset({"find_one", "count_documents", "estimated_document_count", "distinct"})
+_WRITES = frozenset({
+    "insert_one", "insert_many", "update_one", "update_many", "replace_one", "delete_one", "delete_many",
+    "find_one_and_update", "find_one_and_replace", "find_one_and_delete", "bulk_write", "create_index",
+    "create_indexes", "drop_index", "drop",
+})
+
+
+def _unavailable(exc: Exception) -> ServiceUnavailable:
+    return ServiceUnavailable("The database is not reachable right now; try again shortly.",
+                              code="database_unavailable", retry_after=1, reason=type(exc).__name__)
+
+
+async def guarded(op: Callable[[], Awaitable[R]], *, read: bool) -> R:
+    """Run one database operation. A connection dropped under it (idle timeout of a firewall, a load
+    balancer or the embedded server, a failover; AutoReconnect covers NetworkTimeout) retries a read
+    once on a fresh connection; a write is not resent (it may have been applied) and, like a
+    server that cannot be reached at all, becomes 503 `database_unavailable`, never a 500."""
+    try:
+        return await op()
+    except ServerSelectionTimeoutError as exc:  # no server for serverSelectionTimeoutMS: retrying waits again
+        raise _unavailable(exc) from exc
+    except AutoReconnect as exc:
+        if not read:
+            raise _unavailable(exc) from exc
+        log.warning("database connection dropped; retrying the read once", extra={"error": type(exc).__name__})
+    try:
+        return await op()
+    except AutoReconnect as exc:
+        raise _unavailable(exc) from exc
+
+
+class GuardedCollection:
+    """The driver's collection, with every read and write going through `guarded`."""
+
+    def __init__(self, collection: Any) -> None:
+        self._collection = collection
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._collection, name)
+        if name not in _READS and name not in _WRITES:
+            return attr  # find/aggregate cursors are guarded where they are consumed (RepositoryBase)
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            return await guarded(lambda: attr(*args, **kwargs), read=name in _READS)
+
+        return call
 
 
 def to_object_id(value: str) -> ObjectId | None:
@@ -22,28 +79,34 @@ class RepositoryBase:
 
     def __init__(self, db: Any) -> None:
         self.db = db
-        self.collection = db[self.collection_name]
+        self.collection: Any = GuardedCollection(db[self.collection_name])
 
     async def ensure_indexes(self) -> None:  # overridden where a collection needs them
         return None
 
     async def aggregate(self, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        cursor = self.collection.aggregate(pipeline)
-        if inspect.isawaitable(cursor):  # PyMongo async returns a coroutine, Motor a cursor
-            cursor = await cursor
-        return [doc async for doc in cursor]
+        async def run() -> list[dict[str, Any]]:
+            cursor = self.collection.aggregate(pipeline)
+            if inspect.isawaitable(cursor):  # PyMongo async returns a coroutine, Motor a cursor
+                cursor = await cursor
+            return [doc async for doc in cursor]
+
+        return await guarded(run, read=True)
 
     async def find_many(
         self, query: dict[str, Any], *, sort: list[tuple[str, int]] | None = None, skip: int = 0, limit: int = 0
     ) -> list[dict[str, Any]]:
-        cursor = self.collection.find(query)
-        if sort:
-            cursor = cursor.sort(sort)
-        if skip:
-            cursor = cursor.skip(skip)
-        if limit:
-            cursor = cursor.limit(limit)
-        return [doc async for doc in cursor]
+        async def run() -> list[dict[str, Any]]:
+            cursor = self.collection.find(query)
+            if sort:
+                cursor = cursor.sort(sort)
+            if skip:
+                cursor = cursor.skip(skip)
+            if limit:
+                cursor = cursor.limit(limit)
+            return [doc async for doc in cursor]
+
+        return await guarded(run, read=True)
 
     async def count(self, query: dict[str, Any] | None = None) -> int:
         return int(await self.collection.count_documents(query or {}))

@@ -11,10 +11,16 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 
+# Idle pooled connections are closed by the client before a firewall, a load balancer or the
+# embedded server (5 minutes) drops them under it (which surfaced as AutoReconnect on the next request).
+MAX_IDLE_SECONDS = 60.0
 
-def make_client(uri: str, driver: str = "pymongo", **options: Any) -> Any:
+
+def make_client(uri: str, driver: str = "pymongo", *, max_idle_seconds: float = MAX_IDLE_SECONDS,
+                **options: Any) -> Any:
     options.setdefault("tz_aware", True)
     options.setdefault("serverSelectionTimeoutMS", 5000)
+    options.setdefault("maxIdleTimeMS", int(max_idle_seconds * 1000))
     if driver == "motor":
         from motor.motor_asyncio import AsyncIOMotorClient
 

@@ -24,13 +24,18 @@ def main(argv: list[str] | None = None) -> None:
 
     from secantus import SecantusDBServer  # development/test extra, never in production
 
-    server = SecantusDBServer(
+    server = SecantusDBServer(  # loopback only: the embedded server has no authentication
         host="127.0.0.1", port=0, storage_path=args.storage, ttl_sweep_seconds=args.ttl_sweep_seconds
     )
     server.start()
     address_file = Path(args.address_file)
     tmp = address_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"uri": server.uri, "pid": os.getpid()}))
+    tmp.unlink(missing_ok=True)
+    # Created owner-only (0600) in the same call, so the address is never readable by others, not
+    # even for a moment; O_EXCL refuses a file (or link) someone placed there meanwhile.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(json.dumps({"uri": server.uri, "pid": os.getpid()}))
     tmp.replace(address_file)  # atomic: readers never see half a file
 
     stop = threading.Event()

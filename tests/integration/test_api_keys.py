@@ -17,7 +17,7 @@ async def test_key_lifecycle(api, email):
     stored = await api.container.db["api_keys"].find_one({})
     assert secret not in str(stored) and stored["key_hash"] == hashlib.sha256(secret.encode()).hexdigest()
 
-    listed = (await api.client.get("/admin/api-keys", headers=bearer(admin))).json()
+    listed = (await api.client.get("/admin/api-keys", headers=bearer(admin))).json()["items"]
     assert [k["name"] for k in listed] == ["Partner bank"] and "api_key" not in listed[0]
 
     r = await api.client.get("/liveness/challenge", headers={"X-API-Key": secret})

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.schemas.common import Input, UtcDatetime
+from app.api.schemas.common import Input, PersonName, UtcDatetime
 from app.domain.audit import AuditEntry
 from app.domain.users import User
 
@@ -18,7 +18,7 @@ class CreateStaffRequest(Input):
 
     email: str = Field(max_length=254)
     password: str = Field(min_length=1, max_length=128)
-    name: str = Field(min_length=1, max_length=120)
+    name: PersonName
     role: Literal["auditor", "admin"]
 
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.api.schemas.common import Input, UtcDatetime
+from app.api.schemas.common import Input, PersonName, UtcDatetime
 
 Identifier = Field(description="An email address or an E.164 phone number", examples=["asha@example.com"],
                    min_length=3, max_length=254)
@@ -21,7 +21,7 @@ class RegisterRequest(Input):
     email: str | None = Field(None, max_length=254)
     phone: str | None = Field(None, max_length=20, description="E.164, e.g. +919876543210")
     password: str = Field(min_length=1, max_length=128, description="At least 10 characters, not a common password")
-    name: str = Field(min_length=1, max_length=120)
+    name: PersonName
 
     @model_validator(mode="after")
     def _one_identifier(self) -> RegisterRequest:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import unicodedata
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+
+from app.api.errors import status_for
+from app.domain.errors import DomainError
 
 T = TypeVar("T")
 
@@ -32,12 +36,7 @@ class FieldError(BaseModel):
 
 
 class ErrorResponse(BaseModel):
-    """The error envelope every failure uses."""
-
-    model_config = ConfigDict(json_schema_extra={"example": {
-        "detail": "Invalid identifier or password.", "error_code": "invalid_credentials", "status_code": 401,
-        "timestamp": "2026-11-22T10:00:00.000Z", "request_id": "5f2c0e8a9b7d4c1e8f3a2b1c0d9e8f7a",
-    }})
+    """The error envelope every failure uses (examples sit on each route's responses)."""
 
     detail: str = Field(description="A human sentence")
     error_code: str = Field(description="Machine-readable snake_case code")
@@ -48,7 +47,7 @@ class ErrorResponse(BaseModel):
 
 
 class Message(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"example": {"message": "Signed out."}})
+    """A sentence for the user; each route documents its own (see `error_responses(message=...)`)."""
 
     message: str
 
@@ -60,14 +59,110 @@ class Page(BaseModel, Generic[T]):
     page_size: int
 
 
-def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """Documented error responses for a route, all in the envelope."""
-    text = {
-        400: "Invalid input", 401: "Not authenticated", 403: "Not allowed", 404: "Not found", 409: "Conflict",
-        413: "File too large", 422: "Validation failed", 429: "Rate limited (see Retry-After)",
-        502: "Delivery failed", 503: "Service unavailable",
-    }
-    return {code: {"model": ErrorResponse, "description": text.get(code, "Error")} for code in codes}
+# The generic answer for each status; routes pass (status, error_code, detail) for their own.
+_DEFAULT_ERRORS: dict[int, tuple[str, str, str]] = {
+    400: ("Invalid input", "bad_request", "The request cannot be processed as sent."),
+    401: ("Not authenticated", "not_authenticated", "Send a bearer access token."),
+    403: ("Not allowed", "insufficient_role", "Your role may not do this."),
+    404: ("Not found", "not_found", "Nothing was found with this id."),
+    409: ("Conflict", "conflict", "This conflicts with the current state."),
+    413: ("Too large", "payload_too_large", "The request body is too large for this route."),
+    422: ("Validation failed", "validation_error", "The request has invalid or missing fields."),
+    429: ("Rate limited (see Retry-After)", "rate_limited", "Too many requests; retry after the time in Retry-After."),
+    502: ("Delivery failed", "delivery_failed", "The code could not be sent; try again shortly."),
+    503: ("Service unavailable", "service_unavailable", "The service is not ready; try again shortly."),
+}
+
+ErrorSpec = int | tuple[int, str, str] | type[DomainError]
+
+
+def _triple(spec: ErrorSpec) -> tuple[int, str, str]:
+    if isinstance(spec, int):
+        return (spec, *_DEFAULT_ERRORS[spec][1:])
+    if isinstance(spec, tuple):
+        return spec
+    error = spec()  # a domain error class: its status from the one map, its code and sentence from itself
+    return status_for(error), error.code, error.message
+
+
+def error_example(status: int, code: str, detail: str) -> dict[str, Any]:
+    body: dict[str, Any] = {"detail": detail, "error_code": code, "status_code": status,
+                            "timestamp": "2026-11-22T10:00:00.000Z", "request_id": "5f2c0e8a9b7d4c1e8f3a2b1c0d9e8f7a"}
+    if status == 422:
+        body["errors"] = [{"loc": ["body", "name"], "msg": "Field required", "type": "missing"}]
+    return body
+
+
+def error_responses(*specs: ErrorSpec, message: str | None = None) -> dict[int | str, dict[str, Any]]:
+    """Documented responses for a route, all in the envelope, each with an example of its own status.
+
+    A spec is a status (the generic example), a domain error class (`e.InvalidOtp`) or
+    `(status, error_code, detail)`; several specs of one status become named examples.
+    `message` is the route's own 200 `Message` example."""
+    grouped: dict[int, list[tuple[str, str]]] = {}
+    for spec in specs:
+        status, code, detail = _triple(spec)
+        grouped.setdefault(status, []).append((code, detail))
+    out: dict[int | str, dict[str, Any]] = {}
+    for status, examples in grouped.items():
+        content: dict[str, Any] = (
+            {"example": error_example(status, *examples[0])} if len(examples) == 1 else
+            {"examples": {code: {"summary": detail, "value": error_example(status, code, detail)}
+                          for code, detail in examples}})
+        text = _DEFAULT_ERRORS.get(status, ("Error",))[0]
+        out[status] = {"model": ErrorResponse, "description": text, "content": {"application/json": content}}
+    if message is not None:
+        out[200] = {"content": {"application/json": {"example": {"message": message}}}}
+    return out
+
+
+# Characters that make a stored name lie about itself: NUL and other controls, and bidi overrides
+# and isolates that reorder what a reviewer reads (U+202A-U+202E, U+2066-U+2069).
+_BIDI = set(range(0x202A, 0x202F)) | set(range(0x2066, 0x206A))
+
+
+def _plain_text(value: str) -> str:
+    for ch in value:
+        if ord(ch) in _BIDI or unicodedata.category(ch) == "Cc":
+            raise ValueError(f"must not contain control or text-direction characters (U+{ord(ch):04X})")
+    return value
+
+
+# Free text shown to staff and on documents: printable characters only.
+PlainText = Annotated[str, AfterValidator(_plain_text)]
+PersonName = Annotated[str, Field(min_length=1, max_length=120), AfterValidator(_plain_text)]
+
+MAX_AGE_YEARS = 120
+
+
+def _birth_date(value: date) -> date:
+    today = datetime.now(UTC).date()
+    if value > today:
+        raise ValueError("date of birth cannot be in the future")
+    if value < today - timedelta(days=int(MAX_AGE_YEARS * 365.25)):
+        raise ValueError(f"date of birth cannot be more than {MAX_AGE_YEARS} years ago")
+    return value
+
+
+BirthDate = Annotated[date, AfterValidator(_birth_date)]
+
+
+def _utc_datetime_in(value: datetime) -> datetime:
+    # Stored and queried as UTC: an offset that pushes it past year 9999 (or before year 1)
+    # would overflow in the driver, so refuse it here. Naive times are taken as UTC.
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("date is outside the supported range (years 1-9999 in UTC)") from None
+
+
+# Datetimes that come in (query or body): always aware, always convertible to UTC.
+UtcDatetimeIn = Annotated[datetime, AfterValidator(_utc_datetime_in)]
+
+# MongoDB stores integers as signed 64-bit at most.
+INT64_MAX = 2**63 - 1
 
 
 def _money_out(value: Decimal) -> float:
@@ -75,8 +170,16 @@ def _money_out(value: Decimal) -> float:
     return float(value)
 
 
+def _unsigned(value: Decimal) -> Decimal:
+    # -0 passes `ge=0` but is stored and shown as "-0": refuse it as the negative it spells.
+    if value.is_signed():
+        raise ValueError("must not be negative")
+    return value
+
+
 Money = Annotated[
     Decimal,
     Field(ge=0, max_digits=14, decimal_places=2, description="Rupees, at most 2 decimal places", examples=[45000]),
+    AfterValidator(_unsigned),
     PlainSerializer(_money_out, return_type=float, when_used="json"),
 ]

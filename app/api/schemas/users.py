@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from app.api.schemas.common import Input, Money, UtcDatetime
+from app.api.schemas.common import BirthDate, Input, Money, PersonName, PlainText, UtcDatetime
 from app.domain.users import User
 
 
 class Address(Input):
-    line1: str = Field(min_length=1, max_length=200, examples=["12 MG Road"])
-    city: str = Field(min_length=1, max_length=80, examples=["Bengaluru"])
-    state: str = Field(min_length=1, max_length=80, examples=["Karnataka"])
+    line1: PlainText = Field(min_length=1, max_length=200, examples=["12 MG Road"])
+    city: PlainText = Field(min_length=1, max_length=80, examples=["Bengaluru"])
+    state: PlainText = Field(min_length=1, max_length=80, examples=["Karnataka"])
     pincode: str = Field(pattern=r"^[1-9][0-9]{5}$", examples=["560001"], description="6-digit Indian PIN code")
 
 
@@ -29,8 +28,8 @@ class ProfileUpdate(Input):
         "permanent_address": {"line1": "12 MG Road", "city": "Bengaluru", "state": "Karnataka", "pincode": "560001"},
     }})
 
-    name: str | None = Field(None, min_length=1, max_length=120)
-    dob: date | None = None
+    name: PersonName | None = None
+    dob: BirthDate | None = Field(None, description="Not in the future, at most 120 years ago")
     gender: Literal["male", "female", "other"] | None = None
     marital_status: Literal["single", "married", "divorced", "widowed"] | None = None
     family_size: int | None = Field(None, ge=1, le=50)
@@ -38,7 +37,7 @@ class ProfileUpdate(Input):
     children: int | None = Field(None, ge=0, le=30)
     current_address: Address | None = None
     permanent_address: Address | None = None
-    business_location: str | None = Field(None, max_length=200)
+    business_location: PlainText | None = Field(None, max_length=200)
 
     @model_validator(mode="after")
     def _name_not_null(self) -> ProfileUpdate:
@@ -107,7 +106,15 @@ class EmploymentDetails(Input):
                                           "years_in_current_job": 3, "total_experience_years": 7.5}})
 
     employment_type: Literal["salaried", "self_employed", "business"]
-    employer_name: str = Field(min_length=1, max_length=200)
-    designation: str = Field(min_length=1, max_length=120)
+    employer_name: PlainText = Field(min_length=1, max_length=200)
+    designation: PlainText = Field(min_length=1, max_length=120)
     years_in_current_job: float = Field(ge=0, le=60)
-    total_experience_years: float = Field(ge=0, le=60)
+    total_experience_years: float = Field(ge=0, le=60, description="At least `years_in_current_job`")
+
+    @field_validator("total_experience_years")
+    @classmethod
+    def _covers_current_job(cls, value: float, info: ValidationInfo) -> float:
+        current = info.data.get("years_in_current_job")
+        if current is not None and current > value:
+            raise ValueError("must be at least years_in_current_job")
+        return value
