@@ -17,8 +17,8 @@ from app.api.schemas.admin import (
     UserSummary,
 )
 from app.api.schemas.common import Page, UtcDatetimeIn, error_responses
-from app.domain.ids import parse_id
 from app.domain import errors as e
+from app.domain.ids import parse_id
 from app.domain.users import PERMISSIONS, Role, UserStatus
 from app.services.auth import Principal
 

@@ -32,8 +32,8 @@ class ApiKeyService:
                                 key_id=key.id, name=name)
         return key, secret
 
-    async def list(self) -> list[ApiKey]:
-        return await self.repo.list()
+    async def list(self, *, page: int = 1, page_size: int = 20) -> tuple[list[ApiKey], int]:
+        return await self.repo.list(skip=(page - 1) * page_size, limit=page_size)
 
     async def revoke(self, key_id: str, actor: User, client: ClientInfo) -> ApiKey:
         key = await self.repo.revoke(key_id, self.clock.now())
