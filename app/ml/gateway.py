@@ -6,6 +6,12 @@ processes (`ML_PROCESSES=true`), each loading the models once: dlib holds the GI
 60-80 ms per call, which in threads stalled the event loop (measured p99 loop lag
 ~85 ms with four verifications running). Threads remain available for tests, where
 one set of loaded models is shared.
+
+Each worker process sits in its own single-process executor, and a task runs only on an
+idle worker: when a task overruns its deadline, crashes its worker or hits the worker's
+memory ceiling (`ML_WORKER_MEMORY_MB`, see `app/ml/worker.py`), that one process is
+killed and replaced, so an abandoned task never keeps burning CPU and memory, and the
+tasks in the other workers carry on.
 """
 
 from __future__ import annotations
@@ -16,12 +22,13 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
-from app.domain.errors import ModelsUnavailable, ServiceUnavailable
+from app.domain.errors import FileTooLarge, ModelsUnavailable, ServiceUnavailable
+from app.ml import worker
 
 log = logging.getLogger("kycflow.ml")
 
@@ -76,70 +83,71 @@ class ModelRegistry:
         return {key: slot.state() for key, slot in self.slots.items()}
 
 
-# --- inside a worker process ---------------------------------------------------------------
-
-_worker_models: ModelRegistry | None = None
-
-
-def _init_worker(loaders: dict[str, Callable[[], Any]]) -> None:
-    global _worker_models
-    _worker_models = ModelRegistry(loaders)
-
-
-def _in_worker(task: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    assert _worker_models is not None
-    return task(_worker_models, *args, **kwargs)
-
-
-def _worker_load_all() -> dict[str, dict[str, Any]]:
-    assert _worker_models is not None
-    return _worker_models.load_all()
-
-
 # --- in the service --------------------------------------------------------------------------
+
+class _Worker:
+    """One worker process in its own single-process executor: a task that overruns its
+    deadline or hits the memory ceiling is stopped by killing this process alone, and the
+    tasks running in the other workers never notice."""
+
+    def __init__(self, context: Any, loaders: dict[str, Callable[[], Any]], memory_mb: int | None) -> None:
+        self.executor = ProcessPoolExecutor(1, mp_context=context, initializer=worker.init_worker,
+                                            initargs=(loaders, memory_mb))
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        return asyncio.wrap_future(self.executor.submit(fn, *args))
+
+    def stop(self, *, kill: bool) -> None:
+        # `_processes` is the executor's only handle on its process (CPython 3.11-3.13);
+        # shutdown() alone would let a runaway task finish first.
+        processes = list((getattr(self.executor, "_processes", None) or {}).values())
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            if kill:
+                process.kill()
+            else:
+                process.terminate()
+
 
 class MlGateway:
     def __init__(
         self, loaders: dict[str, Callable[[], Any]], *, workers: int | None = None, timeout: float = 30.0,
-        max_queue: int = 32, processes: bool = False,
+        max_queue: int = 32, processes: bool = False, memory_mb: int | None = None,
     ) -> None:
         self.workers = workers or os.cpu_count() or 2
         self.timeout, self.max_queue, self.processes = timeout, max_queue, processes
+        self.memory_mb = memory_mb
         self._loaders = loaders
         self._local = ModelRegistry(loaders)  # thread mode only; workers hold their own
         self._reported = {key: ModelSlot(key, loader).state() for key, loader in loaders.items()}  # process mode
-        self._pool = self._new_pool()
-        self._occupied = 0  # submitted and not finished: a timed-out task still holds its worker
+        self._occupied = 0  # waiting or running; in thread mode a timed-out task still holds its thread
         self._occupied_lock = threading.Lock()
-
-    def _new_pool(self) -> Executor:
-        if self.processes:
+        self._preloaded = False
+        self.recycled = 0  # workers replaced after a timeout, a crash or the memory ceiling
+        if processes:
             # spawn: never fork a process that runs an event loop and threads.
-            return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=_init_worker, initargs=(self._loaders,))
-        return ThreadPoolExecutor(self.workers, thread_name_prefix="ml")
-
-    def _submit(self, pool: Executor, task: Callable[..., Any], *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
-        if self.processes:
-            future = pool.submit(_in_worker, task, args, kwargs)
+            self._context = multiprocessing.get_context("spawn")
+            self._slots = [self._new_worker() for _ in range(self.workers)]
+            self._idle = list(self._slots)
+            self._free = asyncio.Semaphore(self.workers)
         else:
-            future = pool.submit(lambda: task(self._local, *args, **kwargs))
-        with self._occupied_lock:
-            self._occupied += 1
-        future.add_done_callback(self._release)  # when the work really ends, not when we stop waiting
-        return asyncio.wrap_future(future)
+            self._threads = ThreadPoolExecutor(self.workers, thread_name_prefix="ml")
 
-    def _release(self, _: Any) -> None:
+    def _new_worker(self) -> _Worker:
+        return _Worker(self._context, self._loaders, self.memory_mb)
+
+    def _count(self, delta: int) -> None:
         with self._occupied_lock:
-            self._occupied -= 1
+            self._occupied += delta
 
     async def preload(self) -> None:
         """Load every model in every worker now rather than on the first request."""
         if not self.processes:
-            await asyncio.get_running_loop().run_in_executor(self._pool, self._local.load_all)
+            await asyncio.get_running_loop().run_in_executor(self._threads, self._local.load_all)
             return
-        reports = await asyncio.gather(*(asyncio.get_running_loop().run_in_executor(self._pool, _worker_load_all)
-                                         for _ in range(self.workers)), return_exceptions=True)
+        self._preloaded = True  # from now on a replacement worker loads its models at once
+        reports = await asyncio.gather(*(slot.submit(worker.load_all) for slot in self._slots),
+                                       return_exceptions=True)
         for report in reports:
             if isinstance(report, dict):
                 self._record(report)
@@ -154,20 +162,71 @@ class MlGateway:
         """Run a task from `app/ml/tasks.py` in the pool, with back-pressure and a deadline."""
         if self._occupied >= self.max_queue + self.workers:
             raise ServiceUnavailable("The verification engine is busy; retry shortly.", code="ml_busy", retry_after=2)
-        pool = self._pool
+        if not self.processes:
+            return await self._run_in_thread(task, args, kwargs)
+        self._count(1)
         try:
-            return await asyncio.wait_for(self._submit(pool, task, *args, **kwargs), timeout=self.timeout)
+            return await asyncio.wait_for(self._run_in_worker(task, args, kwargs), timeout=self.timeout)
         except TimeoutError as exc:
             raise ServiceUnavailable("The verification took too long; retry shortly.", code="ml_timeout") from exc
         except ModelsUnavailable as exc:
-            if self.processes and "model" in exc.details:
+            if "model" in exc.details:
                 self._record({exc.details["model"]: {"loaded": False, "name": None, "error": exc.details["error"]}})
             raise
-        except BrokenProcessPool as exc:
-            if self._pool is pool:  # several tasks may see the same broken pool: replace it once
-                log.error("ML worker died; starting a new pool")
-                self._pool = self._new_pool()
-            raise ServiceUnavailable("The verification engine restarted; retry.", code="ml_restarted") from exc
+        finally:
+            self._count(-1)
+
+    async def _run_in_worker(self, task: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        async with self._free:  # one task per worker: the queue is here, where it can be timed out
+            slot = self._idle.pop()
+            recycle = True  # unless the task ends by itself: cancelled (deadline) or crashed = replace
+            try:
+                result = await slot.submit(worker.run_task, task, args, kwargs)
+                recycle = False
+                return result
+            except BrokenProcessPool as exc:
+                log.error("ML worker died; starting a new one")
+                raise ServiceUnavailable("The verification engine restarted; retry.", code="ml_restarted") from exc
+            except worker.WorkerOutOfMemory as exc:
+                log.warning("ML task hit the worker memory ceiling; replacing the worker",
+                            extra={"memory_mb": self.memory_mb})
+                raise FileTooLarge("Analysing this input needs more memory than a verification worker may use; "
+                                   "send a smaller image.", memory_mb=self.memory_mb) from exc
+            except Exception:
+                recycle = False  # the task's own error (a domain error): the worker is fine
+                raise
+            finally:
+                if recycle:
+                    slot = self._recycle(slot)
+                self._idle.append(slot)
+
+    def _recycle(self, slot: _Worker) -> _Worker:
+        """Kill a worker whose task must not go on, and put a fresh one in its place."""
+        slot.stop(kill=True)
+        fresh = self._new_worker()
+        self._slots[self._slots.index(slot)] = fresh
+        self.recycled += 1
+        if self._preloaded:  # queued ahead of any task, so no request pays for the loading
+            fresh.submit(worker.load_all).add_done_callback(self._record_load)
+        return fresh
+
+    def _record_load(self, future: asyncio.Future[Any]) -> None:
+        if not future.cancelled() and future.exception() is None:
+            self._record(future.result())
+
+    async def _run_in_thread(self, task: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        # A thread cannot be stopped: a timed-out task keeps its thread (and is counted) until it ends.
+        future = self._threads.submit(lambda: task(self._local, *args, **kwargs))
+        self._count(1)
+        future.add_done_callback(lambda _: self._count(-1))
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), timeout=self.timeout)
+        except TimeoutError as exc:
+            raise ServiceUnavailable("The verification took too long; retry shortly.", code="ml_timeout") from exc
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self.processes:
+            for slot in self._slots:
+                slot.stop(kill=False)
+        else:
+            self._threads.shutdown(wait=False, cancel_futures=True)

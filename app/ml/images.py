@@ -5,6 +5,13 @@ magic bytes (the filename and content type are the client's claim, not a fact),
 pixel dimensions are checked from the header before any pixel is decoded
 (decompression bombs), and every failure is a domain error with a sentence a
 client can act on.
+
+The size that matters is the one the models work on, not the file's: RapidOCR
+enlarges an image until its short side reaches the detector's 736 px, so a 1x100
+PNG became a 736x73600 tensor (~6 GB, minutes of CPU). `check_geometry` therefore
+bounds the short side, the aspect ratio, the decoded pixels and the pixels the OCR
+detector and the face detectors will really process, on the header's size, on a
+PDF page's planned bitmap and again on the final (rotated, rendered) array.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import math
 import re
 import threading
 import warnings
@@ -24,6 +32,15 @@ from app.domain.errors import FileTooLarge, InvalidImage
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000
+# An ID card or a face needs more than this to be read at all; below it the detectors'
+# upscaling only manufactures pixels (and cost).
+MIN_SIDE = 64
+# ID cards are 1.59:1, passport pages 1.42:1, phone photos up to ~2.2:1. Beyond 4:1 the
+# OCR's rescaling to a 736-px short side grows the work linearly with the aspect ratio.
+MAX_ASPECT = 4.0
+# Pixels one model pass may work on. The largest honest case is dlib HOG's upsampled
+# pass over a square photo shrunk to 1600 px: 3200x3200 = 10.2 MP; OCR stays <= ~4 MP.
+MAX_WORK_PIXELS = 12_000_000
 PDF_DPI = 200  # enough for OCR of an ID card, small enough to render fast
 PDF_MAX_SIDE = 5000
 
@@ -115,6 +132,58 @@ def _too_many_pixels(width: int, height: int, max_pixels: int) -> FileTooLarge:
     )
 
 
+def _round32(value: float) -> int:
+    return int(round(int(value) / 32) * 32)
+
+
+def _rescaled(width: int, height: int, ratio: float) -> tuple[int, int]:
+    return _round32(width * ratio), _round32(height * ratio)
+
+
+def ocr_work_size(width: int, height: int) -> tuple[int, int]:
+    """The (width, height) RapidOCR 3.10's text detector runs on for an image of this size,
+    as its defaults compute it (checked against the installed package by the tests):
+    longest side down to 2000, shortest up to 30, wide or low images padded to 4:1
+    (`use_vertical_padding`), then shortest side up to 736 (`Det.limit_type: min`), each step rounding to 32."""
+    w, h = width, height
+    if max(w, h) > 2000:
+        w, h = _rescaled(w, h, 2000 / max(w, h))
+    if 0 < min(w, h) < 30:
+        w, h = _rescaled(w, h, 30 / min(w, h))
+    if h > 0 and (h <= 30 or w / h > 8):
+        h += 2 * int(abs(max(int(w / 8), 30) * 2 - h) / 2)
+    if min(w, h) > 0:  # the detector rounds both sides to 32 even when it does not enlarge
+        w, h = _rescaled(w, h, max(1.0, 736 / min(w, h)))
+    return w, h
+
+
+def face_work_size(width: int, height: int) -> tuple[int, int]:
+    """The largest image the face detectors process (`face_backends._ResizingDetector`:
+    longest side up to 800 by at most 3x, or down to 1600; then dlib HOG's one-level
+    pyramid upsample doubles both sides)."""
+    longest = max(width, height)
+    factor = min(3.0, 800 / longest) if longest < 800 else min(1.0, 1600 / longest)
+    return int(2 * width * factor), int(2 * height * factor)
+
+
+def check_geometry(width: int, height: int, max_pixels: int = MAX_PIXELS, *, what: str = "The image") -> None:
+    """Refuse a size the models cannot use or would pay too much for, before they run."""
+    size = f"{what} is {width}x{height} pixels"
+    if min(width, height) < MIN_SIDE:
+        raise InvalidImage(f"{size}; its shorter side must be at least {MIN_SIDE} pixels.", width=width,
+                           height=height, min_side=MIN_SIDE)
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        raise InvalidImage(f"{size}; its longer side may be at most {MAX_ASPECT:g} times its shorter side.",
+                           width=width, height=height, max_aspect=MAX_ASPECT)
+    if width * height > max_pixels:
+        raise _too_many_pixels(width, height, max_pixels)
+    work = max(math.prod(ocr_work_size(width, height)), math.prod(face_work_size(width, height)))
+    if work > MAX_WORK_PIXELS:
+        raise FileTooLarge(
+            f"{size}; analysing it would take {work / 1e6:.1f} megapixels, at most "
+            f"{MAX_WORK_PIXELS / 1e6:.0f} are allowed.", width=width, height=height, max_work_pixels=MAX_WORK_PIXELS)
+
+
 def _decode_raster(data: bytes, fmt: str, max_pixels: int) -> np.ndarray:
     pil_format = "JPEG" if fmt == "jpeg" else "PNG"
     name = pil_format
@@ -127,10 +196,10 @@ def _decode_raster(data: bytes, fmt: str, max_pixels: int) -> np.ndarray:
             width, height = image.size
             if width <= 0 or height <= 0:
                 raise InvalidImage(f"The {name} image has no pixels.")
-            if width * height > max_pixels:
-                raise _too_many_pixels(width, height, max_pixels)
+            check_geometry(width, height, max_pixels)
             image.load()  # raises on truncated or corrupt data
             image = ImageOps.exif_transpose(image)
+            check_geometry(*image.size, max_pixels)  # the OCR's padding depends on orientation
     except Image.DecompressionBombError as exc:
         raise FileTooLarge(
             f"The image's dimensions exceed the {max_pixels / 1e6:.0f}-megapixel limit.",
@@ -171,14 +240,22 @@ def _render_pdf(data: bytes, max_pixels: int) -> np.ndarray:
                 raise InvalidImage("The PDF has no pages.")
             page = document[0]
             width_pt, height_pt = page.get_size()
-            if width_pt <= 0 or height_pt <= 0:
+            if not (width_pt > 0 and height_pt > 0):  # also NaN
                 raise InvalidImage("The PDF's first page is empty.")
+            if max(width_pt, height_pt) > MAX_ASPECT * min(width_pt, height_pt):
+                raise InvalidImage(
+                    f"The PDF's first page is {width_pt:.0f}x{height_pt:.0f} points; its longer side may be at "
+                    f"most {MAX_ASPECT:g} times its shorter side.", max_aspect=MAX_ASPECT)
             # Scale to PDF_DPI, then shrink so the bitmap respects both pixel limits.
             scale = PDF_DPI / 72.0
             scale = min(scale, PDF_MAX_SIDE / max(width_pt, height_pt))
             scale = min(scale, (max_pixels / (width_pt * height_pt)) ** 0.5)
+            # Judge the bitmap before rendering it, then the bitmap itself (page rotation).
+            check_geometry(int(width_pt * scale), int(height_pt * scale), max_pixels,
+                           what="The PDF's first page, rendered,")
             bitmap = page.render(scale=scale)
             rgb = np.asarray(bitmap.to_pil().convert("RGB"), dtype=np.uint8)
+            check_geometry(rgb.shape[1], rgb.shape[0], max_pixels, what="The PDF's first page, rendered,")
         except pdfium.PdfiumError as exc:
             raise InvalidImage("The PDF's first page cannot be rendered.") from exc
         finally:

@@ -24,6 +24,10 @@ class Limits:
     max_bytes: int = 10 * 1024 * 1024
     max_pixels: int = 40_000_000
     max_frame_bytes: int = 2 * 1024 * 1024
+    # A burst is decoded and held at once (up to MAX_FRAMES): 1080p at most per frame keeps a
+    # full burst near 370 MB, while a 1 MB JPEG could otherwise unpack to 40 megapixels each.
+    # Face Mesh works at 640 px, so larger frames add nothing.
+    max_frame_pixels: int = 1920 * 1080
 
 
 def read_document(models: Models, data: bytes, document_type: str | None, limits: Limits) -> Any:
@@ -46,7 +50,8 @@ def decode_frames(frames: list[str], limits: Limits, *, start: int = 0) -> list[
     images = []
     for i, frame in enumerate(frames, start):
         try:
-            images.append(decode_frame(frame, max_bytes=limits.max_frame_bytes, max_pixels=limits.max_pixels))
+            images.append(decode_frame(frame, max_bytes=limits.max_frame_bytes,
+                                       max_pixels=min(limits.max_pixels, limits.max_frame_pixels)))
         except InvalidInput as exc:
             exc.message = f"Frame {i}: {exc.message}"  # say which frame, the client sent dozens
             raise
@@ -95,3 +100,12 @@ def merge_frames(
     analysis = analyzer.merge(batches, initial_blink_count, min_frames=min_frames, frame_at=frame_at)
     verdict = analyzer.evaluate_challenge(analysis, actions) if actions else None
     return analysis, verdict
+
+
+def check_selfie(models: Models, data: bytes, limits: Limits) -> Any:
+    """Face found, large, sharp and well exposed enough to be matched later (a SelfieQuality)."""
+    from app.ml.faces import assess_selfie
+
+    detector = models.get("face_detector")
+    image = decode_image(data, max_bytes=limits.max_bytes, max_pixels=limits.max_pixels, allow_pdf=False)
+    return assess_selfie(image, detector)

@@ -11,7 +11,7 @@ from functools import partial
 
 import pytest
 
-from app.domain.errors import InvalidInput, ModelsUnavailable, ServiceUnavailable
+from app.domain.errors import FileTooLarge, InvalidInput, ModelsUnavailable, ServiceUnavailable
 from app.ml.gateway import MlGateway
 
 
@@ -73,33 +73,107 @@ async def test_a_model_that_cannot_load_degrades_to_503():
     gw.close()
 
 
-async def _loop_lag_while(gw: MlGateway, work) -> float:
-    lags: list[float] = []
-
-    async def probe() -> None:
-        while True:
-            start = time.perf_counter()
-            await asyncio.sleep(0.005)
-            lags.append(time.perf_counter() - start - 0.005)
-
-    task = asyncio.create_task(probe())
-    await work
-    task.cancel()
-    return max(lags)
+def spin_until(models, path: str, limit: float = 20.0, pid_file: str | None = None) -> int:
+    """GIL-holding busy work that ends only when the test says so (a file appears)."""
+    if pid_file:
+        with open(pid_file, "w") as out:
+            out.write(str(os.getpid()))
+    end = time.perf_counter() + limit
+    while not os.path.exists(path) and time.perf_counter() < end:
+        pass
+    return os.getpid()
 
 
-async def test_process_mode_keeps_the_event_loop_free_from_gil_holding_work():
+def hog_memory(models, megabytes: int) -> int:
+    return len(bytearray(megabytes * 1024 * 1024))
+
+
+def gone(pid: int) -> bool:
+    """The process has exited (a zombie not yet reaped counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1].startswith(("Z", "X"))
+    except FileNotFoundError:
+        return True
+
+
+async def test_process_mode_keeps_the_event_loop_free_from_gil_holding_work(tmp_path):
     gw = MlGateway({"m": partial(make_model, 0.0)}, workers=2, processes=True)
-    await gw.preload()
-    assert gw.status()["m"]["loaded"] is True
-    _, pid, _ = await gw.run(where)
-    assert pid != os.getpid()  # the model lives in a worker process
-    lag = await _loop_lag_while(gw, asyncio.gather(*(gw.run(spin, 0.3) for _ in range(4))))
-    assert lag < 0.1
-    with pytest.raises(InvalidInput) as err:  # domain errors keep their code and details across processes
-        await gw.run(refuse)
-    assert err.value.code == "invalid_image" and err.value.details == {"frame": 3}
-    gw.close()
+    try:
+        await gw.preload()
+        assert gw.status()["m"]["loaded"] is True
+        _, pid, _ = await gw.run(where)
+        assert pid != os.getpid()  # the model lives in a worker process
+        stop = tmp_path / "stop"
+        busy = [asyncio.create_task(gw.run(spin_until, str(stop))) for _ in range(2)]
+        ticks = 0
+        for _ in range(20):  # the loop keeps turning while both workers spin, however long that takes
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert ticks == 20 and not any(task.done() for task in busy)
+        stop.touch()
+        assert all(worker_pid != os.getpid() for worker_pid in await asyncio.gather(*busy))
+        with pytest.raises(InvalidInput) as err:  # domain errors keep their code and details across processes
+            await gw.run(refuse)
+        assert err.value.code == "invalid_image" and err.value.details == {"frame": 3}
+    finally:
+        gw.close()
+
+
+async def test_a_timed_out_task_is_stopped_its_worker_replaced_and_the_others_unharmed(tmp_path):
+    gw = MlGateway({"m": partial(make_model, 0.0)}, workers=2, processes=True, timeout=3.0)
+    try:
+        await gw.preload()
+        stop, pid_file = tmp_path / "stop", tmp_path / "runaway.pid"
+        runaway = asyncio.create_task(gw.run(spin_until, str(tmp_path / "never"), 600.0, str(pid_file)))
+        healthy = asyncio.create_task(gw.run(spin_until, str(stop)))
+        await asyncio.sleep(0.5)
+        stop.touch()
+        healthy_pid = await healthy  # ends normally in the other worker while the runaway spins
+        with pytest.raises(ServiceUnavailable) as err:
+            await runaway
+        assert err.value.code == "ml_timeout"
+        runaway_pid = int(pid_file.read_text())
+        assert runaway_pid != healthy_pid
+        for _ in range(100):
+            if gone(runaway_pid):
+                break
+            await asyncio.sleep(0.05)
+        assert gone(runaway_pid)  # killed at the deadline, not left to spin for 600 s
+        pids = {pid for _, pid, _ in await asyncio.gather(*(gw.run(where) for _ in range(4)))}
+        assert runaway_pid not in pids and healthy_pid in pids  # a fresh worker took its place
+        assert gw.status()["m"]["loaded"] is True
+    finally:
+        gw.close()
+
+
+async def test_a_task_over_the_memory_ceiling_is_a_413_and_its_worker_is_replaced():
+    gw = MlGateway({"m": partial(make_model, 0.0)}, workers=1, processes=True, memory_mb=400)
+    try:
+        _, pid, _ = await gw.run(where)
+        with pytest.raises(FileTooLarge) as err:
+            await gw.run(hog_memory, 1024)
+        assert err.value.code == "file_too_large" and "memory" in err.value.message
+        assert await gw.run(hog_memory, 50) == 50 * 1024 * 1024  # under the ceiling: fine
+        _, new_pid, _ = await gw.run(where)
+        assert new_pid != pid
+    finally:
+        gw.close()
+
+
+async def test_process_mode_back_pressure(tmp_path):
+    gw = MlGateway({}, workers=1, processes=True, timeout=20, max_queue=0)
+    try:
+        stop = tmp_path / "stop"
+        first = asyncio.create_task(gw.run(spin_until, str(stop)))
+        await asyncio.sleep(0.05)
+        with pytest.raises(ServiceUnavailable) as err:
+            await gw.run(where)
+        assert err.value.code == "ml_busy"
+        stop.touch()
+        await first
+    finally:
+        gw.close()
 
 
 async def test_process_mode_reports_a_model_that_cannot_load():
