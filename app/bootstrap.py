@@ -117,7 +117,7 @@ async def build_container(
     )
     ml = MlGateway(ml_loaders if ml_loaders is not None else models.loaders(settings), workers=settings.ml_workers,
                    timeout=settings.ml_timeout_seconds, max_queue=settings.ml_max_queue,
-                   processes=settings.ml_processes)
+                   processes=settings.ml_processes, memory_mb=settings.ml_worker_memory_mb)
     return Container(
         cipher=cipher, files=files,
         settings=settings, clock=clock, client=client, db=db, embedded=embedded, passwords=passwords,
