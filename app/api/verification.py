@@ -85,9 +85,9 @@ async def extract(
 
 @router.get("/liveness/challenge", response_model=ChallengeResponse, summary="Get a liveness challenge",
             responses=error_responses(CALLER, BAD_KEY, e.AccountSuspended))
-async def challenge(_: CallerDep, service: VerificationServiceDep) -> ChallengeResponse:
-    """Two random actions, HMAC-signed, valid 120 s, usable once."""
-    ch = await service.new_challenge()
+async def challenge(caller: CallerDep, service: VerificationServiceDep) -> ChallengeResponse:
+    """Two random actions, HMAC-signed, valid 120 s, usable once, by the caller who asked for it."""
+    ch = await service.new_challenge(caller)
     return ChallengeResponse(challenge_id=ch.id, challenge_types=ch.actions, **service.describe(ch),  # type: ignore[arg-type]
                              timestamp=ch.created_at, expires_at=ch.expires_at, nonce=ch.nonce,
                              signature=ch.signature)
@@ -95,10 +95,11 @@ async def challenge(_: CallerDep, service: VerificationServiceDep) -> ChallengeR
 
 @router.post("/liveness/verify", response_model=LivenessVerifyResponse, summary="Check frames against a challenge",
              responses=FRAME_ERRORS)
-async def liveness_verify(body: LivenessVerifyRequest, _: CallerDep,
+async def liveness_verify(body: LivenessVerifyRequest, caller: CallerDep,
                           service: VerificationServiceDep) -> LivenessVerifyResponse:
-    """The actions must appear in the order asked, by the same live face."""
-    out = await service.verify_liveness(body.challenge_id, body.frames)
+    """The actions must appear in the order asked, by the same live face; only the caller who asked
+    for the challenge may answer it."""
+    out = await service.verify_liveness(body.challenge_id, body.frames, caller)
     return LivenessVerifyResponse(challenge_id=out.challenge_id, status=out.status, message=out.message,  # type: ignore[arg-type]
                                   detection_results=out.detection_results, processing_time_ms=out.processing_time_ms,
                                   timestamp=_now())

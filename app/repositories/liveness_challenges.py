@@ -11,7 +11,8 @@ from app.repositories.base import RepositoryBase
 
 def _from_doc(doc: dict[str, Any]) -> Challenge:
     return Challenge(id=doc["_id"], actions=doc["actions"], nonce=doc["nonce"], created_at=doc["created_at"],
-                     expires_at=doc["expires_at"], signature=doc["signature"], used_at=doc.get("used_at"))
+                     expires_at=doc["expires_at"], signature=doc["signature"], caller=doc.get("caller", ""),
+                     used_at=doc.get("used_at"))
 
 
 class LivenessChallengeRepository(RepositoryBase):
@@ -23,14 +24,16 @@ class LivenessChallengeRepository(RepositoryBase):
     async def add(self, c: Challenge) -> None:
         await self.collection.insert_one({
             "_id": c.id, "actions": c.actions, "nonce": c.nonce, "created_at": c.created_at,
-            "expires_at": c.expires_at, "signature": c.signature, "purge_at": c.expires_at + timedelta(days=1),
+            "expires_at": c.expires_at, "signature": c.signature, "caller": c.caller,
+            "purge_at": c.expires_at + timedelta(days=1),
         })
 
     async def get(self, challenge_id: str) -> Challenge | None:
         doc = await self.collection.find_one({"_id": challenge_id})
         return _from_doc(doc) if doc else None
 
-    async def mark_used(self, challenge_id: str, now: datetime) -> bool:
-        """Claim the challenge; False if it was already used (one use, even under races)."""
-        result = await self.collection.update_one({"_id": challenge_id, "used_at": None}, {"$set": {"used_at": now}})
+    async def mark_used(self, challenge_id: str, caller: str, now: datetime) -> bool:
+        """Claim the challenge for its own caller; False if it was already used (one use, even under races)."""
+        result = await self.collection.update_one({"_id": challenge_id, "caller": caller, "used_at": None},
+                                                  {"$set": {"used_at": now}})
         return result.modified_count == 1

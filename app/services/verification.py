@@ -84,8 +84,10 @@ class VerificationService:
         if len(frames) > self.s.max_frames:
             raise InvalidInput(f"At most {self.s.max_frames} frames are accepted.", code="too_many_frames")
 
-    async def new_challenge(self) -> Challenge:
-        challenge = new_challenge(self._key, self.clock.now(), timedelta(seconds=self.s.liveness_challenge_ttl_seconds))
+    async def new_challenge(self, caller: str) -> Challenge:
+        """A challenge only `caller` (as `bearer_or_api_key` names it) may answer."""
+        ttl = timedelta(seconds=self.s.liveness_challenge_ttl_seconds)
+        challenge = new_challenge(self._key, self.clock.now(), ttl, caller)
         await self.challenges.add(challenge)
         return challenge
 
@@ -114,12 +116,13 @@ class VerificationService:
                 raise result
         return await self.ml.run(tasks.merge_frames, measured, frames, self.limits, **options)
 
-    async def verify_liveness(self, challenge_id: str, frames: list[str]) -> LivenessOutcome:
+    async def verify_liveness(self, challenge_id: str, frames: list[str], caller: str) -> LivenessOutcome:
         start = time.perf_counter()
         now = self.clock.now()
         challenge = await self.challenges.get(challenge_id)
         empty: dict[str, Any] = {"blinks": 0, "orientation": None, "orientations": [], "face_detected": False}
-        if challenge is None or not signature_valid(self._key, challenge):
+        # Another caller's challenge reads exactly as an unknown one: it says nothing about it.
+        if challenge is None or not signature_valid(self._key, challenge) or not challenge.issued_to(caller):
             return LivenessOutcome(challenge_id, "invalid", "Challenge not found. Please generate a new challenge.",
                                    empty, _ms(start))
         if challenge.used_at is not None:
@@ -133,7 +136,7 @@ class VerificationService:
         analysis, (passed, message) = await self._analyze_frames(frames, actions=challenge.actions)
         # Claimed only once there is a verdict: a bad frame, ml_busy or a timeout leaves it usable
         # for the retry; of two parallel attempts, only the first to claim gets an answer.
-        if not await self.challenges.mark_used(challenge_id, self.clock.now()):
+        if not await self.challenges.mark_used(challenge_id, caller, self.clock.now()):
             return LivenessOutcome(challenge_id, "invalid", "This challenge was already used.", empty, _ms(start))
         results = {"blinks": analysis.blinks, "orientation": analysis.orientation,
                    "orientations": analysis.orientations, "face_detected": analysis.face_detected}
