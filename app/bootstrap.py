@@ -8,13 +8,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.config import Settings
+from app.domain.kyc import SubmissionPolicy
 from app.ml import models
 from app.ml.gateway import MlGateway
 from app.repositories.api_keys import ApiKeyRepository
 from app.repositories.database import close_client, make_client, ping
 from app.repositories.embedded import EmbeddedMongo
 from app.repositories.files import EncryptedFileStore
+from app.repositories.idempotency import IdempotencyRepository
 from app.repositories.jobs import JobRepository
+from app.repositories.kyc import KycCaseRepository
 from app.repositories.liveness_challenges import LivenessChallengeRepository
 from app.repositories.otps import OtpRepository
 from app.repositories.rate_events import RateEventRepository
@@ -26,7 +29,9 @@ from app.services.audit import AuditService
 from app.services.auth import AuthService
 from app.services.clock import Clock
 from app.services.encryption import DocumentCipher
+from app.services.idempotency import IdempotencyService
 from app.services.jobs import JobService, JobSettings
+from app.services.kyc import KycService, KycSettings
 from app.services.notifications import Mailer, Notifier, OutboxSms
 from app.services.passwords import PasswordHasher
 from app.services.rate_limits import RateLimiter
@@ -56,6 +61,8 @@ class Container:
     cipher: DocumentCipher
     files: EncryptedFileStore
     jobs: JobService
+    kyc: KycService
+    idempotency: IdempotencyService
     repositories: list[Any] = field(default_factory=list)
 
     async def database_status(self) -> dict[str, Any]:
@@ -94,8 +101,9 @@ async def build_container(
     users_repo, otps = UserRepository(db), OtpRepository(db)
     rate_events, user_log = RateEventRepository(db), UserLogRepository(db)
     api_keys, challenges = ApiKeyRepository(db), LivenessChallengeRepository(db)
-    jobs_repo = JobRepository(db)
-    repositories: list[Any] = [users_repo, otps, rate_events, user_log, api_keys, challenges, jobs_repo]
+    jobs_repo, kyc_cases, idempotency = JobRepository(db), KycCaseRepository(db), IdempotencyRepository(db)
+    repositories: list[Any] = [users_repo, otps, rate_events, user_log, api_keys, challenges, jobs_repo, kyc_cases,
+                               idempotency]
     for repo in repositories:
         await repo.ensure_indexes()
     cipher = DocumentCipher.from_settings(settings)  # documents at rest: GridFS bucket `kyc_files`
@@ -118,11 +126,20 @@ async def build_container(
     ml = MlGateway(ml_loaders if ml_loaders is not None else models.loaders(settings), workers=settings.ml_workers,
                    timeout=settings.ml_timeout_seconds, max_queue=settings.ml_max_queue,
                    processes=settings.ml_processes, memory_mb=settings.ml_worker_memory_mb)
+    verification = VerificationService(settings, ml, challenges, clock)
+    kyc = KycService(
+        settings=KycSettings(policy=SubmissionPolicy(tuple(settings.kyc_identity_documents),
+                                                     tuple(settings.kyc_required_documents),
+                                                     settings.kyc_require_selfie),
+                             weights=settings.kyc_check_weights, auto_decision=settings.kyc_auto_decision),
+        cases=kyc_cases, files=files, cipher=cipher, users=users_repo, challenges=challenges, ml=ml,
+        limits=verification.limits, jobs=jobs, audit=audit, notifier=notifier, clock=clock,
+    )
     return Container(
-        cipher=cipher, files=files,
+        cipher=cipher, files=files, kyc=kyc, idempotency=IdempotencyService(idempotency, clock),
         settings=settings, clock=clock, client=client, db=db, embedded=embedded, passwords=passwords,
         users_repo=users_repo, auth=auth, users=UserService(users_repo, audit, clock, jobs),
         admin=AdminService(users_repo, passwords, audit, clock), audit=audit,
         api_keys=ApiKeyService(api_keys, audit, clock), ml=ml,
-        verification=VerificationService(settings, ml, challenges, clock), jobs=jobs, repositories=repositories,
+        verification=verification, jobs=jobs, repositories=repositories,
     )

@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.domain.kyc import DEFAULT_WEIGHTS
+
 
 def _split_csv(value: object) -> object:
     if isinstance(value, str):
@@ -111,6 +113,14 @@ class Settings(BaseSettings):
     job_backoff_base_seconds: float = Field(5.0, ge=0)
     job_backoff_cap_seconds: float = Field(900.0, ge=0)
 
+    # KYC cases: what a submission needs, how checks weigh in the score, and the optional auto-decision.
+    kyc_identity_documents: Annotated[list[str], NoDecode] = ["aadhaar", "passport", "driving_licence", "voter_id",
+                                                               "national_id"]
+    kyc_required_documents: Annotated[list[str], NoDecode] = ["pan"]
+    kyc_require_selfie: bool = True
+    kyc_check_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    kyc_auto_decision: bool = False
+
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
@@ -167,6 +177,19 @@ class Settings(BaseSettings):
         from app.services.encryption import generate_key_spec
 
         return _read_or_create_secret(self.data_dir / file_name, generate_key_spec)
+
+    @field_validator("kyc_identity_documents", "kyc_required_documents", mode="before")
+    @classmethod
+    def _documents_csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("kyc_check_weights")
+    @classmethod
+    def _weights(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = set(value) - set(DEFAULT_WEIGHTS)
+        if unknown or any(w < 0 for w in value.values()) or not sum(value.values()):
+            raise ValueError(f"weights of {sorted(DEFAULT_WEIGHTS)}, not negative, not all zero")
+        return value
 
     @field_validator("document_encryption_old_keys", mode="before")
     @classmethod

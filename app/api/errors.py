@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.domain import errors as e
+from app.domain import jobs, kyc, loan_schedule, loans, money
 from app.domain.jobs import JobNotFailed, JobNotFound
 from app.logging_setup import request_id_var
 
@@ -27,12 +28,21 @@ STATUS: dict[type[e.DomainError], int] = {
     e.InsufficientRole: 403,
     e.NotFound: 404, e.UserNotFound: 404, JobNotFound: 404,
     JobNotFailed: 409,
-    e.Conflict: 409, e.IdentifierTaken: 409, e.DocumentIntegrityError: 409,
+    e.Conflict: 409, e.IdentifierTaken: 409, e.DocumentIntegrityError: 409, e.IdempotencyInProgress: 409,
     e.FileTooLarge: 413,
-    e.RuleViolation: 422,
+    e.RuleViolation: 422, e.IdempotencyKeyReused: 422,
     e.TooManyRequests: 429,
     e.DeliveryFailed: 502,
     e.ServiceUnavailable: 503, e.ModelsUnavailable: 503, e.DocumentKeyUnavailable: 503,
+    # KYC cases
+    kyc.CaseNotFound: 404, kyc.CaseIncomplete: 422, kyc.CaseNotEditable: 409, kyc.CaseNotReviewable: 409,
+    kyc.AlreadyApproved: 409,
+    # jobs
+    jobs.JobNotFound: 404, jobs.JobNotFailed: 409,
+    # lending: amounts and terms that parse but break a rule are 422, like the schema's own refusals
+    money.InvalidAmount: 422, money.InvalidRate: 422, loan_schedule.InvalidLoanTerms: 422,
+    loans.InvalidLoanProduct: 422, loans.NotEligible: 422, loans.Overpayment: 422, loans.InvalidTransition: 409,
+    loans.LoanRepaid: 409,
 }
 
 _HTTP_CODES = {

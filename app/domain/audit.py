@@ -26,6 +26,15 @@ class AuditAction(StrEnum):
     API_KEY_REVOKED = "api_key_revoked"
     JOBS_VIEWED = "jobs_viewed"
     JOB_RETRIED = "job_retried"
+    KYC_DOCUMENT_UPLOADED = "kyc_document_uploaded"
+    KYC_SELFIE_UPLOADED = "kyc_selfie_uploaded"
+    KYC_CORRECTED = "kyc_corrected"
+    KYC_SUBMITTED = "kyc_submitted"
+    KYC_CHECKS_COMPLETED = "kyc_checks_completed"
+    KYC_VIEWED = "kyc_viewed"
+    KYC_FILE_VIEWED = "kyc_file_viewed"
+    KYC_APPROVED = "kyc_approved"
+    KYC_REJECTED = "kyc_rejected"
 
 
 @dataclass(frozen=True)

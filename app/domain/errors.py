@@ -176,6 +176,21 @@ class IdentifierTaken(Conflict):
     code = "identifier_taken"
 
 
+# --- idempotent requests -------------------------------------------------------------------
+
+
+class IdempotencyKeyReused(RuleViolation):
+    """This Idempotency-Key was already used with a different request body."""
+
+    code = "idempotency_key_reused"
+
+
+class IdempotencyInProgress(Conflict):
+    """A request with this Idempotency-Key is still being processed; retry shortly."""
+
+    code = "idempotency_in_progress"
+
+
 # --- inputs to the verification engine -------------------------------------------------
 
 

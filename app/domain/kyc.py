@@ -10,7 +10,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -245,3 +245,89 @@ def ensure_reviewable(status: CaseStatus, checks_state: ChecksState, owner_id: s
         raise CaseNotReviewable(f"The case is {status.value}; only a SUBMITTED case can be decided.")
     if checks_state != ChecksState.DONE:
         raise CaseNotReviewable("The automated checks are still running; decide once they finish.")
+
+
+# --- the case ------------------------------------------------------------------------------
+
+# Fields a customer may confirm or correct; the OCR value stays beside the correction.
+CORRECTABLE_FIELDS = ("full_name", "date_of_birth", "gender", "father_name", "address", "nationality",
+                      "issue_date", "expiry_date", "place_of_birth", "document_number")
+
+
+@dataclass
+class CaseDocument:
+    id: str
+    type: str
+    side: str | None
+    file_id: str
+    content_type: str
+    uploaded_at: datetime
+    fields: dict[str, Any]           # as read, numbers masked
+    confidence: float
+    validation: dict[str, Any]
+    number_masked: str | None = None
+    number_fingerprint: str | None = None
+    number_encrypted: str | None = None  # AES-GCM, bound to user, case and document
+    corrections: dict[str, Any] = field(default_factory=dict)  # numbers masked here too
+
+    def visible_corrections(self) -> dict[str, Any]:
+        """What the customer changed, as shown (a corrected number masked, its cipher text and hash left out)."""
+        return {k: v for k, v in self.corrections.items()
+                if not k.endswith(("_fingerprint", "_encrypted"))}
+
+
+@dataclass
+class Selfie:
+    file_id: str
+    content_type: str
+    uploaded_at: datetime
+    face_detected: bool
+    quality: dict[str, Any]
+    liveness_challenge_id: str | None = None
+    liveness_passed: bool | None = None
+
+
+@dataclass
+class Decision:
+    by: str
+    role: str
+    at: datetime
+    approved: bool
+    reason: str | None = None
+    notes: str | None = None
+
+
+@dataclass
+class KycCase:
+    id: str
+    user_id: str
+    status: CaseStatus
+    checks_state: ChecksState
+    created_at: datetime
+    updated_at: datetime
+    documents: list[CaseDocument] = field(default_factory=list)
+    selfie: Selfie | None = None
+    checks: list[Check] = field(default_factory=list)
+    overall_score: int | None = None
+    risk_level: RiskLevel | None = None
+    breakdown: dict[str, float] = field(default_factory=dict)
+    submitted_at: datetime | None = None
+    decision: Decision | None = None
+    applicant: dict[str, Any] = field(default_factory=dict)  # name, email, phone as at submission
+
+    def document(self, document_id: str) -> CaseDocument:
+        for doc in self.documents:
+            if doc.id == document_id:
+                return doc
+        raise CaseNotFound("No such document in this case.", code="document_not_found")
+
+    def file_ids(self) -> set[str]:
+        ids = {d.file_id for d in self.documents}
+        return ids | ({self.selfie.file_id} if self.selfie else set())
+
+    def ensure_open(self) -> None:
+        if self.status != CaseStatus.OPEN:
+            raise CaseNotEditable(f"The case is {self.status.value}; it can no longer be changed.")
+
+    def missing(self, policy: SubmissionPolicy) -> list[str]:
+        return policy.missing([d.type for d in self.documents], self.selfie is not None)

@@ -99,3 +99,29 @@ class Notifier:
         )
         await self.mailer.send(to, _SUBJECTS.get(purpose, "Your KYC Flow code"), text, html_body)
 
+
+    async def send_notice(self, *, to: str, name: str, subject: str, lines: list[str]) -> None:
+        """A short account notice (a KYC decision, a loan's progress): email, or SMS to a phone.
+        Best effort: the decision is already stored, so a failed delivery is logged, not raised."""
+        try:
+            if to.startswith("+"):
+                await self.sms.send(to, " ".join(lines))
+                return
+            text = f"Hello {name},\n\n" + "\n".join(lines) + "\n\nKYC Flow\n"
+            html_body = f"<p>Hello {html.escape(name)},</p>" + "".join(f"<p>{html.escape(x)}</p>" for x in lines)
+            await self.mailer.send(to, subject, text, html_body)
+        except (DeliveryFailed, OSError) as exc:
+            log.warning("notice delivery failed", extra={"subject": subject, "error": type(exc).__name__})
+
+    async def send_decision(self, *, to: str, name: str, approved: bool, reason: str | None,
+                            notes: str | None) -> None:
+        if approved:
+            lines = ["Your KYC verification is approved. You can now apply for loans."]
+        else:
+            lines = ["Your KYC verification was not approved.", f"Reason: {reason or 'see the notes'}"]
+            if notes:
+                lines.append(f"Notes from the reviewer: {notes}")
+            lines.append("You can start a new KYC submission in the app.")
+        await self.send_notice(to=to, name=name, subject="Your KYC verification " + ("is approved" if approved
+                                                                                     else "was not approved"),
+                               lines=lines)

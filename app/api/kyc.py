@@ -1,0 +1,240 @@
+"""KYC case routes: the customer's documents, selfie and submission; the auditor's queue,
+case view, files and decisions."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, File, Form, Header, Query, Response, UploadFile, status
+from fastapi.responses import JSONResponse
+
+from app.api.deps import ClientDep, ContainerDep, allow
+from app.api.schemas.common import Page, error_responses
+from app.api.schemas.kyc import (
+    ApproveIn,
+    CaseDetail,
+    CaseOut,
+    CorrectionsIn,
+    DecisionMessage,
+    DecisionOut,
+    DocumentOut,
+    DocumentTypeIn,
+    DocumentUploaded,
+    FileLink,
+    OneStepUpload,
+    OneStepUploaded,
+    PendingCase,
+    RejectIn,
+    SelfieUploaded,
+    Submitted,
+)
+from app.api.verification import read_upload
+from app.domain import errors as e
+from app.domain import kyc as k
+from app.domain.kyc import KycCase
+from app.services.auth import Principal
+
+router = APIRouter(prefix="/kyc", tags=["KYC"])
+PageNo = Annotated[int, Query(ge=1, le=1_000_000, description="1-based page number")]
+PageSize = Annotated[int, Query(ge=1, le=100, description="Items per page (max 100)")]
+Customer = Annotated[Principal, allow("kyc:submit")]
+Reader = Annotated[Principal, allow("kyc:read_own")]
+Reviewer = Annotated[Principal, allow("kyc:review")]
+CaseViewer = Annotated[Principal, allow("kyc:read_any")]
+
+UPLOAD_ERRORS = (e.InvalidImage, (400, "invalid_document_number", "The Aadhaar number fails its checksum."),
+                 (409, "kyc_in_review", "Your KYC case is being reviewed; wait for the decision."), k.AlreadyApproved,
+                 (413, "file_too_large", "The file is larger than 10 MB."), 401, 403, 422,
+                 (503, "ml_busy", "The verification engine is busy; retry shortly."))
+
+
+def _case_out(case: KycCase, c: ContainerDep) -> CaseOut:
+    return CaseOut.of(case, case.missing(c.kyc.s.policy) if case.status == k.CaseStatus.OPEN else [])
+
+
+@router.post("/documents", status_code=status.HTTP_201_CREATED, response_model=DocumentUploaded,
+             summary="Upload a KYC document", responses=error_responses(*UPLOAD_ERRORS))
+async def upload_document(
+    principal: Customer, c: ContainerDep, client: ClientDep,
+    document_type: Annotated[DocumentTypeIn, Form(description="What the document is")],
+    file: Annotated[UploadFile, File(description="JPG, PNG or PDF (first page), at most 10 MB")],
+    side: Annotated[Literal["front", "back"] | None, Form(description="Card side; read from the card if omitted")]
+    = None,
+    document_number: Annotated[str | None, Form(max_length=32, pattern=r"^[A-Za-z0-9 \-]+$",
+                                                description="The number as the customer typed it (optional)")]
+    = None,
+) -> DocumentUploaded:
+    """Adds the document to the open case (one is started on the first upload) and answers at
+    once with what OCR read (numbers masked) and its validation. A document of the same type and
+    side replaces the earlier one."""
+    data = await read_upload(file, c.settings.max_upload_bytes)
+    upload = await c.kyc.upload_document(principal.user, document_type=document_type, side=side, data=data,
+                                         declared_number=document_number, client=client)
+    return DocumentUploaded(kyc_id=upload.case.id, **DocumentOut.of(upload.document).model_dump())
+
+
+@router.put("/documents/{document_id}/corrections", response_model=CaseOut,
+            summary="Confirm or correct what was read",
+            responses=error_responses(k.CaseNotFound, k.CaseNotEditable, 401, 403, 422,
+                                      (400, "invalid_correction", "These fields cannot be corrected: photo.")))
+async def correct(document_id: str, body: CorrectionsIn, principal: Customer, c: ContainerDep,
+                  client: ClientDep) -> CaseOut:
+    """A corrected value is stored beside the OCR value; any difference becomes a `review` check."""
+    return _case_out(await c.kyc.correct(principal.user, document_id, dict(body.fields), client), c)
+
+
+@router.post("/selfie", status_code=status.HTTP_201_CREATED, response_model=SelfieUploaded,
+             summary="Upload the selfie",
+             responses=error_responses(e.NoFaceDetected, *UPLOAD_ERRORS,
+                                       (400, "liveness_not_passed", "That liveness challenge was not passed by you.")))
+async def upload_selfie(
+    principal: Customer, c: ContainerDep, client: ClientDep,
+    file: Annotated[UploadFile, File(description="JPG or PNG, one face, facing the camera")],
+    liveness_challenge_id: Annotated[str | None, Form(max_length=64,
+                                                      description="A challenge you passed at /liveness/verify")]
+    = None,
+) -> SelfieUploaded:
+    """Checks the face and the photo's quality; a selfie without a face is refused."""
+    data = await read_upload(file, c.settings.max_upload_bytes)
+    case, selfie = await c.kyc.upload_selfie(principal.user, data, liveness_challenge_id, client)
+    return SelfieUploaded(kyc_id=case.id, face_detected=selfie.face_detected, quality=selfie.quality)
+
+
+@router.post("/submit", status_code=status.HTTP_202_ACCEPTED, response_model=Submitted, summary="Submit the case",
+             responses=error_responses((422, "kyc_incomplete", "The case is incomplete: pan; selfie."),
+                                       (409, "kyc_already_submitted", "The case was already submitted."),
+                                       k.AlreadyApproved, 401, 403))
+async def submit(principal: Customer, c: ContainerDep, client: ClientDep) -> Submitted:
+    """The checks then run in the background and survive a restart; `GET /kyc/me` shows them."""
+    case = await c.kyc.submit(principal.user, client)
+    return Submitted(kyc_id=case.id, status=case.status.value)
+
+
+@router.post("/upload", status_code=status.HTTP_201_CREATED, response_model=OneStepUploaded,
+             summary="Upload a document in one JSON step (smartBank form)",
+             responses=error_responses(*UPLOAD_ERRORS, (422, "idempotency_key_reused",
+                                                        "This Idempotency-Key was already used with a different "
+                                                        "request body.")))
+async def upload_one_step(
+    body: OneStepUpload, principal: Customer, c: ContainerDep, client: ClientDep,
+    idempotency_key: Annotated[str | None, Header(max_length=128, description="Same key and body within 24 h: "
+                                                                            "the first answer, never a second "
+                                                                            "document")] = None,
+) -> JSONResponse:
+    """Adds the document (with the number the customer typed, checked against what OCR reads) to
+    the open case. When the case then meets the submission policy (an identity document, a PAN and
+    a selfie by default) it is submitted in the same call: `status: SUBMITTED`. Otherwise the answer
+    is 201 with `status: OPEN` and `missing` listing what is still needed (upload the rest with
+    `POST /kyc/documents` / `POST /kyc/selfie`, then `POST /kyc/submit`, or send this again)."""
+    data = _base64(body.document_data)
+    user = principal.user
+
+    async def work() -> tuple[int, dict[str, object]]:
+        upload = await c.kyc.upload_document(user, document_type=body.document_type, side=body.side, data=data,
+                                             declared_number=body.document_number, client=client)
+        missing = upload.case.missing(c.kyc.s.policy)
+        if missing:
+            out = OneStepUploaded(message="Document added; the case needs more before it can be submitted.",
+                                  kyc_id=upload.case.id, status="OPEN", missing=missing)
+        else:
+            submitted = await c.kyc.submit(user, client)
+            out = OneStepUploaded(message="Document added and KYC submitted.", kyc_id=submitted.id,
+                                  status="SUBMITTED", missing=[])
+        return 201, out.model_dump(mode="json")
+
+    code, payload = await c.idempotency.run("kyc_upload", user.id, idempotency_key, body.model_dump(), work)
+    return JSONResponse(payload, status_code=code)
+
+
+def _base64(value: str) -> bytes:
+    text = value.strip()
+    if text.startswith("data:"):
+        text = text.partition(",")[2]
+    try:
+        return base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise e.InvalidImage("document_data is not valid base64.") from None
+
+
+@router.get("/me", response_model=CaseOut, summary="My current KYC case",
+            responses=error_responses(k.CaseNotFound, 401, 403))
+async def my_case(principal: Reader, c: ContainerDep) -> CaseOut:
+    """Documents (masked), checks, risk, status, and the rejection reason if there is one."""
+    return _case_out(await c.kyc.current(principal.user), c)
+
+
+@router.get("/pending", response_model=Page[PendingCase], summary="The review queue",
+            responses=error_responses(401, 403, 422))
+async def pending(
+    _: CaseViewer, c: ContainerDep, page: PageNo = 1, page_size: PageSize = 20,
+    risk_level: Annotated[Literal["Low", "Medium", "High"] | None, Query()] = None,
+    document_type: Annotated[DocumentTypeIn | None, Query()] = None,
+    sort: Annotated[Literal["oldest", "risk"], Query(description="oldest first (default), or High risk first")]
+    = "oldest",
+) -> Page[PendingCase]:
+    """Submitted cases waiting for a decision."""
+    rows, total = await c.kyc.pending(risk_level=risk_level, document_type=document_type, by_risk=sort == "risk",
+                                      page=page, page_size=page_size)
+    items = []
+    for case in rows:
+        applicant = case.applicant
+        first = next((d for d in case.documents if d.type in k.IDENTITY_DOCUMENTS),
+                     case.documents[0] if case.documents else None)
+        items.append(PendingCase(
+            kyc_id=case.id, user_id=case.user_id, user_name=applicant.get("name"), user_email=applicant.get("email"),
+            document_type=first.type if first else None, document_number=first.number_masked if first else None,
+            submitted_at=case.submitted_at, checks_state=case.checks_state.value,
+            risk_level=case.risk_level.value if case.risk_level else None, overall_score=case.overall_score))
+    return Page(items=items, total=total, page=page, page_size=page_size)
+
+
+@router.get("/{kyc_id}", response_model=CaseDetail, summary="One case in full (auditor)",
+            responses=error_responses(k.CaseNotFound, 401, 403))
+async def get_case(kyc_id: str, principal: CaseViewer, c: ContainerDep, client: ClientDep) -> CaseDetail:
+    """Every check, the extracted fields (numbers masked), corrections, the risk breakdown and links
+    to the files. The view is audit-logged."""
+    case = await c.kyc.get_case(kyc_id, principal.user, client)
+    files = [FileLink(file_id=d.file_id, kind="document", document_id=d.id, content_type=d.content_type,
+                      url=f"/api/v1/kyc/{case.id}/files/{d.file_id}") for d in case.documents]
+    if case.selfie:
+        files.append(FileLink(file_id=case.selfie.file_id, kind="selfie", document_id=None,
+                              content_type=case.selfie.content_type,
+                              url=f"/api/v1/kyc/{case.id}/files/{case.selfie.file_id}"))
+    decision = case.decision
+    return CaseDetail(
+        **CaseOut.fields_of(case, []), user_id=case.user_id, applicant=case.applicant, breakdown=case.breakdown,
+        files=files, decision=DecisionOut(by=decision.by, role=decision.role, at=decision.at,
+                                          approved=decision.approved, reason=decision.reason,
+                                          notes=decision.notes) if decision else None)
+
+
+@router.get("/{kyc_id}/files/{file_id}", summary="A stored document image (auditor)",
+            response_class=Response,
+            responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "application/pdf": {}},
+                             "description": "The decrypted file, shown inline"},
+                       **error_responses((404, "file_not_found", "No such file in this case."), 401, 403)})
+async def get_file(kyc_id: str, file_id: str, principal: CaseViewer, c: ContainerDep, client: ClientDep) -> Response:
+    """Decrypted and streamed with its content type; every view is audit-logged."""
+    data, content_type = await c.kyc.file(kyc_id, file_id, principal.user, client)
+    return Response(data, media_type=content_type, headers={
+        "Content-Disposition": "inline", "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+
+
+@router.put("/{kyc_id}/approve", response_model=DecisionMessage, summary="Approve a case",
+            responses=error_responses(k.CaseNotFound, k.CaseNotReviewable, 401, 403, 422))
+async def approve(kyc_id: str, body: ApproveIn, principal: Reviewer, c: ContainerDep,
+                  client: ClientDep) -> DecisionMessage:
+    """Only a SUBMITTED case whose checks finished, never one's own; the customer is notified."""
+    case = await c.kyc.approve(kyc_id, principal.user, body.notes, client)
+    return DecisionMessage(message="KYC approved successfully", status=case.status.value)
+
+
+@router.put("/{kyc_id}/reject", response_model=DecisionMessage, summary="Reject a case",
+            responses=error_responses(k.CaseNotFound, k.CaseNotReviewable, 401, 403, 422))
+async def reject(kyc_id: str, body: RejectIn, principal: Reviewer, c: ContainerDep,
+                 client: ClientDep) -> DecisionMessage:
+    """With a reason code (see the schema) and notes; the customer is told the reason."""
+    case = await c.kyc.reject(kyc_id, principal.user, body.reason, body.notes, client)
+    return DecisionMessage(message="KYC rejected successfully", status=case.status.value)

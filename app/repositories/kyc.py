@@ -1,0 +1,201 @@
+"""`kyc_doc` collection: KYC cases, their documents, selfie, checks and decision.
+
+Every transition is one `find_one_and_update` filtered on the state it expects, so of two
+racing requests exactly one wins and the other gets None (the service turns that into 409).
+Files live in GridFS (`app/repositories/files.py`); document numbers appear here only masked,
+fingerprinted and encrypted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from app.domain.kyc import (
+    Assessment,
+    CaseDocument,
+    CaseStatus,
+    Check,
+    ChecksState,
+    CheckStatus,
+    Decision,
+    KycCase,
+    RiskLevel,
+    Selfie,
+)
+from app.repositories.base import RepositoryBase, to_object_id
+
+_RISK_ORDER = {RiskLevel.HIGH.value: 0, RiskLevel.MEDIUM.value: 1, RiskLevel.LOW.value: 2}
+
+
+def _document(d: dict[str, Any]) -> CaseDocument:
+    return CaseDocument(
+        id=d["id"], type=d["type"], side=d.get("side"), file_id=str(d["file_id"]), content_type=d["content_type"],
+        uploaded_at=d["uploaded_at"], fields=d.get("fields") or {}, confidence=d.get("confidence", 0.0),
+        validation=d.get("validation") or {}, number_masked=d.get("number_masked"),
+        number_fingerprint=d.get("number_fingerprint"), corrections=d.get("corrections") or {},
+    )
+
+
+def _from_doc(doc: dict[str, Any]) -> KycCase:
+    selfie = doc.get("selfie")
+    decision = doc.get("decision")
+    return KycCase(
+        id=str(doc["_id"]), user_id=doc["user_id"], status=CaseStatus(doc["status"]),
+        checks_state=ChecksState(doc.get("checks_state", ChecksState.NOT_STARTED)),
+        created_at=doc["created_at"], updated_at=doc["updated_at"],
+        documents=[_document(d) for d in doc.get("documents", [])],
+        selfie=Selfie(**{**selfie, "file_id": str(selfie["file_id"])}) if selfie else None,
+        checks=[Check(c["name"], CheckStatus(c["status"]), c["score"], c["detail"], c.get("document_id"))
+                for c in doc.get("checks", [])],
+        overall_score=doc.get("overall_score"),
+        risk_level=RiskLevel(doc["risk_level"]) if doc.get("risk_level") else None,
+        breakdown=doc.get("breakdown") or {}, submitted_at=doc.get("submitted_at"),
+        decision=Decision(**decision) if decision else None, applicant=doc.get("applicant") or {},
+    )
+
+
+def _document_doc(d: CaseDocument) -> dict[str, Any]:
+    return asdict(d)
+
+
+class KycCaseRepository(RepositoryBase):
+    collection_name = "kyc_doc"
+
+    async def ensure_indexes(self) -> None:
+        # At most one open case per customer: two first uploads at once end in one case.
+        await self.collection.create_index("user_id", name="one_open_case", unique=True,
+                                           partialFilterExpression={"status": CaseStatus.OPEN.value})
+        await self.collection.create_index([("user_id", ASCENDING), ("created_at", DESCENDING)])
+        # The review queue: submitted cases, oldest first or by risk, filtered by level or type.
+        await self.collection.create_index([("status", ASCENDING), ("submitted_at", ASCENDING)])
+        await self.collection.create_index([("status", ASCENDING), ("risk_rank", ASCENDING),
+                                            ("submitted_at", ASCENDING)])
+        await self.collection.create_index([("status", ASCENDING), ("documents.type", ASCENDING),
+                                            ("submitted_at", ASCENDING)])
+        await self.collection.create_index("documents.number_fingerprint")
+
+    async def _update(self, query: dict[str, Any], update: dict[str, Any], session: Any = None) -> KycCase | None:
+        doc = await self.collection.find_one_and_update(query, update, return_document=ReturnDocument.AFTER,
+                                                        session=session)
+        return _from_doc(doc) if doc else None
+
+    # --- reading ---------------------------------------------------------------------------
+
+    async def get(self, case_id: str, *, user_id: str | None = None) -> KycCase | None:
+        """With `user_id`, only that customer's case: anyone else's id reads as not found."""
+        oid = to_object_id(case_id)
+        if oid is None:
+            return None
+        query: dict[str, Any] = {"_id": oid}
+        if user_id is not None:
+            query["user_id"] = user_id
+        doc = await self.collection.find_one(query)
+        return _from_doc(doc) if doc else None
+
+    async def latest_for_user(self, user_id: str) -> KycCase | None:
+        docs = await self.find_many({"user_id": user_id}, sort=[("created_at", DESCENDING)], limit=1)
+        return _from_doc(docs[0]) if docs else None
+
+    async def list_for_user(self, user_id: str) -> list[KycCase]:
+        return [_from_doc(d) for d in await self.find_many({"user_id": user_id}, sort=[("created_at", DESCENDING)])]
+
+    async def pending(self, *, risk_level: str | None, document_type: str | None, by_risk: bool, page: int,
+                      page_size: int) -> tuple[list[KycCase], int]:
+        """Submitted cases waiting for a decision, with the applicant as they were at submission."""
+        query: dict[str, Any] = {"status": CaseStatus.SUBMITTED.value}
+        if risk_level:
+            query["risk_level"] = risk_level
+        if document_type:
+            query["documents.type"] = document_type
+        sort = [("risk_rank", ASCENDING)] if by_risk else []
+        sort += [("submitted_at", ASCENDING), ("_id", ASCENDING)]
+        docs = await self.find_many(query, sort=sort, skip=(page - 1) * page_size, limit=page_size)
+        return [_from_doc(d) for d in docs], await self.count(query)
+
+    async def duplicate_owners(self, fingerprint: str, user_id: str) -> list[str]:
+        """Other customers with a document of the same number (found by its keyed hash)."""
+        owners = await self.collection.distinct("user_id", {"documents.number_fingerprint": fingerprint,
+                                                            "user_id": {"$ne": user_id}})
+        return [str(o) for o in owners]
+
+    async def stats(self) -> dict[str, Any]:
+        rows = await self.aggregate([{"$facet": {
+            "status": [{"$group": {"_id": "$status", "n": {"$sum": 1}}}],
+            "risk": [{"$match": {"risk_level": {"$ne": None}}}, {"$group": {"_id": "$risk_level", "n": {"$sum": 1}}}],
+        }}])
+        facet = rows[0] if rows else {"status": [], "risk": []}
+        status_counts = {s.value: 0 for s in CaseStatus}
+        status_counts.update({r["_id"]: r["n"] for r in facet["status"]})
+        risk_levels = {r.value: 0 for r in RiskLevel}
+        risk_levels.update({r["_id"]: r["n"] for r in facet["risk"]})
+        return {"total": sum(status_counts.values()), "status_counts": status_counts, "risk_levels": risk_levels}
+
+    # --- the customer's open case ------------------------------------------------------------
+
+    async def open_case(self, user_id: str, now: datetime) -> KycCase:
+        """The customer's open case, created on first use (one per customer, even under a race)."""
+        existing = await self.collection.find_one({"user_id": user_id, "status": CaseStatus.OPEN.value})
+        if existing:
+            return _from_doc(existing)
+        doc = {"_id": ObjectId(), "user_id": user_id, "status": CaseStatus.OPEN.value,
+               "checks_state": ChecksState.NOT_STARTED.value, "created_at": now, "updated_at": now,
+               "documents": [], "selfie": None, "checks": []}
+        try:
+            await self.collection.insert_one(doc)
+            return _from_doc(doc)
+        except DuplicateKeyError:
+            again = await self.collection.find_one({"user_id": user_id, "status": CaseStatus.OPEN.value})
+            assert again is not None
+            return _from_doc(again)
+
+    def _open(self, case_id: str, user_id: str) -> dict[str, Any]:
+        return {"_id": to_object_id(case_id), "user_id": user_id, "status": CaseStatus.OPEN.value}
+
+    async def add_document(self, case_id: str, user_id: str, document: CaseDocument, now: datetime) -> KycCase | None:
+        """Adds the document; one of the same type and side is replaced (a better photo)."""
+        await self.collection.update_one(self._open(case_id, user_id),
+                                         {"$pull": {"documents": {"type": document.type, "side": document.side}}})
+        return await self._update(self._open(case_id, user_id),
+                                  {"$push": {"documents": _document_doc(document)}, "$set": {"updated_at": now}})
+
+    async def set_selfie(self, case_id: str, user_id: str, selfie: Selfie, now: datetime) -> KycCase | None:
+        return await self._update(self._open(case_id, user_id), {"$set": {"selfie": asdict(selfie), "updated_at": now}})
+
+    async def set_corrections(self, case_id: str, user_id: str, document_id: str, corrections: dict[str, Any],
+                              now: datetime) -> KycCase | None:
+        query = {**self._open(case_id, user_id), "documents.id": document_id}
+        return await self._update(query, {"$set": {"documents.$.corrections": corrections, "updated_at": now}})
+
+    # --- transitions -----------------------------------------------------------------------
+
+    async def submit(self, case_id: str, user_id: str, applicant: dict[str, Any], now: datetime,
+                     session: Any = None) -> KycCase | None:
+        return await self._update(self._open(case_id, user_id), {"$set": {
+            "status": CaseStatus.SUBMITTED.value, "checks_state": ChecksState.RUNNING.value, "submitted_at": now,
+            "updated_at": now, "applicant": applicant, "risk_rank": len(_RISK_ORDER),
+        }}, session=session)
+
+    async def record_checks(self, case_id: str, checks: list[Check], assessment: Assessment,
+                            now: datetime) -> KycCase | None:
+        """Written once: a retried job finds the checks already DONE and changes nothing."""
+        return await self._update(
+            {"_id": to_object_id(case_id), "status": CaseStatus.SUBMITTED.value,
+             "checks_state": ChecksState.RUNNING.value},
+            {"$set": {"checks": [c.as_dict() for c in checks], "overall_score": assessment.overall_score,
+                      "risk_level": assessment.risk_level.value, "breakdown": assessment.breakdown,
+                      "risk_rank": _RISK_ORDER[assessment.risk_level.value],
+                      "checks_state": ChecksState.DONE.value, "updated_at": now}})
+
+    async def decide(self, case_id: str, decision: Decision, now: datetime, session: Any = None) -> KycCase | None:
+        """Only a submitted case whose checks finished, and never by its own customer."""
+        status = CaseStatus.APPROVED if decision.approved else CaseStatus.REJECTED
+        return await self._update(
+            {"_id": to_object_id(case_id), "status": CaseStatus.SUBMITTED.value,
+             "checks_state": ChecksState.DONE.value, "user_id": {"$ne": decision.by}},
+            {"$set": {"status": status.value, "decision": asdict(decision), "updated_at": now}}, session=session)

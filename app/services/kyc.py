@@ -1,0 +1,432 @@
+"""KYC cases: the customer's uploads and submission, the durable automated checks, and the
+auditor's decision.
+
+Files are checked by content (the engine's decoders run before anything is stored), then
+encrypted into GridFS. Document numbers are kept encrypted, masked for display and as a keyed
+fingerprint for duplicate detection; the clear number never leaves this module's locals.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from app.domain.audit import AuditAction, ClientInfo
+from app.domain.documents import DocumentType, is_valid_aadhaar
+from app.domain.errors import InvalidInput, NoFaceDetected
+from app.domain.jobs import Job
+from app.domain.kyc import (
+    CORRECTABLE_FIELDS,
+    REJECTION_REASONS,
+    AlreadyApproved,
+    CaseDocument,
+    CaseIncomplete,
+    CaseNotEditable,
+    CaseNotFound,
+    CaseNotReviewable,
+    CaseStatus,
+    Check,
+    CheckStatus,
+    Decision,
+    KycCase,
+    RiskLevel,
+    Selfie,
+    SubmissionPolicy,
+    assess,
+    correction_checks,
+    dob_check,
+    ensure_reviewable,
+    name_check,
+)
+from app.domain.users import KycStatus, User
+from app.ml import tasks
+from app.ml.gateway import MlGateway
+from app.ml.images import sniff_format
+from app.repositories.files import EncryptedFileStore
+from app.repositories.kyc import KycCaseRepository
+from app.repositories.liveness_challenges import LivenessChallengeRepository
+from app.repositories.users import UserRepository
+from app.services.audit import AuditService
+from app.services.clock import Clock
+from app.services.encryption import DocumentCipher
+from app.services.jobs import JobService
+from app.services.notifications import Notifier
+
+CHECKS_JOB = "kyc_checks"
+_CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "pdf": "application/pdf"}
+# Documents that carry the holder's photo, in the order the face match prefers them.
+_PHOTO_DOCUMENTS = (DocumentType.PASSPORT, DocumentType.AADHAAR, DocumentType.DRIVING_LICENCE,
+                    DocumentType.NATIONAL_ID, DocumentType.VOTER_ID, DocumentType.PAN)
+
+
+@dataclass(frozen=True)
+class KycSettings:
+    policy: SubmissionPolicy = field(default_factory=SubmissionPolicy)
+    weights: dict[str, float] | None = None
+    auto_decision: bool = False
+
+
+@dataclass(frozen=True)
+class Upload:
+    case: KycCase
+    document: CaseDocument
+
+
+def _number_aad(user_id: str, case_id: str, document_id: str) -> str:
+    return f"kyc-number|{user_id}|{case_id}|{document_id}"
+
+
+class KycService:
+    def __init__(
+        self, *, settings: KycSettings, cases: KycCaseRepository, files: EncryptedFileStore, cipher: DocumentCipher,
+        users: UserRepository, challenges: LivenessChallengeRepository, ml: MlGateway, limits: tasks.Limits,
+        jobs: JobService, audit: AuditService, notifier: Notifier, clock: Clock,
+    ) -> None:
+        self.s, self.cases, self.files, self.cipher = settings, cases, files, cipher
+        self.users, self.challenges, self.ml, self.limits = users, challenges, ml, limits
+        self.jobs, self.audit, self.notifier, self.clock = jobs, audit, notifier, clock
+        jobs.register(CHECKS_JOB, self._checks_job)
+
+    # --- the customer's case ---------------------------------------------------------------
+
+    async def _case_for_upload(self, user: User) -> KycCase:
+        latest = await self.cases.latest_for_user(user.id)
+        if latest is not None and latest.status == CaseStatus.APPROVED:
+            raise AlreadyApproved("Your KYC is already approved.")
+        if latest is not None and latest.status == CaseStatus.SUBMITTED:
+            raise CaseNotEditable("Your KYC case is being reviewed; wait for the decision.", code="kyc_in_review")
+        if latest is not None and latest.status == CaseStatus.OPEN:
+            return latest
+        return await self.cases.open_case(user.id, self.clock.now())  # none yet, or the last was rejected
+
+    async def upload_document(self, user: User, *, document_type: str, side: str | None, data: bytes,
+                              declared_number: str | None, client: ClientInfo) -> Upload:
+        if document_type not in {d.value for d in DocumentType} - {DocumentType.GENERIC}:
+            raise InvalidInput(f"Unknown document type {document_type!r}.", code="invalid_document_type")
+        await self._case_for_upload(user)  # refuse early, before the models run
+        # Decoding and OCR both check the content: nothing unreadable is ever stored.
+        reading = await self.ml.run(tasks.read_document, data, document_type, self.limits)
+        number = self._document_number(document_type, declared_number, reading.document_number_raw)
+        case = await self._case_for_upload(user)
+        document_id = uuid.uuid4().hex
+        content_type = _CONTENT_TYPES[sniff_format(data) or "jpeg"]
+        file_id = await self.files.put(data, owner_id=user.id, case_id=case.id, content_type=content_type)
+        protected = (self.cipher.protect_number(document_type, number, _number_aad(user.id, case.id, document_id))
+                     if number else None)
+        corrections: dict[str, Any] = {}
+        if declared_number and reading.document_number_raw and number != _compact(reading.document_number_raw):
+            assert protected is not None  # declared differs from what was read: a person should look
+            corrections["document_number"] = protected.masked
+        document = CaseDocument(
+            id=document_id, type=document_type, side=side or reading.side, file_id=file_id,
+            content_type=content_type, uploaded_at=self.clock.now(), fields=dict(reading.fields),
+            confidence=reading.confidence, validation=dict(reading.validation),
+            number_masked=protected.masked if protected else None,
+            number_fingerprint=protected.fingerprint if protected else None,
+            number_encrypted=protected.encrypted if protected else None,
+            corrections=corrections,
+        )
+        updated = await self.cases.add_document(case.id, user.id, document, self.clock.now())
+        if updated is None:  # submitted by a parallel request meanwhile
+            await self.files.delete(file_id)
+            raise CaseNotEditable("The case was submitted meanwhile; it can no longer be changed.")
+        await self.audit.record(AuditAction.KYC_DOCUMENT_UPLOADED, user_id=user.id, actor=user, client=client,
+                                kyc_id=case.id, document_id=document_id, document_type=document_type,
+                                file_id=file_id)
+        return Upload(updated, document)
+
+    @staticmethod
+    def _document_number(document_type: str, declared: str | None, read: str | None) -> str | None:
+        """The number to keep: what the customer declared (checked), else what OCR read."""
+        if declared is None:
+            return _compact(read) if read else None
+        number = _compact(declared)
+        if not number or len(number) > 32 or not number.isalnum():
+            raise InvalidInput("The document number has characters no document uses.", code="invalid_document_number")
+        if document_type == DocumentType.AADHAAR and not is_valid_aadhaar(number):
+            raise InvalidInput("The Aadhaar number fails its checksum.", code="invalid_document_number")
+        if document_type == DocumentType.PAN and not _pan_format(number):
+            raise InvalidInput("A PAN is five letters, four digits and a letter.", code="invalid_document_number")
+        return number
+
+    async def upload_selfie(self, user: User, data: bytes, liveness_challenge_id: str | None,
+                            client: ClientInfo) -> tuple[KycCase, Selfie]:
+        await self._case_for_upload(user)
+        quality = await self.ml.run(tasks.check_selfie, data, self.limits)
+        if not quality.face_detected:
+            raise NoFaceDetected("No face was found in the selfie; take it again facing the camera.")
+        passed = None
+        if liveness_challenge_id:
+            passed = await self.challenges.passed_by(liveness_challenge_id, f"user:{user.id}")
+            if not passed:
+                raise InvalidInput("That liveness challenge was not passed by you.", code="liveness_not_passed")
+        case = await self._case_for_upload(user)
+        content_type = _CONTENT_TYPES[sniff_format(data) or "jpeg"]
+        file_id = await self.files.put(data, owner_id=user.id, case_id=case.id, content_type=content_type)
+        selfie = Selfie(file_id=file_id, content_type=content_type, uploaded_at=self.clock.now(),
+                        face_detected=True, quality=_quality(quality), liveness_challenge_id=liveness_challenge_id,
+                        liveness_passed=passed)
+        old = case.selfie
+        updated = await self.cases.set_selfie(case.id, user.id, selfie, self.clock.now())
+        if updated is None:
+            await self.files.delete(file_id)
+            raise CaseNotEditable("The case was submitted meanwhile; it can no longer be changed.")
+        if old is not None:
+            await self.files.delete(old.file_id)
+        await self.audit.record(AuditAction.KYC_SELFIE_UPLOADED, user_id=user.id, actor=user, client=client,
+                                kyc_id=case.id, file_id=file_id, liveness_challenge_id=liveness_challenge_id)
+        return updated, selfie
+
+    async def correct(self, user: User, document_id: str, corrections: dict[str, Any],
+                      client: ClientInfo) -> KycCase:
+        """The customer confirms or corrects what was read; the OCR value stays beside it."""
+        unknown = set(corrections) - set(CORRECTABLE_FIELDS)
+        if unknown:
+            raise InvalidInput(f"These fields cannot be corrected: {', '.join(sorted(unknown))}.",
+                               code="invalid_correction")
+        case = await self.cases.latest_for_user(user.id)
+        if case is None:
+            raise CaseNotFound()
+        document = case.document(document_id)
+        case.ensure_open()
+        stored = dict(document.corrections)
+        for name, value in corrections.items():
+            if name == "document_number":
+                number = self._document_number(document.type, str(value), None) or ""
+                protected = self.cipher.protect_number(document.type, number,
+                                                       _number_aad(user.id, case.id, document_id) + "|corrected")
+                stored[name] = protected.masked
+                stored["document_number_encrypted"] = protected.encrypted
+                stored["document_number_fingerprint"] = protected.fingerprint
+            else:
+                stored[name] = value
+        updated = await self.cases.set_corrections(case.id, user.id, document_id, stored, self.clock.now())
+        if updated is None:
+            raise CaseNotEditable("The case can no longer be changed.")
+        await self.audit.record(AuditAction.KYC_CORRECTED, user_id=user.id, actor=user, client=client,
+                                kyc_id=case.id, document_id=document_id, fields=sorted(corrections))
+        return updated
+
+    async def current(self, user: User) -> KycCase:
+        case = await self.cases.latest_for_user(user.id)
+        if case is None:
+            raise CaseNotFound("You have no KYC case yet; upload a document to start one.")
+        return case
+
+    async def submit(self, user: User, client: ClientInfo) -> KycCase:
+        case = await self.cases.latest_for_user(user.id)
+        if case is not None and case.status == CaseStatus.APPROVED:
+            raise AlreadyApproved("Your KYC is already approved.")
+        if case is None or case.status != CaseStatus.OPEN:
+            raise CaseIncomplete("Nothing to submit: upload your documents and a selfie first.",
+                                 missing=self.s.policy.missing([], False))
+        missing = case.missing(self.s.policy)
+        if missing:
+            raise CaseIncomplete("The case is incomplete: " + "; ".join(missing) + ".", missing=missing)
+        applicant = {"name": user.name, "email": user.email, "phone": user.phone}
+
+        async def step(session: Any) -> KycCase | None:
+            # The job first: without transactions a crash then leaves a job with nothing to do.
+            await self.jobs.enqueue(CHECKS_JOB, f"{CHECKS_JOB}:{case.id}", {"case_id": case.id}, session=session)
+            submitted = await self.cases.submit(case.id, user.id, applicant, self.clock.now(), session=session)
+            if submitted is not None:
+                await self.users.set_kyc_status(user.id, KycStatus.SUBMITTED, self.clock.now(), session=session)
+            return submitted
+
+        submitted = await self.jobs.atomically(step)
+        if submitted is None:
+            raise CaseNotEditable("The case was already submitted.", code="kyc_already_submitted")
+        await self.audit.record(AuditAction.KYC_SUBMITTED, user_id=user.id, actor=user, client=client,
+                                kyc_id=case.id, document_types=[d.type for d in case.documents])
+        return submitted
+
+    # --- automated checks (a durable job) --------------------------------------------------
+
+    async def _checks_job(self, job: Job) -> None:
+        case = await self.cases.get(job.payload["case_id"])
+        if case is None or case.status != CaseStatus.SUBMITTED or case.checks_state.value != "RUNNING":
+            return  # already done (a retried job), or the submission never happened
+        user = await self.users.get(case.user_id)
+        if user is None:
+            return
+        checks = await self.run_checks(case, user)
+        assessment = assess(checks, self.s.weights)
+        done = await self.cases.record_checks(case.id, checks, assessment, self.clock.now())
+        if done is None:
+            return  # another run finished first: apply once
+        await self.users.set_kyc_risk(user.id, assessment.risk_level.value, assessment.overall_score)
+        await self.audit.record(AuditAction.KYC_CHECKS_COMPLETED, user_id=user.id, actor_id="system",
+                                actor_role="system", kyc_id=case.id, overall_score=assessment.overall_score,
+                                risk_level=assessment.risk_level.value)
+        if self.s.auto_decision:
+            await self._auto_decide(done, checks, user)
+
+    async def run_checks(self, case: KycCase, user: User) -> list[Check]:
+        checks: list[Check] = []
+        profile_dob = _profile_dob(user)
+        for doc in case.documents:
+            checks.append(_ocr_check(doc))
+            checks.append(_validity_check(doc, self.clock.now().date()))
+            checks.append(name_check(doc.fields.get("full_name"), user.name, doc.id))
+            if doc.type != DocumentType.PAN or doc.fields.get("date_of_birth"):
+                checks.append(dob_check(doc.fields.get("date_of_birth"), profile_dob, doc.id))
+            checks.extend(correction_checks(doc.visible_corrections(), doc.fields, doc.id))
+            if doc.number_fingerprint:
+                owners = await self.cases.duplicate_owners(doc.number_fingerprint, user.id)
+                checks.append(Check("duplicate_document", CheckStatus.FAIL if owners else CheckStatus.PASS,
+                                    0.0 if owners else 1.0,
+                                    "This document is registered to another account." if owners
+                                    else "No other account has this document.", doc.id))
+        if case.selfie is not None:
+            checks.append(await self._face_check(case))
+            quality = case.selfie.quality
+            checks.append(Check("selfie_quality", CheckStatus.PASS if quality.get("acceptable") else CheckStatus.REVIEW,
+                                1.0 if quality.get("acceptable") else 0.5,
+                                "; ".join(quality.get("issues") or []) or "The selfie is sharp and well lit."))
+            if case.selfie.liveness_passed:
+                checks.append(Check("liveness", CheckStatus.PASS, 1.0, "A liveness challenge was passed."))
+            else:
+                checks.append(Check("liveness", CheckStatus.REVIEW, 0.5, "No liveness challenge was taken."))
+        return checks
+
+    async def _face_check(self, case: KycCase) -> Check:
+        assert case.selfie is not None
+        photo = next((d for t in _PHOTO_DOCUMENTS for d in case.documents
+                      if d.type == t and d.side in (None, "front")), None)
+        if photo is None:
+            return Check("face_match", CheckStatus.REVIEW, 0.5, "No document with a photo to compare.")
+        document, _ = await self.files.get(photo.file_id, owner_id=case.user_id, case_id=case.id)
+        selfie, _ = await self.files.get(case.selfie.file_id, owner_id=case.user_id, case_id=case.id)
+        try:
+            match = await self.ml.run(tasks.match_faces, document, selfie, self.limits)
+        except NoFaceDetected as exc:
+            return Check("face_match", CheckStatus.REVIEW, 0.3, exc.message, photo.id)
+        status = CheckStatus.PASS if match.verified else CheckStatus.FAIL
+        return Check("face_match", status, float(match.confidence), match.message, photo.id)
+
+    async def _auto_decide(self, case: KycCase, checks: list[Check], user: User) -> None:
+        if any(c.name == "duplicate_document" and c.status == CheckStatus.FAIL for c in checks):
+            await self._decide(case, user, approved=False, by="system", role="system", reason="duplicate_document",
+                               notes="Rejected automatically: the document belongs to another account.")
+        elif case.risk_level == RiskLevel.LOW and all(c.status == CheckStatus.PASS for c in checks):
+            await self._decide(case, user, approved=True, by="system", role="system", reason=None,
+                               notes="Approved automatically: every check passed.")
+
+    # --- the auditor -------------------------------------------------------------------------
+
+    async def pending(self, **filters: Any) -> tuple[list[KycCase], int]:
+        return await self.cases.pending(**filters)
+
+    async def get_case(self, case_id: str, actor: User, client: ClientInfo) -> KycCase:
+        case = await self.cases.get(case_id)
+        if case is None:
+            raise CaseNotFound()
+        await self.audit.record(AuditAction.KYC_VIEWED, user_id=case.user_id, actor=actor, client=client,
+                                kyc_id=case.id)
+        return case
+
+    async def file(self, case_id: str, file_id: str, actor: User, client: ClientInfo) -> tuple[bytes, str]:
+        case = await self.cases.get(case_id)
+        if case is None or file_id not in case.file_ids():
+            raise CaseNotFound("No such file in this case.", code="file_not_found")
+        data, content_type = await self.files.get(file_id, owner_id=case.user_id, case_id=case.id)
+        await self.audit.record(AuditAction.KYC_FILE_VIEWED, user_id=case.user_id, actor=actor, client=client,
+                                kyc_id=case.id, file_id=file_id)
+        return data, content_type
+
+    async def approve(self, case_id: str, actor: User, notes: str | None, client: ClientInfo) -> KycCase:
+        return await self._review(case_id, actor, approved=True, reason=None, notes=notes, client=client)
+
+    async def reject(self, case_id: str, actor: User, reason: str, notes: str | None, client: ClientInfo) -> KycCase:
+        if reason not in REJECTION_REASONS:
+            raise InvalidInput(f"Unknown reason {reason!r}; use one of: {', '.join(REJECTION_REASONS)}.",
+                               code="invalid_reason")
+        return await self._review(case_id, actor, approved=False, reason=reason, notes=notes, client=client)
+
+    async def _review(self, case_id: str, actor: User, *, approved: bool, reason: str | None, notes: str | None,
+                      client: ClientInfo) -> KycCase:
+        case = await self.cases.get(case_id)
+        if case is None:
+            raise CaseNotFound()
+        ensure_reviewable(case.status, case.checks_state, case.user_id, actor.id)
+        user = await self.users.get(case.user_id)
+        if user is None:
+            raise CaseNotFound()
+        decided = await self._decide(case, user, approved=approved, by=actor.id, role=actor.role.value,
+                                     reason=reason, notes=notes, client=client, actor=actor)
+        return decided
+
+    async def _decide(self, case: KycCase, user: User, *, approved: bool, by: str, role: str, reason: str | None,
+                      notes: str | None, client: ClientInfo | None = None, actor: User | None = None) -> KycCase:
+        now = self.clock.now()
+        decision = Decision(by=by, role=role, at=now, approved=approved, reason=reason, notes=notes)
+        decided = await self.cases.decide(case.id, decision, now)
+        if decided is None:  # a parallel decision won
+            raise CaseNotReviewable("The case was decided meanwhile.")
+        await self.users.set_kyc_status(user.id, KycStatus.APPROVED if approved else KycStatus.REJECTED, now)
+        action = AuditAction.KYC_APPROVED if approved else AuditAction.KYC_REJECTED
+        await self.audit.record(action, user_id=user.id, actor=actor, actor_id=by, actor_role=role, client=client,
+                                kyc_id=case.id, reason=reason, notes=notes)
+        await self.notifier.send_decision(to=user.primary_identifier, name=user.name, approved=approved,
+                                          reason=REJECTION_REASONS.get(reason or "") if not approved else None,
+                                          notes=notes)
+        return decided
+
+    async def stats(self) -> dict[str, Any]:
+        return await self.cases.stats()
+
+    async def cases_of(self, user_id: str) -> list[KycCase]:
+        return await self.cases.list_for_user(user_id)
+
+
+def _compact(number: str) -> str:
+    return "".join(ch for ch in number.upper() if ch.isalnum())
+
+
+def _pan_format(number: str) -> bool:
+    return len(number) == 10 and number[:5].isalpha() and number[5:9].isdigit() and number[9].isalpha()
+
+
+def _quality(q: Any) -> dict[str, Any]:
+    return {"acceptable": q.acceptable, "issues": list(q.issues), "sharpness": q.sharpness,
+            "brightness": q.brightness, "face_ratio": q.face_ratio, "face_count": q.face_count}
+
+
+def _profile_dob(user: User) -> date | None:
+    value = (user.profile or {}).get("dob")
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _ocr_check(doc: CaseDocument) -> Check:
+    read = doc.number_masked is not None
+    if doc.confidence >= 0.6 and read:
+        return Check("ocr", CheckStatus.PASS, doc.confidence, "The document was read.", doc.id)
+    return Check("ocr", CheckStatus.REVIEW, min(doc.confidence, 0.5),
+                 "The document was read only in part; a person should look." if doc.confidence
+                 else "Nothing could be read from the document.", doc.id)
+
+
+def _validity_check(doc: CaseDocument, today: date) -> Check:
+    """What the engine's `validation` says of the number and dates (checksums, format, expiry)."""
+    validation = doc.validation or {}
+    expiry = doc.fields.get("expiry_date")
+    if expiry:
+        try:
+            if date.fromisoformat(str(expiry)) < today:
+                return Check("document_validity", CheckStatus.FAIL, 0.0, "The document has expired.", doc.id)
+        except ValueError:
+            pass
+    valid = validation.get("number_valid", validation.get("valid"))
+    if valid is False:
+        return Check("document_validity", CheckStatus.FAIL, 0.0,
+                     validation.get("detail") or "The document number failed its checks.", doc.id)
+    if valid is True:
+        return Check("document_validity", CheckStatus.PASS, 1.0, "The document number passed its checks.", doc.id)
+    return Check("document_validity", CheckStatus.REVIEW, 0.5, "The document number could not be checked.", doc.id)
