@@ -32,8 +32,13 @@ class LivenessChallengeRepository(RepositoryBase):
         doc = await self.collection.find_one({"_id": challenge_id})
         return _from_doc(doc) if doc else None
 
-    async def mark_used(self, challenge_id: str, caller: str, now: datetime) -> bool:
-        """Claim the challenge for its own caller; False if it was already used (one use, even under races)."""
+    async def mark_used(self, challenge_id: str, caller: str, now: datetime, *, passed: bool) -> bool:
+        """Claim the challenge for its own caller with its verdict; False if it was already used
+        (one use, even under races)."""
         result = await self.collection.update_one({"_id": challenge_id, "caller": caller, "used_at": None},
-                                                  {"$set": {"used_at": now}})
+                                                  {"$set": {"used_at": now, "passed": passed}})
         return result.modified_count == 1
+
+    async def passed_by(self, challenge_id: str, caller: str) -> bool:
+        """Whether `caller` took this challenge and passed it (a KYC selfie may point at it)."""
+        return await self.collection.count_documents({"_id": challenge_id, "caller": caller, "passed": True}) == 1

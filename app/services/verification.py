@@ -136,7 +136,7 @@ class VerificationService:
         analysis, (passed, message) = await self._analyze_frames(frames, actions=challenge.actions)
         # Claimed only once there is a verdict: a bad frame, ml_busy or a timeout leaves it usable
         # for the retry; of two parallel attempts, only the first to claim gets an answer.
-        if not await self.challenges.mark_used(challenge_id, caller, self.clock.now()):
+        if not await self.challenges.mark_used(challenge_id, caller, self.clock.now(), passed=passed):
             return LivenessOutcome(challenge_id, "invalid", "This challenge was already used.", empty, _ms(start))
         results = {"blinks": analysis.blinks, "orientation": analysis.orientation,
                    "orientations": analysis.orientations, "face_detected": analysis.face_detected}
