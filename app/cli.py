@@ -1,4 +1,4 @@
-"""`kycflow` command line: serve, create-user, eval."""
+"""`kycflow` command line: serve, worker, create-user, eval."""
 
 from __future__ import annotations
 
@@ -37,6 +37,31 @@ async def _create_user(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _worker(args: argparse.Namespace) -> int:
+    """Job workers alone, against the configured database, until SIGTERM/SIGINT; leases go back on exit."""
+    import logging
+    import signal
+
+    from app.bootstrap import build_container
+    from app.logging_setup import configure_logging
+
+    settings = get_settings()
+    settings.check_startup()
+    configure_logging(settings.log_level)
+    container = await build_container(settings)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    try:
+        container.jobs.start(args.workers or max(settings.job_workers, 1))
+        logging.getLogger("kycflow").info("job worker ready", extra={"owner": container.jobs.owner,
+                                                                    "kinds": container.jobs.kinds})
+        await stop.wait()
+    finally:
+        await container.close()  # cancels running handlers and releases their leases
+    return 0
+
+
 def _eval(args: argparse.Namespace) -> int:
     """Run the service's own model classes over labelled data and print the figures."""
     import json
@@ -62,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="start the HTTP service")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    worker = sub.add_parser("worker", help="run background job workers only (no HTTP), until SIGTERM")
+    worker.add_argument("--workers", type=int, default=0, help="concurrent jobs (default: JOB_WORKERS, at least 1)")
     create = sub.add_parser("create-user", help="create an active account (the way the first admin is made)")
     create.add_argument("--email", required=True)
     create.add_argument("--password", required=True)
@@ -79,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(args)
     if args.command == "eval":
         return _eval(args)
+    if args.command == "worker":
+        return asyncio.run(_worker(args))
     return asyncio.run(_create_user(args))
 
 
