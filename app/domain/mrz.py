@@ -206,24 +206,39 @@ def _overflow(number: str, check: str, optional: str) -> tuple[str, str, str] | 
     return None
 
 
-def detect_format(raw_lines: list[str]) -> str:
-    """The ICAO format for these rows by count, length and first letter; raises
-    InvalidInput (`mrz_unreadable`) for a shape that is no ICAO format."""
-    lines = [clean_line(x) for x in raw_lines if x.strip()]
+def _candidates(lines: list[str]) -> list[str]:
+    """Formats these rows may be. OCR drops `<` from long filler runs, so a row's length
+    is a hint, not a verdict: both widths are tried and the check digits choose."""
     n = len(lines)
     longest = max((len(x) for x in lines), default=0)
-    shape = min(_SHAPES, key=lambda s: (s[0] != n, abs(s[1] - longest)))
-    if shape[0] != n or abs(shape[1] - longest) > 3:
+    if n == 3 and 24 <= longest <= 34:
+        return ["TD1"]
+    if n != 2 or not 26 <= longest <= 48:
         raise InvalidInput("Not a machine-readable zone", code="mrz_unreadable")
-    fmt = _SHAPES[shape]
-    return _VISA[fmt] if fmt in _VISA and lines[0].startswith("V") else fmt
+    wide, narrow = ("MRV-A", "MRV-B") if lines[0].startswith("V") else ("TD3", "TD2")
+    if longest > 40:
+        return [wide]
+    # a passport is TD3 whatever OCR left of its fillers; other codes go by length
+    return [wide, narrow] if lines[0].startswith("P") or longest > 36 else [narrow, wide]
+
+
+def detect_format(raw_lines: list[str]) -> str:
+    """The ICAO format of these rows (see `parse_mrz`)."""
+    return parse_mrz(raw_lines).format
 
 
 def parse_mrz(raw_lines: list[str], today: date | None = None) -> MrzData:
-    """Parse 2 or 3 MRZ lines (already split by row). Raises InvalidInput for a shape
-    that is no ICAO format; check-digit failures are reported in `check_digits`."""
-    fmt = detect_format(raw_lines)
+    """Parse 2 or 3 MRZ lines (already split by row). Raises InvalidInput (`mrz_unreadable`)
+    for a shape that is no ICAO format; check-digit failures are reported in `check_digits`.
+    Where two formats fit the shape, the one whose check digits pass wins (ties: the
+    likelier one, listed first by `_candidates`)."""
     lines = [clean_line(x) for x in raw_lines if x.strip()]
+    results = [_parse_as(fmt, lines, today) for fmt in _candidates(lines)]
+    ranked = [(m.valid, sum(c.valid for c in m.check_digits) / len(m.check_digits), -i) for i, m in enumerate(results)]
+    return results[ranked.index(max(ranked))]
+
+
+def _parse_as(fmt: str, lines: list[str], today: date | None) -> MrzData:
     parse = _td1 if fmt == "TD1" else _two_line
     mrz = parse(fmt, lines, today, True)
     if not mrz.valid and any(c.repaired for c in mrz.check_digits):
@@ -232,16 +247,47 @@ def parse_mrz(raw_lines: list[str], today: date | None = None) -> MrzData:
     return mrz
 
 
+_DIGITISH = "[0-9OQDISBZ]"
+_DATES = re.compile(rf"{_DIGITISH}{{7}}[MFX<]{_DIGITISH}{{7}}")
+
+
+def _align(l2: str) -> str:
+    """Second rows: birth date, sex and expiry sit at 13-27. When OCR dropped or added
+    fillers in a short document number, move them back by fixing the number's filler run."""
+    m = _DATES.search(l2, 10)
+    if not m or m.start() == 13:
+        return l2
+    shift = 13 - m.start()
+    head = l2[: m.start() - 4]  # the number field, without check digit and nationality
+    if shift > 0 and "<" in head:
+        i = head.index("<")
+        head = head[:i] + "<" * shift + head[i:]
+    elif shift < 0 and "<" * -shift in head:
+        i = head.index("<" * -shift)
+        head = head[:i] + head[i - shift :]
+    else:
+        return l2
+    return head + l2[m.start() - 4 :]
+
+
 # Second-line layout shared by TD2, TD3 and both visas: number 0-9 + check, nationality
 # 10-13, birth 13-19 + check, sex 20, expiry 21-27 + check, then the format's own tail.
 _WIDTH = {"TD3": 44, "MRV-A": 44, "TD2": 36, "MRV-B": 36}
 _TAIL = {"TD3": 2, "TD2": 1, "MRV-A": 0, "MRV-B": 0}  # personal-number check + composite
 
 
+def _align_td1(l1: str) -> str:
+    """TD1 first rows: a short number's filler run ends right before its check digit at 14."""
+    m = re.match(r"(.{5}[A-Z0-9]{1,8})(<+)([0-9OQDISBZ])", l1)
+    if not m or m.end(2) == 14:
+        return l1
+    return m[1] + "<" * (14 - len(m[1])) + l1[m.end(2) :]
+
+
 def _two_line(fmt: str, lines: list[str], today: date | None, repair: bool) -> MrzData:
     width, tail = _WIDTH[fmt], _TAIL[fmt]
     l1 = _fit(lines[0], width, 5, 0)
-    l2 = _fit(lines[1], width, 28, tail)
+    l2 = _fit(_align(lines[1]), width, 28, tail)
     # visas have no composite check, so a repair must stand on one digit: allow one change
     checks = _Checks(repair, 2 if fmt in ("TD3", "TD2") else 1)
     optional = l2[28 : width - tail]
@@ -270,7 +316,7 @@ def _two_line(fmt: str, lines: list[str], today: date | None, repair: bool) -> M
 
 
 def _td1(fmt: str, lines: list[str], today: date | None, repair: bool) -> MrzData:
-    l1 = _fit(lines[0], 30, 15, 0)
+    l1 = _fit(_align_td1(lines[0]), 30, 15, 0)
     l2 = _fit(lines[1], 30, 18, 1)
     l3 = _fit(lines[2], 30, 0, 0)
     checks = _Checks(repair, 2)
