@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from typing import Annotated
 
-from app.api.deps import AuthServiceDep, ClientDep, PrincipalDep
+from fastapi import APIRouter, Depends, Response, status
+from fastapi.security import HTTPAuthorizationCredentials
+
+from app.api.deps import AuthServiceDep, ClientDep, PrincipalDep, bearer
 from app.api.schemas.auth import (
     ChangePasswordRequest,
     IdentifierRequest,
@@ -24,7 +27,7 @@ from app.api.schemas.auth import (
 )
 from app.api.schemas.common import Message, error_responses
 from app.domain import errors as e
-from app.services.auth import MfaChallenge, TokenPair
+from app.services.auth import MfaChallenge, Principal, TokenPair
 from app.services.rate_limits import Quota
 
 router = APIRouter(prefix="/auth", tags=["Auth"])
@@ -36,6 +39,18 @@ def _quota(response: Response, quota: Quota | None) -> None:
         response.headers["X-RateLimit-Limit"] = str(quota.limit)
         response.headers["X-RateLimit-Remaining"] = str(quota.remaining)
         response.headers["X-RateLimit-Reset"] = str(int(quota.reset_at.timestamp()))
+
+
+async def _optional_principal(
+    auth: AuthServiceDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Principal | None:
+    """The caller when a bearer token is sent (it must then be valid); None for anonymous callers."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        return None
+    return await auth.authenticate(credentials.credentials)
+
+
+OptionalPrincipalDep = Annotated[Principal | None, Depends(_optional_principal)]
 
 
 def _pair(pair: TokenPair) -> TokenPairResponse:
@@ -56,18 +71,25 @@ async def register(body: RegisterRequest, auth: AuthServiceDep, client: ClientDe
 
 @router.post("/verify-otp", response_model=VerifyOtpResponse, summary="Verify a new account",
              responses=error_responses(e.InvalidOtp, e.OtpExpired, e.OtpExhausted, 422))
-async def verify_otp(body: VerifyOtpRequest, auth: AuthServiceDep, client: ClientDep) -> VerifyOtpResponse:
-    """Activate an account with the code sent at registration."""
-    user = await auth.verify_account(body.identifier, body.otp, client)
+async def verify_otp(body: VerifyOtpRequest, auth: AuthServiceDep, client: ClientDep,
+                     principal: OptionalPrincipalDep) -> VerifyOtpResponse:
+    """Activate an account with the code sent at registration. Signed in (bearer), verify your second
+    identifier (the phone given beside an email) with the code `/auth/resend-otp` sent to it: only
+    then can it be used to sign in or reset the password."""
+    user = await auth.verify_account(body.identifier, body.otp, client, principal)
+    if principal is not None and principal.user.id == user.id:
+        return VerifyOtpResponse(message="Verified: you can sign in with it now.", user_id=user.id)
     return VerifyOtpResponse(message="Account verified. You can sign in now.", user_id=user.id)
 
 
 @router.post("/resend-otp", response_model=Message, summary="Resend the verification code",
              responses=error_responses(e.InvalidIdentifier, 422, 429, 502,
                                        message="If the account is awaiting verification, a new code has been sent."))
-async def resend_otp(body: IdentifierRequest, auth: AuthServiceDep, response: Response) -> Message:
-    """Send a fresh verification code (once a minute, five times an hour)."""
-    _quota(response, await auth.resend_verification(body.identifier))
+async def resend_otp(body: IdentifierRequest, auth: AuthServiceDep, response: Response,
+                     principal: OptionalPrincipalDep) -> Message:
+    """Send a fresh verification code (once a minute, five times an hour). Signed in (bearer) with your
+    unverified second identifier: sends its code, to use with `/auth/verify-otp`."""
+    _quota(response, await auth.resend_verification(body.identifier, principal))
     return Message(message="If the account is awaiting verification, a new code has been sent.")
 
 

@@ -9,13 +9,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from app.domain.errors import InvalidInput
+from app.domain.errors import OtpExhausted, OtpExpired
 
 
 class OtpPurpose(StrEnum):
-    VERIFY = "verify"
+    VERIFY = "verify"  # activates a pending account through its primary identifier
     LOGIN = "login"
     RESET = "reset"
+    CONFIRM = "confirm"  # a signed-in user proves they own their second identifier
+
+
+# Purposes an anonymous caller can probe by identifier: their codes are looked up by identifier,
+# and a decoy stands in where no real code exists, so every answer is the same.
+ANONYMOUS_PURPOSES = frozenset({OtpPurpose.VERIFY, OtpPurpose.LOGIN, OtpPurpose.RESET})
 
 
 def generate_code() -> str:
@@ -31,25 +37,36 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def decoy_hash() -> str:
+    """A stored hash no code can match (not 64 hex digits): for identifiers with no account."""
+    return "decoy:" + secrets.token_hex(16)
+
+
 @dataclass
 class Otp:
     id: str
-    user_id: str
+    user_id: str | None  # None for a decoy
     purpose: OtpPurpose
     code_hash: str
     expires_at: datetime
     attempts: int
     max_attempts: int
+    identifier: str | None = None  # where the code was sent
+
+    @property
+    def is_decoy(self) -> bool:
+        return self.user_id is None
 
     def ensure_usable(self, now: datetime) -> None:
         """Expiry is checked here, never left to the TTL sweep."""
         if now >= self.expires_at:
-            raise InvalidInput("This code has expired; ask for a new one.", code="otp_expired")
+            raise OtpExpired("This code has expired; ask for a new one.")
         if self.attempts >= self.max_attempts:
-            raise InvalidInput("Too many wrong codes; ask for a new one.", code="otp_exhausted")
+            raise OtpExhausted("Too many wrong codes; ask for a new one.")
 
     def matches(self, key: str, code: str) -> bool:
-        return hmac.compare_digest(self.code_hash, hash_code(key, self.user_id, self.purpose, code))
+        expected = hash_code(key, self.user_id or "", self.purpose, code)  # computed for decoys too: same work
+        return hmac.compare_digest(self.code_hash, expected) and not self.is_decoy
 
     @property
     def tries_left(self) -> int:

@@ -61,20 +61,39 @@ def normalize_email(value: str) -> str:
     return value
 
 
+_INDIAN_MOBILE = re.compile(r"^[6-9]\d{9}$")  # the 10 digits Indians type for their own mobile
+
+
 def normalize_phone(value: str) -> str:
+    """E.164; a bare 10-digit Indian mobile number (first digit 6-9) is read as +91."""
     value = re.sub(r"[\s\-()]", "", value.strip())
+    if _INDIAN_MOBILE.match(value):
+        value = "+91" + value
     if not _E164.match(value):
-        raise InvalidInput("Phone numbers must be in E.164 form, e.g. +919876543210.", code="invalid_identifier")
+        raise InvalidInput("Phone numbers must be in E.164 form, e.g. +919876543210 (or a 10-digit Indian "
+                           "mobile number, read as +91).", code="invalid_identifier")
     return value
 
 
 def is_phone(identifier: str) -> bool:
-    return identifier.strip().startswith("+")
+    """No `@` and only digits, spaces, dashes, brackets and a leading `+`: a phone number."""
+    value = identifier.strip()
+    return "@" not in value and bool(value) and bool(re.fullmatch(r"\+?[\d\s\-()]+", value))
+
+
+def identifier_kind(identifier: str) -> str:
+    """`phone` or `email` for a normalised identifier."""
+    return "phone" if identifier.startswith("+") else "email"
 
 
 def normalize_identifier(identifier: str) -> str:
-    """An email (lower-cased) or an E.164 phone number."""
-    return normalize_phone(identifier) if is_phone(identifier) else normalize_email(identifier)
+    """An email (lower-cased) or an E.164 phone number (a 10-digit Indian mobile counts as +91)."""
+    if is_phone(identifier):
+        return normalize_phone(identifier)
+    if "@" not in identifier:
+        raise InvalidInput("Enter an email address or a phone number in E.164 form, e.g. +919876543210.",
+                           code="invalid_identifier")
+    return normalize_email(identifier)
 
 
 COMMON_PASSWORDS = frozenset(
@@ -113,12 +132,15 @@ class User:
     phone: str | None = None
     kyc_status: KycStatus = KycStatus.PENDING
     risk_level: str | None = None
+    kyc_score: int | None = None  # overall score of the latest checked KYC case
     updated_at: datetime | None = None
     kyc_updated_at: datetime | None = None
     profile: dict[str, Any] = field(default_factory=dict)
     profile_risk: dict[str, Any] | None = None
     financial_details: dict[str, Any] | None = None
     employment_details: dict[str, Any] | None = None
+    # Kinds ("email", "phone") whose own code was verified; the other one is only a claim.
+    verified: frozenset[str] = frozenset()
 
     @property
     def is_staff(self) -> bool:
@@ -126,7 +148,23 @@ class User:
 
     @property
     def primary_identifier(self) -> str:
+        """The identifier registered first: email when given, else phone."""
         return self.email or self.phone or ""
+
+    def is_verified(self, identifier: str) -> bool:
+        kind = identifier_kind(identifier)
+        return kind in self.verified and getattr(self, kind) == identifier
+
+    def can_use(self, identifier: str) -> bool:
+        """Whether `identifier` may sign in, ask for codes or reset the password: only once its own
+        code was verified. A pending account's primary counts too (its code activates the account)."""
+        if self.is_verified(identifier):
+            return True
+        return self.status == UserStatus.PENDING_VERIFICATION and identifier == self.primary_identifier
+
+    def unverified_claim(self, identifier: str) -> bool:
+        """`identifier` is this account's secondary identifier still waiting for its own code."""
+        return getattr(self, identifier_kind(identifier)) == identifier and not self.can_use(identifier)
 
     def ensure_can_sign_in(self) -> None:
         if self.status == UserStatus.SUSPENDED:

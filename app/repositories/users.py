@@ -12,12 +12,25 @@ from pymongo.errors import DuplicateKeyError
 
 from app.domain.errors import Conflict
 from app.domain.sessions import Session
-from app.domain.users import KycStatus, Role, User, UserStatus
+from app.domain.users import KycStatus, Role, User, UserStatus, identifier_kind
 from app.repositories.base import RepositoryBase, to_object_id
 
 MAX_SESSIONS = 20  # live sign-ins kept per user; the oldest is dropped beyond this
 
 _STRING = {"$type": "string"}
+
+_KINDS = ("email", "phone")
+
+
+def _verified(doc: dict[str, Any]) -> frozenset[str]:
+    """Kinds whose own code was verified. Documents written before this was recorded only ever
+    verified the primary identifier (email, else phone), and only once the account left pending."""
+    if "verified" in doc:
+        return frozenset(doc["verified"])
+    if doc.get("status") == UserStatus.PENDING_VERIFICATION.value:
+        return frozenset()
+    return frozenset({"email" if doc.get("email") else "phone"})
+
 
 
 def _from_doc(doc: dict[str, Any]) -> User:
@@ -28,9 +41,13 @@ def _from_doc(doc: dict[str, Any]) -> User:
         status=UserStatus(doc["status"]),
         password_hash=doc["password_hash"],
         created_at=doc["created_at"],
-        email=doc.get("email"),
-        phone=doc.get("phone"),
+        # A secondary identifier waiting for its code lives under `unverified_<kind>`: outside the
+        # unique index, so it never blocks its real owner, who may register with it and verify first.
+        email=doc.get("email") or doc.get("unverified_email"),
+        phone=doc.get("phone") or doc.get("unverified_phone"),
+        verified=_verified(doc),
         kyc_status=KycStatus(doc.get("kyc_status", KycStatus.PENDING)),
+        kyc_score=doc.get("kyc_score"),
         risk_level=doc.get("risk_level"),
         updated_at=doc.get("updated_at"),
         kyc_updated_at=doc.get("kyc_updated_at"),
@@ -60,20 +77,40 @@ class UserRepository(RepositoryBase):
         await self.collection.create_index("email", unique=True, partialFilterExpression={"email": _STRING})
         await self.collection.create_index("phone", unique=True, partialFilterExpression={"phone": _STRING})
         await self.collection.create_index([("role", ASCENDING), ("created_at", ASCENDING)])
+        for kind in _KINDS:
+            await self.collection.create_index(f"unverified_{kind}", sparse=True)
+        await self._move_legacy_claims()
+
+    async def _move_legacy_claims(self) -> None:
+        """Documents written before identifiers were verified one by one kept an unverified secondary
+        phone in the unique field; move it out (it stays the account's, to confirm) and record
+        which identifiers were verified. Idempotent: touches only documents without `verified`."""
+        async for doc in self.collection.find({"verified": {"$exists": False}}):
+            verified = _verified(doc)
+            update: dict[str, Any] = {"$set": {"verified": sorted(verified)}}
+            primary = "email" if doc.get("email") else "phone"
+            for kind in _KINDS:
+                if kind != primary and doc.get(kind) and kind not in verified:
+                    update["$set"][f"unverified_{kind}"] = doc[kind]
+                    update["$unset"] = {kind: ""}
+            await self.collection.update_one({"_id": doc["_id"], "verified": {"$exists": False}}, update)
         await self.collection.create_index("kyc_status")
 
     async def add(
         self, *, name: str, password_hash: str, role: Role, status: UserStatus, now: datetime,
         email: str | None = None, phone: str | None = None,
+        """The primary identifier (email, else phone) is held under its unique index; the other is
+        stored as an unverified claim. An account created active has its primary verified."""
+        primary = "email" if email else "phone"
     ) -> User:
         doc: dict[str, Any] = {
             "name": name, "password_hash": password_hash, "role": role.value, "status": status.value,
+            "verified": [] if status == UserStatus.PENDING_VERIFICATION else [primary],
             "kyc_status": KycStatus.PENDING.value, "created_at": now, "updated_at": now,
         }
-        if email:
-            doc["email"] = email
-        if phone:
-            doc["phone"] = phone
+        for kind, value in (("email", email), ("phone", phone)):
+            if value:
+                doc[kind if kind == primary else f"unverified_{kind}"] = value
         try:
             result = await self.collection.insert_one(doc)
         except DuplicateKeyError as exc:
@@ -157,9 +194,53 @@ class UserRepository(RepositoryBase):
         return int(await self._change_sessions(user_id, plan) or 0)
 
     async def get_by_identifier(self, identifier: str) -> User | None:
-        key = "phone" if identifier.startswith("+") else "email"
-        doc = await self.collection.find_one({key: identifier})
+        """The account holding `identifier` (verified, or a pending account's primary); never one that
+        only claims it as an unverified secondary."""
+        doc = await self.collection.find_one({identifier_kind(identifier): identifier})
         return _from_doc(doc) if doc else None
+
+    async def identifier_held(self, identifier: str) -> bool:
+        return await self.collection.count_documents({identifier_kind(identifier): identifier}, limit=1) > 0
+
+    async def mark_verified(self, user: User, identifier: str, now: datetime, *, activate: bool = False) -> User | None:
+        """Record that `identifier`'s own code was verified: a claim moves under the unique index, and
+        a pending account may become active. Another account verified it first: the claim is
+        dropped and Conflict raised."""
+        kind = identifier_kind(identifier)
+        update: dict[str, Any] = {"$set": {kind: identifier, "verified": sorted(user.verified | {kind}),
+                                           "updated_at": now}, "$unset": {f"unverified_{kind}": ""}}
+        query: dict[str, Any] = {"_id": to_object_id(user.id)}
+        if activate:
+            update["$set"]["status"] = UserStatus.ACTIVE.value
+            query["status"] = UserStatus.PENDING_VERIFICATION.value
+        try:
+            doc = await self.collection.find_one_and_update(query, update, return_document=ReturnDocument.AFTER)
+        except DuplicateKeyError as exc:
+            await self.collection.update_one({"_id": to_object_id(user.id)}, {"$unset": {f"unverified_{kind}": ""}})
+            raise Conflict("This email or phone already belongs to another account.",
+                           code="identifier_taken") from exc
+        return _from_doc(doc) if doc else None
+    async def drop_claims(self, identifier: str, *, winner_id: str) -> list[str]:
+        """`identifier` was verified by `winner_id`: drop every other account's unverified claim to it.
+        A pending account whose primary it was can never be verified now and is deleted; returns
+        the ids of deleted accounts."""
+        kind, winner = identifier_kind(identifier), to_object_id(winner_id)
+        await self.collection.update_many({f"unverified_{kind}": identifier, "_id": {"$ne": winner}},
+                                          {"$unset": {f"unverified_{kind}": ""}})
+        deleted: list[str] = []
+        async for doc in self.collection.find({kind: identifier, "_id": {"$ne": winner}}):
+            holder = _from_doc(doc)
+            if holder.is_verified(identifier):
+                continue
+            if holder.status == UserStatus.PENDING_VERIFICATION and holder.primary_identifier == identifier:
+                result = await self.collection.delete_one({"_id": doc["_id"], "status": holder.status.value,
+                                                           kind: identifier})
+                if result.deleted_count:
+                    deleted.append(holder.id)
+            else:
+                await self.collection.update_one({"_id": doc["_id"], kind: identifier}, {"$unset": {kind: ""}})
+        return deleted
+
 
     async def update(self, user_id: str, changes: dict[str, Any], *, expect: dict[str, Any] | None = None,
                      session: Any = None) -> User | None:
