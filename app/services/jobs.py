@@ -102,7 +102,8 @@ class JobService:
 
     async def atomically(self, step: Callable[[Any], Awaitable[T]]) -> T:
         """Run `step(session)` in one transaction where the server has them (session None where not:
-        the step must then enqueue before it changes state). Retried on a transient conflict."""
+        the step must then enqueue before it changes state). Retried on a transient conflict, so the
+        step writes only through `session` (mails, audit entries: after it returns)."""
         for attempt in range(3):
             try:
                 async with self.repo.transaction() as session:
@@ -140,7 +141,11 @@ class JobService:
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
-        released = await self.repo.release(self.owner, now=self.clock.now())
+        try:
+            released = await self.repo.release(self.owner, now=self.clock.now())
+        except Exception:  # database gone: the leases lapse on their own and the jobs are retried
+            log.warning("job leases not released", exc_info=True, extra={"owner": self.owner})
+            return
         if workers or released:
             log.info("job workers stopped", extra={"released": released, "owner": self.owner})
 
