@@ -78,9 +78,12 @@ async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
     if retry_after:
         headers["Retry-After"] = str(int(retry_after))
     if isinstance(exc, e.TooManyRequests) and exc.limit:
+        # The quota as the limiter saw it (a cooldown leaves some of it); Retry-After is the wait.
+        reset_at = exc.details.get("reset_at")
         headers.update({
-            "X-RateLimit-Limit": str(exc.limit), "X-RateLimit-Remaining": "0",
-            "X-RateLimit-Reset": str(int(datetime.now(UTC).timestamp()) + exc.retry_after),
+            "X-RateLimit-Limit": str(exc.limit), "X-RateLimit-Remaining": str(exc.details.get("remaining", 0)),
+            "X-RateLimit-Reset": str(int(reset_at.timestamp()) if isinstance(reset_at, datetime)
+                                     else int(datetime.now(UTC).timestamp()) + exc.retry_after),
         })
     status = status_for(exc)
     if status is None:

@@ -24,17 +24,25 @@ class RateLimiter:
         self.repo, self.clock = repo, clock
 
     async def check(self, key: str, *, cooldown: timedelta | None = None, limit: int, window: timedelta) -> None:
-        """Raise 429 if one more event for `key` would break the cooldown or the window limit."""
+        """Raise 429 if one more event for `key` would break the cooldown or the window limit.
+
+        The two are reported apart: `Retry-After` says when the next try may succeed (the later of
+        the two waits), the quota (`remaining`, `reset_at`) describes the window limit alone, so a
+        caller in its one-minute cooldown is not told its hourly quota is spent."""
         now = self.clock.now()
-        times = await self.repo.times_since(key, now - window)
+        times = await self.repo.times_since(key, now - window)  # newest first
+        quota = Quota(limit=limit, remaining=max(limit - len(times), 0), reset_at=times[-1] + window if times else now)
+        waits = []
         if cooldown and times and now - times[0] < cooldown:
-            wait = cooldown - (now - times[0])
-            raise TooManyRequests(
-                "Please wait before asking for another code.", retry_after=int(wait.total_seconds()) + 1, limit=limit,
-            )
-        if len(times) >= limit:
-            wait = times[-1] + window - now
-            raise TooManyRequests("Too many requests; try again later.", retry_after=int(wait.total_seconds()) + 1, limit=limit)
+            waits.append(cooldown - (now - times[0]))
+        if quota.remaining == 0:
+            waits.append(quota.reset_at - now)
+        if not waits:
+            return
+        message = ("Too many requests; try again later." if quota.remaining == 0
+                   else "Please wait before asking for another code.")
+        raise TooManyRequests(message, retry_after=int(max(waits).total_seconds()) + 1, limit=limit,
+                              remaining=quota.remaining, reset_at=quota.reset_at)
 
     async def hit(self, key: str, window: timedelta) -> int:
         """Record an event; return how many fall in the window, this one included."""
