@@ -35,6 +35,17 @@ class AuditAction(StrEnum):
     KYC_FILE_VIEWED = "kyc_file_viewed"
     KYC_APPROVED = "kyc_approved"
     KYC_REJECTED = "kyc_rejected"
+    BANK_CREATED = "bank_created"
+    PRODUCT_CREATED = "product_created"
+    PRODUCT_UPDATED = "product_updated"
+    LOAN_APPLIED = "loan_applied"
+    LOAN_OPENED = "loan_opened"
+    LOAN_APPROVED = "loan_approved"
+    LOAN_REJECTED = "loan_rejected"
+    LOAN_DISBURSED = "loan_disbursed"
+    LOAN_REPAYMENT = "loan_repayment"
+    LOAN_PRECLOSURE_REQUESTED = "loan_preclosure_requested"
+    LOAN_CLOSED = "loan_closed"
 
 
 @dataclass(frozen=True)

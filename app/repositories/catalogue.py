@@ -1,0 +1,142 @@
+"""The lending catalogue: `banks` and `loan_products` (one repository class each).
+
+Money and rates are `Decimal128`; a product's terms are written and read by the two helpers
+below, which loans reuse to keep a snapshot of the terms they were agreed on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from app.domain.lending import Bank, BankExists, ProductExists
+from app.domain.loan_schedule import RepaymentFrequency
+from app.domain.loans import LoanProduct, LoanType
+from app.repositories.base import RepositoryBase, to_object_id
+from app.repositories.codecs import from_db, to_db
+
+_MONEY_FIELDS = ("min_amount", "max_amount", "annual_interest_rate", "processing_fee_pct", "prepayment_charge_pct",
+                 "min_monthly_income", "max_foir")
+
+
+def product_to_doc(product: LoanProduct) -> dict[str, Any]:
+    doc = asdict(product)
+    doc.pop("id")
+    doc["type"], doc["repayment_frequency"] = product.type.value, product.repayment_frequency.value
+    return to_db(doc)  # type: ignore[no-any-return]
+
+
+def product_from_doc(doc: dict[str, Any], product_id: str | None = None) -> LoanProduct:
+    numbers: dict[str, Decimal] = {name: from_db(doc[name]) for name in _MONEY_FIELDS}  # type: ignore[misc]
+    return LoanProduct(
+        bank_id=doc["bank_id"], name=doc["name"], type=LoanType(doc["type"]),
+        min_tenure_months=int(doc["min_tenure_months"]), max_tenure_months=int(doc["max_tenure_months"]),
+        repayment_frequency=RepaymentFrequency(doc["repayment_frequency"]), min_age=int(doc["min_age"]),
+        max_age=int(doc["max_age"]), max_risk_level=doc.get("max_risk_level", "Medium"),
+        active=bool(doc.get("active", True)), id=product_id if product_id is not None else str(doc["_id"]),
+        **numbers,
+    )
+
+
+def _bank(doc: dict[str, Any]) -> Bank:
+    return Bank(id=str(doc["_id"]), name=doc["name"], code=doc["code"], active=bool(doc.get("active", True)),
+                created_at=doc["created_at"])
+
+
+class BankRepository(RepositoryBase):
+    collection_name = "banks"
+
+    async def ensure_indexes(self) -> None:
+        await self.collection.create_index("code", unique=True)
+
+    async def add(self, *, name: str, code: str, active: bool, now: datetime) -> Bank:
+        doc = {"_id": ObjectId(), "name": name, "code": code, "active": active, "created_at": now}
+        try:
+            await self.collection.insert_one(doc)
+        except DuplicateKeyError:
+            raise BankExists(f"A bank with code {code} already exists.") from None
+        return _bank(doc)
+
+    async def get(self, bank_id: str) -> Bank | None:
+        oid = to_object_id(bank_id)
+        doc = await self.collection.find_one({"_id": oid}) if oid else None
+        return _bank(doc) if doc else None
+
+    async def by_code(self, code: str) -> Bank | None:
+        doc = await self.collection.find_one({"code": code})
+        return _bank(doc) if doc else None
+
+    async def list(self, *, skip: int = 0, limit: int = 0) -> tuple[list[Bank], int]:
+        docs = await self.find_many({}, sort=[("name", ASCENDING), ("_id", ASCENDING)], skip=skip, limit=limit)
+        return [_bank(d) for d in docs], await self.count({})
+
+    async def names(self, bank_ids: list[str]) -> dict[str, str]:
+        oids = [o for o in (to_object_id(b) for b in bank_ids) if o is not None]
+        docs = await self.find_many({"_id": {"$in": oids}}) if oids else []
+        return {str(d["_id"]): d["name"] for d in docs}
+
+
+class LoanProductRepository(RepositoryBase):
+    collection_name = "loan_products"
+
+    async def ensure_indexes(self) -> None:
+        await self.collection.create_index([("bank_id", ASCENDING), ("name", ASCENDING)], unique=True)
+        await self.collection.create_index([("active", ASCENDING), ("type", ASCENDING)])
+
+    async def add(self, product: LoanProduct, now: datetime) -> LoanProduct:
+        oid = ObjectId()
+        try:
+            await self.collection.insert_one({"_id": oid, **product_to_doc(product), "created_at": now,
+                                              "updated_at": now})
+        except DuplicateKeyError:
+            raise ProductExists(f"This bank already has a product named {product.name!r}.") from None
+        return product_from_doc(product_to_doc(product), str(oid))
+
+    async def replace(self, product_id: str, product: LoanProduct, now: datetime) -> LoanProduct | None:
+        """New terms for a product; loans already opened keep the terms they were agreed on."""
+        oid = to_object_id(product_id)
+        if oid is None:
+            return None
+        try:
+            doc = await self.collection.find_one_and_update(
+                {"_id": oid}, {"$set": {**product_to_doc(product), "updated_at": now}},
+                return_document=ReturnDocument.AFTER)
+        except DuplicateKeyError:
+            raise ProductExists(f"This bank already has a product named {product.name!r}.") from None
+        return product_from_doc(doc) if doc else None
+
+    async def get(self, product_id: str) -> LoanProduct | None:
+        oid = to_object_id(product_id)
+        doc = await self.collection.find_one({"_id": oid}) if oid else None
+        return product_from_doc(doc) if doc else None
+
+    async def find(self, *, bank_id: str | None = None, name: str | None = None) -> LoanProduct | None:
+        doc = await self.collection.find_one({"bank_id": bank_id, "name": name})
+        return product_from_doc(doc) if doc else None
+
+    async def search(self, *, active_only: bool, type: str | None = None, bank_id: str | None = None,
+                     amount: Decimal | None = None, tenure_months: int | None = None, skip: int = 0,
+                     limit: int = 0) -> tuple[list[LoanProduct], int]:
+        """Products matching every filter given: an amount or a tenure within the product's limits."""
+        query: dict[str, Any] = {}
+        if active_only:
+            query["active"] = True
+        if type:
+            query["type"] = type
+        if bank_id:
+            query["bank_id"] = bank_id
+        if amount is not None:
+            query["min_amount"] = {"$lte": to_db(amount)}
+            query["max_amount"] = {"$gte": to_db(amount)}
+        if tenure_months is not None:
+            query["min_tenure_months"] = {"$lte": tenure_months}
+            query["max_tenure_months"] = {"$gte": tenure_months}
+        docs = await self.find_many(query, sort=[("type", ASCENDING), ("annual_interest_rate", ASCENDING),
+                                                 ("_id", ASCENDING)], skip=skip, limit=limit)
+        return [product_from_doc(d) for d in docs], await self.count(query)

@@ -1,0 +1,283 @@
+"""`loans` collection: one document per loan, its schedule inside.
+
+Every transition is one `find_one_and_update` filtered on the state it expects (and, for a
+repayment or a pre-closure request, on the revision it was computed from), so of two racing
+requests exactly one wins and the other gets None: the service turns that into 409.
+At most one open loan (not rejected, not closed) per customer and product: a unique partial
+index on `open`, so two applications at once end in one loan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from bson import ObjectId
+from bson.decimal128 import Decimal128
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from app.domain.lending import Closure, DuplicateApplication, Loan, LoanOrigin, StatusChange
+from app.domain.loan_schedule import Instalment, KeyFactStatement, RepaymentFrequency
+from app.domain.loans import LoanStatus
+from app.domain.money import ZERO
+from app.repositories.base import RepositoryBase, to_object_id
+from app.repositories.catalogue import product_from_doc, product_to_doc
+from app.repositories.codecs import date_from_db, date_to_db, from_db, to_db
+
+# Disbursed and not yet settled: what is still owed on them counts as outstanding.
+_REPAYING = [LoanStatus.DISBURSED.value, LoanStatus.PRE_CLOSURE_REQUESTED.value]
+# Commitments an applicant already carries with us (their EMIs count in a new loan's FOIR).
+_COMMITTED = [LoanStatus.APPROVED.value, *_REPAYING]
+
+
+def _plain(value: Any) -> Any:
+    """Nested stored figures back as `Decimal` (a quote, a breakdown)."""
+    if isinstance(value, Decimal128):
+        return value.to_decimal()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _dec(value: Any) -> Decimal:
+    amount = from_db(value)
+    assert amount is not None
+    return amount
+
+
+def instalment_to_doc(row: Instalment) -> dict[str, Any]:
+    return {"number": row.number, "due_date": date_to_db(row.due_date), "opening_balance": Decimal128(row.opening_balance),
+            "interest": Decimal128(row.interest), "principal": Decimal128(row.principal),
+            "closing_balance": Decimal128(row.closing_balance), "interest_paid": Decimal128(row.interest_paid),
+            "principal_paid": Decimal128(row.principal_paid)}
+
+
+def _instalment(d: dict[str, Any]) -> Instalment:
+    return Instalment(number=d["number"], due_date=date_from_db(d.get("due_date")),
+                      opening_balance=_dec(d["opening_balance"]), interest=_dec(d["interest"]),
+                      principal=_dec(d["principal"]), closing_balance=_dec(d["closing_balance"]),
+                      interest_paid=_dec(d.get("interest_paid", 0)), principal_paid=_dec(d.get("principal_paid", 0)))
+
+
+def kfs_to_doc(kfs: KeyFactStatement) -> dict[str, Any]:
+    doc = asdict(kfs)
+    doc["repayment_frequency"] = kfs.repayment_frequency.value
+    return to_db(doc)  # type: ignore[no-any-return]
+
+
+def _kfs(d: dict[str, Any]) -> KeyFactStatement:
+    values = {k: (v if k in ("tenure_months", "instalments") else _dec(v)) for k, v in d.items()
+              if k != "repayment_frequency"}
+    return KeyFactStatement(repayment_frequency=RepaymentFrequency(d["repayment_frequency"]), **values)
+
+
+def _history(d: dict[str, Any]) -> StatusChange:
+    return StatusChange(LoanStatus(d["status"]), d["at"], d.get("by"), d.get("note"))
+
+
+def _change(status: LoanStatus, at: datetime, by: str | None, note: str | None = None) -> dict[str, Any]:
+    return {"status": status.value, "at": at, "by": by, "note": note}
+
+
+def _from_doc(doc: dict[str, Any]) -> Loan:
+    net = doc.get("net_disbursed")
+    return Loan(
+        id=str(doc["_id"]), user_id=doc["user_id"], product_id=doc["product_id"],
+        product=product_from_doc(doc["product"], doc["product_id"]), amount=_dec(doc["amount"]),
+        tenure_months=doc["tenure_months"], purpose=doc["purpose"], status=LoanStatus(doc["status"]),
+        origin=LoanOrigin(doc.get("origin", LoanOrigin.APPLICATION)), emi=_dec(doc["emi"]), kfs=_kfs(doc["kfs"]),
+        instalments=tuple(_instalment(r) for r in doc.get("schedule", [])), created_at=doc["created_at"],
+        updated_at=doc["updated_at"], history=tuple(_history(h) for h in doc.get("history", [])),
+        rev=doc.get("rev", 0), paid_total=_dec(doc.get("paid_total", 0)), decided_by=doc.get("decided_by"),
+        rejection_reason=doc.get("rejection_reason"), disbursed_on=date_from_db(doc.get("disbursed_on")),
+        net_disbursed=from_db(net) if net is not None else None, payout_reference=doc.get("payout_reference"),
+        preclosure_quote=_plain(doc.get("preclosure_quote")),
+        closure=Closure(doc["closure"]) if doc.get("closure") else None, closed_at=doc.get("closed_at"),
+    )
+
+
+def _quote_doc(quote: dict[str, Any]) -> dict[str, Any]:
+    return to_db({k: v.isoformat() if isinstance(v, date) else v for k, v in quote.items()})  # type: ignore[no-any-return]
+
+
+class LoanRepository(RepositoryBase):
+    collection_name = "loans"
+
+    async def ensure_indexes(self) -> None:
+        await self.collection.create_index([("user_id", ASCENDING), ("product_id", ASCENDING)],
+                                           name="one_open_loan_per_product", unique=True,
+                                           partialFilterExpression={"open": True})
+        await self.collection.create_index([("user_id", ASCENDING), ("created_at", DESCENDING)])
+        await self.collection.create_index([("status", ASCENDING), ("created_at", DESCENDING)])
+        await self.collection.create_index([("product_id", ASCENDING), ("created_at", DESCENDING)])
+        await self.collection.create_index("disbursed_at", sparse=True)
+
+    async def _transition(self, query: dict[str, Any], update: dict[str, Any], session: Any = None) -> Loan | None:
+        update.setdefault("$inc", {})["rev"] = 1
+        doc = await self.collection.find_one_and_update(query, update, return_document=ReturnDocument.AFTER,
+                                                        session=session)
+        return _from_doc(doc) if doc else None
+
+    @staticmethod
+    def _in(loan_id: str, status: LoanStatus, **extra: Any) -> dict[str, Any]:
+        return {"_id": to_object_id(loan_id), "status": status.value, **extra}
+
+    # --- writing ---------------------------------------------------------------------------
+
+    async def add(self, loan: Loan) -> Loan:
+        """Stores a new loan; `DuplicateApplication` when the customer has this product open already."""
+        oid = ObjectId()
+        first = loan.history[0] if loan.history else StatusChange(loan.status, loan.created_at, None)
+        doc = {
+            "_id": oid, "user_id": loan.user_id, "product_id": loan.product_id, "bank_id": loan.product.bank_id,
+            "product": product_to_doc(loan.product), "amount": Decimal128(loan.amount),
+            "tenure_months": loan.tenure_months, "purpose": loan.purpose, "status": loan.status.value, "open": True,
+            "origin": loan.origin.value, "emi": Decimal128(loan.emi), "kfs": kfs_to_doc(loan.kfs),
+            "schedule": [instalment_to_doc(r) for r in loan.instalments], "outstanding": Decimal128(ZERO),
+            "paid_total": Decimal128(ZERO), "created_at": loan.created_at, "updated_at": loan.updated_at,
+            "history": [_change(first.status, first.at, first.by, first.note)], "rev": 0,
+            "decided_by": loan.decided_by,
+        }
+        try:
+            await self.collection.insert_one(doc)
+        except DuplicateKeyError:
+            raise DuplicateApplication() from None
+        return _from_doc(doc)
+
+    async def approve(self, loan_id: str, *, by: str, now: datetime) -> Loan | None:
+        return await self._transition(self._in(loan_id, LoanStatus.APPLIED), {
+            "$set": {"status": LoanStatus.APPROVED.value, "decided_by": by, "approved_at": now, "updated_at": now},
+            "$push": {"history": _change(LoanStatus.APPROVED, now, by)}})
+
+    async def reject(self, loan_id: str, *, by: str, reason: str, now: datetime) -> Loan | None:
+        return await self._transition(self._in(loan_id, LoanStatus.APPLIED), {
+            "$set": {"status": LoanStatus.REJECTED.value, "open": False, "decided_by": by, "rejection_reason": reason,
+                     "rejected_at": now, "updated_at": now},
+            "$push": {"history": _change(LoanStatus.REJECTED, now, by, reason)}})
+
+    async def disburse(self, loan_id: str, *, by: str, now: datetime, on: date, schedule: tuple[Instalment, ...],
+                       net: Decimal, reference: str) -> Loan | None:
+        """Dates the schedule from the disbursal day and records what was paid out, and where."""
+        owed = sum((r.amount_left for r in schedule), ZERO)
+        return await self._transition(self._in(loan_id, LoanStatus.APPROVED), {
+            "$set": {"status": LoanStatus.DISBURSED.value, "disbursed_at": now, "disbursed_on": date_to_db(on),
+                     "schedule": [instalment_to_doc(r) for r in schedule], "net_disbursed": Decimal128(net),
+                     "payout_reference": reference, "outstanding": Decimal128(owed), "updated_at": now},
+            "$push": {"history": _change(LoanStatus.DISBURSED, now, by, reference)}})
+
+    async def repay(self, loan: Loan, *, schedule: tuple[Instalment, ...], amount: Decimal, owed: Decimal,
+                    now: datetime, by: str, session: Any = None) -> Loan | None:
+        """Applies a payment computed from `loan` as read; None if it changed since. The last
+        instalment paid closes the loan."""
+        update: dict[str, Any] = {
+            "$set": {"schedule": [instalment_to_doc(r) for r in schedule], "outstanding": Decimal128(owed),
+                     "paid_total": Decimal128(loan.paid_total + amount), "updated_at": now}}
+        if owed == 0:
+            update["$set"].update(status=LoanStatus.CLOSED.value, open=False, closure=Closure.REPAID.value,
+                                  closed_at=now)
+            update["$push"] = {"history": _change(LoanStatus.CLOSED, now, by, Closure.REPAID.value)}
+        return await self._transition(self._in(loan.id, LoanStatus.DISBURSED, rev=loan.rev), update, session)
+
+    async def request_preclosure(self, loan: Loan, *, quote: dict[str, Any], by: str, now: datetime) -> Loan | None:
+        return await self._transition(self._in(loan.id, LoanStatus.DISBURSED, rev=loan.rev, user_id=loan.user_id), {
+            "$set": {"status": LoanStatus.PRE_CLOSURE_REQUESTED.value, "preclosure_quote": _quote_doc(quote),
+                     "preclosure_requested_at": now, "updated_at": now},
+            "$push": {"history": _change(LoanStatus.PRE_CLOSURE_REQUESTED, now, by)}})
+
+    async def close_preclosed(self, loan: Loan, *, quote: dict[str, Any], amount: Decimal, by: str, now: datetime,
+                              session: Any = None) -> Loan | None:
+        return await self._transition(self._in(loan.id, LoanStatus.PRE_CLOSURE_REQUESTED, rev=loan.rev), {
+            "$set": {"status": LoanStatus.CLOSED.value, "open": False, "closure": Closure.PRE_CLOSED.value,
+                     "closed_at": now, "preclosure_quote": _quote_doc(quote), "outstanding": Decimal128(ZERO),
+                     "paid_total": Decimal128(loan.paid_total + amount), "updated_at": now},
+            "$push": {"history": _change(LoanStatus.CLOSED, now, by, Closure.PRE_CLOSED.value)}}, session)
+
+    # --- reading ---------------------------------------------------------------------------
+
+    async def get(self, loan_id: str, *, user_id: str | None = None) -> Loan | None:
+        """With `user_id`, only that customer's loan: anyone else's id reads as not found."""
+        oid = to_object_id(loan_id)
+        if oid is None:
+            return None
+        query: dict[str, Any] = {"_id": oid}
+        if user_id is not None:
+            query["user_id"] = user_id
+        doc = await self.collection.find_one(query)
+        return _from_doc(doc) if doc else None
+
+    async def list(self, *, status: str | None = None, product_id: str | None = None, user_id: str | None = None,
+                   skip: int = 0, limit: int = 0) -> tuple[list[Loan], int]:
+        query: dict[str, Any] = {}
+        for name, value in (("status", status), ("product_id", product_id), ("user_id", user_id)):
+            if value:
+                query[name] = value
+        docs = await self.find_many(query, sort=[("created_at", DESCENDING), ("_id", DESCENDING)], skip=skip,
+                                    limit=limit)
+        return [_from_doc(d) for d in docs], await self.count(query)
+
+    async def committed(self, user_id: str) -> list[Loan]:
+        """The customer's approved or running loans: their instalments are already promised."""
+        docs = await self.find_many({"user_id": user_id, "status": {"$in": _COMMITTED}})
+        return [_from_doc(d) for d in docs]
+
+    # --- figures ---------------------------------------------------------------------------
+
+    async def stats(self) -> dict[str, Any]:
+        """`{total, status_counts, disbursed_amount}` for `GET /admin/stats`."""
+        rows = await self.aggregate([{"$facet": {
+            "status": [{"$group": {"_id": "$status", "n": {"$sum": 1}}}],
+            "disbursed": [{"$match": {"disbursed_at": {"$ne": None}}},
+                          {"$group": {"_id": None, "amount": {"$sum": "$amount"}}}],
+        }}])
+        facet = rows[0] if rows else {"status": [], "disbursed": []}
+        counts = {s.value: 0 for s in LoanStatus}
+        counts.update({r["_id"]: r["n"] for r in facet["status"]})
+        disbursed = _dec(facet["disbursed"][0]["amount"]) if facet["disbursed"] else ZERO
+        return {"total": sum(counts.values()), "status_counts": counts, "disbursed_amount": disbursed}
+
+    async def statistics(self, since: datetime) -> dict[str, Any]:
+        """By status (count, amount), disbursed and outstanding totals, by product, and per day
+        since `since` (applications opened and amounts disbursed), in one pipeline."""
+        day = {"$dateToString": {"format": "%Y-%m-%d", "date": "$created_at"}}
+        paid_day = {"$dateToString": {"format": "%Y-%m-%d", "date": "$disbursed_at"}}
+        rows = await self.aggregate([{"$facet": {
+            "status": [{"$group": {"_id": "$status", "count": {"$sum": 1}, "amount": {"$sum": "$amount"}}}],
+            "disbursed": [{"$match": {"disbursed_at": {"$ne": None}}},
+                          {"$group": {"_id": None, "count": {"$sum": 1}, "amount": {"$sum": "$amount"},
+                                      "net": {"$sum": "$net_disbursed"}}}],
+            "outstanding": [{"$match": {"status": {"$in": _REPAYING}}},
+                            {"$group": {"_id": None, "count": {"$sum": 1}, "amount": {"$sum": "$outstanding"}}}],
+            "product": [{"$group": {"_id": "$product_id", "name": {"$first": "$product.name"},
+                                    "type": {"$first": "$product.type"}, "count": {"$sum": 1},
+                                    "amount": {"$sum": "$amount"}}},
+                        {"$sort": {"count": -1, "_id": 1}}],
+            "applied": [{"$match": {"created_at": {"$gte": since}}},
+                        {"$group": {"_id": day, "count": {"$sum": 1}, "amount": {"$sum": "$amount"}}}],
+            "paid_out": [{"$match": {"disbursed_at": {"$gte": since}}},
+                         {"$group": {"_id": paid_day, "count": {"$sum": 1}, "amount": {"$sum": "$amount"}}}],
+        }}])
+        facet = rows[0] if rows else {}
+
+        def total(name: str) -> dict[str, Any]:
+            found = facet.get(name) or []
+            return {"count": found[0]["count"], "amount": _dec(found[0]["amount"])} if found else \
+                {"count": 0, "amount": ZERO}
+
+        by_status = {s.value: {"count": 0, "amount": ZERO} for s in LoanStatus}
+        by_status.update({r["_id"]: {"count": r["count"], "amount": _dec(r["amount"])} for r in facet.get("status", [])})
+        disbursed = total("disbursed")
+        disbursed["net_amount"] = _dec(facet["disbursed"][0]["net"]) if facet.get("disbursed") else ZERO
+        return {
+            "by_status": by_status, "disbursed": disbursed, "outstanding": total("outstanding"),
+            "by_product": [{"product_id": r["_id"], "name": r["name"], "type": r["type"], "count": r["count"],
+                            "amount": _dec(r["amount"])} for r in facet.get("product", [])],
+            "applied_by_day": {r["_id"]: {"count": r["count"], "amount": _dec(r["amount"])}
+                               for r in facet.get("applied", [])},
+            "disbursed_by_day": {r["_id"]: {"count": r["count"], "amount": _dec(r["amount"])}
+                                 for r in facet.get("paid_out", [])},
+        }

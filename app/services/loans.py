@@ -1,0 +1,387 @@
+"""Loans: eligibility, applications, the lifecycle an admin drives, repayments, pre-closure,
+and the views and figures of the loan book.
+
+The rules are the domain's (`app.domain.loans`, `app.domain.loan_schedule`); this service reads
+the records they need (the stored user, the product, the customer's other loans), writes each
+change as one guarded repository call (None there means someone else changed the loan first:
+409), and leaves a trail: an audit entry and a notice to the customer for every transition.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from app.domain.audit import AuditAction, ClientInfo
+from app.domain.errors import UserNotFound
+from app.domain.lending import (
+    Allocated,
+    KycNotApproved,
+    Loan,
+    LoanChanged,
+    LoanNotFound,
+    LoanOrigin,
+    Repayment,
+    RepaymentKind,
+    StatusChange,
+)
+from app.domain.loan_schedule import Schedule, build_schedule, key_fact_statement
+from app.domain.loans import (
+    Applicant,
+    Eligibility,
+    InvalidTransition,
+    LoanProduct,
+    LoanStatus,
+    PreClosureQuote,
+    allocate_repayment,
+    check_eligibility,
+    ensure_eligible,
+    ensure_transition,
+    monthly_equivalent,
+    preclosure_quote,
+)
+from app.domain.money import ZERO
+from app.domain.users import KycStatus, User
+from app.repositories.codecs import from_db
+from app.repositories.loans import LoanRepository
+from app.repositories.repayments import RepaymentRepository
+from app.repositories.users import UserRepository
+from app.services.audit import AuditService
+from app.services.catalogue import CatalogueService
+from app.services.clock import Clock
+from app.services.jobs import JobService
+from app.services.notifications import Notifier
+
+log = logging.getLogger("kycflow.loans")
+TREND_DAYS = 30
+
+
+@dataclass(frozen=True)
+class LoanView:
+    loan: Loan
+    repayments: list[Repayment]
+
+
+def applicant_of(user: User, committed: list[Loan]) -> Applicant:
+    """What eligibility reads from the stored user: date of birth, monthly income, the EMIs the
+    customer declared plus those of the loans they already hold with us, and the profile risk
+    level once assessed. Stored figures may be JSON numbers: read exactly (`from_db`)."""
+    finance = user.financial_details or {}
+    declared = from_db(finance.get("existing_emi")) or ZERO
+    ours = sum((monthly_equivalent(loan.emi, loan.frequency) for loan in committed), ZERO)
+    dob = user.profile.get("dob")
+    risk = user.profile_risk or {}
+    return Applicant(
+        kyc_status=user.kyc_status.value,
+        dob=date.fromisoformat(dob) if isinstance(dob, str) else dob,
+        monthly_income=from_db(finance.get("monthly_income")),
+        existing_emis=declared + ours,
+        risk_level=risk.get("level") if risk.get("status") == "DONE" else None,
+    )
+
+
+def _money(amount: Decimal) -> str:
+    return f"₹{amount:,.2f}"
+
+
+class LoanService:
+    def __init__(self, *, loans: LoanRepository, repayments: RepaymentRepository, catalogue: CatalogueService,
+                 users: UserRepository, audit: AuditService, notifier: Notifier, jobs: JobService,
+                 clock: Clock) -> None:
+        self.loans, self.repayments, self.catalogue, self.users = loans, repayments, catalogue, users
+        self.audit, self.notifier, self.jobs, self.clock = audit, notifier, jobs, clock
+
+    def today(self) -> date:
+        return self.clock.now().date()
+
+    # --- figures before borrowing ------------------------------------------------------------
+
+    @staticmethod
+    def emi_schedule(principal: Decimal, annual_rate: Decimal, tenure_months: int) -> Schedule:
+        """`POST /eligibility/calculate-emi`: a monthly reducing-balance schedule."""
+        return build_schedule(principal, annual_rate, tenure_months)
+
+    async def eligibility(self, user: User, product_id: str, amount: Decimal | None = None,
+                          tenure_months: int | None = None) -> tuple[LoanProduct, Eligibility]:
+        product = await self.catalogue.product(product_id)
+        applicant = applicant_of(user, await self.loans.committed(user.id))
+        return product, check_eligibility(product, applicant, self.today(), amount, tenure_months)
+
+    # --- opening a loan ----------------------------------------------------------------------
+
+    async def apply(self, user: User, *, product_id: str, amount: Decimal, tenure_months: int, purpose: str,
+                    client: ClientInfo) -> Loan:
+        """APPLIED, with the product's terms and the KFS as agreed now. 403 without approved KYC,
+        422 with every reason when not eligible, 409 when this product is already open."""
+        if user.kyc_status != KycStatus.APPROVED:
+            raise KycNotApproved()
+        loan = await self._open(user, product_id, amount, tenure_months, purpose, LoanStatus.APPLIED,
+                                LoanOrigin.APPLICATION, by=user.id)
+        await self.audit.record(AuditAction.LOAN_APPLIED, user_id=user.id, actor=user, client=client,
+                                loan_id=loan.id, product_id=loan.product_id, amount=str(loan.amount),
+                                tenure_months=loan.tenure_months)
+        await self._notify(user, loan, "We received your loan application", [
+            f"Your application for {_money(loan.amount)} ({loan.product.name}, {loan.tenure_months} months) "
+            f"is received: reference {loan.id}.",
+            f"Instalment {_money(loan.emi)} ({loan.frequency.value}); APR {loan.kfs.apr} %.",
+            "We will write again once it is reviewed."])
+        return loan
+
+    async def open_direct(self, admin: User, *, user_id: str, product_id: str, amount: Decimal,
+                          tenure_months: int, purpose: str, client: ClientInfo) -> Loan:
+        """`POST /admin/loans`: a loan opened by an admin, APPROVED at once, under the same rules."""
+        user = await self.users.get(user_id)
+        if user is None:
+            raise UserNotFound("The customer does not exist.")
+        if user.kyc_status != KycStatus.APPROVED:
+            raise KycNotApproved("The customer's KYC must be approved before a loan is opened.")
+        loan = await self._open(user, product_id, amount, tenure_months, purpose, LoanStatus.APPROVED,
+                                LoanOrigin.DIRECT, by=admin.id)
+        await self.audit.record(AuditAction.LOAN_OPENED, user_id=user.id, actor=admin, client=client,
+                                loan_id=loan.id, product_id=loan.product_id, amount=str(loan.amount),
+                                tenure_months=loan.tenure_months)
+        await self._notify(user, loan, "A loan was opened for you", [
+            f"A loan of {_money(loan.amount)} ({loan.product.name}, {loan.tenure_months} months) is approved "
+            f"for you: reference {loan.id}.",
+            f"Instalment {_money(loan.emi)} ({loan.frequency.value}); APR {loan.kfs.apr} %."])
+        return loan
+
+    async def _open(self, user: User, product_id: str, amount: Decimal, tenure_months: int, purpose: str,
+                    status: LoanStatus, origin: LoanOrigin, *, by: str) -> Loan:
+        product, result = await self.eligibility(user, product_id, amount, tenure_months)
+        ensure_eligible(result)
+        schedule = build_schedule(amount, product.annual_interest_rate, tenure_months, product.repayment_frequency)
+        kfs = key_fact_statement(schedule, product.processing_fee_pct)
+        now = self.clock.now()
+        assert product.id is not None
+        loan = Loan(
+            id="", user_id=user.id, product_id=product.id, product=product, amount=amount,
+            tenure_months=tenure_months, purpose=purpose, status=status, origin=origin, emi=schedule.emi, kfs=kfs,
+            instalments=schedule.instalments, created_at=now, updated_at=now,
+            history=(StatusChange(status, now, by),), decided_by=by if status == LoanStatus.APPROVED else None,
+        )
+        return await self.loans.add(loan)
+
+    # --- the admin's transitions --------------------------------------------------------------
+
+    async def _admin_loan(self, loan_id: str) -> Loan:
+        loan = await self.loans.get(loan_id)
+        if loan is None:
+            raise LoanNotFound()
+        return loan
+
+    @staticmethod
+    def _lost_race(loan: Loan, target: LoanStatus, fresh: Loan | None) -> InvalidTransition:
+        current = fresh.status if fresh else loan.status
+        return InvalidTransition(f"A {current.value} loan cannot become {target.value}.", current=current.value,
+                                 target=target.value)
+
+    async def approve(self, admin: User, loan_id: str, client: ClientInfo) -> Loan:
+        loan = await self._admin_loan(loan_id)
+        ensure_transition(loan.status, LoanStatus.APPROVED)
+        updated = await self.loans.approve(loan.id, by=admin.id, now=self.clock.now())
+        if updated is None:
+            raise self._lost_race(loan, LoanStatus.APPROVED, await self.loans.get(loan.id))
+        await self._after_transition(admin, updated, AuditAction.LOAN_APPROVED, client, "Your loan is approved", [
+            f"Your loan {updated.id} of {_money(updated.amount)} is approved.",
+            f"{_money(updated.kfs.net_disbursed)} will be paid out to you after the processing fee of "
+            f"{_money(updated.kfs.processing_fee)}."])
+        return updated
+
+    async def reject(self, admin: User, loan_id: str, reason: str, client: ClientInfo) -> Loan:
+        loan = await self._admin_loan(loan_id)
+        ensure_transition(loan.status, LoanStatus.REJECTED)
+        updated = await self.loans.reject(loan.id, by=admin.id, reason=reason, now=self.clock.now())
+        if updated is None:
+            raise self._lost_race(loan, LoanStatus.REJECTED, await self.loans.get(loan.id))
+        await self._after_transition(admin, updated, AuditAction.LOAN_REJECTED, client,
+                                     "Your loan application was not approved", [
+            f"Your application {updated.id} for {_money(updated.amount)} was not approved.", f"Reason: {reason}",
+            "You may apply again."], reason=reason)
+        return updated
+
+    async def disburse(self, admin: User, loan_id: str, reference: str | None, client: ClientInfo) -> Loan:
+        """Pays out the net amount (principal less the fee) and dates the schedule from today."""
+        loan = await self._admin_loan(loan_id)
+        ensure_transition(loan.status, LoanStatus.DISBURSED)
+        today = self.today()
+        dated = build_schedule(loan.amount, loan.product.annual_interest_rate, loan.tenure_months,
+                               loan.frequency, disbursed_on=today)
+        reference = reference or f"PAYOUT-{uuid.uuid4().hex[:12].upper()}"
+        updated = await self.loans.disburse(loan.id, by=admin.id, now=self.clock.now(), on=today,
+                                            schedule=dated.instalments, net=loan.kfs.net_disbursed,
+                                            reference=reference)
+        if updated is None:
+            raise self._lost_race(loan, LoanStatus.DISBURSED, await self.loans.get(loan.id))
+        first = updated.next_due
+        lines = [f"{_money(updated.kfs.net_disbursed)} of your loan {updated.id} is paid out (reference {reference})."]
+        if first and first.due_date:
+            lines.append(f"Your first instalment of {_money(first.payment)} is due on {first.due_date.isoformat()}.")
+        await self._after_transition(admin, updated, AuditAction.LOAN_DISBURSED, client, "Your loan is disbursed",
+                                     lines, net=str(updated.kfs.net_disbursed), reference=reference)
+        return updated
+
+    async def confirm_preclosure(self, admin: User, loan_id: str, client: ClientInfo) -> tuple[Loan, Repayment]:
+        """Closes a loan whose customer asked to pre-close: the final payment is the quote of today."""
+        loan = await self._admin_loan(loan_id)
+        ensure_transition(loan.status, LoanStatus.CLOSED)
+        if loan.status != LoanStatus.PRE_CLOSURE_REQUESTED:
+            raise InvalidTransition("Only a loan whose pre-closure was requested can be closed here.",
+                                    current=loan.status.value, target=LoanStatus.CLOSED.value)
+        quote = self._quote(loan)
+        figures = _quote_figures(quote)
+        now = self.clock.now()
+
+        async def step(session: Any) -> tuple[Loan, Repayment]:
+            closed = await self.loans.close_preclosed(loan, quote=figures, amount=quote.foreclosure_amount,
+                                                      by=admin.id, now=now, session=session)
+            if closed is None:
+                raise LoanChanged()
+            record = await self.repayments.add(Repayment(
+                id="", loan_id=loan.id, user_id=loan.user_id, kind=RepaymentKind.PRE_CLOSURE,
+                amount=quote.foreclosure_amount, allocations=(), outstanding_after=ZERO, paid_at=now,
+                recorded_by=admin.id, breakdown=figures), session=session)
+            return closed, record
+
+        closed, record = await self.jobs.atomically(step)
+        await self._after_transition(admin, closed, AuditAction.LOAN_CLOSED, client, "Your loan is closed", [
+            f"Your loan {closed.id} is pre-closed with a final payment of {_money(quote.foreclosure_amount)}.",
+            "Nothing more is due on it."], closure=closed.closure.value if closed.closure else None,
+            amount=str(quote.foreclosure_amount))
+        return closed, record
+
+    # --- the customer's own loan -------------------------------------------------------------
+
+    async def _own(self, user: User, loan_id: str) -> Loan:
+        loan = await self.loans.get(loan_id, user_id=user.id)
+        if loan is None:  # another customer's loan reads exactly like one that does not exist
+            raise LoanNotFound()
+        return loan
+
+    async def repay(self, user: User, loan_id: str, amount: Decimal, client: ClientInfo) -> tuple[Loan, Repayment]:
+        """Allocated to the oldest instalments, interest first; paying the last closes the loan."""
+        loan = await self._own(user, loan_id)
+        if loan.status != LoanStatus.DISBURSED:
+            raise InvalidTransition(f"A {loan.status.value} loan takes no repayments.", current=loan.status.value)
+        result = allocate_repayment(loan.instalments, amount)
+        now = self.clock.now()
+
+        async def step(session: Any) -> tuple[Loan, Repayment]:
+            updated = await self.loans.repay(loan, schedule=result.instalments, amount=amount,
+                                             owed=result.outstanding, now=now, by=user.id, session=session)
+            if updated is None:  # a payment or a pre-closure request got there first
+                raise LoanChanged()
+            record = await self.repayments.add(Repayment(
+                id="", loan_id=loan.id, user_id=user.id, kind=RepaymentKind.INSTALMENT, amount=amount,
+                allocations=tuple(Allocated(a.instalment, a.interest, a.principal) for a in result.allocations),
+                outstanding_after=result.outstanding, paid_at=now, recorded_by=user.id), session=session)
+            return updated, record
+
+        updated, record = await self.jobs.atomically(step)
+        await self.audit.record(AuditAction.LOAN_REPAYMENT, user_id=user.id, actor=user, client=client,
+                                loan_id=loan.id, amount=str(amount), outstanding=str(result.outstanding),
+                                repayment_id=record.id)
+        lines = [f"We received {_money(amount)} for your loan {loan.id}.",
+                 f"Outstanding now: {_money(result.outstanding)}."]
+        if updated.status == LoanStatus.CLOSED:
+            await self.audit.record(AuditAction.LOAN_CLOSED, user_id=user.id, actor=user, client=client,
+                                    loan_id=loan.id, closure=updated.closure.value if updated.closure else None)
+            lines.append("That was the last instalment: your loan is closed.")
+        await self._notify(user, updated, "Payment received" if updated.status != LoanStatus.CLOSED
+                           else "Your loan is fully repaid", lines)
+        return updated, record
+
+    def _quote(self, loan: Loan) -> PreClosureQuote:
+        assert loan.disbursed_on is not None
+        return preclosure_quote(loan.instalments, loan.product.annual_interest_rate,
+                                loan.product.prepayment_charge_pct, loan.disbursed_on, self.today())
+
+    async def preclosure_quote(self, user: User, loan_id: str) -> PreClosureQuote:
+        loan = await self._own(user, loan_id)
+        if loan.status not in (LoanStatus.DISBURSED, LoanStatus.PRE_CLOSURE_REQUESTED):
+            raise InvalidTransition(f"A {loan.status.value} loan has no pre-closure quote.",
+                                    current=loan.status.value)
+        return self._quote(loan)
+
+    async def request_preclosure(self, user: User, loan_id: str, client: ClientInfo) -> tuple[Loan, PreClosureQuote]:
+        loan = await self._own(user, loan_id)
+        ensure_transition(loan.status, LoanStatus.PRE_CLOSURE_REQUESTED)
+        quote = self._quote(loan)
+        updated = await self.loans.request_preclosure(loan, quote=_quote_figures(quote), by=user.id,
+                                                      now=self.clock.now())
+        if updated is None:
+            raise LoanChanged()
+        await self.audit.record(AuditAction.LOAN_PRECLOSURE_REQUESTED, user_id=user.id, actor=user, client=client,
+                                loan_id=loan.id, foreclosure_amount=str(quote.foreclosure_amount))
+        await self._notify(user, updated, "Your pre-closure request is received", [
+            f"You asked to pre-close your loan {loan.id}.",
+            f"Today's foreclosure amount is {_money(quote.foreclosure_amount)} (interest accrues daily until "
+            "we confirm)."])
+        return updated, quote
+
+    # --- views -------------------------------------------------------------------------------
+
+    async def my_loans(self, user: User, page: int, page_size: int) -> tuple[list[Loan], int]:
+        return await self.loans.list(user_id=user.id, skip=(page - 1) * page_size, limit=page_size)
+
+    async def my_loan(self, user: User, loan_id: str) -> LoanView:
+        loan = await self._own(user, loan_id)
+        return LoanView(loan, await self.repayments.for_loan(loan.id))
+
+    async def loan(self, loan_id: str) -> LoanView:
+        loan = await self._admin_loan(loan_id)
+        return LoanView(loan, await self.repayments.for_loan(loan.id))
+
+    async def search(self, *, status: str | None, product_id: str | None, user_id: str | None, page: int,
+                     page_size: int) -> tuple[list[Loan], int]:
+        return await self.loans.list(status=status, product_id=product_id, user_id=user_id,
+                                     skip=(page - 1) * page_size, limit=page_size)
+
+    async def loans_of(self, user_id: str) -> list[Loan]:
+        """Every loan of a customer, newest first (for `GET /admin/users/{id}`)."""
+        loans, _ = await self.loans.list(user_id=user_id)
+        return loans
+
+    async def stats(self) -> dict[str, Any]:
+        """`{total, status_counts, disbursed_amount}` (for `GET /admin/stats`)."""
+        return await self.loans.stats()
+
+    async def statistics(self, days: int = TREND_DAYS) -> dict[str, Any]:
+        """The loan book for `GET /admin/statistics`: every day of the trend present, zero or not."""
+        today = self.today()
+        first = today - timedelta(days=days - 1)
+        since = self.clock.now().replace(year=first.year, month=first.month, day=first.day, hour=0, minute=0,
+                                         second=0, microsecond=0)
+        raw = await self.loans.statistics(since)
+        trend = []
+        for offset in range(days):
+            day = (first + timedelta(days=offset)).isoformat()
+            applied = raw["applied_by_day"].get(day, {"count": 0, "amount": ZERO})
+            paid = raw["disbursed_by_day"].get(day, {"count": 0, "amount": ZERO})
+            trend.append({"date": day, "applications": applied["count"], "applied_amount": applied["amount"],
+                          "disbursals": paid["count"], "disbursed_amount": paid["amount"]})
+        return {"by_status": raw["by_status"], "disbursed": raw["disbursed"], "outstanding": raw["outstanding"],
+                "by_product": raw["by_product"], "daily_trend": trend}
+
+    # --- trail -------------------------------------------------------------------------------
+
+    async def _after_transition(self, admin: User, loan: Loan, action: AuditAction, client: ClientInfo,
+                                subject: str, lines: list[str], **details: Any) -> None:
+        await self.audit.record(action, user_id=loan.user_id, actor=admin, client=client, loan_id=loan.id,
+                                status=loan.status.value, **details)
+        customer = await self.users.get(loan.user_id)
+        if customer is not None:
+            await self._notify(customer, loan, subject, lines)
+
+    async def _notify(self, user: User, loan: Loan, subject: str, lines: list[str]) -> None:
+        if user.primary_identifier:  # best effort: the change is stored whatever the mail does
+            await self.notifier.send_notice(to=user.primary_identifier, name=user.name, subject=subject, lines=lines)
+
+
+def _quote_figures(quote: PreClosureQuote) -> dict[str, Any]:
+    """The quote as stored beside the loan and the final repayment: days as ISO dates."""
+    return {k: v.isoformat() if isinstance(v, date) else v for k, v in asdict(quote).items()}
