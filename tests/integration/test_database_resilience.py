@@ -26,6 +26,8 @@ class DroppingProxy:
         self.host, self.port = parsed.hostname or "127.0.0.1", parsed.port or 27017
         self.query = parsed.query
         self.writers: set[asyncio.StreamWriter] = set()
+        self.live: set[tuple[asyncio.StreamReader, asyncio.StreamReader]] = set()
+        self.silenced: set[asyncio.StreamReader] = set()
 
     async def start(self) -> str:
         self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
@@ -36,9 +38,13 @@ class DroppingProxy:
         up_reader, up_writer = await asyncio.open_connection(self.host, self.port)
         self.writers |= {writer, up_writer}
 
+        self.live.add((reader, up_reader))
+
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             try:
                 while data := await src.read(65536):
+                    if src in self.silenced:
+                        continue  # a firewall that forgot the connection: bytes vanish, nobody is told
                     dst.write(data)
                     await dst.drain()
             except (ConnectionError, OSError):
@@ -47,6 +53,12 @@ class DroppingProxy:
                 dst.close()
 
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    def forget_all(self) -> None:
+        """Silently stop relaying every open connection (no FIN, no RST), as a NAT or firewall does
+        with connections idle past its timeout; new connections still pass."""
+        for pair in self.live:
+            self.silenced.update(pair)
 
     def drop_all(self) -> None:
         for writer in self.writers:
@@ -76,6 +88,20 @@ async def test_a_read_after_the_connections_were_dropped_is_answered(proxy, api_
     await asyncio.sleep(0.1)
     r = await api.client.get("/users/me", headers=bearer(tokens))
     assert r.status_code == 200 and r.json()["email"] == email, r.text
+
+
+async def test_connections_idle_past_the_limit_are_never_reused(proxy, api_factory, email):
+    """A firewall that forgets an idle connection tells no one: a request sent on it would wait forever.
+    The client closes connections idle past MONGO_MAX_IDLE_SECONDS itself, so the next request after a
+    quiet spell (here, a write) goes out on a fresh one."""
+    relay, uri = proxy
+    api = await api_factory(mongodb_uri=uri, mongo_max_idle_seconds=0.3)
+    tokens = await api.customer(email)
+    await asyncio.sleep(0.6)  # idle past maxIdleTimeMS
+    relay.forget_all()
+    r = await asyncio.wait_for(
+        api.client.patch("/users/me", headers=bearer(tokens), json={"name": "Asha Quiet"}), timeout=8)
+    assert r.status_code == 200 and r.json()["name"] == "Asha Quiet", r.text
 
 
 async def test_idle_connections_are_closed_before_a_network_timeout_would(api_factory):
