@@ -12,6 +12,7 @@ from app.domain.kyc import SubmissionPolicy
 from app.ml import models
 from app.ml.gateway import MlGateway
 from app.repositories.api_keys import ApiKeyRepository
+from app.repositories.catalogue import BankRepository, LoanProductRepository
 from app.repositories.database import close_client, make_client, ping
 from app.repositories.embedded import EmbeddedMongo
 from app.repositories.files import EncryptedFileStore
@@ -19,19 +20,23 @@ from app.repositories.idempotency import IdempotencyRepository
 from app.repositories.jobs import JobRepository
 from app.repositories.kyc import KycCaseRepository
 from app.repositories.liveness_challenges import LivenessChallengeRepository
+from app.repositories.loans import LoanRepository
 from app.repositories.otps import OtpRepository
 from app.repositories.rate_events import RateEventRepository
+from app.repositories.repayments import RepaymentRepository
 from app.repositories.user_log import UserLogRepository
 from app.repositories.users import UserRepository
 from app.services.admin import AdminService
 from app.services.api_keys import ApiKeyService
 from app.services.audit import AuditService
 from app.services.auth import AuthService
+from app.services.catalogue import CatalogueService
 from app.services.clock import Clock
 from app.services.encryption import DocumentCipher
 from app.services.idempotency import IdempotencyService
 from app.services.jobs import JobService, JobSettings
 from app.services.kyc import KycService, KycSettings
+from app.services.loans import LoanService
 from app.services.notifications import Mailer, Notifier, OutboxSms
 from app.services.passwords import PasswordHasher
 from app.services.rate_limits import RateLimiter
@@ -63,6 +68,8 @@ class Container:
     jobs: JobService
     kyc: KycService
     idempotency: IdempotencyService
+    catalogue: CatalogueService
+    loans: LoanService
     repositories: list[Any] = field(default_factory=list)
 
     async def database_status(self) -> dict[str, Any]:
@@ -104,6 +111,9 @@ async def build_container(
     jobs_repo, kyc_cases, idempotency = JobRepository(db), KycCaseRepository(db), IdempotencyRepository(db)
     repositories: list[Any] = [users_repo, otps, rate_events, user_log, api_keys, challenges, jobs_repo, kyc_cases,
                                idempotency]
+    banks, products, loans, repayments = (BankRepository(db), LoanProductRepository(db), LoanRepository(db),
+                                          RepaymentRepository(db))
+    repositories += [banks, products, loans, repayments]
     for repo in repositories:
         await repo.ensure_indexes()
     cipher = DocumentCipher.from_settings(settings)  # documents at rest: GridFS bucket `kyc_files`
@@ -135,7 +145,11 @@ async def build_container(
         cases=kyc_cases, files=files, cipher=cipher, users=users_repo, challenges=challenges, ml=ml,
         limits=verification.limits, jobs=jobs, audit=audit, notifier=notifier, clock=clock,
     )
+    catalogue = CatalogueService(banks, products, audit, clock)
+    lending = LoanService(loans=loans, repayments=repayments, catalogue=catalogue, users=users_repo, audit=audit,
+                          notifier=notifier, jobs=jobs, clock=clock)
     return Container(
+        catalogue=catalogue, loans=lending,
         cipher=cipher, files=files, kyc=kyc, idempotency=IdempotencyService(idempotency, clock),
         settings=settings, clock=clock, client=client, db=db, embedded=embedded, passwords=passwords,
         users_repo=users_repo, auth=auth, users=UserService(users_repo, audit, clock, jobs),

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.domain import errors as e
-from app.domain import jobs, kyc, loan_schedule, loans, money
+from app.domain import jobs, kyc, lending, loan_schedule, loans, money
 from app.domain.jobs import JobNotFailed, JobNotFound
 from app.logging_setup import request_id_var
 
@@ -43,6 +43,8 @@ STATUS: dict[type[e.DomainError], int] = {
     money.InvalidAmount: 422, money.InvalidRate: 422, loan_schedule.InvalidLoanTerms: 422,
     loans.InvalidLoanProduct: 422, loans.NotEligible: 422, loans.Overpayment: 422, loans.InvalidTransition: 409,
     loans.LoanRepaid: 409,
+    lending.KycNotApproved: 403, lending.LoanNotFound: 404, lending.ProductNotFound: 404, lending.BankNotFound: 404,
+    lending.DuplicateApplication: 409, lending.BankExists: 409, lending.ProductExists: 409, lending.LoanChanged: 409,
 }
 
 _HTTP_CODES = {
@@ -58,7 +60,7 @@ def status_for(exc: e.DomainError) -> int | None:
 
 
 def envelope(status: int, code: str, detail: str, errors: list[dict[str, Any]] | None = None,
-             headers: dict[str, str] | None = None) -> JSONResponse:
+             headers: dict[str, str] | None = None, reasons: list[dict[str, Any]] | None = None) -> JSONResponse:
     body: dict[str, Any] = {
         "detail": detail, "error_code": code, "status_code": status,
         "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
@@ -66,6 +68,8 @@ def envelope(status: int, code: str, detail: str, errors: list[dict[str, Any]] |
     }
     if errors:
         body["errors"] = errors
+    if reasons:  # every rule a request broke (422 not_eligible), not only the first
+        body["reasons"] = reasons
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -90,7 +94,11 @@ async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
         log.error("unmapped domain error %s", type(exc).__name__, extra={"error_code": exc.code},
                   exc_info=exc)
         return envelope(500, "internal_error", "Something went wrong on our side; it has been logged.")
-    return envelope(status, exc.code, exc.message, headers=headers or None)
+    # A domain error naming fields (`errors=[{field, message}]`) answers in the same shape as a schema refusal.
+    errors = [{"loc": ["body", x["field"]], "msg": x["message"], "type": exc.code}
+              for x in exc.details.get("errors") or [] if isinstance(x, dict) and "field" in x]
+    return envelope(status, exc.code, exc.message, errors or None, headers=headers or None,
+                    reasons=exc.details.get("reasons"))
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:

@@ -1,0 +1,64 @@
+"""Catalogue administration: banks and their loan products (admins)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from app.api.deps import ClientDep, ContainerDep, allow
+from app.api.schemas.common import Page, error_responses
+from app.api.schemas.loans import BankIn, BankOut, LoanTypeName, ProductIn, ProductOut
+from app.domain import lending as lg
+from app.domain.loans import InvalidLoanProduct
+from app.services.auth import Principal
+
+router = APIRouter(prefix="/admin", tags=["Catalogue"])
+PageNo = Annotated[int, Query(ge=1, le=1_000_000, description="1-based page number")]
+PageSize = Annotated[int, Query(ge=1, le=100, description="Items per page (max 100)")]
+Keeper = Annotated[Principal, allow("catalogue:manage")]
+
+
+@router.get("/banks", response_model=Page[BankOut], summary="Banks", responses=error_responses(401, 403, 422))
+async def banks(_: Keeper, c: ContainerDep, page: PageNo = 1, page_size: PageSize = 20) -> Page[BankOut]:
+    """Every bank, by name."""
+    items, total = await c.catalogue.list_banks(page, page_size)
+    return Page(items=[BankOut.of(b) for b in items], total=total, page=page, page_size=page_size)
+
+
+@router.post("/banks", status_code=status.HTTP_201_CREATED, response_model=BankOut, summary="Add a bank",
+             responses=error_responses(401, 403, lg.BankExists, 422))
+async def add_bank(body: BankIn, admin: Keeper, c: ContainerDep, client: ClientDep) -> BankOut:
+    """The code is unique (stored in capitals)."""
+    return BankOut.of(await c.catalogue.add_bank(name=body.name, code=body.code, active=body.active,
+                                                 actor=admin.user, client=client))
+
+
+@router.get("/products", response_model=Page[ProductOut], summary="All loan products",
+            responses=error_responses(401, 403, 422))
+async def products(_: Keeper, c: ContainerDep, page: PageNo = 1, page_size: PageSize = 20,
+                   type: LoanTypeName | None = None) -> Page[ProductOut]:
+    """Inactive products included."""
+    items, total = await c.catalogue.browse(include_inactive=True, type=type, page=page, page_size=page_size)
+    names = await c.catalogue.bank_names(items)
+    return Page(items=[ProductOut.of(p, names.get(p.bank_id)) for p in items], total=total, page=page,
+                page_size=page_size)
+
+
+@router.post("/products", status_code=status.HTTP_201_CREATED, response_model=ProductOut,
+             summary="Add a loan product",
+             responses=error_responses(401, 403, lg.BankNotFound, lg.ProductExists, InvalidLoanProduct, 422))
+async def add_product(body: ProductIn, admin: Keeper, c: ContainerDep, client: ClientDep) -> ProductOut:
+    """Limits that cannot all hold at once are refused, each named in `errors`."""
+    saved = await c.catalogue.add_product(body.fields(), actor=admin.user, client=client)
+    return ProductOut.of(saved, (await c.catalogue.bank_names([saved])).get(saved.bank_id))
+
+
+@router.put("/products/{product_id}", response_model=ProductOut, summary="Replace a product's terms",
+            responses=error_responses(401, 403, lg.ProductNotFound, lg.BankNotFound, lg.ProductExists,
+                                      InvalidLoanProduct, 422))
+async def update_product(product_id: str, body: ProductIn, admin: Keeper, c: ContainerDep,
+                         client: ClientDep) -> ProductOut:
+    """New terms apply to new loans; loans already opened keep the terms they were agreed on."""
+    saved = await c.catalogue.update_product(product_id, body.fields(), actor=admin.user, client=client)
+    return ProductOut.of(saved, (await c.catalogue.bank_names([saved])).get(saved.bank_id))

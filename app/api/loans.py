@@ -1,0 +1,241 @@
+"""Loan routes: products, eligibility and EMI, the customer's applications, loans, repayments and
+pre-closure; the admin's loan book, transitions and statistics."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, status
+from fastapi.responses import JSONResponse
+
+from app.api.deps import ClientDep, ContainerDep, allow
+from app.api.schemas.common import Page, error_responses
+from app.api.schemas.loans import (
+    ApplyIn,
+    DirectLoanIn,
+    DisburseIn,
+    EligibilityIn,
+    EligibilityOut,
+    EmiIn,
+    EmiOut,
+    LoanApplied,
+    LoanDetail,
+    LoanStatistics,
+    LoanSummary,
+    LoanTypeName,
+    PreClosureConfirmed,
+    PreClosureRequested,
+    ProductOut,
+    QuoteOut,
+    RejectLoanIn,
+    RepaymentIn,
+    RepaymentOut,
+    RepaymentRecorded,
+)
+from app.domain import errors as e
+from app.domain import lending as lg
+from app.domain import loans as ln
+from app.domain.loan_schedule import InvalidLoanTerms
+from app.domain.money import InvalidAmount
+from app.services.auth import Principal
+
+router = APIRouter(tags=["Loans"])
+PageNo = Annotated[int, Query(ge=1, le=1_000_000, description="1-based page number")]
+PageSize = Annotated[int, Query(ge=1, le=100, description="Items per page (max 100)")]
+IdFilter = Annotated[str | None, Query(pattern="^[0-9a-fA-F]{24}$", description="24 hex digits")]
+Borrower = Annotated[Principal, allow("loans:apply")]
+OwnReader = Annotated[Principal, allow("loans:read_own")]
+BookReader = Annotated[Principal, allow("loans:read_any")]
+Manager = Annotated[Principal, allow("loans:manage")]
+Disburser = Annotated[Principal, allow("loans:disburse")]
+TRANSITION_ERRORS = (401, 403, lg.LoanNotFound, ln.InvalidTransition)
+
+
+@router.get("/loans/products", response_model=Page[ProductOut], summary="Browse loan products",
+            responses=error_responses(422))
+async def products(
+    c: ContainerDep, page: PageNo = 1, page_size: PageSize = 20, type: LoanTypeName | None = None,
+    bank_id: IdFilter = None,
+    amount: Annotated[Decimal | None, Query(gt=0, max_digits=14, decimal_places=2,
+                                            description="Rupees the product must lend")] = None,
+    tenure_months: Annotated[int | None, Query(ge=1, le=360)] = None,
+) -> Page[ProductOut]:
+    """Active products; an amount or a tenure keeps those whose limits include it."""
+    items, total = await c.catalogue.browse(
+        include_inactive=False, type=type, bank_id=bank_id.lower() if bank_id else None,
+        amount=amount, tenure_months=tenure_months, page=page,
+        page_size=page_size)
+    names = await c.catalogue.bank_names(items)
+    return Page(items=[ProductOut.of(p, names.get(p.bank_id)) for p in items], total=total, page=page,
+                page_size=page_size)
+
+
+@router.get("/loans/products/{product_id}", response_model=ProductOut, summary="One loan product",
+            responses=error_responses(lg.ProductNotFound))
+async def product(product_id: str, c: ContainerDep) -> ProductOut:
+    """An active product with its terms and limits."""
+    found = await c.catalogue.product(product_id)
+    return ProductOut.of(found, (await c.catalogue.bank_names([found])).get(found.bank_id))
+
+
+@router.post("/eligibility/check", response_model=EligibilityOut, summary="Am I eligible?",
+             responses=error_responses(401, 403, lg.ProductNotFound, 422))
+async def eligibility(body: EligibilityIn, principal: Borrower, c: ContainerDep) -> EligibilityOut:
+    """Every rule checked against my stored profile and details; all failures listed in `reasons`."""
+    found, result = await c.loans.eligibility(principal.user, body.product_id, body.amount, body.tenure_months)
+    assert found.id is not None
+    return EligibilityOut.of(found.id, result)
+
+
+@router.post("/eligibility/calculate-emi", response_model=EmiOut, summary="EMI calculator",
+             responses=error_responses(InvalidLoanTerms, 422))
+async def calculate_emi(body: EmiIn, c: ContainerDep) -> EmiOut:
+    """Monthly reducing-balance EMI, total interest and, on request, the schedule."""
+    schedule = c.loans.emi_schedule(body.principal, body.annual_interest_rate, body.tenure_months)
+    return EmiOut.of(schedule, body.include_schedule)
+
+
+@router.post("/loans/apply", status_code=status.HTTP_201_CREATED, response_model=LoanApplied,
+             summary="Apply for a loan",
+             responses=error_responses(401, lg.KycNotApproved, e.InsufficientRole, lg.ProductNotFound,
+                                       lg.DuplicateApplication, e.IdempotencyInProgress, ln.NotEligible,
+                                       e.IdempotencyKeyReused, 422))
+async def apply(
+    body: ApplyIn, principal: Borrower, c: ContainerDep, client: ClientDep,
+    idempotency_key: Annotated[str | None, Header(max_length=128, description="Same key and body within 24 h: the "
+                                                                            "first answer, never a second loan")] = None,
+) -> JSONResponse:
+    """201 `APPLIED` with the EMI and the Key Fact Statement; 403 without approved KYC, 422 with
+    every `reasons` entry when not eligible, 409 when this product is already open for me."""
+    user = principal.user
+
+    async def work() -> tuple[int, dict[str, object]]:
+        loan = await c.loans.apply(user, product_id=body.product_id.lower(), amount=body.amount,
+                                   tenure_months=body.tenure_months, purpose=body.purpose, client=client)
+        return 201, LoanApplied.of(loan).model_dump(mode="json")
+
+    code, payload = await c.idempotency.run("loan_apply", user.id, idempotency_key, body.model_dump(mode="json"),
+                                            work)
+    return JSONResponse(payload, status_code=code)
+
+
+@router.get("/loans/my-loans", response_model=Page[LoanSummary], summary="My loans",
+            responses=error_responses(401, 403, 422))
+async def my_loans(principal: OwnReader, c: ContainerDep, page: PageNo = 1, page_size: PageSize = 20) -> Page[LoanSummary]:
+    """Newest first, with what is outstanding and next due."""
+    loans, total = await c.loans.my_loans(principal.user, page, page_size)
+    return Page(items=[LoanSummary.of(x) for x in loans], total=total, page=page, page_size=page_size)
+
+
+@router.get("/loans/my-loans/{loan_id}", response_model=LoanDetail, summary="One of my loans",
+            responses=error_responses(401, 403, lg.LoanNotFound))
+async def my_loan(loan_id: str, principal: OwnReader, c: ContainerDep) -> LoanDetail:
+    """Schedule, repayments, outstanding, next due and the KFS; anyone else's loan is 404."""
+    view = await c.loans.my_loan(principal.user, loan_id)
+    return LoanDetail.view(view.loan, view.repayments)
+
+
+@router.post("/loans/my-loans/{loan_id}/repayments", status_code=status.HTTP_201_CREATED,
+             response_model=RepaymentRecorded, summary="Record a repayment",
+             responses=error_responses(401, 403, lg.LoanNotFound, ln.InvalidTransition, ln.LoanRepaid,
+                                       lg.LoanChanged, ln.Overpayment, InvalidAmount, 422))
+async def repay(loan_id: str, body: RepaymentIn, principal: Borrower, c: ContainerDep,
+                client: ClientDep) -> RepaymentRecorded:
+    """Allocated to the oldest unpaid instalments, interest first; more than is outstanding is refused."""
+    loan, record = await c.loans.repay(principal.user, loan_id, body.amount, client)
+    return RepaymentRecorded(loan=LoanSummary.of(loan), repayment=RepaymentOut.of(record))
+
+
+@router.get("/loans/my-loans/{loan_id}/pre-close", response_model=QuoteOut, summary="Pre-closure quote",
+            responses=error_responses(401, 403, lg.LoanNotFound, ln.InvalidTransition))
+async def preclosure_quote(loan_id: str, principal: OwnReader, c: ContainerDep) -> QuoteOut:
+    """What closes the loan today: outstanding principal, accrued interest and the prepayment charge."""
+    return QuoteOut.of(await c.loans.preclosure_quote(principal.user, loan_id))
+
+
+@router.post("/loans/my-loans/{loan_id}/pre-close", response_model=PreClosureRequested,
+             summary="Request pre-closure", responses=error_responses(401, 403, lg.LoanNotFound,
+                                                                      ln.InvalidTransition, lg.LoanChanged))
+async def request_preclosure(loan_id: str, principal: Borrower, c: ContainerDep,
+                             client: ClientDep) -> PreClosureRequested:
+    """The loan becomes `PRE_CLOSURE_REQUESTED`; an admin confirms it once the amount is paid."""
+    loan, quote = await c.loans.request_preclosure(principal.user, loan_id, client)
+    return PreClosureRequested(loan=LoanSummary.of(loan), quote=QuoteOut.of(quote))
+
+
+# --- admin ------------------------------------------------------------------------------
+
+
+@router.get("/admin/loans", response_model=Page[LoanSummary], summary="The loan book",
+            responses=error_responses(401, 403, 422))
+async def admin_loans(
+    _: BookReader, c: ContainerDep, page: PageNo = 1, page_size: PageSize = 20,
+    status: Annotated[ln.LoanStatus | None, Query(alias="status")] = None, product_id: IdFilter = None,
+    user_id: IdFilter = None,
+) -> Page[LoanSummary]:
+    """Auditors and admins; newest first; filter by status, product or customer."""
+    loans, total = await c.loans.search(status=status.value if status else None,
+                                        product_id=product_id.lower() if product_id else None,
+                                        user_id=user_id.lower() if user_id else None, page=page, page_size=page_size)
+    return Page(items=[LoanSummary.of(x) for x in loans], total=total, page=page, page_size=page_size)
+
+
+@router.get("/admin/loans/{loan_id}", response_model=LoanDetail, summary="One loan in full",
+            responses=error_responses(401, 403, lg.LoanNotFound))
+async def admin_loan(loan_id: str, _: BookReader, c: ContainerDep) -> LoanDetail:
+    """Any customer's loan with schedule, repayments and history."""
+    view = await c.loans.loan(loan_id)
+    return LoanDetail.view(view.loan, view.repayments)
+
+
+@router.post("/admin/loans", status_code=status.HTTP_201_CREATED, response_model=LoanApplied,
+             summary="Open a loan directly",
+             responses=error_responses(401, 403, lg.KycNotApproved, e.UserNotFound, lg.ProductNotFound,
+                                       lg.DuplicateApplication, ln.NotEligible, 422))
+async def open_loan(body: DirectLoanIn, admin: Manager, c: ContainerDep, client: ClientDep) -> LoanApplied:
+    """`APPROVED` at once, under the same rules as an application (KYC, eligibility, one per product)."""
+    loan = await c.loans.open_direct(admin.user, user_id=body.user_id.lower(), product_id=body.product_id.lower(),
+                                     amount=body.amount, tenure_months=body.tenure_months, purpose=body.purpose,
+                                     client=client)
+    return LoanApplied.of(loan)
+
+
+@router.post("/admin/loans/{loan_id}/approve", response_model=LoanSummary, summary="Approve an application",
+             responses=error_responses(*TRANSITION_ERRORS))
+async def approve(loan_id: str, admin: Manager, c: ContainerDep, client: ClientDep) -> LoanSummary:
+    """`APPLIED → APPROVED`; 409 from any other state."""
+    return LoanSummary.of(await c.loans.approve(admin.user, loan_id, client))
+
+
+@router.post("/admin/loans/{loan_id}/reject", response_model=LoanSummary, summary="Reject an application",
+             responses=error_responses(*TRANSITION_ERRORS, 422))
+async def reject(loan_id: str, body: RejectLoanIn, admin: Manager, c: ContainerDep,
+                 client: ClientDep) -> LoanSummary:
+    """`APPLIED → REJECTED` with a reason the customer is told."""
+    return LoanSummary.of(await c.loans.reject(admin.user, loan_id, body.reason, client))
+
+
+@router.post("/admin/loans/{loan_id}/disburse", response_model=LoanDetail, summary="Disburse a loan",
+             responses=error_responses(*TRANSITION_ERRORS, 422))
+async def disburse(loan_id: str, admin: Disburser, c: ContainerDep, client: ClientDep,
+                   body: DisburseIn | None = None) -> LoanDetail:
+    """`APPROVED → DISBURSED`: the net amount is paid out and due dates run from today."""
+    loan = await c.loans.disburse(admin.user, loan_id, body.payout_reference if body else None, client)
+    return LoanDetail.view(loan, [])
+
+
+@router.post("/admin/loans/{loan_id}/pre-close/confirm", response_model=PreClosureConfirmed,
+             summary="Confirm a pre-closure", responses=error_responses(*TRANSITION_ERRORS, lg.LoanChanged))
+async def confirm_preclosure(loan_id: str, admin: Manager, c: ContainerDep,
+                             client: ClientDep) -> PreClosureConfirmed:
+    """`PRE_CLOSURE_REQUESTED → CLOSED` with a final repayment of today's foreclosure amount."""
+    loan, record = await c.loans.confirm_preclosure(admin.user, loan_id, client)
+    return PreClosureConfirmed(loan=LoanSummary.of(loan), repayment=RepaymentOut.of(record))
+
+
+@router.get("/admin/statistics", response_model=LoanStatistics, summary="Loan book statistics",
+            responses=error_responses(401, 403))
+async def statistics(_: BookReader, c: ContainerDep) -> LoanStatistics:
+    """Loans by status, disbursed and outstanding totals, by product, and a 30-day daily trend."""
+    return LoanStatistics.model_validate(await c.loans.statistics())
