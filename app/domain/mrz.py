@@ -24,6 +24,8 @@ _TO_DIGIT = str.maketrans({"O": "0", "Q": "0", "D": "0", "I": "1", "L": "1", "Z"
 _TO_ALPHA = str.maketrans({"0": "O", "1": "I", "2": "Z", "5": "S", "8": "B", "6": "G"})
 # The digit a letter in a digit position may really be, tried only where a check digit decides.
 _TO_NUMBER = {"O": "0", "Q": "0", "D": "0", "I": "1", "B": "8", "S": "5", "Z": "2"}
+# Both ways, for optional data a second check (the composite) also covers.
+_EITHER = {**_TO_NUMBER, "0": "O", "1": "I", "8": "B", "5": "S", "2": "Z"}
 _MAX_SPOTS = 10  # confusable positions considered in one field (2 changes: at most 55 tries)
 _SHAPES = {(3, 30): "TD1", (2, 36): "TD2", (2, 44): "TD3"}
 _VISA = {"TD3": "MRV-A", "TD2": "MRV-B"}  # same sizes; a visa's first line starts with `V`
@@ -52,6 +54,21 @@ def _alpha(s: str) -> str:
     return s.translate(_TO_ALPHA)
 
 
+def _repair_optional(composite: str, spans: list[tuple[int, int]], digit: str) -> str:
+    """Optional data that only the composite covers (TD1, TD2): one confusion undone,
+    either way, when exactly one such change makes the composite pass. The document
+    number is not in `spans`: it must still pass its own digit to be reported valid."""
+    d = _numeric(digit)
+    if not d.isdigit() or check_digit(composite) == int(d):
+        return composite
+    hits = {
+        composite[:i] + _EITHER[composite[i]] + composite[i + 1 :]
+        for a, b in spans for i in range(a, b) if composite[i] in _EITHER
+    }  # fmt: skip
+    hits = {h for h in hits if check_digit(h) == int(d)}
+    return hits.pop() if len(hits) == 1 else composite
+
+
 def _letter_among_digits(value: str, i: int) -> bool:
     """Only a letter printed between two digits is a plausible confusion (a digit
     position). Trying every confusable character would let a plain misread plus one
@@ -59,7 +76,7 @@ def _letter_among_digits(value: str, i: int) -> bool:
     return 0 < i < len(value) - 1 and value[i - 1].isdigit() and value[i + 1].isdigit()
 
 
-def repair_by_check_digit(value: str, digit: str, max_changes: int = 2) -> str | None:
+def repair_by_check_digit(value: str, digit: str, max_changes: int = 2, *, either_way: bool = False) -> str | None:
     """`value` made to satisfy `digit` by undoing OCR confusions, or None. The fewest
     changes win; two different repairs with as few changes is a tie nobody can break,
     so None (the value is then reported as failing its check)."""
@@ -68,13 +85,15 @@ def repair_by_check_digit(value: str, digit: str, max_changes: int = 2) -> str |
     want = int(digit)
     if check_digit(value) == want:
         return value
-    spots = [i for i, ch in enumerate(value) if ch in _TO_NUMBER and _letter_among_digits(value, i)][:_MAX_SPOTS]
+    swap = _EITHER if either_way else _TO_NUMBER
+    spots = [i for i, ch in enumerate(value) if ch in swap and (either_way or _letter_among_digits(value, i))]
+    spots = spots[:_MAX_SPOTS]
     for k in range(1, max_changes + 1):
         hits = set()
         for combo in combinations(spots, k):
             chars = list(value)
             for i in combo:
-                chars[i] = _TO_NUMBER[chars[i]]
+                chars[i] = swap[chars[i]]
             candidate = "".join(chars)
             if check_digit(candidate) == want:
                 hits.add(candidate)
@@ -161,7 +180,8 @@ class _Checks:
         self.repair, self.max_changes = repair, max_changes
         self.results: list[CheckDigit] = []
 
-    def field(self, name: str, data: str, digit: str, *, alphanumeric: bool = True, repair: bool = True) -> str:
+    def field(self, name: str, data: str, digit: str, *, alphanumeric: bool = True, repair: bool = True,
+              either_way: bool = False) -> str:
         """`data` as checked: digits only for dates, repaired when its check digit allows
         (never the composite: it is the second opinion on the repairs)."""
         printed = _numeric(digit)
@@ -170,7 +190,8 @@ class _Checks:
         if printed == "<" and data.strip("<") == "":  # an empty optional field may print `<`
             self.results.append(CheckDigit(name, printed, 0, True))
             return data
-        fixed = repair_by_check_digit(data, printed, self.max_changes) if self.repair and repair and alphanumeric else None
+        can = self.repair and repair and alphanumeric
+        fixed = repair_by_check_digit(data, printed, self.max_changes, either_way=either_way) if can else None
         value = fixed or data
         computed = check_digit(value)
         ok = printed.isdigit() and computed == int(printed)
@@ -301,10 +322,14 @@ def _two_line(fmt: str, lines: list[str], today: date | None, repair: bool) -> M
     dob = checks.field("date_of_birth", l2[13:19], l2[19], alphanumeric=False)
     expiry = checks.field("expiry_date", l2[21:27], l2[27], alphanumeric=False)
     if fmt == "TD3":
-        optional = checks.field("personal_number", optional, l2[42])
+        # the personal number has its own digit and the composite: either way, one change
+        optional = checks.field("personal_number", optional, l2[42], either_way=True)
     if tail:
-        composite = (number_field + _numeric(l2[9]) + dob + _numeric(l2[19]) + expiry + _numeric(l2[27])
-                     + optional + (_numeric(l2[42]) if fmt == "TD3" else ""))
+        head = number_field + _numeric(l2[9]) + dob + _numeric(l2[19]) + expiry + _numeric(l2[27])
+        composite = head + optional + (_numeric(l2[42]) if fmt == "TD3" else "")
+        if fmt == "TD2" and repair:
+            composite = _repair_optional(composite, [(len(head), len(composite))], l2[width - 1])
+            optional = composite[len(head) :]
         checks.field("composite", composite, l2[width - 1], repair=False)
     surname, given = _names(l1[5:width])
     return MrzData(
@@ -328,7 +353,10 @@ def _td1(fmt: str, lines: list[str], today: date | None, repair: bool) -> MrzDat
         number = number_field = checks.field("document_number", l1[5:14], l1[14])
     dob = checks.field("date_of_birth", l2[0:6], l2[6], alphanumeric=False)
     expiry = checks.field("expiry_date", l2[8:14], l2[14], alphanumeric=False)
-    composite = (number_field + l1[14:30] + dob + _numeric(l2[6]) + expiry + _numeric(l2[14]) + l2[18:29])
+    composite = number_field + l1[14:30] + dob + _numeric(l2[6]) + expiry + _numeric(l2[14]) + l2[18:29]
+    if repair and not long_number:
+        composite = _repair_optional(composite, [(10, 25), (len(composite) - 11, len(composite))], l2[29])
+        l1, l2 = l1[:15] + composite[10:25] + l1[30:], l2[:18] + composite[-11:] + l2[29:]
     checks.field("composite", composite, l2[29], repair=False)
     surname, given = _names(l3)
     return MrzData(
@@ -337,6 +365,23 @@ def _td1(fmt: str, lines: list[str], today: date | None, repair: bool) -> MrzDat
         _sex(l2[7]), surname, given, ((long_number[2] if long_number else l1[15:30]) + l2[18:29]).strip("<"),
         checks.results, [l1, l2, l3],
     )
+
+
+def split_merged(text: str) -> list[str]:
+    """One OCR row holding two MRZ lines (tight spacing, skew) as its lines: the second
+    row of TD2/TD3/visas is found by its dates (13 characters in), a TD1's second row
+    starts with them; otherwise a row of twice a line's length is cut in half."""
+    if len(text) < 52:
+        return [text]
+    m = _DATES.search(text, 26)
+    if m:
+        cut = m.start() - 13 if m.start() - 13 >= 26 else m.start()
+        if 26 <= cut <= len(text) - 20:
+            return [text[:cut], *split_merged(text[cut:])]
+    for width in (30, 36, 44):
+        if abs(len(text) - 2 * width) <= 3:
+            return [text[: len(text) // 2], text[len(text) // 2 :]]
+    return [text]
 
 
 def looks_like_mrz(text: str) -> bool:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from app.domain import documents as rules
 from app.domain.documents import DocumentType
 from app.domain.errors import InvalidInput
-from app.domain.mrz import looks_like_mrz, parse_mrz
+from app.domain.mrz import MrzData, clean_line, parse_mrz, split_merged
 from app.ml.ocr import OcrLine, group_rows
 
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z .']{1,60}$")
@@ -237,33 +237,108 @@ def parse_pan(page: Page) -> Found:
 # --- passport / ID card by MRZ --------------------------------------------------------------
 
 
-def find_mrz_rows(page: Page) -> list[str]:
-    """The last run of consecutive MRZ-looking rows (MRZ sits at the bottom)."""
-    rows = ["".join(ln.text for ln in row) for row in page.rows]
-    run: list[str] = []
-    best: list[str] = []
-    for r in rows:
-        if looks_like_mrz(r):
-            run.append(r)
+@dataclass
+class MrzRow:
+    """One MRZ line as OCR saw it: its text in MRZ alphabet and the boxes it came from."""
+
+    text: str
+    boxes: list[OcrLine]
+
+    @property
+    def top(self) -> int:
+        return min(b.box[1] for b in self.boxes)
+
+    @property
+    def bottom(self) -> int:
+        return max(b.box[3] for b in self.boxes)
+
+    @property
+    def height(self) -> float:
+        return sum(b.height for b in self.boxes) / len(self.boxes)
+
+    @property
+    def confidence(self) -> float:
+        return min(b.confidence for b in self.boxes)
+
+
+def mrz_fragment(text: str) -> str | None:
+    """The text of an OCR box in MRZ alphabet, or None when the box is print: MRZ is
+    upper case without word spaces (a caption such as `MACHINE READABLE ZONE - DO NOT
+    WRITE` between the lines is not), at most two characters outside the alphabet."""
+    if sum(c.islower() for c in text) > 1:
+        return None
+    t = text.upper().replace("«", "<<")
+    compact = t.replace(" ", "")
+    if len(compact) < 5 or t.count(" ") > len(compact) / 10:
+        return None
+    if len(re.sub(r"[A-Z0-9<]", "", compact)) > 2:
+        return None
+    return clean_line(compact)
+
+
+def mrz_rows(page: Page) -> list[MrzRow]:
+    """MRZ-looking boxes clustered into lines, top to bottom, each left to right. MRZ
+    boxes are clustered on their own (not with `page.rows`), so text beside or between
+    the lines never joins them; a row twice a line long (two lines OCR merged) is split."""
+    frags = [(ln, t) for ln in page.lines if (t := mrz_fragment(ln.text))]
+    clusters: list[list[tuple[OcrLine, str]]] = []
+    for ln, t in sorted(frags, key=lambda f: f[0].cy):
+        last = clusters[-1] if clusters else None
+        if last and abs(ln.cy - sum(f[0].cy for f in last) / len(last)) < 0.5 * min(ln.height, last[0][0].height):
+            last.append((ln, t))
         else:
-            best, run = (run if len(run) >= 2 else best), []
-    best = run if len(run) >= 2 else best
-    return best[-3:] if len(best) >= 3 and all(len(x.replace(" ", "")) <= 33 for x in best[-3:]) else best[-2:]
+            clusters.append([(ln, t)])
+    rows = []
+    for cluster in clusters:
+        cluster.sort(key=lambda f: f[0].box[0])
+        text = "".join(t for _, t in cluster)
+        for part in split_merged(text):
+            if len(part) >= 20:
+                rows.append(MrzRow(part, [ln for ln, _ in cluster]))
+    return rows
+
+
+def read_mrz(page: Page, today=None) -> tuple[MrzData | None, list[MrzRow]]:
+    """The best-validating MRZ among consecutive runs of 3 (TD1) or 2 MRZ rows, and the
+    rows it came from. A run needs a filler `<` somewhere (a name or number row may have
+    none) and rows of similar pitch; at equal validity the lowest run wins (the MRZ is
+    printed at the bottom)."""
+    rows = mrz_rows(page)
+    best: tuple | None = None
+    for size in (3, 2):
+        for i in range(len(rows) - size + 1):
+            run = rows[i : i + size]
+            if not any("<" in r.text for r in run):
+                continue
+            if any(b.top - a.bottom > 3 * max(a.height, b.height) for a, b in zip(run, run[1:])):
+                continue  # too far apart to be one zone
+            try:
+                mrz = parse_mrz([r.text for r in run], today)
+            except InvalidInput:
+                continue
+            key = (mrz.valid, sum(c.valid for c in mrz.check_digits) / len(mrz.check_digits), i)
+            if best is None or key > best[0]:
+                best = (key, mrz, run)
+    return (best[1], best[2]) if best else (None, rows)
+
+
+def find_mrz_rows(page: Page) -> list[str]:
+    """The MRZ lines the page holds (empty when it has none): used to classify."""
+    mrz, rows = read_mrz(page)
+    return mrz.lines if mrz else []
 
 
 def parse_mrz_document(page: Page) -> Found:
     out = Found()
-    rows = find_mrz_rows(page)
-    mrz_lines = [ln for row in page.rows if "".join(x.text for x in row) in rows for ln in row]
-    conf = min((ln.confidence for ln in mrz_lines), default=0.0)
-    try:
-        mrz = parse_mrz(rows)
-    except InvalidInput:
+    mrz, rows = read_mrz(page)
+    if mrz is None:
         out.validation.update(number_valid=False, checksum="mrz", mrz_found=False)
         return out
-    out.number_raw = mrz.document_number
+    conf = min(r.confidence for r in rows)
+    # a number no check digit confirms is reported as read but never as valid
+    out.number_raw = mrz.document_number or None
     for key, value in (
-        ("document_number", rules.mask_number(mrz.document_number)),
+        ("document_number", rules.mask_number(mrz.document_number) if mrz.document_number else None),
         ("full_name", mrz.full_name), ("date_of_birth", mrz.date_of_birth), ("expiry_date", mrz.expiry_date),
         ("nationality", mrz.nationality), ("gender", mrz.sex),
     ):  # fmt: skip
@@ -275,8 +350,9 @@ def parse_mrz_document(page: Page) -> Found:
     if place and is_name(place[0]):
         out.put("place_of_birth", _tidy_name(place[0]), place[1])
     out.validation.update(
-        number_valid=mrz.valid, checksum="mrz", mrz_format=mrz.format, mrz_check_digits=mrz.checks,
-        issuing_country=mrz.issuing_country, expired=rules.is_expired(mrz.expiry_date),
+        number_valid=mrz.valid and mrz.number_confirmed, checksum="mrz", mrz_format=mrz.format,
+        mrz_check_digits=mrz.checks, mrz_checks=mrz.check_digits, issuing_country=mrz.issuing_country,
+        document_code=mrz.document_code, expired=rules.is_expired(mrz.expiry_date),
     )  # fmt: skip
     return out
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from app.domain.documents import INDIAN_STATE_CODES, DocumentType, mask_aadhaar, mask_number
 from app.domain.mrz import looks_like_mrz
-from app.ml.document_parsers import PARSERS, Found, Page, find_mrz_rows
-from app.ml.ocr import OcrEngine
+from app.ml.document_parsers import PARSERS, Found, Page, find_mrz_rows, mrz_fragment, mrz_rows, read_mrz
+from app.ml.ocr import OcrEngine, OcrLine
 
 FIELD_KEYS = (
     "full_name", "date_of_birth", "document_number", "nationality", "issue_date",
@@ -54,8 +55,8 @@ def classify(page: Page) -> tuple[str, str | None]:
     # are matched on the text without any whitespace.
     c = re.sub(r"\s+", "", t)
     mrz = find_mrz_rows(page)
-    if mrz:
-        return (DocumentType.PASSPORT if mrz[0].lstrip().startswith("P") else DocumentType.NATIONAL_ID), None
+    if mrz:  # a visa (V) is read from a passport page
+        return (DocumentType.PASSPORT if mrz[0][:1] in ("P", "V") else DocumentType.NATIONAL_ID), None
     if "INCOMETAX" in c or "PERMANENTACCOUNT" in c:
         return DocumentType.PAN, None
     if "ELECTIONCOMMISSION" in c or "ELECTOR" in c:
@@ -130,6 +131,34 @@ def redact(text: str, raw_number: str | None = None) -> str:
     return text
 
 
+def _mrz_incomplete(page: Page) -> bool:
+    """MRZ-looking rows with fillers are there, but no run of them validates."""
+    rows = mrz_rows(page)
+    if not any("<" in r.text and len(r.text) >= 20 for r in rows):
+        return False
+    mrz, _ = read_mrz(page)
+    return mrz is None or not mrz.valid
+
+
+def mrz_band(page: Page, shape: tuple[int, ...]) -> tuple[int, int] | None:
+    """Rows of the image that hold the MRZ: the MRZ-looking rows found, widened by a line
+    pitch or so, more when fewer rows than a zone has were found (the missing ones sit
+    above or below)."""
+    rows = [r for r in mrz_rows(page) if "<" in r.text or len(r.text) >= 26]
+    if not rows:
+        return None
+    rows = rows[-3:]
+    h = max(r.height for r in rows)
+    pad = 1.2 * h if len(rows) >= 2 else 3.4 * h
+    y0, y1 = int(max(0, min(r.top for r in rows) - pad)), int(min(shape[0], max(r.bottom for r in rows) + pad))
+    return (y0, y1) if y1 - y0 >= 16 else None
+
+
+def _rank(reading: DocumentReading) -> tuple:
+    checks = reading.validation.get("mrz_check_digits") or {}
+    return (bool(reading.validation.get("number_valid")), sum(checks.values()), reading.confidence)
+
+
 def _document_confidence(found: Found) -> float:
     """Mean confidence of the fields read, scaled down when the number is missing or
     fails its checksum: a card whose number does not validate is not trustworthy."""
@@ -147,7 +176,43 @@ class DocumentReader:
 
     def read(self, image_bgr: np.ndarray, document_type: str | None = None) -> DocumentReading:
         page = Page.from_lines(self.ocr.read(image_bgr))
-        return self.read_page(page, document_type)
+        reading = self.read_page(page, document_type)
+        if document_type in (None, DocumentType.PASSPORT, DocumentType.NATIONAL_ID) and _mrz_incomplete(page):
+            # second pass only when the first found MRZ rows but no valid zone, so a
+            # readable document costs one OCR call
+            band = mrz_band(page, image_bgr.shape)
+            if band is not None:
+                second = self.read_page(self._reread_band(image_bgr, page, band), document_type)
+                second.validation["mrz_reread"] = True
+                if _rank(second) > _rank(reading):
+                    return second
+        return reading
+
+    def _reread_band(self, image_bgr: np.ndarray, page: Page, band: tuple[int, int]) -> Page:
+        """OCR the MRZ band again, enlarged to ~36 px lines and flattened to dark ink on
+        white (a dark or patterned background is what most often breaks the first pass),
+        and put its lines in place of the first pass's lines in that band."""
+        y0, y1 = band
+        crop = image_bgr[y0:y1]
+        rows = mrz_rows(page)
+        line_h = float(np.median([r.height for r in rows])) if rows else 24.0
+        factor = float(np.clip(36.0 / max(line_h, 1.0), 1.0, 2.5))
+        factor = min(factor, 2000.0 / crop.shape[1]) if crop.shape[1] * factor > 2000 else factor
+        gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+        if factor > 1.05:
+            gray = cv2.resize(gray, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
+        gray = cv2.GaussianBlur(gray, (3, 3), 0)
+        _, ink = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+        if np.mean(ink) < 127:  # light print on a dark band: make the ink dark
+            ink = 255 - ink
+        lines = self.ocr.read(cv2.cvtColor(ink, cv2.COLOR_GRAY2BGR))
+        mapped = [
+            OcrLine(ln.text, ln.confidence, (int(ln.box[0] / factor), int(ln.box[1] / factor) + y0,
+                                             int(ln.box[2] / factor), int(ln.box[3] / factor) + y0))
+            for ln in lines
+        ]  # fmt: skip
+        kept = [ln for ln in page.lines if not (y0 <= ln.cy <= y1 and mrz_fragment(ln.text))]
+        return Page.from_lines(kept + mapped)
 
     def read_page(self, page: Page, document_type: str | None = None) -> DocumentReading:
         detected, side = classify(page)

@@ -202,3 +202,14 @@ def test_filler_runs_shortened_by_ocr_still_parse(fmt, number):
     m = parse_mrz(lines, today=TODAY)
     assert m.format == fmt and m.document_number == number and m.valid, (lines, m.check_digits)
     assert (m.surname, m.given_names) == (p.surname, p.given)
+
+
+@pytest.mark.parametrize("lines, optional", [
+    # as PP-OCR read rendered documents: the `Z` of the optional data as `2`
+    (["P<INDDUB0IS<<EWA<<<<<<<<<<<<<<<<<<<<<<<<<<<<", "HF01788903FRA7108086F3512229200007<<<<<<<<20"], "Z00007"),
+    (["I<UT0LE02026476200010<<<<<<<<<", "8011233F3003035DEU<<<<<<<<<<<0", "MUELLER<<CHIDI<EMEKA<<<<<<<<<<"], "Z00010"),
+])  # fmt: skip
+def test_optional_data_confusion_repaired_by_its_checks(lines, optional):
+    m = parse_mrz(lines, today=TODAY)
+    assert m.valid and m.optional_data == optional
+    assert m.surname in ("DUBOIS", "MUELLER") and m.issuing_country in ("IND", "UTO")
