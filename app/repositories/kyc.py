@@ -170,7 +170,10 @@ class KycCaseRepository(RepositoryBase):
     async def set_corrections(self, case_id: str, user_id: str, document_id: str, corrections: dict[str, Any],
                               now: datetime) -> KycCase | None:
         query = {**self._open(case_id, user_id), "documents.id": document_id}
-        return await self._update(query, {"$set": {"documents.$.corrections": corrections, "updated_at": now}})
+        doc = await self.collection.find_one_and_update(
+            query, {"$set": {"documents.$[d].corrections": corrections, "updated_at": now}},
+            array_filters=[{"d.id": document_id}], return_document=ReturnDocument.AFTER)
+        return _from_doc(doc) if doc else None
 
     # --- transitions -----------------------------------------------------------------------
 
