@@ -70,7 +70,8 @@ async def register(body: RegisterRequest, auth: AuthServiceDep, client: ClientDe
 
 
 @router.post("/verify-otp", response_model=VerifyOtpResponse, summary="Verify a new account",
-             responses=error_responses(e.InvalidOtp, e.OtpExpired, e.OtpExhausted, 422))
+             responses=error_responses(e.InvalidOtp, e.OtpExpired, e.OtpExhausted, e.InvalidToken, e.IdentifierTaken,
+                                       422))
 async def verify_otp(body: VerifyOtpRequest, auth: AuthServiceDep, client: ClientDep,
                      principal: OptionalPrincipalDep) -> VerifyOtpResponse:
     """Activate an account with the code sent at registration. Signed in (bearer), verify your second
@@ -83,7 +84,7 @@ async def verify_otp(body: VerifyOtpRequest, auth: AuthServiceDep, client: Clien
 
 
 @router.post("/resend-otp", response_model=Message, summary="Resend the verification code",
-             responses=error_responses(e.InvalidIdentifier, 422, 429, 502,
+             responses=error_responses(e.InvalidIdentifier, e.InvalidToken, 422, 429, 502,
                                        message="If the account is awaiting verification, a new code has been sent."))
 async def resend_otp(body: IdentifierRequest, auth: AuthServiceDep, response: Response,
                      principal: OptionalPrincipalDep) -> Message:
@@ -149,10 +150,11 @@ async def verify_token(principal: PrincipalDep) -> VerifyTokenResponse:
 
 @router.post("/change-password", response_model=Message, summary="Change password",
              responses=error_responses((400, "invalid_credentials", "The current password is wrong."),
-                                       e.WeakPassword, 401, e.AccountSuspended, 422, message="Password changed. Other sessions were signed out."))
+                                       e.WeakPassword, 401, e.AccountSuspended, e.AccountLocked, 422, message="Password changed. Other sessions were signed out."))
 async def change_password(body: ChangePasswordRequest, principal: PrincipalDep, auth: AuthServiceDep,
                           client: ClientDep) -> Message:
-    """Sets a new password; every other session is signed out."""
+    """Sets a new password; every other session is signed out. Wrong current passwords count with failed
+    logins: the one that locks the account answers 403 `account_locked` and signs out every session."""
     await auth.change_password(principal, body.current_password, body.new_password, client)
     return Message(message="Password changed. Other sessions were signed out.")
 

@@ -243,10 +243,13 @@ class AuthService:
         return self._pair(user, session.id, session.refresh_jti, now)
 
     def _pair(self, user: User, session_id: str, refresh_jti: str, now: datetime) -> TokenPair:
-        common = {"user_id": user.id, "role": user.role.value, "session_id": session_id, "now": now}
+        def issue(typ: str, jti: str) -> str:
+            return self.tokens.issue(typ=typ, jti=jti, user_id=user.id, role=user.role.value,
+                                     session_id=session_id, now=now)
+
         return TokenPair(
-            access_token=self.tokens.issue(typ="access", jti=self.tokens.new_id(), **common),
-            refresh_token=self.tokens.issue(typ="refresh", jti=refresh_jti, **common),
+            access_token=issue("access", self.tokens.new_id()),
+            refresh_token=issue("refresh", refresh_jti),
             expires_in=int(self.tokens.access_ttl.total_seconds()), user_id=user.id, role=user.role.value,
         )
 

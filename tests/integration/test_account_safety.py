@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 
 from app.domain.users import Role
@@ -268,6 +269,15 @@ async def test_a_ten_digit_indian_mobile_is_read_as_plus_91(api):
     assert r.status_code == 200
     r = await api.client.post("/auth/login", json={"identifier": "9876543210", "password": PASSWORD})
     assert r.status_code == 200
+
+
+async def test_the_schema_says_which_identifiers_are_accepted(api):
+    client = httpx.AsyncClient(transport=api.client._transport, base_url="http://testserver")
+    schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
+    for model in ("LoginRequest", "IdentifierRequest", "VerifyOtpRequest", "ResetPasswordRequest"):
+        text = schemas[model]["properties"]["identifier"]["description"]
+        assert "+919876543210" in text and "10-digit Indian mobile" in text, model
+    assert "/auth/verify-otp" in schemas["RegisterRequest"]["properties"]["phone"]["description"]
 
 
 @pytest.mark.parametrize("identifier", ["98765", "12345678901234567", "asha.example.com"])

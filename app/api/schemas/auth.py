@@ -8,8 +8,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.api.schemas.common import Input, PersonName, UtcDatetime
 
-Identifier = Field(description="An email address or an E.164 phone number", examples=["asha@example.com"],
-                   min_length=3, max_length=254)
+Identifier = Field(
+    description="An email address, or a phone number in E.164 form (`+919876543210`); a bare 10-digit Indian "
+                "mobile number (first digit 6-9, e.g. `9876543210`) is read as +91. Anything else is 400 "
+                "`invalid_identifier`. Only an identifier whose own code was verified signs in, gets codes or "
+                "resets the password.",
+    examples=["asha@example.com"], min_length=3, max_length=254)
 OtpCode = Field(description="The 6-digit code", pattern=r"^\d{6}$", examples=["123456"])
 Password = Field(min_length=1, max_length=128, examples=["correct-horse-battery"])
 
@@ -19,7 +23,11 @@ class RegisterRequest(Input):
         "email": "asha@example.com", "phone": "+919876543210", "password": "correct-horse-battery", "name": "Asha Rao"}})
 
     email: str | None = Field(None, max_length=254)
-    phone: str | None = Field(None, max_length=20, description="E.164, e.g. +919876543210")
+    phone: str | None = Field(None, max_length=20, description=(
+        "E.164, e.g. +919876543210 (a 10-digit Indian mobile is read as +91). Given alone, the code goes "
+        "here. Given beside an email it is only a claim until confirmed: sign in, then `POST /auth/resend-otp` "
+        "and `POST /auth/verify-otp` with it and your bearer token. An unconfirmed claim never blocks the "
+        "number's owner; whoever verifies it first keeps it."))
     password: str = Field(min_length=1, max_length=128, description="At least 10 characters, not a common password")
     name: PersonName
 
