@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from app.domain.errors import Forbidden, InvalidInput
+from app.domain.errors import Forbidden, InvalidIdentifier, InvalidInput
 
 
 class Role(StrEnum):
@@ -57,7 +57,7 @@ _E164 = re.compile(r"^\+[1-9]\d{7,14}$")
 def normalize_email(value: str) -> str:
     value = value.strip().lower()
     if len(value) > 254 or not _EMAIL.match(value):
-        raise InvalidInput("Enter a valid email address.", code="invalid_identifier")
+        raise InvalidIdentifier("Enter a valid email address.")
     return value
 
 
@@ -70,8 +70,8 @@ def normalize_phone(value: str) -> str:
     if _INDIAN_MOBILE.match(value):
         value = "+91" + value
     if not _E164.match(value):
-        raise InvalidInput("Phone numbers must be in E.164 form, e.g. +919876543210 (or a 10-digit Indian "
-                           "mobile number, read as +91).", code="invalid_identifier")
+        raise InvalidIdentifier("Phone numbers must be in E.164 form, e.g. +919876543210 (or a 10-digit Indian "
+                                "mobile number, read as +91).")
     return value
 
 
@@ -91,8 +91,7 @@ def normalize_identifier(identifier: str) -> str:
     if is_phone(identifier):
         return normalize_phone(identifier)
     if "@" not in identifier:
-        raise InvalidInput("Enter an email address or a phone number in E.164 form, e.g. +919876543210.",
-                           code="invalid_identifier")
+        raise InvalidIdentifier("Enter an email address or a phone number in E.164 form, e.g. +919876543210.")
     return normalize_email(identifier)
 
 
