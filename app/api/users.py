@@ -34,7 +34,7 @@ async def kyc_status(principal: PrincipalDep) -> KycStatusOut:
     """Where my KYC stands, and its risk level once reviewed."""
     user = principal.user
     return KycStatusOut(kyc_status=user.kyc_status.value, risk_level=user.risk_level,
-                        updated_at=user.kyc_updated_at or user.updated_at)
+                        updated_at=user.kyc_status_changed_at)
 
 
 @router.get("/me/financial-details", response_model=FinancialDetails, summary="My financial details",

@@ -132,14 +132,20 @@ class User:
     kyc_status: KycStatus = KycStatus.PENDING
     risk_level: str | None = None
     kyc_score: int | None = None  # overall score of the latest checked KYC case
-    updated_at: datetime | None = None
-    kyc_updated_at: datetime | None = None
+    updated_at: datetime | None = None  # any change to the record (a password reset too)
+    kyc_status_updated_at: datetime | None = None  # only when `kyc_status` changed
     profile: dict[str, Any] = field(default_factory=dict)
     profile_risk: dict[str, Any] | None = None
     financial_details: dict[str, Any] | None = None
     employment_details: dict[str, Any] | None = None
     # Kinds ("email", "phone") whose own code was verified; the other one is only a claim.
     verified: frozenset[str] = frozenset()
+
+    @property
+    def kyc_status_changed_at(self) -> datetime:
+        """When the KYC status last changed; a record stored before this was tracked has kept its
+        status since it was created (nothing changed it before KYC cases existed)."""
+        return self.kyc_status_updated_at or self.created_at
 
     @property
     def is_staff(self) -> bool:

@@ -32,7 +32,6 @@ def _verified(doc: dict[str, Any]) -> frozenset[str]:
     return frozenset({"email" if doc.get("email") else "phone"})
 
 
-
 def _from_doc(doc: dict[str, Any]) -> User:
     return User(
         id=str(doc["_id"]),
@@ -50,7 +49,7 @@ def _from_doc(doc: dict[str, Any]) -> User:
         kyc_score=doc.get("kyc_score"),
         risk_level=doc.get("risk_level"),
         updated_at=doc.get("updated_at"),
-        kyc_updated_at=doc.get("kyc_updated_at"),
+        kyc_status_updated_at=doc.get("kyc_status_updated_at"),
         profile=doc.get("profile") or {},
         profile_risk=doc.get("profile_risk"),
         financial_details=doc.get("financial_details"),
@@ -77,6 +76,7 @@ class UserRepository(RepositoryBase):
         await self.collection.create_index("email", unique=True, partialFilterExpression={"email": _STRING})
         await self.collection.create_index("phone", unique=True, partialFilterExpression={"phone": _STRING})
         await self.collection.create_index([("role", ASCENDING), ("created_at", ASCENDING)])
+        await self.collection.create_index("kyc_status")
         for kind in _KINDS:
             await self.collection.create_index(f"unverified_{kind}", sparse=True)
         await self._move_legacy_claims()
@@ -94,19 +94,18 @@ class UserRepository(RepositoryBase):
                     update["$set"][f"unverified_{kind}"] = doc[kind]
                     update["$unset"] = {kind: ""}
             await self.collection.update_one({"_id": doc["_id"], "verified": {"$exists": False}}, update)
-        await self.collection.create_index("kyc_status")
 
     async def add(
         self, *, name: str, password_hash: str, role: Role, status: UserStatus, now: datetime,
         email: str | None = None, phone: str | None = None,
+    ) -> User:
         """The primary identifier (email, else phone) is held under its unique index; the other is
         stored as an unverified claim. An account created active has its primary verified."""
         primary = "email" if email else "phone"
-    ) -> User:
         doc: dict[str, Any] = {
             "name": name, "password_hash": password_hash, "role": role.value, "status": status.value,
+            "kyc_status": KycStatus.PENDING.value, "kyc_status_updated_at": now, "created_at": now, "updated_at": now,
             "verified": [] if status == UserStatus.PENDING_VERIFICATION else [primary],
-            "kyc_status": KycStatus.PENDING.value, "created_at": now, "updated_at": now,
         }
         for kind, value in (("email", email), ("phone", phone)):
             if value:

@@ -89,7 +89,7 @@ class KycStatusOut(BaseModel):
 
     kyc_status: str
     risk_level: str | None
-    updated_at: UtcDatetime | None
+    updated_at: UtcDatetime = Field(description="When the KYC status last changed (not other edits to the account)")
 
 
 class FinancialDetails(Input):
