@@ -6,17 +6,22 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from app.api.deps import AdminServiceDep, AuditServiceDep, ClientDep, PrincipalDep, allow
+from app.api.deps import AdminServiceDep, AuditServiceDep, ClientDep, ContainerDep, PrincipalDep, allow
 from app.api.schemas.admin import (
     AuditLogOut,
     CreateStaffRequest,
+    KycCounts,
+    LoanCounts,
     RoleOut,
     StaffOut,
+    StatsOut,
     StatusUpdate,
+    UserCounts,
     UserDetail,
     UserSummary,
 )
 from app.api.schemas.common import Page, UtcDatetimeIn, error_responses
+from app.api.schemas.kyc import KycCaseBrief
 from app.domain import errors as e
 from app.domain.ids import parse_id
 from app.domain.users import PERMISSIONS, Role, UserStatus
@@ -65,13 +70,25 @@ async def list_users(
 
 @router.get("/admin/users/{user_id}", response_model=UserDetail, summary="One user in full",
             responses=error_responses(401, 403, e.UserNotFound))
-async def get_user(user_id: str, _: Annotated[Principal, allow("users:read")], service: AdminServiceDep) -> UserDetail:
-    """The user with profile and details (KYC cases and loans once those exist)."""
+async def get_user(user_id: str, _: Annotated[Principal, allow("users:read")], service: AdminServiceDep,
+                   c: ContainerDep) -> UserDetail:
+    """The user with profile, details, KYC cases (newest first) and loans."""
     user = await service.get_user(user_id)
     summary = UserSummary.of(user)
+    cases = [KycCaseBrief.of(case) for case in await c.kyc.cases_of(user.id)]
     return UserDetail(**summary.model_dump(), created_at=user.created_at, profile=user.profile,
                       profile_risk=user.profile_risk, financial_details=user.financial_details,
-                      employment_details=user.employment_details)
+                      employment_details=user.employment_details, kyc_cases=cases)
+
+
+@router.get("/admin/stats", response_model=StatsOut, summary="Users, KYC and loans at a glance",
+            responses=error_responses(401, 403))
+async def stats(_: Annotated[Principal, allow("stats:read")], service: AdminServiceDep, c: ContainerDep) -> StatsOut:
+    """Counted by aggregation pipelines in the database, never by reading every record."""
+    by_role = await service.role_counts()
+    loans = await c.loans.stats() if hasattr(c, "loans") else {"total": 0, "status_counts": {}, "disbursed_amount": 0}
+    return StatsOut(users=UserCounts(total=sum(by_role.values()), by_role=by_role), kyc=KycCounts(**await c.kyc.stats()),
+                    loans=LoanCounts(**loans))
 
 
 @router.get("/roles", response_model=list[RoleOut], summary="Roles and their permissions",

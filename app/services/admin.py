@@ -56,6 +56,9 @@ class AdminService:
         return await self.users.list(role=role, kyc_status=kyc_status, q=q, skip=(page - 1) * page_size,
                                      limit=page_size)
 
+    async def role_counts(self) -> dict[str, int]:
+        return await self.users.role_counts()
+
     async def get_user(self, user_id: str) -> User:
         """By id in any letter case; anything but 24 hex digits is simply not found."""
         canonical = parse_id(user_id)

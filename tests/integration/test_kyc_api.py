@@ -388,3 +388,26 @@ async def test_a_check_that_keeps_failing_ends_failed_and_an_admin_retries_it(pa
     r = await api.client.post(f"/admin/jobs/{job['id']}/retry", headers=bearer(admin))
     assert r.status_code == 200 and r.json()["status"] == "queued"
     assert (await api.client.get("/kyc/me", headers=who["headers"])).json()["checks_state"] == "RUNNING"
+
+
+async def test_admin_stats_and_user_views_show_kyc_state(api):
+    who = await customer(api)
+    kyc_id = await ready_case(api, who)
+    assert (await api.client.post("/kyc/submit", headers=who["headers"])).status_code == 202
+    await checks_done(api, who)
+    other = await customer(api)
+    await upload(api, other, "pan", PAN)  # an open case
+    auditor = await api.staff("auditor")
+    r = await api.client.get("/admin/stats", headers=bearer(auditor))
+    assert r.status_code == 200, r.text
+    stats = r.json()
+    assert stats["users"]["by_role"]["customer"] == 2 and stats["users"]["total"] == 3
+    assert stats["kyc"]["status_counts"] == {"OPEN": 1, "SUBMITTED": 1, "APPROVED": 0, "REJECTED": 0}
+    assert stats["kyc"]["total"] == 2 and stats["kyc"]["risk_levels"]["Medium"] == 1
+    assert (await api.client.get("/admin/stats", headers=who["headers"])).status_code == 403
+    me = (await api.client.get("/users/me", headers=who["headers"])).json()
+    listed = (await api.client.get("/admin/users", headers=bearer(auditor), params={"kyc_status": "SUBMITTED"})).json()
+    assert [(u["user_id"], u["risk_level"]) for u in listed["items"]] == [(me["id"], "Medium")]
+    assert listed["items"][0]["overall_score"] > 0
+    detail = (await api.client.get(f"/admin/users/{me['id']}", headers=bearer(auditor))).json()
+    assert [c["kyc_id"] for c in detail["kyc_cases"]] == [kyc_id] and detail["kyc_cases"][0]["status"] == "SUBMITTED"

@@ -6,7 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.schemas.common import Input, PersonName, UtcDatetime
+from app.api.schemas.common import Input, Money, PersonName, UtcDatetime
+from app.api.schemas.kyc import KycCaseBrief
 from app.domain.audit import AuditEntry
 from app.domain.users import User
 
@@ -61,10 +62,10 @@ class UserSummary(BaseModel):
     overall_score: float | None
 
     @classmethod
-    def of(cls, user: User, overall_score: float | None = None) -> UserSummary:
+    def of(cls, user: User) -> UserSummary:
         return cls(user_id=user.id, name=user.name, email=user.email, phone=user.phone, role=user.role.value,
                    status=user.status.value, kyc_status=user.kyc_status.value, risk_level=user.risk_level,
-                   overall_score=overall_score)
+                   overall_score=user.kyc_score)
 
 
 class UserDetail(UserSummary):
@@ -73,7 +74,7 @@ class UserDetail(UserSummary):
     profile_risk: dict[str, Any] | None
     financial_details: dict[str, Any] | None
     employment_details: dict[str, Any] | None
-    kyc_cases: list[dict[str, Any]] = Field(default_factory=list)
+    kyc_cases: list[KycCaseBrief] = Field(default_factory=list, description="Newest first")
     loans: list[dict[str, Any]] = Field(default_factory=list)
 
 
@@ -102,3 +103,33 @@ class AuditLogOut(BaseModel):
     def of(cls, entry: AuditEntry) -> AuditLogOut:
         return cls(user_id=entry.user_id, actor_id=entry.actor_id, actor_role=entry.actor_role, action=entry.action,
                    timestamp=entry.timestamp, ip_address=entry.ip_address, details=entry.details)
+
+
+class UserCounts(BaseModel):
+    total: int
+    by_role: dict[str, int]
+
+
+class KycCounts(BaseModel):
+    total: int
+    status_counts: dict[str, int] = Field(description="Cases by status: OPEN, SUBMITTED, APPROVED, REJECTED")
+    risk_levels: dict[str, int] = Field(description="Checked cases by risk level")
+
+
+class LoanCounts(BaseModel):
+    total: int
+    status_counts: dict[str, int]
+    disbursed_amount: Money
+
+
+class StatsOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": {
+        "users": {"total": 1250, "by_role": {"customer": 1238, "auditor": 9, "admin": 3}},
+        "kyc": {"total": 1104, "status_counts": {"OPEN": 140, "SUBMITTED": 96, "APPROVED": 812, "REJECTED": 56},
+                "risk_levels": {"Low": 610, "Medium": 280, "High": 74}},
+        "loans": {"total": 402, "status_counts": {"APPLIED": 40, "APPROVED": 12, "DISBURSED": 300, "CLOSED": 50},
+                  "disbursed_amount": 48250000.0}}})
+
+    users: UserCounts
+    kyc: KycCounts
+    loans: LoanCounts

@@ -210,3 +210,23 @@ class RejectIn(Input):
 class DecisionMessage(BaseModel):
     message: str
     status: str
+
+
+class KycCaseBrief(BaseModel):
+    """One case in a user's history (staff view)."""
+
+    kyc_id: str
+    status: str
+    checks_state: str
+    risk_level: str | None
+    overall_score: int | None
+    created_at: UtcDatetime
+    submitted_at: UtcDatetime | None
+    decided_at: UtcDatetime | None
+
+    @classmethod
+    def of(cls, case: KycCase) -> KycCaseBrief:
+        return cls(kyc_id=case.id, status=case.status.value, checks_state=case.checks_state.value,
+                   risk_level=case.risk_level.value if case.risk_level else None, overall_score=case.overall_score,
+                   created_at=case.created_at, submitted_at=case.submitted_at,
+                   decided_at=case.decision.at if case.decision else None)
