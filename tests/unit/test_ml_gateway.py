@@ -186,28 +186,50 @@ async def test_process_mode_reports_a_model_that_cannot_load():
 
 
 async def test_deadline_and_back_pressure():
+    release = threading.Event()
     gw = MlGateway({}, workers=1, timeout=0.1, max_queue=1)
-    with pytest.raises(ServiceUnavailable) as err:
-        await gw.run(lambda models: time.sleep(0.5))
-    assert err.value.code == "ml_timeout"
-    gw.close()
-    gw = MlGateway({}, workers=1, timeout=5, max_queue=0)
-    first = asyncio.create_task(gw.run(lambda models: time.sleep(0.2)))
-    await asyncio.sleep(0.01)
-    with pytest.raises(ServiceUnavailable) as err:
-        await gw.run(lambda models: None)
-    assert err.value.code == "ml_busy" and err.value.details["retry_after"] == 2
-    await first
-    gw.close()
+    try:
+        with pytest.raises(ServiceUnavailable) as err:
+            await gw.run(lambda models: release.wait(10))
+        assert err.value.code == "ml_timeout"
+    finally:
+        release.set()
+        gw.close()
+    started, release = threading.Event(), threading.Event()
+    gw = MlGateway({}, workers=1, timeout=10, max_queue=0)
+    try:
+        first = asyncio.create_task(gw.run(lambda models: started.set() or release.wait(10)))
+        await asyncio.to_thread(started.wait, 10)
+        with pytest.raises(ServiceUnavailable) as err:
+            await gw.run(lambda models: None)
+        assert err.value.code == "ml_busy" and err.value.details["retry_after"] == 2
+        release.set()
+        assert await first is True
+    finally:
+        release.set()
+        gw.close()
 
 
-async def test_a_timed_out_task_keeps_its_worker_counted_until_it_really_ends():
+async def test_in_thread_mode_a_timed_out_task_keeps_its_thread_counted_until_it_really_ends():
+    """A thread cannot be killed (process mode replaces the worker instead)."""
+    release, ended = threading.Event(), threading.Event()
     gw = MlGateway({}, workers=1, timeout=0.05, max_queue=0)
-    with pytest.raises(ServiceUnavailable):
-        await gw.run(lambda models: time.sleep(0.4))
-    with pytest.raises(ServiceUnavailable) as err:  # the worker is still busy with the abandoned task
-        await gw.run(lambda models: None)
-    assert err.value.code == "ml_busy"
-    await asyncio.sleep(0.5)
-    assert await gw.run(lambda models: 42) == 42
-    gw.close()
+    try:
+        with pytest.raises(ServiceUnavailable):
+            await gw.run(lambda models: release.wait(10) and ended.set())
+        with pytest.raises(ServiceUnavailable) as err:  # the thread is still busy with the abandoned task
+            await gw.run(lambda models: None)
+        assert err.value.code == "ml_busy"
+        release.set()
+        await asyncio.to_thread(ended.wait, 10)
+        for _ in range(100):  # the done-callback that frees the slot runs just after the task's last line
+            try:
+                assert await gw.run(lambda models: 42) == 42
+                break
+            except ServiceUnavailable:
+                await asyncio.sleep(0.01)
+        else:
+            pytest.fail("the slot was never freed")
+    finally:
+        release.set()
+        gw.close()
