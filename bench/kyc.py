@@ -1,0 +1,121 @@
+"""KYC-case scenarios: submit-to-checks-done beside the bare model time of the same checks, and
+the auditor's review queue with 10,000 cases in the database beside `GET /users/me`.
+
+The checks job's model work is the face match (document photo against the selfie; OCR ran at
+upload), so "bare" is `tasks.match_faces` on the same two files in this process.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import cv2
+import httpx
+from bson import ObjectId
+from pymongo import MongoClient
+
+from app.ml import tasks
+from app.repositories.embedded import with_options
+from bench.load import Result, Scenario, run_scenario
+from bench.ml import BareModels, Inputs, bare_p50
+from bench.server import BenchServer
+
+API = "/api/v1"
+PASSWORD = "Bench-Customer-Pass-42"
+QUEUE_SIZE = 10_000
+
+
+def _customer(server: BenchServer, client: httpx.Client) -> dict[str, str]:
+    email = f"bench.kyc.{uuid.uuid4().hex[:10]}@example.com"
+    server.create_user("--role", "customer", "--email", email, "--password", PASSWORD, "--name", "Rahul Kumar Sharma")
+    token = client.post("/auth/login", json={"identifier": email, "password": PASSWORD}).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    client.patch("/users/me", headers=headers, json={"dob": "1990-08-15"}).raise_for_status()
+    return headers
+
+
+def submit_to_checks_done(server: BenchServer, inputs: Inputs, bare: BareModels, runs: int = 8) -> Result:
+    """Each run: a new customer uploads an Aadhaar card, a PAN card and a selfie (not timed); then
+    the time from POST /kyc/submit until GET /kyc/me shows the checks done."""
+    from tests.ml import cards
+
+    pan_jpeg = cv2.imencode(".jpg", cards.pan_card(), [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+    result = Result("kyc_submit_to_checks", 1, None)
+    with httpx.Client(base_url=f"{server.base_url}{API}", timeout=120) as client:
+        for i in range(runs + 1):
+            headers = _customer(server, client)
+            for kind, content in (("aadhaar", inputs.card), ("pan", pan_jpeg)):
+                client.post("/kyc/documents", headers=headers, data={"document_type": kind},
+                            files={"file": ("card.jpg", content, "image/jpeg")}).raise_for_status()
+            client.post("/kyc/selfie", headers=headers,
+                        files={"file": ("me.jpg", inputs.selfie, "image/jpeg")}).raise_for_status()
+            start = time.perf_counter()
+            ok = client.post("/kyc/submit", headers=headers).status_code == 202
+            while ok:
+                case = client.get("/kyc/me", headers=headers).json()
+                if case["checks_state"] == "DONE":
+                    break
+                if time.perf_counter() - start > 60:
+                    ok = False
+                time.sleep(0.005)
+            took = time.perf_counter() - start
+            if i == 0:  # warm-up
+                continue
+            result.latencies_ms.append(took * 1000)
+            result.requests += 1
+            result.errors += not ok
+            result.seconds += took
+    result.bare_ms = bare_p50(lambda: tasks.match_faces(bare.models, inputs.card, inputs.selfie, bare.limits))
+    return result
+
+
+def seed_review_queue(server: BenchServer, count: int = QUEUE_SIZE) -> None:
+    """`count` submitted, checked cases written straight into the embedded database."""
+    uri = with_options(json.loads((server.data_dir / "mongo.json").read_text())["uri"])
+    client: MongoClient[dict[str, Any]] = MongoClient(uri)
+    try:
+        cases = client["kycflow"]["kyc_doc"]
+        now = datetime.now(UTC)
+        levels = [("Low", 2), ("Medium", 1), ("High", 0)]
+        docs = []
+        for n in range(count):
+            level, rank = levels[n % 3]
+            at = now - timedelta(minutes=count - n)
+            docs.append({
+                "_id": ObjectId(), "user_id": str(ObjectId()), "status": "SUBMITTED", "checks_state": "DONE",
+                "created_at": at, "updated_at": at, "submitted_at": at, "risk_level": level, "risk_rank": rank,
+                "overall_score": 60 + n % 40, "applicant": {"name": f"Customer {n}", "email": f"c{n}@example.com"},
+                "documents": [{"id": uuid.uuid4().hex, "type": "aadhaar", "side": "front", "file_id": str(ObjectId()),
+                               "content_type": "image/jpeg", "uploaded_at": at, "fields": {}, "confidence": 0.9,
+                               "validation": {}, "number_masked": f"XXXX XXXX {n % 10000:04d}"}],
+                "selfie": None, "checks": [],
+            })
+        for start in range(0, count, 1000):
+            cases.insert_many(docs[start:start + 1000])
+    finally:
+        client.close()
+
+
+def review_queue_scenarios(base: str, auditor_token: str) -> list[Scenario]:
+    auth = {"Authorization": f"Bearer {auditor_token}"}
+    oldest = httpx.Request("GET", f"{base}{API}/kyc/pending", params={"page_size": 20}, headers=auth)
+    by_risk = httpx.Request("GET", f"{base}{API}/kyc/pending",
+                            params={"page_size": 20, "sort": "risk", "risk_level": "High"}, headers=auth)
+    return [Scenario("kyc_pending", oldest, count=2000, max_s=10.0),
+            Scenario("kyc_pending_high_risk", by_risk, count=2000, max_s=10.0)]
+
+
+async def run_all(server: BenchServer, inputs: Inputs, bare: BareModels, auditor_token: str) -> list[Result]:
+    print("running kyc_submit_to_checks (8 customers: upload, then submit and wait for the checks) ...", flush=True)
+    results = [submit_to_checks_done(server, inputs, bare)]
+    print(f"seeding {QUEUE_SIZE} submitted cases ...", flush=True)
+    seed_review_queue(server)
+    for scenario in review_queue_scenarios(server.base_url, auditor_token):
+        print(f"running {scenario.name} ({scenario.concurrency} workers, {QUEUE_SIZE} cases in the queue) ...",
+              flush=True)
+        results += await run_scenario(scenario)
+    return results
