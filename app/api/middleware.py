@@ -8,6 +8,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import MutableMapping
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -33,7 +34,7 @@ class RequestContextMiddleware:
         start = time.perf_counter()
         status, started = 500, False
 
-        async def send_with_id(message: dict[str, Any]) -> None:
+        async def send_with_id(message: MutableMapping[str, Any]) -> None:
             nonlocal status, started
             if message["type"] == "http.response.start":
                 started = True
@@ -118,7 +119,7 @@ class BodyLimitMiddleware:
             received += len(message.get("body", b""))
             if received > max_bytes:  # chunked bodies have no Content-Length to trust
                 raise _BodyTooLarge(max_bytes)
-            return message  # type: ignore[no-any-return]
+            return message
 
         try:
             await self.app(scope, counting_receive, send)

@@ -82,7 +82,10 @@ def _triple(spec: ErrorSpec) -> tuple[int, str, str]:
     if isinstance(spec, tuple):
         return spec
     error = spec()  # a domain error class: its status from the one map, its code and sentence from itself
-    return status_for(error), error.code, error.message
+    status = status_for(error)
+    if status is None:
+        raise ValueError(f"{spec.__qualname__} has no HTTP status in app/api/errors.py STATUS")
+    return status, error.code, error.message
 
 
 def error_example(status: int, code: str, detail: str) -> dict[str, Any]:
