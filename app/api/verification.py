@@ -11,6 +11,7 @@ from app.api.deps import CallerDep, ContainerDep, VerificationServiceDep
 from app.api.schemas.common import error_responses
 from app.api.schemas.verification import (
     ChallengeResponse,
+    DocumentValidation,
     FaceVerificationDetails,
     KycVerifyResponse,
     LivenessDetectRequest,
@@ -80,7 +81,8 @@ async def extract(
 ) -> OcrExtractResponse:
     """Classifies the document (unless told) and parses its fields; numbers come back masked."""
     data, took = await service.extract(await read_upload(document, c.settings.max_upload_bytes), document_type)
-    return OcrExtractResponse(ocr_data=OcrData(**data), processing_time_ms=took, timestamp=_now())
+    validation = DocumentValidation(**data.pop("validation"))
+    return OcrExtractResponse(ocr_data=OcrData(**data), validation=validation, processing_time_ms=took, timestamp=_now())
 
 
 @router.get("/liveness/challenge", response_model=ChallengeResponse, summary="Get a liveness challenge",

@@ -113,6 +113,8 @@ def _fit(line: str, length: int, head: int, tail: int) -> str:
     between the fixed `head` and `tail` parts: OCR often drops or adds one `<` in a run."""
     if len(line) == length:
         return line
+    if len(line) < head + tail:  # too little left to place the tail: a line cut short
+        return line.ljust(length, "<")[:length]
     body = line[head : len(line) - tail] if tail else line[head:]
     end = line[len(line) - tail :] if tail else ""
     want = length - head - tail

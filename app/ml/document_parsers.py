@@ -9,7 +9,7 @@ right of or below the label) and by layout position only as a fallback.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from app.domain import documents as rules
 from app.domain.documents import DocumentType
@@ -141,6 +141,11 @@ def _find_gender(page: Page, out: Found) -> None:
 # --- Aadhaar --------------------------------------------------------------------------------
 
 
+# e-Aadhaar and masked Aadhaar print only the last four digits (`XXXX XXXX 1234`); OCR
+# reads the X as x, × or K now and then.
+_MASKED_UID_RE = re.compile(r"(?<![A-Z0-9])[XxK×*]{4}\s?[XxK×*]{4}\s?(\d{4})(?!\s?\d)")
+
+
 def _aadhaar_number(page: Page, out: Found) -> None:
     candidates = []
     for i, text in enumerate(page.row_texts):
@@ -149,11 +154,17 @@ def _aadhaar_number(page: Page, out: Found) -> None:
         for m in _UID_RE.finditer(text):
             candidates.append(("".join(m.groups()), page.row_conf(i)))
     if not candidates:
+        masked = next(((m, i) for i, t in enumerate(page.row_texts) if not re.search(r"\bVID\b", t, re.I)
+                       for m in _MASKED_UID_RE.finditer(t)), None)
+        if masked:  # read as masked: nothing to check, and not a Verhoeff failure
+            out.put("document_number", f"XXXX XXXX {masked[0].group(1)}", page.row_conf(masked[1]))
+            out.validation.update(number_valid=None, number_masked=True, checksum="verhoeff", verhoeff=None)
         return
     number, conf = next(((n, c) for n, c in candidates if rules.is_valid_aadhaar(n)), candidates[0])
     out.number_raw = number
     out.put("document_number", rules.mask_aadhaar(number), conf)
-    out.validation.update(number_valid=rules.is_valid_aadhaar(number), checksum="verhoeff")
+    valid = rules.is_valid_aadhaar(number)
+    out.validation.update(number_valid=valid, checksum="verhoeff", verhoeff=rules.verhoeff_valid(number))
 
 
 def parse_aadhaar(page: Page) -> Found:
@@ -174,18 +185,24 @@ def parse_aadhaar(page: Page) -> Found:
 
 
 def _aadhaar_address(page: Page, out: Found) -> None:
-    texts = page.row_texts
-    start = next((i for i, t in enumerate(texts) if re.search(r"ADDRESS|पता", t, re.I)), None)
-    if start is None:
+    """The English address: from the `Address` label down to the PIN code, in the label's
+    column only (bilingual cards print the Devanagari address beside it, to the left)."""
+    label = find_line(page, r"\bADDRESS\b|पता")
+    if label is None:
         return
+    h = max(label.height, 8)
+    column = [ln for ln in page.lines if ln.box[0] >= label.box[0] - 1.5 * h and ln.box[1] >= label.box[1] - 0.5 * h]
+    rows = group_rows(column)
     parts, confs = [], []
-    for i in range(start, len(texts)):
-        t = re.sub(r"^.*?(ADDRESS|पता)\s*[:.]?", "", texts[i], flags=re.I).strip() if i == start else texts[i]
-        if _UID_RE.search(t) or re.search(r"\bVID\b|help@|www\.|1947", t, re.I):
+    for k, row in enumerate(rows):
+        t = " ".join(ln.text for ln in row)
+        if k == 0:
+            t = re.sub(r"^.*?(ADDRESS|पता)\s*[:.]?", "", t, flags=re.I).strip()
+        if _UID_RE.search(t) or _MASKED_UID_RE.search(t) or re.search(r"\bVID\b|help@|www\.|1947", t, re.I):
             break
         if t:
             parts.append(t)
-            confs.append(page.row_conf(i))
+            confs.append(min(ln.confidence for ln in row))
         if re.search(r"(?<!\d)\d{6}(?!\d)", t):  # the PIN code ends an Indian address
             break
     address = re.sub(r"\s+", " ", " ".join(parts)).strip(" ,")
@@ -220,7 +237,9 @@ def parse_pan(page: Page) -> Found:
                 out.number_raw = pan
                 out.put("document_number", rules.mask_number(pan), ln.confidence)
                 out.validation.update(
-                    number_valid=rules.is_valid_pan(pan), checksum="format", holder_type=rules.pan_holder_type(pan)
+                    number_valid=rules.is_valid_pan(pan), checksum="format", holder_type=rules.pan_holder_type(pan),
+                    pan={"valid": rules.is_valid_pan(pan), "holder_type_code": pan[3],
+                         "holder_type": rules.pan_holder_type(pan)},
                 )
     _put_name(page, out, "father_name", r"father'?s?\s*name")
     _put_name(page, out, "full_name", r"^(?!.*father)\s*name\b")
@@ -351,7 +370,7 @@ def parse_mrz_document(page: Page) -> Found:
         out.put("place_of_birth", _tidy_name(place[0]), place[1])
     out.validation.update(
         number_valid=mrz.valid and mrz.number_confirmed, checksum="mrz", mrz_format=mrz.format,
-        mrz_check_digits=mrz.checks, mrz_checks=mrz.check_digits, issuing_country=mrz.issuing_country,
+        mrz_check_digits=mrz.checks, mrz_checks=[asdict(c) for c in mrz.check_digits], issuing_country=mrz.issuing_country,
         document_code=mrz.document_code, expired=rules.is_expired(mrz.expiry_date),
     )  # fmt: skip
     return out

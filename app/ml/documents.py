@@ -13,11 +13,15 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from app.domain.documents import INDIAN_STATE_CODES, DocumentType, mask_aadhaar, mask_number
+from app.domain.documents import INDIAN_STATE_CODES, DocumentType, expiry_status, mask_aadhaar, mask_number
 from app.domain.mrz import looks_like_mrz
 from app.ml.document_parsers import PARSERS, Found, Page, find_mrz_rows, mrz_fragment, mrz_rows, read_mrz
-from app.ml.ocr import OcrEngine, OcrLine
+from app.ml.ocr import OcrEngine, OcrLine, deskew_lines, text_angle
 
+# Below this skew rows group correctly as they are (group_rows tolerates ±3°).
+DESKEW_MIN_DEGREES = 1.5
+# Documents that carry an expiry date (Aadhaar, PAN and voter ID cards do not).
+_EXPIRING = {DocumentType.PASSPORT, DocumentType.NATIONAL_ID, DocumentType.DRIVING_LICENCE}
 FIELD_KEYS = (
     "full_name", "date_of_birth", "document_number", "nationality", "issue_date",
     "expiry_date", "place_of_birth", "address", "gender", "father_name",
@@ -38,12 +42,39 @@ class DocumentReading:
     document_number_raw: str | None = field(default=None, repr=False)
 
     def ocr_data(self) -> dict:
-        """The API's `ocr_data` object."""
+        """The API's `ocr_data` object, plus `validation` (the API's `DocumentValidation`,
+        which the routes place beside `ocr_data`)."""
         return {
             "document_type": self.document_type,
             "confidence": self.confidence,
             "extracted_text": self.extracted_text,
             "fields": dict(self.fields),
+            "validation": self.validation_report(),
+        }
+
+    def validation_report(self) -> dict:
+        """Every check made on the document, in the API's `DocumentValidation` shape."""
+        v = self.validation
+        expiry = self.fields.get("expiry_date")
+        has_expiry = self.document_type in _EXPIRING
+        pan = v.get("pan")
+        return {
+            "document_type": self.document_type,
+            "detected_type": v.get("detected_type", self.document_type),
+            "type_mismatch": bool(v.get("type_mismatch")),
+            "format": v.get("mrz_format"),
+            "number_found": self.document_number_raw is not None or bool(v.get("number_masked")),
+            "number_valid": None if v.get("number_masked") or self.document_number_raw is None
+            else bool(v.get("number_valid")),
+            "number_masked": bool(v.get("number_masked")),
+            "checksum": v.get("checksum", "none"),
+            "check_digits": list(v.get("mrz_checks", [])),
+            "verhoeff": v.get("verhoeff"),
+            "pan": dict(pan) if pan else None,
+            "issuing_country": v.get("issuing_country"),
+            "expiry_date": expiry,
+            "expiry_status": expiry_status(expiry) if has_expiry else "not_applicable",
+            "mrz_reread": bool(v.get("mrz_reread")),
         }
 
 
@@ -175,11 +206,21 @@ class DocumentReader:
         self.ocr = ocr
 
     def read(self, image_bgr: np.ndarray, document_type: str | None = None) -> DocumentReading:
-        page = Page.from_lines(self.ocr.read(image_bgr))
+        lines = self.ocr.read(image_bgr)
+        angle = text_angle(lines)
+        h, w = image_bgr.shape[:2]
+        if abs(angle) > DESKEW_MIN_DEGREES:
+            # rows and label/value pairs are found on axis-aligned boxes: turn the boxes
+            # (and, for a second pass, the image) back by the text lines' own slope
+            lines = deskew_lines(lines, angle, (w / 2, h / 2))
+        page = Page.from_lines(lines)
         reading = self.read_page(page, document_type)
         if document_type in (None, DocumentType.PASSPORT, DocumentType.NATIONAL_ID) and _mrz_incomplete(page):
             # second pass only when the first found MRZ rows but no valid zone, so a
             # readable document costs one OCR call
+            if abs(angle) > DESKEW_MIN_DEGREES:
+                image_bgr = cv2.warpAffine(image_bgr, cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0), (w, h),
+                                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             band = mrz_band(page, image_bgr.shape)
             if band is not None:
                 second = self.read_page(self._reread_band(image_bgr, page, band), document_type)

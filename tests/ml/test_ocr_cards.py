@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from app.api.schemas.verification import DocumentValidation
 from app.domain.documents import is_valid_aadhaar
 from tests.ml import cards
 
@@ -124,7 +125,8 @@ def test_declared_type_wins_and_mismatch_is_reported(document_reader):
 def test_reading_shape_matches_api(document_reader):
     r = document_reader.read(cards.pan_card(P, font="pil-default"))
     data = r.ocr_data()
-    assert set(data) == {"document_type", "confidence", "extracted_text", "fields"}
+    assert set(data) == {"document_type", "confidence", "extracted_text", "fields", "validation"}
+    DocumentValidation(**data["validation"])  # the API's schema accepts it as it is
     assert list(data["fields"]) == [
         "full_name", "date_of_birth", "document_number", "nationality", "issue_date",
         "expiry_date", "place_of_birth", "address", "gender", "father_name",

@@ -7,6 +7,8 @@ import re
 from datetime import date
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.domain import documents as d
 from app.domain.errors import InvalidInput
@@ -213,3 +215,16 @@ def test_optional_data_confusion_repaired_by_its_checks(lines, optional):
     m = parse_mrz(lines, today=TODAY)
     assert m.valid and m.optional_data == optional
     assert m.surname in ("DUBOIS", "MUELLER") and m.issuing_country in ("IND", "UTO")
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789<« ", min_size=0, max_size=60), max_size=4))
+def test_any_ocr_text_parses_or_is_refused_cleanly(lines):
+    try:
+        m = parse_mrz(lines, today=TODAY)
+    except InvalidInput:
+        return
+    assert m.format in ("TD1", "TD2", "TD3", "MRV-A", "MRV-B")
+    assert "<" not in m.document_number
+    assert m.number_confirmed == (m.checks["document_number"] and m.checks.get("composite", True)
+                                  and bool(m.document_number))

@@ -31,6 +31,65 @@ class OcrData(BaseModel):
     fields: OcrFields
 
 
+class CheckDigitResult(BaseModel):
+    """One ICAO 9303 check digit as printed on the document and as computed."""
+
+    field: Literal["document_number", "date_of_birth", "expiry_date", "personal_number", "composite"]
+    printed: str = Field(description="The digit on the document; `<` for an empty optional field")
+    computed: int = Field(ge=0, le=9)
+    valid: bool
+    repaired: bool = Field(
+        False, description="OCR confusions in digit positions (O/0, I/1, B/8, S/5, Z/2, Q/0, D/0) were undone "
+        "and this digit (and the composite, where the format has one) confirms the result")
+
+
+class PanStructure(BaseModel):
+    """A PAN's structure: five letters, four digits, a letter; the 4th letter is the holder type."""
+
+    valid: bool
+    holder_type_code: str | None = Field(None, examples=["P"])
+    holder_type: str | None = Field(None, examples=["individual", "company"])
+
+
+class DocumentValidation(BaseModel):
+    """What the service verified on a document, so integrators need not re-derive it.
+
+    Shared by `POST /ocr/extract` and the KYC document upload. `number_valid` is true only
+    when every check covering the number passed (MRZ: its own check digit, the composite
+    and every other digit; Aadhaar: Verhoeff; PAN, licence, voter ID: format); it is null
+    when no number could be checked (none read, or printed masked as on e-Aadhaar)."""
+
+    model_config = ConfigDict(json_schema_extra={"example": {
+        "document_type": "passport", "detected_type": "passport", "type_mismatch": False, "format": "TD3",
+        "number_found": True, "number_valid": True, "number_masked": False, "checksum": "mrz",
+        "check_digits": [
+            {"field": "document_number", "printed": "6", "computed": 6, "valid": True, "repaired": False},
+            {"field": "date_of_birth", "printed": "2", "computed": 2, "valid": True, "repaired": False},
+            {"field": "expiry_date", "printed": "9", "computed": 9, "valid": True, "repaired": False},
+            {"field": "personal_number", "printed": "1", "computed": 1, "valid": True, "repaired": False},
+            {"field": "composite", "printed": "0", "computed": 0, "valid": True, "repaired": False}],
+        "verhoeff": None, "pan": None, "issuing_country": "UTO", "expiry_date": "2032-04-15",
+        "expiry_status": "valid", "mrz_reread": False}})
+
+    document_type: str = Field(description="The type the document was parsed as (declared, else detected)")
+    detected_type: str = Field(description="The type the text alone suggests")
+    type_mismatch: bool = Field(description="A type was declared and the text says another")
+    format: Literal["TD1", "TD2", "TD3", "MRV-A", "MRV-B"] | None = Field(
+        None, description="ICAO 9303 machine-readable zone format (null when the document has no MRZ)")
+    number_found: bool
+    number_valid: bool | None
+    number_masked: bool = Field(False, description="The document prints its number masked (e-Aadhaar `XXXX XXXX 1234`)")
+    checksum: Literal["mrz", "verhoeff", "format", "none"] = Field(description="The rule that checked the number")
+    check_digits: list[CheckDigitResult] = Field(default_factory=list, description="MRZ documents: every check digit")
+    verhoeff: bool | None = Field(None, description="Aadhaar: the Verhoeff check digit passed")
+    pan: PanStructure | None = None
+    issuing_country: str | None = Field(None, description="MRZ issuing state or organisation (ICAO 3-letter code)")
+    expiry_date: str | None = None
+    expiry_status: Literal["valid", "expired", "unknown", "not_applicable"] = Field(
+        description="`not_applicable` for documents that carry no expiry (Aadhaar, PAN, voter ID)")
+    mrz_reread: bool = Field(False, description="The MRZ band was read a second time, enlarged")
+
+
 class SimilarityMetrics(BaseModel):
     cosine_similarity: float
     euclidean_distance: float
@@ -69,9 +128,16 @@ class OcrExtractResponse(BaseModel):
         "ocr_data": {"document_type": "pan", "confidence": 0.93, "extracted_text": "INCOME TAX DEPARTMENT ...",
                      "fields": {"full_name": "RAHUL KUMAR SHARMA", "date_of_birth": "1990-08-15",
                                 "document_number": "XXXXXX234K", "father_name": "SURESH KUMAR SHARMA"}},
+        "validation": {"document_type": "pan", "detected_type": "pan", "type_mismatch": False, "format": None,
+                       "number_found": True, "number_valid": True, "number_masked": False, "checksum": "format",
+                       "check_digits": [], "verhoeff": None,
+                       "pan": {"valid": True, "holder_type_code": "P", "holder_type": "individual"},
+                       "issuing_country": None, "expiry_date": None, "expiry_status": "not_applicable",
+                       "mrz_reread": False},
         "processing_time_ms": 352, "timestamp": "2026-11-22T12:00:00Z"}})
 
     ocr_data: OcrData
+    validation: DocumentValidation
     processing_time_ms: int
     timestamp: str
 
