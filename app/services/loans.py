@@ -44,7 +44,7 @@ from app.domain.loans import (
     monthly_equivalent,
     preclosure_quote,
 )
-from app.domain.money import ZERO
+from app.domain.money import ZERO, money
 from app.domain.users import KycStatus, User
 from app.repositories.codecs import from_db
 from app.repositories.loans import LoanRepository
@@ -103,11 +103,12 @@ class LoanService:
     @staticmethod
     def emi_schedule(principal: Decimal, annual_rate: Decimal, tenure_months: int) -> Schedule:
         """`POST /eligibility/calculate-emi`: a monthly reducing-balance schedule."""
-        return build_schedule(principal, annual_rate, tenure_months)
+        return build_schedule(money(principal, strict=True), annual_rate, tenure_months)
 
     async def eligibility(self, user: User, product_id: str, amount: Decimal | None = None,
                           tenure_months: int | None = None) -> tuple[LoanProduct, Eligibility]:
         product = await self.catalogue.product(product_id)
+        amount = None if amount is None else money(amount, strict=True)  # 100000 is stored as 100000.00
         applicant = applicant_of(user, await self.loans.committed(user.id))
         return product, check_eligibility(product, applicant, self.today(), amount, tenure_months)
 
@@ -154,6 +155,7 @@ class LoanService:
                     status: LoanStatus, origin: LoanOrigin, *, by: str) -> Loan:
         product, result = await self.eligibility(user, product_id, amount, tenure_months)
         ensure_eligible(result)
+        amount = result.amount
         schedule = build_schedule(amount, product.annual_interest_rate, tenure_months, product.repayment_frequency)
         kfs = key_fact_statement(schedule, product.processing_fee_pct)
         now = self.clock.now()
@@ -267,6 +269,7 @@ class LoanService:
         loan = await self._own(user, loan_id)
         if loan.status != LoanStatus.DISBURSED:
             raise InvalidTransition(f"A {loan.status.value} loan takes no repayments.", current=loan.status.value)
+        amount = money(amount, strict=True)
         result = allocate_repayment(loan.instalments, amount)
         now = self.clock.now()
 
