@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 
 from app.config import get_settings
@@ -14,6 +15,8 @@ from app.domain.users import Role
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    # The app logs this URL's /docs once its models are ready (it cannot see its own address).
+    os.environ["KYCFLOW_SERVE_URL"] = f"http://{args.host}:{args.port}"
     uvicorn.run("app.main:app_factory", factory=True, host=args.host, port=args.port, log_config=None,
                 workers=1, proxy_headers=False,
                 server_header=False)  # no "server: uvicorn" banner telling a prober what runs here

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -54,7 +55,8 @@ def create_app(settings: Settings | None = None, *, ml_loaders: dict[str, Any] |
         app.state.container = container
         container.jobs.start()  # JOB_WORKERS in-process workers; `close` stops them and releases leases
         # Models load in the pool while the API already answers; /health says when they are ready.
-        preload = asyncio.create_task(container.ml.preload()) if settings.ml_preload else None
+        docs = f"API docs at {os.environ.get('KYCFLOW_SERVE_URL', '')}/docs"  # set by `kycflow serve`
+        preload = asyncio.create_task(container.ml.preload(announce=docs)) if settings.ml_preload else None
         try:
             yield
         finally:
