@@ -21,6 +21,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -140,17 +141,23 @@ class MlGateway:
         with self._occupied_lock:
             self._occupied += delta
 
-    async def preload(self) -> None:
-        """Load every model in every worker now rather than on the first request."""
+    async def preload(self, *, announce: str = "") -> None:
+        """Load every model in every worker now rather than on the first request, then log
+        one line saying so (with `announce` appended, e.g. where the docs are)."""
+        start = time.perf_counter()
         if not self.processes:
             await asyncio.get_running_loop().run_in_executor(self._threads, self._local.load_all)
-            return
-        self._preloaded = True  # from now on a replacement worker loads its models at once
-        reports = await asyncio.gather(*(slot.submit(worker.load_all) for slot in self._slots),
-                                       return_exceptions=True)
-        for report in reports:
-            if isinstance(report, dict):
-                self._record(report)
+        else:
+            self._preloaded = True  # from now on a replacement worker loads its models at once
+            reports = await asyncio.gather(*(slot.submit(worker.load_all) for slot in self._slots),
+                                           return_exceptions=True)
+            for report in reports:
+                if isinstance(report, dict):
+                    self._record(report)
+        states = self.status().values()
+        loaded = sum(1 for state in states if state["loaded"])
+        log.info(f"Models ready: {loaded}/{len(states)} loaded in {time.perf_counter() - start:.1f} s "
+                 f"({self.workers} {'processes' if self.processes else 'threads'}). {announce}".strip())
 
     def _record(self, report: dict[str, dict[str, Any]]) -> None:
         self._reported.update(report)
