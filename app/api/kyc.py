@@ -3,6 +3,7 @@ case view, files and decisions."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 from typing import Annotated, Literal
@@ -128,7 +129,7 @@ async def upload_one_step(
     a selfie by default) it is submitted in the same call: `status: SUBMITTED`. Otherwise the answer
     is 201 with `status: OPEN` and `missing` listing what is still needed (upload the rest with
     `POST /kyc/documents` / `POST /kyc/selfie`, then `POST /kyc/submit`, or send this again)."""
-    data = _base64(body.document_data)
+    data = await asyncio.to_thread(_base64, body.document_data)  # up to ~13 MB of text: off the loop
     user = principal.user
 
     async def work() -> tuple[int, dict[str, object]]:

@@ -34,7 +34,7 @@ class IdempotencyService:
         """`work()` returns (status, JSON body); with a key it runs at most once per caller and key."""
         if not key:
             return await work()
-        digest = request_hash(body)
+        digest = await asyncio.to_thread(request_hash, body)  # bodies may carry a base64 file: off the loop
         now = self.clock.now()
         stored = await self.repo.claim(scope, owner, key, digest, now, now + TTL)
         if stored is None:

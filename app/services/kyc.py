@@ -128,10 +128,13 @@ class KycService:
             number_encrypted=protected.encrypted if protected else None,
             corrections=corrections,
         )
+        replaced = [d for d in case.documents if d.type == document.type and d.side == document.side]
         updated = await self.cases.add_document(case.id, user.id, document, self.clock.now())
         if updated is None:  # submitted by a parallel request meanwhile
             await self.files.delete(file_id)
             raise CaseNotEditable("The case was submitted meanwhile; it can no longer be changed.")
+        for old in replaced:  # a better photo of the same side: the earlier file goes
+            await self.files.delete(old.file_id)
         await self.audit.record(AuditAction.KYC_DOCUMENT_UPLOADED, user_id=user.id, actor=user, client=client,
                                 kyc_id=case.id, document_id=document_id, document_type=document_type,
                                 file_id=file_id)
