@@ -61,7 +61,9 @@ class GuardedCollection:
             return attr  # find/aggregate cursors are guarded where they are consumed (RepositoryBase)
 
         async def call(*args: Any, **kwargs: Any) -> Any:
-            return await guarded(lambda: attr(*args, **kwargs), read=name in _READS)
+            # Inside a transaction a lost connection aborts the whole transaction: no lone retry there.
+            read = name in _READS and kwargs.get("session") is None
+            return await guarded(lambda: attr(*args, **kwargs), read=read)
 
         return call
 
