@@ -1,4 +1,4 @@
-"""`kycflow` command line: serve, worker, create-user, eval."""
+"""`kycflow` command line: serve, worker, create-user, seed-catalogue, eval."""
 
 from __future__ import annotations
 
@@ -65,6 +65,19 @@ async def _worker(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _seed_catalogue(_: argparse.Namespace) -> int:
+    """The sample banks and loan products; what exists already is left as it is (safe to run twice)."""
+    from app.bootstrap import build_container
+
+    container = await build_container(get_settings())
+    try:
+        banks, products = await container.catalogue.seed()
+    finally:
+        await container.close()
+    print(f"catalogue seeded: {banks} bank(s) and {products} product(s) added")
+    return 0
+
+
 def _eval(args: argparse.Namespace) -> int:
     """Run the service's own model classes over labelled data and print the figures."""
     import json
@@ -97,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--password", required=True)
     create.add_argument("--name", required=True)
     create.add_argument("--role", choices=[r.value for r in Role], default=Role.CUSTOMER.value)
+    sub.add_parser("seed-catalogue", help="add the sample banks and loan products (safe to run twice)")
     evaluate = sub.add_parser("eval", help="accuracy of the models on a folder of labelled data")
     evaluate.add_argument("kind", choices=["faces", "ocr", "liveness"])
     evaluate.add_argument("path", help="a labelled CSV (pairs.csv, mrz_expected.csv, annotations.csv) or its folder")
@@ -111,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         return _eval(args)
     if args.command == "worker":
         return asyncio.run(_worker(args))
+    if args.command == "seed-catalogue":
+        return asyncio.run(_seed_catalogue(args))
     return asyncio.run(_create_user(args))
 
 

@@ -9,6 +9,7 @@ from app.domain.audit import AuditAction, ClientInfo
 from app.domain.lending import Bank, BankNotFound, ProductNotFound
 from app.domain.loan_schedule import RepaymentFrequency
 from app.domain.loans import LoanProduct, LoanType
+from app.domain.money import money
 from app.domain.users import User
 from app.repositories.catalogue import BankRepository, LoanProductRepository
 from app.services.audit import AuditService
@@ -52,7 +53,8 @@ SEED_PRODUCTS: list[dict[str, Any]] = [
 
 def product_of(fields: dict[str, Any]) -> LoanProduct:
     """A validated product from its fields (every broken limit reported at once)."""
-    return LoanProduct(**{**fields, "type": LoanType(fields["type"]),
+    amounts = {name: money(fields[name], strict=True) for name in ("min_amount", "max_amount", "min_monthly_income")}
+    return LoanProduct(**{**fields, **amounts, "type": LoanType(fields["type"]),
                           "repayment_frequency": RepaymentFrequency(fields["repayment_frequency"])}).validate()
 
 
