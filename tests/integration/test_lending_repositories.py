@@ -1,0 +1,120 @@
+"""Lending repositories on the real wire protocol, through both drivers: money is Decimal128 in
+storage and Decimal in the service, whatever older records hold."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+from bson import ObjectId
+from bson.decimal128 import Decimal128
+
+from app.domain.lending import DuplicateApplication, Loan, LoanOrigin, StatusChange
+from app.domain.loan_schedule import RepaymentFrequency, build_schedule, key_fact_statement
+from app.domain.loans import LoanProduct, LoanStatus, LoanType
+from app.repositories.catalogue import LoanProductRepository
+from app.repositories.codecs import from_db, to_db
+from app.repositories.database import close_client, make_client
+from app.repositories.loans import LoanRepository
+
+D = Decimal
+NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+PRODUCT = LoanProduct(
+    bank_id="6741f0c2a1b2c3d4e5f60718", name="Personal", type=LoanType.PERSONAL, min_amount=D("50000.00"),
+    max_amount=D("500000.00"), min_tenure_months=6, max_tenure_months=60, annual_interest_rate=D("11.25"),
+    processing_fee_pct=D("1.5"), prepayment_charge_pct=D(4), repayment_frequency=RepaymentFrequency.MONTHLY,
+    min_monthly_income=D("25000.00"), min_age=21, max_age=60, max_foir=D("0.55"), id="6741f0c2a1b2c3d4e5f60719",
+)
+
+
+@pytest.fixture(params=["pymongo", "motor"])
+async def db(request, mongo_uri):
+    client = make_client(mongo_uri, request.param)
+    database = client[f"lend_{uuid.uuid4().hex[:10]}"]
+    yield database
+    await client.drop_database(database.name)
+    await close_client(client)
+
+
+def test_codecs_convert_exactly_at_any_depth():
+    stored = to_db({"a": D("0.10"), "b": [D("1.005"), {"c": D("-0")}], "d": 3, "e": "x", "f": (D(1),)})
+    assert stored == {"a": Decimal128("0.10"), "b": [Decimal128("1.005"), {"c": Decimal128("-0")}], "d": 3, "e": "x",
+                      "f": [Decimal128("1")]}
+    assert from_db(Decimal128("12.34")) == D("12.34") and str(from_db(Decimal128("12.30"))) == "12.30"
+    assert from_db(0.1) == D("0.1") and from_db(85000.5) == D("85000.5")  # not 0.1000000000000000055511151231
+    assert from_db(7) == D(7) and from_db(None) is None
+    with pytest.raises(TypeError):
+        from_db(True)
+
+
+def _loan(amount: str = "100000.00") -> Loan:
+    schedule = build_schedule(D(amount), PRODUCT.annual_interest_rate, 12)
+    return Loan(id="", user_id="u1", product_id=PRODUCT.id or "", product=PRODUCT, amount=D(amount),
+                tenure_months=12, purpose="Car", status=LoanStatus.APPLIED, origin=LoanOrigin.APPLICATION,
+                emi=schedule.emi, kfs=key_fact_statement(schedule, PRODUCT.processing_fee_pct),
+                instalments=schedule.instalments, created_at=NOW, updated_at=NOW,
+                history=(StatusChange(LoanStatus.APPLIED, NOW, "u1"),))
+
+
+async def test_a_loan_is_stored_as_decimal128_and_read_back_as_decimal(db):
+    repo = LoanRepository(db)
+    await repo.ensure_indexes()
+    loan = await repo.add(_loan())
+    raw = await db["loans"].find_one({"_id": ObjectId(loan.id)})
+    assert raw["amount"] == Decimal128("100000.00") and raw["kfs"]["apr"] == Decimal128(str(loan.kfs.apr))
+    assert raw["product"]["max_foir"] == Decimal128("0.55") and raw["product"]["type"] == "personal"
+    assert all(isinstance(row[k], Decimal128) for row in raw["schedule"] for k in ("interest", "principal"))
+    again = await repo.get(loan.id)
+    assert again == loan and isinstance(again.emi, Decimal) and again.kfs == loan.kfs
+    assert again.instalments == loan.instalments and again.product == PRODUCT
+
+
+async def test_transitions_apply_only_from_the_expected_state(db):
+    repo = LoanRepository(db)
+    await repo.ensure_indexes()
+    loan = await repo.add(_loan())
+    assert await repo.disburse(loan.id, by="a", now=NOW, on=date(2026, 11, 22), schedule=loan.instalments,
+                               net=D(1), reference="R") is None
+    approved = await repo.approve(loan.id, by="a", now=NOW)
+    assert approved is not None and approved.status == LoanStatus.APPROVED and approved.rev == 1
+    assert await repo.approve(loan.id, by="a", now=NOW) is None
+    assert await repo.approve("not-an-id", by="a", now=NOW) is None
+    dated = build_schedule(loan.amount, D("11.25"), 12, disbursed_on=date(2026, 1, 31)).instalments
+    disbursed = await repo.disburse(loan.id, by="a", now=NOW, on=date(2026, 1, 31), schedule=dated,
+                                    net=D("98500.00"), reference="UTR1")
+    assert disbursed is not None and disbursed.disbursed_on == date(2026, 1, 31)
+    assert [r.due_date for r in disbursed.instalments[:2]] == [date(2026, 2, 28), date(2026, 3, 31)]
+    raw = await db["loans"].find_one({"_id": ObjectId(loan.id)})
+    assert raw["outstanding"] == Decimal128(str(sum(r.payment for r in dated))) and raw["net_disbursed"] == \
+        Decimal128("98500.00")
+    # A repayment computed from an older read is not written.
+    assert await repo.repay(approved, schedule=dated, amount=D(1), owed=D(1), now=NOW, by="u1") is None
+
+
+async def test_one_open_loan_per_customer_and_product(db):
+    repo = LoanRepository(db)
+    await repo.ensure_indexes()
+    first = await repo.add(_loan())
+    with pytest.raises(DuplicateApplication):
+        await repo.add(_loan("60000.00"))
+    await repo.reject(first.id, by="a", reason="No", now=NOW)
+    assert (await repo.add(_loan("60000.00"))).amount == D("60000.00")
+
+
+async def test_a_product_stored_with_floats_reads_back_exactly(db):
+    products = LoanProductRepository(db)
+    # A record written by hand or by an older version, with JSON numbers for money and rates.
+    oid = ObjectId()
+    await db["loan_products"].insert_one({
+        "_id": oid, "bank_id": PRODUCT.bank_id, "name": "Legacy", "type": "gold", "min_amount": 10000,
+        "max_amount": 200000.5, "min_tenure_months": 3, "max_tenure_months": 24, "annual_interest_rate": 9.9,
+        "processing_fee_pct": 0.1, "prepayment_charge_pct": 0, "repayment_frequency": "monthly",
+        "min_monthly_income": 0, "min_age": 18, "max_age": 75, "max_foir": 0.7, "active": True})
+    product = await products.get(str(oid))
+    assert product is not None
+    assert product.annual_interest_rate == D("9.9") and product.processing_fee_pct == D("0.1")
+    assert product.max_amount == D("200000.5") and product.max_foir == D("0.7") and product.min_amount == D(10000)
+    found, total = await products.search(active_only=True, amount=D("150000.25"))
+    assert total == 1 and found[0].id == str(oid)
