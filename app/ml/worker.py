@@ -35,7 +35,7 @@ NOISE = (
     b"All log messages before absl::InitializeLog()",
     b"Feedback manager requires a model with a single signature",
 )
-_ALLOCATION_FAILURES = ("bad_alloc", "bad allocation", "Failed to allocate memory")
+_ALLOCATION_FAILURES = ("std::bad_alloc", "Failed to allocate memory")
 
 
 class WorkerOutOfMemory(Exception):
@@ -96,9 +96,18 @@ def run_task(task: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, 
     except MemoryError as exc:
         raise WorkerOutOfMemory(str(exc)) from None
     except Exception as exc:
-        if type(exc).__module__.startswith("onnxruntime") and any(m in str(exc) for m in _ALLOCATION_FAILURES):
-            raise WorkerOutOfMemory(str(exc)[:200]) from None
+        if _allocation_failed(exc):
+            raise WorkerOutOfMemory(type(exc).__name__) from None
         raise
+
+
+def _allocation_failed(exc: BaseException | None) -> bool:
+    """ONNX Runtime reports std::bad_alloc as a RuntimeException, which RapidOCR wraps again."""
+    while exc is not None:
+        if isinstance(exc, MemoryError) or any(marker in str(exc) for marker in _ALLOCATION_FAILURES):
+            return True
+        exc = exc.__cause__
+    return False
 
 
 def load_all() -> dict[str, dict[str, Any]]:
