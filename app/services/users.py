@@ -36,21 +36,26 @@ class UserService:
         fields: dict[str, Any] = {"profile": profile, "updated_at": self.clock.now()}
         if "name" in profile:
             fields["name"] = profile.pop("name")
-        queue = is_profile_complete(profile)
-        queued_at = self.clock.now()  # marks this assessment: only its own job may write the result
-        if queue:
-            fields["profile_risk"] = {"status": "PENDING", "score": None, "level": None, "queued_at": queued_at}
-
-        async def save(session: Any) -> User | None:
-            if queue:  # job first: without a transaction, a crash leaves a job that finds nothing to do
-                await self.jobs.enqueue(PROFILE_RISK, f"{PROFILE_RISK}:{user.id}:{queued_at.isoformat()}",
-                                        {"user_id": user.id, "queued_at": queued_at}, session=session)
-            return await self.users.update(user.id, fields, session=session)
-
-        updated = await self.jobs.atomically(save) if queue else await self.users.update(user.id, fields)
-        assert updated is not None
+        updated = await self._save(user.id, fields, assess=is_profile_complete(profile))
         await self.audit.record(AuditAction.PROFILE_UPDATE, user_id=user.id, actor=user, client=client,
                                 fields=sorted(changes))
+        return updated
+
+    async def _save(self, user_id: str, fields: dict[str, Any], *, assess: bool) -> User:
+        """Write `fields`; with `assess`, queue a new risk assessment in the same step."""
+        queued_at = self.clock.now()  # marks this assessment: only its own job may write the result
+        if assess:
+            fields = {**fields, "profile_risk": {"status": "PENDING", "score": None, "level": None,
+                                                 "queued_at": queued_at}}
+
+        async def save(session: Any) -> User | None:
+            if assess:  # job first: without a transaction, a crash leaves a job that finds nothing to do
+                await self.jobs.enqueue(PROFILE_RISK, f"{PROFILE_RISK}:{user_id}:{queued_at.isoformat()}",
+                                        {"user_id": user_id, "queued_at": queued_at}, session=session)
+            return await self.users.update(user_id, fields, session=session)
+
+        updated = await self.jobs.atomically(save) if assess else await self.users.update(user_id, fields)
+        assert updated is not None
         return updated
 
     async def assess_profile_risk(self, job: Job) -> None:
@@ -61,7 +66,8 @@ class UserService:
         risk = user.profile_risk if user else None
         if user is None or not risk or risk.get("status") != "PENDING" or risk.get("queued_at") != queued_at:
             return
-        score, level, factors = profile_risk_score(user.profile, self.clock.now().date())
+        score, level, factors = profile_risk_score(user.profile, self.clock.now().date(), user.financial_details,
+                                                   user.employment_details)
         await self.users.update(user_id, {"profile_risk": {
             "status": "DONE", "score": score, "level": level, "factors": factors, "assessed_at": self.clock.now(),
         }}, expect={"profile_risk.status": "PENDING", "profile_risk.queued_at": queued_at})
@@ -75,7 +81,7 @@ class UserService:
         return value  # type: ignore[no-any-return]
 
     async def set_details(self, user: User, kind: str, details: dict[str, Any]) -> User:
-        """Replace `financial_details` or `employment_details`."""
-        updated = await self.users.update(user.id, {kind: details, "updated_at": self.clock.now()})
-        assert updated is not None
-        return updated
+        """Replace `financial_details` or `employment_details`; both feed the profile risk, so a
+        complete profile is assessed again."""
+        return await self._save(user.id, {kind: details, "updated_at": self.clock.now()},
+                                assess=is_profile_complete(user.profile))
