@@ -67,6 +67,10 @@ def create_app(settings: Settings | None = None, *, ml_loaders: dict[str, Any] |
     app = FastAPI(
         title="KYC Flow API", version=__version__, description=DESCRIPTION, openapi_tags=TAGS,
         lifespan=lifespan, docs_url=None, redoc_url=None,
+        # One schema per model, not `-Input`/`-Output` twins: generated clients get one class per name.
+        separate_input_output_schemas=False,
+        # Operation ids are the endpoint names (`login`, `get_case`): short methods in generated clients.
+        generate_unique_id_function=lambda route: route.name,
     )
     install_error_handlers(app)
     if settings.cors_origins:

@@ -80,7 +80,7 @@ async def upload_document(
             summary="Confirm or correct what was read",
             responses=error_responses(k.CaseNotFound, k.CaseNotEditable, 401, 403, 422,
                                       (400, "invalid_correction", "These fields cannot be corrected: photo.")))
-async def correct(document_id: str, body: CorrectionsIn, principal: Customer, c: ContainerDep,
+async def correct_document(document_id: str, body: CorrectionsIn, principal: Customer, c: ContainerDep,
                   client: ClientDep) -> CaseOut:
     """A corrected value is stored beside the OCR value; any difference becomes a `review` check."""
     return _case_out(await c.kyc.correct(principal.user, document_id, dict(body.fields), client), c)
@@ -107,7 +107,7 @@ async def upload_selfie(
              responses=error_responses((422, "kyc_incomplete", "The case is incomplete: pan; selfie."),
                                        (409, "kyc_already_submitted", "The case was already submitted."),
                                        k.AlreadyApproved, 401, 403))
-async def submit(principal: Customer, c: ContainerDep, client: ClientDep) -> Submitted:
+async def submit_case(principal: Customer, c: ContainerDep, client: ClientDep) -> Submitted:
     """The checks then run in the background and survive a restart; `GET /kyc/me` shows them."""
     case = await c.kyc.submit(principal.user, client)
     return Submitted(kyc_id=case.id, status=case.status.value)
@@ -168,7 +168,7 @@ async def my_case(principal: Reader, c: ContainerDep) -> CaseOut:
 
 @router.get("/pending", response_model=Page[PendingCase], summary="The review queue",
             responses=error_responses(401, 403, 422))
-async def pending(
+async def review_queue(
     _: CaseViewer, c: ContainerDep, page: PageNo = 1, page_size: PageSize = 20,
     risk_level: Annotated[Literal["Low", "Medium", "High"] | None, Query()] = None,
     document_type: Annotated[DocumentTypeIn | None, Query()] = None,
@@ -216,7 +216,7 @@ async def get_case(kyc_id: str, principal: CaseViewer, c: ContainerDep, client: 
             responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "application/pdf": {}},
                              "description": "The decrypted file, shown inline"},
                        **error_responses((404, "file_not_found", "No such file in this case."), 401, 403)})
-async def get_file(kyc_id: str, file_id: str, principal: CaseViewer, c: ContainerDep, client: ClientDep) -> Response:
+async def get_case_file(kyc_id: str, file_id: str, principal: CaseViewer, c: ContainerDep, client: ClientDep) -> Response:
     """Decrypted and streamed with its content type; every view is audit-logged."""
     data, content_type = await c.kyc.file(kyc_id, file_id, principal.user, client)
     return Response(data, media_type=content_type, headers={
@@ -225,7 +225,7 @@ async def get_file(kyc_id: str, file_id: str, principal: CaseViewer, c: Containe
 
 @router.put("/{kyc_id}/approve", response_model=DecisionMessage, summary="Approve a case",
             responses=error_responses(k.CaseNotFound, k.CaseNotReviewable, 401, 403, 422))
-async def approve(kyc_id: str, body: ApproveIn, principal: Reviewer, c: ContainerDep,
+async def approve_case(kyc_id: str, body: ApproveIn, principal: Reviewer, c: ContainerDep,
                   client: ClientDep) -> DecisionMessage:
     """Only a SUBMITTED case whose checks finished, never one's own; the customer is notified."""
     case = await c.kyc.approve(kyc_id, principal.user, body.notes, client)
@@ -234,7 +234,7 @@ async def approve(kyc_id: str, body: ApproveIn, principal: Reviewer, c: Containe
 
 @router.put("/{kyc_id}/reject", response_model=DecisionMessage, summary="Reject a case",
             responses=error_responses(k.CaseNotFound, k.CaseNotReviewable, 401, 403, 422))
-async def reject(kyc_id: str, body: RejectIn, principal: Reviewer, c: ContainerDep,
+async def reject_case(kyc_id: str, body: RejectIn, principal: Reviewer, c: ContainerDep,
                  client: ClientDep) -> DecisionMessage:
     """With a reason code (see the schema) and notes; the customer is told the reason."""
     case = await c.kyc.reject(kyc_id, principal.user, body.reason, body.notes, client)

@@ -105,3 +105,15 @@ async def test_openapi_names_every_schema_and_documents_every_route(api):
     body = spec["paths"]["/api/v1/auth/register"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert body["$ref"].endswith("/RegisterRequest")
     assert spec["components"]["schemas"]["RegisterRequest"]["example"]["email"]
+
+
+def test_operation_ids_are_unique_and_short():
+    """Generated clients name their methods after operation ids: one per route, no URL soup."""
+    import collections
+
+    from app.main import create_app
+
+    spec = create_app().openapi()
+    ids = [op["operationId"] for item in spec["paths"].values() for op in item.values()]
+    assert [i for i, n in collections.Counter(ids).items() if n > 1] == []
+    assert all("api_v1" not in i for i in ids)
