@@ -64,3 +64,14 @@ async def test_a_new_account_records_when_its_status_began(api, email):
     await api.register(email, password=PASSWORD)
     stored = await api.container.db["user"].find_one({"email": email})
     assert stored["kyc_status"] == "PENDING" and stored["kyc_status_updated_at"] == stored["created_at"]
+
+
+async def test_a_status_change_moves_it(api, email):
+    from app.domain.users import KycStatus
+
+    tokens = await api.customer(email)
+    api.container.clock.advance(minutes=5)  # within the access token's life
+    changed = api.container.clock.now()
+    await api.container.users_repo.set_kyc_status(tokens["user_id"], KycStatus.SUBMITTED, changed)
+    body = await _kyc(api, tokens)
+    assert body["kyc_status"] == "SUBMITTED" and _at(body["updated_at"]) == changed
