@@ -6,7 +6,6 @@ import re
 from datetime import datetime
 from typing import Any
 
-from bson import ObjectId
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
@@ -18,6 +17,7 @@ from app.repositories.base import RepositoryBase, to_object_id
 MAX_SESSIONS = 20  # live sign-ins kept per user; the oldest is dropped beyond this
 
 _STRING = {"$type": "string"}
+
 
 _KINDS = ("email", "phone")
 
@@ -46,8 +46,8 @@ def _from_doc(doc: dict[str, Any]) -> User:
         phone=doc.get("phone") or doc.get("unverified_phone"),
         verified=_verified(doc),
         kyc_status=KycStatus(doc.get("kyc_status", KycStatus.PENDING)),
-        kyc_score=doc.get("kyc_score"),
         risk_level=doc.get("risk_level"),
+        kyc_score=doc.get("kyc_score"),
         updated_at=doc.get("updated_at"),
         kyc_status_updated_at=doc.get("kyc_status_updated_at"),
         profile=doc.get("profile") or {},
@@ -219,6 +219,7 @@ class UserRepository(RepositoryBase):
             raise Conflict("This email or phone already belongs to another account.",
                            code="identifier_taken") from exc
         return _from_doc(doc) if doc else None
+
     async def drop_claims(self, identifier: str, *, winner_id: str) -> list[str]:
         """`identifier` was verified by `winner_id`: drop every other account's unverified claim to it.
         A pending account whose primary it was can never be verified now and is deleted; returns
@@ -239,7 +240,6 @@ class UserRepository(RepositoryBase):
             else:
                 await self.collection.update_one({"_id": doc["_id"], kind: identifier}, {"$unset": {kind: ""}})
         return deleted
-
 
     async def update(self, user_id: str, changes: dict[str, Any], *, expect: dict[str, Any] | None = None,
                      session: Any = None) -> User | None:
@@ -267,6 +267,19 @@ class UserRepository(RepositoryBase):
         docs = await self.find_many(query, sort=[("created_at", -1), ("_id", -1)], skip=skip, limit=limit)
         return [_from_doc(d) for d in docs], await self.count(query)
 
-    @staticmethod
-    def new_id() -> str:
-        return str(ObjectId())
+    async def set_kyc_status(self, user_id: str, status: KycStatus, now: datetime, *, session: Any = None) -> None:
+        """The KYC summary follows the case (`kyc_doc` holds the truth); `kyc_status_updated_at` says when it moved."""
+        changes: dict[str, Any] = {"kyc_status": status.value, "kyc_status_updated_at": now}
+        if status == KycStatus.SUBMITTED:  # a new submission: the last case's risk no longer applies
+            changes.update(risk_level=None, kyc_score=None)
+        await self.collection.update_one({"_id": to_object_id(user_id)}, {"$set": changes}, session=session)
+
+    async def role_counts(self) -> dict[str, int]:
+        rows = await self.aggregate([{"$group": {"_id": "$role", "n": {"$sum": 1}}}])
+        counts = {role.value: 0 for role in Role}
+        counts.update({row["_id"]: row["n"] for row in rows})
+        return counts
+
+    async def set_kyc_risk(self, user_id: str, risk_level: str, score: int) -> None:
+        await self.collection.update_one({"_id": to_object_id(user_id)},
+                                         {"$set": {"risk_level": risk_level, "kyc_score": score}})
