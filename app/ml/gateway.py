@@ -148,12 +148,8 @@ class MlGateway:
         if not self.processes:
             await asyncio.get_running_loop().run_in_executor(self._threads, self._local.load_all)
         else:
-            self._preloaded = True  # from now on a replacement worker loads its models at once
-            reports = await asyncio.gather(*(slot.submit(worker.load_all) for slot in self._slots),
-                                           return_exceptions=True)
-            for report in reports:
-                if isinstance(report, dict):
-                    self._record(report)
+            self._preloaded = True  # from now on a replacement worker loads its models before its first task
+            await asyncio.gather(*(self._load_one() for _ in range(self.workers)), return_exceptions=True)
         states = self.status().values()
         loaded = sum(1 for state in states if state["loaded"])
         log.info(f"Models ready: {loaded}/{len(states)} loaded in {time.perf_counter() - start:.1f} s "
@@ -183,43 +179,64 @@ class MlGateway:
         finally:
             self._count(-1)
 
-    async def _run_in_worker(self, task: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        async with self._free:  # one task per worker: the queue is here, where it can be timed out
-            slot = self._idle.pop()
-            recycle = True  # unless the task ends by itself: cancelled (deadline) or crashed = replace
-            try:
-                result = await slot.submit(worker.run_task, task, args, kwargs)
-                recycle = False
-                return result
-            except BrokenProcessPool as exc:
-                log.error("ML worker died; starting a new one")
-                raise ServiceUnavailable("The verification engine restarted; retry.", code="ml_restarted") from exc
-            except worker.WorkerOutOfMemory as exc:
-                log.warning("ML task hit the worker memory ceiling; replacing the worker",
-                            extra={"memory_mb": self.memory_mb})
-                raise FileTooLarge("Analysing this input needs more memory than a verification worker may use; "
-                                   "send a smaller image.", memory_mb=self.memory_mb) from exc
-            except Exception:
-                recycle = False  # the task's own error (a domain error): the worker is fine
-                raise
-            finally:
-                if recycle:
-                    slot = self._recycle(slot)
-                self._idle.append(slot)
+    async def _take(self) -> _Worker:
+        await self._free.acquire()  # one task per worker: the queue is here, where it can be timed out
+        return self._idle.pop()
 
-    def _recycle(self, slot: _Worker) -> _Worker:
-        """Kill a worker whose task must not go on, and put a fresh one in its place."""
+    def _give_back(self, slot: _Worker) -> None:
+        self._idle.append(slot)
+        self._free.release()
+
+    async def _load_one(self) -> None:
+        """Load the models in one worker while it is held, so no task queues behind the loading
+        (and none can time out there and get a loading worker killed)."""
+        slot = await self._take()
+        try:
+            self._record(await slot.submit(worker.load_all))
+        finally:
+            self._give_back(slot)
+
+    async def _run_in_worker(self, task: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        slot = await self._take()
+        recycle = True  # unless the task ends by itself: cancelled (deadline) or crashed = replace
+        try:
+            result = await slot.submit(worker.run_task, task, args, kwargs)
+            recycle = False
+            return result
+        except BrokenProcessPool as exc:
+            log.error("ML worker died; starting a new one")
+            raise ServiceUnavailable("The verification engine restarted; retry.", code="ml_restarted") from exc
+        except worker.WorkerOutOfMemory as exc:
+            log.warning("ML task hit the worker memory ceiling; replacing the worker",
+                        extra={"memory_mb": self.memory_mb})
+            raise FileTooLarge("Analysing this input needs more memory than a verification worker may use; "
+                               "send a smaller image.", memory_mb=self.memory_mb) from exc
+        except Exception:
+            recycle = False  # the task's own error (a domain error): the worker is fine
+            raise
+        finally:
+            if recycle:
+                self._recycle(slot)
+            else:
+                self._give_back(slot)
+
+    def _recycle(self, slot: _Worker) -> None:
+        """Kill a worker whose task must not go on and put a fresh one in its place; after a
+        preload, the fresh one takes tasks only once its models are loaded."""
         slot.stop(kill=True)
         fresh = self._new_worker()
         self._slots[self._slots.index(slot)] = fresh
         self.recycled += 1
-        if self._preloaded:  # queued ahead of any task, so no request pays for the loading
-            fresh.submit(worker.load_all).add_done_callback(self._record_load)
-        return fresh
+        if not self._preloaded:
+            self._give_back(fresh)
+            return
 
-    def _record_load(self, future: asyncio.Future[Any]) -> None:
-        if not future.cancelled() and future.exception() is None:
-            self._record(future.result())
+        def loaded(future: asyncio.Future[Any]) -> None:
+            if not future.cancelled() and future.exception() is None:
+                self._record(future.result())
+            self._give_back(fresh)  # even after a failed load: its tasks then say why
+
+        fresh.submit(worker.load_all).add_done_callback(loaded)
 
     async def _run_in_thread(self, task: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         # A thread cannot be stopped: a timed-out task keeps its thread (and is counted) until it ends.
