@@ -171,6 +171,8 @@ class MlGateway:
         try:
             return await asyncio.wait_for(self._run_in_worker(task, args, kwargs), timeout=self.timeout)
         except TimeoutError as exc:
+            log.warning("ML task overran its deadline; its worker (if it had one) was replaced",
+                        extra={"task": getattr(task, "__name__", "?"), "timeout_s": self.timeout})
             raise ServiceUnavailable("The verification took too long; retry shortly.", code="ml_timeout") from exc
         except ModelsUnavailable as exc:
             if "model" in exc.details:
