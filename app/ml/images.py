@@ -198,8 +198,8 @@ def _decode_raster(data: bytes, fmt: str, max_pixels: int) -> np.ndarray:
                 raise InvalidImage(f"The {name} image has no pixels.")
             check_geometry(width, height, max_pixels)
             image.load()  # raises on truncated or corrupt data
-            image = ImageOps.exif_transpose(image)
-            check_geometry(*image.size, max_pixels)  # the OCR's padding depends on orientation
+            upright: Image.Image = ImageOps.exif_transpose(image)
+            check_geometry(*upright.size, max_pixels)  # the OCR's padding depends on orientation
     except Image.DecompressionBombError as exc:
         raise FileTooLarge(
             f"The image's dimensions exceed the {max_pixels / 1e6:.0f}-megapixel limit.",
@@ -210,7 +210,7 @@ def _decode_raster(data: bytes, fmt: str, max_pixels: int) -> np.ndarray:
     except (OSError, SyntaxError, ValueError, Image.UnidentifiedImageError) as exc:
         # Truncated files, bad chunks and CRC errors all land here.
         raise InvalidImage(f"The {name} image is corrupt or truncated and cannot be read.") from exc
-    return _to_bgr(image)
+    return _to_bgr(upright)
 
 
 def _to_bgr(image: Image.Image) -> np.ndarray:
