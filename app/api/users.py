@@ -10,6 +10,8 @@ from app.api.deps import ClientDep, PrincipalDep, UserServiceDep
 from app.api.schemas.common import error_responses
 from app.api.schemas.users import EmploymentDetails, FinancialDetails, KycStatusOut, ProfileUpdate, UserOut
 from app.domain import errors as e
+from app.domain.users import EmploymentDetails as DomainEmploymentDetails
+from app.domain.users import FinancialDetails as DomainFinancialDetails
 
 router = APIRouter(prefix="/users", tags=["Users"])
 AUTH_ERRORS = error_responses(401, e.InvalidToken, e.AccountSuspended)
@@ -48,7 +50,7 @@ async def get_financial(principal: PrincipalDep, users: UserServiceDep) -> Any:
             responses=error_responses(401, e.AccountSuspended, 422))
 async def put_financial(body: FinancialDetails, principal: PrincipalDep, users: UserServiceDep) -> Any:
     """Replaces the saved financial details."""
-    user = await users.set_details(principal.user, "financial_details", body.model_dump(mode="json"))
+    user = await users.set_financial_details(principal.user, DomainFinancialDetails(**body.model_dump()))
     return user.financial_details
 
 
@@ -63,5 +65,5 @@ async def get_employment(principal: PrincipalDep, users: UserServiceDep) -> Any:
             responses=error_responses(401, e.AccountSuspended, 422))
 async def put_employment(body: EmploymentDetails, principal: PrincipalDep, users: UserServiceDep) -> Any:
     """Replaces the saved employment details."""
-    user = await users.set_details(principal.user, "employment_details", body.model_dump(mode="json"))
+    user = await users.set_employment_details(principal.user, DomainEmploymentDetails(**body.model_dump()))
     return user.employment_details

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from app.domain.errors import Forbidden, InvalidIdentifier, InvalidInput
 
@@ -119,6 +120,23 @@ def check_password_policy(password: str, *, email: str | None = None, phone: str
         raise InvalidInput("This password is too common; choose another.", code="weak_password")
 
 
+class FinancialDetails(TypedDict):
+    """Money as exact `Decimal` rupees (stored as `Decimal128`)."""
+
+    monthly_income: Decimal
+    monthly_expenses: Decimal
+    existing_emi: Decimal
+    credit_score: NotRequired[int | None]
+
+
+class EmploymentDetails(TypedDict):
+    employment_type: str  # salaried, self_employed, business
+    employer_name: str
+    designation: str
+    years_in_current_job: float
+    total_experience_years: float
+
+
 @dataclass
 class User:
     id: str
@@ -136,8 +154,8 @@ class User:
     kyc_status_updated_at: datetime | None = None  # only when `kyc_status` changed
     profile: dict[str, Any] = field(default_factory=dict)
     profile_risk: dict[str, Any] | None = None
-    financial_details: dict[str, Any] | None = None
-    employment_details: dict[str, Any] | None = None
+    financial_details: FinancialDetails | None = None
+    employment_details: EmploymentDetails | None = None
     # Kinds ("email", "phone") whose own code was verified; the other one is only a claim.
     verified: frozenset[str] = frozenset()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from pymongo import ASCENDING, ReturnDocument
@@ -11,8 +12,9 @@ from pymongo.errors import DuplicateKeyError
 
 from app.domain.errors import Conflict
 from app.domain.sessions import Session
-from app.domain.users import KycStatus, Role, User, UserStatus, identifier_kind
+from app.domain.users import EmploymentDetails, FinancialDetails, KycStatus, Role, User, UserStatus, identifier_kind
 from app.repositories.base import RepositoryBase, to_object_id
+from app.repositories.codecs import from_db, to_db
 
 MAX_SESSIONS = 20  # live sign-ins kept per user; the oldest is dropped beyond this
 
@@ -52,9 +54,22 @@ def _from_doc(doc: dict[str, Any]) -> User:
         kyc_status_updated_at=doc.get("kyc_status_updated_at"),
         profile=doc.get("profile") or {},
         profile_risk=doc.get("profile_risk"),
-        financial_details=doc.get("financial_details"),
+        financial_details=_financial(doc.get("financial_details")),
         employment_details=doc.get("employment_details"),
     )
+
+
+_MONEY_FIELDS = ("monthly_income", "monthly_expenses", "existing_emi")
+
+
+def _financial(stored: dict[str, Any] | None) -> FinancialDetails | None:
+    """Amounts as exact Decimals, whether stored as Decimal128 or (before that) as JSON floats."""
+    if not stored:
+        return None
+    details = FinancialDetails(**{k: from_db(stored.get(k)) or Decimal(0) for k in _MONEY_FIELDS})  # type: ignore[typeddict-item]
+    if "credit_score" in stored:
+        details["credit_score"] = stored["credit_score"]
+    return details
 
 
 def _session(session_id: str, doc: dict[str, Any]) -> Session:
@@ -241,8 +256,8 @@ class UserRepository(RepositoryBase):
                 await self.collection.update_one({"_id": doc["_id"], kind: identifier}, {"$unset": {kind: ""}})
         return deleted
 
-    async def update(self, user_id: str, changes: dict[str, Any], *, expect: dict[str, Any] | None = None,
-                     session: Any = None) -> User | None:
+    async def _set(self, user_id: str, changes: dict[str, Any], *, expect: dict[str, Any] | None = None,
+                   session: Any = None) -> User | None:
         """Set fields atomically; `expect` adds conditions (compare-and-set); `session`: inside a transaction."""
         oid = to_object_id(user_id)
         if oid is None:
@@ -251,6 +266,51 @@ class UserRepository(RepositoryBase):
             {"_id": oid, **(expect or {})}, {"$set": changes}, return_document=ReturnDocument.AFTER, session=session
         )
         return _from_doc(doc) if doc else None
+
+    # --- named changes (services never build update documents) -----------------------------
+
+    @staticmethod
+    def _pending_risk(queued_at: datetime | None) -> dict[str, Any]:
+        if queued_at is None:
+            return {}
+        return {"profile_risk": {"status": "PENDING", "score": None, "level": None, "queued_at": queued_at}}
+
+    async def save_profile(self, user_id: str, *, profile: dict[str, Any], name: str | None, now: datetime,
+                           queue_risk_at: datetime | None = None, session: Any = None) -> User | None:
+        """Replace the profile (and the name when given); `queue_risk_at` marks a new pending
+        risk assessment in the same write."""
+        changes: dict[str, Any] = {"profile": profile, "updated_at": now, **self._pending_risk(queue_risk_at)}
+        if name is not None:
+            changes["name"] = name
+        return await self._set(user_id, changes, session=session)
+
+    async def save_financial_details(self, user_id: str, details: FinancialDetails, now: datetime, *,
+                                     queue_risk_at: datetime | None = None, session: Any = None) -> User | None:
+        return await self._set(user_id, {"financial_details": to_db(dict(details)), "updated_at": now,
+                                         **self._pending_risk(queue_risk_at)}, session=session)
+
+    async def save_employment_details(self, user_id: str, details: EmploymentDetails, now: datetime, *,
+                                      queue_risk_at: datetime | None = None, session: Any = None) -> User | None:
+        return await self._set(user_id, {"employment_details": dict(details), "updated_at": now,
+                                         **self._pending_risk(queue_risk_at)}, session=session)
+
+    async def finish_profile_risk(self, user_id: str, queued_at: datetime, *, score: int, level: str,
+                                  factors: dict[str, int], now: datetime) -> bool:
+        """Write the result only while the assessment queued at `queued_at` is still the pending one."""
+        return await self._set(user_id, {"profile_risk": {
+            "status": "DONE", "score": score, "level": level, "factors": factors, "assessed_at": now,
+        }}, expect={"profile_risk.status": "PENDING", "profile_risk.queued_at": queued_at}) is not None
+
+    async def set_password(self, user_id: str, password_hash: str, now: datetime, *,
+                           activate: bool = False) -> User | None:
+        """A new password hash; `activate`: a pending account proved it owns its identifier (a reset code)."""
+        changes: dict[str, Any] = {"password_hash": password_hash, "updated_at": now}
+        if activate:
+            changes["status"] = UserStatus.ACTIVE.value
+        return await self._set(user_id, changes)
+
+    async def set_status(self, user_id: str, status: UserStatus, now: datetime) -> User | None:
+        return await self._set(user_id, {"status": status.value, "updated_at": now})
 
     async def list(
         self, *, role: str | None = None, kyc_status: str | None = None, q: str | None = None,

@@ -42,7 +42,7 @@ class AdminService:
         if user.id == parse_id(actor.id):  # both canonical: `ABC…` names the same record as `abc…`
             raise Conflict("You cannot change your own status.", code="cannot_change_own_status")
         previous = user.status
-        updated = await self.users.update(user.id, {"status": status.value, "updated_at": self.clock.now()})
+        updated = await self.users.set_status(user.id, status, self.clock.now())
         assert updated is not None
         if status == UserStatus.SUSPENDED:
             await self.users.revoke_sessions(user.id, "suspended", self.clock.now())

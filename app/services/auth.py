@@ -312,7 +312,7 @@ class AuthService:
             raise InvalidInput("The current password is wrong.", code="invalid_credentials")
         await self.limiter.clear(f"login_fail:{subject}")
         check_password_policy(new, email=user.email, phone=user.phone)
-        await self.users.update(user.id, {"password_hash": await self.passwords.hash(new), "updated_at": self.clock.now()})
+        await self.users.set_password(user.id, await self.passwords.hash(new), self.clock.now())
         revoked = await self.users.revoke_sessions(user.id, "password_change", self.clock.now(),
                                                    keep=principal.claims.sid)
         await self.audit.record(AuditAction.PASSWORD_CHANGE, user_id=user.id, actor=user, client=client,
@@ -337,8 +337,7 @@ class AuthService:
         check_password_policy(new_password, email=user.email, phone=user.phone)
         if not await self.otps.consume(otp.id):  # used by a parallel request a moment ago
             raise InvalidOtp(INVALID_CODE)
-        await self.users.update(user.id, {"password_hash": await self.passwords.hash(new_password),
-                                          "updated_at": self.clock.now()})
+        await self.users.set_password(user.id, await self.passwords.hash(new_password), self.clock.now())
         # The code proves they own the identifier: it counts as verified (and activates a pending account).
         await self.users.drop_claims(ident, winner_id=user.id)
         await self.users.mark_verified(user, ident, self.clock.now(),

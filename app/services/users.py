@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from app.domain.audit import AuditAction, ClientInfo
 from app.domain.errors import NotFound
 from app.domain.jobs import Job
 from app.domain.profile import is_profile_complete, profile_risk_score
-from app.domain.users import User
+from app.domain.users import EmploymentDetails, FinancialDetails, User
 from app.repositories.users import UserRepository
 from app.services.audit import AuditService
 from app.services.clock import Clock
@@ -33,28 +35,27 @@ class UserService:
     async def update_profile(self, user: User, changes: dict[str, Any], client: ClientInfo) -> User:
         """Merge profile fields; a profile that becomes complete queues its risk assessment."""
         profile = {k: v for k, v in {**user.profile, **changes}.items() if v is not None}  # null clears
-        fields: dict[str, Any] = {"profile": profile, "updated_at": self.clock.now()}
-        if "name" in profile:
-            fields["name"] = profile.pop("name")
-        updated = await self._save(user.id, fields, assess=is_profile_complete(profile))
+        name = profile.pop("name", None)
+        updated = await self._save(
+            user.id, is_profile_complete(profile),
+            lambda queued, session: self.users.save_profile(user.id, profile=profile, name=name, now=self.clock.now(),
+                                                            queue_risk_at=queued, session=session))
         await self.audit.record(AuditAction.PROFILE_UPDATE, user_id=user.id, actor=user, client=client,
                                 fields=sorted(changes))
         return updated
 
-    async def _save(self, user_id: str, fields: dict[str, Any], *, assess: bool) -> User:
-        """Write `fields`; with `assess`, queue a new risk assessment in the same step."""
-        queued_at = self.clock.now()  # marks this assessment: only its own job may write the result
-        if assess:
-            fields = {**fields, "profile_risk": {"status": "PENDING", "score": None, "level": None,
-                                                 "queued_at": queued_at}}
+    async def _save(self, user_id: str, assess: bool,
+                    write: Callable[[datetime | None, Any], Awaitable[User | None]]) -> User:
+        """`write(queued_at, session)`; with `assess`, a new risk assessment is queued in the same step."""
+        queued_at = self.clock.now() if assess else None  # marks this assessment: only its job may write it
 
         async def save(session: Any) -> User | None:
-            if assess:  # job first: without a transaction, a crash leaves a job that finds nothing to do
+            if queued_at is not None:  # job first: without a transaction, a crash leaves a job with nothing to do
                 await self.jobs.enqueue(PROFILE_RISK, f"{PROFILE_RISK}:{user_id}:{queued_at.isoformat()}",
                                         {"user_id": user_id, "queued_at": queued_at}, session=session)
-            return await self.users.update(user_id, fields, session=session)
+            return await write(queued_at, session)
 
-        updated = await self.jobs.atomically(save) if assess else await self.users.update(user_id, fields)
+        updated = await self.jobs.atomically(save) if assess else await write(None, None)
         assert updated is not None
         return updated
 
@@ -68,9 +69,8 @@ class UserService:
             return
         score, level, factors = profile_risk_score(user.profile, self.clock.now().date(), user.financial_details,
                                                    user.employment_details)
-        await self.users.update(user_id, {"profile_risk": {
-            "status": "DONE", "score": score, "level": level, "factors": factors, "assessed_at": self.clock.now(),
-        }}, expect={"profile_risk.status": "PENDING", "profile_risk.queued_at": queued_at})
+        await self.users.finish_profile_risk(user_id, queued_at, score=score, level=level, factors=factors,
+                                             now=self.clock.now())
 
     @staticmethod
     def details(user: User, kind: str) -> dict[str, Any]:
@@ -80,8 +80,13 @@ class UserService:
             raise NotFound(f"No {kind.replace('_', ' ')} saved yet.", code="details_not_found")
         return value  # type: ignore[no-any-return]
 
-    async def set_details(self, user: User, kind: str, details: dict[str, Any]) -> User:
-        """Replace `financial_details` or `employment_details`; both feed the profile risk, so a
-        complete profile is assessed again."""
-        return await self._save(user.id, {kind: details, "updated_at": self.clock.now()},
-                                assess=is_profile_complete(user.profile))
+    async def set_financial_details(self, user: User, details: FinancialDetails) -> User:
+        """Both kinds of details feed the profile risk, so a complete profile is assessed again."""
+        return await self._save(user.id, is_profile_complete(user.profile), lambda queued, session:
+                                self.users.save_financial_details(user.id, details, self.clock.now(),
+                                                                  queue_risk_at=queued, session=session))
+
+    async def set_employment_details(self, user: User, details: EmploymentDetails) -> User:
+        return await self._save(user.id, is_profile_complete(user.profile), lambda queued, session:
+                                self.users.save_employment_details(user.id, details, self.clock.now(),
+                                                                   queue_risk_at=queued, session=session))

@@ -7,6 +7,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from bson import ObjectId
+
 from app.domain.loan_schedule import RepaymentFrequency
 from app.domain.loans import LoanProduct, LoanType
 from app.domain.users import KycStatus
@@ -48,7 +50,8 @@ async def borrower(api: Api, *, kyc: bool = True, dob: str | None = "1990-04-12"
                                        "existing_emi": existing_emi, "credit_score": 760}
     if risk is not None:
         fields["profile_risk"] = {"status": "DONE", "score": 20, "level": risk, "factors": {}}
-    await api.container.users_repo.update(tokens["user_id"], fields)
+    # Written straight through the driver, as records saved before Decimal128 look (floats).
+    await api.container.db["user"].update_one({"_id": ObjectId(tokens["user_id"])}, {"$set": fields})
     if kyc:
         await api.container.users_repo.set_kyc_status(tokens["user_id"], KycStatus.APPROVED, api.container.clock.now())
     return {**tokens, "headers": bearer(tokens)}

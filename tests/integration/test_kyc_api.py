@@ -250,7 +250,8 @@ async def test_a_file_id_of_another_case_is_not_found(api):
 async def test_staff_cannot_decide_their_own_case(api):
     auditor = await api.staff("auditor")
     user = await api.container.users_repo.get_by_identifier(auditor["email"])
-    await api.container.users_repo.update(user.id, {"profile": {"dob": "1990-08-15"}})
+    await api.container.users_repo.save_profile(user.id, profile={"dob": "1990-08-15"}, name=None,
+                                                now=api.container.clock.now())
     user = await api.container.users_repo.get(user.id)
     for kind, content in (("aadhaar", AADHAAR_FRONT), ("pan", PAN)):
         await api.container.kyc.upload_document(user, document_type=kind, side=None, data=content,
