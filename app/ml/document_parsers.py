@@ -347,6 +347,26 @@ def find_mrz_rows(page: Page) -> list[str]:
     return mrz.lines if mrz else []
 
 
+def _name_from_visual_zone(page: Page, name: str, rows: list[MrzRow]) -> str:
+    """Names carry no check digit. Where OCR read a letter of an MRZ name as a filler
+    (`ARJ<N` -> "ARJ N"), the visual zone prints the whole word: two name parts that
+    one letter joins into a word printed elsewhere on the page are that word."""
+    parts = name.split()
+    if len(parts) < 2:
+        return name
+    used = {id(b) for r in rows for b in r.boxes}
+    printed = {w for ln in page.lines if id(ln) not in used for w in re.findall(r"[A-Z]{3,}", ln.text.upper())}
+    out = [parts[0]]
+    for part in parts[1:]:
+        joined = next((w for w in printed if len(w) == len(out[-1]) + len(part) + 1
+                       and w.startswith(out[-1]) and w.endswith(part)), None)
+        if joined and out[-1] not in printed and part not in printed:
+            out[-1] = joined
+        else:
+            out.append(part)
+    return " ".join(out)
+
+
 def parse_mrz_document(page: Page) -> Found:
     out = Found()
     mrz, rows = read_mrz(page)
@@ -358,7 +378,7 @@ def parse_mrz_document(page: Page) -> Found:
     out.number_raw = mrz.document_number or None
     for key, value in (
         ("document_number", rules.mask_number(mrz.document_number) if mrz.document_number else None),
-        ("full_name", mrz.full_name), ("date_of_birth", mrz.date_of_birth), ("expiry_date", mrz.expiry_date),
+        ("full_name", _name_from_visual_zone(page, mrz.full_name, rows)), ("date_of_birth", mrz.date_of_birth), ("expiry_date", mrz.expiry_date),
         ("nationality", mrz.nationality), ("gender", mrz.sex),
     ):  # fmt: skip
         out.put(key, value, conf)

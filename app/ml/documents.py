@@ -198,6 +198,8 @@ def _document_confidence(found: Found) -> float:
     base = sum(found.conf.values()) / len(found.conf)
     valid = found.validation.get("number_valid")
     factor = 1.0 if valid else (0.6 if found.number_raw else 0.5)
+    if found.validation.get("number_masked"):
+        factor = 0.85  # printed masked (e-Aadhaar): read, but there is nothing to check
     return round(base * factor, 4)
 
 

@@ -83,3 +83,14 @@ def test_invalid_zone_never_reports_its_number_as_valid():
     found = parse_mrz_document(page_of(box(l1, 60, 420), box(bad, 60, 470)))
     assert found.validation["number_valid"] is False
     assert found.validation["mrz_check_digits"]["document_number"] is False
+
+
+def test_a_name_letter_read_as_filler_is_taken_from_the_visual_zone():
+    p = person_for("MRV-B", 4)  # ARJUN SILVA
+    l1, l2 = mrz_lines(p)
+    broken = l1.replace("ARJUN", "ARJ<N")
+    viz = [box("Given names", 300, 80), box("ARJUN", 300, 110), box("Surname", 300, 160), box("SILVA", 300, 190)]
+    found = parse_mrz_document(page_of(*viz, box(broken, 60, 420), box(l2, 60, 470)))
+    assert found.fields["full_name"] == "ARJUN SILVA"
+    # with nothing printed to confirm it, the name stays as read
+    assert parse_mrz_document(page_of(box(broken, 60, 420), box(l2, 60, 470))).fields["full_name"] == "ARJ N SILVA"
