@@ -20,16 +20,15 @@ from app.api.schemas.admin import (
     UserDetail,
     UserSummary,
 )
-from app.api.schemas.common import Page, UtcDatetimeIn, error_responses
+from app.api.schemas.common import Page, PageNo, PageSize, UtcDatetimeIn, error_responses
 from app.api.schemas.kyc import KycCaseBrief
 from app.domain import errors as e
 from app.domain.ids import parse_id
+from app.domain.pages import PageRequest
 from app.domain.users import PERMISSIONS, Role, UserStatus
 from app.services.auth import Principal
 
 router = APIRouter(tags=["Admin"])
-PageNo = Annotated[int, Query(ge=1, le=1_000_000, description="1-based page number")]
-PageSize = Annotated[int, Query(ge=1, le=100, description="Items per page (max 100)")]
 # A malformed id in a filter is a 422, not a silently empty page; any letter case names the same record.
 IdFilter = Annotated[str | None, Query(pattern="^[0-9a-fA-F]{24}$", description="A user id (24 hex digits)")]
 
@@ -63,9 +62,9 @@ async def list_users(
     q: Annotated[str | None, Query(max_length=100, description="Search name, email or phone")] = None,
 ) -> Page[UserSummary]:
     """Auditors and admins; filter by role, KYC status or a search text."""
-    users, total = await service.list_users(role=role.value if role else None, kyc_status=kyc_status, q=q,
-                                            page=page, page_size=page_size)
-    return Page(items=[UserSummary.of(u) for u in users], total=total, page=page, page_size=page_size)
+    users = await service.list_users(role=role.value if role else None, kyc_status=kyc_status, q=q,
+                                     page=PageRequest(page, page_size))
+    return Page.of(users, UserSummary.of)
 
 
 @router.get("/admin/users/{user_id}", response_model=UserDetail, summary="One user in full",
@@ -107,6 +106,6 @@ async def audit_logs(
     to: UtcDatetimeIn | None = None,
 ) -> Page[AuditLogOut]:
     """Newest first; filter by subject, actor, action and time range."""
-    entries, total = await audit.search(user_id=parse_id(user_id), actor_id=parse_id(actor_id), action=action,
-                                        since=from_, until=to, page=page, page_size=page_size)
-    return Page(items=[AuditLogOut.of(e) for e in entries], total=total, page=page, page_size=page_size)
+    entries = await audit.search(user_id=parse_id(user_id), actor_id=parse_id(actor_id), action=action,
+                                 since=from_, until=to, page=PageRequest(page, page_size))
+    return Page.of(entries, AuditLogOut.of)

@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from app.api.deps import ClientDep, ContainerDep, allow
-from app.api.schemas.common import Page, error_responses
+from app.api.schemas.common import Page, PageNo, PageSize, error_responses
 from app.api.schemas.jobs import JobOut
 from app.domain.jobs import JobStatus
+from app.domain.pages import PageRequest
 from app.services.auth import Principal
 from app.services.jobs import JobService
 
@@ -29,12 +30,11 @@ JobServiceDep = Annotated[JobService, Depends(_jobs)]
 async def list_jobs(
     admin: Admin, jobs: JobServiceDep, client: ClientDep,
     status: Annotated[JobStatus | None, Query(description="queued, running, done or failed")] = None,
-    page: Annotated[int, Query(ge=1, le=1_000_000, description="1-based page number")] = 1,
-    page_size: Annotated[int, Query(ge=1, le=100, description="Items per page (max 100)")] = 20,
+    page: PageNo = 1, page_size: PageSize = 20,
 ) -> Page[JobOut]:
     """Admins; most recently changed first. `status=failed` lists the jobs waiting for a retry."""
-    items, total = await jobs.list(status=status, page=page, page_size=page_size, actor=admin.user, client=client)
-    return Page(items=[JobOut.of(j) for j in items], total=total, page=page, page_size=page_size)
+    found = await jobs.list(status=status, page=PageRequest(page, page_size), actor=admin.user, client=client)
+    return Page.of(found, JobOut.of)
 
 
 @router.post("/admin/jobs/{job_id}/retry", response_model=JobOut, summary="Retry a failed job",

@@ -12,7 +12,7 @@ from fastapi import APIRouter, File, Form, Header, Query, Response, UploadFile, 
 from fastapi.responses import JSONResponse
 
 from app.api.deps import ClientDep, ContainerDep, allow
-from app.api.schemas.common import Page, error_responses
+from app.api.schemas.common import Page, PageNo, PageSize, error_responses
 from app.api.schemas.kyc import (
     ApproveIn,
     CaseDetail,
@@ -38,8 +38,6 @@ from app.domain.kyc import KycCase
 from app.services.auth import Principal
 
 router = APIRouter(prefix="/kyc", tags=["KYC"])
-PageNo = Annotated[int, Query(ge=1, le=1_000_000, description="1-based page number")]
-PageSize = Annotated[int, Query(ge=1, le=100, description="Items per page (max 100)")]
 Customer = Annotated[Principal, allow("kyc:submit")]
 Reader = Annotated[Principal, allow("kyc:read_own")]
 Reviewer = Annotated[Principal, allow("kyc:review")]

@@ -5,16 +5,18 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from bson import ObjectId
 from bson.errors import InvalidId
 from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
 
 from app.domain.errors import ServiceUnavailable
+from app.domain.pages import Page, PageRequest
 
 log = logging.getLogger("kycflow.db")
 R = TypeVar("R")
+E = TypeVar("E")
 
 # Collection methods that only read (safe to send twice) and those that change data.
 _READS = frozenset({"find_one", "count_documents", "estimated_document_count", "distinct"})
@@ -112,3 +114,23 @@ class RepositoryBase:
 
     async def count(self, query: dict[str, Any] | None = None) -> int:
         return int(await self.collection.count_documents(query or {}))
+
+
+class EntityRepository(RepositoryBase, Generic[E]):
+    """A collection of one kind of entity: document <-> entity mapping, `get` and `paginate` in one
+    place (polar's `RepositoryBase` shape). Subclasses implement `to_entity`."""
+
+    def to_entity(self, doc: dict[str, Any]) -> E:
+        raise NotImplementedError
+
+    async def get(self, entity_id: str) -> E | None:
+        """By its ObjectId string; a malformed id is simply not found."""
+        oid = to_object_id(entity_id)
+        doc = await self.collection.find_one({"_id": oid}) if oid is not None else None
+        return self.to_entity(doc) if doc else None
+
+    async def paginate(self, query: dict[str, Any], *, sort: list[tuple[str, int]],
+                       page: PageRequest) -> Page[E]:
+        """One page, newest or oldest first as `sort` says (end it with `_id` for a stable order)."""
+        docs = await self.find_many(query, sort=sort, skip=page.skip, limit=page.page_size)
+        return Page([self.to_entity(d) for d in docs], await self.count(query), page.page, page.page_size)

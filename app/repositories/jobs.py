@@ -16,7 +16,8 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
 from app.domain.jobs import Job, JobStatus
-from app.repositories.base import RepositoryBase, to_object_id
+from app.domain.pages import Page, PageRequest
+from app.repositories.base import EntityRepository, to_object_id
 
 MAX_ERROR_CHARS = 500
 
@@ -31,7 +32,7 @@ def _from_doc(doc: dict[str, Any]) -> Job:
     )
 
 
-class JobRepository(RepositoryBase):
+class JobRepository(EntityRepository[Job]):
     collection_name = "jobs"
 
     def __init__(self, db: Any) -> None:
@@ -161,20 +162,16 @@ class JobRepository(RepositoryBase):
 
     # --- reading and admin --------------------------------------------------------------
 
-    async def get(self, job_id: str) -> Job | None:
-        oid = to_object_id(job_id)
-        doc = await self.collection.find_one({"_id": oid}) if oid else None
-        return _from_doc(doc) if doc else None
+    def to_entity(self, doc: dict[str, Any]) -> Job:
+        return _from_doc(doc)
 
     async def get_by_key(self, key: str) -> Job | None:
         doc = await self.collection.find_one({"key": key})
         return _from_doc(doc) if doc else None
 
-    async def list(self, *, status: JobStatus | None = None, skip: int = 0, limit: int = 20) -> tuple[list[Job], int]:
+    async def search(self, *, status: JobStatus | None = None, page: PageRequest = PageRequest()) -> Page[Job]:
         query: dict[str, Any] = {"status": status.value} if status else {}
-        docs = await self.find_many(query, sort=[("updated_at", DESCENDING), ("_id", DESCENDING)], skip=skip,
-                                    limit=limit)
-        return [_from_doc(d) for d in docs], await self.count(query)
+        return await self.paginate(query, sort=[("updated_at", DESCENDING), ("_id", DESCENDING)], page=page)
 
     async def retry(self, job_id: str, *, now: datetime) -> Job | None:
         """A failed job back to the queue with a fresh set of attempts; None unless it was failed."""

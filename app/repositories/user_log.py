@@ -6,7 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from app.domain.audit import AuditEntry
-from app.repositories.base import RepositoryBase
+from app.domain.pages import Page, PageRequest
+from app.repositories.base import EntityRepository
 
 
 def _from_doc(doc: dict[str, Any]) -> AuditEntry:
@@ -17,7 +18,9 @@ def _from_doc(doc: dict[str, Any]) -> AuditEntry:
     )
 
 
-class UserLogRepository(RepositoryBase):
+class UserLogRepository(EntityRepository[AuditEntry]):
+    """Append-only: entries are added and read, never updated or deleted."""
+
     collection_name = "user_log"
 
     async def ensure_indexes(self) -> None:
@@ -25,6 +28,9 @@ class UserLogRepository(RepositoryBase):
         await self.collection.create_index([("user_id", 1), ("timestamp", -1)])
         await self.collection.create_index([("actor_id", 1), ("timestamp", -1)])
         await self.collection.create_index([("action", 1), ("timestamp", -1)])
+
+    def to_entity(self, doc: dict[str, Any]) -> AuditEntry:
+        return _from_doc(doc)
 
     async def add(self, entry: AuditEntry) -> None:
         await self.collection.insert_one({
@@ -35,13 +41,12 @@ class UserLogRepository(RepositoryBase):
 
     async def search(
         self, *, user_id: str | None = None, actor_id: str | None = None, action: str | None = None,
-        since: datetime | None = None, until: datetime | None = None, skip: int = 0, limit: int = 20,
-    ) -> tuple[list[AuditEntry], int]:
+        since: datetime | None = None, until: datetime | None = None, page: PageRequest = PageRequest(),
+    ) -> Page[AuditEntry]:
         query: dict[str, Any] = {}
         for key, value in (("user_id", user_id), ("actor_id", actor_id), ("action", action)):
             if value:
                 query[key] = value
         if since or until:
             query["timestamp"] = {**({"$gte": since} if since else {}), **({"$lte": until} if until else {})}
-        docs = await self.find_many(query, sort=[("timestamp", -1), ("_id", -1)], skip=skip, limit=limit)
-        return [_from_doc(d) for d in docs], await self.count(query)
+        return await self.paginate(query, sort=[("timestamp", -1), ("_id", -1)], page=page)

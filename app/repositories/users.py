@@ -11,9 +11,10 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from app.domain.errors import Conflict
+from app.domain.pages import Page, PageRequest
 from app.domain.sessions import Session
 from app.domain.users import EmploymentDetails, FinancialDetails, KycStatus, Role, User, UserStatus, identifier_kind
-from app.repositories.base import RepositoryBase, to_object_id
+from app.repositories.base import EntityRepository, to_object_id
 from app.repositories.codecs import from_db, to_db
 
 MAX_SESSIONS = 20  # live sign-ins kept per user; the oldest is dropped beyond this
@@ -80,7 +81,7 @@ def _session(session_id: str, doc: dict[str, Any]) -> Session:
     )
 
 
-class UserRepository(RepositoryBase):
+class UserRepository(EntityRepository[User]):
     """Accounts, with their sign-in sessions inside (`sessions.<id>`): every authenticated
     request needs both, and one document read is half the cost of two."""
 
@@ -132,10 +133,8 @@ class UserRepository(RepositoryBase):
         doc["_id"] = result.inserted_id
         return _from_doc(doc)
 
-    async def get(self, user_id: str) -> User | None:
-        oid = to_object_id(user_id)
-        doc = await self.collection.find_one({"_id": oid}) if oid else None
-        return _from_doc(doc) if doc else None
+    def to_entity(self, doc: dict[str, Any]) -> User:
+        return _from_doc(doc)
 
     async def get_with_session(self, user_id: str, session_id: str) -> tuple[User | None, Session | None]:
         oid = to_object_id(user_id)
@@ -312,10 +311,8 @@ class UserRepository(RepositoryBase):
     async def set_status(self, user_id: str, status: UserStatus, now: datetime) -> User | None:
         return await self._set(user_id, {"status": status.value, "updated_at": now})
 
-    async def list(
-        self, *, role: str | None = None, kyc_status: str | None = None, q: str | None = None,
-        skip: int = 0, limit: int = 20,
-    ) -> tuple[list[User], int]:
+    async def search(self, *, role: str | None = None, kyc_status: str | None = None, q: str | None = None,
+                     page: PageRequest = PageRequest()) -> Page[User]:
         query: dict[str, Any] = {}
         if role:
             query["role"] = role
@@ -324,8 +321,7 @@ class UserRepository(RepositoryBase):
         if q:
             pattern = {"$regex": re.escape(q), "$options": "i"}
             query["$or"] = [{"name": pattern}, {"email": pattern}, {"phone": pattern}]
-        docs = await self.find_many(query, sort=[("created_at", -1), ("_id", -1)], skip=skip, limit=limit)
-        return [_from_doc(d) for d in docs], await self.count(query)
+        return await self.paginate(query, sort=[("created_at", -1), ("_id", -1)], page=page)
 
     async def set_kyc_status(self, user_id: str, status: KycStatus, now: datetime, *, session: Any = None) -> None:
         """The KYC summary follows the case (`kyc_doc` holds the truth); `kyc_status_updated_at` says when it moved."""

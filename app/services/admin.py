@@ -5,6 +5,7 @@ from __future__ import annotations
 from app.domain.audit import AuditAction, ClientInfo
 from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.domain.ids import parse_id
+from app.domain.pages import Page, PageRequest
 from app.domain.users import Role, User, UserStatus, check_password_policy, normalize_email
 from app.repositories.users import UserRepository
 from app.services.audit import AuditService
@@ -51,10 +52,9 @@ class AdminService:
         return updated
 
     async def list_users(
-        self, *, role: str | None, kyc_status: str | None, q: str | None, page: int, page_size: int
-    ) -> tuple[list[User], int]:
-        return await self.users.list(role=role, kyc_status=kyc_status, q=q, skip=(page - 1) * page_size,
-                                     limit=page_size)
+        self, *, role: str | None, kyc_status: str | None, q: str | None, page: PageRequest
+    ) -> Page[User]:
+        return await self.users.search(role=role, kyc_status=kyc_status, q=q, page=page)
 
     async def role_counts(self) -> dict[str, int]:
         return await self.users.role_counts()

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from app.domain.audit import AuditEntry, ClientInfo
+from app.domain.pages import Page, PageRequest
 from app.domain.users import User
 from app.repositories.user_log import UserLogRepository
 from app.services.clock import Clock
@@ -28,9 +29,7 @@ class AuditService:
 
     async def search(
         self, *, user_id: str | None = None, actor_id: str | None = None, action: str | None = None,
-        since: datetime | None = None, until: datetime | None = None, page: int = 1, page_size: int = 20,
-    ) -> tuple[list[AuditEntry], int]:
-        return await self.repo.search(
-            user_id=user_id, actor_id=actor_id, action=action, since=since, until=until,
-            skip=(page - 1) * page_size, limit=page_size,
-        )
+        since: datetime | None = None, until: datetime | None = None, page: PageRequest = PageRequest(),
+    ) -> Page[AuditEntry]:
+        return await self.repo.search(user_id=user_id, actor_id=actor_id, action=action, since=since, until=until,
+                                      page=page)

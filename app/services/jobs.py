@@ -42,6 +42,7 @@ from typing import Any, TypeVar
 
 from app.domain.audit import AuditAction, ClientInfo
 from app.domain.jobs import Job, JobNotFailed, JobNotFound, JobStatus, next_run_at
+from app.domain.pages import Page, PageRequest
 from app.domain.users import User
 from app.repositories.jobs import JobRepository
 from app.services.audit import AuditService
@@ -67,6 +68,9 @@ class JobSettings:
 class _Kind:
     handler: Handler
     timeout: float
+    max_attempts: int | None = None  # None: the JobSettings value
+    backoff_base: float | None = None
+    backoff_cap: float | None = None
 
 
 class JobService:
@@ -81,8 +85,11 @@ class JobService:
 
     # --- registry and enqueueing ---------------------------------------------------------
 
-    def register(self, kind: str, handler: Handler, *, timeout: float | None = None) -> None:
-        self._kinds[kind] = _Kind(handler, timeout or self.settings.timeout_seconds)
+    def register(self, kind: str, handler: Handler, *, timeout: float | None = None, max_attempts: int | None = None,
+                 backoff_base: float | None = None, backoff_cap: float | None = None) -> None:
+        """A kind may bring its own attempts and backoff (webhook deliveries retry for 24 h)."""
+        self._kinds[kind] = _Kind(handler, timeout or self.settings.timeout_seconds, max_attempts, backoff_base,
+                                  backoff_cap)
 
     @property
     def kinds(self) -> list[str]:
@@ -93,9 +100,10 @@ class JobService:
         """Queue `kind` once per `key` (a second call returns the first job). With `session`,
         inside the caller's transaction (see `atomically`)."""
         now = self.clock.now()
-        job, created = await self.repo.enqueue(key=key, kind=kind, payload=payload,
-                                               max_attempts=self.settings.max_attempts, run_at=run_at or now,
-                                               now=now, session=session)
+        spec = self._kinds.get(kind)
+        attempts = spec.max_attempts if spec and spec.max_attempts else self.settings.max_attempts
+        job, created = await self.repo.enqueue(key=key, kind=kind, payload=payload, max_attempts=attempts,
+                                               run_at=run_at or now, now=now, session=session)
         if created and session is None:
             self.wake()
         return job
@@ -220,8 +228,10 @@ class JobService:
 
     async def _failed(self, job: Job, owner: str, error: str, *, lapsed: bool = False) -> Job | None:
         now = self.clock.now()
-        retry_at = next_run_at(now, job.attempts, base=self.settings.backoff_base_seconds,
-                               cap=self.settings.backoff_cap_seconds)
+        spec = self._kinds.get(job.kind)
+        base = spec.backoff_base if spec and spec.backoff_base is not None else self.settings.backoff_base_seconds
+        cap = spec.backoff_cap if spec and spec.backoff_cap is not None else self.settings.backoff_cap_seconds
+        retry_at = next_run_at(now, job.attempts, base=base, cap=cap)
         updated = await self.repo.fail(job, owner=owner, error=error, now=now, retry_at=retry_at, lapsed=lapsed)
         if updated is not None and updated.status is JobStatus.FAILED:
             log.error("job failed for good", extra={"job_id": job.id, "kind": job.kind, "attempts": job.attempts,
@@ -230,13 +240,13 @@ class JobService:
 
     # --- admin ---------------------------------------------------------------------------
 
-    async def list(self, *, status: JobStatus | None, page: int, page_size: int, actor: User,
-                   client: ClientInfo) -> tuple[list[Job], int]:
-        jobs, total = await self.repo.list(status=status, skip=(page - 1) * page_size, limit=page_size)
+    async def list(self, *, status: JobStatus | None, page: PageRequest, actor: User,
+                   client: ClientInfo) -> Page[Job]:
+        jobs = await self.repo.search(status=status, page=page)
         if self.audit:
             await self.audit.record(AuditAction.JOBS_VIEWED, user_id=None, actor=actor, client=client,
-                                    status=status.value if status else None, page=page)
-        return jobs, total
+                                    status=status.value if status else None, page=page.page)
+        return jobs
 
     async def retry(self, job_id: str, *, actor: User, client: ClientInfo) -> Job:
         """A failed job back to the queue with its attempts reset."""

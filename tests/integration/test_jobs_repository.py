@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.domain.jobs import JobStatus, next_run_at
+from app.domain.pages import Page, PageRequest
 from app.repositories.database import close_client, make_client
 from app.repositories.jobs import JobRepository
 
@@ -123,8 +124,8 @@ async def test_the_last_attempt_fails_the_job_and_an_admin_retry_requeues_it(rep
         job = await repo.fail(job, owner="a", error=f"boom {attempt}", now=now, retry_at=now)
     assert job.status is JobStatus.FAILED and job.finished_at == now and job.last_error == "boom 2"
     assert await repo.claim(owner="a", kinds=["demo"], now=now + timedelta(days=1), lease_seconds=LEASE) is None
-    failed, total = await repo.list(status=JobStatus.FAILED)
-    assert total == 1 and failed[0].id == job.id
+    failed = await repo.search(status=JobStatus.FAILED)
+    assert failed.total == 1 and failed.items[0].id == job.id
 
     retried = await repo.retry(job.id, now=now)
     assert retried.status is JobStatus.QUEUED and retried.attempts == 0 and retried.finished_at is None
@@ -151,9 +152,9 @@ async def test_list_pages_newest_first(repo):
     for i in range(5):
         job, _ = await repo.enqueue(key=f"k{i}", kind="demo", payload={}, max_attempts=1, run_at=T0,
                                     now=T0 + timedelta(seconds=i))
-    page, total = await repo.list(status=JobStatus.QUEUED, skip=2, limit=2)
-    assert total == 5 and [j.key for j in page] == ["k2", "k1"]
-    assert (await repo.list(status=JobStatus.FAILED)) == ([], 0)
+    page = await repo.search(status=JobStatus.QUEUED, page=PageRequest(page=2, page_size=2))
+    assert page.total == 5 and [j.key for j in page.items] == ["k2", "k1"] and page.page == 2
+    assert (await repo.search(status=JobStatus.FAILED)) == Page([], 0, 1, 20)
 
 
 async def test_enqueue_commits_or_rolls_back_with_the_callers_transaction(repo):

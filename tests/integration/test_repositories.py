@@ -12,6 +12,7 @@ from bson import ObjectId
 from app.domain.audit import AuditEntry
 from app.domain.errors import Conflict
 from app.domain.otp import OtpPurpose
+from app.domain.pages import PageRequest
 from app.domain.sessions import Session
 from app.domain.users import Role, UserStatus
 from app.repositories.database import close_client, make_client, ping
@@ -48,11 +49,11 @@ async def test_users_unique_identifiers_and_updates(db):
     assert (await repo.get_by_identifier("+919876543210")).name == "B"
     assert (await repo.get(a.id)).created_at == NOW
     assert await repo.get("nonsense") is None
-    updated = await repo.update(a.id, {"name": "A2"}, expect={"status": "active"})
-    assert updated.name == "A2"
-    assert await repo.update(a.id, {"name": "A3"}, expect={"status": "suspended"}) is None
-    users, total = await repo.list(role="customer", skip=0, limit=1)
-    assert total == 2 and len(users) == 1
+    updated = await repo.save_profile(a.id, profile={"dob": "1990-04-12"}, name="A2", now=NOW)
+    assert updated.name == "A2" and updated.profile == {"dob": "1990-04-12"}
+    assert await repo.save_profile("nonsense", profile={}, name="A3", now=NOW) is None
+    users = await repo.search(role="customer", page=PageRequest(page=1, page_size=1))
+    assert users.total == 2 and len(users.items) == 1
 
 
 async def test_sessions_live_in_the_user_and_rotate_only_from_the_live_token(db):
@@ -131,7 +132,7 @@ async def test_user_log_search(db):
     await repo.ensure_indexes()
     for i, action in enumerate(("login_success", "login_failure", "login_failure")):
         await repo.add(AuditEntry(action=action, timestamp=NOW + timedelta(minutes=i), user_id="u1", actor_id="u1"))
-    entries, total = await repo.search(action="login_failure")
-    assert total == 2 and entries[0].timestamp > entries[1].timestamp
-    _, total = await repo.search(user_id="u1", since=NOW + timedelta(seconds=30), until=NOW + timedelta(minutes=1))
-    assert total == 1
+    found = await repo.search(action="login_failure")
+    assert found.total == 2 and found.items[0].timestamp > found.items[1].timestamp
+    found = await repo.search(user_id="u1", since=NOW + timedelta(seconds=30), until=NOW + timedelta(minutes=1))
+    assert found.total == 1

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 
+from fastapi import Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
 
 from app.api.errors import status_for
 from app.domain.errors import DomainError
+from app.domain.pages import Page as DomainPage
 
 T = TypeVar("T")
 
@@ -52,11 +55,22 @@ class Message(BaseModel):
     message: str
 
 
+# The list routes' query parameters (API.md: page from 1, page_size at most 100).
+PageNo = Annotated[int, Query(ge=1, le=1_000_000, description="1-based page number")]
+PageSize = Annotated[int, Query(ge=1, le=100, description="Items per page (max 100)")]
+
+
 class Page(BaseModel, Generic[T]):
     items: list[T]
     total: int
     page: int
     page_size: int
+
+    @classmethod
+    def of(cls, result: DomainPage[Any], convert: Callable[[Any], T]) -> Page[T]:
+        """A service's page with each item shaped for the response."""
+        return cls(items=[convert(item) for item in result.items], total=result.total, page=result.page,
+                   page_size=result.page_size)
 
 
 # The generic answer for each status; routes pass (status, error_code, detail) for their own.
