@@ -35,6 +35,7 @@ from app.api.verification import read_upload
 from app.domain import errors as e
 from app.domain import kyc as k
 from app.domain.kyc import KycCase
+from app.domain.pages import PageRequest
 from app.services.auth import Principal
 
 router = APIRouter(prefix="/kyc", tags=["KYC"])
@@ -174,19 +175,9 @@ async def review_queue(
     = "oldest",
 ) -> Page[PendingCase]:
     """Submitted cases waiting for a decision."""
-    rows, total = await c.kyc.pending(risk_level=risk_level, document_type=document_type, by_risk=sort == "risk",
-                                      page=page, page_size=page_size)
-    items = []
-    for case in rows:
-        applicant = case.applicant
-        first = next((d for d in case.documents if d.type in k.IDENTITY_DOCUMENTS),
-                     case.documents[0] if case.documents else None)
-        items.append(PendingCase(
-            kyc_id=case.id, user_id=case.user_id, user_name=applicant.get("name"), user_email=applicant.get("email"),
-            document_type=first.type if first else None, document_number=first.number_masked if first else None,
-            submitted_at=case.submitted_at, checks_state=case.checks_state.value,
-            risk_level=case.risk_level.value if case.risk_level else None, overall_score=case.overall_score))
-    return Page(items=items, total=total, page=page, page_size=page_size)
+    cases = await c.kyc.pending(risk_level=risk_level, document_type=document_type, by_risk=sort == "risk",
+                                page=PageRequest(page, page_size))
+    return Page.of(cases, PendingCase.of)
 
 
 @router.get("/{kyc_id}", response_model=CaseDetail, summary="One case in full (auditor)",

@@ -28,7 +28,8 @@ from app.domain.kyc import (
     RiskLevel,
     Selfie,
 )
-from app.repositories.base import RepositoryBase, to_object_id
+from app.domain.pages import Page, PageRequest
+from app.repositories.base import EntityRepository, to_object_id
 
 _RISK_ORDER = {RiskLevel.HIGH.value: 0, RiskLevel.MEDIUM.value: 1, RiskLevel.LOW.value: 2}
 
@@ -64,8 +65,11 @@ def _document_doc(d: CaseDocument) -> dict[str, Any]:
     return asdict(d)
 
 
-class KycCaseRepository(RepositoryBase):
+class KycCaseRepository(EntityRepository[KycCase]):
     collection_name = "kyc_doc"
+
+    def to_entity(self, doc: dict[str, Any]) -> KycCase:
+        return _from_doc(doc)
 
     async def ensure_indexes(self) -> None:
         # At most one open case per customer: two first uploads at once end in one case.
@@ -105,8 +109,8 @@ class KycCaseRepository(RepositoryBase):
     async def list_for_user(self, user_id: str) -> list[KycCase]:
         return [_from_doc(d) for d in await self.find_many({"user_id": user_id}, sort=[("created_at", DESCENDING)])]
 
-    async def pending(self, *, risk_level: str | None, document_type: str | None, by_risk: bool, page: int,
-                      page_size: int) -> tuple[list[KycCase], int]:
+    async def pending(self, *, risk_level: str | None, document_type: str | None, by_risk: bool,
+                      page: PageRequest) -> Page[KycCase]:
         """Submitted cases waiting for a decision, with the applicant as they were at submission."""
         query: dict[str, Any] = {"status": CaseStatus.SUBMITTED.value}
         if risk_level:
@@ -115,8 +119,7 @@ class KycCaseRepository(RepositoryBase):
             query["documents.type"] = document_type
         sort = [("risk_rank", ASCENDING)] if by_risk else []
         sort += [("submitted_at", ASCENDING), ("_id", ASCENDING)]
-        docs = await self.find_many(query, sort=sort, skip=(page - 1) * page_size, limit=page_size)
-        return [_from_doc(d) for d in docs], await self.count(query)
+        return await self.paginate(query, sort=sort, page=page)
 
     async def duplicate_owners(self, fingerprint: str, user_id: str) -> list[str]:
         """Other customers with a document of the same number (found by its keyed hash)."""
@@ -185,7 +188,7 @@ class KycCaseRepository(RepositoryBase):
         }}, session=session)
 
     async def record_checks(self, case_id: str, checks: list[Check], assessment: Assessment,
-                            now: datetime) -> KycCase | None:
+                            now: datetime, session: Any = None) -> KycCase | None:
         """Written once: a retried job finds the checks already DONE and changes nothing."""
         return await self._update(
             {"_id": to_object_id(case_id), "status": CaseStatus.SUBMITTED.value,
@@ -193,7 +196,7 @@ class KycCaseRepository(RepositoryBase):
             {"$set": {"checks": [c.as_dict() for c in checks], "overall_score": assessment.overall_score,
                       "risk_level": assessment.risk_level.value, "breakdown": assessment.breakdown,
                       "risk_rank": _RISK_ORDER[assessment.risk_level.value],
-                      "checks_state": ChecksState.DONE.value, "updated_at": now}})
+                      "checks_state": ChecksState.DONE.value, "updated_at": now}}, session=session)
 
     async def decide(self, case_id: str, decision: Decision, now: datetime, session: Any = None) -> KycCase | None:
         """Only a submitted case whose checks finished, and never by its own customer."""

@@ -16,6 +16,7 @@ from typing import Any
 from app.domain.audit import AuditAction, ClientInfo
 from app.domain.documents import DocumentType, is_valid_aadhaar
 from app.domain.errors import InvalidInput, NoFaceDetected
+from app.domain.events import EventType
 from app.domain.jobs import Job
 from app.domain.kyc import (
     CORRECTABLE_FIELDS,
@@ -40,6 +41,7 @@ from app.domain.kyc import (
     ensure_reviewable,
     name_check,
 )
+from app.domain.pages import Page
 from app.domain.users import KycStatus, User
 from app.ml import tasks
 from app.ml.gateway import MlGateway
@@ -51,6 +53,7 @@ from app.repositories.users import UserRepository
 from app.services.audit import AuditService
 from app.services.clock import Clock
 from app.services.encryption import DocumentCipher
+from app.services.events import EventService
 from app.services.jobs import JobService
 from app.services.notifications import Notifier
 
@@ -82,11 +85,12 @@ class KycService:
     def __init__(
         self, *, settings: KycSettings, cases: KycCaseRepository, files: EncryptedFileStore, cipher: DocumentCipher,
         users: UserRepository, challenges: LivenessChallengeRepository, ml: MlGateway, limits: tasks.Limits,
-        jobs: JobService, audit: AuditService, notifier: Notifier, clock: Clock,
+        jobs: JobService, audit: AuditService, notifier: Notifier, clock: Clock, events: EventService,
     ) -> None:
         self.s, self.cases, self.files, self.cipher = settings, cases, files, cipher
         self.users, self.challenges, self.ml, self.limits = users, challenges, ml, limits
         self.jobs, self.audit, self.notifier, self.clock = jobs, audit, notifier, clock
+        self.events = events  # each transition publishes its event in its own transaction
         jobs.register(CHECKS_JOB, self._checks_job)
 
     # --- the customer's case ---------------------------------------------------------------
@@ -236,6 +240,9 @@ class KycService:
             submitted = await self.cases.submit(case.id, user.id, applicant, self.clock.now(), session=session)
             if submitted is not None:
                 await self.users.set_kyc_status(user.id, KycStatus.SUBMITTED, self.clock.now(), session=session)
+                await self.events.publish(EventType.KYC_SUBMITTED, user_id=user.id, session=session, data={
+                    "kyc_id": case.id, "status": submitted.status.value,
+                    "documents": [{"type": d.type, "number_masked": d.number_masked} for d in submitted.documents]})
             return submitted
 
         submitted = await self.jobs.atomically(step)
@@ -256,7 +263,16 @@ class KycService:
             return
         checks = await self.run_checks(case, user)
         assessment = assess(checks, self.s.weights)
-        done = await self.cases.record_checks(case.id, checks, assessment, self.clock.now())
+
+        async def step(session: Any) -> KycCase | None:
+            done = await self.cases.record_checks(case.id, checks, assessment, self.clock.now(), session=session)
+            if done is not None:
+                await self.events.publish(EventType.KYC_CHECKS_COMPLETED, user_id=case.user_id, session=session, data={
+                    "kyc_id": case.id, "status": done.status.value, "risk_level": assessment.risk_level.value,
+                    "overall_score": assessment.overall_score})
+            return done
+
+        done = await self.jobs.atomically(step)
         if done is None:
             return  # another run finished first: apply once
         await self.users.set_kyc_risk(user.id, assessment.risk_level.value, assessment.overall_score)
@@ -319,7 +335,7 @@ class KycService:
 
     # --- the auditor -------------------------------------------------------------------------
 
-    async def pending(self, **filters: Any) -> tuple[list[KycCase], int]:
+    async def pending(self, **filters: Any) -> Page[KycCase]:
         return await self.cases.pending(**filters)
 
     async def get_case(self, case_id: str, actor: User, client: ClientInfo) -> KycCase:
@@ -365,10 +381,20 @@ class KycService:
                       notes: str | None, client: ClientInfo | None = None, actor: User | None = None) -> KycCase:
         now = self.clock.now()
         decision = Decision(by=by, role=role, at=now, approved=approved, reason=reason, notes=notes)
-        decided = await self.cases.decide(case.id, decision, now)
+
+        async def step(session: Any) -> KycCase | None:
+            decided = await self.cases.decide(case.id, decision, now, session=session)
+            if decided is not None:
+                await self.users.set_kyc_status(user.id, KycStatus.APPROVED if approved else KycStatus.REJECTED, now,
+                                                session=session)
+                await self.events.publish(EventType.KYC_APPROVED if approved else EventType.KYC_REJECTED,
+                                          user_id=user.id, session=session,
+                                          data={"kyc_id": case.id, "status": decided.status.value, "reason": reason})
+            return decided
+
+        decided = await self.jobs.atomically(step)
         if decided is None:  # a parallel decision won
             raise CaseNotReviewable("The case was decided meanwhile.")
-        await self.users.set_kyc_status(user.id, KycStatus.APPROVED if approved else KycStatus.REJECTED, now)
         action = AuditAction.KYC_APPROVED if approved else AuditAction.KYC_REJECTED
         await self.audit.record(action, user_id=user.id, actor=actor, actor_id=by, actor_role=role, client=client,
                                 kyc_id=case.id, reason=reason, notes=notes)

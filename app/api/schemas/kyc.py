@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.schemas.common import Input, PlainText, UtcDatetime
-from app.domain.kyc import REJECTION_REASONS, CaseDocument, KycCase
+from app.domain.kyc import IDENTITY_DOCUMENTS, REJECTION_REASONS, CaseDocument, KycCase
 
 DocumentTypeIn = Literal["aadhaar", "pan", "passport", "driving_licence", "voter_id", "national_id"]
 RejectionReason = Literal[
@@ -162,6 +162,16 @@ class PendingCase(BaseModel):
     checks_state: Literal["NOT_STARTED", "RUNNING", "DONE"]
     risk_level: Literal["Low", "Medium", "High"] | None
     overall_score: int | None
+
+    @classmethod
+    def of(cls, case: KycCase) -> PendingCase:
+        first = next((d for d in case.documents if d.type in IDENTITY_DOCUMENTS),
+                     case.documents[0] if case.documents else None)
+        return cls(kyc_id=case.id, user_id=case.user_id, user_name=case.applicant.get("name"),
+                   user_email=case.applicant.get("email"), document_type=first.type if first else None,
+                   document_number=first.number_masked if first else None, submitted_at=case.submitted_at,
+                   checks_state=case.checks_state.value,
+                   risk_level=case.risk_level.value if case.risk_level else None, overall_score=case.overall_score)
 
 
 class Submitted(BaseModel):
