@@ -130,10 +130,10 @@ async def my_loans(principal: OwnReader, c: ContainerDep, page: PageNo = 1, page
 
 @router.get("/loans/my-loans/{loan_id}", response_model=LoanDetail, summary="One of my loans",
             responses=error_responses(401, 403, lg.LoanNotFound))
-async def my_loan(loan_id: str, principal: OwnReader, c: ContainerDep) -> LoanDetail:
+async def my_loan(loan_id: str, principal: OwnReader, c: ContainerDep) -> JSONResponse:
     """Schedule, repayments, outstanding, next due and the KFS; anyone else's loan is 404."""
     view = await c.loans.my_loan(principal.user, loan_id)
-    return LoanDetail.view(view.loan, view.repayments)
+    return JSONResponse(LoanDetail.payload(view.loan, view.repayments))
 
 
 @router.post("/loans/my-loans/{loan_id}/repayments", status_code=status.HTTP_201_CREATED,
@@ -183,10 +183,10 @@ async def admin_loans(
 
 @router.get("/admin/loans/{loan_id}", response_model=LoanDetail, summary="One loan in full",
             responses=error_responses(401, 403, lg.LoanNotFound))
-async def admin_loan(loan_id: str, _: BookReader, c: ContainerDep) -> LoanDetail:
+async def admin_loan(loan_id: str, _: BookReader, c: ContainerDep) -> JSONResponse:
     """Any customer's loan with schedule, repayments and history."""
     view = await c.loans.loan(loan_id)
-    return LoanDetail.view(view.loan, view.repayments)
+    return JSONResponse(LoanDetail.payload(view.loan, view.repayments))
 
 
 @router.post("/admin/loans", status_code=status.HTTP_201_CREATED, response_model=LoanApplied,
@@ -219,10 +219,10 @@ async def reject(loan_id: str, body: RejectLoanIn, admin: Manager, c: ContainerD
 @router.post("/admin/loans/{loan_id}/disburse", response_model=LoanDetail, summary="Disburse a loan",
              responses=error_responses(*TRANSITION_ERRORS, 422))
 async def disburse(loan_id: str, admin: Disburser, c: ContainerDep, client: ClientDep,
-                   body: DisburseIn | None = None) -> LoanDetail:
+                   body: DisburseIn | None = None) -> JSONResponse:
     """`APPROVED → DISBURSED`: the net amount is paid out and due dates run from today."""
     loan = await c.loans.disburse(admin.user, loan_id, body.payout_reference if body else None, client)
-    return LoanDetail.view(loan, [])
+    return JSONResponse(LoanDetail.payload(loan, []))
 
 
 @router.post("/admin/loans/{loan_id}/pre-close/confirm", response_model=PreClosureConfirmed,

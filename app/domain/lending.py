@@ -103,6 +103,22 @@ class StatusChange:
 
 
 @dataclass(frozen=True, slots=True)
+class NextDue:
+    number: int
+    due_date: date | None
+    amount: Decimal  # left to pay on this instalment
+
+
+@dataclass(frozen=True, slots=True)
+class LoanFigures:
+    """A loan's figures as kept beside its schedule, for lists that do not read the schedule."""
+
+    outstanding: Decimal
+    outstanding_principal: Decimal
+    next_due: NextDue | None
+
+
+@dataclass(frozen=True, slots=True)
 class Loan:
     """One loan, from application to closure. `product` is the product's terms as they were
     when the loan was opened (a later catalogue change never moves an agreed loan), and `kfs` the
@@ -120,12 +136,14 @@ class Loan:
     origin: LoanOrigin
     emi: Decimal
     kfs: KeyFactStatement
-    instalments: tuple[Instalment, ...]
+    instalments: tuple[Instalment, ...]  # empty when read for a list: see `summary`
     created_at: datetime
     updated_at: datetime
     history: tuple[StatusChange, ...] = ()
     rev: int = 0
-    paid_total: Decimal = ZERO
+    paid_total: Decimal = ZERO  # every payment, a pre-closure's included
+    schedule_paid: Decimal = ZERO  # the instalment repayments, allocated over the schedule
+    summary: LoanFigures | None = None
     decided_by: str | None = None
     rejection_reason: str | None = None
     disbursed_on: date | None = None
@@ -146,17 +164,24 @@ class Loan:
     @property
     def outstanding(self) -> Decimal:
         """Left to pay on the schedule; 0 once closed (a pre-closure settles the rest)."""
-        return ZERO if self.status == LoanStatus.CLOSED else outstanding(self.instalments)
+        if self.status == LoanStatus.CLOSED:
+            return ZERO
+        return self.summary.outstanding if self.summary else outstanding(self.instalments)
 
     @property
     def outstanding_principal(self) -> Decimal:
-        return ZERO if self.status == LoanStatus.CLOSED else outstanding_principal(self.instalments)
+        if self.status == LoanStatus.CLOSED:
+            return ZERO
+        return self.summary.outstanding_principal if self.summary else outstanding_principal(self.instalments)
 
     @property
-    def next_due(self) -> Instalment | None:
+    def next_due(self) -> NextDue | None:
         if not self.is_disbursed or self.status == LoanStatus.CLOSED:
             return None
-        return next_due(self.instalments)
+        if self.summary:
+            return self.summary.next_due
+        row = next_due(self.instalments)
+        return NextDue(row.number, row.due_date, row.amount_left) if row else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,16 @@
 """`loans` collection: one document per loan, its schedule inside.
 
+The schedule is not stored row by row: it is a pure function of the terms the loan keeps (amount,
+rate, tenure, frequency: `build_schedule`), and 360 rows of amounts cost ~40 ms to write and as
+much to read back (mostly `Decimal128` conversions and the embedded server's handling of large
+documents), which made an application 20x slower than `GET /users/me`. What is agreed is stored:
+the product's terms and the KFS (EMI, total interest, APR...); every read rebuilds the schedule
+and checks it against that KFS, so a change in the rounding rules could never silently move a
+signed loan (it fails loudly instead). Due dates follow from the disbursal day
+(`RepaymentFrequency.due_date`), and what is paid is `schedule_paid`, the sum of the instalment
+repayments, allocated again with the domain's `allocate_repayment` (it fills instalments in order,
+interest then principal, so one allocation of the sum leaves every row as the payments did).
+
 Every transition is one `find_one_and_update` filtered on the state it expects (and, for a
 repayment or a pre-closure request, on the revision it was computed from), so of two racing
 requests exactly one wins and the other gets None: the service turns that into 409.
@@ -9,9 +20,10 @@ index on `open`, so two applications at once end in one loan.
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from bson import ObjectId
@@ -19,11 +31,18 @@ from bson.decimal128 import Decimal128
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from app.domain.lending import Closure, DuplicateApplication, Loan, LoanOrigin, StatusChange
-from app.domain.loan_schedule import Instalment, KeyFactStatement, RepaymentFrequency
-from app.domain.loans import LoanStatus
+from app.domain.lending import Closure, DuplicateApplication, Loan, LoanFigures, LoanOrigin, NextDue, StatusChange
+from app.domain.loan_schedule import Instalment, KeyFactStatement, RepaymentFrequency, Schedule, build_schedule
+from app.domain.loans import (
+    LoanProduct,
+    LoanStatus,
+    allocate_repayment,
+    next_due,
+    outstanding,
+    outstanding_principal,
+)
 from app.domain.money import ZERO
-from app.repositories.base import RepositoryBase, to_object_id
+from app.repositories.base import RepositoryBase, guarded, to_object_id
 from app.repositories.catalogue import product_from_doc, product_to_doc
 from app.repositories.codecs import date_from_db, date_to_db, from_db, to_db
 
@@ -50,18 +69,19 @@ def _dec(value: Any) -> Decimal:
     return amount
 
 
-def instalment_to_doc(row: Instalment) -> dict[str, Any]:
-    return {"number": row.number, "due_date": date_to_db(row.due_date), "opening_balance": Decimal128(row.opening_balance),
-            "interest": Decimal128(row.interest), "principal": Decimal128(row.principal),
-            "closing_balance": Decimal128(row.closing_balance), "interest_paid": Decimal128(row.interest_paid),
-            "principal_paid": Decimal128(row.principal_paid)}
+@lru_cache(maxsize=1024)
+def _schedule(amount: Decimal, rate: Decimal, tenure_months: int, frequency: RepaymentFrequency) -> Schedule:
+    return build_schedule(amount, rate, tenure_months, frequency)  # immutable: safe to share between reads
 
 
-def _instalment(d: dict[str, Any]) -> Instalment:
-    return Instalment(number=d["number"], due_date=date_from_db(d.get("due_date")),
-                      opening_balance=_dec(d["opening_balance"]), interest=_dec(d["interest"]),
-                      principal=_dec(d["principal"]), closing_balance=_dec(d["closing_balance"]),
-                      interest_paid=_dec(d.get("interest_paid", 0)), principal_paid=_dec(d.get("principal_paid", 0)))
+def _instalments(amount: Decimal, product: LoanProduct, tenure_months: int, kfs: KeyFactStatement,
+                 disbursed_on: date | None, paid: Decimal) -> tuple[Instalment, ...]:
+    schedule = _schedule(amount, product.annual_interest_rate, tenure_months, product.repayment_frequency)
+    if (schedule.emi, schedule.total_interest, len(schedule.instalments)) != (kfs.emi, kfs.total_interest,
+                                                                             kfs.instalments):
+        raise RuntimeError("the schedule rules no longer give the loan's agreed KFS")  # a defect, never a guess
+    rows = schedule.with_due_dates(disbursed_on).instalments if disbursed_on else schedule.instalments
+    return allocate_repayment(rows, paid).instalments if paid > 0 else rows
 
 
 def kfs_to_doc(kfs: KeyFactStatement) -> dict[str, Any]:
@@ -84,21 +104,42 @@ def _change(status: LoanStatus, at: datetime, by: str | None, note: str | None =
     return {"status": status.value, "at": at, "by": by, "note": note}
 
 
-def _from_doc(doc: dict[str, Any]) -> Loan:
+def _from_doc(doc: dict[str, Any], *, full: bool = True) -> Loan:
     net = doc.get("net_disbursed")
+    product = product_from_doc(doc["product"], doc["product_id"])
+    disbursed_on = date_from_db(doc.get("disbursed_on"))
+    paid = _dec(doc.get("schedule_paid", 0))
+    kfs = _kfs(doc["kfs"])
+    summary = None
+    if not full:  # for a list: the figures kept beside the loan stand in for its schedule
+        due = doc.get("next_due")
+        summary = LoanFigures(_dec(doc.get("outstanding", 0)), _dec(doc.get("outstanding_principal", 0)),
+                              NextDue(due["number"], date_from_db(due["due_date"]), _dec(due["amount"])) if due else None)
+    amount = _dec(doc["amount"])
     return Loan(
         id=str(doc["_id"]), user_id=doc["user_id"], product_id=doc["product_id"],
-        product=product_from_doc(doc["product"], doc["product_id"]), amount=_dec(doc["amount"]),
+        product=product, amount=amount,
         tenure_months=doc["tenure_months"], purpose=doc["purpose"], status=LoanStatus(doc["status"]),
-        origin=LoanOrigin(doc.get("origin", LoanOrigin.APPLICATION)), emi=_dec(doc["emi"]), kfs=_kfs(doc["kfs"]),
-        instalments=tuple(_instalment(r) for r in doc.get("schedule", [])), created_at=doc["created_at"],
+        origin=LoanOrigin(doc.get("origin", LoanOrigin.APPLICATION)), emi=_dec(doc["emi"]), kfs=kfs,
+        instalments=_instalments(amount, product, doc["tenure_months"], kfs, disbursed_on, paid) if full else (),
+        summary=summary, schedule_paid=paid, created_at=doc["created_at"],
         updated_at=doc["updated_at"], history=tuple(_history(h) for h in doc.get("history", [])),
         rev=doc.get("rev", 0), paid_total=_dec(doc.get("paid_total", 0)), decided_by=doc.get("decided_by"),
-        rejection_reason=doc.get("rejection_reason"), disbursed_on=date_from_db(doc.get("disbursed_on")),
+        rejection_reason=doc.get("rejection_reason"), disbursed_on=disbursed_on,
         net_disbursed=from_db(net) if net is not None else None, payout_reference=doc.get("payout_reference"),
         preclosure_quote=_plain(doc.get("preclosure_quote")),
         closure=Closure(doc["closure"]) if doc.get("closure") else None, closed_at=doc.get("closed_at"),
     )
+
+
+def _figures(rows: tuple[Instalment, ...], *, dated: bool = True, closed: bool = False) -> dict[str, Any]:
+    """What lists show without reading the schedule: outstanding, and the next instalment due."""
+    if closed:
+        return {"outstanding": Decimal128(ZERO), "outstanding_principal": Decimal128(ZERO), "next_due": None}
+    due = next_due(rows) if dated else None
+    return {"outstanding": Decimal128(outstanding(rows)), "outstanding_principal": Decimal128(outstanding_principal(rows)),
+            "next_due": {"number": due.number, "due_date": date_to_db(due.due_date),
+                         "amount": Decimal128(due.amount_left)} if due else None}
 
 
 def _quote_doc(quote: dict[str, Any]) -> dict[str, Any]:
@@ -138,8 +179,8 @@ class LoanRepository(RepositoryBase):
             "product": product_to_doc(loan.product), "amount": Decimal128(loan.amount),
             "tenure_months": loan.tenure_months, "purpose": loan.purpose, "status": loan.status.value, "open": True,
             "origin": loan.origin.value, "emi": Decimal128(loan.emi), "kfs": kfs_to_doc(loan.kfs),
-            "schedule": [instalment_to_doc(r) for r in loan.instalments], "outstanding": Decimal128(ZERO),
-            "paid_total": Decimal128(ZERO), "created_at": loan.created_at, "updated_at": loan.updated_at,
+            **_figures(loan.instalments, dated=False),
+            "schedule_paid": Decimal128(ZERO), "paid_total": Decimal128(ZERO), "created_at": loan.created_at, "updated_at": loan.updated_at,
             "history": [_change(first.status, first.at, first.by, first.note)], "rev": 0,
             "decided_by": loan.decided_by,
         }
@@ -147,7 +188,7 @@ class LoanRepository(RepositoryBase):
             await self.collection.insert_one(doc)
         except DuplicateKeyError:
             raise DuplicateApplication() from None
-        return _from_doc(doc)
+        return replace(loan, id=str(oid))  # as stored; reading 360 rows back would cost more than the insert
 
     async def approve(self, loan_id: str, *, by: str, now: datetime) -> Loan | None:
         return await self._transition(self._in(loan_id, LoanStatus.APPLIED), {
@@ -162,12 +203,12 @@ class LoanRepository(RepositoryBase):
 
     async def disburse(self, loan_id: str, *, by: str, now: datetime, on: date, schedule: tuple[Instalment, ...],
                        net: Decimal, reference: str) -> Loan | None:
-        """Dates the schedule from the disbursal day and records what was paid out, and where."""
-        owed = sum((r.amount_left for r in schedule), ZERO)
+        """Dates the schedule from the disbursal day (`schedule`: the rows so dated, for the figures
+        lists show) and records what was paid out, and where."""
         return await self._transition(self._in(loan_id, LoanStatus.APPROVED), {
             "$set": {"status": LoanStatus.DISBURSED.value, "disbursed_at": now, "disbursed_on": date_to_db(on),
-                     "schedule": [instalment_to_doc(r) for r in schedule], "net_disbursed": Decimal128(net),
-                     "payout_reference": reference, "outstanding": Decimal128(owed), "updated_at": now},
+                     "net_disbursed": Decimal128(net), "payout_reference": reference, **_figures(schedule),
+                     "updated_at": now},
             "$push": {"history": _change(LoanStatus.DISBURSED, now, by, reference)}})
 
     async def repay(self, loan: Loan, *, schedule: tuple[Instalment, ...], amount: Decimal, owed: Decimal,
@@ -175,7 +216,7 @@ class LoanRepository(RepositoryBase):
         """Applies a payment computed from `loan` as read; None if it changed since. The last
         instalment paid closes the loan."""
         update: dict[str, Any] = {
-            "$set": {"schedule": [instalment_to_doc(r) for r in schedule], "outstanding": Decimal128(owed),
+            "$set": {"schedule_paid": Decimal128(loan.schedule_paid + amount), **_figures(schedule, closed=owed == 0),
                      "paid_total": Decimal128(loan.paid_total + amount), "updated_at": now}}
         if owed == 0:
             update["$set"].update(status=LoanStatus.CLOSED.value, open=False, closure=Closure.REPAID.value,
@@ -193,7 +234,7 @@ class LoanRepository(RepositoryBase):
                               session: Any = None) -> Loan | None:
         return await self._transition(self._in(loan.id, LoanStatus.PRE_CLOSURE_REQUESTED, rev=loan.rev), {
             "$set": {"status": LoanStatus.CLOSED.value, "open": False, "closure": Closure.PRE_CLOSED.value,
-                     "closed_at": now, "preclosure_quote": _quote_doc(quote), "outstanding": Decimal128(ZERO),
+                     "closed_at": now, "preclosure_quote": _quote_doc(quote), **_figures((), closed=True),
                      "paid_total": Decimal128(loan.paid_total + amount), "updated_at": now},
             "$push": {"history": _change(LoanStatus.CLOSED, now, by, Closure.PRE_CLOSED.value)}}, session)
 
@@ -211,19 +252,25 @@ class LoanRepository(RepositoryBase):
         return _from_doc(doc) if doc else None
 
     async def list(self, *, status: str | None = None, product_id: str | None = None, user_id: str | None = None,
-                   skip: int = 0, limit: int = 0) -> tuple[list[Loan], int]:
+                   skip: int = 0, limit: int = 0, full: bool = False) -> tuple[list[Loan], int]:
+        """Newest first; `full` rebuilds each loan's schedule (lists show the stored figures)."""
         query: dict[str, Any] = {}
         for name, value in (("status", status), ("product_id", product_id), ("user_id", user_id)):
             if value:
                 query[name] = value
-        docs = await self.find_many(query, sort=[("created_at", DESCENDING), ("_id", DESCENDING)], skip=skip,
-                                    limit=limit)
-        return [_from_doc(d) for d in docs], await self.count(query)
+
+        async def run() -> list[dict[str, Any]]:
+            cursor = self.collection.find(query).sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+            cursor = cursor.skip(skip).limit(limit)
+            return [doc async for doc in cursor]
+
+        docs = await guarded(run, read=True)
+        return [_from_doc(d, full=full) for d in docs], await self.count(query)
 
     async def committed(self, user_id: str) -> list[Loan]:
         """The customer's approved or running loans: their instalments are already promised."""
         docs = await self.find_many({"user_id": user_id, "status": {"$in": _COMMITTED}})
-        return [_from_doc(d) for d in docs]
+        return [_from_doc(d, full=False) for d in docs]  # only their EMIs are needed
 
     # --- figures ---------------------------------------------------------------------------
 

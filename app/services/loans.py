@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -211,18 +211,17 @@ class LoanService:
         loan = await self._admin_loan(loan_id)
         ensure_transition(loan.status, LoanStatus.DISBURSED)
         today = self.today()
-        dated = build_schedule(loan.amount, loan.product.annual_interest_rate, loan.tenure_months,
-                               loan.frequency, disbursed_on=today)
+        dated = tuple(replace(row, due_date=loan.frequency.due_date(today, row.number)) for row in loan.instalments)
         reference = reference or f"PAYOUT-{uuid.uuid4().hex[:12].upper()}"
         updated = await self.loans.disburse(loan.id, by=admin.id, now=self.clock.now(), on=today,
-                                            schedule=dated.instalments, net=loan.kfs.net_disbursed,
+                                            schedule=dated, net=loan.kfs.net_disbursed,
                                             reference=reference)
         if updated is None:
             raise self._lost_race(loan, LoanStatus.DISBURSED, await self.loans.get(loan.id))
         first = updated.next_due
         lines = [f"{_money(updated.kfs.net_disbursed)} of your loan {updated.id} is paid out (reference {reference})."]
         if first and first.due_date:
-            lines.append(f"Your first instalment of {_money(first.payment)} is due on {first.due_date.isoformat()}.")
+            lines.append(f"Your first instalment of {_money(first.amount)} is due on {first.due_date.isoformat()}.")
         await self._after_transition(admin, updated, AuditAction.LOAN_DISBURSED, client, "Your loan is disbursed",
                                      lines, net=str(updated.kfs.net_disbursed), reference=reference)
         return updated

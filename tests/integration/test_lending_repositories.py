@@ -65,10 +65,19 @@ async def test_a_loan_is_stored_as_decimal128_and_read_back_as_decimal(db):
     raw = await db["loans"].find_one({"_id": ObjectId(loan.id)})
     assert raw["amount"] == Decimal128("100000.00") and raw["kfs"]["apr"] == Decimal128(str(loan.kfs.apr))
     assert raw["product"]["max_foir"] == Decimal128("0.55") and raw["product"]["type"] == "personal"
-    assert all(isinstance(row[k], Decimal128) for row in raw["schedule"] for k in ("interest", "principal"))
+    assert raw["outstanding"] == Decimal128(str(loan.kfs.total_payable)) and raw["next_due"] is None
+    assert "schedule" not in raw  # rebuilt from the terms on every read, checked against the KFS
     again = await repo.get(loan.id)
     assert again == loan and isinstance(again.emi, Decimal) and again.kfs == loan.kfs
     assert again.instalments == loan.instalments and again.product == PRODUCT
+
+
+async def test_a_loan_whose_schedule_no_longer_matches_its_kfs_is_refused_loudly(db):
+    repo = LoanRepository(db)
+    loan = await repo.add(_loan())
+    await db["loans"].update_one({"_id": ObjectId(loan.id)}, {"$set": {"kfs.emi": Decimal128("1.00")}})
+    with pytest.raises(RuntimeError, match="agreed KFS"):
+        await repo.get(loan.id)
 
 
 async def test_transitions_apply_only_from_the_expected_state(db):

@@ -138,7 +138,8 @@ async def test_a_customer_from_approved_kyc_to_a_pre_closed_loan(api):
     # Stored exactly: Decimal128 for every amount, read through the driver.
     raw = await api.container.db["loans"].find_one({"_id": ObjectId(loan_id)})
     assert raw["amount"] == Decimal128("100000.00") and isinstance(raw["emi"], Decimal128)
-    assert isinstance(raw["schedule"][0]["interest"], Decimal128) and isinstance(raw["kfs"]["apr"], Decimal128)
+    assert isinstance(raw["kfs"]["apr"], Decimal128) and raw["kfs"]["total_interest"] == Decimal128("6618.53")
+    assert raw["schedule_paid"] == Decimal128("17769.76") and raw["outstanding"] == Decimal128("0.00")
     assert raw["product"]["annual_interest_rate"] == Decimal128("12") and raw["open"] is False
     payments = await api.container.db["repayments"].find({"loan_id": loan_id}).to_list(None)
     assert all(isinstance(p["amount"], Decimal128) for p in payments)

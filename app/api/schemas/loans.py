@@ -184,6 +184,16 @@ class ScheduleRow(BaseModel):
     amount_left: Money
     paid: bool
 
+    @staticmethod
+    def json_of(i: Instalment) -> dict[str, Any]:
+        """The row as JSON, straight from the domain's exact figures: a pydantic model per row (even
+        unvalidated) cost ~25 ms for a 30-year loan, more than the rest of the request."""
+        return {"number": i.number, "due_date": i.due_date.isoformat() if i.due_date else None,
+                "payment": float(i.payment), "interest": float(i.interest), "principal": float(i.principal),
+                "opening_balance": float(i.opening_balance), "closing_balance": float(i.closing_balance),
+                "interest_paid": float(i.interest_paid), "principal_paid": float(i.principal_paid),
+                "amount_left": float(i.amount_left), "paid": i.paid}
+
     @classmethod
     def of(cls, i: Instalment) -> ScheduleRow:
         return cls(number=i.number, due_date=i.due_date, payment=i.payment, interest=i.interest,
@@ -315,7 +325,7 @@ class LoanSummary(BaseModel):
             origin=loan.origin.value, emi=loan.emi, repayment_frequency=loan.frequency.value,
             annual_interest_rate=loan.product.annual_interest_rate, outstanding=loan.outstanding,
             paid_total=loan.paid_total,
-            next_due=NextDue(number=due.number, due_date=due.due_date, amount=due.amount_left) if due else None,
+            next_due=NextDue(number=due.number, due_date=due.due_date, amount=due.amount) if due else None,
             disbursed_on=loan.disbursed_on, closure=loan.closure.value if loan.closure else None,
             created_at=loan.created_at, updated_at=loan.updated_at)
 
@@ -374,13 +384,16 @@ class LoanDetail(LoanApplied):
     history: list[StatusChangeOut]
 
     @classmethod
-    def view(cls, loan: Loan, repayments: list[Repayment]) -> LoanDetail:
-        return cls(**cls.fields_of(loan), kfs=KfsOut.of(loan.kfs), outstanding_principal=loan.outstanding_principal,
+    def payload(cls, loan: Loan, repayments: list[Repayment]) -> dict[str, Any]:
+        """The JSON body, this model's shape (routes document it as their `response_model`)."""
+        body = cls(**cls.fields_of(loan), kfs=KfsOut.of(loan.kfs), outstanding_principal=loan.outstanding_principal,
                    net_disbursed=loan.net_disbursed, payout_reference=loan.payout_reference,
-                   rejection_reason=loan.rejection_reason, schedule=[ScheduleRow.of(i) for i in loan.instalments],
+                   rejection_reason=loan.rejection_reason, schedule=[],
                    repayments=[RepaymentOut.of(r) for r in repayments],
                    history=[StatusChangeOut(status=h.status.value, at=h.at, by=h.by, note=h.note)
-                            for h in loan.history])
+                            for h in loan.history]).model_dump(mode="json")
+        body["schedule"] = [ScheduleRow.json_of(i) for i in loan.instalments]
+        return body
 
 
 class RepaymentRecorded(BaseModel):
