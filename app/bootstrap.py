@@ -15,6 +15,7 @@ from app.repositories.api_keys import ApiKeyRepository
 from app.repositories.catalogue import BankRepository, LoanProductRepository
 from app.repositories.database import close_client, make_client, ping
 from app.repositories.embedded import EmbeddedMongo
+from app.repositories.events import EventRepository
 from app.repositories.files import EncryptedFileStore
 from app.repositories.idempotency import IdempotencyRepository
 from app.repositories.jobs import JobRepository
@@ -26,6 +27,7 @@ from app.repositories.rate_events import RateEventRepository
 from app.repositories.repayments import RepaymentRepository
 from app.repositories.user_log import UserLogRepository
 from app.repositories.users import UserRepository
+from app.repositories.webhooks import WebhookAttemptRepository, WebhookEndpointRepository
 from app.services.admin import AdminService
 from app.services.api_keys import ApiKeyService
 from app.services.audit import AuditService
@@ -33,6 +35,7 @@ from app.services.auth import AuthService
 from app.services.catalogue import CatalogueService
 from app.services.clock import Clock
 from app.services.encryption import DocumentCipher
+from app.services.events import EventHub, EventService
 from app.services.idempotency import IdempotencyService
 from app.services.jobs import JobService, JobSettings
 from app.services.kyc import KycService, KycSettings
@@ -43,6 +46,7 @@ from app.services.rate_limits import RateLimiter
 from app.services.tokens import TokenService
 from app.services.users import UserService
 from app.services.verification import VerificationService
+from app.services.webhooks import WebhookService, WebhookSettings
 
 log = logging.getLogger("kycflow")
 
@@ -70,6 +74,9 @@ class Container:
     idempotency: IdempotencyService
     catalogue: CatalogueService
     loans: LoanService
+    events: EventService
+    events_hub: EventHub
+    webhooks: WebhookService
     repositories: list[Any] = field(default_factory=list)
 
     async def database_status(self) -> dict[str, Any]:
@@ -83,7 +90,9 @@ class Container:
         return self.ml.status()
 
     async def close(self) -> None:
+        self.events_hub.close()  # live streams end cleanly before the database goes
         await self.jobs.stop()  # before the client closes: gives the leases back
+        await self.webhooks.close()
         self.passwords.close()
         self.ml.close()
         await close_client(self.client)
@@ -114,9 +123,12 @@ async def build_container(
     banks, products, loans, repayments = (BankRepository(db), LoanProductRepository(db), LoanRepository(db),
                                           RepaymentRepository(db))
     repositories += [banks, products, loans, repayments]
+    cipher = DocumentCipher.from_settings(settings)  # documents at rest: GridFS bucket `kyc_files`
+    events_repo = EventRepository(db)
+    endpoints, attempts = WebhookEndpointRepository(db, cipher), WebhookAttemptRepository(db)
+    repositories += [events_repo, endpoints, attempts]
     for repo in repositories:
         await repo.ensure_indexes()
-    cipher = DocumentCipher.from_settings(settings)  # documents at rest: GridFS bucket `kyc_files`
     files = EncryptedFileStore(db, cipher)
     await files.ensure_indexes()
     passwords = PasswordHasher(settings.bcrypt_rounds, settings.password_workers)
@@ -126,6 +138,14 @@ async def build_container(
         timeout_seconds=settings.job_timeout_seconds, max_attempts=settings.job_max_attempts,
         backoff_base_seconds=settings.job_backoff_base_seconds, backoff_cap_seconds=settings.job_backoff_cap_seconds,
     ), audit)
+    events = EventService(events_repo, jobs, clock)
+    webhooks = WebhookService(
+        settings=WebhookSettings(
+            production=settings.is_production, timeout_seconds=settings.webhook_timeout_seconds,
+            max_attempts=settings.webhook_max_attempts, backoff_base_seconds=settings.webhook_backoff_base_seconds,
+            backoff_cap_seconds=settings.webhook_backoff_cap_seconds,
+            secret_grace_seconds=settings.webhook_secret_grace_seconds),
+        endpoints=endpoints, attempts=attempts, events=events_repo, jobs=jobs, audit=audit, clock=clock)
     notifier = Notifier(Mailer(settings, clock), OutboxSms(settings.data_dir / "outbox", clock),
                         settings.otp_ttl_seconds // 60)
     auth = AuthService(
@@ -143,13 +163,14 @@ async def build_container(
                                                      settings.kyc_require_selfie),
                              weights=settings.kyc_check_weights, auto_decision=settings.kyc_auto_decision),
         cases=kyc_cases, files=files, cipher=cipher, users=users_repo, challenges=challenges, ml=ml,
-        limits=verification.limits, jobs=jobs, audit=audit, notifier=notifier, clock=clock,
+        limits=verification.limits, jobs=jobs, audit=audit, notifier=notifier, clock=clock, events=events,
     )
     catalogue = CatalogueService(banks, products, audit, clock)
     lending = LoanService(loans=loans, repayments=repayments, catalogue=catalogue, users=users_repo, audit=audit,
                           notifier=notifier, jobs=jobs, clock=clock)
     return Container(
-        catalogue=catalogue, loans=lending,
+        catalogue=catalogue, loans=lending, events=events, webhooks=webhooks,
+        events_hub=EventHub(events_repo, poll_seconds=settings.events_poll_seconds),
         cipher=cipher, files=files, kyc=kyc, idempotency=IdempotencyService(idempotency, clock),
         settings=settings, clock=clock, client=client, db=db, embedded=embedded, passwords=passwords,
         users_repo=users_repo, auth=auth, users=UserService(users_repo, audit, clock, jobs),

@@ -121,6 +121,15 @@ class Settings(BaseSettings):
     kyc_check_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     kyc_auto_decision: bool = False
 
+    # Live events (GET /events) and webhooks (see app/services/webhooks.py for the retry schedule)
+    events_poll_seconds: float = Field(0.5, gt=0)
+    events_heartbeat_seconds: float = Field(15.0, gt=0)
+    webhook_timeout_seconds: float = Field(10.0, gt=0)
+    webhook_max_attempts: int = Field(14, ge=1)
+    webhook_backoff_base_seconds: float = Field(60.0, ge=0)
+    webhook_backoff_cap_seconds: float = Field(14_400.0, ge=0)
+    webhook_secret_grace_seconds: float = Field(86_400.0, ge=0)
+
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:

@@ -12,7 +12,21 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app import __version__
-from app.api import admin, api_keys, audit, auth, catalogue, health, jobs, kyc, loans, users, verification
+from app.api import (
+    admin,
+    api_keys,
+    audit,
+    auth,
+    catalogue,
+    events,
+    health,
+    jobs,
+    kyc,
+    loans,
+    users,
+    verification,
+    webhooks,
+)
 from app.api.docs import install_docs
 from app.api.errors import install_error_handlers
 from app.api.middleware import BodyLimitMiddleware, RequestContextMiddleware, SecurityHeadersMiddleware
@@ -86,7 +100,7 @@ def create_app(settings: Settings | None = None, *, ml_loaders: dict[str, Any] |
     # Outermost, so every answer (a 500 or a 413 included) carries the headers.
     app.add_middleware(SecurityHeadersMiddleware, api_prefix=API_PREFIX, trusted_proxies=settings.trusted_proxies,
                        public=(f"{API_PREFIX}/health",))
-    for module in (health, auth, users, kyc, admin, audit, api_keys, verification, jobs, loans, catalogue):
+    for module in (health, auth, users, kyc, admin, audit, api_keys, verification, jobs, loans, catalogue, webhooks, events):
         app.include_router(module.router, prefix=API_PREFIX)
     install_docs(app)
     return app

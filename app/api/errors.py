@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.domain import errors as e
-from app.domain import jobs, kyc, lending, loan_schedule, loans, money
+from app.domain import jobs, kyc, lending, loan_schedule, loans, money, webhooks
 from app.domain.jobs import JobNotFailed, JobNotFound
 from app.logging_setup import request_id_var
 
@@ -45,6 +45,9 @@ STATUS: dict[type[e.DomainError], int] = {
     loans.LoanRepaid: 409,
     lending.KycNotApproved: 403, lending.LoanNotFound: 404, lending.ProductNotFound: 404, lending.BankNotFound: 404,
     lending.DuplicateApplication: 409, lending.BankExists: 409, lending.ProductExists: 409, lending.LoanChanged: 409,
+    # webhooks: a refused URL or event list names the field, like the schema's own refusals
+    webhooks.InvalidWebhookUrl: 422, webhooks.InvalidWebhookEvents: 422, webhooks.WebhookNotFound: 404,
+    webhooks.DeliveryAttemptNotFound: 404, webhooks.WebhookDisabled: 409,
 }
 
 _HTTP_CODES = {

@@ -86,6 +86,11 @@ LARGE_BODY_ROUTES: dict[str, str] = {
 }
 
 
+# Long-lived responses to body-less requests (SSE): passed through untouched, so nothing wraps the
+# receive() a stream waits on for the client's disconnect for its whole life.
+STREAM_ROUTES = ("/events",)
+
+
 class BodyLimitMiddleware:
     """Refuse request bodies over the route's limit before they are parsed or spooled to disk (413).
 
@@ -95,6 +100,7 @@ class BodyLimitMiddleware:
     def __init__(self, app: Any, *, default: int, limits: dict[str, int], prefix: str = "") -> None:
         self.app, self.default = app, default
         self.routes = [(prefix + path, limits[kind]) for path, kind in LARGE_BODY_ROUTES.items()]
+        self.streams = frozenset(prefix + path for path in STREAM_ROUTES)
 
     def limit_for(self, path: str) -> int:
         for route, limit in self.routes:
@@ -103,7 +109,7 @@ class BodyLimitMiddleware:
         return self.default
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] in self.streams:
             await self.app(scope, receive, send)
             return
         max_bytes = self.limit_for(scope["path"])

@@ -46,6 +46,10 @@ class AuditAction(StrEnum):
     LOAN_REPAYMENT = "loan_repayment"
     LOAN_PRECLOSURE_REQUESTED = "loan_preclosure_requested"
     LOAN_CLOSED = "loan_closed"
+    WEBHOOK_CREATED = "webhook_created"
+    WEBHOOK_DISABLED = "webhook_disabled"
+    WEBHOOK_SECRET_ROTATED = "webhook_secret_rotated"
+    WEBHOOK_REDELIVERED = "webhook_redelivered"
 
 
 @dataclass(frozen=True)

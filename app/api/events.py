@@ -1,0 +1,79 @@
+"""`GET /events`: the signed-in user's live events as Server-Sent Events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from bson import ObjectId
+from fastapi import APIRouter, Header
+from fastapi.responses import StreamingResponse
+
+from app.api.deps import ContainerDep, PrincipalDep
+from app.api.schemas.common import error_responses
+from app.domain.errors import InvalidInput
+from app.domain.events import Event
+from app.services.events import StreamEnded
+
+router = APIRouter(tags=["Users"])
+REPLAY_PAGE = 500
+
+_EXAMPLE = ('retry: 3000\n\n'
+            'id: 6741f0c2a1b2c3d4e5f60741\nevent: kyc.approved\n'
+            'data: {"type":"kyc.approved","timestamp":"2026-11-22T10:00:00.000Z",'
+            '"data":{"kyc_id":"6741f0c2a1b2c3d4e5f60718","status":"APPROVED","reason":null}}\n\n'
+            ': heartbeat\n\n')
+
+
+def _frame(event: Event) -> bytes:
+    data = json.dumps(event.envelope(), separators=(",", ":"), ensure_ascii=False)
+    return f"id: {event.id}\nevent: {event.type.value}\ndata: {data}\n\n".encode()
+
+
+@router.get("/events", summary="Live events (Server-Sent Events)", response_class=StreamingResponse,
+            responses={200: {"description": "An endless `text/event-stream`: `id`, `event` (the type) and `data` "
+                                            "(`{type, timestamp, data}`) per event; `: heartbeat` comments.",
+                             "content": {"text/event-stream": {"schema": {"type": "string"}, "example": _EXAMPLE}}},
+                       **error_responses(401, (400, "invalid_last_event_id",
+                                               "Last-Event-ID is not an id this stream sent."))})
+async def live_events(
+    principal: PrincipalDep, c: ContainerDep,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", description="Resume after this event id: "
+                                                "what was missed is sent first (browsers send it on reconnect)")]
+    = None,
+) -> StreamingResponse:
+    """A customer receives their own case and loan events; staff (`kyc:read_any`) also the review queue's
+    `kyc.*` events. Events made by any instance or worker arrive; a heartbeat comment every ~15 s."""
+    if last_event_id is not None and not ObjectId.is_valid(last_event_id):
+        raise InvalidInput("Last-Event-ID is not an id this stream sent.", code="invalid_last_event_id")
+    audiences = c.events.audiences_of(principal.user)
+    hub, heartbeat = c.events_hub, c.settings.events_heartbeat_seconds
+    # Subscribe before reading what was missed, so nothing falls between the two; duplicates are skipped.
+    sub = hub.subscribe(audiences, after_id=last_event_id)
+
+    async def stream() -> AsyncIterator[bytes]:
+        sent: set[str] = set()
+        try:
+            yield b"retry: 3000\n\n"
+            after = last_event_id
+            while after is not None:
+                missed = await c.events.missed(after, audiences, limit=REPLAY_PAGE)
+                for event in missed:
+                    sent.add(event.id)
+                    yield _frame(event)
+                after = missed[-1].id if len(missed) == REPLAY_PAGE else None
+            while True:
+                try:
+                    live = await sub.next(heartbeat)
+                except StreamEnded:
+                    return
+                if live is None:
+                    yield b": heartbeat\n\n"  # also how a vanished client is noticed: the write fails
+                elif live.id not in sent:
+                    yield _frame(live)
+        finally:
+            hub.unsubscribe(sub)
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

@@ -1,0 +1,103 @@
+"""Webhook endpoints and delivery attempts as admins see them; never a stored secret."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.api.schemas.common import Input, UtcDatetime
+from app.domain.events import EventType
+from app.domain.jobs import Job
+from app.domain.webhooks import MAX_URL_LENGTH, DeliveryAttempt, WebhookEndpoint
+
+_ID = "6741f0c2a1b2c3d4e5f60730"
+
+
+class WebhookCreate(Input):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, json_schema_extra={"example": {
+        "url": "https://lender.example.com/hooks/kycflow", "events": ["kyc.approved", "loan.disbursed"],
+        "description": "Lender back end"}})
+
+    url: str = Field(min_length=1, max_length=MAX_URL_LENGTH,
+                     description="https in production, to a public address (checked again before every delivery)")
+    events: list[EventType] = Field(min_length=1, max_length=len(EventType), description="Event types to receive")
+    description: str = Field("", max_length=500)
+
+
+class WebhookOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": {
+        "id": _ID, "url": "https://lender.example.com/hooks/kycflow", "events": ["kyc.approved"],
+        "description": "Lender back end", "enabled": True, "created_at": "2026-11-22T10:00:00.000Z",
+        "updated_at": "2026-11-22T10:00:00.000Z", "disabled_at": None, "previous_secret_expires_at": None}})
+
+    id: str
+    url: str
+    events: list[str]
+    description: str
+    enabled: bool = Field(description="False once deleted: nothing more is sent")
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    disabled_at: UtcDatetime | None
+    previous_secret_expires_at: UtcDatetime | None = Field(
+        description="After a rotation: until when the previous secret still signs beside the new one")
+
+    @classmethod
+    def of(cls, endpoint: WebhookEndpoint, now: datetime) -> WebhookOut:
+        return cls(id=endpoint.id, url=endpoint.url, events=list(endpoint.events), description=endpoint.description,
+                   enabled=endpoint.enabled, created_at=endpoint.created_at, updated_at=endpoint.updated_at,
+                   disabled_at=endpoint.disabled_at,
+                   previous_secret_expires_at=endpoint.previous_secret_expires_at(now))
+
+
+class WebhookWithSecret(WebhookOut):
+    model_config = ConfigDict(json_schema_extra={"example": {
+        "id": _ID, "url": "https://lender.example.com/hooks/kycflow", "events": ["kyc.approved"],
+        "description": "Lender back end", "enabled": True, "created_at": "2026-11-22T10:00:00.000Z",
+        "updated_at": "2026-11-22T10:00:00.000Z", "disabled_at": None, "previous_secret_expires_at": None,
+        "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}})
+
+    secret: str = Field(description="The signing secret (`whsec_...`): shown only now; verify deliveries with it")
+
+
+class AttemptOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": {
+        "id": "6741f0c2a1b2c3d4e5f60740", "event_id": "6741f0c2a1b2c3d4e5f60741", "event_type": "kyc.approved",
+        "delivery": "auto", "attempt": 2, "at": "2026-11-22T10:01:00.000Z",
+        "url": "https://lender.example.com/hooks/kycflow", "status_code": 500, "duration_ms": 41.7,
+        "error": "HTTP 500", "success": False, "next_retry_at": "2026-11-22T10:03:00.000Z"}})
+
+    id: str
+    event_id: str = Field(description="Also the `webhook-id` header: the same on every retry and redelivery")
+    event_type: str
+    delivery: str = Field(description="`auto`, or `redeliver:<id>` for one an admin asked for")
+    attempt: int = Field(description="1-based within its delivery")
+    at: UtcDatetime
+    url: str
+    status_code: int | None = Field(description="The receiver's answer; null when none came (timeout, refused)")
+    duration_ms: float | None
+    error: str | None
+    success: bool
+    next_retry_at: UtcDatetime | None = Field(description="When the next try is due; null after success or the last")
+
+    @classmethod
+    def of(cls, a: DeliveryAttempt) -> AttemptOut:
+        return cls(id=a.id, event_id=a.event_id, event_type=a.event_type, delivery=a.delivery, attempt=a.attempt,
+                   at=a.at, url=a.url, status_code=a.status_code, duration_ms=a.duration_ms, error=a.error,
+                   success=a.success, next_retry_at=a.next_retry_at)
+
+
+class RedeliveryOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": {
+        "event_id": "6741f0c2a1b2c3d4e5f60741", "webhook_id": _ID, "job_id": "6741f0c2a1b2c3d4e5f60750",
+        "status": "queued"}})
+
+    event_id: str
+    webhook_id: str
+    job_id: str = Field(description="The delivery job (`GET /admin/jobs`); its tries appear under the attempts")
+    status: str
+
+    @classmethod
+    def of(cls, job: Job) -> RedeliveryOut:
+        return cls(event_id=job.payload["event_id"], webhook_id=job.payload["endpoint_id"], job_id=job.id,
+                   status=job.status.value)

@@ -1,0 +1,200 @@
+"""Webhook endpoints, their signing secrets and delivery attempts; the URL policy. No I/O.
+
+Deliveries follow the Standard Webhooks specification (https://www.standardwebhooks.com): body
+`{type, timestamp, data}`, headers `webhook-id` (the event id, the same on every retry and
+redelivery, so receivers drop duplicates), `webhook-timestamp` and `webhook-signature`
+(`v1,<base64 HMAC-SHA256>`, space-separated when several secrets sign, as during a rotation).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from app.domain.errors import Conflict, InvalidInput, NotFound
+from app.domain.events import EVENT_TYPES
+
+WEBHOOK_DELIVERY_JOB = "webhook_delivery"
+SECRET_PREFIX = "whsec_"
+MAX_URL_LENGTH = 2048
+
+
+@dataclass(frozen=True)
+class SigningSecret:
+    secret: str  # `whsec_...`; stored encrypted, shown once
+    created_at: datetime
+    expires_at: datetime | None = None  # set when rotated away: it keeps signing until then
+
+    def active(self, now: datetime) -> bool:
+        return self.expires_at is None or self.expires_at > now
+
+
+@dataclass
+class WebhookEndpoint:
+    id: str
+    url: str
+    events: tuple[str, ...]
+    description: str
+    enabled: bool
+    secrets: tuple[SigningSecret, ...]
+    created_at: datetime
+    updated_at: datetime
+    created_by: str | None = None
+    disabled_at: datetime | None = None
+    rev: int = 0  # bumped by every secret rotation (the repository's race guard)
+
+    def signing_secrets(self, now: datetime) -> list[str]:
+        """The current secret first, then any rotated-away one still in its grace period."""
+        live = [s for s in self.secrets if s.active(now)]
+        return [s.secret for s in sorted(live, key=lambda s: s.expires_at is not None)]
+
+    def previous_secret_expires_at(self, now: datetime) -> datetime | None:
+        return max((s.expires_at for s in self.secrets if s.expires_at and s.expires_at > now), default=None)
+
+    def wants(self, event_type: str) -> bool:
+        return self.enabled and event_type in self.events
+
+
+@dataclass(frozen=True)
+class DeliveryAttempt:
+    id: str
+    endpoint_id: str
+    event_id: str
+    event_type: str
+    delivery: str  # which delivery this try belongs to: "auto" or "redeliver:<id>"
+    attempt: int  # 1-based within its delivery
+    at: datetime
+    url: str
+    status_code: int | None = None
+    duration_ms: float | None = None
+    error: str | None = None
+    next_retry_at: datetime | None = None
+    success: bool = field(default=False)
+
+
+def retry_schedule(max_attempts: int, base: float, cap: float) -> list[float]:
+    """Seconds after the first try at which each try is made (the first at 0): exponential from
+    `base`, at most `cap` apart. The defaults (14 tries, 60 s, 4 h) span 24 h 15 min."""
+    offsets, at = [0.0], 0.0
+    for n in range(1, max_attempts):
+        at += min(cap, base * 2 ** (n - 1))
+        offsets.append(at)
+    return offsets
+
+
+# --- the URL policy -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class WebhookTarget:
+    scheme: str
+    host: str  # as written (a name or an address literal, without brackets)
+    port: int
+    literal: bool  # the host is an IP address
+
+
+def _refuse(message: str) -> InvalidWebhookUrl:
+    return InvalidWebhookUrl(message, errors=[{"field": "url", "message": message}])
+
+
+def parse_target(url: str, *, production: bool) -> WebhookTarget:
+    """Scheme, host and port of an endpoint URL, refusing what the policy never allows, before any
+    lookup: `https` only in production, no credentials, a host."""
+    if len(url) > MAX_URL_LENGTH:
+        raise _refuse(f"The URL is longer than {MAX_URL_LENGTH} characters.")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise _refuse("The URL is not valid.") from None
+    scheme = parts.scheme.lower()
+    allowed = ("https",) if production else ("https", "http")
+    if scheme not in allowed:
+        raise _refuse("Webhook URLs must use https." if production else "Webhook URLs must use http or https.")
+    if parts.username is not None or parts.password is not None:
+        raise _refuse("The URL must not carry credentials.")
+    host = (parts.hostname or "").rstrip(".")
+    if not host:
+        raise _refuse("The URL has no host.")
+    literal = True
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        literal = False
+    return WebhookTarget(scheme, host, port or (443 if scheme == "https" else 80), literal)
+
+
+def address_refusal(address: str, *, target: WebhookTarget, production: bool) -> str | None:
+    """Why a resolved address may not be called, or None. Only public (globally routable) unicast
+    addresses pass; outside production an IPv4 loopback written as such (`http://127.0.0.1:port`)
+    is allowed for local receivers. A name that resolves to loopback is refused everywhere: that
+    is how DNS rebinding reaches the service's own network."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if not production and target.literal and isinstance(ip, ipaddress.IPv4Address) and ip.is_loopback:
+        return None
+    for what, bad in (("loopback", ip.is_loopback), ("link-local", ip.is_link_local), ("multicast", ip.is_multicast),
+                      ("reserved", ip.is_reserved), ("unspecified", ip.is_unspecified), ("private", ip.is_private)):
+        if bad:
+            return f"{what} address {ip}"
+    if not ip.is_global:
+        return f"non-public address {ip}"
+    return None
+
+
+def check_addresses(addresses: list[str], *, target: WebhookTarget, production: bool) -> None:
+    """Every address the host resolves to must pass (a name with one private address among
+    public ones is refused: the client may pick either)."""
+    if not addresses:
+        raise _refuse(f"The host {target.host} does not resolve.")
+    for address in addresses:
+        reason = address_refusal(address, target=target, production=production)
+        if reason:
+            raise _refuse(f"The host {target.host} resolves to a {reason}; webhooks go to public addresses only.")
+
+
+def check_events(events: list[str]) -> tuple[str, ...]:
+    unknown = sorted(set(events) - set(EVENT_TYPES))
+    if unknown:
+        message = f"Unknown event types: {', '.join(unknown)}; use: {', '.join(EVENT_TYPES)}."
+        raise InvalidWebhookEvents(message, errors=[{"field": "events", "message": message}])
+    if not events:
+        message = "Subscribe to at least one event type."
+        raise InvalidWebhookEvents(message, errors=[{"field": "events", "message": message}])
+    return tuple(dict.fromkeys(events))
+
+
+def grace_end(now: datetime, grace_seconds: float) -> datetime:
+    return now + timedelta(seconds=grace_seconds)
+
+
+class InvalidWebhookUrl(InvalidInput):
+    """The URL is not an allowed webhook target."""
+
+    code = "invalid_webhook_url"
+
+
+class InvalidWebhookEvents(InvalidInput):
+    """Unknown or missing event types."""
+
+    code = "invalid_webhook_events"
+
+
+class WebhookNotFound(NotFound):
+    """No such webhook endpoint."""
+
+    code = "webhook_not_found"
+
+
+class DeliveryAttemptNotFound(NotFound):
+    """No such delivery attempt for this endpoint."""
+
+    code = "webhook_attempt_not_found"
+
+
+class WebhookDisabled(Conflict):
+    """The endpoint is disabled."""
+
+    code = "webhook_disabled"

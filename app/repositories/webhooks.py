@@ -1,0 +1,132 @@
+"""`webhook_endpoints` (endpoints with their encrypted signing secrets) and `webhook_attempts`
+(one record per delivery try: status code, duration, error; never a secret)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+
+from app.domain.webhooks import DeliveryAttempt, SigningSecret, WebhookEndpoint
+from app.repositories.base import RepositoryBase, to_object_id
+from app.services.encryption import DocumentCipher
+
+
+def _secret_aad(endpoint_id: str) -> str:
+    return f"webhook-secret|{endpoint_id}"
+
+
+class WebhookEndpointRepository(RepositoryBase):
+    collection_name = "webhook_endpoints"
+
+    def __init__(self, db: Any, cipher: DocumentCipher) -> None:
+        super().__init__(db)
+        self.cipher = cipher  # secrets at rest under the document key, bound to their endpoint
+
+    async def ensure_indexes(self) -> None:
+        await self.collection.create_index([("enabled", ASCENDING), ("events", ASCENDING)])
+        await self.collection.create_index([("created_at", DESCENDING)])
+
+    @staticmethod
+    def new_id() -> str:
+        return str(ObjectId())
+
+    def _secrets_doc(self, endpoint_id: str, secrets: tuple[SigningSecret, ...]) -> list[dict[str, Any]]:
+        return [{"secret": self.cipher.encrypt_text(s.secret, _secret_aad(endpoint_id)), "created_at": s.created_at,
+                 "expires_at": s.expires_at} for s in secrets]
+
+    def _from_doc(self, doc: dict[str, Any]) -> WebhookEndpoint:
+        endpoint_id = str(doc["_id"])
+        secrets = tuple(SigningSecret(self.cipher.decrypt_text(s["secret"], _secret_aad(endpoint_id)),
+                                      s["created_at"], s.get("expires_at")) for s in doc.get("secrets", []))
+        return WebhookEndpoint(
+            id=endpoint_id, url=doc["url"], events=tuple(doc.get("events", [])), description=doc.get("description", ""),
+            enabled=doc.get("enabled", True), secrets=secrets, created_at=doc["created_at"],
+            updated_at=doc["updated_at"], created_by=doc.get("created_by"), disabled_at=doc.get("disabled_at"),
+            rev=doc.get("rev", 0),
+        )
+
+    async def add(self, endpoint: WebhookEndpoint) -> WebhookEndpoint:
+        await self.collection.insert_one({
+            "_id": ObjectId(endpoint.id), "url": endpoint.url, "events": list(endpoint.events),
+            "description": endpoint.description, "enabled": endpoint.enabled,
+            "secrets": self._secrets_doc(endpoint.id, endpoint.secrets), "created_at": endpoint.created_at,
+            "updated_at": endpoint.updated_at, "created_by": endpoint.created_by, "disabled_at": None, "rev": 0,
+        })
+        return endpoint
+
+    async def get(self, endpoint_id: str) -> WebhookEndpoint | None:
+        oid = to_object_id(endpoint_id)
+        doc = await self.collection.find_one({"_id": oid}) if oid else None
+        return self._from_doc(doc) if doc else None
+
+    async def listing(self, *, skip: int, limit: int) -> tuple[list[WebhookEndpoint], int]:
+        docs = await self.find_many({}, sort=[("created_at", DESCENDING), ("_id", DESCENDING)], skip=skip,
+                                    limit=limit)
+        return [self._from_doc(d) for d in docs], await self.count({})
+
+    async def subscribed(self, event_type: str, *, created_by: datetime) -> list[WebhookEndpoint]:
+        """Enabled endpoints that want `event_type` and existed when the event happened."""
+        docs = await self.find_many({"enabled": True, "events": event_type, "created_at": {"$lte": created_by}},
+                                    sort=[("_id", ASCENDING)])
+        return [self._from_doc(d) for d in docs]
+
+    async def disable(self, endpoint_id: str, now: datetime) -> WebhookEndpoint | None:
+        doc = await self.collection.find_one_and_update(
+            {"_id": to_object_id(endpoint_id)},
+            {"$set": {"enabled": False, "disabled_at": now, "updated_at": now}}, return_document=ReturnDocument.AFTER)
+        return self._from_doc(doc) if doc else None
+
+    async def replace_secrets(self, endpoint: WebhookEndpoint, secrets: tuple[SigningSecret, ...],
+                              now: datetime) -> WebhookEndpoint | None:
+        """Rotation, under the revision as read: of two racing rotations one wins, the other gets None."""
+        doc = await self.collection.find_one_and_update(
+            {"_id": ObjectId(endpoint.id), "rev": endpoint.rev},
+            {"$set": {"secrets": self._secrets_doc(endpoint.id, secrets), "updated_at": now}, "$inc": {"rev": 1}},
+            return_document=ReturnDocument.AFTER)
+        return self._from_doc(doc) if doc else None
+
+
+def _attempt_from_doc(doc: dict[str, Any]) -> DeliveryAttempt:
+    return DeliveryAttempt(
+        id=str(doc["_id"]), endpoint_id=doc["endpoint_id"], event_id=doc["event_id"], event_type=doc["event_type"],
+        delivery=doc["delivery"], attempt=doc["attempt"], at=doc["at"], url=doc["url"],
+        status_code=doc.get("status_code"), duration_ms=doc.get("duration_ms"), error=doc.get("error"),
+        next_retry_at=doc.get("next_retry_at"), success=doc.get("success", False),
+    )
+
+
+class WebhookAttemptRepository(RepositoryBase):
+    collection_name = "webhook_attempts"
+
+    async def ensure_indexes(self) -> None:
+        await self.collection.create_index([("endpoint_id", ASCENDING), ("at", DESCENDING)])
+        await self.collection.create_index([("event_id", ASCENDING), ("endpoint_id", ASCENDING),
+                                            ("delivery", ASCENDING), ("success", ASCENDING)])
+
+    async def add(self, attempt: DeliveryAttempt) -> DeliveryAttempt:
+        oid = ObjectId()
+        doc = {"_id": oid, "endpoint_id": attempt.endpoint_id, "event_id": attempt.event_id,
+               "event_type": attempt.event_type, "delivery": attempt.delivery, "attempt": attempt.attempt,
+               "at": attempt.at, "url": attempt.url, "status_code": attempt.status_code,
+               "duration_ms": attempt.duration_ms, "error": attempt.error, "next_retry_at": attempt.next_retry_at,
+               "success": attempt.success}
+        await self.collection.insert_one(doc)
+        return _attempt_from_doc(doc)
+
+    async def delivered(self, event_id: str, endpoint_id: str, delivery: str) -> bool:
+        """Whether this delivery already succeeded (a job run twice sends once more at most)."""
+        return await self.collection.find_one({"event_id": event_id, "endpoint_id": endpoint_id,
+                                               "delivery": delivery, "success": True}) is not None
+
+    async def get(self, endpoint_id: str, attempt_id: str) -> DeliveryAttempt | None:
+        oid = to_object_id(attempt_id)
+        doc = await self.collection.find_one({"_id": oid, "endpoint_id": endpoint_id}) if oid else None
+        return _attempt_from_doc(doc) if doc else None
+
+    async def for_endpoint(self, endpoint_id: str, *, skip: int, limit: int) -> tuple[list[DeliveryAttempt], int]:
+        query = {"endpoint_id": endpoint_id}
+        docs = await self.find_many(query, sort=[("at", DESCENDING), ("_id", DESCENDING)], skip=skip, limit=limit)
+        return [_attempt_from_doc(d) for d in docs], await self.count(query)
