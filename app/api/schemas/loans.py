@@ -188,11 +188,13 @@ class ScheduleRow(BaseModel):
     def json_of(i: Instalment) -> dict[str, Any]:
         """The row as JSON, straight from the domain's exact figures: a pydantic model per row (even
         unvalidated) cost ~25 ms for a 30-year loan, more than the rest of the request."""
+        interest, principal, interest_paid, principal_paid = i.interest, i.principal, i.interest_paid, i.principal_paid
+        left = interest + principal - interest_paid - principal_paid
         return {"number": i.number, "due_date": i.due_date.isoformat() if i.due_date else None,
-                "payment": float(i.payment), "interest": float(i.interest), "principal": float(i.principal),
+                "payment": float(interest + principal), "interest": float(interest), "principal": float(principal),
                 "opening_balance": float(i.opening_balance), "closing_balance": float(i.closing_balance),
-                "interest_paid": float(i.interest_paid), "principal_paid": float(i.principal_paid),
-                "amount_left": float(i.amount_left), "paid": i.paid}
+                "interest_paid": float(interest_paid), "principal_paid": float(principal_paid),
+                "amount_left": float(left), "paid": left == 0}
 
     @classmethod
     def of(cls, i: Instalment) -> ScheduleRow:
