@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from bench import kyc, ml
+from bench import kyc, loans, ml
 from bench.load import Result, Scenario, run_scenario
 from bench.server import BenchServer
 
@@ -98,6 +98,12 @@ CHECKS = [
     _info("kyc_verify", 50, "; old service claimed 2500"), _info("ocr_extract", 50, "; old service claimed 1800"),
     _info("liveness_verify_30", 50, "; old service claimed 1250"), _info("users_me+logins", 99, ""),
     _info("health+4_verifications", 99, ""),
+    # Lending: each route beside /users/me driven the same way in the same run (bench/loans.py).
+    *[Check(f"{name} p{pct} / loans_users_me p{pct}", lambda r, n=name, p=pct: loans.ratio(r, n, p),
+            lambda v: v <= 3, "<= 3") for name in ("loan_apply", "loan_detail") for pct in (50, 99)],
+    Check("schedule_360_build p50 / loans_users_me p50", lambda r: loans.ratio(r, "schedule_360_build", 50),
+          lambda v: v <= 1, "<= 1"),
+    _info("schedule_360_build", 50, ""), _info("loan_apply", 50, ""),
 ]
 
 
@@ -148,6 +154,7 @@ async def measure(server: BenchServer, health_status: int) -> list[Result]:
     auditor = httpx.post(f"{base_url}{API}/auth/login", json={"identifier": AUDITOR_EMAIL, "password": PASSWORD})
     auditor.raise_for_status()
     results += await kyc.run_all(server, inputs, bare, auditor.json()["access_token"])
+    results += await loans.run_all(server)
     return results
 
 

@@ -1,0 +1,140 @@
+"""Lending scenarios: a 360-month schedule's build time in this process, and `POST /loans/apply`
+and `GET /loans/my-loans/{id}` beside `GET /users/me`, all three driven the same way in the same
+run (the same few keep-alive connections, closed loop), so their ratio holds on any machine.
+
+Every apply is a real one (201, a new loan): a borrower with approved KYC applies once to each of
+`APPLY_COUNT` copies of the seeded 30-year home loan (one open loan per product is the rule), so
+each request builds a 360-instalment schedule and its KFS, checks eligibility and stores the loan.
+The borrower's KYC, profile and details are written straight into the embedded database, like the
+review queue of bench/kyc.py: the KYC flow itself is measured there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import httptools
+import httpx
+from bson import ObjectId
+from pymongo import MongoClient
+
+from app.domain.loan_schedule import build_schedule, key_fact_statement
+from app.repositories.embedded import with_options
+from bench.load import Result, _Reply, _wire
+from bench.server import BenchServer, _kycflow
+
+API = "/api/v1"
+PASSWORD = "Bench-Customer-Pass-42"
+EMAIL = "bench.borrower@example.com"
+APPLY_COUNT, WARMUP = 320, 20
+CONCURRENCY = 4
+
+
+def schedule_build(runs: int = 30) -> Result:
+    """A 30-year monthly schedule (360 instalments) and its KFS, as `POST /loans/apply` builds them."""
+    result = Result("schedule_360_build", 1, None)
+    build_schedule(Decimal("3000000.00"), Decimal("8.5"), 360)  # warm-up: imports, caches
+    for _ in range(runs):
+        start = time.perf_counter()
+        schedule = build_schedule(Decimal("3000000.00"), Decimal("8.5"), 360)
+        key_fact_statement(schedule, Decimal("0.5"))
+        took = time.perf_counter() - start
+        result.latencies_ms.append(took * 1000)
+        result.requests += 1
+        result.seconds += took
+    return result
+
+
+def _db(server: BenchServer) -> MongoClient[dict[str, Any]]:
+    return MongoClient(with_options(json.loads((server.data_dir / "mongo.json").read_text())["uri"]))
+
+
+def prepare(server: BenchServer) -> tuple[str, list[str]]:
+    """A borrower (approved KYC, complete profile, income) and APPLY_COUNT copies of the home loan;
+    returns the borrower's access token and the product ids."""
+    out = subprocess.run([*_kycflow(), "seed-catalogue"], env=server.env, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"seed-catalogue failed: {out.stderr or out.stdout}")
+    server.create_user("--role", "customer", "--email", EMAIL, "--password", PASSWORD, "--name", "Bench Borrower")
+    client = _db(server)
+    try:
+        db = client["kycflow"]
+        now = datetime.now(UTC)
+        db["user"].update_one({"email": EMAIL}, {"$set": {
+            "kyc_status": "APPROVED", "kyc_updated_at": now, "profile": {"dob": "1995-01-01"},
+            "financial_details": {"monthly_income": 300000.0, "monthly_expenses": 60000.0, "existing_emi": 0.0,
+                                  "credit_score": 780},
+            "profile_risk": {"status": "DONE", "score": 10, "level": "Low", "factors": {}}}})
+        home = db["loan_products"].find_one({"type": "home"})
+        assert home is not None, "the seeded catalogue has no home loan"
+        copies = [{**home, "_id": ObjectId(), "name": f"Home Loan {n:03d}"} for n in range(APPLY_COUNT)]
+        db["loan_products"].insert_many(copies)
+    finally:
+        client.close()
+    token = httpx.post(f"{server.base_url}{API}/auth/login",
+                       json={"identifier": EMAIL, "password": PASSWORD}).json()["access_token"]
+    return token, [str(c["_id"]) for c in copies]
+
+
+async def _drive_list(name: str, requests: list[httpx.Request], expect: int, warmup: int) -> Result:
+    """Each request sent once, by CONCURRENCY keep-alive workers (the raw-socket client of bench/load.py)."""
+    result = Result(name, CONCURRENCY, None)
+    queue = list(enumerate(requests))
+    url = requests[0].url
+    t0 = time.perf_counter()
+
+    async def worker() -> None:
+        reader, writer = await asyncio.open_connection(url.host, url.port)
+        try:
+            while queue:
+                index, request = queue.pop(0)
+                start = time.perf_counter()
+                reply = _Reply()
+                parser = httptools.HttpResponseParser(reply)
+                writer.write(_wire(request))
+                while not reply.done:
+                    chunk = await reader.read(65536)
+                    if not chunk:
+                        raise ConnectionError("server closed the connection")
+                    parser.feed_data(chunk)
+                end = time.perf_counter()
+                if index >= warmup:
+                    result.latencies_ms.append((end - start) * 1000)
+                    result.requests += 1
+                    result.errors += parser.get_status_code() != expect
+                    result.seconds = end - t0
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    return result
+
+
+async def run_all(server: BenchServer) -> list[Result]:
+    print("running schedule_360_build (in process, 30 builds) ...", flush=True)
+    results = [schedule_build()]
+    print(f"preparing a borrower and {APPLY_COUNT} home-loan products ...", flush=True)
+    token, products = prepare(server)
+    auth = {"Authorization": f"Bearer {token}"}
+    base = f"{server.base_url}{API}"
+    me = httpx.Request("GET", f"{base}/users/me", headers=auth)
+    applies = [httpx.Request("POST", f"{base}/loans/apply", headers=auth, json={
+        "product_id": pid, "amount": 3000000, "tenure_months": 360, "purpose": "Buying a flat"}) for pid in products]
+    print(f"running loans_users_me, loan_apply ({CONCURRENCY} workers, {APPLY_COUNT} applications) ...", flush=True)
+    results.append(await _drive_list("loans_users_me", [me] * len(applies), 200, WARMUP))
+    results.append(await _drive_list("loan_apply", applies, 201, WARMUP))
+    loans = httpx.get(f"{base}/loans/my-loans", headers=auth, params={"page_size": 1}).json()["items"]
+    detail = httpx.Request("GET", f"{base}/loans/my-loans/{loans[0]['loan_id']}", headers=auth)
+    print("running loan_detail (one loan with 360 instalments) ...", flush=True)
+    results.append(await _drive_list("loan_detail", [detail] * len(applies), 200, WARMUP))
+    return results
+
+
+def ratio(results: dict[str, Result], name: str, pct: int) -> float:
+    return results[name].pct(pct) / results["loans_users_me"].pct(pct)
