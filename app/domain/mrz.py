@@ -102,9 +102,19 @@ def repair_by_check_digit(value: str, digit: str, max_changes: int = 2, *, eithe
     return None
 
 
+# Characters a multilingual recogniser returns for the filler `<`: the hiragana `く`
+# (PP-OCR's charset includes Japanese), angle brackets and guillemets.
+_FILLER_LOOKALIKES = str.maketrans({"く": "<", "〈": "<", "‹": "<", "＜": "<", "ㄑ": "<", "«": "<<"})
+
+
+def to_mrz_alphabet(text: str) -> str:
+    """Filler lookalikes as `<`, upper case; spaces and other characters kept."""
+    return text.translate(_FILLER_LOOKALIKES).upper()
+
+
 def clean_line(text: str) -> str:
-    """OCR output to MRZ alphabet: uppercase, no spaces, `«` as `<<`."""
-    t = text.upper().replace("«", "<<").replace(" ", "")
+    """OCR output to MRZ alphabet: uppercase, no spaces, filler lookalikes as `<`."""
+    t = to_mrz_alphabet(text).replace(" ", "")
     return re.sub(r"[^A-Z0-9<]", "<", t)
 
 

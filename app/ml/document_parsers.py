@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from app.domain import documents as rules
 from app.domain.documents import DocumentType
 from app.domain.errors import InvalidInput
-from app.domain.mrz import MrzData, clean_line, parse_mrz, split_merged
+from app.domain.mrz import MrzData, clean_line, parse_mrz, split_merged, to_mrz_alphabet
 from app.ml.ocr import OcrLine, group_rows
 
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z .']{1,60}$")
@@ -283,14 +283,15 @@ class MrzRow:
 def mrz_fragment(text: str) -> str | None:
     """The text of an OCR box in MRZ alphabet, or None when the box is print: MRZ is
     upper case without word spaces (a caption such as `MACHINE READABLE ZONE - DO NOT
-    WRITE` between the lines is not), at most two characters outside the alphabet."""
-    if sum(c.islower() for c in text) > 1:
+    WRITE` between the lines is not, nor a name `KAVITA REDDY`), at most one character in
+    ten outside the alphabet (a date `02/10/1954` is print too)."""
+    if sum(c.islower() for c in text) > 1:  # MRZ is upper case (`く` for `<` is no letter)
         return None
-    t = text.upper().replace("«", "<<")
+    t = to_mrz_alphabet(text)
     compact = t.replace(" ", "")
-    if len(compact) < 5 or t.count(" ") > len(compact) / 10:
+    if len(compact) < 5 or t.count(" ") > len(compact) / 20:
         return None
-    if len(re.sub(r"[A-Z0-9<]", "", compact)) > 2:
+    if len(re.sub(r"[A-Z0-9<]", "", compact)) > min(2, len(compact) // 10):  # `02/10/1954` is print
         return None
     return clean_line(compact)
 
@@ -348,9 +349,10 @@ def find_mrz_rows(page: Page) -> list[str]:
 
 
 def _name_from_visual_zone(page: Page, name: str, rows: list[MrzRow]) -> str:
-    """Names carry no check digit. Where OCR read a letter of an MRZ name as a filler
-    (`ARJ<N` -> "ARJ N"), the visual zone prints the whole word: two name parts that
-    one letter joins into a word printed elsewhere on the page are that word."""
+    """Names carry no check digit, but the visual zone prints them again. Where OCR read a
+    letter of an MRZ name as a filler (`ARJ<N` -> "ARJ N"), two parts that one letter
+    joins into a printed word are that word; a part not printed anywhere whose only
+    printed neighbour is one edit away (`JOOHN` beside `JOHN`) is that neighbour."""
     parts = name.split()
     if len(parts) < 2:
         return name
@@ -364,7 +366,22 @@ def _name_from_visual_zone(page: Page, name: str, rows: list[MrzRow]) -> str:
             out[-1] = joined
         else:
             out.append(part)
+    # a letter doubled, dropped or changed (`JOOHN`): the one printed word a single edit away
+    for k, part in enumerate(out):
+        near = [w for w in printed if part not in printed and len(part) >= 3 and _one_edit(part, w)]
+        if len(near) == 1:
+            out[k] = near[0]
     return " ".join(out)
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Exactly one insertion, deletion or substitution turns `a` into `b`."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b)) == 1
+    short, long_ = sorted((a, b), key=len)
+    return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
 
 
 def parse_mrz_document(page: Page) -> Found:

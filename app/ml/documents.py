@@ -248,7 +248,8 @@ class DocumentReader:
         _, ink = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
         if np.mean(ink) < 127:  # light print on a dark band: make the ink dark
             ink = 255 - ink
-        lines = self.ocr.read(cv2.cvtColor(ink, cv2.COLOR_GRAY2BGR))
+        read = getattr(self.ocr, "read_upright", self.ocr.read)
+        lines = read(cv2.cvtColor(ink, cv2.COLOR_GRAY2BGR))
         mapped = [
             OcrLine(ln.text, ln.confidence, (int(ln.box[0] / factor), int(ln.box[1] / factor) + y0,
                                              int(ln.box[2] / factor), int(ln.box[3] / factor) + y0))

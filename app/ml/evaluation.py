@@ -93,7 +93,8 @@ def evaluate_ocr(path: Path, reader: Any) -> dict[str, Any]:
     one figure that must stay 0)."""
     csv_path = path if path.is_file() else _find_any(path)
     per_field: dict[str, list[int]] = {}
-    documents, times = [], []
+    documents: list[dict[str, Any]] = []
+    times: list[float] = []
     for row in rows(csv_path):
         image = load(resolve(csv_path, row["file"]))
         start = time.perf_counter()

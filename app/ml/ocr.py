@@ -151,8 +151,16 @@ class RapidOcrEngine:
         self.read(blank)
 
     def read(self, image_bgr: np.ndarray) -> list[OcrLine]:
+        return self._read(image_bgr, use_cls=True)
+
+    def read_upright(self, image_bgr: np.ndarray) -> list[OcrLine]:
+        """Without the angle classifier, for text known to be upright (an MRZ band after
+        deskewing): the classifier turns some MRZ lines, long runs of `<`, upside down."""
+        return self._read(image_bgr, use_cls=False)
+
+    def _read(self, image_bgr: np.ndarray, use_cls: bool) -> list[OcrLine]:
         _check_image(image_bgr)
-        out = self._ocr(image_bgr)
+        out = self._ocr(image_bgr, use_cls=use_cls)
         if out.boxes is None or out.txts is None:
             return []
         lines = [

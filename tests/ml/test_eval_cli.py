@@ -60,3 +60,16 @@ def test_liveness_eval_on_the_public_clips(capsys):
     report = run_eval(capsys, "liveness", str(require_fixtures("liveness")))
     assert report["blink_count_exact"] == "1/1" and report["head_turns_as_annotated"] == "3/3"
     assert report["stills_caught"] == "2/2"
+
+
+def test_ocr_eval_on_the_generated_set(tmp_path, capsys):
+    from tests.ml import generated_set, mrz_cards
+
+    if not mrz_cards.fonts_present():
+        pytest.skip(f"{mrz_cards.OCRB} not found (MRZ typeface)")
+    csv_path = generated_set.generate(tmp_path, count=3)  # TD1, TD2, TD3, undegraded... then blur
+    report = run_eval(capsys, "ocr", str(csv_path))
+    assert report["documents"] == 3 and set(report["per_class"]) == {"TD1", "TD2", "TD3"}
+    assert report["wrong_numbers_reported_valid"] == 0
+    assert report["numbers_valid"] == 1.0, report["details"]
+    assert all(c["field_accuracy"]["document_number_raw"] == 1.0 for c in report["per_class"].values())

@@ -228,3 +228,11 @@ def test_any_ocr_text_parses_or_is_refused_cleanly(lines):
     assert "<" not in m.document_number
     assert m.number_confirmed == (m.checks["document_number"] and m.checks.get("composite", True)
                                   and bool(m.document_number))
+
+
+def test_filler_lookalikes_from_a_multilingual_recogniser():
+    # PP-OCR read these `<` as the hiragana く on a blurred passport
+    l1 = "P<UT0KOWALSKA<<J0HN<<<<<<<<<く<く<<く<く<く<<<くくく"
+    l2 = "GY05194076DEU0003274X3011113Z00050<<<<<<<<00"
+    m = parse_mrz([l1, l2], today=TODAY)
+    assert m.valid and (m.surname, m.given_names, m.issuing_country) == ("KOWALSKA", "JOHN", "UTO")

@@ -94,3 +94,26 @@ def test_a_name_letter_read_as_filler_is_taken_from_the_visual_zone():
     assert found.fields["full_name"] == "ARJUN SILVA"
     # with nothing printed to confirm it, the name stays as read
     assert parse_mrz_document(page_of(box(broken, 60, 420), box(l2, 60, 470))).fields["full_name"] == "ARJ N SILVA"
+
+
+def test_a_misread_name_letter_is_corrected_only_by_one_printed_word():
+    p = person_for("TD3", 1)
+    l1, l2 = mrz_lines(p)
+    given = p.given.split()[0]
+    doubled = given[0] + given[1] + given[1:]  # one letter read twice
+    broken = l1.replace(given, doubled, 1)
+    viz = [box("Given names", 300, 80), box(p.given, 300, 110), box("Surname", 300, 160), box(p.surname, 300, 190)]
+    found = parse_mrz_document(page_of(*viz, box(broken, 60, 420), box(l2, 60, 470)))
+    assert found.fields["full_name"] == f"{p.given} {p.surname}"
+    unprinted = parse_mrz_document(page_of(box(broken, 60, 420), box(l2, 60, 470)))
+    assert unprinted.fields["full_name"].split()[0] == doubled
+
+
+def test_names_and_dates_printed_on_a_card_are_no_mrz_fragments():
+    from app.ml.document_parsers import mrz_fragment
+
+    assert mrz_fragment("VENKAT REDDY") is None and mrz_fragment("02/10/1954") is None
+    assert mrz_fragment("Date of Birth") is None
+    assert mrz_fragment("P<UTOERIKSSON<<ANNA <MARIA<<<<<<<<<<<<<<<<<<") == "P<UTOERIKSSON<<ANNA<MARIA" + "<" * 18
+    page = page_of(box("KAVITA REDDY", 86, 517), box("VENKAT REDDY", 86, 607), box("02/10/1954", 668, 606))
+    assert mrz_rows(page) == [] and not _mrz_incomplete(page)
