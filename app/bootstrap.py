@@ -23,6 +23,7 @@ from app.repositories.kyc import KycCaseRepository
 from app.repositories.liveness_challenges import LivenessChallengeRepository
 from app.repositories.loans import LoanRepository
 from app.repositories.otps import OtpRepository
+from app.repositories.rate_counters import RateCounterRepository
 from app.repositories.rate_events import RateEventRepository
 from app.repositories.repayments import RepaymentRepository
 from app.repositories.user_log import UserLogRepository
@@ -36,6 +37,7 @@ from app.services.catalogue import CatalogueService
 from app.services.clock import Clock
 from app.services.encryption import DocumentCipher
 from app.services.events import EventHub, EventService
+from app.services.gateway import GatewayService
 from app.services.idempotency import IdempotencyService
 from app.services.jobs import JobService, JobSettings
 from app.services.kyc import KycService, KycSettings
@@ -43,6 +45,7 @@ from app.services.loans import LoanService
 from app.services.notifications import Mailer, Notifier, OutboxSms
 from app.services.passwords import PasswordHasher
 from app.services.rate_limits import RateLimiter
+from app.services.request_limits import InFlightLimiter, RequestLimiter
 from app.services.tokens import TokenService
 from app.services.users import UserService
 from app.services.verification import VerificationService
@@ -77,6 +80,9 @@ class Container:
     events: EventService
     events_hub: EventHub
     webhooks: WebhookService
+    request_limits: RequestLimiter
+    in_flight: InFlightLimiter
+    gateway: GatewayService
     repositories: list[Any] = field(default_factory=list)
 
     async def database_status(self) -> dict[str, Any]:
@@ -95,6 +101,8 @@ class Container:
         await self.webhooks.close()
         self.passwords.close()
         self.ml.close()
+        await self.api_keys.close()  # writes the pending last_used_at times
+        await self.gateway.close()
         await close_client(self.client)
         if self.embedded is not None:
             await asyncio.to_thread(self.embedded.stop)  # waits for the child: not on the loop
@@ -123,6 +131,8 @@ async def build_container(
     banks, products, loans, repayments = (BankRepository(db), LoanProductRepository(db), LoanRepository(db),
                                           RepaymentRepository(db))
     repositories += [banks, products, loans, repayments]
+    rate_counters = RateCounterRepository(db)
+    repositories.append(rate_counters)
     cipher = DocumentCipher.from_settings(settings)  # documents at rest: GridFS bucket `kyc_files`
     events_repo = EventRepository(db)
     endpoints, attempts = WebhookEndpointRepository(db, cipher), WebhookAttemptRepository(db)
@@ -175,6 +185,11 @@ async def build_container(
         settings=settings, clock=clock, client=client, db=db, embedded=embedded, passwords=passwords,
         users_repo=users_repo, auth=auth, users=UserService(users_repo, audit, clock, jobs),
         admin=AdminService(users_repo, passwords, audit, clock), audit=audit,
-        api_keys=ApiKeyService(api_keys, audit, clock), ml=ml,
+        api_keys=ApiKeyService(api_keys, audit, clock, usage_flush_seconds=settings.api_key_usage_flush_seconds),
+        ml=ml,
         verification=verification, jobs=jobs, repositories=repositories,
+        request_limits=RequestLimiter(rate_counters, clock, settings.rate_limit_table()),
+        in_flight=InFlightLimiter(settings.max_in_flight_per_caller),
+        gateway=GatewayService(settings.gateway_services, connect_timeout=settings.gateway_connect_timeout_seconds,
+                               read_timeout=settings.gateway_read_timeout_seconds),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import tempfile
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.domain.kyc import DEFAULT_WEIGHTS
+from app.domain.rate_limits import DEFAULT_LIMITS, RateLimit, RouteGroup
 
 
 def _split_csv(value: object) -> object:
@@ -129,6 +131,43 @@ class Settings(BaseSettings):
     webhook_backoff_base_seconds: float = Field(60.0, ge=0)
     webhook_backoff_cap_seconds: float = Field(14_400.0, ge=0)
     webhook_secret_grace_seconds: float = Field(86_400.0, ge=0)
+
+    # Integrators: request limits shared by every instance, heavy-route caps, API keys, the gateway.
+    rate_limits_enabled: bool = True
+    # Per caller (API key, else signed-in user, else IP) and route group; groups left out keep their default.
+    rate_limits: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_LIMITS))
+    # Heavy requests (/kyc/verify, /ocr/extract, /liveness/*) one caller may have in flight per instance.
+    max_in_flight_per_caller: int = Field(4, ge=1)
+    # `last_used_at` of an API key is written at most this often per key (kept in memory meanwhile).
+    api_key_usage_flush_seconds: float = Field(60.0, gt=0)
+    gateway_services: dict[str, str] = {}
+    gateway_forward_auth: bool = False
+    gateway_connect_timeout_seconds: float = Field(5.0, gt=0)
+    gateway_read_timeout_seconds: float = Field(30.0, gt=0)
+    gateway_max_body_bytes: int = Field(100 * 1024 * 1024, ge=1024)
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _rate_limits(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = set(value) - {g.value for g in RouteGroup}
+        if unknown:
+            raise ValueError(f"unknown route groups {sorted(unknown)}; known: {[g.value for g in RouteGroup]}")
+        for spec in value.values():
+            RateLimit.parse(spec)
+        return {**DEFAULT_LIMITS, **value}
+
+    @field_validator("gateway_services")
+    @classmethod
+    def _gateway_services(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, url in value.items():
+            if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,62}", name):
+                raise ValueError(f"service name {name!r}: lower-case letters, digits, '-' and '_'")
+            if not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", url):
+                raise ValueError(f"service {name!r}: {url!r} is not an http(s) base URL without query")
+        return value
+
+    def rate_limit_table(self) -> dict[RouteGroup, RateLimit]:
+        return {RouteGroup(group): RateLimit.parse(spec) for group, spec in self.rate_limits.items()}
 
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod

@@ -29,7 +29,9 @@ from app.api import (
 )
 from app.api.docs import install_docs
 from app.api.errors import install_error_handlers
+from app.api.gateway import router as gateway_router
 from app.api.middleware import BodyLimitMiddleware, RequestContextMiddleware, SecurityHeadersMiddleware
+from app.api.rate_limit import RateLimitMiddleware
 from app.bootstrap import build_container
 from app.config import Settings, get_settings
 from app.logging_setup import configure_logging
@@ -55,6 +57,7 @@ TAGS = [
     {"name": "Verification", "description": "Stateless OCR, face match and liveness (bearer token or X-API-Key)."},
     {"name": "Loans", "description": "Products, eligibility and EMI, applications, repayments, pre-closure; the loan book."},
     {"name": "Catalogue", "description": "Banks and their loan products (admins)."},
+    {"name": "Gateway", "description": "Configured internal services, proxied (staff or a `gateway`-scoped API key)."},
 ]
 
 
@@ -95,13 +98,17 @@ def create_app(settings: Settings | None = None, *, ml_loaders: dict[str, Any] |
     app.add_middleware(BodyLimitMiddleware, default=settings.max_json_body_bytes, prefix=API_PREFIX, limits={
         "uploads": 2 * settings.max_upload_bytes + 2**20,
         "frames": settings.max_frames * settings.max_frame_bytes * 4 // 3 + 2**20,
+        "gateway": settings.gateway_max_body_bytes,
     })
+    # Inside the request context (a 429 has its request id and access-log line), before body parsing.
+    app.add_middleware(RateLimitMiddleware, prefix=API_PREFIX)
     app.add_middleware(RequestContextMiddleware)
     # Outermost, so every answer (a 500 or a 413 included) carries the headers.
     app.add_middleware(SecurityHeadersMiddleware, api_prefix=API_PREFIX, trusted_proxies=settings.trusted_proxies,
                        public=(f"{API_PREFIX}/health",))
     for module in (health, auth, users, kyc, admin, audit, api_keys, verification, jobs, loans, catalogue, webhooks, events):
         app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(gateway_router, prefix=API_PREFIX)
     install_docs(app)
     return app
 

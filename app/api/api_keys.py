@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import ApiKeyServiceDep, ClientDep, allow
-from app.api.schemas.common import Input, Page, UtcDatetime, error_responses
-from app.domain.api_keys import ApiKey
+from app.api.schemas.common import Input, Page, UtcDatetime, UtcDatetimeIn, error_responses
+from app.domain.api_keys import LEGACY_SCOPES, ApiKey, Scope
 from app.services.auth import Principal
 
 router = APIRouter(prefix="/admin/api-keys", tags=["Admin"])
@@ -17,6 +17,16 @@ router = APIRouter(prefix="/admin/api-keys", tags=["Admin"])
 
 class ApiKeyCreate(Input):
     name: str = Field(min_length=1, max_length=100, examples=["Partner bank onboarding"])
+    # Left out: verify, ocr and liveness, what keys could do before scopes existed (never gateway).
+    scopes: list[Scope] = Field(default_factory=lambda: sorted(LEGACY_SCOPES), min_length=1, max_length=len(Scope),
+                                examples=[["verify", "ocr"]],
+                                description="Routes the key may call: verify (/kyc/verify), ocr (/ocr/extract), "
+                                            "liveness (/liveness/*), gateway (/gateway/*). Default: verify, ocr "
+                                            "and liveness")
+    expires_at: UtcDatetimeIn | None = Field(None, description="In the future, within 730 days; none: until revoked")
+    rate_limit_per_minute: int | None = Field(None, ge=1, le=100_000,
+                                              description="This key's own limit per route group; none: the "
+                                                          "group's limit from settings")
 
 
 class ApiKeyOut(BaseModel):
@@ -25,27 +35,35 @@ class ApiKeyOut(BaseModel):
     prefix: str = Field(description="Identifies the key without revealing it")
     created_at: UtcDatetime
     revoked_at: UtcDatetime | None
-    last_used_at: UtcDatetime | None
+    last_used_at: UtcDatetime | None = Field(description="Written at most once a minute per key (by default): "
+                                                         "may lag the last request by that much")
+    scopes: list[Scope]
+    expires_at: UtcDatetime | None
+    rate_limit_per_minute: int | None
 
     @classmethod
     def of(cls, key: ApiKey) -> ApiKeyOut:
         return cls(id=key.id, name=key.name, prefix=key.prefix, created_at=key.created_at,
-                   revoked_at=key.revoked_at, last_used_at=key.last_used_at)
+                   revoked_at=key.revoked_at, last_used_at=key.last_used_at, scopes=sorted(key.scopes),
+                   expires_at=key.expires_at, rate_limit_per_minute=key.rate_limit_per_minute)
 
 
 class ApiKeyCreated(ApiKeyOut):
     model_config = ConfigDict(json_schema_extra={"example": {"id": "6741f0c2a1b2c3d4e5f60720", "name": "Partner bank onboarding", "prefix": "1a2b3c4d",
                                           "created_at": "2026-11-22T10:00:00.000Z", "revoked_at": None,
-                                          "last_used_at": None, "api_key": "kf_1a2b3c4d_Zk3..."}})
+                                          "last_used_at": None, "scopes": ["ocr", "verify"],
+                                          "expires_at": "2027-11-22T00:00:00.000Z", "rate_limit_per_minute": 120,
+                                          "api_key": "kf_1a2b3c4d_Zk3..."}})
 
     api_key: str = Field(description="The secret: shown only now, store it safely; send it as X-API-Key")
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated, summary="Create an API key",
-             responses=error_responses(401, 403, 422))
+             responses=error_responses(401, 403, 422, (422, "invalid_expiry", "expires_at must be in the future.")))
 async def create(body: ApiKeyCreate, admin: Annotated[Principal, allow("api_keys:manage")], keys: ApiKeyServiceDep, client: ClientDep) -> ApiKeyCreated:
     """Returns the secret once; only its hash is stored."""
-    key, secret = await keys.create(body.name, admin.user, client)
+    key, secret = await keys.create(body.name, admin.user, client, scopes=frozenset(body.scopes),
+                                    expires_at=body.expires_at, rate_limit_per_minute=body.rate_limit_per_minute)
     return ApiKeyCreated(**ApiKeyOut.of(key).model_dump(), api_key=secret)
 
 

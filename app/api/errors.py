@@ -13,7 +13,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.domain import errors as e
 from app.domain import jobs, kyc, lending, loan_schedule, loans, money, webhooks
+from app.domain.api_keys import InsufficientScope
+from app.domain.gateway import GatewayPathRefused, UnknownService, UpstreamFailed, UpstreamTimeout
 from app.domain.jobs import JobNotFailed, JobNotFound
+from app.domain.rate_limits import TooManyConcurrent
 from app.logging_setup import request_id_var
 
 log = logging.getLogger("kycflow.errors")
@@ -45,6 +48,9 @@ STATUS: dict[type[e.DomainError], int] = {
     loans.LoanRepaid: 409,
     lending.KycNotApproved: 403, lending.LoanNotFound: 404, lending.ProductNotFound: 404, lending.BankNotFound: 404,
     lending.DuplicateApplication: 409, lending.BankExists: 409, lending.ProductExists: 409, lending.LoanChanged: 409,
+    # integrators: a key outside its scope, too many heavy requests at once, the gateway's upstreams
+    InsufficientScope: 403, TooManyConcurrent: 429,
+    GatewayPathRefused: 400, UnknownService: 404, UpstreamFailed: 502, UpstreamTimeout: 504,
     # webhooks: a refused URL or event list names the field, like the schema's own refusals
     webhooks.InvalidWebhookUrl: 422, webhooks.InvalidWebhookEvents: 422, webhooks.WebhookNotFound: 404,
     webhooks.DeliveryAttemptNotFound: 404, webhooks.WebhookDisabled: 409,
@@ -54,6 +60,7 @@ _HTTP_CODES = {
     400: "bad_request", 401: "not_authenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
     409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type", 422: "validation_error",
     429: "rate_limited", 500: "internal_error", 502: "bad_gateway", 503: "service_unavailable",
+    504: "gateway_timeout",
 }
 
 

@@ -83,6 +83,7 @@ LARGE_BODY_ROUTES: dict[str, str] = {
     "/kyc/selfie": "uploads",
     "/kyc/upload": "uploads",
     "/liveness": "frames",
+    "/gateway": "gateway",  # streamed through, never held: its own (large) limit
 }
 
 

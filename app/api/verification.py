@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, UploadFile
 
-from app.api.deps import CallerDep, ContainerDep, VerificationServiceDep
+from app.api.deps import ContainerDep, LivenessCaller, OcrCaller, VerificationServiceDep, VerifyCaller
 from app.api.schemas.common import error_responses
 from app.api.schemas.verification import (
     ChallengeResponse,
@@ -29,10 +29,14 @@ router = APIRouter(tags=["Verification"])
 CALLER = (401, "not_authenticated", "Send a bearer access token or an X-API-Key.")
 BAD_KEY = (401, "invalid_api_key", "The API key is invalid or revoked.")
 ML_DOWN = (e.ModelsUnavailable, (503, "ml_busy", "The verification engine is busy; retry shortly."))
-ML_ERRORS = error_responses(e.InvalidImage, e.NoFaceDetected, CALLER, BAD_KEY, e.AccountSuspended,
-                            (413, "file_too_large", "The file is larger than 10 MB."), 422, *ML_DOWN)
+# An API key without this route's scope; too many requests in the window, or in flight at once.
+SCOPE = (403, "insufficient_scope", "This API key lacks the scope this route needs.")
+LIMITS = ((429, "rate_limited", "Too many requests; try again later."),
+          (429, "too_many_concurrent", "At most 4 of your verification requests may run at once."))
+ML_ERRORS = error_responses(e.InvalidImage, e.NoFaceDetected, CALLER, BAD_KEY, e.AccountSuspended, SCOPE,
+                            (413, "file_too_large", "The file is larger than 10 MB."), 422, *LIMITS, *ML_DOWN)
 FRAME_ERRORS = error_responses((400, "not_enough_frames", "At least 10 frames are needed."), e.InvalidImage, CALLER,
-                               BAD_KEY, e.AccountSuspended, 413, 422, *ML_DOWN)
+                               BAD_KEY, e.AccountSuspended, SCOPE, 413, 422, *LIMITS, *ML_DOWN)
 
 
 def _now() -> str:
@@ -50,7 +54,7 @@ async def read_upload(upload: UploadFile, limit: int) -> bytes:
 @router.post("/kyc/verify", response_model=KycVerifyResponse, summary="Verify an ID document against a selfie",
              responses=ML_ERRORS)
 async def verify(
-    _: CallerDep, c: ContainerDep, service: VerificationServiceDep,
+    _: VerifyCaller, c: ContainerDep, service: VerificationServiceDep,
     id_document: Annotated[UploadFile, File(description="ID card or passport: JPG, PNG or PDF, at most 10 MB")],
     selfie_image: Annotated[UploadFile, File(description="Selfie: JPG or PNG")],
 ) -> KycVerifyResponse:
@@ -73,7 +77,7 @@ async def verify(
 @router.post("/ocr/extract", response_model=OcrExtractResponse, summary="Read a document's text and fields",
              responses=ML_ERRORS)
 async def extract(
-    _: CallerDep, c: ContainerDep, service: VerificationServiceDep,
+    _: OcrCaller, c: ContainerDep, service: VerificationServiceDep,
     document: Annotated[UploadFile, File(description="JPG, PNG or PDF (first page), at most 10 MB")],
     document_type: Annotated[str | None, Form(
         pattern="^(aadhaar|pan|passport|driving_licence|voter_id|national_id|generic)$",
@@ -86,8 +90,8 @@ async def extract(
 
 
 @router.get("/liveness/challenge", response_model=ChallengeResponse, summary="Get a liveness challenge",
-            responses=error_responses(CALLER, BAD_KEY, e.AccountSuspended))
-async def challenge(caller: CallerDep, service: VerificationServiceDep) -> ChallengeResponse:
+            responses=error_responses(CALLER, BAD_KEY, e.AccountSuspended, SCOPE, *LIMITS))
+async def challenge(caller: LivenessCaller, service: VerificationServiceDep) -> ChallengeResponse:
     """Two random actions, HMAC-signed, valid 120 s, usable once, by the caller who asked for it."""
     ch = await service.new_challenge(caller)
     return ChallengeResponse(challenge_id=ch.id, challenge_types=ch.actions, **service.describe(ch),  # type: ignore[arg-type]
@@ -97,7 +101,7 @@ async def challenge(caller: CallerDep, service: VerificationServiceDep) -> Chall
 
 @router.post("/liveness/verify", response_model=LivenessVerifyResponse, summary="Check frames against a challenge",
              responses=FRAME_ERRORS)
-async def liveness_verify(body: LivenessVerifyRequest, caller: CallerDep,
+async def liveness_verify(body: LivenessVerifyRequest, caller: LivenessCaller,
                           service: VerificationServiceDep) -> LivenessVerifyResponse:
     """The actions must appear in the order asked, by the same live face; only the caller who asked
     for the challenge may answer it."""
@@ -109,7 +113,7 @@ async def liveness_verify(body: LivenessVerifyRequest, caller: CallerDep,
 
 @router.post("/liveness/detect", response_model=LivenessDetectResponse, summary="Count blinks and head turns",
              responses=FRAME_ERRORS)
-async def liveness_detect(body: LivenessDetectRequest, _: CallerDep,
+async def liveness_detect(body: LivenessDetectRequest, _: LivenessCaller,
                           service: VerificationServiceDep) -> LivenessDetectResponse:
     """Batch detection without a challenge, continuing from `initial_blink_count`."""
     summary = await service.detect_liveness(body.frames, body.initial_blink_count)

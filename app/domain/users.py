@@ -36,7 +36,7 @@ class KycStatus(StrEnum):
 
 # Admin can do all an auditor can; an auditor all a signed-in user can read.
 _CUSTOMER = ("profile:read", "profile:write", "kyc:submit", "kyc:read_own", "loans:apply", "loans:read_own")
-_AUDITOR = ("kyc:review", "kyc:read_any", "audit:read", "users:read", "loans:read_any", "stats:read")
+_AUDITOR = ("kyc:review", "kyc:read_any", "audit:read", "users:read", "loans:read_any", "stats:read", "gateway:use")
 _ADMIN = ("users:manage", "staff:create", "api_keys:manage", "loans:manage", "loans:disburse", "catalogue:manage",
           "jobs:manage", "webhooks:manage")
 # The one table of who may do what: `GET /roles` shows it and route dependencies check it.

@@ -1,0 +1,127 @@
+"""Request limits as one ASGI middleware: a shared rate limit per caller and route group, and a
+per-caller cap on heavy requests in flight. It runs before routing and body parsing, so a
+refused request costs one database update and reads no upload.
+
+The caller is the most specific identity the request proves: a live API key (`key:<id>`), else a
+bearer token with a valid signature (`user:<sub>`), else the client address (`ip:<address>`, with
+X-Forwarded-For believed only from TRUSTED_PROXIES). Credentials that fail here are not refused
+here: the request is counted against its address and the route answers 401 as usual."""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import MutableMapping
+from typing import Any
+
+from app.api.deps import client_ip
+from app.api.errors import envelope
+from app.domain.errors import DomainError, TooManyRequests
+from app.domain.rate_limits import group_for, is_heavy
+from app.services.request_limits import WindowQuota
+
+log = logging.getLogger("kycflow.limits")
+_TOKEN_CACHE_SIZE = 10_000
+
+
+class RateLimitMiddleware:
+    def __init__(self, app: Any, *, prefix: str) -> None:
+        self.app, self.prefix = app, prefix
+        # Verified access tokens -> (subject, expiry): a token's signature is checked once per process,
+        # not once here and again in the route. Its expiry is still judged on every request.
+        self._subjects: OrderedDict[str, tuple[str, float]] = OrderedDict()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        path = scope["path"] if scope["type"] == "http" else ""
+        if not path.startswith(self.prefix + "/"):
+            await self.app(scope, receive, send)
+            return
+        relative = path[len(self.prefix):]
+        group, heavy = group_for(relative), is_heavy(relative)
+        container = scope["app"].state.container
+        enabled = container.settings.rate_limits_enabled
+        if group is None or not (enabled or heavy):
+            await self.app(scope, receive, send)
+            return
+        subject, per_minute = await self._caller(scope, container)
+        quota: WindowQuota | None = None
+        if enabled:
+            try:
+                quota = await container.request_limits.hit(subject, group, per_minute)
+            except Exception as exc:  # the database is down: the route answers for itself (fail open)
+                log.warning("rate limit not counted", extra={"error": type(exc).__name__})
+            if quota is not None and quota.exceeded:
+                await self._refuse(TooManyRequests("Too many requests; try again later.", retry_after=quota.retry_after),
+                                   quota, scope, receive, send)
+                return
+        if not heavy:
+            await self.app(scope, receive, self._with_headers(send, quota))
+            return
+        try:
+            container.in_flight.acquire(subject)
+        except TooManyRequests as exc:
+            await self._refuse(exc, quota, scope, receive, send)
+            return
+        try:  # held until the response has been sent, body included
+            await self.app(scope, receive, self._with_headers(send, quota))
+        finally:
+            container.in_flight.release(subject)
+
+    async def _caller(self, scope: dict[str, Any], container: Any) -> tuple[str, int | None]:
+        headers = dict(scope["headers"])
+        secret = headers.get(b"x-api-key")
+        if secret:
+            try:
+                key = await container.api_keys.authenticate(secret.decode("latin-1"))
+            except DomainError:
+                key = None
+            if key is not None:
+                scope.setdefault("state", {})["api_key"] = key  # the route's dependency reuses it
+                return f"key:{key.id}", key.rate_limit_per_minute
+        authorization = headers.get(b"authorization", b"")
+        if authorization[:7].lower() == b"bearer ":
+            subject = self._user(authorization[7:].decode("latin-1").strip(), container)
+            if subject:
+                return subject, None
+        peer = (scope.get("client") or (None,))[0]
+        forwarded = headers.get(b"x-forwarded-for")
+        ip = client_ip(peer, forwarded.decode("latin-1") if forwarded else None, container.settings.trusted_proxies)
+        return f"ip:{ip}", None
+
+    def _user(self, token: str, container: Any) -> str | None:
+        cached = self._subjects.get(token)
+        if cached is None:
+            try:
+                claims = container.auth.tokens.decode(token, typ="access")
+            except DomainError:
+                return None
+            cached = (f"user:{claims.sub}", claims.exp.timestamp())
+            self._subjects[token] = cached
+            if len(self._subjects) > _TOKEN_CACHE_SIZE:
+                self._subjects.popitem(last=False)
+        subject, exp = cached
+        return subject if exp > container.clock.now().timestamp() else None
+
+    @staticmethod
+    def _with_headers(send: Any, quota: WindowQuota | None) -> Any:
+        if quota is None:
+            return send
+
+        async def send_with_quota(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                # A route with a stricter limit of its own (OTP sends) reports that one.
+                if not any(k.lower() == b"x-ratelimit-limit" for k, _ in headers):
+                    headers += quota.headers()
+                message["headers"] = headers
+            await send(message)
+
+        return send_with_quota
+
+    @staticmethod
+    async def _refuse(exc: TooManyRequests, quota: WindowQuota | None, scope: dict[str, Any], receive: Any,
+                      send: Any) -> None:
+        headers = {"Retry-After": str(exc.retry_after)}
+        if quota is not None:
+            headers |= {k.decode(): v.decode() for k, v in quota.headers()}
+        await envelope(429, exc.code, exc.message, headers=headers)(scope, receive, send)
