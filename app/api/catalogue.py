@@ -20,7 +20,7 @@ Keeper = Annotated[Principal, allow("catalogue:manage")]
 
 
 @router.get("/banks", response_model=Page[BankOut], summary="Banks", responses=error_responses(401, 403, 422))
-async def banks(_: Keeper, c: ContainerDep, page: PageNo = 1, page_size: PageSize = 20) -> Page[BankOut]:
+async def list_banks(_: Keeper, c: ContainerDep, page: PageNo = 1, page_size: PageSize = 20) -> Page[BankOut]:
     """Every bank, by name."""
     items, total = await c.catalogue.list_banks(page, page_size)
     return Page(items=[BankOut.of(b) for b in items], total=total, page=page, page_size=page_size)
@@ -36,7 +36,7 @@ async def add_bank(body: BankIn, admin: Keeper, c: ContainerDep, client: ClientD
 
 @router.get("/products", response_model=Page[ProductOut], summary="All loan products",
             responses=error_responses(401, 403, 422))
-async def products(_: Keeper, c: ContainerDep, page: PageNo = 1, page_size: PageSize = 20,
+async def all_products(_: Keeper, c: ContainerDep, page: PageNo = 1, page_size: PageSize = 20,
                    type: LoanTypeName | None = None) -> Page[ProductOut]:
     """Inactive products included."""
     items, total = await c.catalogue.browse(include_inactive=True, type=type, page=page, page_size=page_size)
