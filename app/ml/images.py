@@ -42,7 +42,7 @@ MAX_ASPECT = 4.0
 # pass over a square photo shrunk to 1600 px: 3200x3200 = 10.2 MP; OCR stays <= ~4 MP.
 MAX_WORK_PIXELS = 12_000_000
 PDF_DPI = 200  # enough for OCR of an ID card, small enough to render fast
-PDF_MAX_SIDE = 5000
+PDF_MAX_SIDE = 3000  # beyond what any model uses (OCR 2000 px, faces 1600): a bigger bitmap only costs
 
 _JPEG = b"\xff\xd8\xff"
 _PNG = b"\x89PNG\r\n\x1a\n"

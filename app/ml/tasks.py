@@ -32,17 +32,15 @@ class Limits:
 
 def read_document(models: Models, data: bytes, document_type: str | None, limits: Limits) -> Any:
     """OCR, classification and field parsing of one document (a DocumentReading)."""
-    reader = models.get("ocr_extractor")
-    image = decode_image(data, max_bytes=limits.max_bytes, max_pixels=limits.max_pixels)
-    return reader.read(image, document_type)
+    image = decode_image(data, max_bytes=limits.max_bytes, max_pixels=limits.max_pixels)  # refuse before any model
+    return models.get("ocr_extractor").read(image, document_type)
 
 
 def match_faces(models: Models, document: bytes, selfie: bytes, limits: Limits) -> Any:
     """The face on the document against the selfie (a FaceMatch)."""
-    matcher = models.get("face_matcher")
     doc = decode_image(document, max_bytes=limits.max_bytes, max_pixels=limits.max_pixels)
     face = decode_image(selfie, max_bytes=limits.max_bytes, max_pixels=limits.max_pixels, allow_pdf=False)
-    return matcher.compare(doc, face)
+    return models.get("face_matcher").compare(doc, face)
 
 
 def decode_frames(frames: list[str], limits: Limits, *, start: int = 0) -> list[Any]:

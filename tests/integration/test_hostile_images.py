@@ -22,9 +22,8 @@ from tests.conftest import bearer
 from tests.ml import cards
 from tests.ml.hostile_files import pdf_page, png_claiming, raster
 
-# Long enough that the old code's runaway OCR timed out (503) rather than finishing.
-ML_TIMEOUT = 20
-QUICK = 8.0  # seconds: a refusal, or the models on a small image, on two busy cores
+ML_TIMEOUT = 30  # the default: the old code's runaway OCR ran past it (503) rather than finishing
+REFUSED_WITHIN = 3.0  # seconds: a size is judged before any model runs
 
 sides = st.one_of(
     st.integers(1, 80),  # around the minimum short side
@@ -41,8 +40,14 @@ def hostile_files(draw: st.DrawFn, *, allow_pdf: bool = True) -> tuple[str, byte
     kinds = ["PNG", "JPEG", "PDF"] if allow_pdf else ["PNG", "JPEG"]
     kind = draw(st.sampled_from(kinds))
     if kind == "PDF":
-        return f"PDF page {draw(points):g}", pdf_page(draw(points), draw(points))
-    width, height = draw(sides), draw(sides)
+        width_pt = draw(points)
+        height_pt = width_pt * draw(st.floats(0.2, 5.0)) if draw(st.booleans()) else draw(points)
+        return f"PDF page {width_pt:g}x{height_pt:g} pt", pdf_page(width_pt, height_pt)
+    if draw(st.booleans()):  # half the time a plausible shape, so the models run too
+        width = draw(st.integers(40, 1500))
+        height = max(1, round(width * draw(st.floats(0.2, 5.0))))
+    else:
+        width, height = draw(sides), draw(sides)
     name = f"{kind} {width}x{height}"
     if width * height > 8_000_000 or max(width, height) > 65000:  # not worth encoding for real
         return name + " (header only)", png_claiming(width, height)
@@ -59,7 +64,10 @@ def assert_clean(r: Any, elapsed: float, what: str) -> None:
     if r.status_code != 200:
         body = r.json()
         assert body["status_code"] == r.status_code and body["error_code"] and body["detail"], what
-    assert elapsed < QUICK, f"{what}: {elapsed:.1f} s"
+        if body["error_code"] in ("invalid_image", "file_too_large"):
+            assert elapsed < REFUSED_WITHIN, f"{what}: refused after {elapsed:.1f} s"
+    # Accepted sizes run the models, bounded by the work-pixel budget (seconds on two busy cores).
+    assert elapsed < ML_TIMEOUT, f"{what}: {elapsed:.1f} s"
 
 
 @pytest.fixture
@@ -78,7 +86,7 @@ async def test_any_image_size_is_answered_quickly_with_200_or_4xx(hostile_api):
         r = await api.client.post(path, headers=caller, files=files)
         return r, time.perf_counter() - start
 
-    @settings(max_examples=25, deadline=None, derandomize=True, database=None,
+    @settings(max_examples=20, deadline=None, derandomize=True, database=None,
               suppress_health_check=[HealthCheck.too_slow])
     @given(document=hostile_files(), selfie_file=hostile_files(allow_pdf=False), which=st.integers(0, 2))
     def check(document: tuple[str, bytes], selfie_file: tuple[str, bytes], which: int) -> None:
