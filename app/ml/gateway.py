@@ -211,8 +211,7 @@ class MlGateway:
         except worker.WorkerOutOfMemory as exc:
             log.warning("ML task hit the worker memory ceiling; replacing the worker",
                         extra={"memory_mb": self.memory_mb})
-            raise FileTooLarge("Analysing this input needs more memory than a verification worker may use; "
-                               "send a smaller image.", memory_mb=self.memory_mb) from exc
+            raise self._out_of_memory() from exc
         except Exception:
             recycle = False  # the task's own error (a domain error): the worker is fine
             raise
@@ -249,6 +248,14 @@ class MlGateway:
             return await asyncio.wait_for(asyncio.wrap_future(future), timeout=self.timeout)
         except TimeoutError as exc:
             raise ServiceUnavailable("The verification took too long; retry shortly.", code="ml_timeout") from exc
+        except Exception as exc:
+            if worker.allocation_failed(exc):
+                raise self._out_of_memory() from exc
+            raise
+
+    def _out_of_memory(self) -> FileTooLarge:
+        return FileTooLarge("Analysing this input needs more memory than a verification worker may use; "
+                            "send a smaller image.", memory_mb=self.memory_mb)
 
     def close(self) -> None:
         if self.processes:

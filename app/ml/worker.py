@@ -96,12 +96,12 @@ def run_task(task: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, 
     except MemoryError as exc:
         raise WorkerOutOfMemory(str(exc)) from None
     except Exception as exc:
-        if _allocation_failed(exc):
+        if allocation_failed(exc):
             raise WorkerOutOfMemory(type(exc).__name__) from None
         raise
 
 
-def _allocation_failed(exc: BaseException | None) -> bool:
+def allocation_failed(exc: BaseException | None) -> bool:
     """ONNX Runtime reports std::bad_alloc as a RuntimeException, which RapidOCR wraps again."""
     while exc is not None:
         if isinstance(exc, MemoryError) or any(marker in str(exc) for marker in _ALLOCATION_FAILURES):

@@ -13,6 +13,7 @@ from functools import partial
 
 import pytest
 
+from app.domain.errors import FileTooLarge
 from app.ml import worker
 from app.ml.gateway import MlGateway
 from tests.unit.test_ml_gateway import make_model, where
@@ -54,7 +55,7 @@ def test_allocation_failures_are_recognised_through_wrappers(error, expected):
 
     wrapped = Wrapper("Traceback (most recent call last): ...")
     wrapped.__cause__ = error
-    assert worker._allocation_failed(wrapped) is expected
+    assert worker.allocation_failed(wrapped) is expected
 
 
 async def test_preload_logs_one_ready_line_with_what_the_app_appends(caplog):
@@ -65,5 +66,18 @@ async def test_preload_logs_one_ready_line_with_what_the_app_appends(caplog):
         ready = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Models ready")]
         assert len(ready) == 1 and "1/1 loaded" in ready[0]
         assert ready[0].endswith("API docs at http://127.0.0.1:8000/docs")
+    finally:
+        gw.close()
+
+
+async def test_in_thread_mode_an_allocation_failure_is_a_413_too():
+    def exhaust(models):
+        raise MemoryError
+
+    gw = MlGateway({}, workers=1)
+    try:
+        with pytest.raises(FileTooLarge) as err:
+            await gw.run(exhaust)
+        assert err.value.code == "file_too_large"
     finally:
         gw.close()
