@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     ml_preload: bool = True
     ml_processes: bool = Field(True, description="Worker processes (dlib holds the GIL); false = threads")
     # Data-segment ceiling (RLIMIT_DATA) of each worker process, in MB; 0 = none. Idle with
-    # every model loaded a worker holds ~0.4 GB; a 40-megapixel photo peaks near 1.6 GB.
+    # every model loaded a worker holds ~0.4 GB; a 40-megapixel photo fails at 1536, passes at 2048.
     ml_worker_memory_mb: int = Field(2048, ge=0)
     ocr_backend: Literal["rapidocr", "paddleocr"] = "rapidocr"
     ocr_model_dir: Path | None = None
