@@ -177,7 +177,7 @@ async def build_container(
     )
     catalogue = CatalogueService(banks, products, audit, clock)
     lending = LoanService(loans=loans, repayments=repayments, catalogue=catalogue, users=users_repo, audit=audit,
-                          notifier=notifier, jobs=jobs, clock=clock)
+                          notifier=notifier, jobs=jobs, clock=clock, events=events)
     return Container(
         catalogue=catalogue, loans=lending, events=events, webhooks=webhooks,
         events_hub=EventHub(events_repo, poll_seconds=settings.events_poll_seconds),

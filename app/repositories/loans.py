@@ -170,7 +170,7 @@ class LoanRepository(RepositoryBase):
 
     # --- writing ---------------------------------------------------------------------------
 
-    async def add(self, loan: Loan) -> Loan:
+    async def add(self, loan: Loan, *, session: Any = None) -> Loan:
         """Stores a new loan; `DuplicateApplication` when the customer has this product open already."""
         oid = ObjectId()
         first = loan.history[0] if loan.history else StatusChange(loan.status, loan.created_at, None)
@@ -185,31 +185,31 @@ class LoanRepository(RepositoryBase):
             "decided_by": loan.decided_by,
         }
         try:
-            await self.collection.insert_one(doc)
+            await self.collection.insert_one(doc, session=session)
         except DuplicateKeyError:
             raise DuplicateApplication() from None
         return replace(loan, id=str(oid))  # as stored; reading 360 rows back would cost more than the insert
 
-    async def approve(self, loan_id: str, *, by: str, now: datetime) -> Loan | None:
+    async def approve(self, loan_id: str, *, by: str, now: datetime, session: Any = None) -> Loan | None:
         return await self._transition(self._in(loan_id, LoanStatus.APPLIED), {
             "$set": {"status": LoanStatus.APPROVED.value, "decided_by": by, "approved_at": now, "updated_at": now},
-            "$push": {"history": _change(LoanStatus.APPROVED, now, by)}})
+            "$push": {"history": _change(LoanStatus.APPROVED, now, by)}}, session)
 
-    async def reject(self, loan_id: str, *, by: str, reason: str, now: datetime) -> Loan | None:
+    async def reject(self, loan_id: str, *, by: str, reason: str, now: datetime, session: Any = None) -> Loan | None:
         return await self._transition(self._in(loan_id, LoanStatus.APPLIED), {
             "$set": {"status": LoanStatus.REJECTED.value, "open": False, "decided_by": by, "rejection_reason": reason,
                      "rejected_at": now, "updated_at": now},
-            "$push": {"history": _change(LoanStatus.REJECTED, now, by, reason)}})
+            "$push": {"history": _change(LoanStatus.REJECTED, now, by, reason)}}, session)
 
     async def disburse(self, loan_id: str, *, by: str, now: datetime, on: date, schedule: tuple[Instalment, ...],
-                       net: Decimal, reference: str) -> Loan | None:
+                       net: Decimal, reference: str, session: Any = None) -> Loan | None:
         """Dates the schedule from the disbursal day (`schedule`: the rows so dated, for the figures
         lists show) and records what was paid out, and where."""
         return await self._transition(self._in(loan_id, LoanStatus.APPROVED), {
             "$set": {"status": LoanStatus.DISBURSED.value, "disbursed_at": now, "disbursed_on": date_to_db(on),
                      "net_disbursed": Decimal128(net), "payout_reference": reference, **_figures(schedule),
                      "updated_at": now},
-            "$push": {"history": _change(LoanStatus.DISBURSED, now, by, reference)}})
+            "$push": {"history": _change(LoanStatus.DISBURSED, now, by, reference)}}, session)
 
     async def repay(self, loan: Loan, *, schedule: tuple[Instalment, ...], amount: Decimal, owed: Decimal,
                     now: datetime, by: str, session: Any = None) -> Loan | None:

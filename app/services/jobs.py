@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
@@ -50,6 +51,7 @@ from app.services.clock import Clock
 
 log = logging.getLogger("kycflow.jobs")
 T = TypeVar("T")
+_TRANSACTION_TRIES = 6  # backoff 5, 10, 20, 40, 80 ms (±50 %) between them
 Handler = Callable[[Job], Awaitable[None]]
 
 
@@ -112,7 +114,7 @@ class JobService:
         """Run `step(session)` in one transaction where the server has them (session None where not:
         the step must then enqueue before it changes state). Retried on a transient conflict, so the
         step writes only through `session` (mails, audit entries: after it returns)."""
-        for attempt in range(3):
+        for attempt in range(_TRANSACTION_TRIES):
             try:
                 async with self.repo.transaction() as session:
                     result = await step(session)
@@ -120,8 +122,11 @@ class JobService:
                 return result
             except Exception as exc:
                 transient = getattr(exc, "has_error_label", lambda _: False)("TransientTransactionError")
-                if not transient or attempt == 2:
+                if not transient or attempt == _TRANSACTION_TRIES - 1:
                     raise
+                # A write conflict: the other transaction is still open; give it time to commit
+                # (retrying at once conflicts again), then the retry sees its result.
+                await asyncio.sleep(0.005 * 2 ** attempt * random.uniform(0.5, 1.5))
         raise AssertionError("unreachable")
 
     def wake(self) -> None:

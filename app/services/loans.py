@@ -18,6 +18,7 @@ from typing import Any
 
 from app.domain.audit import AuditAction, ClientInfo
 from app.domain.errors import UserNotFound
+from app.domain.events import EventType
 from app.domain.lending import (
     Allocated,
     KycNotApproved,
@@ -53,6 +54,7 @@ from app.repositories.users import UserRepository
 from app.services.audit import AuditService
 from app.services.catalogue import CatalogueService
 from app.services.clock import Clock
+from app.services.events import EventService
 from app.services.jobs import JobService
 from app.services.notifications import Notifier
 
@@ -91,9 +93,10 @@ def _money(amount: Decimal) -> str:
 class LoanService:
     def __init__(self, *, loans: LoanRepository, repayments: RepaymentRepository, catalogue: CatalogueService,
                  users: UserRepository, audit: AuditService, notifier: Notifier, jobs: JobService,
-                 clock: Clock) -> None:
+                 clock: Clock, events: EventService) -> None:
         self.loans, self.repayments, self.catalogue, self.users = loans, repayments, catalogue, users
         self.audit, self.notifier, self.jobs, self.clock = audit, notifier, jobs, clock
+        self.events = events  # each change publishes its event (loan.*) in its own transaction
 
     def today(self) -> date:
         return self.clock.now().date()
@@ -166,7 +169,20 @@ class LoanService:
             instalments=schedule.instalments, created_at=now, updated_at=now,
             history=(StatusChange(status, now, by),), decided_by=by if status == LoanStatus.APPROVED else None,
         )
-        return await self.loans.add(loan)
+        opened = EventType.LOAN_APPLIED if status == LoanStatus.APPLIED else EventType.LOAN_APPROVED
+
+        async def step(session: Any) -> Loan:
+            stored = await self.loans.add(loan, session=session)
+            await self._publish(opened, stored, session)
+            return stored
+
+        return await self.jobs.atomically(step)
+
+    async def _publish(self, event_type: EventType, loan: Loan, session: Any, **data: Any) -> None:
+        """Ids, status and amounts only: reasons and payout references are free text."""
+        await self.events.publish(event_type, user_id=loan.user_id, session=session, data={
+            "loan_id": loan.id, "status": loan.status.value, "product_id": loan.product_id, "amount": loan.amount,
+            **data})
 
     # --- the admin's transitions --------------------------------------------------------------
 
@@ -185,7 +201,14 @@ class LoanService:
     async def approve(self, admin: User, loan_id: str, client: ClientInfo) -> Loan:
         loan = await self._admin_loan(loan_id)
         ensure_transition(loan.status, LoanStatus.APPROVED)
-        updated = await self.loans.approve(loan.id, by=admin.id, now=self.clock.now())
+
+        async def step(session: Any) -> Loan | None:
+            done = await self.loans.approve(loan.id, by=admin.id, now=self.clock.now(), session=session)
+            if done is not None:
+                await self._publish(EventType.LOAN_APPROVED, done, session)
+            return done
+
+        updated = await self.jobs.atomically(step)
         if updated is None:
             raise self._lost_race(loan, LoanStatus.APPROVED, await self.loans.get(loan.id))
         await self._after_transition(admin, updated, AuditAction.LOAN_APPROVED, client, "Your loan is approved", [
@@ -197,7 +220,14 @@ class LoanService:
     async def reject(self, admin: User, loan_id: str, reason: str, client: ClientInfo) -> Loan:
         loan = await self._admin_loan(loan_id)
         ensure_transition(loan.status, LoanStatus.REJECTED)
-        updated = await self.loans.reject(loan.id, by=admin.id, reason=reason, now=self.clock.now())
+
+        async def step(session: Any) -> Loan | None:
+            done = await self.loans.reject(loan.id, by=admin.id, reason=reason, now=self.clock.now(), session=session)
+            if done is not None:
+                await self._publish(EventType.LOAN_REJECTED, done, session)
+            return done
+
+        updated = await self.jobs.atomically(step)
         if updated is None:
             raise self._lost_race(loan, LoanStatus.REJECTED, await self.loans.get(loan.id))
         await self._after_transition(admin, updated, AuditAction.LOAN_REJECTED, client,
@@ -213,9 +243,16 @@ class LoanService:
         today = self.today()
         dated = tuple(replace(row, due_date=loan.frequency.due_date(today, row.number)) for row in loan.instalments)
         reference = reference or f"PAYOUT-{uuid.uuid4().hex[:12].upper()}"
-        updated = await self.loans.disburse(loan.id, by=admin.id, now=self.clock.now(), on=today,
-                                            schedule=dated, net=loan.kfs.net_disbursed,
-                                            reference=reference)
+
+        async def step(session: Any) -> Loan | None:
+            done = await self.loans.disburse(loan.id, by=admin.id, now=self.clock.now(), on=today,
+                                             schedule=dated, net=loan.kfs.net_disbursed,
+                                             reference=reference, session=session)
+            if done is not None:
+                await self._publish(EventType.LOAN_DISBURSED, done, session, net_disbursed=loan.kfs.net_disbursed)
+            return done
+
+        updated = await self.jobs.atomically(step)
         if updated is None:
             raise self._lost_race(loan, LoanStatus.DISBURSED, await self.loans.get(loan.id))
         first = updated.next_due
@@ -246,6 +283,8 @@ class LoanService:
                 id="", loan_id=loan.id, user_id=loan.user_id, kind=RepaymentKind.PRE_CLOSURE,
                 amount=quote.foreclosure_amount, allocations=(), outstanding_after=ZERO, paid_at=now,
                 recorded_by=admin.id, breakdown=figures), session=session)
+            await self._publish(EventType.LOAN_CLOSED, closed, session, closure=closed.closure,
+                                final_payment=quote.foreclosure_amount)
             return closed, record
 
         closed, record = await self.jobs.atomically(step)
@@ -281,6 +320,10 @@ class LoanService:
                 id="", loan_id=loan.id, user_id=user.id, kind=RepaymentKind.INSTALMENT, amount=amount,
                 allocations=tuple(Allocated(a.instalment, a.interest, a.principal) for a in result.allocations),
                 outstanding_after=result.outstanding, paid_at=now, recorded_by=user.id), session=session)
+            await self._publish(EventType.LOAN_REPAYMENT_RECEIVED, updated, session, repayment_id=record.id,
+                                paid=amount, outstanding=result.outstanding)
+            if updated.status == LoanStatus.CLOSED:
+                await self._publish(EventType.LOAN_CLOSED, updated, session, closure=updated.closure)
             return updated, record
 
         updated, record = await self.jobs.atomically(step)

@@ -17,12 +17,14 @@ import pytest
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from app.domain.audit import ClientInfo
+from app.domain.events import EVENT_TYPES
 from app.domain.kyc import assess
 from app.main import create_app
 from app.repositories.database import close_client, make_client
 from app.services.encryption import generate_key_spec
 from tests.conftest import Api, bearer, make_settings
 from tests.integration.events_helpers import HANG, Receiver, open_case_with_documents, run_jobs, submitted_case
+from tests.integration.lending_helpers import apply_body, borrower, make_product
 
 
 @pytest.fixture
@@ -322,3 +324,32 @@ async def test_every_state_change_is_in_the_outbox_with_masked_numbers_only(api_
     assert await api.container.db["jobs"].count_documents({"kind": "webhook_fanout",
                                                           "payload.event_id": str(event["_id"])}) == 1
     assert event["created_at"] - api.container.clock.now() < timedelta(seconds=5)
+
+
+async def test_a_loan_s_life_reaches_the_receiver_in_order_with_exact_amounts(api_factory, receiver):
+    api = await api_factory(job_workers=0)
+    admin = await api.staff("admin")
+    loan_events = [t for t in EVENT_TYPES if t.startswith("loan.")]
+    hook = await _register(api, admin, receiver.url, events=loan_events)
+    product = await make_product(api, min_tenure_months=1)
+    who = await borrower(api, income=200000.0)
+    r = await api.client.post("/loans/apply", headers=who["headers"],
+                              json=apply_body(product, amount=60000, tenure_months=1))
+    assert r.status_code == 201, r.text
+    loan_id = r.json()["loan_id"]
+    assert (await api.client.post(f"/admin/loans/{loan_id}/approve", headers=bearer(admin))).status_code == 200
+    assert (await api.client.post(f"/admin/loans/{loan_id}/disburse", headers=bearer(admin))).status_code == 200
+    r = await api.client.post(f"/loans/my-loans/{loan_id}/repayments", headers=who["headers"], json={"amount": 60600})
+    assert r.status_code == 201, r.text
+    await run_jobs(api.container)
+
+    payloads = [receiver.verify(hook["secret"], n) for n in range(len(receiver.requests))]
+    assert [p["type"] for p in payloads] == ["loan.applied", "loan.approved", "loan.disbursed",
+                                             "loan.repayment_received", "loan.closed"]
+    assert all(p["data"]["loan_id"] == loan_id and p["data"]["amount"] == "60000.00" for p in payloads)
+    assert payloads[2]["data"]["net_disbursed"] == "58800.00"  # less the 2 % fee, as an exact string
+    assert payloads[3]["data"]["paid"] == "60600.00" and payloads[3]["data"]["outstanding"] == "0.00"
+    assert payloads[4]["data"]["status"] == "CLOSED" and payloads[4]["data"]["closure"] == "repaid"
+    outbox = await api.container.db["events"].find({"type": {"$regex": "^loan"}}).to_list(None)
+    assert {e["user_id"] for e in outbox} == {who["user_id"]} and all(e["audiences"] == [f"user:{who['user_id']}"]
+                                                                        for e in outbox)
