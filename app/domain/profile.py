@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -20,8 +21,8 @@ def _age(dob: date, today: date) -> int:
     return today.year - dob.year - ((today.month, today.day) < (dob.month, dob.day))
 
 
-def profile_risk_score(profile: dict[str, Any], today: date, financial: dict[str, Any] | None = None,
-                       employment: dict[str, Any] | None = None) -> tuple[int, str, dict[str, int]]:
+def profile_risk_score(profile: dict[str, Any], today: date, financial: Mapping[str, object] | None = None,
+                       employment: Mapping[str, object] | None = None) -> tuple[int, str, dict[str, int]]:
     """Score 0-100 (higher is riskier) from household and stability signals, and from the
     financial and employment details once the customer has given them.
 
@@ -53,12 +54,12 @@ def _address_key(address: dict[str, Any]) -> tuple[str, ...]:
     return tuple(str(address.get(k, "")).strip().lower() for k in ("line1", "city", "state", "pincode"))
 
 
-def _amount(value: Any) -> Decimal:
+def _amount(value: object) -> Decimal:
     # Details arrive as JSON numbers: read as written in decimal, never through binary float.
     return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
-def financial_factors(financial: dict[str, Any], family_size: int) -> dict[str, int]:
+def financial_factors(financial: Mapping[str, object], family_size: int) -> dict[str, int]:
     """Income per household member (monthly), FOIR (EMIs already paid over income) and, when
     given, the credit score (CIBIL-style, 300-900)."""
     income = _amount(financial.get("monthly_income") or 0)
@@ -74,18 +75,18 @@ def financial_factors(financial: dict[str, Any], family_size: int) -> dict[str, 
         factors["foir"] = 20 if foir > Decimal("0.6") else 10 if foir > Decimal("0.4") else \
             4 if foir > Decimal("0.2") else 0
     score = financial.get("credit_score")
-    if score is not None:
+    if isinstance(score, int):
         factors["credit_score"] = 0 if score >= 750 else 5 if score >= 700 else 12 if score >= 650 else \
             20 if score >= 600 else 30
     return factors
 
 
-def employment_factors(employment: dict[str, Any]) -> dict[str, int]:
+def employment_factors(employment: Mapping[str, object]) -> dict[str, int]:
     """Employment type (salaried is the steadiest income) and stability (years in the current job,
     and a short career overall)."""
     kind = employment.get("employment_type")
-    years = float(employment.get("years_in_current_job") or 0)
-    career = float(employment.get("total_experience_years") or 0)
+    years = float(str(employment.get("years_in_current_job") or 0))
+    career = float(str(employment.get("total_experience_years") or 0))
     return {
         "employment_type": {"salaried": 0, "self_employed": 6, "business": 8}.get(str(kind), 8),
         "employment_stability": (10 if years < 1 else 5 if years < 3 else 0) + (5 if career < 2 else 0),

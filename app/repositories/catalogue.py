@@ -29,7 +29,7 @@ def product_to_doc(product: LoanProduct) -> dict[str, Any]:
     doc = asdict(product)
     doc.pop("id")
     doc["type"], doc["repayment_frequency"] = product.type.value, product.repayment_frequency.value
-    return to_db(doc)  # type: ignore[no-any-return]
+    return to_db(doc)  # type: ignore[no-any-return,unused-ignore]
 
 
 def product_from_doc(doc: dict[str, Any], product_id: str | None = None) -> LoanProduct:
@@ -72,7 +72,7 @@ class BankRepository(RepositoryBase):
         doc = await self.collection.find_one({"code": code})
         return _bank(doc) if doc else None
 
-    async def list(self, *, skip: int = 0, limit: int = 0) -> tuple[list[Bank], int]:
+    async def page(self, *, skip: int = 0, limit: int = 0) -> tuple[list[Bank], int]:
         docs = await self.find_many({}, sort=[("name", ASCENDING), ("_id", ASCENDING)], skip=skip, limit=limit)
         return [_bank(d) for d in docs], await self.count({})
 

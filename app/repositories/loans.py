@@ -87,13 +87,15 @@ def _instalments(amount: Decimal, product: LoanProduct, tenure_months: int, kfs:
 def kfs_to_doc(kfs: KeyFactStatement) -> dict[str, Any]:
     doc = asdict(kfs)
     doc["repayment_frequency"] = kfs.repayment_frequency.value
-    return to_db(doc)  # type: ignore[no-any-return]
+    return to_db(doc)  # type: ignore[no-any-return,unused-ignore]
 
 
 def _kfs(d: dict[str, Any]) -> KeyFactStatement:
-    values = {k: (v if k in ("tenure_months", "instalments") else _dec(v)) for k, v in d.items()
-              if k != "repayment_frequency"}
-    return KeyFactStatement(repayment_frequency=RepaymentFrequency(d["repayment_frequency"]), **values)
+    money = {k: _dec(d[k]) for k in ("principal", "annual_interest_rate", "processing_fee_pct", "processing_fee",
+                                     "net_disbursed", "emi", "total_interest", "total_payable", "apr",
+                                     "effective_annual_rate")}
+    return KeyFactStatement(repayment_frequency=RepaymentFrequency(d["repayment_frequency"]),
+                            tenure_months=d["tenure_months"], instalments=d["instalments"], **money)
 
 
 def _history(d: dict[str, Any]) -> StatusChange:
@@ -143,7 +145,7 @@ def _figures(rows: tuple[Instalment, ...], *, dated: bool = True, closed: bool =
 
 
 def _quote_doc(quote: dict[str, Any]) -> dict[str, Any]:
-    return to_db({k: v.isoformat() if isinstance(v, date) else v for k, v in quote.items()})  # type: ignore[no-any-return]
+    return to_db({k: v.isoformat() if isinstance(v, date) else v for k, v in quote.items()})  # type: ignore[no-any-return,unused-ignore]
 
 
 class LoanRepository(RepositoryBase):
@@ -251,7 +253,7 @@ class LoanRepository(RepositoryBase):
         doc = await self.collection.find_one(query)
         return _from_doc(doc) if doc else None
 
-    async def list(self, *, status: str | None = None, product_id: str | None = None, user_id: str | None = None,
+    async def search(self, *, status: str | None = None, product_id: str | None = None, user_id: str | None = None,
                    skip: int = 0, limit: int = 0, full: bool = False) -> tuple[list[Loan], int]:
         """Newest first; `full` rebuilds each loan's schedule (lists show the stored figures)."""
         query: dict[str, Any] = {}

@@ -72,7 +72,7 @@ class CatalogueService:
         return bank
 
     async def list_banks(self, page: int, page_size: int) -> tuple[list[Bank], int]:
-        return await self.banks.list(skip=(page - 1) * page_size, limit=page_size)
+        return await self.banks.page(skip=(page - 1) * page_size, limit=page_size)
 
     async def bank_names(self, products: list[LoanProduct]) -> dict[str, str]:
         return await self.banks.names(sorted({p.bank_id for p in products}))

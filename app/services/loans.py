@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
@@ -72,7 +73,7 @@ def applicant_of(user: User, committed: list[Loan]) -> Applicant:
     """What eligibility reads from the stored user: date of birth, monthly income, the EMIs the
     customer declared plus those of the loans they already hold with us, and the profile risk
     level once assessed. Stored figures may be JSON numbers: read exactly (`from_db`)."""
-    finance = user.financial_details or {}
+    finance: Mapping[str, Any] = user.financial_details or {}
     declared = from_db(finance.get("existing_emi")) or ZERO
     ours = sum((monthly_equivalent(loan.emi, loan.frequency) for loan in committed), ZERO)
     dob = user.profile.get("dob")
@@ -371,7 +372,7 @@ class LoanService:
     # --- views -------------------------------------------------------------------------------
 
     async def my_loans(self, user: User, page: int, page_size: int) -> tuple[list[Loan], int]:
-        return await self.loans.list(user_id=user.id, skip=(page - 1) * page_size, limit=page_size)
+        return await self.loans.search(user_id=user.id, skip=(page - 1) * page_size, limit=page_size)
 
     async def my_loan(self, user: User, loan_id: str) -> LoanView:
         loan = await self._own(user, loan_id)
@@ -383,12 +384,12 @@ class LoanService:
 
     async def search(self, *, status: str | None, product_id: str | None, user_id: str | None, page: int,
                      page_size: int) -> tuple[list[Loan], int]:
-        return await self.loans.list(status=status, product_id=product_id, user_id=user_id,
+        return await self.loans.search(status=status, product_id=product_id, user_id=user_id,
                                      skip=(page - 1) * page_size, limit=page_size)
 
     async def loans_of(self, user_id: str) -> list[Loan]:
         """Every loan of a customer, newest first (for `GET /admin/users/{id}`)."""
-        loans, _ = await self.loans.list(user_id=user_id)
+        loans, _ = await self.loans.search(user_id=user_id)
         return loans
 
     async def stats(self) -> dict[str, Any]:
