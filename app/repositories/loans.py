@@ -240,6 +240,13 @@ class LoanRepository(RepositoryBase):
                      "paid_total": Decimal128(loan.paid_total + amount), "updated_at": now},
             "$push": {"history": _change(LoanStatus.CLOSED, now, by, Closure.PRE_CLOSED.value)}}, session)
 
+    async def claim_notice(self, loan_id: str, key: str) -> bool:
+        """True once per notice key: the caller may send it. The last 20 keys are kept, far more than
+        the notices a retried job could overlap."""
+        result = await self.collection.update_one({"_id": to_object_id(loan_id), "notices": {"$ne": key}},
+                                                  {"$push": {"notices": {"$each": [key], "$slice": -20}}})
+        return bool(result.modified_count)
+
     # --- reading ---------------------------------------------------------------------------
 
     async def get(self, loan_id: str, *, user_id: str | None = None) -> Loan | None:

@@ -20,6 +20,7 @@ from typing import Any
 from app.domain.audit import AuditAction, ClientInfo
 from app.domain.errors import UserNotFound
 from app.domain.events import EventType
+from app.domain.jobs import Job
 from app.domain.lending import (
     Allocated,
     KycNotApproved,
@@ -61,6 +62,7 @@ from app.services.notifications import Notifier
 
 log = logging.getLogger("kycflow.loans")
 TREND_DAYS = 30
+LOAN_NOTICE = "loan_notice"  # job kind: a mail (or SMS) to the customer about their loan
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ class LoanService:
         self.loans, self.repayments, self.catalogue, self.users = loans, repayments, catalogue, users
         self.audit, self.notifier, self.jobs, self.clock = audit, notifier, jobs, clock
         self.events = events  # each change publishes its event (loan.*) in its own transaction
+        jobs.register(LOAN_NOTICE, self.deliver_notice)
 
     def today(self) -> date:
         return self.clock.now().date()
@@ -424,8 +427,20 @@ class LoanService:
             await self._notify(customer, loan, subject, lines)
 
     async def _notify(self, user: User, loan: Loan, subject: str, lines: list[str]) -> None:
-        if user.primary_identifier:  # best effort: the change is stored whatever the mail does
-            await self.notifier.send_notice(to=user.primary_identifier, name=user.name, subject=subject, lines=lines)
+        """Queued, not sent here: an SMTP round trip (or its timeout) never holds up the request, and
+        the change is stored whatever the mail does. One notice per loan revision and subject."""
+        if not user.primary_identifier:
+            return
+        key = f"{LOAN_NOTICE}:{loan.id}:{loan.rev}:{subject}"
+        await self.jobs.enqueue(LOAN_NOTICE, key, {"loan_id": loan.id, "key": key, "to": user.primary_identifier,
+                                                   "name": user.name, "subject": subject, "lines": lines})
+
+    async def deliver_notice(self, job: Job) -> None:
+        """Job handler: claimed on the loan, then sent, so a job that runs twice mails once. At most
+        once: a worker lost between the two loses the notice, as a failed delivery would (best effort)."""
+        p = job.payload
+        if await self.loans.claim_notice(p["loan_id"], p["key"]):
+            await self.notifier.send_notice(to=p["to"], name=p["name"], subject=p["subject"], lines=p["lines"])
 
 
 def _quote_figures(quote: PreClosureQuote) -> dict[str, Any]:
