@@ -20,10 +20,11 @@ def png_claiming(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b"")
 
 
-def raster(width: int, height: int, fmt: str = "PNG", colour: tuple[int, int, int] = (200, 180, 160)) -> bytes:
+def raster(width: int, height: int, fmt: str = "PNG", colour: tuple[int, int, int] = (200, 180, 160),
+           mode: str = "RGB") -> bytes:
     """A real, fully decodable image of one colour (compresses to a few hundred bytes)."""
     buffer = io.BytesIO()
-    Image.new("RGB", (width, height), colour).save(buffer, format=fmt)
+    Image.new("RGB", (width, height), colour).convert(mode).save(buffer, format=fmt)
     return buffer.getvalue()
 
 
