@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from bench import kyc, loans, ml
+from bench import events, kyc, loans, ml
 from bench.load import Result, Scenario, run_scenario
 from bench.server import BenchServer
 
@@ -104,6 +104,12 @@ CHECKS = [
     Check("schedule_360_build p50 / loans_users_me p50", lambda r: loans.ratio(r, "schedule_360_build", 50),
           lambda v: v <= 1, "<= 1"),
     _info("schedule_360_build", 50, ""), _info("loan_apply", 50, ""),
+    # Events (bench/events.py): a delivery within a few approvals' time (no poll delay), and 200 idle
+    # live-event viewers barely felt by /health.
+    Check("webhook_fanout p50 / kyc_approve p50", lambda r: r["webhook_fanout"].pct(50) / r["kyc_approve"].pct(50),
+          lambda v: v <= 4, "<= 4"),
+    _loaded(f"health+{events.VIEWERS}_sse", "health_paced", 2.0),
+    _info("webhook_fanout", 50, ""), _info("webhook_fanout", 99, ""),
 ]
 
 
@@ -155,6 +161,7 @@ async def measure(server: BenchServer, health_status: int) -> list[Result]:
     auditor.raise_for_status()
     results += await kyc.run_all(server, inputs, bare, auditor.json()["access_token"])
     results += await loans.run_all(server)
+    results += await events.run_all(server)
     return results
 
 
