@@ -44,11 +44,15 @@ async def live_events(
     = None,
 ) -> StreamingResponse:
     """A customer receives their own case and loan events; staff (`kyc:read_any`) also the review queue's
-    `kyc.*` events. Events made by any instance or worker arrive; a heartbeat comment every ~15 s."""
+    `kyc.*` events. Events made by any instance or worker arrive; a heartbeat comment every ~15 s. The
+    stream ends when the access token expires: reconnect with a fresh one and `Last-Event-ID`."""
     if last_event_id is not None and not ObjectId.is_valid(last_event_id):
         raise InvalidInput("Last-Event-ID is not an id this stream sent.", code="invalid_last_event_id")
     audiences = c.events.audiences_of(principal.user)
-    hub, heartbeat = c.events_hub, c.settings.events_heartbeat_seconds
+    hub, heartbeat, clock = c.events_hub, c.settings.events_heartbeat_seconds, c.clock
+    # The stream lives as long as the token it was opened with: a revoked session or a suspended
+    # account stops receiving within one access-token lifetime; the client reconnects with a fresh one.
+    expires = principal.claims.exp
     # Subscribe before reading what was missed, so nothing falls between the two; duplicates are skipped.
     sub = hub.subscribe(audiences, after_id=last_event_id)
 
@@ -64,8 +68,11 @@ async def live_events(
                     yield _frame(event)
                 after = missed[-1].id if len(missed) == REPLAY_PAGE else None
             while True:
+                left = (expires - clock.now()).total_seconds()
+                if left <= 0:
+                    return
                 try:
-                    live = await sub.next(heartbeat)
+                    live = await sub.next(min(heartbeat, left))
                 except StreamEnded:
                     return
                 if live is None:

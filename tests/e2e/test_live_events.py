@@ -195,8 +195,11 @@ async def test_each_viewer_gets_exactly_its_own_events_from_any_process_and_resu
     await asyncio.sleep(0.5)
     assert again.types() == ["loan.approved"] and again.events[0]["data"]["loan_id"] == loan_id
     assert len(sb.events) == 3 and len(ss.events) == 6  # a loan is the customer's alone
-    for stream in (again, sb, ss):
-        await stream.close()
+
+    # A stream lasts as long as its access token: then it ends, and the client reconnects with a new one.
+    c.clock.advance(seconds=api.settings.access_token_ttl_seconds + 1)
+    await asyncio.wait_for(asyncio.gather(again.task, sb.task, ss.task), 10)
+    assert c.events_hub.viewers == 0
 
 
 async def test_a_server_asked_to_stop_ends_its_live_streams_cleanly(mongo_uri, tmp_path):
