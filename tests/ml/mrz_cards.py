@@ -127,11 +127,11 @@ def render(p: MrzPerson, *, background: str = "plain", caption: bool = False, ga
     `background`: plain, dark (light text panel on a dark card) or pattern (guilloche).
     `caption`: a printed line between the visual zone and the MRZ rows, as on visas."""
     lines = mrz_lines(p)
-    w = WIDTH[p.fmt]
-    char_px = 26  # OCR-B at 44 px is ~26 px per character
-    width = w * char_px + 120
-    mrz_h = len(lines) * int(44 * (1 + gap))
-    height = max(int(width * (0.7 if p.fmt == "TD1" else 0.68)), 420 + mrz_h)
+    ocrb = _font(str(OCRB), 40)
+    line_h = int(40 * (1 + gap))
+    width = int(max(ocrb.getlength(x) for x in lines)) + 120
+    mrz_h = len(lines) * line_h
+    height = max(int(width * 0.68), 470 + mrz_h)
     img = Image.new("RGB", (width, height), (244, 240, 226))
     d = ImageDraw.Draw(img)
     if background == "pattern":
@@ -148,17 +148,18 @@ def render(p: MrzPerson, *, background: str = "plain", caption: bool = False, ga
     rows = [("Surname", p.surname), ("Given names", p.given), ("Nationality", p.nationality),
             ("Date of birth", f"{p.dob[4:]}.{p.dob[2:4]}.{p.dob[:2]}"), ("Sex", p.sex)]
     for k, (label, value) in enumerate(rows):
-        d.text((280, 85 + 62 * k), label, font=_sans(18), fill=ink)
-        d.text((280, 106 + 62 * k), value, font=_sans(26), fill=ink)
-    top = height - mrz_h - 30
+        x, y = (280, 85 + 62 * k) if k < 4 else (560, 85 + 62 * 3)
+        d.text((x, y), label, font=_sans(18), fill=ink)
+        d.text((x, y + 21), value, font=_sans(26), fill=ink)
+    top = height - mrz_h - 20
     if background == "dark":  # the MRZ is printed on a light band on dark cards
         d.rectangle([0, top - 20, width, height], fill=(236, 236, 228))
     if caption:
-        d.text((60, top - 50 if background != "dark" else top - 18), "MACHINE READABLE ZONE - DO NOT WRITE BELOW",
+        d.text((60, top - 40 if background != "dark" else top - 18), "MACHINE READABLE ZONE - DO NOT WRITE BELOW",
                font=_sans(18), fill=(25, 25, 30))
     mrz_ink = (20, 20, 25)
     for k, line in enumerate(lines):
-        d.text((60, top + k * int(44 * (1 + gap))), line, font=_font(str(OCRB), 44), fill=mrz_ink)
+        d.text((60, top + k * line_h), line, font=ocrb, fill=mrz_ink)
     return cv2.cvtColor(np.asarray(img), cv2.COLOR_RGB2BGR)
 
 
