@@ -162,12 +162,3 @@ def render(p: MrzPerson, *, background: str = "plain", caption: bool = False, ga
         d.text((60, top + k * line_h), line, font=ocrb, fill=mrz_ink)
     return cv2.cvtColor(np.asarray(img), cv2.COLOR_RGB2BGR)
 
-
-def perspective(img: np.ndarray, amount: float = 0.06) -> np.ndarray:
-    """As photographed from a little off-axis: the top edge narrower than the bottom."""
-    h, w = img.shape[:2]
-    dx = amount * w
-    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
-    dst = np.float32([[dx, dx * 0.4], [w - dx, 0], [w, h], [0, h - dx * 0.3]])
-    m = cv2.getPerspectiveTransform(src, dst)
-    return cv2.warpPerspective(img, m, (w, h), borderValue=(255, 255, 255))
