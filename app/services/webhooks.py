@@ -70,6 +70,7 @@ log = logging.getLogger("kycflow.webhooks")
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 MAX_ERROR_CHARS = 300
 FANOUT_WAIT_SECONDS = 60
+RESOLVE_TIMEOUT_SECONDS = 5.0
 
 
 async def resolve(host: str, port: int) -> list[str]:
@@ -202,8 +203,8 @@ class WebhookService:
     async def _vet(self, url: str) -> tuple[WebhookTarget, list[str]]:
         target = parse_target(url, production=self.s.production)
         try:
-            addresses = await self.resolver(target.host, target.port)
-        except (OSError, UnicodeError):  # socket.gaierror is an OSError
+            addresses = await asyncio.wait_for(self.resolver(target.host, target.port), RESOLVE_TIMEOUT_SECONDS)
+        except (OSError, UnicodeError):  # socket.gaierror and TimeoutError are OSErrors
             addresses = []
         check_addresses(addresses, target=target, production=self.s.production)
         return target, addresses
