@@ -188,7 +188,7 @@ async def build_container(
         api_keys=ApiKeyService(api_keys, audit, clock, usage_flush_seconds=settings.api_key_usage_flush_seconds),
         ml=ml,
         verification=verification, jobs=jobs, repositories=repositories,
-        request_limits=RequestLimiter(rate_counters, clock, settings.rate_limit_table()),
+        request_limits=RequestLimiter(rate_counters, clock, settings.rate_limit_table(), batch=settings.rate_limit_batch),
         in_flight=InFlightLimiter(settings.max_in_flight_per_caller),
         gateway=GatewayService(settings.gateway_services, connect_timeout=settings.gateway_connect_timeout_seconds,
                                read_timeout=settings.gateway_read_timeout_seconds),

@@ -136,6 +136,8 @@ class Settings(BaseSettings):
     rate_limits_enabled: bool = True
     # Per caller (API key, else signed-in user, else IP) and route group; groups left out keep their default.
     rate_limits: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_LIMITS))
+    # Requests one counter update may claim far from the limit (1 = a database write on every request).
+    rate_limit_batch: int = Field(16, ge=1, le=1000)
     # Heavy requests (/kyc/verify, /ocr/extract, /liveness/*) one caller may have in flight per instance.
     max_in_flight_per_caller: int = Field(4, ge=1)
     # `last_used_at` of an API key is written at most this often per key (kept in memory meanwhile).

@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from bench import events, kyc, loans, ml
+from bench import events, kyc, limits, loans, ml
 from bench.load import Result, Scenario, run_scenario
 from bench.server import BenchServer
 
@@ -88,6 +88,8 @@ def _info(name: str, pct: int, old: str) -> Check:
 
 
 CHECKS = [
+    # The shared rate limit's cost: this server (limits on) against a second one with them off (bench/limits.py).
+    Check("users_me_limits_on req/s / users_me_limits_off req/s", limits.ratio, lambda v: v >= 0.8, ">= 0.8"),
     Check("users_me req/s / health req/s", lambda r: r["users_me"].rps / r["health"].rps, lambda v: v >= 0.5, ">= 0.5"),
     _loaded("users_me+logins", "users_me_paced", 4.0),
     _overhead("kyc_verify"), _overhead("ocr_extract"), _overhead("liveness_verify_30"),
@@ -162,6 +164,7 @@ async def measure(server: BenchServer, health_status: int) -> list[Result]:
     results += await kyc.run_all(server, inputs, bare, auditor.json()["access_token"])
     results += await loans.run_all(server)
     results += await events.run_all(server)
+    results += await limits.run_all(server)
     return results
 
 
@@ -171,7 +174,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     info, started = machine(), time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    with BenchServer() as server:
+    with BenchServer(**limits.SERVER_ENV) as server:  # limits on, never reached by the scenarios
         health = server.health
         print(f"server up at {server.base_url} (DATA_DIR={server.data_dir})", flush=True)
         for key, model in health.get("models", {}).items():

@@ -1,9 +1,19 @@
 """Request rate limits shared by every instance (fixed windows in MongoDB), and the per-caller
 cap on heavy requests in flight (per process).
 
-The rate limit costs one atomic `$inc` upsert per request. A fixed window lets a caller burst up
-to twice its limit across a window boundary; that is the price of a single write (a sliding
-window needs a read of many events or two counters).
+Each caller's window is one counter document updated by one atomic `$inc` upsert. Far from the
+limit an instance claims several requests with that one update (at most `batch`, and at most an
+eighth of what is left) and serves them from memory; near the limit it claims one per request.
+So the limit is never exceeded across instances (every request served was claimed in the shared
+counter first), and the embedded database, whose single process a write costs more than the read
+`/users/me` makes, is not written on every request (measured: 0.47x the rate without limits when
+writing per request). The price: requests an instance claimed but did not use are lost to the
+others until the window ends (fewer than `batch` per instance), and X-RateLimit-Remaining counts
+the other instances' requests only as of this instance's last claim. `RATE_LIMIT_BATCH=1` writes
+on every request and makes both exact.
+
+A fixed window lets a caller send up to twice its limit around a window boundary; that is the
+price of one counter (a sliding window needs many events or two counters).
 
 The in-flight cap is counted in this process only: N instances allow N times the cap in all.
 It exists to stop one caller queueing unbounded model work on an instance, which is a per-instance
@@ -38,20 +48,59 @@ class WindowQuota:
                 (b"x-ratelimit-reset", str(self.reset_at).encode())]
 
 
+@dataclass
+class _Lease:
+    """Requests of one caller's current window this instance claimed in the shared counter."""
+
+    window_start: int
+    ends_at: float
+    unused: int = 0  # claimed, not served yet
+    counted: int = 0  # the shared count as of this instance's last claim
+
+
 class RequestLimiter:
-    def __init__(self, repo: RateCounterRepository, clock: Clock, limits: dict[RouteGroup, RateLimit]) -> None:
-        self.repo, self.clock, self.limits = repo, clock, limits
+    def __init__(self, repo: RateCounterRepository, clock: Clock, limits: dict[RouteGroup, RateLimit], *,
+                 batch: int = 16) -> None:
+        self.repo, self.clock, self.limits, self.batch = repo, clock, limits, batch
+        self._leases: dict[tuple[str, str], _Lease] = {}
 
     async def hit(self, subject: str, group: RouteGroup, per_minute: int | None = None) -> WindowQuota:
         """Count a request of `subject` (`key:<id>`, `user:<id>` or `ip:<address>`) in `group`.
         `per_minute` (an API key's own limit) replaces the group's limit."""
         limit = RateLimit(per_minute, 60) if per_minute else self.limits[group]
-        now = self.clock.now()
-        start = limit.window_start(now)
-        count = await self.repo.hit(subject, group.value, start, limit.seconds)
-        reset_at = start + limit.seconds
-        return WindowQuota(limit=limit.count, remaining=limit.count - count, reset_at=reset_at,
-                           retry_after=max(1, int(reset_at - now.timestamp() + 0.999)))
+        at = self.clock.now()
+        now, start = at.timestamp(), limit.window_start(at)
+        key = (subject, group.value)
+        lease = self._leases.get(key)
+        if lease is None or lease.window_start != start:
+            lease = self._new_lease(key, start, start + limit.seconds, now)
+        if lease.unused > 0:
+            lease.unused -= 1
+            return self._quota(limit, lease, now)
+        claim = max(1, min(self.batch, (limit.count - lease.counted) // 8))
+        count = await self.repo.hit(subject, group.value, start, limit.seconds, claim)
+        granted = max(0, min(claim, limit.count - (count - claim)))  # the claimed places within the limit
+        lease = self._leases.get(key) or lease  # other requests of this caller may have claimed meanwhile
+        if lease.window_start != start:
+            lease = self._new_lease(key, start, start + limit.seconds, now)
+        lease.counted = max(lease.counted, count)
+        if granted == 0:
+            return WindowQuota(limit=limit.count, remaining=-1, reset_at=start + limit.seconds,
+                               retry_after=max(1, int(start + limit.seconds - now + 0.999)))
+        lease.unused += granted - 1
+        return self._quota(limit, lease, now)
+
+    def _new_lease(self, key: tuple[str, str], start: int, ends_at: float, now: float) -> _Lease:
+        if len(self._leases) > 50_000:  # forget callers whose window is over
+            self._leases = {k: v for k, v in self._leases.items() if v.ends_at > now}
+        lease = self._leases[key] = _Lease(window_start=start, ends_at=ends_at)
+        return lease
+
+    @staticmethod
+    def _quota(limit: RateLimit, lease: _Lease, now: float) -> WindowQuota:
+        reset_at = lease.window_start + limit.seconds
+        return WindowQuota(limit=limit.count, remaining=max(0, limit.count - (lease.counted - lease.unused)),
+                           reset_at=reset_at, retry_after=max(1, int(reset_at - now + 0.999)))
 
 
 class InFlightLimiter:

@@ -155,3 +155,44 @@ async def test_heavy_requests_in_flight_are_capped_per_caller(api_factory, email
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_far_from_the_limit_one_update_claims_several_requests(api_factory, email, monkeypatch):
+    for batch, writes_expected, counted in ((16, 2, 32), (1, 20, 20)):
+        api = await api_factory(rate_limits={"default": "1000/minute"}, rate_limit_batch=batch)
+        tokens = await api.customer()
+        _clear_of_window_end(api, window=60, margin=15)
+        repo = api.container.request_limits.repo
+        writes = []
+        hit = repo.hit
+
+        async def counted_hit(*args, _hit=hit, _writes=writes):
+            _writes.append(args)
+            return await _hit(*args)
+
+        monkeypatch.setattr(repo, "hit", counted_hit)
+        remaining = []
+        for _ in range(20):
+            r = await api.client.get("/users/me", headers=bearer(tokens))
+            assert r.status_code == 200
+            remaining.append(_quota(r)[1])
+        assert remaining == list(range(999, 979, -1))  # as one instance sees it: exact here
+        assert len(writes) == writes_expected, batch
+        doc = await api.container.db["rate_counters"].find_one({"_id": {"$regex": "^user:.*\\|default\\|"}})
+        assert doc["n"] == counted  # claimed places: 20 used, the rest this instance's until the window ends
+
+
+async def test_claims_never_let_two_instances_exceed_the_limit_together(api_factory, email):
+    db = f"t_{uuid.uuid4().hex[:12]}"
+    a = await api_factory(mongodb_db=db, rate_limits={"default": "40/minute"})
+    b = await api_factory(mongodb_db=db, rate_limits={"default": "40/minute"})
+    tokens = await a.customer(email)
+    _clear_of_window_end(a, b, window=60, margin=20)
+    served, refused_in_a_row = 0, 0
+    while refused_in_a_row < 4:  # until both instances have nothing left to give
+        for api in (a, b, b, a, a, a):
+            r = await api.client.get("/users/me", headers=bearer(tokens))
+            assert r.status_code in (200, 429), r.text
+            served += r.status_code == 200
+            refused_in_a_row = refused_in_a_row + 1 if r.status_code == 429 else 0
+    assert served == 40
