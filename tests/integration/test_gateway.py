@@ -210,3 +210,23 @@ async def test_staff_and_gateway_keys_only(gw, upstreams, email):
     r = await gw.client.post("/gateway/echo/echo", headers={"X-API-Key": keys["gateway"]}, content=b"hi")
     assert r.status_code == 201 and r.json()["body"] == "hi"
     assert _header(r.json(), "x-api-key") == []  # the key stays here
+
+
+async def test_the_gateway_has_its_own_body_limit(api_factory, upstreams):
+    main, _ = upstreams
+    api = await api_factory(gateway_services={"echo": main.base}, gateway_max_body_bytes=64 * 1024,
+                            max_json_body_bytes=1024)
+    admin = bearer(await api.staff("admin"))
+    r = await api.client.post("/gateway/echo/echo", content=b"x" * 60_000, headers=admin)  # over the JSON limit
+    assert r.status_code == 201 and r.json()["bytes"] == 60_000
+    r = await api.client.post("/gateway/echo/echo", content=b"x" * 70_000, headers=admin)  # declared: refused first
+    assert r.status_code == 413 and r.json()["error_code"] == "payload_too_large"
+
+    async def chunked():  # no Content-Length: counted as it streams through
+        for _ in range(10):
+            yield b"y" * 10_000
+
+    hits = len(main.hits)
+    r = await api.client.post("/gateway/echo/echo", content=chunked(), headers=admin)
+    assert r.status_code == 413 and r.json()["error_code"] == "payload_too_large", r.text
+    assert len(main.hits) <= hits + 1  # at most the cut-off upload reached the upstream, never an answer
