@@ -90,9 +90,14 @@ def create_app(settings: Settings | None = None, *, ml_loaders: dict[str, Any] |
         generate_unique_id_function=lambda route: route.name,
     )
     install_error_handlers(app)
+    # Innermost but for the routes, before body parsing: a 429 still carries CORS headers (browsers can
+    # read it), preflights are never counted, and it has its request id and access-log line.
+    app.add_middleware(RateLimitMiddleware, prefix=API_PREFIX)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
-                           allow_methods=["*"], allow_headers=["*"], expose_headers=["X-Request-ID", "Retry-After"])
+                           allow_methods=["*"], allow_headers=["*"],
+                           expose_headers=["X-Request-ID", "Retry-After", "X-RateLimit-Limit",
+                                           "X-RateLimit-Remaining", "X-RateLimit-Reset"])
     # Upload routes: two files plus room for the form; frame routes: a full set as base64 in JSON.
     # Every other route: a small JSON body (see LARGE_BODY_ROUTES).
     app.add_middleware(BodyLimitMiddleware, default=settings.max_json_body_bytes, prefix=API_PREFIX, limits={
@@ -100,8 +105,6 @@ def create_app(settings: Settings | None = None, *, ml_loaders: dict[str, Any] |
         "frames": settings.max_frames * settings.max_frame_bytes * 4 // 3 + 2**20,
         "gateway": settings.gateway_max_body_bytes,
     })
-    # Inside the request context (a 429 has its request id and access-log line), before body parsing.
-    app.add_middleware(RateLimitMiddleware, prefix=API_PREFIX)
     app.add_middleware(RequestContextMiddleware)
     # Outermost, so every answer (a 500 or a 413 included) carries the headers.
     app.add_middleware(SecurityHeadersMiddleware, api_prefix=API_PREFIX, trusted_proxies=settings.trusted_proxies,

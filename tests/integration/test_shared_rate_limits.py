@@ -196,3 +196,20 @@ async def test_claims_never_let_two_instances_exceed_the_limit_together(api_fact
             served += r.status_code == 200
             refused_in_a_row = refused_in_a_row + 1 if r.status_code == 429 else 0
     assert served == 40
+
+
+async def test_browsers_can_read_a_429_and_preflights_are_not_counted(api_factory):
+    origin = "https://app.example.com"
+    api = await api_factory(rate_limits={"auth": "1/hour"}, cors_origins=[origin])
+    _clear_of_window_end(api, window=3600)
+    preflight = {"Origin": origin, "Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "content-type"}
+    for _ in range(3):
+        assert (await api.client.options("/auth/login", headers=preflight)).status_code == 200
+    login = {"identifier": "nobody@example.com", "password": "wrong-password-123"}
+    r = await api.client.post("/auth/login", json=login, headers={"Origin": origin})
+    assert r.status_code == 401  # the preflights left the one request of the hour
+    r = await api.client.post("/auth/login", json=login, headers={"Origin": origin})
+    assert r.status_code == 429 and r.headers["access-control-allow-origin"] == origin
+    exposed = {h.strip().lower() for h in r.headers["access-control-expose-headers"].split(",")}
+    assert {"retry-after", "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"} <= exposed
