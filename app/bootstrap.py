@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from app.config import Settings
@@ -134,8 +135,9 @@ async def build_container(
     rate_counters = RateCounterRepository(db)
     repositories.append(rate_counters)
     cipher = DocumentCipher.from_settings(settings)  # documents at rest: GridFS bucket `kyc_files`
-    events_repo = EventRepository(db)
-    endpoints, attempts = WebhookEndpointRepository(db, cipher), WebhookAttemptRepository(db)
+    retention = timedelta(days=settings.events_retention_days)
+    events_repo = EventRepository(db, retention=retention)
+    endpoints, attempts = WebhookEndpointRepository(db, cipher), WebhookAttemptRepository(db, retention=retention)
     repositories += [events_repo, endpoints, attempts]
     for repo in repositories:
         await repo.ensure_indexes()

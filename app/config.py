@@ -131,6 +131,7 @@ class Settings(BaseSettings):
     webhook_backoff_base_seconds: float = Field(60.0, ge=0)
     webhook_backoff_cap_seconds: float = Field(14_400.0, ge=0)
     webhook_secret_grace_seconds: float = Field(86_400.0, ge=0)
+    events_retention_days: int = Field(30, ge=1)
 
     # Integrators: request limits shared by every instance, heavy-route caps, API keys, the gateway.
     rate_limits_enabled: bool = True

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
@@ -49,14 +49,20 @@ def _from_doc(doc: dict[str, Any]) -> Event:
 class EventRepository(RepositoryBase):
     collection_name = "events"
 
+    def __init__(self, db: Any, *, retention: timedelta = timedelta(days=30)) -> None:
+        super().__init__(db)
+        self.retention = retention  # then the database drops the event (replays reach back this far)
+
     async def ensure_indexes(self) -> None:
         # Replaying one viewer's missed events (`_id` itself serves the shared poll).
         await self.collection.create_index([("audiences", ASCENDING), ("_id", ASCENDING)])
+        await self.collection.create_index("expires_at", expireAfterSeconds=0)
 
     async def add(self, event: Event, *, session: Any = None) -> None:
         await self.collection.insert_one({
             "_id": ObjectId(event.id), "type": event.type.value, "user_id": event.user_id, "data": event.data,
             "created_at": event.created_at, "audiences": list(event.audiences),
+            "expires_at": event.created_at + self.retention,
         }, session=session)
 
     async def get(self, event_id: str) -> Event | None:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
@@ -101,7 +101,12 @@ def _attempt_from_doc(doc: dict[str, Any]) -> DeliveryAttempt:
 class WebhookAttemptRepository(RepositoryBase):
     collection_name = "webhook_attempts"
 
+    def __init__(self, db: Any, *, retention: timedelta = timedelta(days=30)) -> None:
+        super().__init__(db)
+        self.retention = retention
+
     async def ensure_indexes(self) -> None:
+        await self.collection.create_index("expires_at", expireAfterSeconds=0)
         await self.collection.create_index([("endpoint_id", ASCENDING), ("at", DESCENDING)])
         await self.collection.create_index([("event_id", ASCENDING), ("endpoint_id", ASCENDING),
                                             ("delivery", ASCENDING), ("success", ASCENDING)])
@@ -112,7 +117,7 @@ class WebhookAttemptRepository(RepositoryBase):
                "event_type": attempt.event_type, "delivery": attempt.delivery, "attempt": attempt.attempt,
                "at": attempt.at, "url": attempt.url, "status_code": attempt.status_code,
                "duration_ms": attempt.duration_ms, "error": attempt.error, "next_retry_at": attempt.next_retry_at,
-               "success": attempt.success}
+               "success": attempt.success, "expires_at": attempt.at + self.retention}
         await self.collection.insert_one(doc)
         return _attempt_from_doc(doc)
 

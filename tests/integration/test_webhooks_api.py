@@ -324,6 +324,7 @@ async def test_every_state_change_is_in_the_outbox_with_masked_numbers_only(api_
     assert await api.container.db["jobs"].count_documents({"kind": "webhook_fanout",
                                                           "payload.event_id": str(event["_id"])}) == 1
     assert event["created_at"] - api.container.clock.now() < timedelta(seconds=5)
+    assert event["expires_at"] - event["created_at"] == timedelta(days=30)  # EVENTS_RETENTION_DAYS, then dropped
 
 
 async def test_a_loan_s_life_reaches_the_receiver_in_order_with_exact_amounts(api_factory, receiver):
