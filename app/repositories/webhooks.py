@@ -74,8 +74,9 @@ class WebhookEndpointRepository(RepositoryBase):
         return [self._from_doc(d) for d in docs]
 
     async def disable(self, endpoint_id: str, now: datetime) -> WebhookEndpoint | None:
+        """None unless it was enabled (an endpoint is disabled once: `disabled_at` stays the first time)."""
         doc = await self.collection.find_one_and_update(
-            {"_id": to_object_id(endpoint_id)},
+            {"_id": to_object_id(endpoint_id), "enabled": True},
             {"$set": {"enabled": False, "disabled_at": now, "updated_at": now}}, return_document=ReturnDocument.AFTER)
         return self._from_doc(doc) if doc else None
 

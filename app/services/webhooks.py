@@ -159,7 +159,7 @@ class WebhookService:
         """No new deliveries; queued retries end as no-ops. The attempts stay listed."""
         endpoint = await self.endpoints.disable(endpoint_id, self.clock.now())
         if endpoint is None:
-            raise WebhookNotFound()
+            return await self.get(endpoint_id)  # already disabled (DELETE twice): as it is, or 404
         await self.audit.record(AuditAction.WEBHOOK_DISABLED, user_id=None, actor=admin, client=client,
                                 webhook_id=endpoint.id)
         return endpoint
@@ -190,6 +190,9 @@ class WebhookService:
             raise DeliveryAttemptNotFound()
         if not endpoint.enabled:
             raise WebhookDisabled("The endpoint is disabled; nothing is sent to it.")
+        if await self.events.get(attempt.event_id) is None:
+            raise DeliveryAttemptNotFound("The event is no longer kept (EVENTS_RETENTION_DAYS).",
+                                          code="webhook_event_expired")
         delivery = f"redeliver:{uuid.uuid4().hex[:12]}"
         job = await self.jobs.enqueue(WEBHOOK_DELIVERY_JOB, f"{WEBHOOK_DELIVERY_JOB}:{attempt.event_id}:{endpoint.id}:"
                                       f"{delivery}", {"event_id": attempt.event_id, "endpoint_id": endpoint.id,

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from bson import ObjectId
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from app.domain.audit import ClientInfo
@@ -235,6 +236,9 @@ async def test_an_admin_redelivers_an_attempt_and_a_disabled_endpoint_gets_nothi
     r = await api.client.post(f"/admin/webhooks/{hook['id']}/attempts/6741f0c2a1b2c3d4e5f60730/redeliver",
                               headers=bearer(admin))
     assert r.status_code == 404 and r.json()["error_code"] == "webhook_attempt_not_found"
+    await api.container.db["events"].delete_one({"_id": ObjectId(attempt["event_id"])})  # past its retention
+    r = await api.client.post(f"/admin/webhooks/{hook['id']}/attempts/{attempt['id']}/redeliver", headers=bearer(admin))
+    assert r.status_code == 404 and r.json()["error_code"] == "webhook_event_expired"
 
     receiver.statuses = [500]  # a failing try is queued for a retry, then the endpoint is disabled
     await _checks_completed(api)
@@ -242,6 +246,9 @@ async def test_an_admin_redelivers_an_attempt_and_a_disabled_endpoint_gets_nothi
     assert len(receiver.requests) == 3
     r = await api.client.delete(f"/admin/webhooks/{hook['id']}", headers=bearer(admin))
     assert r.status_code == 200 and r.json()["enabled"] is False and r.json()["disabled_at"]
+    again = await api.client.delete(f"/admin/webhooks/{hook['id']}", headers=bearer(admin))
+    assert again.status_code == 200 and again.json()["disabled_at"] == r.json()["disabled_at"]
+    assert await api.container.db["user_log"].count_documents({"action": "webhook_disabled"}) == 1
     api.container.clock.advance(hours=1)
     await _checks_completed(api)
     await run_jobs(api.container)
