@@ -83,7 +83,9 @@ async def list_webhook_attempts(webhook_id: str, _: Admin, hooks: WebhookService
 
 @router.post("/{webhook_id}/attempts/{attempt_id}/redeliver", status_code=status.HTTP_202_ACCEPTED,
              response_model=RedeliveryOut, summary="Send an attempt's event again",
-             responses=error_responses(w.WebhookNotFound, w.DeliveryAttemptNotFound, w.WebhookDisabled, 401, 403))
+             responses=error_responses(w.WebhookNotFound, w.DeliveryAttemptNotFound, w.WebhookDisabled, 401, 403,
+                                       (404, "webhook_event_expired",
+                                        "The event is no longer kept (EVENTS_RETENTION_DAYS).")))
 async def redeliver_webhook_attempt(webhook_id: str, attempt_id: str, admin: Admin, hooks: WebhookServiceDep,
                                     client: ClientDep) -> RedeliveryOut:
     """Queues a new delivery of that event (same `webhook-id`, so receivers can drop a duplicate), with its
