@@ -143,7 +143,10 @@ def _find_gender(page: Page, out: Found) -> None:
 
 # e-Aadhaar and masked Aadhaar print only the last four digits (`XXXX XXXX 1234`); OCR
 # reads the X as x, × or K now and then.
-_MASKED_UID_RE = re.compile(r"(?<![A-Z0-9])[XxK×*]{4}\s?[XxK×*]{4}\s?(\d{4})(?!\s?\d)")
+_MASKED_UID_RE = re.compile(
+    r"(?<![A-Z0-9])(?:[XxK×*]{4}\s?[XxK×*]{4}\s?(\d{4})(?!\s?\d)"
+    r"|(?<!\d)(\d{4})\s?[XxK×*]{4}\s?[XxK×*]{4}(?![A-Z0-9]))"  # PP-OCR sometimes orders the groups last-first
+)
 
 
 def _aadhaar_number(page: Page, out: Found) -> None:
@@ -157,7 +160,8 @@ def _aadhaar_number(page: Page, out: Found) -> None:
         masked = next(((m, i) for i, t in enumerate(page.row_texts) if not re.search(r"\bVID\b", t, re.I)
                        for m in _MASKED_UID_RE.finditer(t)), None)
         if masked:  # read as masked: nothing to check, and not a Verhoeff failure
-            out.put("document_number", f"XXXX XXXX {masked[0].group(1)}", page.row_conf(masked[1]))
+            last4 = masked[0].group(1) or masked[0].group(2)
+            out.put("document_number", f"XXXX XXXX {last4}", page.row_conf(masked[1]))
             out.validation.update(number_valid=None, number_masked=True, checksum="verhoeff", verhoeff=None)
         return
     number, conf = next(((n, c) for n, c in candidates if rules.is_valid_aadhaar(n)), candidates[0])

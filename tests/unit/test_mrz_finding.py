@@ -117,3 +117,13 @@ def test_names_and_dates_printed_on_a_card_are_no_mrz_fragments():
     assert mrz_fragment("P<UTOERIKSSON<<ANNA <MARIA<<<<<<<<<<<<<<<<<<") == "P<UTOERIKSSON<<ANNA<MARIA" + "<" * 18
     page = page_of(box("KAVITA REDDY", 86, 517), box("VENKAT REDDY", 86, 607), box("02/10/1954", 668, 606))
     assert mrz_rows(page) == [] and not _mrz_incomplete(page)
+
+
+def test_masked_aadhaar_number_in_either_group_order():
+    from app.ml.document_parsers import parse_aadhaar
+
+    for printed in ("XXXX XXXX 6969", "6969 XXXX XXXX", "xxxx xxxx 6969"):
+        found = parse_aadhaar(page_of(box("GOVERNMENT OF INDIA", 400, 30), box(printed, 234, 456)))
+        assert found.fields["document_number"] == "XXXX XXXX 6969", printed
+        assert found.validation["number_masked"] is True and found.validation["number_valid"] is None
+        assert found.number_raw is None
