@@ -4,6 +4,8 @@ cap on heavy requests in flight (per process).
 Each caller's window is one counter document updated by one atomic `$inc` upsert. Far from the
 limit an instance claims several requests with that one update (at most `batch`, and at most an
 eighth of what is left) and serves them from memory; near the limit it claims one per request.
+Requests of one caller arriving together wait for the instance's batch claim in flight rather than
+each claiming a batch of their own.
 So the limit is never exceeded across instances (every request served was claimed in the shared
 counter first), and the embedded database, whose single process a write costs more than the read
 `/users/me` makes, is not written on every request (measured: 0.47x the rate without limits when
@@ -21,6 +23,7 @@ resource; the shared rate limit bounds the total."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from dataclasses import dataclass
 
@@ -56,6 +59,7 @@ class _Lease:
     ends_at: float
     unused: int = 0  # claimed, not served yet
     counted: int = 0  # the shared count as of this instance's last claim
+    claiming: asyncio.Event | None = None  # set when this instance's batch claim in flight returns
 
 
 class RequestLimiter:
@@ -68,20 +72,35 @@ class RequestLimiter:
         """Count a request of `subject` (`key:<id>`, `user:<id>` or `ip:<address>`) in `group`.
         `per_minute` (an API key's own limit) replaces the group's limit."""
         limit = RateLimit(per_minute, 60) if per_minute else self.limits[group]
-        at = self.clock.now()
-        now, start = at.timestamp(), limit.window_start(at)
         key = (subject, group.value)
-        lease = self._leases.get(key)
-        if lease is None or lease.window_start != start:
-            lease = self._new_lease(key, start, start + limit.seconds, now)
-        if lease.unused > 0:
-            lease.unused -= 1
-            return self._quota(limit, lease, now)
-        claim = max(1, min(self.batch, (limit.count - lease.counted) // 8))
+        while True:
+            at = self.clock.now()
+            now, start = at.timestamp(), limit.window_start(at)
+            lease = self._leases.get(key)
+            if lease is None or lease.window_start != start:
+                lease = self._new_lease(key, start, start + limit.seconds, now)
+            if lease.unused > 0:
+                lease.unused -= 1
+                return self._quota(limit, lease, now)
+            claim = max(1, min(self.batch, (limit.count - lease.counted) // 8))
+            if claim == 1:  # a claim of one wastes nothing: no need to wait for anyone
+                return await self._claim(subject, group, limit, key, start, now, 1)
+            if lease.claiming is not None:  # requests arriving together share one batch claim
+                await lease.claiming.wait()
+                continue
+            lease.claiming = done = asyncio.Event()
+            try:
+                return await self._claim(subject, group, limit, key, start, now, claim)
+            finally:
+                lease.claiming = None
+                done.set()
+
+    async def _claim(self, subject: str, group: RouteGroup, limit: RateLimit, key: tuple[str, str], start: int,
+                     now: float, claim: int) -> WindowQuota:
         count = await self.repo.hit(subject, group.value, start, limit.seconds, claim)
         granted = max(0, min(claim, limit.count - (count - claim)))  # the claimed places within the limit
-        lease = self._leases.get(key) or lease  # other requests of this caller may have claimed meanwhile
-        if lease.window_start != start:
+        lease = self._leases.get(key)
+        if lease is None or lease.window_start != start:
             lease = self._new_lease(key, start, start + limit.seconds, now)
         lease.counted = max(lease.counted, count)
         if granted == 0:
