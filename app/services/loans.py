@@ -9,6 +9,7 @@ change as one guarded repository call (None there means someone else changed the
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Mapping
@@ -114,9 +115,10 @@ class LoanService:
 
     async def eligibility(self, user: User, product_id: str, amount: Decimal | None = None,
                           tenure_months: int | None = None) -> tuple[LoanProduct, Eligibility]:
-        product = await self.catalogue.product(product_id)
         amount = None if amount is None else money(amount, strict=True)  # 100000 is stored as 100000.00
-        applicant = applicant_of(user, await self.loans.committed(user.id))
+        # Two independent reads: side by side, one round trip of waiting instead of two.
+        product, committed = await asyncio.gather(self.catalogue.product(product_id), self.loans.committed(user.id))
+        applicant = applicant_of(user, committed)
         return product, check_eligibility(product, applicant, self.today(), amount, tenure_months)
 
     # --- opening a loan ----------------------------------------------------------------------
