@@ -496,3 +496,14 @@ async def test_a_notice_job_that_runs_twice_mails_once(api):
     await api.container.loans.deliver_notice(SimpleNamespace(payload=job["payload"]))
     await asyncio.sleep(0.2)
     assert _subjects(api, who["email"]).count("We received your loan application") == 1
+
+
+async def test_loan_routes_take_only_a_small_json_body(api):
+    who = await borrower(api)
+    r = await api.client.post("/loans/apply", headers=who["headers"],
+                              json={"product_id": "0" * 24, "amount": 1000, "tenure_months": 12, "purpose": "x" * 20000})
+    assert r.status_code == 413 and r.json()["error_code"] == "payload_too_large"
+    r = await api.client.post(f"/loans/my-loans/{'0' * 24}/repayments", headers=who["headers"],
+                              content=b"{\"amount\": 1" + b"0" * 20000 + b"}")
+    assert r.status_code == 413
+    assert await _loan_count(api) == 0
