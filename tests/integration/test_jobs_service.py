@@ -231,7 +231,7 @@ async def test_a_crash_between_job_and_state_change_never_loses_the_job(api_fact
     async def crash(*args, **kwargs):
         raise ConnectionError("database went away")
 
-    monkeypatch.setattr(container.users_repo, "update", crash)
+    monkeypatch.setattr(container.users_repo, "save_profile", crash)
     with pytest.raises(ConnectionError):
         await container.users.update_profile(user, PROFILE, ClientInfo())
     monkeypatch.undo()
