@@ -21,6 +21,7 @@ from typing import Any
 from app.domain.audit import AuditAction, ClientInfo
 from app.domain.errors import UserNotFound
 from app.domain.events import EventType
+from app.domain.ids import parse_id
 from app.domain.jobs import Job
 from app.domain.lending import (
     Allocated,
@@ -380,12 +381,15 @@ class LoanService:
         return await self.loans.search(user_id=user.id, skip=(page - 1) * page_size, limit=page_size)
 
     async def my_loan(self, user: User, loan_id: str) -> LoanView:
-        loan = await self._own(user, loan_id)
-        return LoanView(loan, await self.repayments.for_loan(loan.id))
+        # Both reads at once; the payments are only shown once the loan proved to be this customer's.
+        loan, repayments = await asyncio.gather(self._own(user, loan_id),
+                                                self.repayments.for_loan(parse_id(loan_id) or ""))
+        return LoanView(loan, repayments)
 
     async def loan(self, loan_id: str) -> LoanView:
-        loan = await self._admin_loan(loan_id)
-        return LoanView(loan, await self.repayments.for_loan(loan.id))
+        loan, repayments = await asyncio.gather(self._admin_loan(loan_id),
+                                                self.repayments.for_loan(parse_id(loan_id) or ""))
+        return LoanView(loan, repayments)
 
     async def search(self, *, status: str | None, product_id: str | None, user_id: str | None, page: int,
                      page_size: int) -> tuple[list[Loan], int]:
