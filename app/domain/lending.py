@@ -163,14 +163,15 @@ class Loan:
 
     @property
     def outstanding(self) -> Decimal:
-        """Left to pay on the schedule; 0 once closed (a pre-closure settles the rest)."""
-        if self.status == LoanStatus.CLOSED:
+        """Left to pay on the schedule: nothing before the disbursal (the KFS states what will be) nor
+        once closed (a pre-closure settles the rest)."""
+        if not self.is_disbursed or self.status == LoanStatus.CLOSED:
             return ZERO
         return self.summary.outstanding if self.summary else outstanding(self.instalments)
 
     @property
     def outstanding_principal(self) -> Decimal:
-        if self.status == LoanStatus.CLOSED:
+        if not self.is_disbursed or self.status == LoanStatus.CLOSED:
             return ZERO
         return self.summary.outstanding_principal if self.summary else outstanding_principal(self.instalments)
 

@@ -134,11 +134,12 @@ def _from_doc(doc: dict[str, Any], *, full: bool = True) -> Loan:
     )
 
 
-def _figures(rows: tuple[Instalment, ...], *, dated: bool = True, closed: bool = False) -> dict[str, Any]:
-    """What lists show without reading the schedule: outstanding, and the next instalment due."""
-    if closed:
+def _figures(rows: tuple[Instalment, ...], *, owing: bool = True) -> dict[str, Any]:
+    """What lists show without reading the schedule: outstanding, and the next instalment due.
+    Nothing is owed before the disbursal nor once closed."""
+    if not owing:
         return {"outstanding": Decimal128(ZERO), "outstanding_principal": Decimal128(ZERO), "next_due": None}
-    due = next_due(rows) if dated else None
+    due = next_due(rows)
     return {"outstanding": Decimal128(outstanding(rows)), "outstanding_principal": Decimal128(outstanding_principal(rows)),
             "next_due": {"number": due.number, "due_date": date_to_db(due.due_date),
                          "amount": Decimal128(due.amount_left)} if due else None}
@@ -181,7 +182,7 @@ class LoanRepository(RepositoryBase):
             "product": product_to_doc(loan.product), "amount": Decimal128(loan.amount),
             "tenure_months": loan.tenure_months, "purpose": loan.purpose, "status": loan.status.value, "open": True,
             "origin": loan.origin.value, "emi": Decimal128(loan.emi), "kfs": kfs_to_doc(loan.kfs),
-            **_figures(loan.instalments, dated=False),
+            **_figures(loan.instalments, owing=False),
             "schedule_paid": Decimal128(ZERO), "paid_total": Decimal128(ZERO), "created_at": loan.created_at, "updated_at": loan.updated_at,
             "history": [_change(first.status, first.at, first.by, first.note)], "rev": 0,
             "decided_by": loan.decided_by,
@@ -218,7 +219,7 @@ class LoanRepository(RepositoryBase):
         """Applies a payment computed from `loan` as read; None if it changed since. The last
         instalment paid closes the loan."""
         update: dict[str, Any] = {
-            "$set": {"schedule_paid": Decimal128(loan.schedule_paid + amount), **_figures(schedule, closed=owed == 0),
+            "$set": {"schedule_paid": Decimal128(loan.schedule_paid + amount), **_figures(schedule, owing=owed != 0),
                      "paid_total": Decimal128(loan.paid_total + amount), "updated_at": now}}
         if owed == 0:
             update["$set"].update(status=LoanStatus.CLOSED.value, open=False, closure=Closure.REPAID.value,
@@ -236,7 +237,7 @@ class LoanRepository(RepositoryBase):
                               session: Any = None) -> Loan | None:
         return await self._transition(self._in(loan.id, LoanStatus.PRE_CLOSURE_REQUESTED, rev=loan.rev), {
             "$set": {"status": LoanStatus.CLOSED.value, "open": False, "closure": Closure.PRE_CLOSED.value,
-                     "closed_at": now, "preclosure_quote": _quote_doc(quote), **_figures((), closed=True),
+                     "closed_at": now, "preclosure_quote": _quote_doc(quote), **_figures((), owing=False),
                      "paid_total": Decimal128(loan.paid_total + amount), "updated_at": now},
             "$push": {"history": _change(LoanStatus.CLOSED, now, by, Closure.PRE_CLOSED.value)}}, session)
 

@@ -57,6 +57,7 @@ async def test_a_customer_from_approved_kyc_to_a_pre_closed_loan(api):
     applied = r.json()
     loan_id = applied["loan_id"]
     assert applied["status"] == "APPLIED" and applied["emi"] == 8884.88 and applied["amount"] == 100000
+    assert applied["outstanding"] == 0 and applied["next_due"] is None  # nothing is owed before the disbursal
     kfs = applied["kfs"]
     assert kfs["processing_fee"] == 2000 and kfs["net_disbursed"] == 98000 and kfs["instalments"] == 12
     expected = build_schedule(D(100000), D(12), 12)
