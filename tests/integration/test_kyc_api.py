@@ -348,21 +348,31 @@ async def test_a_check_cut_off_midway_finishes_exactly_once_after_restart(paused
     who = await customer(api)
     kyc_id = await ready_case(api, who)
     assert (await api.client.post("/kyc/submit", headers=who["headers"])).status_code == 202
-    run = asyncio.create_task(api.container.jobs.run_once())
     jobs = api.container.db["jobs"]
-    for _ in range(200):  # wait until the worker holds the job and the handler is inside the models
-        if await jobs.count_documents({"status": "running"}):
-            break
-        await asyncio.sleep(0.02)
-    await asyncio.sleep(0.3)
-    run.cancel()  # the process stops in the middle of the checks
+    inside, real_run = asyncio.Event(), api.container.kyc.ml.run
+
+    async def stuck(*args, **kwargs):  # the checks reach the models and the process stops there
+        inside.set()
+        await asyncio.Event().wait()
+
+    api.container.kyc.ml.run = stuck
+    while not inside.is_set():  # run due jobs (the events' fan-outs too) until the checks job is inside
+        run = asyncio.create_task(api.container.jobs.run_once())
+        entered = asyncio.create_task(inside.wait())
+        await asyncio.wait({run, entered}, return_when=asyncio.FIRST_COMPLETED, timeout=30)
+        entered.cancel()
+        if run.done():
+            assert run.result(), "the checks job never started"
+    run.cancel()
     with pytest.raises(asyncio.CancelledError):
         await run
+    api.container.kyc.ml.run = real_run
     case = await api.container.kyc.cases.get(kyc_id)
     assert case.checks_state.value == "RUNNING" and case.checks == []
     api.container.clock.advance(seconds=api.settings.job_lease_seconds + 1)  # the lease lapses
     for _ in range(5):  # the lapsed lease counts as an attempt and is retried after its backoff
-        await api.container.jobs.run_once()
+        while await api.container.jobs.run_once():
+            pass
         api.container.clock.advance(seconds=5)
     case = await api.container.kyc.cases.get(kyc_id)
     assert case.checks_state.value == "DONE" and case.checks
