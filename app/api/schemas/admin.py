@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.schemas.common import Input, Money, PersonName, UtcDatetime
 from app.api.schemas.kyc import KycCaseBrief
+from app.api.schemas.loans import LoanSummary
 from app.domain.audit import AuditEntry
 from app.domain.users import User
 
@@ -75,7 +76,7 @@ class UserDetail(UserSummary):
     financial_details: dict[str, Any] | None
     employment_details: dict[str, Any] | None
     kyc_cases: list[KycCaseBrief] = Field(default_factory=list, description="Newest first")
-    loans: list[dict[str, Any]] = Field(default_factory=list)
+    loans: list[LoanSummary] = Field(default_factory=list, description="Newest first")
 
 
 class RoleOut(BaseModel):
