@@ -6,7 +6,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from app.config import Settings
 from app.domain.kyc import SubmissionPolicy
@@ -53,6 +53,7 @@ from app.services.verification import VerificationService
 from app.services.webhooks import WebhookService, WebhookSettings
 
 log = logging.getLogger("kycflow")
+R = TypeVar("R")
 
 
 @dataclass
@@ -116,6 +117,24 @@ async def database_uri(settings: Settings) -> tuple[str, EmbeddedMongo | None]:
     return await asyncio.to_thread(embedded.start), embedded  # polls for the child: not on the loop
 
 
+class Repositories:
+    """Builds the repositories on one database and remembers them, so `ensure_indexes` reaches
+    every one the container uses (no hand-kept list to forget a new collection in)."""
+
+    def __init__(self, db: Any) -> None:
+        self.db = db
+        self.built: list[Any] = []
+
+    def __call__(self, cls: type[R], *args: Any, **kwargs: Any) -> R:
+        built = cls(self.db, *args, **kwargs)
+        self.built.append(built)
+        return built
+
+    async def ensure_indexes(self) -> None:
+        for built in self.built:
+            await built.ensure_indexes()
+
+
 async def build_container(
     settings: Settings, *, db_name: str | None = None, ml_loaders: dict[str, Any] | None = None
 ) -> Container:
@@ -123,26 +142,21 @@ async def build_container(
     client = make_client(uri, settings.mongo_driver, max_idle_seconds=settings.mongo_max_idle_seconds)
     db = client[db_name or settings.mongodb_db]
     clock = Clock()
-    users_repo, otps = UserRepository(db), OtpRepository(db)
-    rate_events, user_log = RateEventRepository(db), UserLogRepository(db)
-    api_keys, challenges = ApiKeyRepository(db), LivenessChallengeRepository(db)
-    jobs_repo, kyc_cases, idempotency = JobRepository(db), KycCaseRepository(db), IdempotencyRepository(db)
-    repositories: list[Any] = [users_repo, otps, rate_events, user_log, api_keys, challenges, jobs_repo, kyc_cases,
-                               idempotency]
-    banks, products, loans, repayments = (BankRepository(db), LoanProductRepository(db), LoanRepository(db),
-                                          RepaymentRepository(db))
-    repositories += [banks, products, loans, repayments]
-    rate_counters = RateCounterRepository(db)
-    repositories.append(rate_counters)
+    repo = Repositories(db)  # every repository built here gets its indexes, none is forgotten
+    users_repo, otps = repo(UserRepository), repo(OtpRepository)
+    rate_events, user_log = repo(RateEventRepository), repo(UserLogRepository)
+    api_keys, challenges = repo(ApiKeyRepository), repo(LivenessChallengeRepository)
+    jobs_repo, kyc_cases, idempotency = repo(JobRepository), repo(KycCaseRepository), repo(IdempotencyRepository)
+    banks, products = repo(BankRepository), repo(LoanProductRepository)
+    loans, repayments = repo(LoanRepository), repo(RepaymentRepository)
+    rate_counters = repo(RateCounterRepository)
     cipher = DocumentCipher.from_settings(settings)  # documents at rest: GridFS bucket `kyc_files`
     retention = timedelta(days=settings.events_retention_days)
-    events_repo = EventRepository(db, retention=retention)
-    endpoints, attempts = WebhookEndpointRepository(db, cipher), WebhookAttemptRepository(db, retention=retention)
-    repositories += [events_repo, endpoints, attempts]
-    for repo in repositories:
-        await repo.ensure_indexes()
-    files = EncryptedFileStore(db, cipher)
-    await files.ensure_indexes()
+    events_repo = repo(EventRepository, retention=retention)
+    endpoints = repo(WebhookEndpointRepository, cipher)
+    attempts = repo(WebhookAttemptRepository, retention=retention)
+    files = repo(EncryptedFileStore, cipher)
+    await repo.ensure_indexes()
     passwords = PasswordHasher(settings.bcrypt_rounds, settings.password_workers)
     audit = AuditService(user_log, clock)
     jobs = JobService(jobs_repo, clock, JobSettings(
@@ -189,7 +203,7 @@ async def build_container(
         admin=AdminService(users_repo, passwords, audit, clock), audit=audit,
         api_keys=ApiKeyService(api_keys, audit, clock, usage_flush_seconds=settings.api_key_usage_flush_seconds),
         ml=ml,
-        verification=verification, jobs=jobs, repositories=repositories,
+        verification=verification, jobs=jobs, repositories=repo.built,
         request_limits=RequestLimiter(rate_counters, clock, settings.rate_limit_table(), batch=settings.rate_limit_batch),
         in_flight=InFlightLimiter(settings.max_in_flight_per_caller),
         gateway=GatewayService(settings.gateway_services, connect_timeout=settings.gateway_connect_timeout_seconds,

@@ -136,3 +136,24 @@ async def test_user_log_search(db):
     assert found.total == 2 and found.items[0].timestamp > found.items[1].timestamp
     found = await repo.search(user_id="u1", since=NOW + timedelta(seconds=30), until=NOW + timedelta(minutes=1))
     assert found.total == 1
+
+
+async def test_every_repository_the_container_uses_gets_its_indexes(api):
+    """Walk the services the container holds: each repository they use was built (and indexed) by it."""
+    from app.repositories.base import RepositoryBase
+
+    built = {id(r) for r in api.container.repositories}
+    seen, stack, found = set(), [api.container], []
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or not hasattr(obj, "__dict__"):
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, RepositoryBase):
+            found.append(obj)
+            continue
+        if type(obj).__module__.startswith("app."):
+            stack.extend(vars(obj).values())
+    assert found and all(id(r) in built for r in found), [type(r).__name__ for r in found if id(r) not in built]
+    collections = {r.collection_name for r in found}
+    assert {"user", "kyc_doc", "user_log", "loans", "jobs", "events"} <= collections
