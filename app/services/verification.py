@@ -17,6 +17,7 @@ from app.domain.errors import InvalidInput
 from app.domain.liveness_challenges import INSTRUCTIONS, QUESTIONS, Challenge, new_challenge, signature_valid
 from app.ml import tasks
 from app.ml.gateway import MlGateway
+from app.ml.liveness_pool import analyze_liveness
 from app.repositories.liveness_challenges import LivenessChallengeRepository
 from app.services.clock import Clock
 
@@ -96,26 +97,6 @@ class VerificationService:
         return {"questions": [QUESTIONS[a] for a in challenge.actions],
                 "instructions": [INSTRUCTIONS[a] for a in challenge.actions]}
 
-    async def _analyze_frames(self, frames: list[str], *, initial_blink_count: int = 0, min_frames: int | None = None,
-                              actions: list[str] | None = None) -> tuple[Any, tuple[bool, str] | None]:
-        """Liveness over a burst of frames, spread over the pool's workers: each measures one
-        run of frames (decode, Face Mesh, its share of the face embeddings) side by side, then
-        one cheap task applies the rules to the whole sequence. One request thus takes about
-        half the time it would in one worker; short bursts stay in one task."""
-        options = {"initial_blink_count": initial_blink_count, "min_frames": min_frames, "actions": actions}
-        runs = tasks.split_frames(len(frames), self.ml.workers)
-        if len(runs) == 1:
-            return await self.ml.run(tasks.analyze_frames, frames, self.limits, **options)
-        measured = await asyncio.gather(
-            *(self.ml.run(tasks.measure_frames, frames[start:stop], self.limits, start=start, first=start == 0,
-                          last=stop == len(frames)) for start, stop in runs),
-            return_exceptions=True,
-        )
-        for result in measured:  # the earliest frame's error, as one task over all frames would say
-            if isinstance(result, BaseException):
-                raise result
-        return await self.ml.run(tasks.merge_frames, measured, frames, self.limits, **options)
-
     async def verify_liveness(self, challenge_id: str, frames: list[str], caller: str) -> LivenessOutcome:
         start = time.perf_counter()
         now = self.clock.now()
@@ -133,7 +114,7 @@ class VerificationService:
         if len(frames) < 10:
             raise InvalidInput("At least 10 frames are needed.", code="not_enough_frames")
         self._check_frame_count(frames)
-        analysis, (passed, message) = await self._analyze_frames(frames, actions=challenge.actions)
+        analysis, (passed, message) = await analyze_liveness(self.ml, frames, self.limits, actions=challenge.actions)
         # Claimed only once there is a verdict: a bad frame, ml_busy or a timeout leaves it usable
         # for the retry; of two parallel attempts, only the first to claim gets an answer.
         if not await self.challenges.mark_used(challenge_id, caller, self.clock.now(), passed=passed):
@@ -146,7 +127,8 @@ class VerificationService:
         """Blinks and head turns in a batch, continuing a running blink count."""
         start = time.perf_counter()
         self._check_frame_count(frames)
-        analysis, _ = await self._analyze_frames(frames, initial_blink_count=initial_blink_count, min_frames=1)
+        analysis, _ = await analyze_liveness(self.ml, frames, self.limits, initial_blink_count=initial_blink_count,
+                                           min_frames=1)
         return {"total_blinks": analysis.blinks, "final_blink_count": analysis.total_blinks,
                 "orientations": analysis.orientations, "face_detection_ratio": analysis.face_detection_ratio,
                 "results": [frame.as_dict() for frame in analysis.frames], "frame_count": analysis.frame_count,

@@ -9,7 +9,7 @@ import pytest
 from app.domain.errors import InvalidInput
 from app.ml import tasks
 from app.ml.gateway import MlGateway
-from app.services.verification import VerificationService
+from app.ml.liveness_pool import analyze_liveness
 
 
 @pytest.mark.parametrize("count", [1, 2, 8, 9, 10, 11, 30, 31, 60])
@@ -35,10 +35,9 @@ async def test_a_bad_frame_is_named_as_if_one_task_had_read_them_all() -> None:
 
     analyzer = types.SimpleNamespace(measure=not_reached, merge=not_reached, analyze=not_reached)
     ml = MlGateway({"liveness_detector": lambda: analyzer}, workers=2)
-    service = types.SimpleNamespace(ml=ml, limits=tasks.Limits())
     try:
         with pytest.raises(InvalidInput) as err:
-            await VerificationService._analyze_frames(service, ["%%%not base64%%%"] * 30)
+            await analyze_liveness(ml, ["%%%not base64%%%"] * 30, tasks.Limits())
         assert err.value.message.startswith("Frame 0: ")
     finally:
         ml.close()
