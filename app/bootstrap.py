@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -125,7 +126,7 @@ class Repositories:
         self.db = db
         self.built: list[Any] = []
 
-    def __call__(self, cls: type[R], *args: Any, **kwargs: Any) -> R:
+    def __call__(self, cls: Callable[..., R], *args: Any, **kwargs: Any) -> R:
         built = cls(self.db, *args, **kwargs)
         self.built.append(built)
         return built

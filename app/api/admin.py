@@ -22,6 +22,7 @@ from app.api.schemas.admin import (
 from app.api.schemas.common import Page, PageNo, PageSize, error_responses
 from app.api.schemas.kyc import KycCaseBrief
 from app.api.schemas.loans import LoanSummary
+from app.api.schemas.users import EmploymentDetails, FinancialDetails
 from app.domain import errors as e
 from app.domain.pages import PageRequest
 from app.domain.users import PERMISSIONS, Role, UserStatus
@@ -72,9 +73,11 @@ async def get_user(user_id: str, _: Annotated[Principal, allow("users:read")], s
     user = await service.get_user(user_id)
     summary = UserSummary.of(user)
     cases = [KycCaseBrief.of(case) for case in await c.kyc.cases_of(user.id)]
+    finance, work = user.financial_details, user.employment_details
     return UserDetail(**summary.model_dump(), created_at=user.created_at, profile=user.profile,
-                      profile_risk=user.profile_risk, financial_details=user.financial_details,
-                      employment_details=user.employment_details, kyc_cases=cases,
+                      profile_risk=user.profile_risk,
+                      financial_details=FinancialDetails.model_validate(finance) if finance else None,
+                      employment_details=EmploymentDetails.model_validate(work) if work else None, kyc_cases=cases,
                       loans=[LoanSummary.of(loan) for loan in await c.loans.loans_of(user.id)])
 
 

@@ -25,7 +25,7 @@ bearer = HTTPBearer(auto_error=False, description="Access token from /auth/login
 
 
 async def get_container(request: Request) -> Container:
-    return request.app.state.container  # type: ignore[no-any-return]
+    return request.app.state.container
 
 
 ContainerDep = Annotated[Container, Depends(get_container)]

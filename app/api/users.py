@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from fastapi import APIRouter
 
@@ -50,7 +50,7 @@ async def get_financial(principal: PrincipalDep, users: UserServiceDep) -> Any:
             responses=error_responses(401, e.AccountSuspended, 422))
 async def put_financial(body: FinancialDetails, principal: PrincipalDep, users: UserServiceDep) -> Any:
     """Replaces the saved financial details."""
-    user = await users.set_financial_details(principal.user, DomainFinancialDetails(**body.model_dump()))
+    user = await users.set_financial_details(principal.user, cast(DomainFinancialDetails, body.model_dump()))
     return user.financial_details
 
 
@@ -65,5 +65,5 @@ async def get_employment(principal: PrincipalDep, users: UserServiceDep) -> Any:
             responses=error_responses(401, e.AccountSuspended, 422))
 async def put_employment(body: EmploymentDetails, principal: PrincipalDep, users: UserServiceDep) -> Any:
     """Replaces the saved employment details."""
-    user = await users.set_employment_details(principal.user, DomainEmploymentDetails(**body.model_dump()))
+    user = await users.set_employment_details(principal.user, cast(DomainEmploymentDetails, body.model_dump()))
     return user.employment_details

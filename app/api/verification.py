@@ -11,6 +11,7 @@ from app.api.deps import ContainerDep, LivenessCaller, OcrCaller, VerificationSe
 from app.api.schemas.common import error_responses
 from app.api.schemas.verification import (
     ChallengeResponse,
+    DetectionResults,
     DocumentValidation,
     FaceVerificationDetails,
     KycVerifyResponse,
@@ -107,7 +108,8 @@ async def liveness_verify(body: LivenessVerifyRequest, caller: LivenessCaller,
     for the challenge may answer it."""
     out = await service.verify_liveness(body.challenge_id, body.frames, caller)
     return LivenessVerifyResponse(challenge_id=out.challenge_id, status=out.status, message=out.message,  # type: ignore[arg-type]
-                                  detection_results=out.detection_results, processing_time_ms=out.processing_time_ms,
+                                  detection_results=DetectionResults(**out.detection_results),
+                                  processing_time_ms=out.processing_time_ms,
                                   timestamp=_now())
 
 

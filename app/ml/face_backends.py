@@ -155,7 +155,7 @@ class HaarFaceDetector(_ResizingDetector):
 
     def __init__(self, *, cascade: str = "haarcascade_frontalface_default.xml", min_neighbors: int = 6, **kw) -> None:
         super().__init__(**kw)
-        path = Path(cv2.data.haarcascades) / cascade
+        path = Path(cv2.data.haarcascades) / cascade  # type: ignore[attr-defined]  # cv2's stubs omit `data`
         self._cascade = cv2.CascadeClassifier(str(path))
         if self._cascade.empty():
             raise RuntimeError(f"OpenCV cascade {path} could not be loaded")

@@ -163,9 +163,9 @@ class LivenessAnalyzer:
         found = [i for i, points in enumerate(landmarks) if points is not None]
         whole = first and last  # the whole sequence: identity needs two face frames
         if self.identity.enabled and found and (len(found) >= 2 or not whole):
-            jumps = jump_scores([landmarks[i] for i in found])
-            for i in self.identity.pick_frames(found, jumps, first=first, last=last):
-                embeddings[start + i] = self.identity.embed(views[i], landmarks[i])
+            faces = [points for points in landmarks if points is not None]
+            for i in self.identity.pick_frames(found, jump_scores(faces), first=first, last=last):
+                embeddings[start + i] = self.identity.embed(views[i], _present(landmarks[i]))
         return FrameBatch(start, landmarks, thumbnails, embeddings)
 
     def merge(
@@ -208,19 +208,20 @@ class LivenessAnalyzer:
             results.append(FrameResult(index, True, round(ear, 4), round(yaw, 1), self._orientation(yaw), closed))
 
         found = [i for i, points in enumerate(landmarks) if points is not None]
+        faces = [points for points in landmarks if points is not None]
         ratio = len(found) / len(landmarks)
-        motion = shape_motion([landmarks[i] for i in found])
+        motion = shape_motion(faces)
         is_static = motion < self.static_threshold or _thumbnails_static(thumbnails)
         same, similarity = None, None
         if len(found) >= 2 and self.identity.enabled:
             # The sequence's own picks (first, last, after the biggest jump) are always
             # compared; frames a batch embedded beyond those are compared too.
-            picks = self.identity.pick_frames(found, jump_scores([landmarks[i] for i in found]))
+            picks = self.identity.pick_frames(found, jump_scores(faces))
             for index in picks:
                 if index not in embeddings:
                     if frame_at is None:
                         raise ValueError(f"Frame {index} needs an embedding and no frame source was given")
-                    embeddings[index] = self.identity.embed(frame_at(index), landmarks[index])
+                    embeddings[index] = self.identity.embed(frame_at(index), _present(landmarks[index]))
             same, similarity = self.identity.compare([embeddings[i] for i in sorted(embeddings)])
         return LivenessAnalysis(
             frame_count=len(landmarks),
@@ -370,3 +371,9 @@ def load_liveness_analyzer() -> LivenessAnalyzer:
     analyzer = LivenessAnalyzer()
     analyzer.identity.embedder  # noqa: B018 - force the load
     return analyzer
+
+
+def _present(points: np.ndarray | None) -> np.ndarray:
+    """Landmarks of a frame already known to show a face."""
+    assert points is not None
+    return points

@@ -24,7 +24,7 @@ async def analyze_liveness(
                                "actions": actions}
     runs = tasks.split_frames(len(frames), ml.workers)
     if len(runs) == 1:
-        return await ml.run(tasks.analyze_frames, frames, limits, **options)  # type: ignore[no-any-return]
+        return await ml.run(tasks.analyze_frames, frames, limits, **options)
     measured = await asyncio.gather(
         *(ml.run(tasks.measure_frames, frames[start:stop], limits, start=start, first=start == 0,
                  last=stop == len(frames)) for start, stop in runs),
@@ -33,4 +33,4 @@ async def analyze_liveness(
     for result in measured:  # the earliest frame's error, as one task over all frames would say
         if isinstance(result, BaseException):
             raise result
-    return await ml.run(tasks.merge_frames, measured, frames, limits, **options)  # type: ignore[no-any-return]
+    return await ml.run(tasks.merge_frames, measured, frames, limits, **options)

@@ -78,7 +78,7 @@ class UserService:
         value = getattr(user, kind)
         if not value:
             raise NotFound(f"No {kind.replace('_', ' ')} saved yet.", code="details_not_found")
-        return value  # type: ignore[no-any-return]
+        return value
 
     async def set_financial_details(self, user: User, details: FinancialDetails) -> User:
         """Both kinds of details feed the profile risk, so a complete profile is assessed again."""

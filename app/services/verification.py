@@ -10,7 +10,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from app.config import Settings
 from app.domain.errors import InvalidInput
@@ -26,7 +26,7 @@ FACE_WEIGHT, OCR_WEIGHT = 0.6, 0.4  # as the ML service documented: 60% face + 4
 
 @dataclass
 class KycVerification:
-    verification_status: str
+    verification_status: Literal["approved", "rejected", "pending", "error"]
     confidence_score: float
     face_match_score: float
     ocr_data: dict[str, Any]
@@ -64,6 +64,7 @@ class VerificationService:
             self.ml.run(tasks.match_faces, document, selfie, self.limits),
         )
         confidence = round(FACE_WEIGHT * face.confidence + OCR_WEIGHT * reading.confidence, 4)
+        status: Literal["approved", "rejected", "pending", "error"]
         if not face.verified or confidence < self.s.verify_reject_threshold:
             status = "rejected"
         elif confidence >= self.s.verify_approve_threshold:
@@ -114,7 +115,9 @@ class VerificationService:
         if len(frames) < 10:
             raise InvalidInput("At least 10 frames are needed.", code="not_enough_frames")
         self._check_frame_count(frames)
-        analysis, (passed, message) = await analyze_liveness(self.ml, frames, self.limits, actions=challenge.actions)
+        analysis, verdict = await analyze_liveness(self.ml, frames, self.limits, actions=challenge.actions)
+        assert verdict is not None  # asked with actions: there is always a verdict
+        passed, message = verdict
         # Claimed only once there is a verdict: a bad frame, ml_busy or a timeout leaves it usable
         # for the retry; of two parallel attempts, only the first to claim gets an answer.
         if not await self.challenges.mark_used(challenge_id, caller, self.clock.now(), passed=passed):

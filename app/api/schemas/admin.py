@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.api.schemas.common import Input, Money, PersonName, UtcDatetime
 from app.api.schemas.kyc import KycCaseBrief
 from app.api.schemas.loans import LoanSummary
+from app.api.schemas.users import EmploymentDetails, FinancialDetails
 from app.domain.audit import AuditEntry
 from app.domain.users import User
 
@@ -73,8 +74,8 @@ class UserDetail(UserSummary):
     created_at: UtcDatetime
     profile: dict[str, Any]
     profile_risk: dict[str, Any] | None
-    financial_details: dict[str, Any] | None
-    employment_details: dict[str, Any] | None
+    financial_details: FinancialDetails | None
+    employment_details: EmploymentDetails | None
     kyc_cases: list[KycCaseBrief] = Field(default_factory=list, description="Newest first")
     loans: list[LoanSummary] = Field(default_factory=list, description="Newest first")
 
