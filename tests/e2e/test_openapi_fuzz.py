@@ -42,7 +42,7 @@ def test_no_input_makes_a_server_error(api_schema):
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), database=None,
+        @settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck), database=None,
                   phases=[Phase.explicit, Phase.generate])
         def check(case) -> None:
             nonlocal calls
