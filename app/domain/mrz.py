@@ -217,9 +217,9 @@ def _date(yymmdd: str, *, expiry: bool, today: date | None) -> str | None:
 
 def _names(field_text: str) -> tuple[str, str]:
     surname, _, given = _alpha(field_text).partition("<<")
-    # given names are separated by single fillers: a `<<` starts the filler run, and an
-    # OCR speck in it (`<<<K<<`) must not become a name
-    given = given.split("<<", 1)[0]
+    # an OCR speck in the filler run (`<<<K<<`) must not become a name; a lone letter
+    # between double fillers is one (a filler read twice between names is not)
+    given = re.sub(r"<<+[A-Z](?=<<|<*$)", "<<", given)
     tidy = lambda s: re.sub(r"\s+", " ", s.replace("<", " ")).strip()  # noqa: E731
     return tidy(surname), tidy(given)
 

@@ -236,3 +236,11 @@ def test_filler_lookalikes_from_a_multilingual_recogniser():
     l2 = "GY05194076DEU0003274X3011113Z00050<<<<<<<<00"
     m = parse_mrz([l1, l2], today=TODAY)
     assert m.valid and (m.surname, m.given_names, m.issuing_country) == ("KOWALSKA", "JOHN", "UTO")
+
+
+def test_a_filler_read_twice_between_given_names_keeps_them():
+    p = person_for("MRV-A", 3).but(given="THI LAN")
+    lines = mrz_lines(p)
+    doubled = lines[0].replace("THI<LAN", "THI<<LAN", 1)
+    assert doubled != lines[0]
+    assert parse_mrz([doubled[:44], lines[1]], today=TODAY).given_names == "THI LAN"
