@@ -123,10 +123,14 @@ class EntityRepository(RepositoryBase, Generic[E]):
     def to_entity(self, doc: dict[str, Any]) -> E:
         raise NotImplementedError
 
-    async def get(self, entity_id: str) -> E | None:
-        """By its ObjectId string; a malformed id is simply not found."""
+    async def get(self, entity_id: str, *, user_id: str | None = None) -> E | None:
+        """By its ObjectId string; a malformed id is simply not found. With `user_id`, only that
+        customer's record: anyone else's id reads as not found (no probing of ids)."""
         oid = to_object_id(entity_id)
-        doc = await self.collection.find_one({"_id": oid}) if oid is not None else None
+        if oid is None:
+            return None
+        query: dict[str, Any] = {"_id": oid} if user_id is None else {"_id": oid, "user_id": user_id}
+        doc = await self.collection.find_one(query)
         return self.to_entity(doc) if doc else None
 
     async def paginate(self, query: dict[str, Any], *, sort: list[tuple[str, int]],

@@ -91,17 +91,6 @@ class KycCaseRepository(EntityRepository[KycCase]):
 
     # --- reading ---------------------------------------------------------------------------
 
-    async def get(self, case_id: str, *, user_id: str | None = None) -> KycCase | None:
-        """With `user_id`, only that customer's case: anyone else's id reads as not found."""
-        oid = to_object_id(case_id)
-        if oid is None:
-            return None
-        query: dict[str, Any] = {"_id": oid}
-        if user_id is not None:
-            query["user_id"] = user_id
-        doc = await self.collection.find_one(query)
-        return _from_doc(doc) if doc else None
-
     async def latest_for_user(self, user_id: str) -> KycCase | None:
         docs = await self.find_many({"user_id": user_id}, sort=[("created_at", DESCENDING)], limit=1)
         return _from_doc(docs[0]) if docs else None

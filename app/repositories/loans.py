@@ -42,7 +42,7 @@ from app.domain.loans import (
     outstanding_principal,
 )
 from app.domain.money import ZERO
-from app.repositories.base import RepositoryBase, guarded, to_object_id
+from app.repositories.base import EntityRepository, guarded, to_object_id
 from app.repositories.catalogue import product_from_doc, product_to_doc
 from app.repositories.codecs import date_from_db, date_to_db, from_db, to_db
 
@@ -149,8 +149,11 @@ def _quote_doc(quote: dict[str, Any]) -> dict[str, Any]:
     return to_db({k: v.isoformat() if isinstance(v, date) else v for k, v in quote.items()})  # type: ignore[no-any-return,unused-ignore]
 
 
-class LoanRepository(RepositoryBase):
+class LoanRepository(EntityRepository[Loan]):
     collection_name = "loans"
+
+    def to_entity(self, doc: dict[str, Any]) -> Loan:
+        return _from_doc(doc)
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index([("user_id", ASCENDING), ("product_id", ASCENDING)],
@@ -249,17 +252,6 @@ class LoanRepository(RepositoryBase):
         return bool(result.modified_count)
 
     # --- reading ---------------------------------------------------------------------------
-
-    async def get(self, loan_id: str, *, user_id: str | None = None) -> Loan | None:
-        """With `user_id`, only that customer's loan: anyone else's id reads as not found."""
-        oid = to_object_id(loan_id)
-        if oid is None:
-            return None
-        query: dict[str, Any] = {"_id": oid}
-        if user_id is not None:
-            query["user_id"] = user_id
-        doc = await self.collection.find_one(query)
-        return _from_doc(doc) if doc else None
 
     async def search(self, *, status: str | None = None, product_id: str | None = None, user_id: str | None = None,
                    skip: int = 0, limit: int = 0, full: bool = False) -> tuple[list[Loan], int]:
