@@ -372,7 +372,7 @@ def _name_from_visual_zone(page: Page, name: str, rows: list[MrzRow]) -> str:
             out.append(part)
     # a letter doubled, dropped or changed (`JOOHN`): the one printed word a single edit away
     for k, part in enumerate(out):
-        near = [w for w in printed if part not in printed and len(part) >= 3 and _one_edit(part, w)]
+        near = [w for w in printed if part not in printed and len(part) >= 2 and _one_edit(part, w)]
         if len(near) == 1:
             out[k] = near[0]
     return " ".join(out)

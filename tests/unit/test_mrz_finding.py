@@ -127,3 +127,12 @@ def test_masked_aadhaar_number_in_either_group_order():
         assert found.fields["document_number"] == "XXXX XXXX 6969", printed
         assert found.validation["number_masked"] is True and found.validation["number_valid"] is None
         assert found.number_raw is None
+
+
+def test_a_name_letter_read_as_a_filler_at_a_word_start():
+    p = person_for("MRV-A", 3).but(given="THI LAN", surname="TANAKA")
+    l1, l2 = mrz_lines(p)
+    broken = l1.replace("THI<LAN", "THI<<AN", 1)
+    viz = [box("Given names", 300, 80), box("THI LAN", 300, 110), box("Surname", 300, 160), box("TANAKA", 300, 190)]
+    found = parse_mrz_document(page_of(*viz, box(broken, 60, 420), box(l2, 60, 470)))
+    assert found.fields["full_name"] == "THI LAN TANAKA"
