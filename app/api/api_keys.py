@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import ApiKeyServiceDep, ClientDep, allow
-from app.api.schemas.common import Input, Page, UtcDatetime, UtcDatetimeIn, error_responses
+from app.api.schemas.common import Input, Page, PageNo, PageSize, UtcDatetime, UtcDatetimeIn, error_responses
 from app.domain.api_keys import LEGACY_SCOPES, ApiKey, Scope
+from app.domain.pages import PageRequest
 from app.services.auth import Principal
 
 router = APIRouter(prefix="/admin/api-keys", tags=["Admin"])
@@ -70,12 +71,10 @@ async def create(body: ApiKeyCreate, admin: Annotated[Principal, allow("api_keys
 @router.get("", response_model=Page[ApiKeyOut], summary="List API keys", responses=error_responses(401, 403, 422))
 async def list_keys(
     _: Annotated[Principal, allow("api_keys:manage")], keys: ApiKeyServiceDep,
-    page: Annotated[int, Query(ge=1, le=1_000_000, description="1-based page number")] = 1,
-    page_size: Annotated[int, Query(ge=1, le=100, description="Items per page (max 100)")] = 20,
+    page: PageNo = 1, page_size: PageSize = 20,
 ) -> Page[ApiKeyOut]:
     """Every key with its prefix and state, never the secret; newest first."""
-    items, total = await keys.list(page=page, page_size=page_size)
-    return Page(items=[ApiKeyOut.of(k) for k in items], total=total, page=page, page_size=page_size)
+    return Page.of(await keys.list(page=PageRequest(page, page_size)), ApiKeyOut.of)
 
 
 @router.delete("/{key_id}", response_model=ApiKeyOut, summary="Revoke an API key",

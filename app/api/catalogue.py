@@ -11,6 +11,7 @@ from app.api.schemas.common import Page, error_responses
 from app.api.schemas.loans import BankIn, BankOut, LoanTypeName, ProductIn, ProductOut
 from app.domain import lending as lg
 from app.domain.loans import InvalidLoanProduct
+from app.domain.pages import PageRequest
 from app.services.auth import Principal
 
 router = APIRouter(prefix="/admin", tags=["Catalogue"])
@@ -22,8 +23,7 @@ Keeper = Annotated[Principal, allow("catalogue:manage")]
 @router.get("/banks", response_model=Page[BankOut], summary="Banks", responses=error_responses(401, 403, 422))
 async def list_banks(_: Keeper, c: ContainerDep, page: PageNo = 1, page_size: PageSize = 20) -> Page[BankOut]:
     """Every bank, by name."""
-    items, total = await c.catalogue.list_banks(page, page_size)
-    return Page(items=[BankOut.of(b) for b in items], total=total, page=page, page_size=page_size)
+    return Page.of(await c.catalogue.list_banks(PageRequest(page, page_size)), BankOut.of)
 
 
 @router.post("/banks", status_code=status.HTTP_201_CREATED, response_model=BankOut, summary="Add a bank",
@@ -39,10 +39,9 @@ async def add_bank(body: BankIn, admin: Keeper, c: ContainerDep, client: ClientD
 async def all_products(_: Keeper, c: ContainerDep, page: PageNo = 1, page_size: PageSize = 20,
                    type: LoanTypeName | None = None) -> Page[ProductOut]:
     """Inactive products included."""
-    items, total = await c.catalogue.browse(include_inactive=True, type=type, page=page, page_size=page_size)
-    names = await c.catalogue.bank_names(items)
-    return Page(items=[ProductOut.of(p, names.get(p.bank_id)) for p in items], total=total, page=page,
-                page_size=page_size)
+    found = await c.catalogue.browse(include_inactive=True, type=type, page=PageRequest(page, page_size))
+    names = await c.catalogue.bank_names(found.items)
+    return Page.of(found, lambda p: ProductOut.of(p, names.get(p.bank_id)))
 
 
 @router.post("/products", status_code=status.HTTP_201_CREATED, response_model=ProductOut,

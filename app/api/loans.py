@@ -39,6 +39,7 @@ from app.domain import lending as lg
 from app.domain import loans as ln
 from app.domain.loan_schedule import InvalidLoanTerms
 from app.domain.money import InvalidAmount
+from app.domain.pages import PageRequest
 from app.services.auth import Principal
 
 router = APIRouter(tags=["Loans"])
@@ -72,13 +73,11 @@ async def products(
     tenure_months: Annotated[int | None, Query(ge=1, le=360)] = None,
 ) -> Page[ProductOut]:
     """Active products; an amount or a tenure keeps those whose limits include it."""
-    items, total = await c.catalogue.browse(
+    found = await c.catalogue.browse(
         include_inactive=False, type=type, bank_id=bank_id.lower() if bank_id else None,
-        amount=amount, tenure_months=tenure_months, page=page,
-        page_size=page_size)
-    names = await c.catalogue.bank_names(items)
-    return Page(items=[ProductOut.of(p, names.get(p.bank_id)) for p in items], total=total, page=page,
-                page_size=page_size)
+        amount=amount, tenure_months=tenure_months, page=PageRequest(page, page_size))
+    names = await c.catalogue.bank_names(found.items)
+    return Page.of(found, lambda p: ProductOut.of(p, names.get(p.bank_id)))
 
 
 @router.get("/loans/products/{product_id}", response_model=ProductOut, summary="One loan product",
@@ -134,8 +133,7 @@ async def apply(
             responses=error_responses(401, 403, 422))
 async def my_loans(principal: OwnReader, c: ContainerDep, page: PageNo = 1, page_size: PageSize = 20) -> Page[LoanSummary]:
     """Newest first, with what is outstanding and next due."""
-    loans, total = await c.loans.my_loans(principal.user, page, page_size)
-    return Page(items=[LoanSummary.of(x) for x in loans], total=total, page=page, page_size=page_size)
+    return Page.of(await c.loans.my_loans(principal.user, PageRequest(page, page_size)), LoanSummary.of)
 
 
 @router.get("/loans/my-loans/{loan_id}", response_model=LoanDetail, summary="One of my loans",
@@ -185,10 +183,10 @@ async def admin_loans(
     user_id: IdFilter = None,
 ) -> Page[LoanSummary]:
     """Auditors and admins; newest first; filter by status, product or customer."""
-    loans, total = await c.loans.search(status=status.value if status else None,
-                                        product_id=product_id.lower() if product_id else None,
-                                        user_id=user_id.lower() if user_id else None, page=page, page_size=page_size)
-    return Page(items=[LoanSummary.of(x) for x in loans], total=total, page=page, page_size=page_size)
+    loans = await c.loans.search(status=status.value if status else None,
+                                 product_id=product_id.lower() if product_id else None,
+                                 user_id=user_id.lower() if user_id else None, page=PageRequest(page, page_size))
+    return Page.of(loans, LoanSummary.of)
 
 
 @router.get("/admin/loans/{loan_id}", response_model=LoanDetail, summary="One loan in full",

@@ -10,6 +10,7 @@ from app.api.deps import ClientDep, ContainerDep, allow
 from app.api.schemas.common import Page, PageNo, PageSize, error_responses
 from app.api.schemas.webhooks import AttemptOut, RedeliveryOut, WebhookCreate, WebhookOut, WebhookWithSecret
 from app.domain import webhooks as w
+from app.domain.pages import PageRequest
 from app.services.auth import Principal
 from app.services.webhooks import WebhookService
 
@@ -42,9 +43,8 @@ async def create_webhook(body: WebhookCreate, admin: Admin, hooks: WebhookServic
 async def list_webhooks(_: Admin, hooks: WebhookServiceDep, c: ContainerDep, page: PageNo = 1,
                         page_size: PageSize = 20) -> Page[WebhookOut]:
     """Newest first, disabled ones included; never a secret."""
-    items, total = await hooks.list_endpoints(page=page, page_size=page_size)
     now = c.clock.now()
-    return Page(items=[WebhookOut.of(e, now) for e in items], total=total, page=page, page_size=page_size)
+    return Page.of(await hooks.list_endpoints(page=PageRequest(page, page_size)), lambda e: WebhookOut.of(e, now))
 
 
 @router.get("/{webhook_id}", response_model=WebhookOut, summary="One webhook endpoint",
@@ -77,8 +77,7 @@ async def rotate_webhook_secret(webhook_id: str, admin: Admin, hooks: WebhookSer
 async def list_webhook_attempts(webhook_id: str, _: Admin, hooks: WebhookServiceDep, page: PageNo = 1,
                                 page_size: PageSize = 20) -> Page[AttemptOut]:
     """Every try, newest first: status code, duration, error, and when the next try is due."""
-    items, total = await hooks.list_attempts(webhook_id, page=page, page_size=page_size)
-    return Page(items=[AttemptOut.of(a) for a in items], total=total, page=page, page_size=page_size)
+    return Page.of(await hooks.list_attempts(webhook_id, page=PageRequest(page, page_size)), AttemptOut.of)
 
 
 @router.post("/{webhook_id}/attempts/{attempt_id}/redeliver", status_code=status.HTTP_202_ACCEPTED,

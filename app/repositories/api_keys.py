@@ -8,7 +8,8 @@ from typing import Any
 from pymongo import ReturnDocument, UpdateOne
 
 from app.domain.api_keys import LEGACY_SCOPES, ApiKey, Scope
-from app.repositories.base import RepositoryBase, to_object_id
+from app.domain.pages import Page, PageRequest
+from app.repositories.base import EntityRepository, to_object_id
 
 
 def _from_doc(doc: dict[str, Any]) -> ApiKey:
@@ -19,8 +20,11 @@ def _from_doc(doc: dict[str, Any]) -> ApiKey:
                   expires_at=doc.get("expires_at"), rate_limit_per_minute=doc.get("rate_limit_per_minute"))
 
 
-class ApiKeyRepository(RepositoryBase):
+class ApiKeyRepository(EntityRepository[ApiKey]):
     collection_name = "api_keys"
+
+    def to_entity(self, doc: dict[str, Any]) -> ApiKey:
+        return _from_doc(doc)
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index("key_hash", unique=True)
@@ -47,10 +51,9 @@ class ApiKeyRepository(RepositoryBase):
         if ops:
             await self.collection.bulk_write(ops, ordered=False)
 
-    async def list(self, *, skip: int = 0, limit: int = 20) -> tuple[list[ApiKey], int]:
+    async def search(self, *, page: PageRequest) -> Page[ApiKey]:
         """One page, newest first (ties by id, so pages never overlap), and the total."""
-        docs = await self.find_many({}, sort=[("created_at", -1), ("_id", -1)], skip=skip, limit=limit)
-        return [_from_doc(d) for d in docs], await self.count()
+        return await self.paginate({}, sort=[("created_at", -1), ("_id", -1)], page=page)
 
     async def revoke(self, key_id: str, now: datetime) -> ApiKey | None:
         oid = to_object_id(key_id)

@@ -18,7 +18,8 @@ from pymongo.errors import DuplicateKeyError
 from app.domain.lending import Bank, BankExists, ProductExists
 from app.domain.loan_schedule import RepaymentFrequency
 from app.domain.loans import LoanProduct, LoanType
-from app.repositories.base import RepositoryBase, to_object_id
+from app.domain.pages import Page, PageRequest
+from app.repositories.base import EntityRepository, to_object_id
 from app.repositories.codecs import from_db, to_db
 
 _MONEY_FIELDS = ("min_amount", "max_amount", "annual_interest_rate", "processing_fee_pct", "prepayment_charge_pct",
@@ -49,8 +50,11 @@ def _bank(doc: dict[str, Any]) -> Bank:
                 created_at=doc["created_at"])
 
 
-class BankRepository(RepositoryBase):
+class BankRepository(EntityRepository[Bank]):
     collection_name = "banks"
+
+    def to_entity(self, doc: dict[str, Any]) -> Bank:
+        return _bank(doc)
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index("code", unique=True)
@@ -63,18 +67,12 @@ class BankRepository(RepositoryBase):
             raise BankExists(f"A bank with code {code} already exists.") from None
         return _bank(doc)
 
-    async def get(self, bank_id: str) -> Bank | None:
-        oid = to_object_id(bank_id)
-        doc = await self.collection.find_one({"_id": oid}) if oid else None
-        return _bank(doc) if doc else None
-
     async def by_code(self, code: str) -> Bank | None:
         doc = await self.collection.find_one({"code": code})
         return _bank(doc) if doc else None
 
-    async def page(self, *, skip: int = 0, limit: int = 0) -> tuple[list[Bank], int]:
-        docs = await self.find_many({}, sort=[("name", ASCENDING), ("_id", ASCENDING)], skip=skip, limit=limit)
-        return [_bank(d) for d in docs], await self.count({})
+    async def search(self, *, page: PageRequest) -> Page[Bank]:
+        return await self.paginate({}, sort=[("name", ASCENDING), ("_id", ASCENDING)], page=page)
 
     async def names(self, bank_ids: list[str]) -> dict[str, str]:
         oids = [o for o in (to_object_id(b) for b in bank_ids) if o is not None]
@@ -82,8 +80,11 @@ class BankRepository(RepositoryBase):
         return {str(d["_id"]): d["name"] for d in docs}
 
 
-class LoanProductRepository(RepositoryBase):
+class LoanProductRepository(EntityRepository[LoanProduct]):
     collection_name = "loan_products"
+
+    def to_entity(self, doc: dict[str, Any]) -> LoanProduct:
+        return product_from_doc(doc)
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index([("bank_id", ASCENDING), ("name", ASCENDING)], unique=True)
@@ -111,18 +112,14 @@ class LoanProductRepository(RepositoryBase):
             raise ProductExists(f"This bank already has a product named {product.name!r}.") from None
         return product_from_doc(doc) if doc else None
 
-    async def get(self, product_id: str) -> LoanProduct | None:
-        oid = to_object_id(product_id)
-        doc = await self.collection.find_one({"_id": oid}) if oid else None
-        return product_from_doc(doc) if doc else None
 
     async def find(self, *, bank_id: str | None = None, name: str | None = None) -> LoanProduct | None:
         doc = await self.collection.find_one({"bank_id": bank_id, "name": name})
         return product_from_doc(doc) if doc else None
 
     async def search(self, *, active_only: bool, type: str | None = None, bank_id: str | None = None,
-                     amount: Decimal | None = None, tenure_months: int | None = None, skip: int = 0,
-                     limit: int = 0) -> tuple[list[LoanProduct], int]:
+                     amount: Decimal | None = None, tenure_months: int | None = None,
+                     page: PageRequest = PageRequest()) -> Page[LoanProduct]:
         """Products matching every filter given: an amount or a tenure within the product's limits."""
         query: dict[str, Any] = {}
         if active_only:
@@ -137,6 +134,5 @@ class LoanProductRepository(RepositoryBase):
         if tenure_months is not None:
             query["min_tenure_months"] = {"$lte": tenure_months}
             query["max_tenure_months"] = {"$gte": tenure_months}
-        docs = await self.find_many(query, sort=[("type", ASCENDING), ("annual_interest_rate", ASCENDING),
-                                                 ("_id", ASCENDING)], skip=skip, limit=limit)
-        return [product_from_doc(d) for d in docs], await self.count(query)
+        return await self.paginate(query, sort=[("type", ASCENDING), ("annual_interest_rate", ASCENDING),
+                                                ("_id", ASCENDING)], page=page)

@@ -42,6 +42,7 @@ from app.domain.loans import (
     outstanding_principal,
 )
 from app.domain.money import ZERO
+from app.domain.pages import Page, PageRequest
 from app.repositories.base import EntityRepository, guarded, to_object_id
 from app.repositories.catalogue import product_from_doc, product_to_doc
 from app.repositories.codecs import date_from_db, date_to_db, from_db, to_db
@@ -254,7 +255,7 @@ class LoanRepository(EntityRepository[Loan]):
     # --- reading ---------------------------------------------------------------------------
 
     async def search(self, *, status: str | None = None, product_id: str | None = None, user_id: str | None = None,
-                   skip: int = 0, limit: int = 0, full: bool = False) -> tuple[list[Loan], int]:
+                     page: PageRequest = PageRequest(), full: bool = False) -> Page[Loan]:
         """Newest first; `full` rebuilds each loan's schedule (lists show the stored figures)."""
         query: dict[str, Any] = {}
         for name, value in (("status", status), ("product_id", product_id), ("user_id", user_id)):
@@ -263,11 +264,11 @@ class LoanRepository(EntityRepository[Loan]):
 
         async def run() -> list[dict[str, Any]]:
             cursor = self.collection.find(query).sort([("created_at", DESCENDING), ("_id", DESCENDING)])
-            cursor = cursor.skip(skip).limit(limit)
+            cursor = cursor.skip(page.skip).limit(page.page_size)
             return [doc async for doc in cursor]
 
         docs = await guarded(run, read=True)
-        return [_from_doc(d, full=full) for d in docs], await self.count(query)
+        return Page([_from_doc(d, full=full) for d in docs], await self.count(query), page.page, page.page_size)
 
     async def committed(self, user_id: str) -> list[Loan]:
         """The customer's approved or running loans: their instalments are already promised."""

@@ -9,8 +9,9 @@ from typing import Any
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
+from app.domain.pages import Page, PageRequest
 from app.domain.webhooks import DeliveryAttempt, SigningSecret, WebhookEndpoint
-from app.repositories.base import RepositoryBase, to_object_id
+from app.repositories.base import EntityRepository, to_object_id
 from app.services.encryption import DocumentCipher
 
 
@@ -18,7 +19,7 @@ def _secret_aad(endpoint_id: str) -> str:
     return f"webhook-secret|{endpoint_id}"
 
 
-class WebhookEndpointRepository(RepositoryBase):
+class WebhookEndpointRepository(EntityRepository[WebhookEndpoint]):
     collection_name = "webhook_endpoints"
 
     def __init__(self, db: Any, cipher: DocumentCipher) -> None:
@@ -37,7 +38,7 @@ class WebhookEndpointRepository(RepositoryBase):
         return [{"secret": self.cipher.encrypt_text(s.secret, _secret_aad(endpoint_id)), "created_at": s.created_at,
                  "expires_at": s.expires_at} for s in secrets]
 
-    def _from_doc(self, doc: dict[str, Any]) -> WebhookEndpoint:
+    def to_entity(self, doc: dict[str, Any]) -> WebhookEndpoint:
         endpoint_id = str(doc["_id"])
         secrets = tuple(SigningSecret(self.cipher.decrypt_text(s["secret"], _secret_aad(endpoint_id)),
                                       s["created_at"], s.get("expires_at")) for s in doc.get("secrets", []))
@@ -57,28 +58,21 @@ class WebhookEndpointRepository(RepositoryBase):
         })
         return endpoint
 
-    async def get(self, endpoint_id: str) -> WebhookEndpoint | None:
-        oid = to_object_id(endpoint_id)
-        doc = await self.collection.find_one({"_id": oid}) if oid else None
-        return self._from_doc(doc) if doc else None
-
-    async def listing(self, *, skip: int, limit: int) -> tuple[list[WebhookEndpoint], int]:
-        docs = await self.find_many({}, sort=[("created_at", DESCENDING), ("_id", DESCENDING)], skip=skip,
-                                    limit=limit)
-        return [self._from_doc(d) for d in docs], await self.count({})
+    async def search(self, *, page: PageRequest) -> Page[WebhookEndpoint]:
+        return await self.paginate({}, sort=[("created_at", DESCENDING), ("_id", DESCENDING)], page=page)
 
     async def subscribed(self, event_type: str, *, created_by: datetime) -> list[WebhookEndpoint]:
         """Enabled endpoints that want `event_type` and existed when the event happened."""
         docs = await self.find_many({"enabled": True, "events": event_type, "created_at": {"$lte": created_by}},
                                     sort=[("_id", ASCENDING)])
-        return [self._from_doc(d) for d in docs]
+        return [self.to_entity(d) for d in docs]
 
     async def disable(self, endpoint_id: str, now: datetime) -> WebhookEndpoint | None:
         """None unless it was enabled (an endpoint is disabled once: `disabled_at` stays the first time)."""
         doc = await self.collection.find_one_and_update(
             {"_id": to_object_id(endpoint_id), "enabled": True},
             {"$set": {"enabled": False, "disabled_at": now, "updated_at": now}}, return_document=ReturnDocument.AFTER)
-        return self._from_doc(doc) if doc else None
+        return self.to_entity(doc) if doc else None
 
     async def replace_secrets(self, endpoint: WebhookEndpoint, secrets: tuple[SigningSecret, ...],
                               now: datetime) -> WebhookEndpoint | None:
@@ -87,7 +81,7 @@ class WebhookEndpointRepository(RepositoryBase):
             {"_id": ObjectId(endpoint.id), "rev": endpoint.rev},
             {"$set": {"secrets": self._secrets_doc(endpoint.id, secrets), "updated_at": now}, "$inc": {"rev": 1}},
             return_document=ReturnDocument.AFTER)
-        return self._from_doc(doc) if doc else None
+        return self.to_entity(doc) if doc else None
 
 
 def _attempt_from_doc(doc: dict[str, Any]) -> DeliveryAttempt:
@@ -99,8 +93,11 @@ def _attempt_from_doc(doc: dict[str, Any]) -> DeliveryAttempt:
     )
 
 
-class WebhookAttemptRepository(RepositoryBase):
+class WebhookAttemptRepository(EntityRepository[DeliveryAttempt]):
     collection_name = "webhook_attempts"
+
+    def to_entity(self, doc: dict[str, Any]) -> DeliveryAttempt:
+        return _attempt_from_doc(doc)
 
     def __init__(self, db: Any, *, retention: timedelta = timedelta(days=30)) -> None:
         super().__init__(db)
@@ -127,12 +124,11 @@ class WebhookAttemptRepository(RepositoryBase):
         return await self.collection.find_one({"event_id": event_id, "endpoint_id": endpoint_id,
                                                "delivery": delivery, "success": True}) is not None
 
-    async def get(self, endpoint_id: str, attempt_id: str) -> DeliveryAttempt | None:
+    async def of_endpoint(self, endpoint_id: str, attempt_id: str) -> DeliveryAttempt | None:
         oid = to_object_id(attempt_id)
         doc = await self.collection.find_one({"_id": oid, "endpoint_id": endpoint_id}) if oid else None
         return _attempt_from_doc(doc) if doc else None
 
-    async def for_endpoint(self, endpoint_id: str, *, skip: int, limit: int) -> tuple[list[DeliveryAttempt], int]:
-        query = {"endpoint_id": endpoint_id}
-        docs = await self.find_many(query, sort=[("at", DESCENDING), ("_id", DESCENDING)], skip=skip, limit=limit)
-        return [_attempt_from_doc(d) for d in docs], await self.count(query)
+    async def for_endpoint(self, endpoint_id: str, *, page: PageRequest) -> Page[DeliveryAttempt]:
+        return await self.paginate({"endpoint_id": endpoint_id}, sort=[("at", DESCENDING), ("_id", DESCENDING)],
+                                   page=page)

@@ -17,6 +17,7 @@ from datetime import datetime
 from app.domain.api_keys import ApiKey, Scope, check_expiry
 from app.domain.audit import AuditAction, ClientInfo
 from app.domain.errors import NotFound, Unauthenticated
+from app.domain.pages import Page, PageRequest
 from app.domain.users import User
 from app.repositories.api_keys import ApiKeyRepository
 from app.services.audit import AuditService
@@ -53,10 +54,9 @@ class ApiKeyService:
                                 key_id=key.id, name=name, scopes=sorted(scopes))
         return key, secret
 
-    async def list(self, *, page: int = 1, page_size: int = 20) -> tuple[list[ApiKey], int]:
-        keys, total = await self.repo.list(skip=(page - 1) * page_size, limit=page_size)
+    async def list(self, *, page: PageRequest) -> Page[ApiKey]:
         # This instance's uses not yet written show already (other instances' may lag by the flush period).
-        return [self._with_pending(k) for k in keys], total
+        return (await self.repo.search(page=page)).map(self._with_pending)
 
     def _with_pending(self, key: ApiKey) -> ApiKey:
         used = self._pending.get(key.id)

@@ -10,6 +10,7 @@ from app.domain.lending import Bank, BankNotFound, ProductNotFound
 from app.domain.loan_schedule import RepaymentFrequency
 from app.domain.loans import LoanProduct, LoanType
 from app.domain.money import money
+from app.domain.pages import Page, PageRequest
 from app.domain.users import User
 from app.repositories.catalogue import BankRepository, LoanProductRepository
 from app.services.audit import AuditService
@@ -71,8 +72,8 @@ class CatalogueService:
                                 bank_id=bank.id, code=bank.code)
         return bank
 
-    async def list_banks(self, page: int, page_size: int) -> tuple[list[Bank], int]:
-        return await self.banks.page(skip=(page - 1) * page_size, limit=page_size)
+    async def list_banks(self, page: PageRequest) -> Page[Bank]:
+        return await self.banks.search(page=page)
 
     async def bank_names(self, products: list[LoanProduct]) -> dict[str, str]:
         return await self.banks.names(sorted({p.bank_id for p in products}))
@@ -112,11 +113,10 @@ class CatalogueService:
         return product
 
     async def browse(self, *, include_inactive: bool, type: str | None = None, bank_id: str | None = None,
-                     amount: Decimal | None = None, tenure_months: int | None = None, page: int = 1,
-                     page_size: int = 20) -> tuple[list[LoanProduct], int]:
+                     amount: Decimal | None = None, tenure_months: int | None = None,
+                     page: PageRequest = PageRequest()) -> Page[LoanProduct]:
         return await self.products.search(active_only=not include_inactive, type=type, bank_id=bank_id,
-                                          amount=amount, tenure_months=tenure_months,
-                                          skip=(page - 1) * page_size, limit=page_size)
+                                          amount=amount, tenure_months=tenure_months, page=page)
 
     # --- seeding -----------------------------------------------------------------------------
 

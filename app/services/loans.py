@@ -50,6 +50,7 @@ from app.domain.loans import (
     preclosure_quote,
 )
 from app.domain.money import ZERO, money
+from app.domain.pages import Page, PageRequest
 from app.domain.users import KycStatus, User
 from app.repositories.codecs import from_db
 from app.repositories.loans import LoanRepository
@@ -377,8 +378,8 @@ class LoanService:
 
     # --- views -------------------------------------------------------------------------------
 
-    async def my_loans(self, user: User, page: int, page_size: int) -> tuple[list[Loan], int]:
-        return await self.loans.search(user_id=user.id, skip=(page - 1) * page_size, limit=page_size)
+    async def my_loans(self, user: User, page: PageRequest) -> Page[Loan]:
+        return await self.loans.search(user_id=user.id, page=page)
 
     async def my_loan(self, user: User, loan_id: str) -> LoanView:
         # Both reads at once; the payments are only shown once the loan proved to be this customer's.
@@ -391,15 +392,13 @@ class LoanService:
                                                 self.repayments.for_loan(parse_id(loan_id) or ""))
         return LoanView(loan, repayments)
 
-    async def search(self, *, status: str | None, product_id: str | None, user_id: str | None, page: int,
-                     page_size: int) -> tuple[list[Loan], int]:
-        return await self.loans.search(status=status, product_id=product_id, user_id=user_id,
-                                     skip=(page - 1) * page_size, limit=page_size)
+    async def search(self, *, status: str | None, product_id: str | None, user_id: str | None,
+                     page: PageRequest) -> Page[Loan]:
+        return await self.loans.search(status=status, product_id=product_id, user_id=user_id, page=page)
 
     async def loans_of(self, user_id: str) -> list[Loan]:
         """Every loan of a customer, newest first (for `GET /admin/users/{id}`)."""
-        loans, _ = await self.loans.search(user_id=user_id)
-        return loans
+        return (await self.loans.search(user_id=user_id, page=PageRequest(1, 100))).items
 
     async def stats(self) -> dict[str, Any]:
         """`{total, status_counts, disbursed_amount}` (for `GET /admin/stats`)."""

@@ -43,6 +43,7 @@ from standardwebhooks import Webhook
 from app.domain.audit import AuditAction, ClientInfo
 from app.domain.events import WEBHOOK_FANOUT_JOB, Event
 from app.domain.jobs import Job, next_run_at
+from app.domain.pages import Page, PageRequest
 from app.domain.users import User
 from app.domain.webhooks import (
     SECRET_PREFIX,
@@ -146,8 +147,8 @@ class WebhookService:
                                 webhook_id=endpoint.id, url=url, events=list(types))
         return endpoint, secret
 
-    async def list_endpoints(self, *, page: int, page_size: int) -> tuple[list[WebhookEndpoint], int]:
-        return await self.endpoints.listing(skip=(page - 1) * page_size, limit=page_size)
+    async def list_endpoints(self, *, page: PageRequest) -> Page[WebhookEndpoint]:
+        return await self.endpoints.search(page=page)
 
     async def get(self, endpoint_id: str) -> WebhookEndpoint:
         endpoint = await self.endpoints.get(endpoint_id)
@@ -178,14 +179,14 @@ class WebhookService:
                                 webhook_id=endpoint.id)
         return updated, secret
 
-    async def list_attempts(self, endpoint_id: str, *, page: int, page_size: int) -> tuple[list[DeliveryAttempt], int]:
+    async def list_attempts(self, endpoint_id: str, *, page: PageRequest) -> Page[DeliveryAttempt]:
         await self.get(endpoint_id)
-        return await self.attempts.for_endpoint(endpoint_id, skip=(page - 1) * page_size, limit=page_size)
+        return await self.attempts.for_endpoint(endpoint_id, page=page)
 
     async def redeliver(self, admin: User, endpoint_id: str, attempt_id: str, client: ClientInfo) -> Job:
         """Sends the attempt's event again as a new delivery (same `webhook-id`, its own retries)."""
         endpoint = await self.get(endpoint_id)
-        attempt = await self.attempts.get(endpoint.id, attempt_id)
+        attempt = await self.attempts.of_endpoint(endpoint.id, attempt_id)
         if attempt is None:
             raise DeliveryAttemptNotFound()
         if not endpoint.enabled:

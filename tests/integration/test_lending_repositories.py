@@ -125,5 +125,5 @@ async def test_a_product_stored_with_floats_reads_back_exactly(db):
     assert product is not None
     assert product.annual_interest_rate == D("9.9") and product.processing_fee_pct == D("0.1")
     assert product.max_amount == D("200000.5") and product.max_foir == D("0.7") and product.min_amount == D(10000)
-    found, total = await products.search(active_only=True, amount=D("150000.25"))
-    assert total == 1 and found[0].id == str(oid)
+    found = await products.search(active_only=True, amount=D("150000.25"))
+    assert found.total == 1 and found.items[0].id == str(oid)
