@@ -8,7 +8,9 @@ async gateway runs it in its pool. Per-type field parsers live in
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import cv2
 import numpy as np
@@ -149,13 +151,17 @@ _SENSITIVE = tuple(
 )
 
 
+def _mask_match(m: re.Match[str], *, min_digits: int, mask: Callable[[str], str]) -> str:
+    return mask(m[0]) if sum(c.isdigit() for c in m[0]) >= min_digits else m[0]
+
+
 def redact(text: str, raw_number: str | None = None) -> str:
     """`extracted_text` (and every field) is returned to callers, so any substring that
     looks like a sensitive number is masked to its last 4 characters (Aadhaar as
     `XXXX XXXX 1234`), plus the raw number the parser found wherever OCR put it, even
     with spaces inside (formats the table does not know, e.g. `C01X00T47`)."""
     for rx, min_digits, mask in _SENSITIVE:
-        text = rx.sub(lambda m, n=min_digits, f=mask: f(m[0]) if sum(c.isdigit() for c in m[0]) >= n else m[0], text)
+        text = rx.sub(partial(_mask_match, min_digits=min_digits, mask=mask), text)
     if raw_number and len(raw_number) > 4:
         spaced = r"\s?".join(re.escape(ch) for ch in raw_number)
         text = re.sub(spaced, mask_number(raw_number), text, flags=re.I)
@@ -261,7 +267,7 @@ class DocumentReader:
     def read_page(self, page: Page, document_type: str | None = None) -> DocumentReading:
         detected, side = classify(page)
         declared = DocumentType(document_type) if document_type else None
-        kind = declared or detected
+        kind = declared or DocumentType(detected)
         if kind == DocumentType.AADHAAR and side is None:
             side = _aadhaar_side(page.upper_text)
         found = PARSERS.get(kind, PARSERS[DocumentType.GENERIC])(page)

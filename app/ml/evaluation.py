@@ -264,7 +264,7 @@ def evaluate_liveness(path: Path, analyzer: Any, stride: int = 3, window: int = 
     turned = [c for c in clips if c["turns_ok"] is not None]
     return {
         "kind": "liveness", "stride": stride, "clips": clips, "stills": stills,
-        "blink_count_exact": f"{sum(c['blinks_ok'] for c in checked)}/{len(checked)}",
-        "head_turns_as_annotated": f"{sum(c['turns_ok'] for c in turned)}/{len(turned)}",
+        "blink_count_exact": f"{sum(bool(c['blinks_ok']) for c in checked)}/{len(checked)}",
+        "head_turns_as_annotated": f"{sum(bool(c['turns_ok']) for c in turned)}/{len(turned)}",
         "stills_caught": f"{sum(s['caught'] for s in stills)}/{len(stills)}",
     }

@@ -13,7 +13,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -160,7 +160,7 @@ class RapidOcrEngine:
 
     def _read(self, image_bgr: np.ndarray, use_cls: bool) -> list[OcrLine]:
         _check_image(image_bgr)
-        out = self._ocr(image_bgr, use_cls=use_cls)
+        out: Any = self._ocr(image_bgr, use_cls=use_cls)  # a RapidOCROutput (the stubs name every stage's type)
         if out.boxes is None or out.txts is None:
             return []
         lines = [
