@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Response, status
 from fastapi.security import HTTPAuthorizationCredentials
 
 from app.api.deps import AuthServiceDep, ClientDep, PrincipalDep, bearer
@@ -87,10 +87,10 @@ async def verify_otp(body: VerifyOtpRequest, auth: AuthServiceDep, client: Clien
              responses=error_responses(e.InvalidIdentifier, e.InvalidToken, 422, 429, 502,
                                        message="If the account is awaiting verification, a new code has been sent."))
 async def resend_otp(body: IdentifierRequest, auth: AuthServiceDep, response: Response,
-                     principal: OptionalPrincipalDep) -> Message:
+                     principal: OptionalPrincipalDep, background: BackgroundTasks) -> Message:
     """Send a fresh verification code (once a minute, five times an hour). Signed in (bearer) with your
     unverified second identifier: sends its code, to use with `/auth/verify-otp`."""
-    _quota(response, await auth.resend_verification(body.identifier, principal))
+    _quota(response, await auth.resend_verification(body.identifier, principal, later=background.add_task))
     return Message(message="If the account is awaiting verification, a new code has been sent.")
 
 
@@ -109,9 +109,10 @@ async def login(body: LoginRequest, auth: AuthServiceDep, client: ClientDep,
 
 @router.post("/login/otp", response_model=OtpTokenResponse, summary="Passwordless sign-in: send a code",
              responses=error_responses(e.InvalidIdentifier, 422, 429, 502))
-async def login_otp(body: IdentifierRequest, auth: AuthServiceDep, response: Response) -> OtpTokenResponse:
+async def login_otp(body: IdentifierRequest, auth: AuthServiceDep, response: Response,
+                    background: BackgroundTasks) -> OtpTokenResponse:
     """Send a sign-in code; the answer is the same whether or not the account exists."""
-    challenge = await auth.start_passwordless(body.identifier)
+    challenge = await auth.start_passwordless(body.identifier, later=background.add_task)
     _quota(response, challenge.quota)
     return OtpTokenResponse(otp_token=challenge.otp_token, message=challenge.message)
 
@@ -161,9 +162,10 @@ async def change_password(body: ChangePasswordRequest, principal: PrincipalDep, 
 
 @router.post("/password/forgot", response_model=Message, summary="Ask for a password reset code",
              responses=error_responses(e.InvalidIdentifier, 422, 429, 502, message="If the account exists, we sent a reset code."))
-async def forgot_password(body: IdentifierRequest, auth: AuthServiceDep, response: Response) -> Message:
-    """Always answers 200, whether or not the account exists."""
-    _quota(response, await auth.forgot_password(body.identifier))
+async def forgot_password(body: IdentifierRequest, auth: AuthServiceDep, response: Response,
+                          background: BackgroundTasks) -> Message:
+    """Always answers 200, whether or not the account exists (the code is mailed after the answer)."""
+    _quota(response, await auth.forgot_password(body.identifier, later=background.add_task))
     return Message(message="If the account exists, we sent a reset code.")
 
 

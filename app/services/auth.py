@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -42,6 +43,9 @@ from app.services.rate_limits import Quota, RateLimiter
 from app.services.tokens import TokenClaims, TokenService
 
 log = logging.getLogger("kycflow.auth")
+
+# Runs a delivery after the HTTP answer (the route's BackgroundTasks.add_task).
+Later = Callable[[Callable[[], Awaitable[None]]], None]
 
 INVALID_CREDENTIALS = "Invalid identifier or password."
 INVALID_CODE = "The code is not valid."
@@ -138,13 +142,14 @@ class AuthService:
                                 channel=identifier_kind(ident), pending_accounts_dropped=len(dropped))
         return updated
 
-    async def resend_verification(self, identifier: str, principal: Principal | None = None) -> Quota:
+    async def resend_verification(self, identifier: str, principal: Principal | None = None, *,
+                                  later: Later | None = None) -> Quota:
         ident = normalize_identifier(identifier)
         if principal is not None and principal.user.unverified_claim(ident):
             return (await self._send_otp(principal.user, OtpPurpose.CONFIRM, to=ident))[1]
         user = await self._usable_account(ident)
         if user is not None and user.status == UserStatus.PENDING_VERIFICATION:
-            return (await self._send_otp(user, OtpPurpose.VERIFY, to=ident, anonymous=True))[1]
+            return (await self._send_otp(user, OtpPurpose.VERIFY, to=ident, anonymous=True, later=later))[1]
         # The same limits, headers and stored decoy whether or not the account exists.
         return (await self._send_decoy(ident, OtpPurpose.VERIFY))[1]
 
@@ -208,7 +213,7 @@ class AuthService:
     def _needs_login_otp(self, user: User) -> bool:
         return self.s.login_otp == "all" or (self.s.login_otp == "staff" and user.is_staff)
 
-    async def start_passwordless(self, identifier: str) -> MfaChallenge:
+    async def start_passwordless(self, identifier: str, *, later: Later | None = None) -> MfaChallenge:
         """Send a login code if the account can sign in; answer the same either way."""
         ident = normalize_identifier(identifier)
         user = await self._usable_account(ident)
@@ -217,7 +222,7 @@ class AuthService:
         if user is None or user.status != UserStatus.ACTIVE or user.is_staff:
             token, quota = await self._send_decoy(ident, OtpPurpose.LOGIN)
         else:
-            token, quota = await self._send_otp(user, OtpPurpose.LOGIN, to=ident, anonymous=True)
+            token, quota = await self._send_otp(user, OtpPurpose.LOGIN, to=ident, anonymous=True, later=later)
         return MfaChallenge(otp_token=token or "", message=message, quota=quota)
 
     async def finish_otp_login(self, otp_token: str, code: str, client: ClientInfo) -> TokenPair:
@@ -318,12 +323,12 @@ class AuthService:
         await self.audit.record(AuditAction.PASSWORD_CHANGE, user_id=user.id, actor=user, client=client,
                                 sessions_revoked=revoked)
 
-    async def forgot_password(self, identifier: str) -> Quota:
+    async def forgot_password(self, identifier: str, *, later: Later | None = None) -> Quota:
         ident = normalize_identifier(identifier)
         user = await self._usable_account(ident)
         if user is None or user.status == UserStatus.SUSPENDED:
             return (await self._send_decoy(ident, OtpPurpose.RESET))[1]
-        return (await self._send_otp(user, OtpPurpose.RESET, to=ident, anonymous=True))[1]
+        return (await self._send_otp(user, OtpPurpose.RESET, to=ident, anonymous=True, later=later))[1]
 
     async def reset_password(self, identifier: str, code: str, new_password: str, client: ClientInfo) -> None:
         ident = normalize_identifier(identifier)
@@ -360,11 +365,13 @@ class AuthService:
                                  limit=limit, window=window)
         return await self.limiter.record(key, limit=limit, window=window)
 
-    async def _send_otp(self, user: User, purpose: OtpPurpose, *, to: str,
-                        anonymous: bool = False) -> tuple[str | None, Quota]:
+    async def _send_otp(self, user: User, purpose: OtpPurpose, *, to: str, anonymous: bool = False,
+                        later: Later | None = None) -> tuple[str | None, Quota]:
         """Store a fresh hashed code, then deliver it (after the write, so a retry can resend).
         `anonymous`: the caller proved nothing, so a failed delivery must answer like a decoy (200);
-        it is logged, and the code can be sent again."""
+        it is logged, and the code can be sent again. `later`: hand the delivery to the caller to run
+        after the answer has gone out, so an anonymous caller cannot tell by the answer's timing that
+        a real mail (an SMTP round trip) was sent rather than a decoy stored."""
         quota = await self._count_send(to, purpose)
         code = generate_code()
         token = secrets.token_urlsafe(32) if purpose == OtpPurpose.LOGIN else None
@@ -374,12 +381,18 @@ class AuthService:
             expires_at=now + timedelta(seconds=self.s.otp_ttl_seconds), max_attempts=self.s.otp_max_attempts,
             now=now, token_hash=hash_token(token) if token else None, identifier=to,
         )
-        try:
-            await self.notifier.send_code(to=to, purpose=purpose.value, code=code, name=user.name)
-        except DeliveryFailed:
-            if not anonymous:
-                raise
-            log.warning("code delivery failed on an anonymous route", extra={"purpose": purpose.value})
+        async def deliver() -> None:
+            try:
+                await self.notifier.send_code(to=to, purpose=purpose.value, code=code, name=user.name)
+            except DeliveryFailed:
+                if not anonymous:
+                    raise
+                log.warning("code delivery failed on an anonymous route", extra={"purpose": purpose.value})
+
+        if anonymous and later is not None:
+            later(deliver)
+        else:
+            await deliver()
         return token, quota
 
     async def _send_decoy(self, ident: str, purpose: OtpPurpose) -> tuple[str | None, Quota]:

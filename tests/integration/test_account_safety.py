@@ -353,3 +353,23 @@ async def test_a_reset_lifts_the_account_lock(api, email):
     assert r.status_code == 200
     r = await api.client.post("/auth/login", json={"identifier": email, "password": "reset-to-this-phrase"})
     assert r.status_code == 200
+
+
+async def test_anonymous_code_routes_answer_before_the_mail_is_sent(api, email):
+    """The SMTP round trip of a real code happens after the answer, so its timing cannot tell an
+    anonymous caller that an account exists (a decoy sends nothing)."""
+    await api.customer(email)
+    api.container.clock.advance(seconds=61)
+    before = len(api.mailbox.for_address(email))
+    for call in (lambda later: api.container.auth.forgot_password(email, later=later),
+                 lambda later: api.container.auth.start_passwordless(email, later=later)):
+        deferred: list = []
+        await call(deferred.append)
+        assert len(deferred) == 1 and len(api.mailbox.for_address(email)) == before  # answered, nothing sent yet
+        await deferred[0]()
+        before += 1
+        assert len(api.mailbox.for_address(email)) == before
+        api.container.clock.advance(seconds=61)
+    deferred = []
+    await api.container.auth.forgot_password("nobody.here@example.com", later=deferred.append)
+    assert deferred == []  # a decoy: nothing to send, and nothing was waited for either way
