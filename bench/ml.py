@@ -40,9 +40,22 @@ class Inputs:
         from tests.ml import cards
 
         self.card = _jpeg(cards.aadhaar_front())  # 1000x630, the reference size
+        # A passport: the ICAO specimen when the shared fixtures are there, else one rendered in OCR-B.
+        self.passport = self._passport()
         self.selfie = _jpeg(cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
         self.frames = [base64.b64encode(_jpeg(f)).decode() for f in self._frames()]
         self.frames_source = str(FIXTURE_CLIP) if FIXTURE_CLIP.exists() else "astronaut, moved (generated)"
+
+    @staticmethod
+    def _passport() -> bytes | None:
+        specimen = FIXTURE_CLIP.parents[2] / "documents" / "passport-td3.jpg"
+        if specimen.exists():
+            return specimen.read_bytes()
+        from tests.ml import mrz_cards
+
+        if not mrz_cards.fonts_present():
+            return None
+        return _jpeg(mrz_cards.render(mrz_cards.person_for("TD3")))
 
     @staticmethod
     def _frames() -> list[np.ndarray]:
@@ -80,6 +93,9 @@ class BareModels:
     def ocr(self) -> float:
         return bare_p50(lambda: tasks.read_document(self.models, self.inputs.card, None, self.limits))
 
+    def passport_ocr(self) -> float:
+        return bare_p50(lambda: tasks.read_document(self.models, self.inputs.passport, None, self.limits))
+
     def face(self) -> float:
         return bare_p50(lambda: tasks.match_faces(self.models, self.inputs.card, self.inputs.selfie, self.limits))
 
@@ -105,6 +121,10 @@ def scenarios(base: str, token: str, inputs: Inputs, bare: BareModels) -> list[S
     return [
         Scenario("kyc_verify", verify, bare_ms=bare.verify, **one_at_a_time),
         Scenario("ocr_extract", ocr, bare_ms=bare.ocr, **one_at_a_time),
+        *([Scenario("ocr_extract_passport", httpx.Request(
+            "POST", f"{base}{API}/ocr/extract", headers=auth,
+            files={"document": ("passport.jpg", inputs.passport, "image/jpeg")}), bare_ms=bare.passport_ocr,
+            **one_at_a_time)] if inputs.passport else []),
         # The unloaded baseline for the next row: the same pace with no model work running.
         Scenario("health_paced", health, concurrency=4, rate=50, count=400, max_s=10.0),
         # Does model work starve the API? /health at a steady 50 req/s while 4 verifications run.
