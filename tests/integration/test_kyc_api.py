@@ -51,8 +51,8 @@ async def selfie(api, who, content: bytes = SELFIE, **form: str) -> Any:
                                  files={"file": ("me.jpg", content, "image/jpeg")})
 
 
-async def ready_case(api, who) -> str:
-    r = await upload(api, who, "aadhaar", AADHAAR_FRONT)
+async def ready_case(api, who, aadhaar: bytes = AADHAAR_FRONT) -> str:
+    r = await upload(api, who, "aadhaar", aadhaar)
     assert r.status_code == 201, r.text
     assert (await upload(api, who, "pan", PAN)).status_code == 201
     assert (await selfie(api, who)).status_code == 201
@@ -148,7 +148,12 @@ async def test_a_customer_is_approved_from_upload_to_decision(api):
 
 async def test_a_rejected_customer_is_told_why_and_starts_a_new_case(api):
     who = await customer(api)
-    first = await ready_case(api, who)
+    # The bilingual card as UIDAI prints it (Devanagari beside English) where the font is there.
+    bilingual = cards.devanagari_present()
+    first = await ready_case(api, who, encode(cards.aadhaar_front_bilingual(PERSON)) if bilingual else AADHAAR_FRONT)
+    read = (await api.client.get("/kyc/me", headers=who["headers"])).json()["documents"][0]
+    assert read["document_number"] == "XXXX XXXX " + PERSON.aadhaar[-4:]
+    assert read["extracted"]["fields"]["full_name"].lower() == PERSON.name.lower(), (bilingual, read)
     assert (await api.client.post("/kyc/submit", headers=who["headers"])).status_code == 202
     await checks_done(api, who)
     auditor = await api.staff("auditor")
