@@ -13,7 +13,7 @@ from decimal import Decimal, localcontext
 from enum import StrEnum
 
 from app.domain.errors import InvalidInput
-from app.domain.money import HUNDRED, PAISE, ZERO, percent_of, round_money
+from app.domain.money import HUNDRED, MAX_AMOUNT, PAISE, ZERO, percent_of, round_money
 
 PRECISION = 50  # digits while computing; (1+r)^10800 needs more than the default 28
 MAX_TENURE_MONTHS = 360
@@ -209,6 +209,8 @@ def build_schedule(principal: Decimal, annual_rate_pct: Decimal, tenure_months: 
         rows = _rows(principal, rate, n, chosen)
         assert rows is not None
     schedule = Schedule(principal, annual_rate_pct, tenure_months, frequency, chosen, tuple(rows))
+    if schedule.total_payment > MAX_AMOUNT:  # every money figure shown or stored stays within MAX_AMOUNT
+        raise InvalidLoanTerms(f"The total payment would exceed {MAX_AMOUNT}; lower the amount, rate or tenure.")
     return schedule.with_due_dates(disbursed_on) if disbursed_on else schedule
 
 

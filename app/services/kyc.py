@@ -226,6 +226,8 @@ class KycService:
         case = await self.cases.latest_for_user(user.id)
         if case is not None and case.status == CaseStatus.APPROVED:
             raise AlreadyApproved("Your KYC is already approved.")
+        if case is not None and case.status == CaseStatus.SUBMITTED:  # a retried submit: say so, not "upload"
+            raise CaseNotEditable("The case was already submitted.", code="kyc_already_submitted")
         if case is None or case.status != CaseStatus.OPEN:
             raise CaseIncomplete("Nothing to submit: upload your documents and a selfie first.",
                                  missing=self.s.policy.missing([], False))
