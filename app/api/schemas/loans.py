@@ -33,7 +33,8 @@ Fraction = Annotated[Decimal, Field(gt=0, le=1, max_digits=5, decimal_places=4, 
                      PlainSerializer(_number_out, return_type=float, when_used="json")]
 PositiveMoney = Annotated[Money, Field(gt=0)]
 Id = Annotated[str, Field(pattern="^[0-9a-fA-F]{24}$", description="24 hex digits", examples=["6741f0c2a1b2c3d4e5f60718"])]
-Tenure = Annotated[int, Field(ge=1, le=360, description="Months, 1 to 360", examples=[36])]
+# strict: JSON `true` would otherwise be read as 1 month (and "12" as 12), silently.
+Tenure = Annotated[int, Field(strict=True, ge=1, le=360, description="Months, 1 to 360", examples=[36])]
 LoanTypeName = Literal["personal", "home", "auto", "education", "business", "gold", "micro"]
 Frequency = Literal["monthly", "weekly", "daily"]
 
