@@ -304,7 +304,7 @@ async def test_bad_inputs_are_refused_and_leave_the_case_unchanged(api):
     await selfie(api, who)
     assert (await api.client.post("/kyc/submit", headers=who["headers"])).status_code == 202
     r = await api.client.post("/kyc/submit", headers=who["headers"])
-    assert r.status_code == 422 and r.json()["error_code"] == "kyc_incomplete"
+    assert r.status_code == 409 and r.json()["error_code"] == "kyc_already_submitted"
     r = await upload(api, who, "pan", PAN)
     assert r.status_code == 409 and r.json()["error_code"] == "kyc_in_review"
 
