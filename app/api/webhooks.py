@@ -64,7 +64,8 @@ async def disable_webhook(webhook_id: str, admin: Admin, hooks: WebhookServiceDe
 
 @router.post("/{webhook_id}/rotate-secret", response_model=WebhookWithSecret, summary="Rotate the signing secret",
              responses=error_responses(w.WebhookNotFound, (409, "webhook_changed",
-                                                           "The endpoint changed meanwhile; rotate again."), 401, 403))
+                                                           "The endpoint changed meanwhile; rotate again."),
+                                       w.WebhookDisabled, 401, 403))
 async def rotate_webhook_secret(webhook_id: str, admin: Admin, hooks: WebhookServiceDep, c: ContainerDep,
                                 client: ClientDep) -> WebhookWithSecret:
     """A new secret, shown once; the previous one keeps signing beside it until `previous_secret_expires_at`."""

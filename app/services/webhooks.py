@@ -167,6 +167,8 @@ class WebhookService:
 
     async def rotate(self, admin: User, endpoint_id: str, client: ClientInfo) -> tuple[WebhookEndpoint, str]:
         endpoint = await self.get(endpoint_id)
+        if not endpoint.enabled:  # a deleted endpoint gets no new secret: nothing would ever use it
+            raise WebhookDisabled("The endpoint is deleted; register a new one.")
         now, secret = self.clock.now(), new_secret()
         grace = self.s.secret_grace_seconds
         # The old secret(s) keep signing beside the new one until the grace period ends.

@@ -256,6 +256,8 @@ async def test_an_admin_redelivers_an_attempt_and_a_disabled_endpoint_gets_nothi
     admin = await api.staff("admin")  # the first one's token expired meanwhile
     r = await api.client.post(f"/admin/webhooks/{hook['id']}/attempts/{attempt['id']}/redeliver", headers=bearer(admin))
     assert r.status_code == 409 and r.json()["error_code"] == "webhook_disabled"
+    r = await api.client.post(f"/admin/webhooks/{hook['id']}/rotate-secret", headers=bearer(admin))
+    assert r.status_code == 409 and r.json()["error_code"] == "webhook_disabled" and "secret" not in r.json()
     listed = (await api.client.get("/admin/webhooks", headers=bearer(admin))).json()
     assert listed["total"] == 1 and listed["items"][0]["enabled"] is False
 
