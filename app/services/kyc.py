@@ -17,6 +17,7 @@ from app.domain.audit import AuditAction, ClientInfo
 from app.domain.documents import DocumentType, is_valid_aadhaar
 from app.domain.errors import InvalidInput, NoFaceDetected
 from app.domain.events import EventType
+from app.domain.ids import parse_id
 from app.domain.jobs import Job
 from app.domain.kyc import (
     CORRECTABLE_FIELDS,
@@ -193,6 +194,10 @@ class KycService:
         if unknown:
             raise InvalidInput(f"These fields cannot be corrected: {', '.join(sorted(unknown))}.",
                                code="invalid_correction")
+        for name in ("date_of_birth", "issue_date", "expiry_date"):
+            if name in corrections and not _iso_date(str(corrections[name])):
+                raise InvalidInput(f"{name} must be a real date as YYYY-MM-DD.", code="invalid_correction",
+                                   field=name)
         case = await self.cases.latest_for_user(user.id)
         if case is None:
             raise CaseNotFound()
@@ -350,6 +355,7 @@ class KycService:
 
     async def file(self, case_id: str, file_id: str, actor: User, client: ClientInfo) -> tuple[bytes, str]:
         case = await self.cases.get(case_id)
+        file_id = parse_id(file_id) or ""  # any letter case names the same file, as for the case id
         if case is None or file_id not in case.file_ids():
             raise CaseNotFound("No such file in this case.", code="file_not_found")
         data, content_type = await self.files.get(file_id, owner_id=case.user_id, case_id=case.id)
@@ -410,6 +416,14 @@ class KycService:
 
     async def cases_of(self, user_id: str) -> list[KycCase]:
         return await self.cases.list_for_user(user_id)
+
+
+def _iso_date(value: str) -> bool:
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return len(value) == 10
 
 
 def _compact(number: str) -> str:

@@ -115,6 +115,8 @@ async def test_a_customer_is_approved_from_upload_to_decision(api):
     assert detail["breakdown"]["face_match"] > 50
     image = await api.client.get(detail["files"][0]["url"].removeprefix("/api/v1"), headers=bearer(auditor))
     assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg"
+    upper = f"/kyc/{kyc_id.upper()}/files/{detail['files'][0]['file_id'].upper()}"
+    assert (await api.client.get(upper, headers=bearer(auditor))).content == AADHAAR_FRONT
     assert image.content == AADHAAR_FRONT and image.headers["content-disposition"] == "inline"
 
     r = await api.client.put(f"/kyc/{kyc_id}/approve", headers=bearer(auditor), json={"notes": "all good"})
@@ -210,6 +212,9 @@ async def test_corrections_are_kept_beside_what_was_read_and_go_to_review(api):
     r = await api.client.put(f"/kyc/documents/{document['document_id']}/corrections", headers=who["headers"],
                              json={"fields": {"full_name": "Rahul K Sharma", "photo": "x"}})
     assert r.status_code == 400 and r.json()["error_code"] == "invalid_correction"
+    r = await api.client.put(f"/kyc/documents/{document['document_id']}/corrections", headers=who["headers"],
+                             json={"fields": {"date_of_birth": "31/02/1990"}})
+    assert r.status_code == 400 and "date_of_birth" in r.json()["detail"]
     r = await api.client.put(f"/kyc/documents/{document['document_id']}/corrections", headers=who["headers"],
                              json={"fields": {"full_name": "Rahul K Sharma"}})
     assert r.status_code == 200
