@@ -8,6 +8,7 @@ fingerprint for duplicate detection; the clear number never leaves this module's
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
 from datetime import date
@@ -292,21 +293,28 @@ class KycService:
     async def run_checks(self, case: KycCase, user: User) -> list[Check]:
         checks: list[Check] = []
         profile_dob = _profile_dob(user)
-        for doc in case.documents:
-            checks.append(_ocr_check(doc))
-            checks.append(_validity_check(doc, self.clock.now().date()))
-            checks.append(name_check(doc.fields.get("full_name"), user.name, doc.id))
-            if doc.type != DocumentType.PAN or doc.fields.get("date_of_birth"):
-                checks.append(dob_check(doc.fields.get("date_of_birth"), profile_dob, doc.id))
-            checks.extend(correction_checks(doc.visible_corrections(), doc.fields, doc.id))
-            if doc.number_fingerprint:
-                owners = await self.cases.duplicate_owners(doc.number_fingerprint, user.id)
-                checks.append(Check("duplicate_document", CheckStatus.FAIL if owners else CheckStatus.PASS,
-                                    0.0 if owners else 1.0,
-                                    "This document is registered to another account." if owners
-                                    else "No other account has this document.", doc.id))
-        if case.selfie is not None:
-            checks.append(await self._face_check(case))
+        # The face match is the slow part (the models): started first, the rest runs beside it.
+        face = asyncio.create_task(self._face_check(case)) if case.selfie is not None else None
+        try:
+            for doc in case.documents:
+                checks.append(_ocr_check(doc))
+                checks.append(_validity_check(doc, self.clock.now().date()))
+                checks.append(name_check(doc.fields.get("full_name"), user.name, doc.id))
+                if doc.type != DocumentType.PAN or doc.fields.get("date_of_birth"):
+                    checks.append(dob_check(doc.fields.get("date_of_birth"), profile_dob, doc.id))
+                checks.extend(correction_checks(doc.visible_corrections(), doc.fields, doc.id))
+                if doc.number_fingerprint:
+                    owners = await self.cases.duplicate_owners(doc.number_fingerprint, user.id)
+                    checks.append(Check("duplicate_document", CheckStatus.FAIL if owners else CheckStatus.PASS,
+                                        0.0 if owners else 1.0,
+                                        "This document is registered to another account." if owners
+                                        else "No other account has this document.", doc.id))
+        except BaseException:
+            if face is not None:
+                face.cancel()  # never left running (or failing unseen) behind an error
+            raise
+        if case.selfie is not None and face is not None:
+            checks.append(await face)
             quality = case.selfie.quality
             checks.append(Check("selfie_quality", CheckStatus.PASS if quality.get("acceptable") else CheckStatus.REVIEW,
                                 1.0 if quality.get("acceptable") else 0.5,
@@ -323,8 +331,9 @@ class KycService:
                       if d.type == t and d.side in (None, "front")), None)
         if photo is None:
             return Check("face_match", CheckStatus.REVIEW, 0.5, "No document with a photo to compare.")
-        document, _ = await self.files.get(photo.file_id, owner_id=case.user_id, case_id=case.id)
-        selfie, _ = await self.files.get(case.selfie.file_id, owner_id=case.user_id, case_id=case.id)
+        (document, _), (selfie, _) = await asyncio.gather(
+            self.files.get(photo.file_id, owner_id=case.user_id, case_id=case.id),
+            self.files.get(case.selfie.file_id, owner_id=case.user_id, case_id=case.id))
         try:
             match = await self.ml.run(tasks.match_faces, document, selfie, self.limits)
         except NoFaceDetected as exc:
