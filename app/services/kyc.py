@@ -15,7 +15,7 @@ from datetime import date
 from typing import Any
 
 from app.domain.audit import AuditAction, ClientInfo
-from app.domain.documents import DocumentType, is_valid_aadhaar
+from app.domain.documents import DocumentType, is_valid_aadhaar, is_valid_pan
 from app.domain.errors import InvalidInput, NoFaceDetected
 from app.domain.events import EventType
 from app.domain.ids import parse_id
@@ -156,7 +156,7 @@ class KycService:
             raise InvalidInput("The document number has characters no document uses.", code="invalid_document_number")
         if document_type == DocumentType.AADHAAR and not is_valid_aadhaar(number):
             raise InvalidInput("The Aadhaar number fails its checksum.", code="invalid_document_number")
-        if document_type == DocumentType.PAN and not _pan_format(number):
+        if document_type == DocumentType.PAN and not is_valid_pan(number):
             raise InvalidInput("A PAN is five letters, four digits and a letter.", code="invalid_document_number")
         return number
 
@@ -437,10 +437,6 @@ def _iso_date(value: str) -> bool:
 
 def _compact(number: str) -> str:
     return "".join(ch for ch in number.upper() if ch.isalnum())
-
-
-def _pan_format(number: str) -> bool:
-    return len(number) == 10 and number[:5].isalpha() and number[5:9].isdigit() and number[9].isalpha()
 
 
 def _quality(q: Any) -> dict[str, Any]:
