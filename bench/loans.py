@@ -84,6 +84,24 @@ def prepare(server: BenchServer) -> tuple[str, list[str]]:
     return token, [str(c["_id"]) for c in copies]
 
 
+def wait_for_jobs(server: BenchServer, timeout: float = 120.0) -> None:
+    """Until the job workers have nothing due: each application queues its notice and webhook jobs,
+    and the next scenario is measured on a service as quiet as the `/users/me` it is compared with."""
+    client = _db(server)
+    try:
+        jobs = client["kycflow"]["jobs"]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            busy = jobs.count_documents({"status": {"$in": ["queued", "running"]},
+                                         "run_at": {"$lte": datetime.now(UTC)}})
+            if not busy:
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"{busy} jobs still due after {timeout:.0f}s")
+    finally:
+        client.close()
+
+
 async def _drive_list(name: str, requests: list[httpx.Request], expect: int, warmup: int) -> Result:
     """Each request sent once, by CONCURRENCY keep-alive workers (the raw-socket client of bench/load.py)."""
     result = Result(name, CONCURRENCY, None)
@@ -129,8 +147,10 @@ async def run_all(server: BenchServer) -> list[Result]:
     applies = [httpx.Request("POST", f"{base}/loans/apply", headers=auth, json={
         "product_id": pid, "amount": 3000000, "tenure_months": 360, "purpose": "Buying a flat"}) for pid in products]
     print(f"running loans_users_me, loan_apply ({CONCURRENCY} workers, {APPLY_COUNT} applications) ...", flush=True)
+    wait_for_jobs(server)
     results.append(await _drive_list("loans_users_me", [me] * len(applies), 200, WARMUP))
     results.append(await _drive_list("loan_apply", applies, 201, WARMUP))
+    wait_for_jobs(server)
     loans = httpx.get(f"{base}/loans/my-loans", headers=auth, params={"page_size": 1}).json()["items"]
     detail = httpx.Request("GET", f"{base}/loans/my-loans/{loans[0]['loan_id']}", headers=auth)
     print("running loan_detail (one loan with 360 instalments) ...", flush=True)

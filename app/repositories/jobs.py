@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
+from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
 from app.domain.jobs import Job, JobStatus
@@ -77,19 +78,20 @@ class JobRepository(EntityRepository[Job]):
     async def enqueue(self, *, key: str, kind: str, payload: dict[str, Any], max_attempts: int, run_at: datetime,
                       now: datetime, session: Any = None) -> tuple[Job, bool]:
         """Queue a job unless one with `key` exists; returns it and whether it is new. An upsert rather
-        than an insert: a duplicate key error would abort the caller's transaction."""
-        result = await self.collection.update_one(
+        than an insert: a duplicate key error would abort the caller's transaction. One round trip:
+        the job comes back with the `_id` chosen here only when this call created it."""
+        oid = ObjectId()
+        doc = await self.collection.find_one_and_update(
             {"key": key},
             {"$setOnInsert": {
-                "key": key, "kind": kind, "payload": payload, "status": JobStatus.QUEUED.value, "attempts": 0,
-                "max_attempts": max_attempts, "run_at": run_at, "created_at": now, "updated_at": now,
+                "_id": oid, "key": key, "kind": kind, "payload": payload, "status": JobStatus.QUEUED.value,
+                "attempts": 0, "max_attempts": max_attempts, "run_at": run_at, "created_at": now, "updated_at": now,
                 "lease_owner": None, "lease_until": None, "last_error": None, "finished_at": None,
             }},
-            upsert=True, session=session,
+            upsert=True, return_document=ReturnDocument.AFTER, session=session,
         )
-        doc = await self.collection.find_one({"key": key}, session=session)
         assert doc is not None
-        return _from_doc(doc), result.upserted_id is not None
+        return _from_doc(doc), doc["_id"] == oid
 
     # --- the worker's side --------------------------------------------------------------
 

@@ -133,14 +133,16 @@ class LoanService:
             raise KycNotApproved()
         loan = await self._open(user, product_id, amount, tenure_months, purpose, LoanStatus.APPLIED,
                                 LoanOrigin.APPLICATION, by=user.id)
-        await self.audit.record(AuditAction.LOAN_APPLIED, user_id=user.id, actor=user, client=client,
-                                loan_id=loan.id, product_id=loan.product_id, amount=str(loan.amount),
-                                tenure_months=loan.tenure_months)
-        await self._notify(user, loan, "We received your loan application", [
-            f"Your application for {_money(loan.amount)} ({loan.product.name}, {loan.tenure_months} months) "
-            f"is received: reference {loan.id}.",
-            f"Instalment {_money(loan.emi)} ({loan.frequency.value}); APR {loan.kfs.apr} %.",
-            "We will write again once it is reviewed."])
+        # The trail and the notice are independent writes: side by side, one round trip of waiting.
+        await asyncio.gather(
+            self.audit.record(AuditAction.LOAN_APPLIED, user_id=user.id, actor=user, client=client,
+                              loan_id=loan.id, product_id=loan.product_id, amount=str(loan.amount),
+                              tenure_months=loan.tenure_months),
+            self._notify(user, loan, "We received your loan application", [
+                f"Your application for {_money(loan.amount)} ({loan.product.name}, {loan.tenure_months} months) "
+                f"is received: reference {loan.id}.",
+                f"Instalment {_money(loan.emi)} ({loan.frequency.value}); APR {loan.kfs.apr} %.",
+                "We will write again once it is reviewed."]))
         return loan
 
     async def open_direct(self, admin: User, *, user_id: str, product_id: str, amount: Decimal,
