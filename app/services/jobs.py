@@ -84,6 +84,7 @@ class JobService:
         self._kinds: dict[str, _Kind] = {}
         self._workers: list[asyncio.Task[None]] = []
         self._wake: asyncio.Event | None = None
+        self._stopping = False
 
     # --- registry and enqueueing ---------------------------------------------------------
 
@@ -144,6 +145,7 @@ class JobService:
         if count <= 0 or self.running:
             return
         self._wake = asyncio.Event()
+        self._stopping = False
         self._workers = [asyncio.get_running_loop().create_task(self._work(n), name=f"job-worker-{n}")
                          for n in range(count)]
         log.info("job workers started", extra={"workers": count, "owner": self.owner, "kinds": self.kinds})
@@ -151,6 +153,7 @@ class JobService:
     async def stop(self) -> None:
         """Cancel the workers (a running handler included) and give their leases back."""
         workers, self._workers = self._workers, []
+        self._stopping = True  # see `_work`
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
@@ -163,7 +166,10 @@ class JobService:
             log.info("job workers stopped", extra={"released": released, "owner": self.owner})
 
     async def _work(self, n: int) -> None:
-        while True:
+        # Cancelled by `stop()`, which also says so in `_stopping`: on Python 3.11 `asyncio.wait_for`
+        # drops a cancellation that lands as the awaited event fires (a `wake()` during shutdown), and
+        # a worker relying on the cancellation alone polled on while `stop()` waited for it, forever.
+        while not self._stopping:
             try:
                 ran = await self.run_once()
             except asyncio.CancelledError:

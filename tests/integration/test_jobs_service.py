@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -250,3 +251,16 @@ async def test_the_same_logical_job_is_queued_once(db):
     first = await jobs.enqueue("check", "check:case-1", {"n": 1})
     again = await jobs.enqueue("check", "check:case-1", {"n": 2})
     assert again.id == first.id and await db["jobs"].count_documents({}) == 1
+
+
+async def test_stop_ends_idle_workers_even_when_a_wake_lands_with_the_cancel(db):
+    """`stop()` right after `wake()` (a job committed as the service shuts down): on Python 3.11,
+    `asyncio.wait_for` returns the woken event and drops the cancellation, and a worker that only
+    relied on it polled on forever while `stop()` waited (a test run once stalled there)."""
+    jobs = JobService(JobRepository(db), Clock(), replace(FAST, workers=2, poll_seconds=30))
+    for _ in range(3):
+        jobs.start()
+        await asyncio.sleep(0.1)  # both workers idle, waiting for a wake or the (long) poll
+        jobs.wake()
+        await asyncio.wait_for(jobs.stop(), 5)
+        assert not jobs.running
