@@ -329,7 +329,8 @@ async def test_overpayment_is_refused_and_changes_nothing(api):
     assert after == before
 
 
-@pytest.mark.parametrize("amount", [-1, -0.0, 100.005, "abc", {"$gt": 0}, None, 0, True, "12,5"])
+# A numeric string too: money travels as a JSON number, as the schema says (see the test below).
+@pytest.mark.parametrize("amount", [-1, -0.0, 100.005, "abc", "5000", "5000.00", {"$gt": 0}, None, 0, True, "12,5"])
 async def test_malformed_amounts_are_422_and_change_nothing(api, amount):
     product = await make_product(api)
     who = await borrower(api)
@@ -345,6 +346,21 @@ async def test_malformed_amounts_are_422_and_change_nothing(api, amount):
     r = await _apply(api, who, product, amount=amount)
     assert r.status_code == 422 and r.json()["errors"][0]["loc"][:2] == ["body", "amount"]
     assert await _loan_count(api) == 1
+
+
+async def test_money_and_rates_are_json_numbers_in_the_schema(api):
+    """Generated clients send numbers: the schema says `number` with standard bounds, never
+    `number | string` (pydantic's default for a Decimal) or a non-standard `gt` keyword."""
+    schemas = (await api.client.get("http://testserver/openapi.json")).json()
+    schemas = schemas["components"]["schemas"]
+    amount, rate = schemas["ApplyIn"]["properties"]["amount"], schemas["EmiIn"]["properties"]["annual_interest_rate"]
+    assert amount["type"] == "number" and amount["exclusiveMinimum"] == 0 and "anyOf" not in amount
+    assert rate["type"] == "number" and rate["minimum"] == 0 and rate["maximum"] == 100
+    fields = [(name, key, field) for name, schema in schemas.items()
+              for key, field in schema.get("properties", {}).items()]
+    number_or_string = [(name, key) for name, key, field in fields
+                        if {"number", "string"} <= {option.get("type") for option in field.get("anyOf", [])}]
+    assert number_or_string == [] and [(name, key) for name, key, field in fields if "gt" in field] == []
 
 
 async def test_idempotency_key_gives_one_loan_and_the_first_answer(api):

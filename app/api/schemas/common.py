@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 from app.api.errors import status_for
 from app.domain.errors import DomainError
@@ -194,9 +194,26 @@ def _unsigned(value: Decimal) -> Decimal:
     return value
 
 
+def json_number(value: Any) -> Any:
+    """Amounts and rates travel as JSON numbers: "1000" is refused like any malformed amount (pydantic
+    would read a Decimal from a string), and the schema says `number`, not `number | string`."""
+    if isinstance(value, str):
+        raise ValueError("must be a JSON number, not a string")
+    return value
+
+
+def number_schema(description: str, example: float, **bounds: float) -> WithJsonSchema:
+    """The JSON schema of a Decimal read by `json_number`: a number with standard JSON-schema bounds."""
+    return WithJsonSchema({"type": "number", **bounds, "description": description, "examples": [example]})
+
+
+_RUPEES = "Rupees, at most 2 decimal places"
 Money = Annotated[
     Decimal,
-    Field(ge=0, max_digits=14, decimal_places=2, description="Rupees, at most 2 decimal places", examples=[45000]),
+    BeforeValidator(json_number),
+    Field(ge=0, max_digits=14, decimal_places=2),
     AfterValidator(_unsigned),
     PlainSerializer(_money_out, return_type=float, when_used="json"),
+    number_schema(_RUPEES, 45000, minimum=0),
 ]
+PositiveMoney = Annotated[Money, Field(gt=0), number_schema(_RUPEES, 45000, exclusiveMinimum=0)]

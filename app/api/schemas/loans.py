@@ -6,9 +6,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
-from app.api.schemas.common import Input, Money, PlainText, UtcDatetime
+from app.api.schemas.common import Input, Money, PlainText, PositiveMoney, UtcDatetime, json_number, number_schema
 from app.domain.lending import Bank, Loan, Repayment
 from app.domain.loan_schedule import Instalment, KeyFactStatement, Schedule
 from app.domain.loans import Eligibility, LoanProduct, PreClosureQuote
@@ -25,13 +25,13 @@ def _number_out(value: Decimal) -> float:
 
 
 # A percentage such as 10.4567 (at most 4 decimal places), shown as a JSON number.
-Rate = Annotated[Decimal, Field(ge=0, le=100, max_digits=8, decimal_places=4, description="Percent, e.g. 10.5",
-                                examples=[10.5]), AfterValidator(_unsigned),
-                 PlainSerializer(_number_out, return_type=float, when_used="json")]
+Rate = Annotated[Decimal, BeforeValidator(json_number), Field(ge=0, le=100, max_digits=8, decimal_places=4),
+                 AfterValidator(_unsigned), PlainSerializer(_number_out, return_type=float, when_used="json"),
+                 number_schema("Percent, e.g. 10.5", 10.5, minimum=0, maximum=100)]
 # A fraction of income: 0.55 means 55 %.
-Fraction = Annotated[Decimal, Field(gt=0, le=1, max_digits=5, decimal_places=4, examples=[0.55]),
-                     PlainSerializer(_number_out, return_type=float, when_used="json")]
-PositiveMoney = Annotated[Money, Field(gt=0)]
+Fraction = Annotated[Decimal, BeforeValidator(json_number), Field(gt=0, le=1, max_digits=5, decimal_places=4),
+                     PlainSerializer(_number_out, return_type=float, when_used="json"),
+                     number_schema("A fraction of income: 0.55 means 55 %", 0.55, exclusiveMinimum=0, maximum=1)]
 Id = Annotated[str, Field(pattern="^[0-9a-fA-F]{24}$", description="24 hex digits", examples=["6741f0c2a1b2c3d4e5f60718"])]
 # strict: JSON `true` would otherwise be read as 1 month (and "12" as 12), silently.
 Tenure = Annotated[int, Field(strict=True, ge=1, le=360, description="Months, 1 to 360", examples=[36])]
