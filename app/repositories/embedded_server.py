@@ -39,8 +39,10 @@ def main(argv: list[str] | None = None) -> None:
     tmp.replace(address_file)  # atomic: readers never see half a file
 
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Ctrl-C reaches the whole foreground process group: the service, shutting down in order, still
+    # needs us (it gives its job leases back), then stops us with SIGTERM (or we follow it out below).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Exit with the parent too, so a killed service never leaves an orphan holding the files.
     parent = os.getppid()
     while not stop.wait(1.0):

@@ -35,11 +35,12 @@ def _code(outbox: Path, address: str) -> str:
     raise AssertionError(f"no mail for {address}")
 
 
-def _launch(workdir: Path, env: dict[str, str], log) -> tuple[str, subprocess.Popen[bytes]] | None:
-    """Start `kycflow serve` on a free port; None if it exits first (e.g. the port was taken meanwhile)."""
+def _launch(workdir: Path, env: dict[str, str], log, group: bool = False) -> tuple[str, subprocess.Popen[bytes]] | None:
+    """Start `kycflow serve` on a free port; None if it exits first (e.g. the port was taken meanwhile).
+    `group`: in a process group of its own, as a terminal runs it (Ctrl-C reaches the whole group)."""
     port = free_port()
     proc = subprocess.Popen([KYCFLOW, "serve", "--port", str(port)], env=env, cwd=workdir, stdout=log,
-                            stderr=subprocess.STDOUT)
+                            stderr=subprocess.STDOUT, start_new_session=group)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
@@ -56,11 +57,11 @@ def _launch(workdir: Path, env: dict[str, str], log) -> tuple[str, subprocess.Po
 
 
 @contextmanager
-def start_server(workdir: Path, env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def start_server(workdir: Path, env: dict[str, str], group: bool = False) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`kycflow serve` on a free port; yields its base URL once the database answers."""
     log = open(workdir / "server.log", "w")
     for _ in range(3):  # another test process may grab the free port before the server binds it
-        started = _launch(workdir, env, log)
+        started = _launch(workdir, env, log, group)
         if started:
             break
     else:
@@ -117,6 +118,23 @@ def test_create_user_reuses_the_running_database_and_shutdown_is_clean(server):
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=30)
     assert not (data_dir / "mongo.json").exists()
+    with pytest.raises(ProcessLookupError):
+        os.kill(address["pid"], 0)
+
+
+def test_ctrl_c_shuts_down_in_order(tmp_path):
+    """Ctrl-C in a terminal signals the service and its embedded database together: the database
+    ignores it and waits for the service, which gives its job leases back before stopping it."""
+    data_dir = tmp_path / "var"
+    with start_server(tmp_path, _env(data_dir), group=True) as (base, proc):
+        address = json.loads((data_dir / "mongo.json").read_text())
+        os.kill(address["pid"], signal.SIGINT)  # the database alone first: it must keep serving
+        time.sleep(1.5)
+        assert httpx.get(f"{base}/api/v1/health", timeout=5).json()["database"]["ok"]
+        os.killpg(proc.pid, signal.SIGINT)  # then the whole group, as a terminal does
+        proc.wait(timeout=30)
+    log = (tmp_path / "server.log").read_text()
+    assert "job workers stopped" in log and "leases not released" not in log and "Traceback" not in log, log[-3000:]
     with pytest.raises(ProcessLookupError):
         os.kill(address["pid"], 0)
 
