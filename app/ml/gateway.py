@@ -10,8 +10,9 @@ one set of loaded models is shared.
 Each worker process sits in its own single-process executor, and a task runs only on an
 idle worker: when a task overruns its deadline, crashes its worker or hits the worker's
 memory ceiling (`ML_WORKER_MEMORY_MB`, see `app/ml/worker.py`), that one process is
-killed and replaced, so an abandoned task never keeps burning CPU and memory, and the
-tasks in the other workers carry on.
+killed and replaced, so a runaway task never keeps burning CPU and memory, and the
+tasks in the other workers carry on. A task whose caller went away (a dropped client)
+finishes in its worker within the same deadline; the worker then serves again.
 """
 
 from __future__ import annotations
@@ -169,7 +170,8 @@ class MlGateway:
             return await self._run_in_thread(task, args, kwargs)
         self._count(1)
         try:
-            return await asyncio.wait_for(self._run_in_worker(task, args, kwargs), timeout=self.timeout)
+            deadline = asyncio.get_running_loop().time() + self.timeout  # the wait for a worker counts too
+            return await self._run_in_worker(task, args, kwargs, deadline)
         except TimeoutError as exc:
             log.warning("ML task overran its deadline; its worker (if it had one) was replaced",
                         extra={"task": getattr(task, "__name__", "?"), "timeout_s": self.timeout})
@@ -198,13 +200,23 @@ class MlGateway:
         finally:
             self._give_back(slot)
 
-    async def _run_in_worker(self, task: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        slot = await self._take()
-        recycle = True  # unless the task ends by itself: cancelled (deadline) or crashed = replace
+    async def _run_in_worker(self, task: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+                             deadline: float) -> Any:
+        loop = asyncio.get_running_loop()
+        slot = await asyncio.wait_for(self._take(), max(0.0, deadline - loop.time()))
+        future = slot.submit(worker.run_task, task, args, kwargs)
         try:
-            result = await slot.submit(worker.run_task, task, args, kwargs)
-            recycle = False
-            return result
+            # `wait`, not `wait_for`: neither the deadline nor a cancelled caller cancels the task here.
+            done, _ = await asyncio.wait({future}, timeout=max(0.0, deadline - loop.time()))
+        except asyncio.CancelledError:
+            self._finish_unattended(slot, future, deadline)
+            raise
+        if not done:  # past the deadline: the only way to stop the task is to stop its worker
+            self._recycle(slot)
+            raise TimeoutError()
+        self._settle(slot, future)
+        try:
+            return future.result()
         except BrokenProcessPool as exc:
             log.error("ML worker died; starting a new one")
             raise ServiceUnavailable("The verification engine restarted; retry.", code="ml_restarted") from exc
@@ -212,14 +224,28 @@ class MlGateway:
             log.warning("ML task hit the worker memory ceiling; replacing the worker",
                         extra={"memory_mb": self.memory_mb})
             raise self._out_of_memory() from exc
-        except Exception:
-            recycle = False  # the task's own error (a domain error): the worker is fine
-            raise
-        finally:
-            if recycle:
-                self._recycle(slot)
-            else:
-                self._give_back(slot)
+
+    def _settle(self, slot: _Worker, future: asyncio.Future[Any]) -> None:
+        """A finished task's worker goes back to the pool, unless the task broke it (crashed, or
+        over its memory ceiling: that process is replaced). A task's own error leaves it fine."""
+        error = None if future.cancelled() else future.exception()
+        if future.cancelled() or isinstance(error, BrokenProcessPool | worker.WorkerOutOfMemory):
+            self._recycle(slot)
+        else:
+            self._give_back(slot)
+
+    def _finish_unattended(self, slot: _Worker, future: asyncio.Future[Any], deadline: float) -> None:
+        """The caller went away (a client disconnected): the task finishes in its worker, which then
+        goes back to the pool. Killing it instead would cost a model reload (seconds) for every
+        dropped request, a cheap way to keep the pool reloading. Past the deadline it is stopped
+        like any overrun (cancelling the future makes `_settle` replace the worker)."""
+        overrun = asyncio.get_running_loop().call_at(deadline, future.cancel)
+
+        def finished(_: asyncio.Future[Any]) -> None:
+            overrun.cancel()
+            self._settle(slot, future)
+
+        future.add_done_callback(finished)
 
     def _recycle(self, slot: _Worker) -> None:
         """Kill a worker whose task must not go on and put a fresh one in its place; after a

@@ -147,6 +147,51 @@ async def test_a_timed_out_task_is_stopped_its_worker_replaced_and_the_others_un
         gw.close()
 
 
+async def test_a_caller_that_goes_away_leaves_its_worker_to_finish_and_serve_again(tmp_path):
+    """A client that disconnects mid-verification costs the task it started, not a worker (killing
+    it would mean a model reload of seconds per dropped request: a cheap way to starve the pool)."""
+    gw = MlGateway({"m": partial(make_model, 0.0)}, workers=1, processes=True, timeout=20)
+    try:
+        await gw.preload()
+        _, pid, _ = await gw.run(where)
+        stop = tmp_path / "stop"
+        abandoned = asyncio.create_task(gw.run(spin_until, str(stop)))
+        await asyncio.sleep(0.3)
+        abandoned.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await abandoned
+        waiting = asyncio.create_task(gw.run(where))  # queued behind the abandoned task, not beside it
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+        stop.touch()
+        _, again, _ = await waiting
+        assert again == pid and gw.recycled == 0
+    finally:
+        gw.close()
+
+
+async def test_an_abandoned_task_is_still_stopped_at_its_deadline(tmp_path):
+    gw = MlGateway({"m": partial(make_model, 0.0)}, workers=1, processes=True, timeout=1.5)
+    try:
+        await gw.preload()
+        pid_file = tmp_path / "runaway.pid"
+        abandoned = asyncio.create_task(gw.run(spin_until, str(tmp_path / "never"), 600.0, str(pid_file)))
+        await asyncio.sleep(0.5)
+        abandoned.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await abandoned
+        runaway_pid = int(pid_file.read_text())
+        for _ in range(100):
+            if gone(runaway_pid):
+                break
+            await asyncio.sleep(0.05)
+        assert gone(runaway_pid) and gw.recycled == 1
+        _, fresh, _ = await gw.run(where)
+        assert fresh != runaway_pid
+    finally:
+        gw.close()
+
+
 async def test_a_task_over_the_memory_ceiling_is_a_413_and_its_worker_is_replaced():
     gw = MlGateway({"m": partial(make_model, 0.0)}, workers=1, processes=True, memory_mb=400)
     try:
