@@ -50,6 +50,7 @@ from app.ml.gateway import MlGateway
 from app.ml.images import sniff_format
 from app.repositories.files import EncryptedFileStore
 from app.repositories.kyc import KycCaseRepository
+from app.repositories.kyc_queue import KycQueueRepository, rank_of
 from app.repositories.liveness_challenges import LivenessChallengeRepository
 from app.repositories.users import UserRepository
 from app.services.audit import AuditService
@@ -88,8 +89,10 @@ class KycService:
         self, *, settings: KycSettings, cases: KycCaseRepository, files: EncryptedFileStore, cipher: DocumentCipher,
         users: UserRepository, challenges: LivenessChallengeRepository, ml: MlGateway, limits: tasks.Limits,
         jobs: JobService, audit: AuditService, notifier: Notifier, clock: Clock, events: EventService,
+        queue: KycQueueRepository,
     ) -> None:
         self.s, self.cases, self.files, self.cipher = settings, cases, files, cipher
+        self.queue = queue  # the review queue's seqs and counts: changed in each transition's transaction
         self.users, self.challenges, self.ml, self.limits = users, challenges, ml, limits
         self.jobs, self.audit, self.notifier, self.clock = jobs, audit, notifier, clock
         self.events = events  # each transition publishes its event in its own transaction
@@ -245,12 +248,14 @@ class KycService:
         async def step(session: Any) -> KycCase | None:
             # The job first: without transactions a crash then leaves a job with nothing to do.
             await self.jobs.enqueue(CHECKS_JOB, f"{CHECKS_JOB}:{case.id}", {"case_id": case.id}, session=session)
-            submitted = await self.cases.submit(case.id, user.id, applicant, self.clock.now(), session=session)
+            seq = await self.queue.take_seqs()  # outside the transaction: see KycQueueRepository.advance_head
+            submitted = await self.cases.submit(case.id, user.id, applicant, self.clock.now(), seq, session=session)
             if submitted is not None:
                 await self.users.set_kyc_status(user.id, KycStatus.SUBMITTED, self.clock.now(), session=session)
                 await self.events.publish(EventType.KYC_SUBMITTED, user_id=user.id, session=session, data={
                     "kyc_id": case.id, "status": submitted.status.value,
                     "documents": [{"type": d.type, "number_masked": d.number_masked} for d in submitted.documents]})
+                await self.queue.entered([d.type for d in submitted.documents], session=session)
             return submitted
 
         submitted = await self.jobs.atomically(step)
@@ -278,6 +283,8 @@ class KycService:
                 await self.events.publish(EventType.KYC_CHECKS_COMPLETED, user_id=case.user_id, session=session, data={
                     "kyc_id": case.id, "status": done.status.value, "risk_level": assessment.risk_level.value,
                     "overall_score": assessment.overall_score})
+                await self.queue.assessed(rank_of(assessment.risk_level.value), [d.type for d in done.documents],
+                                          session=session)
             return done
 
         done = await self.jobs.atomically(step)
@@ -352,7 +359,12 @@ class KycService:
     # --- the auditor -------------------------------------------------------------------------
 
     async def pending(self, **filters: Any) -> Page[KycCase]:
-        return await self.cases.pending(**filters)
+        state = await self.queue.state()
+        now = self.clock.now()  # after the state's read: its next_seq was taken before now
+        result = await self.cases.pending(**filters, queue=state)
+        if result.head is not None and result.head > state.head:
+            await self.queue.advance_head(result.head, state, now)  # later reads start nearer the first case
+        return result.page
 
     async def get_case(self, case_id: str, actor: User, client: ClientInfo) -> KycCase:
         case = await self.cases.get(case_id)
@@ -407,6 +419,8 @@ class KycService:
                 await self.events.publish(EventType.KYC_APPROVED if approved else EventType.KYC_REJECTED,
                                           user_id=user.id, session=session,
                                           data={"kyc_id": case.id, "status": decided.status.value, "reason": reason})
+                await self.queue.left(rank_of(decided.risk_level.value if decided.risk_level else None),
+                                       [d.type for d in decided.documents], session=session)
             return decided
 
         decided = await self.jobs.atomically(step)
