@@ -312,6 +312,7 @@ class KycCase:
     risk_level: RiskLevel | None = None
     breakdown: dict[str, float] = field(default_factory=dict)
     submitted_at: datetime | None = None
+    checks_completed_at: datetime | None = None
     decision: Decision | None = None
     applicant: dict[str, Any] = field(default_factory=dict)  # name, email, phone as at submission
 

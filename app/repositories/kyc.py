@@ -73,6 +73,7 @@ def _from_doc(doc: dict[str, Any]) -> KycCase:
         overall_score=doc.get("overall_score"),
         risk_level=RiskLevel(doc["risk_level"]) if doc.get("risk_level") else None,
         breakdown=doc.get("breakdown") or {}, submitted_at=doc.get("submitted_at"),
+        checks_completed_at=doc.get("checks_completed_at"),
         decision=Decision(**decision) if decision else None, applicant=doc.get("applicant") or {},
     )
 
@@ -287,6 +288,7 @@ class KycCaseRepository(EntityRepository[KycCase]):
             {"$set": {"checks": [c.as_dict() for c in checks], "overall_score": assessment.overall_score,
                       "risk_level": assessment.risk_level.value, "breakdown": assessment.breakdown,
                       "risk_rank": RISK_RANK[assessment.risk_level.value],
+                      "checks_completed_at": now,
                       "checks_state": ChecksState.DONE.value, "updated_at": now}}, session=session)
 
     async def decide(self, case_id: str, decision: Decision, now: datetime, session: Any = None) -> KycCase | None:

@@ -94,6 +94,8 @@ async def test_a_customer_is_approved_from_upload_to_decision(api):
 
     r = await api.client.post("/kyc/submit", headers=who["headers"])
     assert r.status_code == 202 and r.json() == {"kyc_id": kyc_id, "status": "SUBMITTED"}
+    running = (await api.client.get("/kyc/me", headers=who["headers"])).json()
+    assert running["checks_state"] == "DONE" or running["checks_completed_at"] is None
     assert (await api.client.get("/users/me/kyc-status", headers=who["headers"])).json()["kyc_status"] == "SUBMITTED"
     case = await checks_done(api, who)
     by_name: dict[str, list[str]] = {}
@@ -103,6 +105,7 @@ async def test_a_customer_is_approved_from_upload_to_decision(api):
     assert set(by_name["name_match"]) == {"pass"} and "fail" not in by_name["dob_match"]
     assert by_name["liveness"] == ["review"]  # no challenge taken: a person must look
     assert case["risk_level"] == "Medium" and 50 <= case["overall_score"] <= 100
+    assert case["submitted_at"] < case["checks_completed_at"]  # ISO strings in UTC: ordered as times
 
     auditor = await api.staff("auditor")
     r = await api.client.get("/kyc/pending", headers=bearer(auditor))

@@ -88,6 +88,7 @@ class CaseOut(BaseModel):
     checks_state: Literal["NOT_STARTED", "RUNNING", "DONE"]
     created_at: UtcDatetime
     submitted_at: UtcDatetime | None
+    checks_completed_at: UtcDatetime | None = Field(description="When the automated checks finished")
     documents: list[DocumentOut]
     selfie: SelfieOut | None
     missing: list[str] = Field(description="What the submission policy still needs (empty: ready to submit)")
@@ -106,6 +107,7 @@ class CaseOut(BaseModel):
         return {
             "kyc_id": case.id, "status": case.status.value, "checks_state": case.checks_state.value,
             "created_at": case.created_at, "submitted_at": case.submitted_at,
+            "checks_completed_at": case.checks_completed_at,
             "documents": [DocumentOut.of(d) for d in case.documents],
             "selfie": SelfieOut(face_detected=selfie.face_detected, quality=selfie.quality,
                                 liveness_challenge_id=selfie.liveness_challenge_id,
