@@ -225,9 +225,14 @@ def resolve_yymmdd(yymmdd: str, *, expiry: bool, today: date | None = None) -> s
 
 
 def is_expired(expiry_iso: str | None, today: date | None = None) -> bool | None:
+    """None (unknown) without a full expiry date, or when what was read is no real date."""
     if not expiry_iso or len(expiry_iso) != 10:
         return None
-    return date.fromisoformat(expiry_iso) < (today or date.today())
+    try:
+        expiry = date.fromisoformat(expiry_iso)
+    except ValueError:  # "2031-02-30", or a customer's correction that is no date
+        return None
+    return expiry < (today or date.today())
 
 
 def expiry_status(expiry_iso: str | None, today: date | None = None) -> str:

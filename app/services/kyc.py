@@ -15,7 +15,7 @@ from datetime import date
 from typing import Any
 
 from app.domain.audit import AuditAction, ClientInfo
-from app.domain.documents import DocumentType, is_valid_aadhaar, is_valid_pan
+from app.domain.documents import DocumentType, is_expired, is_valid_aadhaar, is_valid_pan
 from app.domain.errors import InvalidInput, NoFaceDetected
 from app.domain.events import EventType
 from app.domain.ids import parse_id
@@ -481,12 +481,8 @@ def _validity_check(doc: CaseDocument, today: date) -> Check:
     """What the engine's `validation` says of the number and dates (checksums, format, expiry)."""
     validation = doc.validation or {}
     expiry = doc.fields.get("expiry_date")
-    if expiry:
-        try:
-            if date.fromisoformat(str(expiry)) < today:
-                return Check("document_validity", CheckStatus.FAIL, 0.0, "The document has expired.", doc.id)
-        except ValueError:
-            pass
+    if is_expired(str(expiry) if expiry else None, today):
+        return Check("document_validity", CheckStatus.FAIL, 0.0, "The document has expired.", doc.id)
     valid = validation.get("number_valid", validation.get("valid"))
     if valid is False:
         return Check("document_validity", CheckStatus.FAIL, 0.0,

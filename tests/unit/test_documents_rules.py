@@ -190,6 +190,7 @@ def test_dates():
     assert d.is_expired("2012-04-15", TODAY) is True
     assert d.is_expired("2030-01-01", TODAY) is False
     assert d.is_expired(None) is None
+    assert d.is_expired("2031-02-30", TODAY) is None and d.expiry_status("2031-02-30", TODAY) == "unknown"
 
 
 def test_masking():
