@@ -240,9 +240,11 @@ class MlGateway:
         dropped request, a cheap way to keep the pool reloading. Past the deadline it is stopped
         like any overrun (cancelling the future makes `_settle` replace the worker)."""
         overrun = asyncio.get_running_loop().call_at(deadline, future.cancel)
+        self._count(1)  # still occupying its worker: counted against the queue limit until it ends
 
         def finished(_: asyncio.Future[Any]) -> None:
             overrun.cancel()
+            self._count(-1)
             self._settle(slot, future)
 
         future.add_done_callback(finished)

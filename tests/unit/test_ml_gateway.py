@@ -170,6 +170,31 @@ async def test_a_caller_that_goes_away_leaves_its_worker_to_finish_and_serve_aga
         gw.close()
 
 
+async def test_an_abandoned_task_still_counts_against_the_queue_limit(tmp_path):
+    gw = MlGateway({"m": partial(make_model, 0.0)}, workers=1, processes=True, timeout=20, max_queue=0)
+    try:
+        stop = tmp_path / "stop"
+        abandoned = asyncio.create_task(gw.run(spin_until, str(stop)))
+        await asyncio.sleep(0.3)
+        abandoned.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await abandoned
+        with pytest.raises(ServiceUnavailable) as err:  # its worker is still busy: no queueing behind it
+            await gw.run(where)
+        assert err.value.code == "ml_busy"
+        stop.touch()
+        for _ in range(100):  # once it ends, the worker takes work again
+            try:
+                await gw.run(where)
+                break
+            except ServiceUnavailable:
+                await asyncio.sleep(0.05)
+        else:
+            pytest.fail("the worker never came back")
+    finally:
+        gw.close()
+
+
 async def test_an_abandoned_task_is_still_stopped_at_its_deadline(tmp_path):
     gw = MlGateway({"m": partial(make_model, 0.0)}, workers=1, processes=True, timeout=1.5)
     try:
