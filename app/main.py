@@ -37,6 +37,8 @@ from app.config import Settings, get_settings
 from app.logging_setup import configure_logging
 
 API_PREFIX = "/api/v1"
+ROUTERS = tuple(module.router for module in (health, auth, users, kyc, admin, audit, api_keys, verification, jobs,
+                                             loans, catalogue, webhooks, events)) + (gateway_router,)
 
 DESCRIPTION = """
 KYC Flow onboards customers for lenders: sign-up and login with OTP, KYC documents and
@@ -109,9 +111,8 @@ def create_app(settings: Settings | None = None, *, ml_loaders: dict[str, Any] |
     # Outermost, so every answer (a 500 or a 413 included) carries the headers.
     app.add_middleware(SecurityHeadersMiddleware, api_prefix=API_PREFIX, trusted_proxies=settings.trusted_proxies,
                        public=(f"{API_PREFIX}/health",))
-    for module in (health, auth, users, kyc, admin, audit, api_keys, verification, jobs, loans, catalogue, webhooks, events):
-        app.include_router(module.router, prefix=API_PREFIX)
-    app.include_router(gateway_router, prefix=API_PREFIX)
+    for router in ROUTERS:
+        app.include_router(router, prefix=API_PREFIX)
     install_docs(app)
     return app
 

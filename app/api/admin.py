@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from app.api.deps import AdminServiceDep, ClientDep, ContainerDep, PrincipalDep, allow
+from app.api.routing import ExactJsonRoute
 from app.api.schemas.admin import (
     CreateStaffRequest,
     KycCounts,
@@ -28,7 +29,7 @@ from app.domain.pages import PageRequest
 from app.domain.users import PERMISSIONS, Role, UserStatus
 from app.services.auth import Principal
 
-router = APIRouter(tags=["Admin"])
+router = APIRouter(tags=["Admin"], route_class=ExactJsonRoute)
 
 
 @router.post("/admin/users", status_code=status.HTTP_201_CREATED, response_model=StaffOut,

@@ -8,12 +8,13 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import ApiKeyServiceDep, ClientDep, allow
+from app.api.routing import ExactJsonRoute
 from app.api.schemas.common import Input, Page, PageNo, PageSize, UtcDatetime, UtcDatetimeIn, error_responses
 from app.domain.api_keys import LEGACY_SCOPES, ApiKey, Scope
 from app.domain.pages import PageRequest
 from app.services.auth import Principal
 
-router = APIRouter(prefix="/admin/api-keys", tags=["Admin"])
+router = APIRouter(prefix="/admin/api-keys", tags=["Admin"], route_class=ExactJsonRoute)
 
 
 class ApiKeyCreate(Input):

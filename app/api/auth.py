@@ -8,6 +8,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Response, status
 from fastapi.security import HTTPAuthorizationCredentials
 
 from app.api.deps import AuthServiceDep, ClientDep, PrincipalDep, bearer
+from app.api.routing import ExactJsonRoute
 from app.api.schemas.auth import (
     ChangePasswordRequest,
     IdentifierRequest,
@@ -30,7 +31,7 @@ from app.domain import errors as e
 from app.services.auth import MfaChallenge, Principal, TokenPair
 from app.services.rate_limits import Quota
 
-router = APIRouter(prefix="/auth", tags=["Auth"])
+router = APIRouter(prefix="/auth", tags=["Auth"], route_class=ExactJsonRoute)
 
 
 def _quota(response: Response, quota: Quota | None) -> None:

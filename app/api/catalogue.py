@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from app.api.deps import ClientDep, ContainerDep, allow
+from app.api.routing import ExactJsonRoute
 from app.api.schemas.common import Page, error_responses
 from app.api.schemas.loans import BankIn, BankOut, LoanTypeName, ProductIn, ProductOut
 from app.domain import lending as lg
@@ -14,7 +15,7 @@ from app.domain.loans import InvalidLoanProduct
 from app.domain.pages import PageRequest
 from app.services.auth import Principal
 
-router = APIRouter(prefix="/admin", tags=["Catalogue"])
+router = APIRouter(prefix="/admin", tags=["Catalogue"], route_class=ExactJsonRoute)
 PageNo = Annotated[int, Query(ge=1, le=1_000_000, description="1-based page number")]
 PageSize = Annotated[int, Query(ge=1, le=100, description="Items per page (max 100)")]
 Keeper = Annotated[Principal, allow("catalogue:manage")]

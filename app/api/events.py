@@ -11,12 +11,13 @@ from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
 
 from app.api.deps import ContainerDep, PrincipalDep
+from app.api.routing import ExactJsonRoute
 from app.api.schemas.common import error_responses
 from app.domain.errors import InvalidInput
 from app.domain.events import Event
 from app.services.events import StreamEnded
 
-router = APIRouter(tags=["Users"])
+router = APIRouter(tags=["Users"], route_class=ExactJsonRoute)
 REPLAY_PAGE = 500
 
 _EXAMPLE = ('retry: 3000\n\n'

@@ -10,11 +10,12 @@ from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
 from app.api.deps import ContainerDep, GatewayCaller, client_ip
+from app.api.routing import ExactJsonRoute
 from app.api.schemas.common import error_responses
 from app.domain import gateway as g
 from app.services.gateway import GatewayService
 
-router = APIRouter(tags=["Gateway"])
+router = APIRouter(tags=["Gateway"], route_class=ExactJsonRoute)
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 ERRORS = error_responses(
     g.GatewayPathRefused, (401, "not_authenticated", "Send a bearer access token or an X-API-Key."),

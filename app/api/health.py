@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from app import __version__
 from app.api.deps import ContainerDep
+from app.api.routing import ExactJsonRoute
 
 
 class ModelStatus(BaseModel):
@@ -35,7 +36,7 @@ class HealthOut(BaseModel):
     timestamp: str
 
 
-router = APIRouter(tags=["Health"])
+router = APIRouter(tags=["Health"], route_class=ExactJsonRoute)
 
 
 @router.get("/health", response_model=HealthOut, summary="Service health",

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from app.api.deps import ClientDep, ContainerDep, allow
+from app.api.routing import ExactJsonRoute
 from app.api.schemas.common import Page, PageNo, PageSize, error_responses
 from app.api.schemas.jobs import JobOut
 from app.domain.jobs import JobStatus
@@ -14,7 +15,7 @@ from app.domain.pages import PageRequest
 from app.services.auth import Principal
 from app.services.jobs import JobService
 
-router = APIRouter(tags=["Admin"])
+router = APIRouter(tags=["Admin"], route_class=ExactJsonRoute)
 Admin = Annotated[Principal, allow("jobs:manage")]
 
 

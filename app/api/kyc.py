@@ -12,6 +12,7 @@ from fastapi import APIRouter, File, Form, Header, Query, Response, UploadFile, 
 from fastapi.responses import JSONResponse
 
 from app.api.deps import ClientDep, ContainerDep, allow
+from app.api.routing import ExactJsonRoute
 from app.api.schemas.common import Page, PageNo, PageSize, error_responses
 from app.api.schemas.kyc import (
     ApproveIn,
@@ -38,7 +39,7 @@ from app.domain.kyc import KycCase
 from app.domain.pages import PageRequest
 from app.services.auth import Principal
 
-router = APIRouter(prefix="/kyc", tags=["KYC"])
+router = APIRouter(prefix="/kyc", tags=["KYC"], route_class=ExactJsonRoute)
 Customer = Annotated[Principal, allow("kyc:submit")]
 Reader = Annotated[Principal, allow("kyc:read_own")]
 Reviewer = Annotated[Principal, allow("kyc:review")]

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Header, Query, status
 from fastapi.responses import JSONResponse
 
 from app.api.deps import ClientDep, ContainerDep, allow
+from app.api.routing import ExactJsonRoute
 from app.api.schemas.common import Page, error_responses
 from app.api.schemas.loans import (
     ApplyIn,
@@ -42,7 +43,7 @@ from app.domain.money import InvalidAmount
 from app.domain.pages import PageRequest
 from app.services.auth import Principal
 
-router = APIRouter(tags=["Loans"])
+router = APIRouter(tags=["Loans"], route_class=ExactJsonRoute)
 
 
 class LoanJSONResponse(JSONResponse):

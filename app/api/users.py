@@ -7,13 +7,14 @@ from typing import Any, cast
 from fastapi import APIRouter
 
 from app.api.deps import ClientDep, PrincipalDep, UserServiceDep
+from app.api.routing import ExactJsonRoute
 from app.api.schemas.common import error_responses
 from app.api.schemas.users import EmploymentDetails, FinancialDetails, KycStatusOut, ProfileUpdate, UserOut
 from app.domain import errors as e
 from app.domain.users import EmploymentDetails as DomainEmploymentDetails
 from app.domain.users import FinancialDetails as DomainFinancialDetails
 
-router = APIRouter(prefix="/users", tags=["Users"])
+router = APIRouter(prefix="/users", tags=["Users"], route_class=ExactJsonRoute)
 AUTH_ERRORS = error_responses(401, e.InvalidToken, e.AccountSuspended)
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, UploadFile
 
 from app.api.deps import ContainerDep, LivenessCaller, OcrCaller, VerificationServiceDep, VerifyCaller
+from app.api.routing import ExactJsonRoute
 from app.api.schemas.common import error_responses
 from app.api.schemas.verification import (
     ChallengeResponse,
@@ -26,7 +27,7 @@ from app.api.schemas.verification import (
 from app.domain import errors as e
 from app.domain.errors import FileTooLarge
 
-router = APIRouter(tags=["Verification"])
+router = APIRouter(tags=["Verification"], route_class=ExactJsonRoute)
 CALLER = (401, "not_authenticated", "Send a bearer access token or an X-API-Key.")
 BAD_KEY = (401, "invalid_api_key", "The API key is invalid or revoked.")
 ML_DOWN = (e.ModelsUnavailable, (503, "ml_busy", "The verification engine is busy; retry shortly."))

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, status
 
 from app.api.deps import ClientDep, ContainerDep, allow
+from app.api.routing import ExactJsonRoute
 from app.api.schemas.common import Page, PageNo, PageSize, error_responses
 from app.api.schemas.webhooks import AttemptOut, RedeliveryOut, WebhookCreate, WebhookOut, WebhookWithSecret
 from app.domain import webhooks as w
@@ -14,7 +15,7 @@ from app.domain.pages import PageRequest
 from app.services.auth import Principal
 from app.services.webhooks import WebhookService
 
-router = APIRouter(prefix="/admin/webhooks", tags=["Admin"])
+router = APIRouter(prefix="/admin/webhooks", tags=["Admin"], route_class=ExactJsonRoute)
 Admin = Annotated[Principal, allow("webhooks:manage")]
 
 

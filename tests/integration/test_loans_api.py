@@ -10,8 +10,11 @@ from types import SimpleNamespace
 import pytest
 from bson import ObjectId
 from bson.decimal128 import Decimal128
+from fastapi.routing import APIRoute
 
+from app.api.routing import ExactJsonRoute
 from app.domain.loan_schedule import add_months, build_schedule
+from app.main import ROUTERS
 from tests.conftest import bearer, eventually
 from tests.integration.lending_helpers import apply_body, born_years_ago, borrower, make_product, relogin
 
@@ -346,6 +349,26 @@ async def test_malformed_amounts_are_422_and_change_nothing(api, amount):
     r = await _apply(api, who, product, amount=amount)
     assert r.status_code == 422 and r.json()["errors"][0]["loc"][:2] == ["body", "amount"]
     assert await _loan_count(api) == 1
+
+
+@pytest.mark.parametrize("raw", ["100.000000000000001", "99999999999.999999", "5000.001"])
+async def test_an_amount_is_read_with_every_digit_it_was_sent_with(api, raw):
+    """Too many decimals for a float to keep: read as a float, they rounded into a valid amount."""
+    product = await make_product(api)
+    who = await borrower(api)
+    admin = await api.staff("admin")
+    loan_id = (await _apply(api, who, product)).json()["loan_id"]
+    await api.client.post(f"/admin/loans/{loan_id}/approve", headers=bearer(admin))
+    await api.client.post(f"/admin/loans/{loan_id}/disburse", headers=bearer(admin))
+    r = await api.client.post(f"/loans/my-loans/{loan_id}/repayments", content=f'{{"amount": {raw}}}',
+                              headers={**who["headers"], "Content-Type": "application/json"})
+    assert r.status_code == 422 and r.json()["errors"][0]["loc"][:2] == ["body", "amount"], r.text
+    assert await api.container.db["repayments"].count_documents({}) == 0
+
+
+def test_every_api_route_reads_json_numbers_exactly():
+    routes = [r for router in ROUTERS for r in router.routes if isinstance(r, APIRoute)]
+    assert len(routes) > 50 and [r.path for r in routes if not isinstance(r, ExactJsonRoute)] == []
 
 
 async def test_money_and_rates_are_json_numbers_in_the_schema(api):
