@@ -97,6 +97,23 @@ def gone(pid: int) -> bool:
         return True
 
 
+async def until_gone(pid: int) -> bool:
+    for _ in range(100):
+        if gone(pid):
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def abandon(gw: MlGateway, *args) -> None:
+    """A caller that starts a task and goes away (a client dropping its connection)."""
+    task = asyncio.create_task(gw.run(*args))
+    await asyncio.sleep(0.3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
 async def test_process_mode_keeps_the_event_loop_free_from_gil_holding_work(tmp_path):
     gw = MlGateway({"m": partial(make_model, 0.0)}, workers=2, processes=True)
     try:
@@ -135,11 +152,7 @@ async def test_a_timed_out_task_is_stopped_its_worker_replaced_and_the_others_un
         assert err.value.code == "ml_timeout"
         runaway_pid = int(pid_file.read_text())
         assert runaway_pid != healthy_pid
-        for _ in range(100):
-            if gone(runaway_pid):
-                break
-            await asyncio.sleep(0.05)
-        assert gone(runaway_pid)  # killed at the deadline, not left to spin for 600 s
+        assert await until_gone(runaway_pid)  # killed at the deadline, not left to spin for 600 s
         pids = {pid for _, pid, _ in await asyncio.gather(*(gw.run(where) for _ in range(4)))}
         assert runaway_pid not in pids and healthy_pid in pids  # a fresh worker took its place
         assert gw.status()["m"]["loaded"] is True
@@ -155,11 +168,7 @@ async def test_a_caller_that_goes_away_leaves_its_worker_to_finish_and_serve_aga
         await gw.preload()
         _, pid, _ = await gw.run(where)
         stop = tmp_path / "stop"
-        abandoned = asyncio.create_task(gw.run(spin_until, str(stop)))
-        await asyncio.sleep(0.3)
-        abandoned.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await abandoned
+        await abandon(gw, spin_until, str(stop))
         waiting = asyncio.create_task(gw.run(where))  # queued behind the abandoned task, not beside it
         await asyncio.sleep(0.3)
         assert not waiting.done()
@@ -174,11 +183,7 @@ async def test_an_abandoned_task_still_counts_against_the_queue_limit(tmp_path):
     gw = MlGateway({"m": partial(make_model, 0.0)}, workers=1, processes=True, timeout=20, max_queue=0)
     try:
         stop = tmp_path / "stop"
-        abandoned = asyncio.create_task(gw.run(spin_until, str(stop)))
-        await asyncio.sleep(0.3)
-        abandoned.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await abandoned
+        await abandon(gw, spin_until, str(stop))
         with pytest.raises(ServiceUnavailable) as err:  # its worker is still busy: no queueing behind it
             await gw.run(where)
         assert err.value.code == "ml_busy"
@@ -200,17 +205,9 @@ async def test_an_abandoned_task_is_still_stopped_at_its_deadline(tmp_path):
     try:
         await gw.preload()
         pid_file = tmp_path / "runaway.pid"
-        abandoned = asyncio.create_task(gw.run(spin_until, str(tmp_path / "never"), 600.0, str(pid_file)))
-        await asyncio.sleep(0.5)
-        abandoned.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await abandoned
+        await abandon(gw, spin_until, str(tmp_path / "never"), 600.0, str(pid_file))
         runaway_pid = int(pid_file.read_text())
-        for _ in range(100):
-            if gone(runaway_pid):
-                break
-            await asyncio.sleep(0.05)
-        assert gone(runaway_pid) and gw.recycled == 1
+        assert await until_gone(runaway_pid) and gw.recycled == 1
         _, fresh, _ = await gw.run(where)
         assert fresh != runaway_pid
     finally:
