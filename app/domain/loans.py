@@ -302,7 +302,7 @@ def ensure_transition(current: LoanStatus | str, target: LoanStatus) -> LoanStat
     """The target state, or `InvalidTransition` (a 409) naming both states."""
     state = LoanStatus(current)
     if not state.can(target):
-        raise InvalidTransition(f"A {state.value} loan cannot become {target.value}.",
+        raise InvalidTransition(f"The loan is {state.value} and cannot become {target.value}.",
                                 current=state.value, target=target.value)
     return target
 

@@ -205,7 +205,7 @@ class LoanService:
     @staticmethod
     def _lost_race(loan: Loan, target: LoanStatus, fresh: Loan | None) -> InvalidTransition:
         current = fresh.status if fresh else loan.status
-        return InvalidTransition(f"A {current.value} loan cannot become {target.value}.", current=current.value,
+        return InvalidTransition(f"The loan is {current.value} and cannot become {target.value}.", current=current.value,
                                  target=target.value)
 
     async def approve(self, admin: User, loan_id: str, client: ClientInfo) -> Loan:
@@ -316,7 +316,7 @@ class LoanService:
         """Allocated to the oldest instalments, interest first; paying the last closes the loan."""
         loan = await self._own(user, loan_id)
         if loan.status != LoanStatus.DISBURSED:
-            raise InvalidTransition(f"A {loan.status.value} loan takes no repayments.", current=loan.status.value)
+            raise InvalidTransition(f"The loan is {loan.status.value}; only a DISBURSED loan takes repayments.", current=loan.status.value)
         amount = money(amount, strict=True)
         result = allocate_repayment(loan.instalments, amount)
         now = self.clock.now()
@@ -358,7 +358,7 @@ class LoanService:
     async def preclosure_quote(self, user: User, loan_id: str) -> PreClosureQuote:
         loan = await self._own(user, loan_id)
         if loan.status not in (LoanStatus.DISBURSED, LoanStatus.PRE_CLOSURE_REQUESTED):
-            raise InvalidTransition(f"A {loan.status.value} loan has no pre-closure quote.",
+            raise InvalidTransition(f"The loan is {loan.status.value}; a pre-closure quote exists only for a DISBURSED loan.",
                                     current=loan.status.value)
         return self._quote(loan)
 

@@ -271,7 +271,11 @@ async def test_transitions_out_of_order_are_409_and_customers_cannot_make_them(a
         assert r.status_code == 409 and r.json()["error_code"] == "invalid_transition", (path, r.text)
     r = await api.client.post(f"/loans/my-loans/{loan_id}/repayments", headers=who["headers"], json={"amount": 100})
     assert r.status_code == 409 and r.json()["error_code"] == "invalid_transition"
-    assert (await api.client.get(f"/loans/my-loans/{loan_id}/pre-close", headers=who["headers"])).status_code == 409
+    # Whole sentences, not "A APPLIED loan takes no repayments."
+    assert r.json()["detail"] == "The loan is APPLIED; only a DISBURSED loan takes repayments."
+    r = await api.client.get(f"/loans/my-loans/{loan_id}/pre-close", headers=who["headers"])
+    assert r.status_code == 409
+    assert r.json()["detail"] == "The loan is APPLIED; a pre-closure quote exists only for a DISBURSED loan."
     r = await api.client.post(f"/admin/loans/{loan_id}/approve", headers=who["headers"])
     assert r.status_code == 403 and r.json()["error_code"] == "insufficient_role"
     auditor = await api.staff("auditor")
@@ -279,6 +283,7 @@ async def test_transitions_out_of_order_are_409_and_customers_cannot_make_them(a
     assert (await api.client.post(f"/admin/loans/{loan_id}/approve", headers=bearer(admin))).status_code == 200
     r = await api.client.post(f"/admin/loans/{loan_id}/approve", headers=bearer(admin))
     assert r.status_code == 409 and r.json()["error_code"] == "invalid_transition"
+    assert r.json()["detail"] == "The loan is APPROVED and cannot become APPROVED."
     r = await api.client.post(f"/admin/loans/{loan_id}/reject", headers=bearer(admin), json={"reason": "Too late"})
     assert r.status_code == 409
     stored = await api.container.db["loans"].find_one({"_id": ObjectId(loan_id)})
