@@ -97,7 +97,8 @@ class _Worker:
                                             initargs=(loaders, memory_mb))
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
-        return asyncio.wrap_future(self.executor.submit(fn, *args))
+        with worker.sigint_blocked():  # the executor spawns its process on the first submit
+            return asyncio.wrap_future(self.executor.submit(fn, *args))
 
     def stop(self, *, kill: bool) -> None:
         # `_processes` is the executor's only handle on its process (CPython 3.11-3.13);

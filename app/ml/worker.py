@@ -20,7 +20,8 @@ import resource
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -50,7 +51,8 @@ def init_worker(loaders: dict[str, Callable[[], Any]], memory_mb: int | None) ->
     from app.ml.gateway import ModelRegistry  # here: the gateway imports this module
 
     # Ctrl-C reaches the whole process group: the service shuts its workers down itself,
-    # so a worker must not die mid-task printing a KeyboardInterrupt traceback.
+    # so a worker must not die mid-task printing a KeyboardInterrupt traceback. Until this
+    # line the worker was spawned with SIGINT blocked (`sigint_blocked`); it stays blocked.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -62,6 +64,20 @@ def init_worker(loaders: dict[str, Callable[[], Any]], memory_mb: int | None) ->
             limit = min(limit, hard)
         resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
     _models = ModelRegistry(loaders)
+
+
+@contextmanager
+def sigint_blocked() -> Iterator[None]:
+    """Spawn workers inside this. A child starts with its parent's signal mask, so a Ctrl-C sent
+    to the process group while the worker's interpreter starts and imports (seconds on a loaded
+    machine, before `init_worker` can ignore it) stays pending instead of raising KeyboardInterrupt
+    there. The service loses nothing: another of its threads takes the signal, or it waits until
+    the mask is restored. The standard library's resource tracker is started the same way."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def filter_native_stderr(noise: tuple[bytes, ...] = NOISE) -> None:
