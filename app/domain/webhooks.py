@@ -125,16 +125,32 @@ def parse_target(url: str, *, production: bool) -> WebhookTarget:
     return WebhookTarget(scheme, host, port or (443 if scheme == "https" else 80), literal)
 
 
-def address_refusal(address: str, *, target: WebhookTarget, production: bool) -> str | None:
-    """Why a resolved address may not be called, or None. Only public (globally routable) unicast
-    addresses pass; outside production an IPv4 loopback written as such (`http://127.0.0.1:port`)
-    is allowed for local receivers. A name that resolves to loopback is refused everywhere: that
-    is how DNS rebinding reaches the service's own network."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if not production and target.literal and isinstance(ip, ipaddress.IPv4Address) and ip.is_loopback:
-        return None
+# IPv6 prefixes that carry an IPv4 address in their last 32 bits (the standard library extracts the
+# IPv4-mapped, 6to4 and Teredo forms itself). The well-known NAT64 prefix may only carry public IPv4
+# (RFC 6052 3.1), so an address in it is judged by that IPv4 alone.
+_NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")
+_LAST_32_BITS = (("NAT64", _NAT64_WELL_KNOWN), ("local-use NAT64", ipaddress.IPv6Network("64:ff9b:1::/48")),
+                 ("IPv4-translated", ipaddress.IPv6Network("::ffff:0:0:0/96")),
+                 ("IPv4-compatible", ipaddress.IPv6Network("::/96")))
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[tuple[str, ipaddress.IPv4Address]]:
+    """Every IPv4 address `ip` carries, with the name of the form that carries it: a packet to it
+    may end up at that IPv4 address (a 6to4 relay, a Teredo server or client, a NAT64 gateway)."""
+    found: list[tuple[str, ipaddress.IPv4Address]] = []
+    if ip.ipv4_mapped is not None:
+        found.append(("IPv4-mapped", ip.ipv4_mapped))
+    if ip.sixtofour is not None:
+        found.append(("6to4", ip.sixtofour))
+    if ip.teredo is not None:
+        found += [("Teredo server", ip.teredo[0]), ("Teredo client", ip.teredo[1])]
+    for form, network in _LAST_32_BITS:
+        if ip in network and int(ip) > 1:  # `::` and `::1` are themselves, not IPv4-compatible
+            found.append((form, ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)))
+    return found
+
+
+def _judged(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     for what, bad in (("loopback", ip.is_loopback), ("link-local", ip.is_link_local), ("multicast", ip.is_multicast),
                       ("reserved", ip.is_reserved), ("unspecified", ip.is_unspecified), ("private", ip.is_private)):
         if bad:
@@ -142,6 +158,27 @@ def address_refusal(address: str, *, target: WebhookTarget, production: bool) ->
     if not ip.is_global:
         return f"non-public address {ip}"
     return None
+
+
+def address_refusal(address: str, *, target: WebhookTarget, production: bool) -> str | None:
+    """Why a resolved address may not be called, or None. Only public (globally routable) unicast
+    addresses pass; outside production an IPv4 loopback written as such (`http://127.0.0.1:port`)
+    is allowed for local receivers. A name that resolves to loopback is refused everywhere: that
+    is how DNS rebinding reaches the service's own network. An IPv6 address that carries an IPv4
+    address (IPv4-mapped, 6to4, Teredo server and client, NAT64, IPv4-compatible) is refused when
+    that IPv4 address would be, always: the loopback allowance is for plain IPv4 only."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv4Address):
+        if not production and target.literal and ip.is_loopback:
+            return None
+        return _judged(ip)
+    for form, v4 in embedded_ipv4(ip):
+        reason = _judged(v4)
+        if reason:
+            return f"{reason} (carried by the {form} address {ip})"
+    if ip.ipv4_mapped is not None or ip in _NAT64_WELL_KNOWN:
+        return None  # the IPv4 address it stands for passed: that is where the packet goes
+    return _judged(ip)
 
 
 def check_addresses(addresses: list[str], *, target: WebhookTarget, production: bool) -> None:
