@@ -14,6 +14,15 @@ from urllib.parse import unquote
 import uvicorn
 
 CHUNK = 64 * 1024
+# Headers an upstream may send that must not reach the gateway's caller (see `/leaky`).
+LEAKY_HEADERS = [
+    (b"set-cookie", b"upstream_session=abc; Path=/"), (b"set-cookie2", b"old=1"), (b"server", b"Apache/2.4.1 (Unix)"),
+    (b"x-powered-by", b"PHP/5.6"), (b"x-aspnet-version", b"4.0.30319"),
+    (b"strict-transport-security", b"max-age=0"), (b"alt-svc", b'h3=":443"; ma=86400'),
+    (b"clear-site-data", b'"*"'), (b"x-frame-options", b"ALLOWALL"), (b"x-content-type-options", b"sniff"),
+    (b"referrer-policy", b"unsafe-url"), (b"access-control-allow-origin", b"*"),
+    (b"access-control-allow-credentials", b"true"),
+]
 
 
 def free_port() -> int:
@@ -25,7 +34,7 @@ def free_port() -> int:
 class Upstream:
     """Routes: /echo (what arrived: method, path, query, headers, body size and chunk count, body
     kept only when small), /download?size=N (N bytes in 64 KiB chunks), /slow (answers after 3 s),
-    /die (starts a chunked answer, then drops the connection), /redirect?to=URL (302)."""
+    /die (starts a chunked answer, then drops the connection), /redirect?to=URL (302), /leaky (LEAKY_HEADERS)."""
 
     def __init__(self) -> None:
         self.port = free_port()
@@ -72,7 +81,8 @@ class Upstream:
                              "headers": [[k.decode(), v.decode()] for k, v in scope["headers"]]}
             await self._json(send, 201 if scope["method"] == "POST" else 200, self.received,
                              extra=[(b"x-upstream", b"yes"), (b"connection", b"keep-alive, x-hop"),
-                                    (b"x-hop", b"dropped"), (b"set-cookie", b"a=1"), (b"set-cookie", b"b=2")])
+                                    (b"x-hop", b"dropped"), (b"set-cookie", b"a=1"), (b"set-cookie", b"b=2"),
+                                    (b"x-repeated", b"1"), (b"x-repeated", b"2")])
         elif path.endswith("/download"):
             size = int(query.split("=")[1])
             await send({"type": "http.response.start", "status": 200,
@@ -91,6 +101,8 @@ class Upstream:
             await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
             await send({"type": "http.response.body", "body": b"partial " * 100, "more_body": True})
             raise RuntimeError("upstream died mid-response")  # uvicorn drops the connection
+        elif path.endswith("/leaky"):  # what an upstream says about itself and sets for the caller's origin
+            await self._json(send, 200, {"leaky": True}, extra=[(b"x-upstream", b"yes"), *LEAKY_HEADERS])
         elif path.endswith("/redirect"):
             target = unquote(query.split("=", 1)[1])
             await send({"type": "http.response.start", "status": 302,
