@@ -102,5 +102,6 @@ def test_headers_that_cross():
     kept = request_headers(incoming, forward_auth=True)
     assert ("Authorization", "Bearer t") in kept and ("Cookie", "c") in kept and ("X-API-Key", "k") in kept
     out = response_headers([(b"content-length", b"3"), (b"connection", b"close, x-up"), (b"x-up", b"1"),
-                            (b"set-cookie", b"a"), (b"set-cookie", b"b"), (b"transfer-encoding", b"chunked")])
-    assert out == [(b"content-length", b"3"), (b"set-cookie", b"a"), (b"set-cookie", b"b")]
+                            (b"set-cookie", b"a"), (b"link", b"a"), (b"link", b"b"), (b"server", b"nginx"),
+                            (b"transfer-encoding", b"chunked")])
+    assert out == [(b"content-length", b"3"), (b"link", b"a"), (b"link", b"b"), (b"content-security-policy", b"sandbox")]
