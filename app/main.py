@@ -31,6 +31,7 @@ from app.api.docs import install_docs
 from app.api.errors import install_error_handlers
 from app.api.gateway import router as gateway_router
 from app.api.middleware import BodyLimitMiddleware, RequestContextMiddleware, SecurityHeadersMiddleware
+from app.api.model_routes import model_routes
 from app.api.rate_limit import RateLimitMiddleware
 from app.bootstrap import build_container
 from app.config import Settings, get_settings
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None, *, ml_loaders: dict[str, Any] |
                        public=(f"{API_PREFIX}/health",))
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
+    app.state.model_routes = model_routes(app.routes)  # capped per caller in flight (RateLimitMiddleware)
     install_docs(app)
     return app
 

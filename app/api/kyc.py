@@ -12,6 +12,7 @@ from fastapi import APIRouter, File, Form, Header, Query, Response, UploadFile, 
 from fastapi.responses import JSONResponse
 
 from app.api.deps import ClientDep, ContainerDep, allow
+from app.api.model_routes import RUNS_MODELS
 from app.api.routing import ExactJsonRoute
 from app.api.schemas.common import Page, PageNo, PageSize, error_responses
 from app.api.schemas.kyc import (
@@ -48,6 +49,7 @@ CaseViewer = Annotated[Principal, allow("kyc:read_any")]
 UPLOAD_ERRORS = (e.InvalidImage, (400, "invalid_document_number", "The Aadhaar number fails its checksum."),
                  (409, "kyc_in_review", "Your KYC case is being reviewed; wait for the decision."), k.AlreadyApproved,
                  (413, "file_too_large", "The file is larger than 10 MB."), 401, 403, 422,
+                 (429, "too_many_concurrent", "At most 4 of your requests that run a model may run at once."),
                  (503, "ml_busy", "The verification engine is busy; retry shortly."))
 
 
@@ -56,7 +58,7 @@ def _case_out(case: KycCase, c: ContainerDep) -> CaseOut:
 
 
 @router.post("/documents", status_code=status.HTTP_201_CREATED, response_model=DocumentUploaded,
-             summary="Upload a KYC document", responses=error_responses(*UPLOAD_ERRORS))
+             summary="Upload a KYC document", responses=error_responses(*UPLOAD_ERRORS), dependencies=[RUNS_MODELS])
 async def upload_document(
     principal: Customer, c: ContainerDep, client: ClientDep,
     document_type: Annotated[DocumentTypeIn, Form(description="What the document is")],
@@ -87,7 +89,7 @@ async def correct_document(document_id: str, body: CorrectionsIn, principal: Cus
 
 
 @router.post("/selfie", status_code=status.HTTP_201_CREATED, response_model=SelfieUploaded,
-             summary="Upload the selfie",
+             summary="Upload the selfie", dependencies=[RUNS_MODELS],
              responses=error_responses(e.NoFaceDetected, *UPLOAD_ERRORS,
                                        (400, "liveness_not_passed", "That liveness challenge was not passed by you.")))
 async def upload_selfie(
@@ -114,7 +116,7 @@ async def submit_case(principal: Customer, c: ContainerDep, client: ClientDep) -
 
 
 @router.post("/upload", status_code=status.HTTP_201_CREATED, response_model=OneStepUploaded,
-             summary="Upload a document in one JSON step (smartBank form)",
+             summary="Upload a document in one JSON step (smartBank form)", dependencies=[RUNS_MODELS],
              responses=error_responses(*UPLOAD_ERRORS, (422, "idempotency_key_reused",
                                                         "This Idempotency-Key was already used with a different "
                                                         "request body.")))

@@ -1,6 +1,7 @@
 """Request limits as one ASGI middleware: a shared rate limit per caller and route group, and a
-per-caller cap on heavy requests in flight. It runs before routing and body parsing, so a
-refused request costs one database update and reads no upload.
+per-caller cap on requests in flight to the routes that run a model (`app/api/model_routes.py`:
+the route, method and path template, not a path prefix). It runs before routing and body parsing,
+so a refused request costs one database update and reads no upload.
 
 The caller is the most specific identity the request proves: a live API key (`key:<id>`), else a
 bearer token with a valid signature (`user:<sub>`), else the client address (`ip:<address>`, with
@@ -16,8 +17,9 @@ from typing import Any
 
 from app.api.deps import client_ip
 from app.api.errors import envelope
+from app.api.model_routes import is_model_route
 from app.domain.errors import DomainError, TooManyRequests
-from app.domain.rate_limits import group_for, is_heavy
+from app.domain.rate_limits import group_for
 from app.services.request_limits import WindowQuota
 
 log = logging.getLogger("kycflow.limits")
@@ -37,7 +39,8 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         relative = path[len(self.prefix):]
-        group, heavy = group_for(relative), is_heavy(relative)
+        group = group_for(relative)
+        heavy = group is not None and is_model_route(getattr(scope["app"].state, "model_routes", ()), scope)
         container = scope["app"].state.container
         enabled = container.settings.rate_limits_enabled
         if group is None or not (enabled or heavy):

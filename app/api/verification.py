@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, UploadFile
 
 from app.api.deps import ContainerDep, LivenessCaller, OcrCaller, VerificationServiceDep, VerifyCaller
+from app.api.model_routes import RUNS_MODELS
 from app.api.routing import ExactJsonRoute
 from app.api.schemas.common import error_responses
 from app.api.schemas.verification import (
@@ -33,8 +34,8 @@ BAD_KEY = (401, "invalid_api_key", "The API key is invalid or revoked.")
 ML_DOWN = (e.ModelsUnavailable, (503, "ml_busy", "The verification engine is busy; retry shortly."))
 # An API key without this route's scope; too many requests in the window, or in flight at once.
 SCOPE = (403, "insufficient_scope", "This API key lacks the scope this route needs.")
-LIMITS = ((429, "rate_limited", "Too many requests; try again later."),
-          (429, "too_many_concurrent", "At most 4 of your verification requests may run at once."))
+RATE_LIMITED = (429, "rate_limited", "Too many requests; try again later.")
+LIMITS = (RATE_LIMITED, (429, "too_many_concurrent", "At most 4 of your requests that run a model may run at once."))
 ML_ERRORS = error_responses(e.InvalidImage, e.NoFaceDetected, CALLER, BAD_KEY, e.AccountSuspended, SCOPE,
                             (413, "file_too_large", "The file is larger than 10 MB."), 422, *LIMITS, *ML_DOWN)
 FRAME_ERRORS = error_responses((400, "not_enough_frames", "At least 10 frames are needed."), e.InvalidImage, CALLER,
@@ -54,7 +55,7 @@ async def read_upload(upload: UploadFile, limit: int) -> bytes:
 
 
 @router.post("/kyc/verify", response_model=KycVerifyResponse, summary="Verify an ID document against a selfie",
-             responses=ML_ERRORS)
+             responses=ML_ERRORS, dependencies=[RUNS_MODELS])
 async def verify(
     _: VerifyCaller, c: ContainerDep, service: VerificationServiceDep,
     id_document: Annotated[UploadFile, File(description="ID card or passport: JPG, PNG or PDF, at most 10 MB")],
@@ -77,7 +78,7 @@ async def verify(
 
 
 @router.post("/ocr/extract", response_model=OcrExtractResponse, summary="Read a document's text and fields",
-             responses=ML_ERRORS)
+             responses=ML_ERRORS, dependencies=[RUNS_MODELS])
 async def extract(
     _: OcrCaller, c: ContainerDep, service: VerificationServiceDep,
     document: Annotated[UploadFile, File(description="JPG, PNG or PDF (first page), at most 10 MB")],
@@ -92,7 +93,7 @@ async def extract(
 
 
 @router.get("/liveness/challenge", response_model=ChallengeResponse, summary="Get a liveness challenge",
-            responses=error_responses(CALLER, BAD_KEY, e.AccountSuspended, SCOPE, *LIMITS))
+            responses=error_responses(CALLER, BAD_KEY, e.AccountSuspended, SCOPE, RATE_LIMITED))
 async def challenge(caller: LivenessCaller, service: VerificationServiceDep) -> ChallengeResponse:
     """Two random actions, HMAC-signed, valid 120 s, usable once, by the caller who asked for it."""
     ch = await service.new_challenge(caller)
@@ -102,7 +103,7 @@ async def challenge(caller: LivenessCaller, service: VerificationServiceDep) -> 
 
 
 @router.post("/liveness/verify", response_model=LivenessVerifyResponse, summary="Check frames against a challenge",
-             responses=FRAME_ERRORS)
+             responses=FRAME_ERRORS, dependencies=[RUNS_MODELS])
 async def liveness_verify(body: LivenessVerifyRequest, caller: LivenessCaller,
                           service: VerificationServiceDep) -> LivenessVerifyResponse:
     """The actions must appear in the order asked, by the same live face; only the caller who asked
@@ -115,7 +116,7 @@ async def liveness_verify(body: LivenessVerifyRequest, caller: LivenessCaller,
 
 
 @router.post("/liveness/detect", response_model=LivenessDetectResponse, summary="Count blinks and head turns",
-             responses=FRAME_ERRORS)
+             responses=FRAME_ERRORS, dependencies=[RUNS_MODELS])
 async def liveness_detect(body: LivenessDetectRequest, _: LivenessCaller,
                           service: VerificationServiceDep) -> LivenessDetectResponse:
     """Batch detection without a challenge, continuing from `initial_blink_count`."""

@@ -57,8 +57,6 @@ _GROUPS: tuple[tuple[str, RouteGroup], ...] = (
 )
 # Never limited: load balancers and probes poll health; docs are static.
 UNLIMITED = ("/health",)
-# Heavy routes: each caller may have only a few of these in flight at once.
-HEAVY = ("/kyc/verify", "/ocr/extract", "/liveness")
 
 
 def _under(path: str, route: str) -> bool:
@@ -72,11 +70,7 @@ def group_for(path: str) -> RouteGroup | None:
     return next((group for route, group in _GROUPS if _under(path, route)), RouteGroup.DEFAULT)
 
 
-def is_heavy(path: str) -> bool:
-    return any(_under(path, p) for p in HEAVY)
-
-
 class TooManyConcurrent(TooManyRequests):
-    """Too many of this caller's heavy requests are already in flight."""
+    """Too many of this caller's requests that run a model are already in flight."""
 
     code = "too_many_concurrent"

@@ -124,32 +124,38 @@ async def test_limits_off_count_nothing(api_factory, email):
     assert await api.container.db["rate_counters"].count_documents({}) == 0
 
 
-async def test_heavy_requests_in_flight_are_capped_per_caller(api_factory, email, monkeypatch):
+async def test_model_requests_in_flight_are_capped_per_caller(api_factory, email, monkeypatch):
     api = await api_factory(max_in_flight_per_caller=2)
     first, second = bearer(await api.customer(email)), bearer(await api.customer())
     release, entered = asyncio.Event(), []
-    real = api.container.verification.new_challenge
+    real = api.container.verification.extract
 
-    async def held(caller):
-        entered.append(caller)
+    async def held(document, document_type):
+        entered.append(document_type)
         await release.wait()
-        return await real(caller)
+        return await real(document, document_type)
 
-    monkeypatch.setattr(api.container.verification, "new_challenge", held)
-    busy = [asyncio.create_task(api.client.get("/liveness/challenge", headers=first)) for _ in range(2)]
+    def extract(headers):
+        return api.client.post("/ocr/extract", headers=headers, files={"document": ("id.jpg", b"not an image")})
+
+    monkeypatch.setattr(api.container.verification, "extract", held)
+    busy = [asyncio.create_task(extract(first)) for _ in range(2)]
     assert await eventually(lambda: _true(len(entered) == 2))
-    r = await asyncio.wait_for(api.client.get("/liveness/challenge", headers=first), timeout=5)
+    r = await asyncio.wait_for(extract(first), timeout=5)
     assert r.status_code == 429 and r.json()["error_code"] == "too_many_concurrent", r.text
     assert r.headers["retry-after"] == "1" and "2" in r.json()["detail"]
     assert len(entered) == 2  # refused before the route ran
+    # A route that runs no model is not capped (`GET /liveness/challenge` only signs a challenge).
+    assert (await asyncio.wait_for(api.client.get("/liveness/challenge", headers=first), timeout=5)).status_code == 200
 
-    other = asyncio.create_task(api.client.get("/liveness/challenge", headers=second))  # another caller: free
+    other = asyncio.create_task(extract(second))  # another caller: free
     assert await eventually(lambda: _true(len(entered) == 3))
     release.set()
     for r in await asyncio.gather(*busy, other):
-        assert r.status_code == 200
-    r = await api.client.get("/liveness/challenge", headers=first)  # slots given back
-    assert r.status_code == 200
+        assert r.status_code == 400 and r.json()["error_code"] == "invalid_image"
+    monkeypatch.setattr(api.container.verification, "extract", real)
+    r = await extract(first)  # slots given back
+    assert r.status_code == 400 and r.json()["error_code"] == "invalid_image"
     assert not api.container.in_flight._in_flight  # nobody holds a slot any more
 
 

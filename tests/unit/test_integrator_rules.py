@@ -10,7 +10,7 @@ import pytest
 from app.domain.api_keys import LEGACY_SCOPES, ApiKey, InsufficientScope, Scope, check_expiry
 from app.domain.errors import RuleViolation
 from app.domain.gateway import GatewayPathRefused, check_path, request_headers, response_headers, upstream_url
-from app.domain.rate_limits import RateLimit, RouteGroup, group_for, is_heavy
+from app.domain.rate_limits import RateLimit, RouteGroup, group_for
 
 NOW = datetime(2026, 11, 22, 10, 15, 42, tzinfo=UTC)
 
@@ -44,11 +44,6 @@ def test_windows_align_on_the_epoch():
 ])
 def test_route_groups(path, group):
     assert group_for(path) == group
-
-
-def test_heavy_routes():
-    assert is_heavy("/kyc/verify") and is_heavy("/liveness/verify") and is_heavy("/ocr/extract")
-    assert not is_heavy("/kyc/submit") and not is_heavy("/users/me") and not is_heavy("/liveness-ish")
 
 
 def test_scopes_and_expiry_of_a_key():
