@@ -102,7 +102,7 @@ def create_app(settings: Settings | None = None, *, ml_loaders: dict[str, Any] |
                            expose_headers=["X-Request-ID", "Retry-After", "X-RateLimit-Limit",
                                            "X-RateLimit-Remaining", "X-RateLimit-Reset"])
     # Upload routes: two files plus room for the form; frame routes: a full set as base64 in JSON.
-    # Every other route: a small JSON body (see LARGE_BODY_ROUTES).
+    # Every other route: a small JSON body (the rule is in app/api/middleware.py, by route).
     app.add_middleware(BodyLimitMiddleware, default=settings.max_json_body_bytes, prefix=API_PREFIX, limits={
         "uploads": 2 * settings.max_upload_bytes + 2**20,
         "frames": settings.max_frames * settings.max_frame_bytes * 4 // 3 + 2**20,

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pymongo.errors import DocumentTooLarge
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.domain import errors as e
@@ -32,7 +33,7 @@ STATUS: dict[type[e.DomainError], int] = {
     e.NotFound: 404, e.UserNotFound: 404, JobNotFound: 404,
     JobNotFailed: 409,
     e.Conflict: 409, e.IdentifierTaken: 409, e.DocumentIntegrityError: 409, e.IdempotencyInProgress: 409,
-    e.FileTooLarge: 413,
+    e.FileTooLarge: 413, e.RecordTooLarge: 413,
     e.RuleViolation: 422, e.IdempotencyKeyReused: 422,
     e.TooManyRequests: 429,
     e.DeliveryFailed: 502,
@@ -129,7 +130,15 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
                     headers=dict(exc.headers) if exc.headers else None)
 
 
+async def _document_too_large(_: Request, exc: Exception) -> JSONResponse:
+    # The driver refuses a record over the database's size limit before sending it (repositories
+    # turn it into RecordTooLarge; this catches any write outside them): too much was sent, not a 500.
+    log.warning("refused a record too large to store", extra={"error": str(exc)[:200]})
+    return envelope(413, e.RecordTooLarge.code, e.RecordTooLarge().message)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(e.DomainError, _domain_error)
+    app.add_exception_handler(DocumentTooLarge, _document_too_large)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -10,6 +10,7 @@ from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
 from app.api.deps import ContainerDep, GatewayCaller, client_ip
+from app.api.middleware import body_limit
 from app.api.routing import ExactJsonRoute
 from app.api.schemas.common import error_responses
 from app.domain import gateway as g
@@ -41,6 +42,7 @@ def _has_body(request: Request) -> bool:
     return (length is not None and length != "0") or "chunked" in request.headers.get("transfer-encoding", "")
 
 
+@body_limit("gateway")  # streamed through, never held: its own (large) limit
 async def forward(service: str, path: str, request: Request, _: GatewayCaller, c: ContainerDep) -> StreamingResponse:
     """Forwards method, query, headers and body; streams the upstream's answer back with its status.
     Redirects come back as sent (never followed); hop-by-hop headers and, unless

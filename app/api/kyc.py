@@ -12,6 +12,7 @@ from fastapi import APIRouter, File, Form, Header, Query, Response, UploadFile, 
 from fastapi.responses import JSONResponse
 
 from app.api.deps import ClientDep, ContainerDep, allow
+from app.api.middleware import body_limit
 from app.api.model_routes import RUNS_MODELS
 from app.api.routing import ExactJsonRoute
 from app.api.schemas.common import Page, PageNo, PageSize, error_responses
@@ -81,11 +82,11 @@ async def upload_document(
 @router.put("/documents/{document_id}/corrections", response_model=CaseOut,
             summary="Confirm or correct what was read",
             responses=error_responses(k.CaseNotFound, k.CaseNotEditable, 401, 403, 422,
-                                      (400, "invalid_correction", "These fields cannot be corrected: photo.")))
+                                      (400, "invalid_correction", "date_of_birth must be a real date as YYYY-MM-DD.")))
 async def correct_document(document_id: str, body: CorrectionsIn, principal: Customer, c: ContainerDep,
                   client: ClientDep) -> CaseOut:
     """A corrected value is stored beside the OCR value; any difference becomes a `review` check."""
-    return _case_out(await c.kyc.correct(principal.user, document_id, dict(body.fields), client), c)
+    return _case_out(await c.kyc.correct(principal.user, document_id, body.corrections(), client), c)
 
 
 @router.post("/selfie", status_code=status.HTTP_201_CREATED, response_model=SelfieUploaded,
@@ -120,6 +121,7 @@ async def submit_case(principal: Customer, c: ContainerDep, client: ClientDep) -
              responses=error_responses(*UPLOAD_ERRORS, (422, "idempotency_key_reused",
                                                         "This Idempotency-Key was already used with a different "
                                                         "request body.")))
+@body_limit("uploads")  # the file travels as base64 in the JSON body
 async def upload_one_step(
     body: OneStepUpload, principal: Customer, c: ContainerDep, client: ClientDep,
     idempotency_key: Annotated[str | None, Header(max_length=128, description="Same key and body within 24 h: "

@@ -8,9 +8,10 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import MutableMapping
-from typing import Any
+from collections.abc import Callable, Iterator, MutableMapping
+from typing import Any, TypeVar
 
+from fastapi import params
 from starlette.exceptions import HTTPException
 
 from app.api.errors import envelope
@@ -67,6 +68,7 @@ class _BodyTooLarge(HTTPException):
     # An HTTPException so FastAPI's body parsing lets it through instead of turning it into a 400.
     def __init__(self, max_bytes: int) -> None:
         super().__init__(413, _too_large(max_bytes))
+        self.max_bytes = max_bytes
 
 
 def _too_large(max_bytes: int) -> str:
@@ -74,17 +76,53 @@ def _too_large(max_bytes: int) -> str:
     return f"The request body is larger than {size}, the limit of this route."
 
 
-# The routes that receive files or frames, by path under the API prefix (a route and everything below it).
-# Every other route takes a small JSON body: a new upload route must be listed here to accept more.
-LARGE_BODY_ROUTES: dict[str, str] = {
-    "/kyc/verify": "uploads",
-    "/ocr/extract": "uploads",
-    "/kyc/documents": "uploads",
-    "/kyc/selfie": "uploads",
-    "/kyc/upload": "uploads",
-    "/liveness": "frames",
-    "/gateway": "gateway",  # streamed through, never held: its own (large) limit
-}
+# Which limit a route gets follows from the route itself (its method and path template, as the
+# router matched it), never from a path prefix: a JSON route under a path whose POST takes files
+# (`PUT /kyc/documents/{id}/corrections`) still gets the JSON limit. A route whose body has a file
+# part gets "uploads"; a JSON route that carries files or frames says so with `@body_limit(kind)`.
+# Every other route takes a small JSON body.
+_BODY_LIMIT = "__kycflow_body_limit__"
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+def body_limit(kind: str) -> Callable[[Endpoint], Endpoint]:
+    """Marks a JSON endpoint that carries files or frames ("uploads", "frames", "gateway")."""
+    def mark(endpoint: Endpoint) -> Endpoint:
+        setattr(endpoint, _BODY_LIMIT, kind)
+        return endpoint
+    return mark
+
+
+def _body_params(dependant: Any) -> Iterator[Any]:
+    yield from dependant.body_params
+    for sub in dependant.dependencies:
+        yield from _body_params(sub)
+
+
+def route_body_kind(route: Any) -> str | None:
+    """The large-body kind of a route, or None for the JSON limit."""
+    kind = getattr(getattr(route, "endpoint", None), _BODY_LIMIT, None)
+    if kind is not None:
+        return str(kind)
+    dependant = getattr(route, "dependant", None)
+    if dependant is not None and any(isinstance(p.field_info, params.File) for p in _body_params(dependant)):
+        return "uploads"
+    return None
+
+
+def large_body_routes(app: Any) -> list[tuple[str, str, str]]:
+    """(method, path template, kind) of every route allowed more than the JSON limit (docs and tests)."""
+    found: list[tuple[str, str, str]] = []
+    pending = list(app.routes)
+    while pending:
+        route = pending.pop(0)
+        if hasattr(route, "effective_candidates"):  # FastAPI 0.16x wraps included routers
+            pending[:0] = route.effective_candidates()
+            continue
+        kind = route_body_kind(route)
+        if kind is not None:
+            found += [(method, route.path, kind) for method in sorted(getattr(route, "methods", None) or ())]
+    return found
 
 
 # Long-lived responses to body-less requests (SSE): passed through untouched, so nothing wraps the
@@ -95,33 +133,38 @@ STREAM_ROUTES = ("/events",)
 class BodyLimitMiddleware:
     """Refuse request bodies over the route's limit before they are parsed or spooled to disk (413).
 
-    `limits` names each kind in LARGE_BODY_ROUTES ("uploads", "frames") with its size in bytes;
-    unlisted routes get `default`, so an anonymous caller cannot make `/auth/login` read 80 MB."""
+    `limits` gives each kind ("uploads", "frames", "gateway") its size in bytes; other routes get
+    `default`, so an anonymous caller cannot make `/auth/login` read 80 MB. The route is known once
+    the router has matched it (`scope["route"]`), which is before its handler reads the first byte:
+    the check runs on that first read."""
 
     def __init__(self, app: Any, *, default: int, limits: dict[str, int], prefix: str = "") -> None:
-        self.app, self.default = app, default
-        self.routes = [(prefix + path, limits[kind]) for path, kind in LARGE_BODY_ROUTES.items()]
+        self.app, self.default, self.limits = app, default, limits
         self.streams = frozenset(prefix + path for path in STREAM_ROUTES)
+        self._by_route: dict[int, int] = {}  # id(route) -> bytes; routes live as long as the app
 
-    def limit_for(self, path: str) -> int:
-        for route, limit in self.routes:
-            if path == route or path.startswith(route + "/"):
-                return limit
-        return self.default
+    def limit_for(self, route: Any) -> int:
+        if route is None:
+            return self.default
+        limit = self._by_route.get(id(route))
+        if limit is None:
+            kind = route_body_kind(route)
+            limit = self._by_route[id(route)] = self.limits[kind] if kind else self.default
+        return limit
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["path"] in self.streams:
             await self.app(scope, receive, send)
             return
-        max_bytes = self.limit_for(scope["path"])
         declared = next((v for k, v in scope["headers"] if k == b"content-length"), b"")
-        if declared.isdigit() and int(declared) > max_bytes:
-            await self._refuse(max_bytes, scope, receive, send)
-            return
-        received = 0
+        received, max_bytes = 0, -1
 
         async def counting_receive() -> dict[str, Any]:
-            nonlocal received
+            nonlocal received, max_bytes
+            if max_bytes < 0:
+                max_bytes = self.limit_for(scope.get("route"))
+                if declared.isdigit() and int(declared) > max_bytes:
+                    raise _BodyTooLarge(max_bytes)  # refused before a byte of it is read
             message = await receive()
             received += len(message.get("body", b""))
             if received > max_bytes:  # chunked bodies have no Content-Length to trust
@@ -130,8 +173,8 @@ class BodyLimitMiddleware:
 
         try:
             await self.app(scope, counting_receive, send)
-        except _BodyTooLarge:
-            await self._refuse(max_bytes, scope, receive, send)
+        except _BodyTooLarge as exc:
+            await self._refuse(exc.max_bytes, scope, receive, send)
 
     async def _refuse(self, max_bytes: int, scope: dict[str, Any], receive: Any, send: Any) -> None:
         await envelope(413, "payload_too_large", _too_large(max_bytes))(scope, receive, send)

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, UploadFile
 
 from app.api.deps import ContainerDep, LivenessCaller, OcrCaller, VerificationServiceDep, VerifyCaller
+from app.api.middleware import body_limit
 from app.api.model_routes import RUNS_MODELS
 from app.api.routing import ExactJsonRoute
 from app.api.schemas.common import error_responses
@@ -83,7 +84,7 @@ async def extract(
     _: OcrCaller, c: ContainerDep, service: VerificationServiceDep,
     document: Annotated[UploadFile, File(description="JPG, PNG or PDF (first page), at most 10 MB")],
     document_type: Annotated[str | None, Form(
-        pattern="^(aadhaar|pan|passport|driving_licence|voter_id|national_id|generic)$",
+        max_length=16, pattern="^(aadhaar|pan|passport|driving_licence|voter_id|national_id|generic)$",
         description="Skip classification and parse as this type")] = None,
 ) -> OcrExtractResponse:
     """Classifies the document (unless told) and parses its fields; numbers come back masked."""
@@ -104,6 +105,7 @@ async def challenge(caller: LivenessCaller, service: VerificationServiceDep) -> 
 
 @router.post("/liveness/verify", response_model=LivenessVerifyResponse, summary="Check frames against a challenge",
              responses=FRAME_ERRORS, dependencies=[RUNS_MODELS])
+@body_limit("frames")
 async def liveness_verify(body: LivenessVerifyRequest, caller: LivenessCaller,
                           service: VerificationServiceDep) -> LivenessVerifyResponse:
     """The actions must appear in the order asked, by the same live face; only the caller who asked
@@ -117,6 +119,7 @@ async def liveness_verify(body: LivenessVerifyRequest, caller: LivenessCaller,
 
 @router.post("/liveness/detect", response_model=LivenessDetectResponse, summary="Count blinks and head turns",
              responses=FRAME_ERRORS, dependencies=[RUNS_MODELS])
+@body_limit("frames")
 async def liveness_detect(body: LivenessDetectRequest, _: LivenessCaller,
                           service: VerificationServiceDep) -> LivenessDetectResponse:
     """Batch detection without a challenge, continuing from `initial_blink_count`."""

@@ -206,6 +206,12 @@ class FileTooLarge(InvalidInput):
     code = "file_too_large"
 
 
+class RecordTooLarge(InvalidInput):
+    """What this request would store is larger than a record may be."""
+
+    code = "payload_too_large"
+
+
 class NoFaceDetected(InvalidInput):
     """No face was found in the image."""
 

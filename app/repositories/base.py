@@ -9,9 +9,9 @@ from typing import Any, Generic, TypeVar
 
 from bson import ObjectId
 from bson.errors import InvalidId
-from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
+from pymongo.errors import AutoReconnect, DocumentTooLarge, OperationFailure, ServerSelectionTimeoutError
 
-from app.domain.errors import ServiceUnavailable
+from app.domain.errors import RecordTooLarge, ServiceUnavailable
 from app.domain.pages import Page, PageRequest
 
 log = logging.getLogger("kycflow.db")
@@ -25,6 +25,10 @@ _WRITES = frozenset({
     "find_one_and_update", "find_one_and_replace", "find_one_and_delete", "bulk_write", "create_index",
     "create_indexes", "drop_index", "drop",
 })
+
+
+# Server codes for a record over the size limit: BSONObjectTooLarge, and an update whose result is.
+_TOO_LARGE_CODES = frozenset({10334, 17419, 17420})
 
 
 def _unavailable(exc: Exception) -> ServiceUnavailable:
@@ -41,6 +45,12 @@ async def guarded(op: Callable[[], Awaitable[R]], *, read: bool) -> R:
         return await op()
     except ServerSelectionTimeoutError as exc:  # no server for serverSelectionTimeoutMS: retrying waits again
         raise _unavailable(exc) from exc
+    except DocumentTooLarge as exc:  # what the caller sent is too large to store: theirs to fix (413)
+        raise RecordTooLarge() from exc
+    except OperationFailure as exc:
+        if exc.code in _TOO_LARGE_CODES:
+            raise RecordTooLarge() from exc
+        raise
     except AutoReconnect as exc:
         if not read:
             raise _unavailable(exc) from exc

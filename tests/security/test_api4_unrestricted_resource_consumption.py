@@ -4,6 +4,8 @@ Items of issue 15 that belong here: model routes capped per caller (2), sizes li
 
 from __future__ import annotations
 
+import pytest
+
 # --- item 2: every route that runs a model is capped per caller ----------------------------------
 
 async def test_every_route_that_runs_a_model_is_capped_per_caller_and_no_other(api_factory):
@@ -90,3 +92,117 @@ async def test_parallel_uploads_by_one_customer_beyond_the_cap_are_refused_and_o
     results = await asyncio.gather(*uploads, *([other] if other else []))
     assert sorted(r.status_code for r in results) == [400] * (cap + 1) + [429] * 2, [r.text for r in results]
     assert not api.container.in_flight.in_flight(f"user:{(await api.client.get('/users/me', headers=mine)).json()['id']}")
+
+# --- item 6: sizes are limited by what a field is ------------------------------------------------
+
+async def _customer_with_document(api):
+    from tests.integration.test_kyc_api import AADHAAR_FRONT, customer, upload
+
+    who = await customer(api)
+    r = await upload(api, who, "aadhaar", AADHAAR_FRONT)
+    assert r.status_code == 201, r.text[:500]
+    return who, r.json()["document_id"]
+
+
+async def _corrections(api, who, document_id: str) -> dict:
+    case = (await api.client.get("/kyc/me", headers=who["headers"])).json()
+    return next(d for d in case["documents"] if d["document_id"] == document_id)["corrections"]
+
+
+async def test_a_5_mb_name_in_corrections_is_refused_and_not_stored(api):
+    who, document_id = await _customer_with_document(api)
+    url = f"/kyc/documents/{document_id}/corrections"
+    r = await api.client.put(url, headers=who["headers"], json={"fields": {"full_name": "A" * 5_000_000}})
+    assert r.status_code == 413 and r.json()["error_code"] == "payload_too_large", r.text[:500]
+    # Under the body limit, a name longer than any name is refused by the field's own limit.
+    r = await api.client.put(url, headers=who["headers"], json={"fields": {"full_name": "A" * 5_000}})
+    assert r.status_code == 422 and r.json()["error_code"] == "validation_error", r.text[:500]
+    assert any("full_name" in map(str, err["loc"]) for err in r.json()["errors"]), r.text[:500]
+    assert await _corrections(api, who, document_id) == {}
+    r = await api.client.put(url, headers=who["headers"], json={"fields": {"full_name": "Rahul K Sharma"}})
+    assert r.status_code == 200 and await _corrections(api, who, document_id) == {"full_name": "Rahul K Sharma"}
+
+
+async def test_two_9_mb_correction_fields_are_a_413_not_a_500(api):
+    who, document_id = await _customer_with_document(api)
+    body = {"fields": {"full_name": "A" * 9_000_000, "address": "B" * 9_000_000}}
+    r = await api.client.put(f"/kyc/documents/{document_id}/corrections", headers=who["headers"], json=body)
+    assert r.status_code == 413 and r.json()["error_code"] == "payload_too_large", r.text[:500]
+    assert await _corrections(api, who, document_id) == {}
+
+
+async def test_corrections_take_the_json_body_limit_not_the_upload_one(api):
+    """The route sits under /kyc/documents, whose POST takes files: the limit is the route's own."""
+    who, document_id = await _customer_with_document(api)
+    body = b'{"fields": {"full_name": "Rahul K Sharma"}' + b" " * 20_000 + b"}"  # valid JSON, over 16 KB
+    r = await api.client.put(f"/kyc/documents/{document_id}/corrections", headers={
+        **who["headers"], "Content-Type": "application/json"}, content=body)
+    assert r.status_code == 413 and r.json()["error_code"] == "payload_too_large", r.text[:500]
+    assert "16 KB" in r.json()["detail"]
+    assert await _corrections(api, who, document_id) == {}
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("address", "12 MG Road, " * 40), ("gender", "f" * 40), ("father_name", "Ramesh " * 40),
+    ("nationality", "Indian" * 20), ("place_of_birth", "Bengaluru " * 40),
+])
+async def test_each_correction_has_the_length_of_what_it_is(api, field, value):
+    who, document_id = await _customer_with_document(api)
+    r = await api.client.put(f"/kyc/documents/{document_id}/corrections", headers=who["headers"],
+                             json={"fields": {field: value}})
+    assert r.status_code == 422 and r.json()["error_code"] == "validation_error", r.text[:500]
+    assert any(field in map(str, err["loc"]) for err in r.json()["errors"]), r.text[:500]
+    assert await _corrections(api, who, document_id) == {}
+
+
+async def test_a_document_too_large_for_the_database_is_a_413_not_a_500(api, monkeypatch):
+    """Whatever slips past the field limits, the driver's own size refusal is the caller's 413."""
+    from pymongo.errors import DocumentTooLarge
+
+    who, document_id = await _customer_with_document(api)
+
+    async def too_large(*args, **kwargs):
+        raise DocumentTooLarge("'update' command document too large")
+
+    monkeypatch.setattr(api.container.kyc.cases, "set_corrections", too_large)
+    r = await api.client.put(f"/kyc/documents/{document_id}/corrections", headers=who["headers"],
+                             json={"fields": {"full_name": "Rahul K Sharma"}})
+    assert r.status_code == 413 and r.json()["error_code"] == "payload_too_large", r.text[:500]
+    assert r.json()["request_id"] == r.headers["x-request-id"]
+
+
+async def test_every_request_field_has_a_size_limit(api):
+    """A walk of every request body (JSON and forms): text has a maxLength, lists maxItems, maps
+    maxProperties and bounded keys. A new field without a limit fails here."""
+    from tests.security._sizes_helpers import unbounded_fields
+
+    schema = (await api.client.get("http://testserver/openapi.json")).json()
+    assert unbounded_fields(schema) == []
+
+
+async def test_only_routes_that_take_files_or_frames_get_a_large_body_limit(api):
+    """The large limits follow the route (method and template), not a path prefix."""
+    from app.api.middleware import large_body_routes
+
+    app = api.client._transport.app  # type: ignore[attr-defined]
+    large = {(method, path.removeprefix("/api/v1")): kind for method, path, kind in large_body_routes(app)}
+    gateway = {(m, "/gateway/{service}/{path:path}"): "gateway"
+               for m in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")}
+    assert large == {
+        ("POST", "/kyc/documents"): "uploads", ("POST", "/kyc/selfie"): "uploads",
+        ("POST", "/kyc/upload"): "uploads", ("POST", "/kyc/verify"): "uploads", ("POST", "/ocr/extract"): "uploads",
+        ("POST", "/liveness/verify"): "frames", ("POST", "/liveness/detect"): "frames", **gateway,
+    }
+
+
+async def test_the_repositories_turn_a_record_too_large_into_a_413_error(api):
+    """Real driver, real database: a 17 MB record is the caller's RecordTooLarge, mapped to 413."""
+    from app.api.errors import status_for
+    from app.domain.errors import RecordTooLarge
+    from app.repositories.base import GuardedCollection
+
+    collection = GuardedCollection(api.container.db["size_probe"])
+    with pytest.raises(RecordTooLarge) as raised:
+        await collection.insert_one({"note": "x" * 17_000_000})
+    assert status_for(raised.value) == 413 and raised.value.code == "payload_too_large"
+    assert await api.container.db["size_probe"].count_documents({}) == 0

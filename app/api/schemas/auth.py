@@ -14,7 +14,7 @@ Identifier = Field(
                 "`invalid_identifier`. Only an identifier whose own code was verified signs in, gets codes or "
                 "resets the password.",
     examples=["asha@example.com"], min_length=3, max_length=254)
-OtpCode = Field(description="The 6-digit code", pattern=r"^\d{6}$", examples=["123456"])
+OtpCode = Field(description="The 6-digit code", max_length=6, pattern=r"^\d{6}$", examples=["123456"])
 Password = Field(min_length=1, max_length=128, examples=["correct-horse-battery"])
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.schemas.common import Input, PlainText, UtcDatetime
-from app.domain.kyc import IDENTITY_DOCUMENTS, REJECTION_REASONS, CaseDocument, KycCase
+from app.api.schemas.common import Input, PersonName, PlainText, UtcDatetime
+from app.domain.kyc import CORRECTABLE_FIELDS, IDENTITY_DOCUMENTS, REJECTION_REASONS, CaseDocument, KycCase
 
 DocumentTypeIn = Literal["aadhaar", "pan", "passport", "driving_licence", "voter_id", "national_id"]
 RejectionReason = Literal[
@@ -184,18 +184,42 @@ class Submitted(BaseModel):
                                                              "status": "SUBMITTED"}})
 
 
+IsoDateText = Annotated[str, Field(max_length=10, description="YYYY-MM-DD")]
+
+
+class CorrectionFields(Input):
+    """Each correctable field with the length of what it is; a field left out (or null) is not corrected."""
+
+    full_name: PersonName | None = None
+    father_name: PersonName | None = None
+    date_of_birth: IsoDateText | None = None
+    issue_date: IsoDateText | None = None
+    expiry_date: IsoDateText | None = None
+    gender: PlainText | None = Field(None, max_length=16)
+    address: PlainText | None = Field(None, max_length=300)
+    nationality: PlainText | None = Field(None, max_length=64)
+    place_of_birth: PlainText | None = Field(None, max_length=120)
+    document_number: PlainText | None = Field(None, max_length=32)
+
+
+assert set(CorrectionFields.model_fields) == set(CORRECTABLE_FIELDS)
+
+
 class CorrectionsIn(Input):
-    fields: dict[str, PlainText] = Field(
-        description="Field name → the correct value (full_name, date_of_birth, gender, father_name, address, "
-                    "nationality, issue_date, expiry_date, place_of_birth, document_number)",
-        max_length=10, examples=[{"full_name": "Asha Rao"}])
+    fields: CorrectionFields = Field(description="Field name → the correct value",
+                                     examples=[{"full_name": "Asha Rao"}])
+
+    def corrections(self) -> dict[str, str]:
+        return self.fields.model_dump(exclude_none=True)
 
 
 class OneStepUpload(Input):
     document_type: DocumentTypeIn
     document_number: str = Field(min_length=4, max_length=32, pattern=r"^[A-Za-z0-9 \-]+$",
                                  examples=["ABCDE1234F"])
-    document_data: str = Field(min_length=16, description="The image, base64 or a data URL (JPG, PNG or PDF)")
+    # Text bound only (the route's body limit is the real one); the decoded file must fit MAX_UPLOAD_BYTES.
+    document_data: str = Field(min_length=16, max_length=20 * 2**20,
+                               description="The image, base64 or a data URL (JPG, PNG or PDF), at most 10 MB decoded")
     side: Literal["front", "back"] | None = None
 
 

@@ -32,7 +32,7 @@ Rate = Annotated[Decimal, BeforeValidator(json_number), Field(ge=0, le=100, max_
 Fraction = Annotated[Decimal, BeforeValidator(json_number), Field(gt=0, le=1, max_digits=5, decimal_places=4),
                      PlainSerializer(_number_out, return_type=float, when_used="json"),
                      number_schema("A fraction of income: 0.55 means 55 %", 0.55, exclusiveMinimum=0, maximum=1)]
-Id = Annotated[str, Field(pattern="^[0-9a-fA-F]{24}$", description="24 hex digits", examples=["6741f0c2a1b2c3d4e5f60718"])]
+Id = Annotated[str, Field(max_length=24, pattern="^[0-9a-fA-F]{24}$", description="24 hex digits", examples=["6741f0c2a1b2c3d4e5f60718"])]
 # strict: JSON `true` would otherwise be read as 1 month (and "12" as 12), silently.
 Tenure = Annotated[int, Field(strict=True, ge=1, le=360, description="Months, 1 to 360", examples=[36])]
 LoanTypeName = Literal["personal", "home", "auto", "education", "business", "gold", "micro"]
@@ -46,7 +46,7 @@ class BankIn(Input):
     model_config = ConfigDict(json_schema_extra={"example": {"name": "Bharat National Bank", "code": "BNB"}})
 
     name: PlainText = Field(min_length=2, max_length=120)
-    code: str = Field(pattern="^[A-Za-z0-9]{2,12}$", description="Short unique code, stored in capitals")
+    code: str = Field(max_length=12, pattern="^[A-Za-z0-9]{2,12}$", description="Short unique code, stored in capitals")
     active: bool = True
 
 
@@ -259,7 +259,7 @@ class DisburseIn(Input):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True,
                               json_schema_extra={"example": {"payout_reference": "UTR20261122000123"}})
 
-    payout_reference: str | None = Field(None, pattern=r"^[A-Za-z0-9\-/]{4,40}$",
+    payout_reference: str | None = Field(None, max_length=40, pattern=r"^[A-Za-z0-9\-/]{4,40}$",
                                          description="The bank's payout reference (UTR); generated when absent")
 
 

@@ -14,7 +14,7 @@ class Address(Input):
     line1: PlainText = Field(min_length=1, max_length=200, examples=["12 MG Road"])
     city: PlainText = Field(min_length=1, max_length=80, examples=["Bengaluru"])
     state: PlainText = Field(min_length=1, max_length=80, examples=["Karnataka"])
-    pincode: str = Field(pattern=r"^[1-9][0-9]{5}$", examples=["560001"], description="6-digit Indian PIN code")
+    pincode: str = Field(max_length=6, pattern=r"^[1-9][0-9]{5}$", examples=["560001"], description="6-digit Indian PIN code")
 
 
 class ProfileUpdate(Input):
