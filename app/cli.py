@@ -7,7 +7,7 @@ import asyncio
 import os
 import sys
 
-from app.config import get_settings
+from app.config import StartupError, checked_settings, get_settings
 from app.domain.errors import DomainError
 from app.domain.users import Role
 
@@ -48,8 +48,7 @@ async def _worker(args: argparse.Namespace) -> int:
     from app.bootstrap import build_container
     from app.logging_setup import configure_logging
 
-    settings = get_settings()
-    settings.check_startup()
+    settings = get_settings()  # checked by `main`
     configure_logging(settings.log_level)
     container = await build_container(settings)
     stop = asyncio.Event()
@@ -119,6 +118,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        if args.command != "eval":  # eval reads files only; every other command runs the service's parts
+            checked_settings()
+        return _run(args)
+    except StartupError as exc:  # settings, not a bug: one message naming each, no traceback
+        print(f"kycflow: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "serve":
         return _serve(args)
     if args.command == "eval":

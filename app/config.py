@@ -9,13 +9,27 @@ import tempfile
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 from app.domain.kyc import DEFAULT_WEIGHTS
 from app.domain.rate_limits import DEFAULT_LIMITS, RateLimit, RouteGroup
+
+# HS256 needs a key at least as long as its hash (RFC 7518 §3.2); the secret also keys the OTP hashes.
+MIN_JWT_SECRET_BYTES = 32
+
+
+class StartupError(RuntimeError):
+    """Settings the service must not start with: every problem found, so one start names them all."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        listed = "\n".join(f"  - {problem}" for problem in problems)
+        count = "1 setting" if len(problems) == 1 else f"{len(problems)} settings"
+        super().__init__(f"refusing to start: {count} to fix in the environment or .env:\n{listed}")
 
 
 def _split_csv(value: object) -> object:
@@ -182,23 +196,73 @@ class Settings(BaseSettings):
         return self.environment == "production"
 
     def check_startup(self) -> None:
-        """Fail fast, before any connection, on settings production must not run with."""
-        if self.is_production:
-            self.resolve_jwt_secret()
-            if not self.mongodb_uri:
-                raise RuntimeError("MONGODB_URI must be set in production (the embedded server is for development)")
-        # A missing or malformed document key stops start-up here, naming the setting (never the key).
-        from app.services.encryption import DocumentCipher
+        """Fail fast, before any connection, on settings the service must not run with: one
+        `StartupError` naming every problem and its setting (never a secret's value)."""
+        problems = self.startup_problems()
+        if problems:
+            raise StartupError(problems)
 
-        DocumentCipher.from_settings(self)
+    def startup_problems(self) -> list[str]:
+        problems = self._token_problems()
+        if self.is_production and not self.mongodb_uri:
+            problems.append("MONGODB_URI must be set in production (the embedded server is for development)")
+        return problems + self._document_key_problems()
+
+    def _token_problems(self) -> list[str]:
+        problems = []
+        secret = self.jwt_secret.get_secret_value() if self.jwt_secret is not None else ""
+        if secret:
+            if weak := _weak_jwt_secret(secret):
+                problems.append(weak)
+        elif self.is_production:
+            problems.append("JWT_SECRET must be set in production")
+        if self.jwt_algorithm == "RS256":
+            for name, path in (("JWT_PRIVATE_KEY_FILE", self.jwt_private_key_file),
+                               ("JWT_PUBLIC_KEY_FILE", self.jwt_public_key_file)):
+                if path is None:
+                    problems.append(f"{name} must be set when JWT_ALGORITHM is RS256")
+                elif not (path.is_file() and os.access(path, os.R_OK)):
+                    problems.append(f"{name}: {path} is not a readable file")
+        return problems
+
+    def _document_key_problems(self) -> list[str]:
+        """Each document key setting on its own, then the ring as a whole (a key id used twice).
+        In development a key not set is generated once into DATA_DIR here."""
+        from app.services.encryption import DocumentCipher, KeyConfigError, parse_key
+
+        problems = []
+        for name, value in (("DOCUMENT_ENCRYPTION_KEY", self.document_encryption_key),
+                            ("DOCUMENT_FINGERPRINT_KEY", self.document_fingerprint_key)):
+            if value is None or not value.get_secret_value().strip():
+                if self.is_production:
+                    problems.append(f"{name} must be set in production (documents are encrypted at rest)")
+                continue
+            try:
+                parse_key(value.get_secret_value(), name)
+            except KeyConfigError as exc:
+                problems.append(str(exc))
+        for i, old in enumerate(self.document_encryption_old_keys, 1):
+            try:
+                parse_key(old.get_secret_value(), f"DOCUMENT_ENCRYPTION_OLD_KEYS (entry {i})")
+            except KeyConfigError as exc:
+                problems.append(str(exc))
+        if not problems:
+            try:
+                DocumentCipher.from_settings(self)
+            except KeyConfigError as exc:
+                problems.append(str(exc))
+        return problems
 
     def resolve_jwt_secret(self) -> str:
         """The HS256 secret: configured, or generated once and kept in DATA_DIR so
         restarts don't log everyone out. Production refuses to run without one."""
         if self.jwt_secret is not None and self.jwt_secret.get_secret_value():
-            return self.jwt_secret.get_secret_value()
+            secret = self.jwt_secret.get_secret_value()
+            if weak := _weak_jwt_secret(secret):  # also where check_startup was skipped
+                raise StartupError([weak])
+            return secret
         if self.is_production:
-            raise RuntimeError("JWT_SECRET must be set in production")
+            raise StartupError(["JWT_SECRET must be set in production"])
         path = self.data_dir / "jwt_secret"
         if path.exists():
             return path.read_text().strip()
@@ -248,6 +312,14 @@ class Settings(BaseSettings):
         return _split_csv(value)
 
 
+def _weak_jwt_secret(secret: str) -> str | None:
+    size = len(secret.encode())
+    if size >= MIN_JWT_SECRET_BYTES:
+        return None
+    return (f"JWT_SECRET is {size} bytes; it must be at least {MIN_JWT_SECRET_BYTES} (generate one with: "
+            "python -c \"import secrets; print(secrets.token_urlsafe(48))\")")
+
+
 def _read_or_create_secret(path: Path, make: Callable[[], str]) -> str:
     """The secret in `path`, created first if absent: written to a private (0600) temporary file and
     linked into place, so a reader never sees a partial key and two starting processes agree on one."""
@@ -269,3 +341,63 @@ def _read_or_create_secret(path: Path, make: Callable[[], str]) -> str:
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def checked_settings() -> Settings:
+    """`get_settings()`, checked as `check_startup` does; a `StartupError` lists every problem, both
+    values that do not parse and what the service refuses (found with defaults in their place)."""
+    try:
+        settings = get_settings()
+    except SettingsError as exc:  # a JSON setting that is not JSON: nothing else can be judged
+        raise StartupError([str(exc)]) from None
+    except ValidationError as exc:
+        problems = [_describe(error) for error in exc.errors()]
+        invalid = {str(error["loc"][0]) for error in exc.errors() if error["loc"]}
+        try:
+            problems += _ignoring(invalid)().startup_problems()
+        except (ValidationError, SettingsError, StartupError):
+            pass
+        raise StartupError(problems) from None
+    settings.check_startup()
+    return settings
+
+
+def _ignoring(names: set[str]) -> type[Settings]:
+    """Settings read from every source but for `names`, which keep their defaults (init arguments
+    would not do: pydantic-settings merges a dict given there with the one in the environment)."""
+
+    class Without(PydanticBaseSettingsSource):
+        def __init__(self, source: PydanticBaseSettingsSource) -> None:
+            super().__init__(source.settings_cls)
+            self.source = source
+
+        def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+            return None, field_name, False  # unused: __call__ reads the wrapped source
+
+        def __call__(self) -> dict[str, Any]:
+            return {key: value for key, value in self.source().items() if key not in names}
+
+    class Lenient(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            sources = (init_settings, env_settings, dotenv_settings, file_secret_settings)
+            return tuple(Without(source) for source in sources)
+
+    return Lenient
+
+
+def _describe(error: Any) -> str:
+    """One pydantic error as the operator wrote it: the variable, what is wrong, and the value
+    given, unless the setting is a secret."""
+    name = str(error["loc"][0]) if error["loc"] else ""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    text = f"{name.upper()}: {message}" if name else message
+    field = Settings.model_fields.get(name)
+    if field is not None and "SecretStr" not in str(field.annotation):
+        given = repr(error.get("input"))
+        text += f" (got {given[:80] + '...' if len(given) > 80 else given})"
+    return text

@@ -34,7 +34,7 @@ from app.api.middleware import BodyLimitMiddleware, RequestContextMiddleware, Se
 from app.api.model_routes import model_routes
 from app.api.rate_limit import RateLimitMiddleware
 from app.bootstrap import build_container
-from app.config import Settings, get_settings
+from app.config import Settings, StartupError, checked_settings, get_settings
 from app.logging_setup import configure_logging
 
 API_PREFIX = "/api/v1"
@@ -108,7 +108,7 @@ def create_app(settings: Settings | None = None, *, ml_loaders: dict[str, Any] |
         "frames": settings.max_frames * settings.max_frame_bytes * 4 // 3 + 2**20,
         "gateway": settings.gateway_max_body_bytes,
     })
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, quiet=(f"{API_PREFIX}/health",))
     # Outermost, so every answer (a 500 or a 413 included) carries the headers.
     app.add_middleware(SecurityHeadersMiddleware, api_prefix=API_PREFIX, trusted_proxies=settings.trusted_proxies,
                        public=(f"{API_PREFIX}/health",))
@@ -121,6 +121,9 @@ def create_app(settings: Settings | None = None, *, ml_loaders: dict[str, Any] |
 
 def app_factory() -> FastAPI:
     """Entry point for `uvicorn --factory app.main:app_factory`."""
-    settings = get_settings()
+    try:
+        settings = checked_settings()
+    except StartupError as exc:  # one message listing each setting to fix, not a traceback
+        raise SystemExit(f"kycflow: {exc}") from None
     configure_logging(settings.log_level)
     return create_app(settings)

@@ -22,8 +22,9 @@ _VALID_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, *, quiet: tuple[str, ...] = ()) -> None:
         self.app = app
+        self.quiet = quiet  # path prefixes logged at DEBUG: health probes, every few seconds
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -56,7 +57,7 @@ class RequestContextMiddleware:
                 scope, receive, send_with_id)
         finally:
             # Path only: query strings may carry secrets; bodies are never logged.
-            log.info("request", extra={
+            log.log(logging.DEBUG if scope["path"].startswith(self.quiet) else logging.INFO, "request", extra={
                 "request_id": request_id, "method": scope["method"], "path": scope["path"], "status": status,
                 "duration_ms": round((time.perf_counter() - start) * 1000, 2),
                 "client_ip": (scope.get("client") or ("", 0))[0],

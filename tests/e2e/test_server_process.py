@@ -167,3 +167,19 @@ def test_production_refuses_to_start_without_a_jwt_secret(tmp_path):
                          env=_env(tmp_path / "var", ENVIRONMENT="production", MONGODB_URI="mongodb://127.0.0.1:1"),
                          capture_output=True, text=True, timeout=60)
     assert out.returncode != 0 and "JWT_SECRET must be set in production" in out.stdout + out.stderr
+
+
+def test_json_logs_carry_no_colour_codes_and_health_probes_log_at_debug(tmp_path):
+    """A log shipper reads one JSON object a line: no terminal colours inside (uvicorn attaches a
+    coloured copy of its messages), and a probe every few seconds does not flood it at INFO."""
+    env = _env(tmp_path / "var", LOG_LEVEL="DEBUG", ML_PRELOAD="false")
+    with start_server(tmp_path, env) as (base, _):
+        httpx.get(f"{base}/api/v1/health", timeout=5)
+        assert httpx.get(f"{base}/api/v1/users/me", timeout=5).status_code == 401
+    text = (tmp_path / "server.log").read_text()
+    assert "\x1b" not in text and "\\u001b" not in text, [line for line in text.splitlines() if "001b" in line]
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    access = {(line["path"], line["level"]) for line in lines if line["logger"] == "kycflow.access"}
+    assert ("/api/v1/health", "DEBUG") in access and ("/api/v1/health", "INFO") not in access, access
+    assert ("/api/v1/users/me", "INFO") in access
+    assert any(line["message"].startswith("Uvicorn running on") for line in lines)  # the line that was coloured

@@ -10,7 +10,7 @@ import stat
 
 import pytest
 
-from app.config import Settings
+from app.config import Settings, StartupError
 from app.domain.errors import DocumentIntegrityError, DocumentKeyUnavailable, InvalidInput
 from app.services import encryption
 from app.services.encryption import DocumentCipher, KeyConfigError, parse_key
@@ -172,9 +172,9 @@ def test_production_requires_both_keys_and_generates_nothing(tmp_path):
 
 def test_a_malformed_key_is_a_start_up_error_in_every_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("DOCUMENT_ENCRYPTION_OLD_KEYS", f"old1:{KEY_B}, not-a-key")
-    with pytest.raises(KeyConfigError, match="DOCUMENT_ENCRYPTION_OLD_KEYS \\(entry 2\\)"):
+    with pytest.raises(StartupError, match="DOCUMENT_ENCRYPTION_OLD_KEYS \\(entry 2\\)"):
         prod(tmp_path, document_encryption_key=KEY_A, document_fingerprint_key=FP).check_startup()
-    with pytest.raises(KeyConfigError, match="DOCUMENT_ENCRYPTION_KEY must be 32 bytes"):
+    with pytest.raises(StartupError, match="DOCUMENT_ENCRYPTION_KEY must be 32 bytes"):
         Settings(_env_file=None, data_dir=tmp_path, document_encryption_key="hunter2").check_startup()
     monkeypatch.setenv("DOCUMENT_ENCRYPTION_OLD_KEYS", f"old1:{KEY_B}")
     settings = Settings(_env_file=None, data_dir=tmp_path, document_encryption_key=f"new:{KEY_A}")
