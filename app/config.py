@@ -227,30 +227,28 @@ class Settings(BaseSettings):
 
     def _document_key_problems(self) -> list[str]:
         """Each document key setting on its own, then the ring as a whole (a key id used twice).
-        In development a key not set is generated once into DATA_DIR here."""
-        from app.services.encryption import DocumentCipher, KeyConfigError, parse_key
+        Nothing is generated here: a development key is made when the service builds its cipher."""
+        from app.services.encryption import KeyConfigError, parse_key
 
-        problems = []
-        for name, value in (("DOCUMENT_ENCRYPTION_KEY", self.document_encryption_key),
-                            ("DOCUMENT_FINGERPRINT_KEY", self.document_fingerprint_key)):
+        problems, ring_ids = [], []
+        configured = [("DOCUMENT_ENCRYPTION_KEY", self.document_encryption_key, True),
+                      ("DOCUMENT_FINGERPRINT_KEY", self.document_fingerprint_key, False)]
+        configured += [(f"DOCUMENT_ENCRYPTION_OLD_KEYS (entry {i})", old, True)
+                       for i, old in enumerate(self.document_encryption_old_keys, 1)]
+        for name, value, in_ring in configured:
             if value is None or not value.get_secret_value().strip():
                 if self.is_production:
                     problems.append(f"{name} must be set in production (documents are encrypted at rest)")
                 continue
             try:
-                parse_key(value.get_secret_value(), name)
+                key = parse_key(value.get_secret_value(), name)
             except KeyConfigError as exc:
                 problems.append(str(exc))
-        for i, old in enumerate(self.document_encryption_old_keys, 1):
-            try:
-                parse_key(old.get_secret_value(), f"DOCUMENT_ENCRYPTION_OLD_KEYS (entry {i})")
-            except KeyConfigError as exc:
-                problems.append(str(exc))
-        if not problems:
-            try:
-                DocumentCipher.from_settings(self)
-            except KeyConfigError as exc:
-                problems.append(str(exc))
+                continue
+            if in_ring:
+                ring_ids.append(key.key_id)
+        problems += [f"document key id {key_id!r} is configured twice (DOCUMENT_ENCRYPTION_KEY and "
+                     "DOCUMENT_ENCRYPTION_OLD_KEYS)" for key_id in sorted({k for k in ring_ids if ring_ids.count(k) > 1})]
         return problems
 
     def resolve_jwt_secret(self) -> str:
