@@ -13,7 +13,7 @@ from pymongo.errors import DocumentTooLarge
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.domain import errors as e
-from app.domain import jobs, kyc, lending, loan_schedule, loans, money, webhooks
+from app.domain import jobs, kyc, lending, loan_schedule, loans, money, profile, webhooks
 from app.domain.api_keys import InsufficientScope
 from app.domain.gateway import GatewayPathRefused, UnknownService, UpstreamFailed, UpstreamTimeout
 from app.domain.jobs import JobNotFailed, JobNotFound
@@ -49,6 +49,8 @@ STATUS: dict[type[e.DomainError], int] = {
     loans.LoanRepaid: 409,
     lending.KycNotApproved: 403, lending.LoanNotFound: 404, lending.ProductNotFound: 404, lending.BankNotFound: 404,
     lending.DuplicateApplication: 409, lending.BankExists: 409, lending.ProductExists: 409, lending.LoanChanged: 409,
+    # a name or date of birth that KYC verified (or is reviewing) cannot change
+    profile.IdentityVerified: 409, profile.IdentityUnderReview: 409,
     # integrators: a key outside its scope, too many heavy requests at once, the gateway's upstreams
     InsufficientScope: 403, TooManyConcurrent: 429,
     GatewayPathRefused: 400, UnknownService: 404, UpstreamFailed: 502, UpstreamTimeout: 504,

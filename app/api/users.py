@@ -11,6 +11,7 @@ from app.api.routing import ExactJsonRoute
 from app.api.schemas.common import error_responses
 from app.api.schemas.users import EmploymentDetails, FinancialDetails, KycStatusOut, ProfileUpdate, UserOut
 from app.domain import errors as e
+from app.domain.profile import IdentityUnderReview, IdentityVerified
 from app.domain.users import EmploymentDetails as DomainEmploymentDetails
 from app.domain.users import FinancialDetails as DomainFinancialDetails
 
@@ -25,9 +26,10 @@ async def me(principal: PrincipalDep) -> UserOut:
 
 
 @router.patch("/me", response_model=UserOut, summary="Update my profile",
-              responses=error_responses(401, e.AccountSuspended, 422))
+              responses=error_responses(401, e.AccountSuspended, IdentityVerified, IdentityUnderReview, 422))
 async def update_me(body: ProfileUpdate, principal: PrincipalDep, users: UserServiceDep, client: ClientDep) -> UserOut:
-    """Profile fields only; a complete profile queues a risk assessment."""
+    """Profile fields only; `name` and `dob` are held while a KYC case reviews them and pinned once it
+    is approved (409 naming them in `errors`)."""
     changes = body.model_dump(mode="json", exclude_unset=True)
     return UserOut.of(await users.update_profile(principal.user, changes, client))
 

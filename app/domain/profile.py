@@ -1,4 +1,5 @@
-"""Customer profile rules: when a profile is complete, and its risk score."""
+"""Customer profile rules: when a profile is complete, its risk score, the details loans need,
+and the identity a KYC case verified."""
 
 from __future__ import annotations
 
@@ -7,14 +8,76 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from app.domain.errors import Conflict
+
 PROFILE_REQUIRED = (
     "dob", "gender", "marital_status", "family_size", "working_members", "children",
     "current_address", "permanent_address",
 )
+# What the risk scorecard reads, so what a loan needs: marital status and gender are not among them.
+# Financial and employment details are named as the whole body each is saved with.
+RISK_PROFILE_FIELDS = ("dob", "family_size", "working_members", "children", "current_address", "permanent_address")
+LOAN_DETAILS = (*RISK_PROFILE_FIELDS, "financial_details", "employment_details")
+# Name and date of birth: what a KYC case compares with the documents.
+IDENTITY_FIELDS = ("name", "dob")
+
+
+class IdentityVerified(Conflict):
+    """Your name and date of birth were verified by KYC and cannot change."""
+
+    code = "identity_verified"
+
+
+class IdentityUnderReview(Conflict):
+    """Your KYC case is under review: your name and date of birth cannot change until it is decided."""
+
+    code = "identity_under_review"
+
+
+def _given(value: object) -> bool:
+    return value not in (None, "", {})
 
 
 def is_profile_complete(profile: dict[str, Any]) -> bool:
-    return all(profile.get(name) not in (None, "", {}) for name in PROFILE_REQUIRED)
+    return all(_given(profile.get(name)) for name in PROFILE_REQUIRED)
+
+
+def missing_for_loans(profile: Mapping[str, Any], financial: Mapping[str, object] | None,
+                      employment: Mapping[str, object] | None) -> tuple[str, ...]:
+    """The details a loan needs (`LOAN_DETAILS`) that are not given, in that order."""
+    given = {**{name: _given(profile.get(name)) for name in RISK_PROFILE_FIELDS},
+             "financial_details": bool(financial), "employment_details": bool(employment)}
+    return tuple(name for name in LOAN_DETAILS if not given[name])
+
+
+def loan_risk_level(profile: Mapping[str, Any], today: date, financial: Mapping[str, object] | None,
+                    employment: Mapping[str, object] | None) -> str | None:
+    """The profile-risk level from the details present, or None while some a loan needs are missing.
+    The same scorecard as the stored assessment, computed on the spot: it is cheap and deterministic."""
+    if missing_for_loans(profile, financial, employment):
+        return None
+    return profile_risk_score(dict(profile), today, financial, employment)[1]
+
+
+def identity_changes(verified: Mapping[str, Any], changes: Mapping[str, Any]) -> list[str]:
+    """The identity fields that `changes` would move away from `verified` (sending the same value is
+    no change), in `IDENTITY_FIELDS` order."""
+    return [name for name in IDENTITY_FIELDS if name in changes and changes[name] != verified.get(name)]
+
+
+def identity_held(changed: list[str], *, approved: bool) -> Conflict:
+    """The refusal naming `changed`: verified by an approved case, or held while one is reviewed."""
+    error = IdentityVerified if approved else IdentityUnderReview
+    message = "Verified by KYC: it cannot change." if approved else "Held while your KYC case is reviewed."
+    return error(errors=[{"field": name, "message": message} for name in changed])
+
+
+def ensure_identity_unchanged(verified: Mapping[str, Any], changes: Mapping[str, Any], *, approved: bool) -> None:
+    """Refuses a change of a name or date of birth that a KYC case verified (`approved`) or is
+    reviewing: the checks compared those values, and an approval pins them."""
+    changed = identity_changes(verified, changes)
+    if changed:
+        raise identity_held(changed, approved=approved)
 
 
 def _age(dob: date, today: date) -> int:

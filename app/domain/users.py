@@ -156,6 +156,8 @@ class User:
     profile_risk: dict[str, Any] | None = None
     financial_details: FinancialDetails | None = None
     employment_details: EmploymentDetails | None = None
+    # Name and date of birth as the approved KYC case verified them ({"name", "dob", "verified_at"}).
+    verified_identity: dict[str, Any] | None = None
     # Kinds ("email", "phone") whose own code was verified; the other one is only a claim.
     verified: frozenset[str] = frozenset()
 
@@ -194,6 +196,14 @@ class User:
             raise Forbidden("This account is suspended.", code="account_suspended")
         if self.status == UserStatus.PENDING_VERIFICATION:
             raise Forbidden("Verify your account with the code we sent first.", code="account_not_verified")
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """Name and date of birth to rely on: as the approved KYC case verified them (pinned at
+        approval); before approval, as the profile says."""
+        if self.kyc_status == KycStatus.APPROVED and self.verified_identity is not None:
+            return self.verified_identity
+        return {"name": self.name, "dob": self.profile.get("dob")}
 
     def can(self, permission: str) -> bool:
         return role_can(self.role, permission)

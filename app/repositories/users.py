@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from app.domain.errors import Conflict
@@ -20,6 +20,11 @@ from app.repositories.codecs import from_db, to_db
 MAX_SESSIONS = 20  # live sign-ins kept per user; the oldest is dropped beyond this
 
 _STRING = {"$type": "string"}
+# While a case reviews them and once one approved them, name and date of birth are held.
+_IDENTITY_HELD = (KycStatus.SUBMITTED.value, KycStatus.APPROVED.value)
+# An update-pipeline stage copying the record's name and date of birth as verified.
+_PIN_IDENTITY = {"$set": {"verified_identity": {"name": "$name", "dob": "$profile.dob",
+                                                "verified_at": "$kyc_status_updated_at"}}}
 
 
 _KINDS = ("email", "phone")
@@ -57,6 +62,7 @@ def _from_doc(doc: dict[str, Any]) -> User:
         profile_risk=doc.get("profile_risk"),
         financial_details=_financial(doc.get("financial_details")),
         employment_details=doc.get("employment_details"),
+        verified_identity=doc.get("verified_identity"),
     )
 
 
@@ -91,11 +97,19 @@ class UserRepository(EntityRepository[User]):
         # Email and phone are each optional but unique when present.
         await self.collection.create_index("email", unique=True, partialFilterExpression={"email": _STRING})
         await self.collection.create_index("phone", unique=True, partialFilterExpression={"phone": _STRING})
-        await self.collection.create_index([("role", ASCENDING), ("created_at", ASCENDING)])
+        # The admin's list: newest first (`created_at`, then `_id`), whole or by role and KYC status.
+        await self.collection.create_index([("created_at", DESCENDING), ("_id", DESCENDING)])
+        await self.collection.create_index([("role", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)])
+        await self.collection.create_index([("kyc_status", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)])
+        await self.collection.create_index([("role", ASCENDING), ("kyc_status", ASCENDING), ("created_at", DESCENDING),
+                                            ("_id", DESCENDING)])
         await self.collection.create_index("kyc_status")
         for kind in _KINDS:
             await self.collection.create_index(f"unverified_{kind}", sparse=True)
         await self._move_legacy_claims()
+        # Approved before identities were pinned: pin what the record holds now. Idempotent.
+        await self.collection.update_many({"kyc_status": KycStatus.APPROVED.value,
+                                           "verified_identity": {"$exists": False}}, [_PIN_IDENTITY])
 
     async def _move_legacy_claims(self) -> None:
         """Documents written before identifiers were verified one by one kept an unverified secondary
@@ -275,13 +289,16 @@ class UserRepository(EntityRepository[User]):
         return {"profile_risk": {"status": "PENDING", "score": None, "level": None, "queued_at": queued_at}}
 
     async def save_profile(self, user_id: str, *, profile: dict[str, Any], name: str | None, now: datetime,
-                           queue_risk_at: datetime | None = None, session: Any = None) -> User | None:
+                           queue_risk_at: datetime | None = None, identity_open: bool = False,
+                           session: Any = None) -> User | None:
         """Replace the profile (and the name when given); `queue_risk_at` marks a new pending
-        risk assessment in the same write."""
+        risk assessment in the same write. `identity_open`: only while no KYC case is reviewing or
+        has approved the name and date of birth (None otherwise)."""
         changes: dict[str, Any] = {"profile": profile, "updated_at": now, **self._pending_risk(queue_risk_at)}
         if name is not None:
             changes["name"] = name
-        return await self._set(user_id, changes, session=session)
+        expect = {"kyc_status": {"$nin": list(_IDENTITY_HELD)}} if identity_open else None
+        return await self._set(user_id, changes, expect=expect, session=session)
 
     async def save_financial_details(self, user_id: str, details: FinancialDetails, now: datetime, *,
                                      queue_risk_at: datetime | None = None, session: Any = None) -> User | None:
@@ -328,7 +345,12 @@ class UserRepository(EntityRepository[User]):
         changes: dict[str, Any] = {"kyc_status": status.value, "kyc_status_updated_at": now}
         if status == KycStatus.SUBMITTED:  # a new submission: the last case's risk no longer applies
             changes.update(risk_level=None, kyc_score=None)
-        await self.collection.update_one({"_id": to_object_id(user_id)}, {"$set": changes}, session=session)
+        update: Any = {"$set": changes}
+        if status == KycStatus.APPROVED:
+            # The name and date of birth the case verified, pinned in the same write: the record's own
+            # values at this instant (held unchanged since the submission: `save_profile`).
+            update = [{"$set": changes}, _PIN_IDENTITY]
+        await self.collection.update_one({"_id": to_object_id(user_id)}, update, session=session)
 
     async def role_counts(self) -> dict[str, int]:
         rows = await self.aggregate([{"$group": {"_id": "$role", "n": {"$sum": 1}}}])

@@ -10,8 +10,14 @@ from typing import Any
 from app.domain.audit import AuditAction, ClientInfo
 from app.domain.errors import NotFound
 from app.domain.jobs import Job
-from app.domain.profile import is_profile_complete, profile_risk_score
-from app.domain.users import EmploymentDetails, FinancialDetails, User
+from app.domain.profile import (
+    ensure_identity_unchanged,
+    identity_changes,
+    identity_held,
+    is_profile_complete,
+    profile_risk_score,
+)
+from app.domain.users import EmploymentDetails, FinancialDetails, KycStatus, User
 from app.repositories.users import UserRepository
 from app.services.audit import AuditService
 from app.services.clock import Clock
@@ -33,13 +39,23 @@ class UserService:
         return user
 
     async def update_profile(self, user: User, changes: dict[str, Any], client: ClientInfo) -> User:
-        """Merge profile fields; a profile that becomes complete queues its risk assessment."""
+        """Merge profile fields; a profile that becomes complete queues its risk assessment. A name or
+        date of birth that a KYC case is reviewing or approved is refused (409), not changed."""
+        if user.kyc_status in (KycStatus.SUBMITTED, KycStatus.APPROVED):  # checks compare them; approval pins them
+            ensure_identity_unchanged(user.identity, changes, approved=user.kyc_status == KycStatus.APPROVED)
+        moving = identity_changes(user.identity, changes)  # allowed now: the write re-checks that it still is
         profile = {k: v for k, v in {**user.profile, **changes}.items() if v is not None}  # null clears
         name = profile.pop("name", None)
-        updated = await self._save(
-            user.id, is_profile_complete(profile),
-            lambda queued, session: self.users.save_profile(user.id, profile=profile, name=name, now=self.clock.now(),
-                                                            queue_risk_at=queued, session=session))
+
+        async def write(queued: datetime | None, session: Any) -> User:
+            saved = await self.users.save_profile(user.id, profile=profile, name=name, now=self.clock.now(),
+                                                  queue_risk_at=queued, identity_open=bool(moving), session=session)
+            if saved is None:  # a case was submitted (or approved) since this request read the user
+                fresh = await self.users.get(user.id)
+                raise identity_held(moving, approved=fresh is not None and fresh.kyc_status == KycStatus.APPROVED)
+            return saved
+
+        updated = await self._save(user.id, is_profile_complete(profile), write)
         await self.audit.record(AuditAction.PROFILE_UPDATE, user_id=user.id, actor=user, client=client,
                                 fields=sorted(changes))
         return updated
@@ -90,3 +106,4 @@ class UserService:
         return await self._save(user.id, is_profile_complete(user.profile), lambda queued, session:
                                 self.users.save_employment_details(user.id, details, self.clock.now(),
                                                                    queue_risk_at=queued, session=session))
+
