@@ -147,14 +147,16 @@ class Applicant:
     kyc_status: str
     dob: date | None
     monthly_income: Decimal | None
-    existing_emis: Decimal = ZERO  # monthly obligations already being paid
-    risk_level: str | None = None
+    existing_emis: Decimal = ZERO  # monthly obligations: declared, and every open loan or application here
+    risk_level: str | None = None  # derived from the details; None while some are missing
+    missing: tuple[str, ...] = ()  # the details a loan needs that are not given
 
 
 @dataclass(frozen=True, slots=True)
 class Reason:
     code: str
     message: str
+    fields: tuple[str, ...] = ()  # the details to add, where that is the reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,8 +221,8 @@ def check_eligibility(product: LoanProduct, applicant: Applicant, today: date,
         amount = best if best > 0 else product.min_amount
     reasons: list[Reason] = []
 
-    def fail(code: str, message: str) -> None:
-        reasons.append(Reason(code, message))
+    def fail(code: str, message: str, fields: tuple[str, ...] = ()) -> None:
+        reasons.append(Reason(code, message, fields))
 
     if not product.active:
         fail("product_inactive", "This product is not offered at the moment.")
@@ -242,8 +244,9 @@ def check_eligibility(product: LoanProduct, applicant: Applicant, today: date,
         fail("income_unknown", "Add your monthly income to your financial details.")
     elif income < product.min_monthly_income:
         fail("income_below_minimum", f"The monthly income must be at least {product.min_monthly_income}.")
-    if applicant.risk_level is None:
-        fail("risk_not_assessed", "Your profile risk has not been assessed yet.")
+    if applicant.risk_level is None:  # derived from the details, so unknown only while some are missing
+        fail("details_missing", "Loans need these details, not given yet: " + ", ".join(applicant.missing) + ".",
+             applicant.missing)
     elif applicant.risk_level not in RISK_LEVELS or (
             RISK_LEVELS.index(applicant.risk_level) > RISK_LEVELS.index(product.max_risk_level)):
         fail("risk_too_high", f"This product lends to profile risk up to {product.max_risk_level}.")
@@ -264,7 +267,8 @@ def check_eligibility(product: LoanProduct, applicant: Applicant, today: date,
 def ensure_eligible(result: Eligibility) -> Eligibility:
     if not result.eligible:
         raise NotEligible(result.reasons[0].message,
-                          reasons=[{"code": r.code, "message": r.message} for r in result.reasons])
+                          reasons=[{"code": r.code, "message": r.message, "fields": list(r.fields)}
+                                   for r in result.reasons])
     return result
 
 

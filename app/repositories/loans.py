@@ -49,8 +49,8 @@ from app.repositories.codecs import date_from_db, date_to_db, from_db, to_db
 
 # Disbursed and not yet settled: what is still owed on them counts as outstanding.
 _REPAYING = [LoanStatus.DISBURSED.value, LoanStatus.PRE_CLOSURE_REQUESTED.value]
-# Commitments an applicant already carries with us (their EMIs count in a new loan's FOIR).
-_COMMITTED = [LoanStatus.APPROVED.value, *_REPAYING]
+# Every open application and loan: their EMIs count in a new (or approved) loan's FOIR.
+_OPEN = [LoanStatus.APPLIED.value, LoanStatus.APPROVED.value, *_REPAYING]
 
 
 def _plain(value: Any) -> Any:
@@ -270,9 +270,10 @@ class LoanRepository(EntityRepository[Loan]):
         docs = await guarded(run, read=True)
         return Page([_from_doc(d, full=full) for d in docs], await self.count(query), page.page, page.page_size)
 
-    async def committed(self, user_id: str) -> list[Loan]:
-        """The customer's approved or running loans: their instalments are already promised."""
-        docs = await self.find_many({"user_id": user_id, "status": {"$in": _COMMITTED}})
+    async def open_loans(self, user_id: str) -> list[Loan]:
+        """The customer's open applications and loans (applied, approved or running): each may end in
+        instalments to pay, so each counts in eligibility."""
+        docs = await self.find_many({"user_id": user_id, "status": {"$in": _OPEN}})
         return [_from_doc(d, full=False) for d in docs]  # only their EMIs are needed
 
     # --- figures ---------------------------------------------------------------------------

@@ -51,6 +51,7 @@ from app.domain.loans import (
 )
 from app.domain.money import ZERO, money
 from app.domain.pages import Page, PageRequest
+from app.domain.profile import loan_risk_level, missing_for_loans
 from app.domain.users import KycStatus, User
 from app.repositories.codecs import from_db
 from app.repositories.loans import LoanRepository
@@ -74,21 +75,24 @@ class LoanView:
     repayments: list[Repayment]
 
 
-def applicant_of(user: User, committed: list[Loan]) -> Applicant:
-    """What eligibility reads from the stored user: date of birth, monthly income, the EMIs the
-    customer declared plus those of the loans they already hold with us, and the profile risk
-    level once assessed. Stored figures may be JSON numbers: read exactly (`from_db`)."""
+def applicant_of(user: User, book: list[Loan], today: date) -> Applicant:
+    """What eligibility reads from the stored user: the date of birth KYC verified (the profile's
+    before approval), monthly income, the EMIs the customer declared plus those of every open
+    application and loan they have with us (`book`), and the profile risk derived on the spot from
+    the details present (None, with the missing ones named, while a loan needs more). Stored
+    figures may be JSON numbers: read exactly (`from_db`)."""
     finance: Mapping[str, Any] = user.financial_details or {}
     declared = from_db(finance.get("existing_emi")) or ZERO
-    ours = sum((monthly_equivalent(loan.emi, loan.frequency) for loan in committed), ZERO)
-    dob = user.profile.get("dob")
-    risk = user.profile_risk or {}
+    ours = sum((monthly_equivalent(loan.emi, loan.frequency) for loan in book), ZERO)
+    dob = user.identity.get("dob")
+    profile = {**user.profile, "dob": dob}
     return Applicant(
         kyc_status=user.kyc_status.value,
         dob=date.fromisoformat(dob) if isinstance(dob, str) else dob,
         monthly_income=from_db(finance.get("monthly_income")),
         existing_emis=declared + ours,
-        risk_level=risk.get("level") if risk.get("status") == "DONE" else None,
+        risk_level=loan_risk_level(profile, today, user.financial_details, user.employment_details),
+        missing=missing_for_loans(profile, user.financial_details, user.employment_details),
     )
 
 
@@ -119,9 +123,21 @@ class LoanService:
                           tenure_months: int | None = None) -> tuple[LoanProduct, Eligibility]:
         amount = None if amount is None else money(amount, strict=True)  # 100000 is stored as 100000.00
         # Two independent reads: side by side, one round trip of waiting instead of two.
-        product, committed = await asyncio.gather(self.catalogue.product(product_id), self.loans.committed(user.id))
-        applicant = applicant_of(user, committed)
+        product, book = await asyncio.gather(self.catalogue.product(product_id), self.loans.open_loans(user.id))
+        applicant = applicant_of(user, book, self.today())
         return product, check_eligibility(product, applicant, self.today(), amount, tenure_months)
+
+    async def _still_eligible(self, loan: Loan) -> None:
+        """Approving re-checks the application on the terms it keeps, against the customer's record and
+        every other open application and loan as they are now (422 `not_eligible` with the reasons).
+        Each check counts every other open loan whatever its state, so two approvals at once each
+        count the other: neither can push the book past the limit."""
+        customer, book = await asyncio.gather(self.users.get(loan.user_id), self.loans.open_loans(loan.user_id))
+        if customer is None:
+            raise UserNotFound("The customer does not exist.")
+        others = [other for other in book if other.id != loan.id]
+        ensure_eligible(check_eligibility(loan.product, applicant_of(customer, others, self.today()), self.today(),
+                                          loan.amount, loan.tenure_months))
 
     # --- opening a loan ----------------------------------------------------------------------
 
@@ -211,6 +227,7 @@ class LoanService:
     async def approve(self, admin: User, loan_id: str, client: ClientInfo) -> Loan:
         loan = await self._admin_loan(loan_id)
         ensure_transition(loan.status, LoanStatus.APPROVED)
+        await self._still_eligible(loan)
 
         async def step(session: Any) -> Loan | None:
             done = await self.loans.approve(loan.id, by=admin.id, now=self.clock.now(), session=session)

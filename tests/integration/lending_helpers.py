@@ -39,17 +39,31 @@ def born_years_ago(years: int, today: date) -> str:
     return date(today.year - years, today.month, min(today.day, 28)).isoformat()
 
 
+ADDRESS = {"line1": "12 MG Road", "city": "Bengaluru", "state": "Karnataka", "pincode": "560001"}
+# Households the profile-risk scorecard puts at each level (with the default job and income):
+# one earner alone scores 0 (Low); six with no other earner and three children, on two addresses, High.
+HOUSEHOLDS: dict[str, dict[str, Any]] = {
+    "Low": {"family_size": 1, "working_members": 1, "children": 0, "current_address": ADDRESS,
+            "permanent_address": ADDRESS},
+    "High": {"family_size": 6, "working_members": 0, "children": 3, "current_address": ADDRESS,
+             "permanent_address": {**ADDRESS, "city": "Mysuru"}},
+}
+EMPLOYMENT = {"employment_type": "salaried", "employer_name": "Infosys", "designation": "Engineer",
+              "years_in_current_job": 5, "total_experience_years": 10}
+
+
 async def borrower(api: Api, *, kyc: bool = True, dob: str | None = "1990-04-12", income: float | None = 85000.0,
                    existing_emi: float = 5000.0, risk: str | None = "Low") -> dict[str, Any]:
-    """A signed-in customer whose stored profile is what eligibility reads. Financial details are
-    stored as the users API stores them (JSON numbers), to prove they are read exactly."""
+    """A signed-in customer whose stored profile is what eligibility reads; `risk` picks a household
+    the scorecard puts at that level (None: no household details, so a loan's details are missing).
+    Financial details are stored as the users API stores them (JSON numbers), to prove they are read
+    exactly."""
     tokens = await api.customer()
-    fields: dict[str, Any] = {"profile": {"dob": dob} if dob else {}}
+    fields: dict[str, Any] = {"profile": {**({"dob": dob} if dob else {}), **HOUSEHOLDS.get(risk or "", {})},
+                              "employment_details": EMPLOYMENT}
     if income is not None:
         fields["financial_details"] = {"monthly_income": income, "monthly_expenses": 20000.0,
                                        "existing_emi": existing_emi, "credit_score": 760}
-    if risk is not None:
-        fields["profile_risk"] = {"status": "DONE", "score": 20, "level": risk, "factors": {}}
     # Written straight through the driver, as records saved before Decimal128 look (floats).
     await api.container.db["user"].update_one({"_id": ObjectId(tokens["user_id"])}, {"$set": fields})
     if kyc:

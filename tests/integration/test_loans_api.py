@@ -191,7 +191,7 @@ async def test_apply_without_approved_kyc_is_403_and_stores_nothing(api):
     ({"dob": "old"}, {}, "age_above_maximum"),
     ({"income": None}, {}, "income_unknown"),
     ({"income": 20000.0, "existing_emi": 0.0}, {"amount": 50000, "tenure_months": 60}, "income_below_minimum"),
-    ({"risk": None}, {}, "risk_not_assessed"),
+    ({"risk": None}, {}, "details_missing"),
     ({"risk": "High"}, {}, "risk_too_high"),
     ({"income": 30000.0, "existing_emi": 12000.0}, {}, "foir_exceeded"),
     ({}, {"amount": 600000}, "amount_out_of_range"),

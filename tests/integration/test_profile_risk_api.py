@@ -51,3 +51,56 @@ async def test_details_are_scored_and_a_change_reassesses(api, email):
     assert third["score"] == 20 + 23 and third["level"] == "Medium"
     jobs = await api.container.db["jobs"].count_documents({"kind": "profile_risk", "payload.user_id": tokens["user_id"]})
     assert jobs == 3
+
+
+async def test_eligibility_answers_at_once_on_the_details_saved_and_names_what_is_missing(api):
+    """No waiting for the assessment job: the risk is derived from the details present when
+    eligibility needs it, and the details loans need but are missing are named (marital status and
+    gender are not among them: the risk does not read them)."""
+    from app.domain.users import KycStatus
+    from tests.integration.lending_helpers import make_product
+
+    product = await make_product(api)
+    tokens = await api.customer()
+    assert (await api.client.patch("/users/me", headers=bearer(tokens), json={"dob": "1990-04-12"})).status_code == 200
+    await api.container.users_repo.set_kyc_status(tokens["user_id"], KycStatus.APPROVED, api.container.clock.now())
+
+    async def eligibility():
+        r = await api.client.post("/eligibility/check", headers=bearer(tokens),
+                                  json={"product_id": product.id, "amount": 100000, "tenure_months": 12})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def missing(body):
+        found = [x for x in body["reasons"] if x["code"] == "details_missing"]
+        return found[0]["fields"] if found else []
+
+    household = ["family_size", "working_members", "children", "current_address", "permanent_address"]
+    first = await eligibility()
+    assert not first["eligible"] and missing(first) == [*household, "financial_details", "employment_details"]
+    assert "risk_not_assessed" not in [x["code"] for x in first["reasons"]]
+
+    assert (await api.client.put("/users/me/financial-details", headers=bearer(tokens), json={
+        "monthly_income": 85000, "monthly_expenses": 20000, "existing_emi": 5000, "credit_score": 760})).status_code == 200
+    assert (await api.client.put("/users/me/employment-details", headers=bearer(tokens), json={
+        "employment_type": "salaried", "employer_name": "Infosys", "designation": "Engineer",
+        "years_in_current_job": 3, "total_experience_years": 7.5})).status_code == 200
+    second = await eligibility()
+    assert [x["code"] for x in second["reasons"]] == ["details_missing"] and missing(second) == household
+    assert all(name in second["reasons"][0]["message"] for name in household)
+
+    r = await api.client.patch("/users/me", headers=bearer(tokens), json={k: v for k, v in PROFILE.items()
+                                                                         if k not in ("gender", "marital_status")})
+    assert r.status_code == 200 and r.json()["profile_risk"] is None  # no job was even queued
+    third = await eligibility()
+    assert third["eligible"] and third["reasons"] == [], third
+    apply = await api.client.post("/loans/apply", headers=bearer(tokens), json={
+        "product_id": product.id, "amount": 100000, "tenure_months": 12, "purpose": "Home renovation"})
+    assert apply.status_code == 201, apply.text
+
+    # A riskier household answers on the spot too: 6 people, no other earner, 3 children is High.
+    r = await api.client.patch("/users/me", headers=bearer(tokens), json={"family_size": 6, "working_members": 0,
+                                                                         "children": 3})
+    assert r.status_code == 200
+    fourth = await eligibility()
+    assert [x["code"] for x in fourth["reasons"]] == ["risk_too_high"]

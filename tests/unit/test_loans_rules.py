@@ -150,13 +150,33 @@ def test_weekly_instalments_count_for_foir_as_52_over_12():
     (replace(APPLICANT, monthly_income=None), D("300000"), 36, "income_unknown"),
     (replace(APPLICANT, existing_emis=D("16000")), D("300000"), 36, "foir_exceeded"),
     (replace(APPLICANT, risk_level="High"), D("300000"), 36, "risk_too_high"),
-    (replace(APPLICANT, risk_level=None), D("300000"), 36, "risk_not_assessed"),
+    (replace(APPLICANT, risk_level=None, missing=("children",)), D("300000"), 36, "details_missing"),
 ])
 def test_each_rule_alone_gives_its_reason(applicant, amount, tenure, code):
     result = check_eligibility(PRODUCT, applicant, TODAY, amount, tenure)
     assert not result.eligible
     assert codes(result) == [code]
     assert all(r.message.endswith(".") for r in result.reasons)
+
+
+def test_missing_details_are_named_in_the_reason():
+    result = check_eligibility(PRODUCT, replace(APPLICANT, risk_level=None, missing=("family_size", "employment_details")),
+                               TODAY, D("300000"), 36)
+    assert [(r.code, r.fields) for r in result.reasons] == [("details_missing", ("family_size", "employment_details"))]
+    assert "family_size, employment_details" in result.reasons[0].message
+    with pytest.raises(NotEligible) as caught:
+        ensure_eligible(result)
+    assert caught.value.details["reasons"][0]["fields"] == ["family_size", "employment_details"]
+
+
+def test_foir_exactly_at_the_limit_is_eligible_and_a_paisa_over_is_not():
+    instalment = emi(D("300000"), PRODUCT.annual_interest_rate, 36)
+    at_limit = replace(APPLICANT, monthly_income=D("50000"), existing_emis=D("25000") - instalment)
+    result = check_eligibility(PRODUCT, at_limit, TODAY, D("300000"), 36)
+    assert result.eligible and result.foir == D("0.5")
+    over = replace(at_limit, existing_emis=at_limit.existing_emis + D("0.01"))
+    result = check_eligibility(PRODUCT, over, TODAY, D("300000"), 36)
+    assert codes(result) == ["foir_exceeded"] and result.foir == D("0.5")  # shown rounded, judged exactly
 
 
 def test_age_is_checked_at_the_end_of_the_tenure():

@@ -142,6 +142,10 @@ class EligibilityIn(Input):
 class ReasonOut(BaseModel):
     code: str
     message: str
+    fields: list[str] = Field(default_factory=list, description=(
+        "`details_missing`: the details to add, named as in `PATCH /users/me` (`dob`, `family_size`, "
+        "`working_members`, `children`, `current_address`, `permanent_address`) or as the whole body of "
+        "`PUT /users/me/financial-details` (`financial_details`) and `/employment-details` (`employment_details`)"))
 
 
 class EligibilityOut(BaseModel):
@@ -157,7 +161,8 @@ class EligibilityOut(BaseModel):
     @classmethod
     def of(cls, product_id: str, r: Eligibility) -> EligibilityOut:
         return cls(product_id=product_id, eligible=r.eligible,
-                   reasons=[ReasonOut(code=x.code, message=x.message) for x in r.reasons], amount=r.amount,
+                   reasons=[ReasonOut(code=x.code, message=x.message, fields=list(x.fields)) for x in r.reasons],
+                   amount=r.amount,
                    tenure_months=r.tenure_months, max_eligible_amount=r.max_eligible_amount, emi=r.emi,
                    foir=float(r.foir) if r.foir is not None else None)
 
