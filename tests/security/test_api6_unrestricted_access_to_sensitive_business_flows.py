@@ -3,3 +3,109 @@
 Items of issue 15 that belong here: FOIR counts the whole book (3), a typed number never condemns someone else (5). Each test fails on the code before the fix."""
 
 from __future__ import annotations
+
+# --- item 3: FOIR counts the whole book -------------------------------------------------------------
+# Three personal-loan products with a 0.5 FOIR limit; 150,000 over 12 months at 12 % is an EMI of
+# 13,327.32. Each application is eligible alone; what decides is every open application and loan.
+
+
+async def _foir_products(api, n=3):
+    from tests.integration.lending_helpers import make_product
+
+    return [await make_product(api, name=f"Book Loan {i}") for i in range(n)]
+
+
+async def _apply_for(api, who, product, amount=150000):
+    from tests.integration.lending_helpers import apply_body
+
+    return await api.client.post("/loans/apply", headers=who["headers"],
+                                 json=apply_body(product, amount=amount, tenure_months=12))
+
+
+def _codes(body):
+    return [x["code"] for x in body["reasons"]]
+
+
+async def test_open_applications_count_in_foir_so_the_third_that_overflows_is_refused(api):
+    from tests.integration.lending_helpers import borrower
+
+    a, b, c = await _foir_products(api)
+    # 23,345.36 + 2 x 13,327.32 = 50,000.00: two applications land exactly on the limit (allowed).
+    who = await borrower(api, income=100000.0, existing_emi=23345.36)
+    for product in (a, b, c):
+        alone = await api.client.post("/eligibility/check", headers=who["headers"],
+                                      json={"product_id": product.id, "amount": 150000, "tenure_months": 12})
+        assert alone.json()["eligible"] and alone.json()["foir"] == 0.3667, alone.text
+    assert (await _apply_for(api, who, a)).status_code == 201
+    check = await api.client.post("/eligibility/check", headers=who["headers"],
+                                  json={"product_id": b.id, "amount": 150000, "tenure_months": 12})
+    assert check.json()["eligible"] and check.json()["foir"] == 0.5, check.text  # A's EMI counts
+    r = await _apply_for(api, who, b)
+    assert r.status_code == 201, r.text
+    # The third would take the EMIs to 63.33 % of the income: refused, with the FOIR named.
+    check = await api.client.post("/eligibility/check", headers=who["headers"],
+                                  json={"product_id": c.id, "amount": 150000, "tenure_months": 12})
+    assert not check.json()["eligible"] and _codes(check.json()) == ["foir_exceeded"]
+    assert check.json()["foir"] == 0.6333
+    r = await _apply_for(api, who, c)
+    assert r.status_code == 422 and r.json()["error_code"] == "not_eligible", r.text
+    assert _codes(r.json()) == ["foir_exceeded"] and "63.33 %" in r.json()["reasons"][0]["message"]
+    assert await api.container.db["loans"].count_documents({"user_id": who["user_id"]}) == 2
+    # One paisa more of declared EMIs and the second no longer fits: the limit is exact, not rounded.
+    tight = await borrower(api, income=100000.0, existing_emi=23345.37)
+    assert (await _apply_for(api, tight, a)).status_code == 201
+    r = await _apply_for(api, tight, b)
+    assert r.status_code == 422 and _codes(r.json()) == ["foir_exceeded"], r.text
+
+
+async def test_approval_rechecks_every_open_application_and_loan(api):
+    from dataclasses import replace
+
+    from tests.conftest import bearer
+    from tests.integration.lending_helpers import borrower
+
+    a, b, c = await _foir_products(api)
+    who = await borrower(api, income=85000.0, existing_emi=5000.0)
+    admin = await api.staff("admin")
+    ids = [(await _apply_for(api, who, p)).json()["loan_id"] for p in (a, b)]
+    # A third application stored by an apply that raced the other two and did not see them.
+    repo = api.container.loans.loans
+    racing = await repo.add(replace(await repo.get(ids[1]), id="", product_id=c.id, product=c))
+    ids.append(racing.id)
+    # Together 5,000 + 3 x 13,327.32 = 52.92 % of 85,000: none can be approved while all three are open.
+    for loan_id in ids:
+        r = await api.client.post(f"/admin/loans/{loan_id}/approve", headers=bearer(admin))
+        assert r.status_code == 422 and r.json()["error_code"] == "not_eligible", r.text
+        assert _codes(r.json()) == ["foir_exceeded"] and "52.92 %" in r.json()["reasons"][0]["message"]
+    statuses = {d["status"] async for d in api.container.db["loans"].find({"user_id": who["user_id"]})}
+    assert statuses == {"APPLIED"}
+    # The officer rejects one; the other two fit together and are approved.
+    r = await api.client.post(f"/admin/loans/{ids[2]}/reject", headers=bearer(admin), json={"reason": "Over FOIR"})
+    assert r.status_code == 200
+    for loan_id in ids[:2]:
+        r = await api.client.post(f"/admin/loans/{loan_id}/approve", headers=bearer(admin))
+        assert r.status_code == 200 and r.json()["status"] == "APPROVED", r.text
+
+
+async def test_approval_and_direct_loans_are_refused_once_the_book_no_longer_fits(api):
+    from tests.conftest import bearer
+    from tests.integration.lending_helpers import apply_body, borrower
+
+    a, b = await _foir_products(api, 2)
+    who = await borrower(api, income=85000.0, existing_emi=5000.0)
+    admin = await api.staff("admin")
+    applied = (await _apply_for(api, who, a)).json()["loan_id"]
+    # A direct loan of 300,000 (EMI 26,654.64) fits alone (37.24 %), not beside the open application.
+    r = await api.client.post("/admin/loans", headers=bearer(admin),
+                              json={**apply_body(b, amount=300000, tenure_months=12), "user_id": who["user_id"]})
+    assert r.status_code == 422 and r.json()["error_code"] == "not_eligible", r.text
+    assert _codes(r.json()) == ["foir_exceeded"]
+    assert await api.container.db["loans"].count_documents({"user_id": who["user_id"]}) == 1
+    # The customer's declared EMIs grew after applying: approval judges the book as it is now.
+    r = await api.client.put("/users/me/financial-details", headers=who["headers"], json={
+        "monthly_income": 85000, "monthly_expenses": 20000, "existing_emi": 30000, "credit_score": 760})
+    assert r.status_code == 200
+    r = await api.client.post(f"/admin/loans/{applied}/approve", headers=bearer(admin))
+    assert r.status_code == 422 and _codes(r.json()) == ["foir_exceeded"], r.text
+    stored = await api.container.db["loans"].find_one({"user_id": who["user_id"]})
+    assert stored["status"] == "APPLIED" and len(stored["history"]) == 1
