@@ -8,7 +8,9 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
 
+from app.api.credentials import credential_of
 from app.bootstrap import Container
 from app.domain.api_keys import ApiKey, Scope
 from app.domain.audit import ClientInfo
@@ -21,7 +23,22 @@ from app.services.auth import AuthService, Principal
 from app.services.users import UserService
 from app.services.verification import VerificationService
 
-bearer = HTTPBearer(auto_error=False, description="Access token from /auth/login or /auth/login/verify-otp")
+
+# The two security schemes Swagger's Authorize button offers. Their values come from the request's one
+# parsed credential (app/api/credentials.py), never from the headers again.
+class _Bearer(HTTPBearer):
+    async def __call__(self, request: HTTPConnection) -> HTTPAuthorizationCredentials | None:
+        token = credential_of(request.scope).bearer
+        return HTTPAuthorizationCredentials(scheme="Bearer", credentials=token) if token else None
+
+
+class _ApiKeyHeader(APIKeyHeader):
+    async def __call__(self, request: HTTPConnection) -> str | None:
+        return credential_of(request.scope).api_key
+
+
+bearer = _Bearer(auto_error=False, scheme_name="HTTPBearer",
+                 description="Access token from /auth/login or /auth/login/verify-otp")
 
 
 async def get_container(request: Request) -> Container:
@@ -119,14 +136,16 @@ async def _api_keys(c: ContainerDep) -> ApiKeyService:
 
 VerificationServiceDep = Annotated[VerificationService, Depends(_verification)]
 ApiKeyServiceDep = Annotated[ApiKeyService, Depends(_api_keys)]
-api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Integrator key from /admin/api-keys")
+api_key_header = _ApiKeyHeader(name="X-API-Key", auto_error=False, scheme_name="APIKeyHeader",
+                               description="Integrator key from /admin/api-keys")
 
 
 async def bearer_or_api_key(
     c: ContainerDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     api_key: Annotated[str | None, Depends(api_key_header)],
 ) -> str:
-    """Verification routes accept a signed-in person or an integrator key; returns who called."""
+    """Verification routes accept a signed-in person or an integrator key (never both in one request,
+    see app/api/credentials.py); returns who called."""
     if api_key:
         key = await c.api_keys.authenticate(api_key)
         return f"api_key:{key.id}"

@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 from app.api.deps import ContainerDep, PrincipalDep
 from app.api.routing import ExactJsonRoute
 from app.api.schemas.common import error_responses
-from app.domain.errors import InvalidInput
+from app.domain.errors import DomainError, InvalidInput
 from app.domain.events import Event
 from app.services.events import StreamEnded
 
@@ -46,14 +46,24 @@ async def live_events(
 ) -> StreamingResponse:
     """A customer receives their own case and loan events; staff (`kyc:read_any`) also the review queue's
     `kyc.*` events. Events made by any instance or worker arrive; a heartbeat comment every ~15 s. The
-    stream ends when the access token expires: reconnect with a fresh one and `Last-Event-ID`."""
+    stream ends when the access token expires (reconnect with a fresh one and `Last-Event-ID`), and
+    within one heartbeat of its session ending (logout, password change, suspension)."""
     if last_event_id is not None and not ObjectId.is_valid(last_event_id):
         raise InvalidInput("Last-Event-ID is not an id this stream sent.", code="invalid_last_event_id")
     audiences = c.events.audiences_of(principal.user)
     hub, heartbeat, clock = c.events_hub, c.settings.events_heartbeat_seconds, c.clock
-    # The stream lives as long as the token it was opened with: a revoked session or a suspended
-    # account stops receiving within one access-token lifetime; the client reconnects with a fresh one.
+    # The stream lives as long as the token it was opened with, and as long as its session: that is
+    # read again at each heartbeat and before each event (one read), so a revoked session or a
+    # suspended account receives nothing more and its stream ends within one heartbeat.
     expires = principal.claims.exp
+
+    async def signed_in() -> bool:
+        try:
+            await c.auth.recheck(principal)
+        except DomainError:
+            return False
+        return True
+
     # Subscribe before reading what was missed, so nothing falls between the two; duplicates are skipped.
     sub = hub.subscribe(audiences, after_id=last_event_id)
 
@@ -64,6 +74,8 @@ async def live_events(
             after = last_event_id
             while after is not None:
                 missed = await c.events.missed(after, audiences, limit=REPLAY_PAGE)
+                if missed and after != last_event_id and not await signed_in():  # the first page: just checked
+                    return
                 for event in missed:
                     sent.add(event.id)
                     yield _frame(event)
@@ -76,9 +88,13 @@ async def live_events(
                     live = await sub.next(min(heartbeat, left))
                 except StreamEnded:
                     return
+                if live is not None and live.id in sent:
+                    continue
+                if not await signed_in():
+                    return
                 if live is None:
                     yield b": heartbeat\n\n"  # also how a vanished client is noticed: the write fails
-                elif live.id not in sent:
+                else:
                     yield _frame(live)
         finally:
             hub.unsubscribe(sub)

@@ -205,16 +205,29 @@ async def get_case(kyc_id: str, principal: CaseViewer, c: ContainerDep, client: 
                                           notes=decision.notes) if decision else None)
 
 
+# A stored file is the customer's, not the service's: whatever it holds, a browser that opens it runs
+# nothing (no script, no plugin, no form, no request) and treats it as an opaque origin.
+FILE_CSP = "sandbox; default-src 'none'"
+_EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "application/pdf": "pdf"}
+
+
 @router.get("/{kyc_id}/files/{file_id}", summary="A stored document image (auditor)",
-            response_class=Response,
+            response_class=Response, dependencies=[RUNS_MODELS],
             responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "application/pdf": {}},
-                             "description": "The decrypted file, shown inline"},
+                             "description": "The image, shown inline (a PDF as its first page, PNG); with "
+                                            "`original=true` the file as uploaded, as an attachment"},
                        **error_responses((404, "file_not_found", "No such file in this case."), 401, 403)})
-async def get_case_file(kyc_id: str, file_id: str, principal: CaseViewer, c: ContainerDep, client: ClientDep) -> Response:
-    """Decrypted and streamed with its content type; every view is audit-logged."""
-    data, content_type = await c.kyc.file(kyc_id, file_id, principal.user, client)
+async def get_case_file(
+    kyc_id: str, file_id: str, principal: CaseViewer, c: ContainerDep, client: ClientDep,
+    original: Annotated[bool, Query(description="The bytes as uploaded (a PDF included), to download")] = False,
+) -> Response:
+    """Decrypted, under a sandboxing CSP; a PDF is shown as its rendered first page. Every view is audit-logged."""
+    data, content_type = await c.kyc.file(kyc_id, file_id, principal.user, client, original=original)
+    disposition = f'attachment; filename="{file_id.lower()}.{_EXTENSIONS.get(content_type, "bin")}"' if original \
+        else "inline"
     return Response(data, media_type=content_type, headers={
-        "Content-Disposition": "inline", "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+        "Content-Disposition": disposition, "Content-Security-Policy": FILE_CSP, "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff"})
 
 
 @router.put("/{kyc_id}/approve", response_model=DecisionMessage, summary="Approve a case",

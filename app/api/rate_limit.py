@@ -3,10 +3,11 @@ per-caller cap on requests in flight to the routes that run a model (`app/api/mo
 the route, method and path template, not a path prefix). It runs before routing and body parsing,
 so a refused request costs one database update and reads no upload.
 
-The caller is the most specific identity the request proves: a live API key (`key:<id>`), else a
-bearer token with a valid signature (`user:<sub>`), else the client address (`ip:<address>`, with
-X-Forwarded-For believed only from TRUSTED_PROXIES). Credentials that fail here are not refused
-here: the request is counted against its address and the route answers 401 as usual."""
+The caller is the identity the request's one credential proves (`app/api/credentials.py`, the same
+value the route's dependencies read): a live API key (`key:<id>`), or a bearer token with a valid
+signature (`user:<sub>`); else the client address (`ip:<address>`, with X-Forwarded-For believed
+only from TRUSTED_PROXIES). Credentials that fail here are not refused here: the request is counted
+against its address and the route answers 401 as usual."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from collections import OrderedDict
 from collections.abc import MutableMapping
 from typing import Any
 
+from app.api.credentials import credential_of
 from app.api.deps import client_ip
 from app.api.errors import envelope
 from app.api.model_routes import is_model_route
@@ -71,23 +73,21 @@ class RateLimitMiddleware:
             container.in_flight.release(subject)
 
     async def _caller(self, scope: dict[str, Any], container: Any) -> tuple[str, int | None]:
-        headers = dict(scope["headers"])
-        secret = headers.get(b"x-api-key")
-        if secret:
+        credential = credential_of(scope)  # CredentialMiddleware already refused a request with several
+        if credential.api_key:
             try:
-                key = await container.api_keys.authenticate(secret.decode("latin-1"))
+                key = await container.api_keys.authenticate(credential.api_key)
             except DomainError:
                 key = None
             if key is not None:
                 scope.setdefault("state", {})["api_key"] = key  # the route's dependency reuses it
                 return f"key:{key.id}", key.rate_limit_per_minute
-        authorization = headers.get(b"authorization", b"")
-        if authorization[:7].lower() == b"bearer ":
-            subject = self._user(authorization[7:].decode("latin-1").strip(), container)
+        if credential.bearer:
+            subject = self._user(credential.bearer, container)
             if subject:
                 return subject, None
         peer = (scope.get("client") or (None,))[0]
-        forwarded = headers.get(b"x-forwarded-for")
+        forwarded = dict(scope["headers"]).get(b"x-forwarded-for")
         ip = client_ip(peer, forwarded.decode("latin-1") if forwarded else None, container.settings.trusted_proxies)
         return f"ip:{ip}", None
 

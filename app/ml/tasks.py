@@ -36,6 +36,18 @@ def read_document(models: Models, data: bytes, document_type: str | None, limits
     return models.get("ocr_extractor").read(image, document_type)
 
 
+def render_page(models: Models, data: bytes, limits: Limits) -> bytes:
+    """A stored PDF's first page as PNG bytes: the pixels the checks read, shown to an auditor in
+    place of the PDF (which may carry scripts: a PNG of its page cannot)."""
+    import cv2
+
+    image = decode_image(data, max_bytes=limits.max_bytes, max_pixels=limits.max_pixels)
+    ok, png = cv2.imencode(".png", image)
+    if not ok:
+        raise InvalidInput("The page could not be rendered.", code="invalid_image")
+    return bytes(png.tobytes())
+
+
 def match_faces(models: Models, document: bytes, selfie: bytes, limits: Limits) -> Any:
     """The face on the document against the selfie (a FaceMatch)."""
     doc = decode_image(document, max_bytes=limits.max_bytes, max_pixels=limits.max_pixels)

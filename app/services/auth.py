@@ -262,7 +262,14 @@ class AuthService:
 
     async def authenticate(self, token: str) -> Principal:
         """Resolve a bearer access token to a live user, or refuse."""
-        claims = self.tokens.decode(token, typ="access")
+        return await self._live(self.tokens.decode(token, typ="access"))
+
+    async def recheck(self, principal: Principal) -> Principal:
+        """`authenticate` again for a response that outlives its request (a live stream): refuses once
+        the session was revoked (logout, password change) or the account suspended."""
+        return await self._live(principal.claims)
+
+    async def _live(self, claims: TokenClaims) -> Principal:
         # One read: sessions live inside the user document.
         user, session = await self.users.get_with_session(claims.sub, claims.sid)
         if user is None:

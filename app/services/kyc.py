@@ -374,14 +374,20 @@ class KycService:
                                 kyc_id=case.id)
         return case
 
-    async def file(self, case_id: str, file_id: str, actor: User, client: ClientInfo) -> tuple[bytes, str]:
+    async def file(self, case_id: str, file_id: str, actor: User, client: ClientInfo, *,
+                   original: bool = False) -> tuple[bytes, str]:
+        """The file as stored with `original`; otherwise a PDF's first page rendered as PNG (a PDF
+        can run scripts in a viewer, /OpenAction JavaScript; the page's pixels cannot). The PDF
+        itself is kept as uploaded: it is the record, and a signed e-Aadhaar proves itself only whole."""
         case = await self.cases.get(case_id)
         file_id = parse_id(file_id) or ""  # any letter case names the same file, as for the case id
         if case is None or file_id not in case.file_ids():
             raise CaseNotFound("No such file in this case.", code="file_not_found")
         data, content_type = await self.files.get(file_id, owner_id=case.user_id, case_id=case.id)
+        if content_type == _CONTENT_TYPES["pdf"] and not original:
+            data, content_type = await self.ml.run(tasks.render_page, data, self.limits), _CONTENT_TYPES["png"]
         await self.audit.record(AuditAction.KYC_FILE_VIEWED, user_id=case.user_id, actor=actor, client=client,
-                                kyc_id=case.id, file_id=file_id)
+                                kyc_id=case.id, file_id=file_id, original=original)
         return data, content_type
 
     async def approve(self, case_id: str, actor: User, notes: str | None, client: ClientInfo) -> KycCase:
