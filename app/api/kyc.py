@@ -19,10 +19,9 @@ from app.api.schemas.common import Page, PageNo, PageSize, error_responses
 from app.api.schemas.kyc import (
     ApproveIn,
     CaseDetail,
-    CaseOut,
     CorrectionsIn,
+    CustomerCase,
     DecisionMessage,
-    DecisionOut,
     DocumentOut,
     DocumentTypeIn,
     DocumentUploaded,
@@ -40,6 +39,7 @@ from app.domain import kyc as k
 from app.domain.kyc import KycCase
 from app.domain.pages import PageRequest
 from app.services.auth import Principal
+from app.services.kyc import DecisionInput
 
 router = APIRouter(prefix="/kyc", tags=["KYC"], route_class=ExactJsonRoute)
 Customer = Annotated[Principal, allow("kyc:submit")]
@@ -54,8 +54,12 @@ UPLOAD_ERRORS = (e.InvalidImage, (400, "invalid_document_number", "The Aadhaar n
                  (503, "ml_busy", "The verification engine is busy; retry shortly."))
 
 
-def _case_out(case: KycCase, c: ContainerDep) -> CaseOut:
-    return CaseOut.of(case, case.missing(c.kyc.s.policy) if case.status == k.CaseStatus.OPEN else [])
+def _missing(case: KycCase, c: ContainerDep) -> list[str]:
+    return case.missing(c.kyc.s.policy) if case.status == k.CaseStatus.OPEN else []
+
+
+def _case_out(case: KycCase, c: ContainerDep) -> CustomerCase:
+    return CustomerCase.of(case, _missing(case, c))
 
 
 @router.post("/documents", status_code=status.HTTP_201_CREATED, response_model=DocumentUploaded,
@@ -64,11 +68,13 @@ async def upload_document(
     principal: Customer, c: ContainerDep, client: ClientDep,
     document_type: Annotated[DocumentTypeIn, Form(description="What the document is")],
     file: Annotated[UploadFile, File(description="JPG, PNG or PDF (first page), at most 10 MB")],
-    side: Annotated[Literal["front", "back"] | None, Form(description="Card side; read from the card if omitted")]
-    = None,
-    document_number: Annotated[str | None, Form(max_length=32, pattern=r"^[A-Za-z0-9 \-]+$",
-                                                description="The number as the customer typed it (optional)")]
-    = None,
+    # Optional fields carry an empty example: Swagger UI would otherwise pre-fill `side=front` and a
+    # number generated from the pattern, which an untouched form then sends as if the customer typed them.
+    side: Annotated[Literal["front", "back"] | None, Form(description="Card side; read from the card if omitted",
+                                                          examples=[""])] = None,
+    document_number: Annotated[str | None, Form(max_length=32, pattern=r"^[A-Za-z0-9 \-]+$", examples=[""],
+                                                description="The number as the customer typed it (optional; "
+                                                            "leave empty to use what is read)")] = None,
 ) -> DocumentUploaded:
     """Adds the document to the open case (one is started on the first upload) and answers at
     once with what OCR read (numbers masked) and its validation. A document of the same type and
@@ -79,12 +85,12 @@ async def upload_document(
     return DocumentUploaded(kyc_id=upload.case.id, **DocumentOut.of(upload.document).model_dump())
 
 
-@router.put("/documents/{document_id}/corrections", response_model=CaseOut,
+@router.put("/documents/{document_id}/corrections", response_model=CustomerCase,
             summary="Confirm or correct what was read",
             responses=error_responses(k.CaseNotFound, k.CaseNotEditable, 401, 403, 422,
                                       (400, "invalid_correction", "date_of_birth must be a real date as YYYY-MM-DD.")))
 async def correct_document(document_id: str, body: CorrectionsIn, principal: Customer, c: ContainerDep,
-                  client: ClientDep) -> CaseOut:
+                  client: ClientDep) -> CustomerCase:
     """A corrected value is stored beside the OCR value; any difference becomes a `review` check."""
     return _case_out(await c.kyc.correct(principal.user, document_id, body.corrections(), client), c)
 
@@ -96,7 +102,7 @@ async def correct_document(document_id: str, body: CorrectionsIn, principal: Cus
 async def upload_selfie(
     principal: Customer, c: ContainerDep, client: ClientDep,
     file: Annotated[UploadFile, File(description="JPG or PNG, one face, facing the camera")],
-    liveness_challenge_id: Annotated[str | None, Form(max_length=64,
+    liveness_challenge_id: Annotated[str | None, Form(max_length=64, examples=[""],
                                                       description="A challenge you passed at /liveness/verify")]
     = None,
 ) -> SelfieUploaded:
@@ -163,10 +169,11 @@ def _base64(value: str) -> bytes:
         raise e.InvalidImage("document_data is not valid base64.") from None
 
 
-@router.get("/me", response_model=CaseOut, summary="My current KYC case",
+@router.get("/me", response_model=CustomerCase, summary="My current KYC case",
             responses=error_responses(k.CaseNotFound, 401, 403))
-async def my_case(principal: Reader, c: ContainerDep) -> CaseOut:
-    """Documents (masked), checks, risk, status, and the rejection reason if there is one."""
+async def my_case(principal: Reader, c: ContainerDep) -> CustomerCase:
+    """The status, what is still missing, each check as pass or needs attention with what to do, and
+    the decision's reasons and message. Scores and the risk level are for auditors only."""
     return _case_out(await c.kyc.current(principal.user), c)
 
 
@@ -197,12 +204,7 @@ async def get_case(kyc_id: str, principal: CaseViewer, c: ContainerDep, client: 
         files.append(FileLink(file_id=case.selfie.file_id, kind="selfie", document_id=None,
                               content_type=case.selfie.content_type,
                               url=f"/api/v1/kyc/{case.id}/files/{case.selfie.file_id}"))
-    decision = case.decision
-    return CaseDetail(
-        **CaseOut.fields_of(case, []), user_id=case.user_id, applicant=case.applicant, breakdown=case.breakdown,
-        files=files, decision=DecisionOut(by=decision.by, role=decision.role, at=decision.at,
-                                          approved=decision.approved, reason=decision.reason,
-                                          notes=decision.notes) if decision else None)
+    return CaseDetail.of(case, _missing(case, c), files)
 
 
 # A stored file is the customer's, not the service's: whatever it holds, a browser that opens it runs
@@ -234,8 +236,10 @@ async def get_case_file(
             responses=error_responses(k.CaseNotFound, k.CaseNotReviewable, 401, 403, 422))
 async def approve_case(kyc_id: str, body: ApproveIn, principal: Reviewer, c: ContainerDep,
                   client: ClientDep) -> DecisionMessage:
-    """Only a SUBMITTED case whose checks finished, never one's own; the customer is notified."""
-    case = await c.kyc.approve(kyc_id, principal.user, body.notes, client)
+    """Only a SUBMITTED case whose checks finished, never one's own. The customer is mailed the decision
+    and `customer_message`; `internal_note` stays in the case file."""
+    case = await c.kyc.decide(kyc_id, principal.user, DecisionInput(
+        approved=True, internal_note=body.internal_note, customer_message=body.customer_message), client)
     return DecisionMessage(message="KYC approved successfully", status=case.status.value)
 
 
@@ -243,6 +247,9 @@ async def approve_case(kyc_id: str, body: ApproveIn, principal: Reviewer, c: Con
             responses=error_responses(k.CaseNotFound, k.CaseNotReviewable, 401, 403, 422))
 async def reject_case(kyc_id: str, body: RejectIn, principal: Reviewer, c: ContainerDep,
                  client: ClientDep) -> DecisionMessage:
-    """With a reason code (see the schema) and notes; the customer is told the reason."""
-    case = await c.kyc.reject(kyc_id, principal.user, body.reason, body.notes, client)
+    """With one or more reason codes; the customer is mailed each reason's sentence and `customer_message`,
+    never `internal_note`."""
+    case = await c.kyc.decide(kyc_id, principal.user, DecisionInput(
+        approved=False, reasons=[str(r) for r in body.reasons or []], internal_note=body.internal_note,
+        customer_message=body.customer_message), client)
     return DecisionMessage(message="KYC rejected successfully", status=case.status.value)

@@ -59,8 +59,26 @@ REJECTION_REASONS: dict[str, str] = {
     "liveness_failed": "The liveness check did not pass.",
     "duplicate_document": "This document is already registered to another account.",
     "suspected_fraud": "The submission could not be accepted.",
-    "other": "The submission could not be accepted; see the notes.",
+    "other": "The submission could not be accepted.",
 }
+
+
+class RejectionReason(StrEnum):
+    """A reason code of a rejection; several may be given at once, each mailed as its sentence."""
+
+    DOCUMENT_UNREADABLE = "document_unreadable"
+    DOCUMENT_INVALID = "document_invalid"
+    DOCUMENT_EXPIRED = "document_expired"
+    NAME_MISMATCH = "name_mismatch"
+    DOB_MISMATCH = "dob_mismatch"
+    FACE_MISMATCH = "face_mismatch"
+    LIVENESS_FAILED = "liveness_failed"
+    DUPLICATE_DOCUMENT = "duplicate_document"
+    SUSPECTED_FRAUD = "suspected_fraud"
+    OTHER = "other"
+
+
+assert set(RejectionReason) == set(REJECTION_REASONS)
 
 # Weights of each check in `overall_score` (0-100); settings may override them.
 DEFAULT_WEIGHTS: dict[str, float] = {
@@ -129,6 +147,42 @@ class Check:
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "status": self.status.value, "score": round(self.score, 4),
                 "detail": self.detail, "document_id": self.document_id}
+
+
+# What a customer is told of a check that did not pass: what to do, never how it was scored (a
+# score, a similarity or which check failed outright would teach a fraudster how to tune an attempt).
+CUSTOMER_HINTS: dict[str, str] = {
+    "ocr": "Upload a sharp, well-lit photo of the whole document, with no glare and no edge cut off.",
+    "document_validity": "Use a current document and check that its number is entered as printed.",
+    "name_match": "Make sure the name in your profile is the name printed on your documents.",
+    "dob_match": "Make sure the date of birth in your profile is the one printed on your documents.",
+    "face_match": "Take your selfie facing the camera in good light, without glasses, mask or cap.",
+    "selfie_quality": "Take your selfie facing the camera in good light, holding the phone steady.",
+    "liveness": "Complete a liveness challenge, then upload your selfie with its id.",
+    "duplicate_document": "A reviewer will look at this document.",
+    "corrections": "A reviewer will compare what you entered with the document.",
+}
+_DEFAULT_HINT = "A reviewer will look at this."
+
+
+class CustomerCheckState(StrEnum):
+    PASS = "pass"
+    NEEDS_ATTENTION = "needs_attention"  # failed or waiting for a person: the customer is not told which
+
+
+@dataclass(frozen=True)
+class CustomerCheck:
+    name: str
+    state: CustomerCheckState
+    hint: str | None
+    document_id: str | None
+
+
+def customer_check(check: Check) -> CustomerCheck:
+    if check.status == CheckStatus.PASS:
+        return CustomerCheck(check.name, CustomerCheckState.PASS, None, check.document_id)
+    return CustomerCheck(check.name, CustomerCheckState.NEEDS_ATTENTION, CUSTOMER_HINTS.get(check.name, _DEFAULT_HINT),
+                         check.document_id)
 
 
 @dataclass(frozen=True)
@@ -233,8 +287,9 @@ def correction_checks(corrections: Mapping[str, Any], ocr_fields: Mapping[str, A
         read = ocr_fields.get(name)
         if read is not None and str(read).strip().casefold() == str(value).strip().casefold():
             continue
-        checks.append(Check("corrections", CheckStatus.REVIEW, 0.5,
-                            f"The customer corrected {name!r} from what was read.", document_id))
+        detail = (f"The customer corrected {name!r} from what was read." if read is not None
+                  else f"The customer gave {name!r}; the document does not show it.")
+        checks.append(Check("corrections", CheckStatus.REVIEW, 0.5, detail, document_id))
     return checks
 
 
@@ -269,6 +324,9 @@ class CaseDocument:
     number_fingerprint: str | None = None
     number_encrypted: str | None = None  # AES-GCM, bound to user, case and document
     corrections: dict[str, Any] = field(default_factory=dict)  # numbers masked here too
+    # Fingerprint of the number OCR read off the image (None when none was read): the only number the
+    # duplicate check compares, so a number typed for a document that does not show it condemns nobody.
+    shown_fingerprint: str | None = None
 
     def visible_corrections(self) -> dict[str, Any]:
         """What the customer changed, as shown (a corrected number masked, its cipher text and hash left out)."""
@@ -289,12 +347,21 @@ class Selfie:
 
 @dataclass
 class Decision:
+    """`internal_note` is for the case file (auditors, the audit trail) and never reaches the customer;
+    `customer_message` and the reasons' sentences are what the customer is told."""
+
     by: str
     role: str
     at: datetime
     approved: bool
-    reason: str | None = None
-    notes: str | None = None
+    reasons: list[str] = field(default_factory=list)
+    internal_note: str | None = None
+    customer_message: str | None = None
+
+    @property
+    def reason(self) -> str | None:
+        """The first reason: the single code earlier versions stored and `rejection_reason` still shows."""
+        return self.reasons[0] if self.reasons else None
 
 
 @dataclass

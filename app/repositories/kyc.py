@@ -48,6 +48,9 @@ from app.repositories.kyc_queue import (
 # Review-queue indexes of earlier versions (by submitted_at): dropped, the queue reads by queue_seq.
 _OLD_QUEUE_INDEXES = ("status_1_submitted_at_1__id_1", "status_1_risk_rank_1_submitted_at_1__id_1",
                       "status_1_documents.type_1_submitted_at_1")
+# Earlier versions matched duplicates on the kept number, typed or read: a typed number the image did not
+# show could make another customer's case a duplicate.
+_OLD_FINGERPRINT_INDEXES = ("documents.number_fingerprint_1",)
 
 
 def _document(d: dict[str, Any]) -> CaseDocument:
@@ -56,7 +59,18 @@ def _document(d: dict[str, Any]) -> CaseDocument:
         uploaded_at=d["uploaded_at"], fields=d.get("fields") or {}, confidence=d.get("confidence", 0.0),
         validation=d.get("validation") or {}, number_masked=d.get("number_masked"),
         number_fingerprint=d.get("number_fingerprint"), corrections=d.get("corrections") or {},
+        shown_fingerprint=d.get("shown_fingerprint"),
     )
+
+
+def _decision(d: dict[str, Any]) -> Decision:
+    """Earlier versions stored one `reason` and `notes` (mailed to the customer); read as reasons and
+    as the case file's note."""
+    reasons = d.get("reasons")
+    if reasons is None:
+        reasons = [d["reason"]] if d.get("reason") else []
+    return Decision(by=d["by"], role=d["role"], at=d["at"], approved=d["approved"], reasons=list(reasons),
+                    internal_note=d.get("internal_note", d.get("notes")), customer_message=d.get("customer_message"))
 
 
 def _from_doc(doc: dict[str, Any]) -> KycCase:
@@ -74,7 +88,7 @@ def _from_doc(doc: dict[str, Any]) -> KycCase:
         risk_level=RiskLevel(doc["risk_level"]) if doc.get("risk_level") else None,
         breakdown=doc.get("breakdown") or {}, submitted_at=doc.get("submitted_at"),
         checks_completed_at=doc.get("checks_completed_at"),
-        decision=Decision(**decision) if decision else None, applicant=doc.get("applicant") or {},
+        decision=_decision(decision) if decision else None, applicant=doc.get("applicant") or {},
     )
 
 
@@ -113,7 +127,13 @@ class KycCaseRepository(EntityRepository[KycCase]):
                 await self.collection.drop_index(name)
             except OperationFailure:
                 pass  # never created here (a new database), or dropped at an earlier start
-        await self.collection.create_index("documents.number_fingerprint")
+        # The duplicate check compares only numbers the documents show (`shown_fingerprint`).
+        await self.collection.create_index([("documents.shown_fingerprint", ASCENDING), ("status", ASCENDING)])
+        for name in _OLD_FINGERPRINT_INDEXES:
+            try:
+                await self.collection.drop_index(name)
+            except OperationFailure:
+                pass
         await self._number_legacy_cases()
 
     async def _number_legacy_cases(self) -> None:
@@ -212,10 +232,12 @@ class KycCaseRepository(EntityRepository[KycCase]):
             lo, width = hi, width * 2
         return out, seen, first, lo >= end
 
-    async def duplicate_owners(self, fingerprint: str, user_id: str) -> list[str]:
-        """Other customers with a document of the same number (found by its keyed hash)."""
-        owners = await self.collection.distinct("user_id", {"documents.number_fingerprint": fingerprint,
-                                                            "user_id": {"$ne": user_id}})
+    async def duplicate_owners(self, shown_fingerprint: str, user_id: str) -> list[str]:
+        """Other customers whose submitted or approved case has a document showing the same number
+        (found by its keyed hash). Open cases (nothing vouched for yet) and typed numbers never count."""
+        owners = await self.collection.distinct("user_id", {
+            "documents.shown_fingerprint": shown_fingerprint, "user_id": {"$ne": user_id},
+            "status": {"$in": [CaseStatus.SUBMITTED.value, CaseStatus.APPROVED.value]}})
         return [str(o) for o in owners]
 
     async def stats(self) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from app.domain.kyc import (
     CheckStatus,
     Decision,
     KycCase,
+    RejectionReason,
     RiskLevel,
     Selfie,
     SubmissionPolicy,
@@ -72,6 +73,17 @@ class KycSettings:
     policy: SubmissionPolicy = field(default_factory=SubmissionPolicy)
     weights: dict[str, float] | None = None
     auto_decision: bool = False
+
+
+@dataclass(frozen=True)
+class DecisionInput:
+    """An auditor's decision: `internal_note` stays in the case file; the customer is told the
+    decision, the reasons' sentences and `customer_message`."""
+
+    approved: bool
+    reasons: list[str] = field(default_factory=list)
+    internal_note: str | None = None
+    customer_message: str | None = None
 
 
 @dataclass(frozen=True)
@@ -124,9 +136,11 @@ class KycService:
         file_id = await self.files.put(data, owner_id=user.id, case_id=case.id, content_type=content_type)
         protected = (self.cipher.protect_number(document_type, number, _number_aad(user.id, case.id, document_id))
                      if number else None)
+        shown = _compact(reading.document_number_raw) if reading.document_number_raw else None
         corrections: dict[str, Any] = {}
-        if declared_number and reading.document_number_raw and number != _compact(reading.document_number_raw):
-            assert protected is not None  # declared differs from what was read: a person should look
+        if declared_number and number != shown:
+            # Typed, but the image does not show it (another number, or none read): a person should look.
+            assert protected is not None
             corrections["document_number"] = protected.masked
         document = CaseDocument(
             id=document_id, type=document_type, side=side or reading.side, file_id=file_id,
@@ -136,6 +150,7 @@ class KycService:
             number_fingerprint=protected.fingerprint if protected else None,
             number_encrypted=protected.encrypted if protected else None,
             corrections=corrections,
+            shown_fingerprint=self.cipher.fingerprint(document_type, shown) if shown else None,
         )
         replaced = [d for d in case.documents if d.type == document.type and d.side == document.side]
         updated = await self.cases.add_document(case.id, user.id, document, self.clock.now())
@@ -280,9 +295,9 @@ class KycService:
         async def step(session: Any) -> KycCase | None:
             done = await self.cases.record_checks(case.id, checks, assessment, self.clock.now(), session=session)
             if done is not None:
+                # No score or risk level: the customer's own live stream carries this event too.
                 await self.events.publish(EventType.KYC_CHECKS_COMPLETED, user_id=case.user_id, session=session, data={
-                    "kyc_id": case.id, "status": done.status.value, "risk_level": assessment.risk_level.value,
-                    "overall_score": assessment.overall_score})
+                    "kyc_id": case.id, "status": done.status.value, "checks_state": done.checks_state.value})
                 await self.queue.assessed(rank_of(assessment.risk_level.value), [d.type for d in done.documents],
                                           session=session)
             return done
@@ -310,8 +325,8 @@ class KycService:
                 if doc.type != DocumentType.PAN or doc.fields.get("date_of_birth"):
                     checks.append(dob_check(doc.fields.get("date_of_birth"), profile_dob, doc.id))
                 checks.extend(correction_checks(doc.visible_corrections(), doc.fields, doc.id))
-                if doc.number_fingerprint:
-                    owners = await self.cases.duplicate_owners(doc.number_fingerprint, user.id)
+                if doc.shown_fingerprint:  # only what the document shows; a typed number is a correction
+                    owners = await self.cases.duplicate_owners(doc.shown_fingerprint, user.id)
                     checks.append(Check("duplicate_document", CheckStatus.FAIL if owners else CheckStatus.PASS,
                                         0.0 if owners else 1.0,
                                         "This document is registered to another account." if owners
@@ -350,11 +365,13 @@ class KycService:
 
     async def _auto_decide(self, case: KycCase, checks: list[Check], user: User) -> None:
         if any(c.name == "duplicate_document" and c.status == CheckStatus.FAIL for c in checks):
-            await self._decide(case, user, approved=False, by="system", role="system", reason="duplicate_document",
-                               notes="Rejected automatically: the document belongs to another account.")
+            await self._decide(case, user, DecisionInput(
+                approved=False, reasons=[RejectionReason.DUPLICATE_DOCUMENT],
+                internal_note="Rejected automatically: a document shows a number of another account's case."),
+                by="system", role="system")
         elif case.risk_level == RiskLevel.LOW and all(c.status == CheckStatus.PASS for c in checks):
-            await self._decide(case, user, approved=True, by="system", role="system", reason=None,
-                               notes="Approved automatically: every check passed.")
+            await self._decide(case, user, DecisionInput(
+                approved=True, internal_note="Approved automatically: every check passed."), by="system", role="system")
 
     # --- the auditor -------------------------------------------------------------------------
 
@@ -390,17 +407,14 @@ class KycService:
                                 kyc_id=case.id, file_id=file_id, original=original)
         return data, content_type
 
-    async def approve(self, case_id: str, actor: User, notes: str | None, client: ClientInfo) -> KycCase:
-        return await self._review(case_id, actor, approved=True, reason=None, notes=notes, client=client)
-
-    async def reject(self, case_id: str, actor: User, reason: str, notes: str | None, client: ClientInfo) -> KycCase:
-        if reason not in REJECTION_REASONS:
-            raise InvalidInput(f"Unknown reason {reason!r}; use one of: {', '.join(REJECTION_REASONS)}.",
-                               code="invalid_reason")
-        return await self._review(case_id, actor, approved=False, reason=reason, notes=notes, client=client)
-
-    async def _review(self, case_id: str, actor: User, *, approved: bool, reason: str | None, notes: str | None,
-                      client: ClientInfo) -> KycCase:
+    async def decide(self, case_id: str, actor: User, decision: DecisionInput, client: ClientInfo) -> KycCase:
+        """Approve or reject: only a SUBMITTED case whose checks finished, never one's own."""
+        if not decision.approved and not decision.reasons:
+            raise InvalidInput("A rejection needs at least one reason.", code="invalid_reason", field="reasons")
+        unknown = [r for r in decision.reasons if r not in REJECTION_REASONS]
+        if unknown:
+            raise InvalidInput(f"Unknown reason {unknown[0]!r}; use one of: {', '.join(REJECTION_REASONS)}.",
+                               code="invalid_reason", field="reasons")
         case = await self.cases.get(case_id)
         if case is None:
             raise CaseNotFound()
@@ -408,14 +422,16 @@ class KycService:
         user = await self.users.get(case.user_id)
         if user is None:
             raise CaseNotFound()
-        decided = await self._decide(case, user, approved=approved, by=actor.id, role=actor.role.value,
-                                     reason=reason, notes=notes, client=client, actor=actor)
-        return decided
+        return await self._decide(case, user, decision, by=actor.id, role=actor.role.value, client=client,
+                                  actor=actor)
 
-    async def _decide(self, case: KycCase, user: User, *, approved: bool, by: str, role: str, reason: str | None,
-                      notes: str | None, client: ClientInfo | None = None, actor: User | None = None) -> KycCase:
+    async def _decide(self, case: KycCase, user: User, given: DecisionInput, *, by: str, role: str,
+                      client: ClientInfo | None = None, actor: User | None = None) -> KycCase:
         now = self.clock.now()
-        decision = Decision(by=by, role=role, at=now, approved=approved, reason=reason, notes=notes)
+        approved = given.approved
+        reasons = [] if approved else list(dict.fromkeys(str(r) for r in given.reasons))  # once each, in order
+        decision = Decision(by=by, role=role, at=now, approved=approved, reasons=reasons,
+                            internal_note=given.internal_note, customer_message=given.customer_message)
 
         async def step(session: Any) -> KycCase | None:
             decided = await self.cases.decide(case.id, decision, now, session=session)
@@ -424,7 +440,8 @@ class KycService:
                                                 session=session)
                 await self.events.publish(EventType.KYC_APPROVED if approved else EventType.KYC_REJECTED,
                                           user_id=user.id, session=session,
-                                          data={"kyc_id": case.id, "status": decided.status.value, "reason": reason})
+                                          data={"kyc_id": case.id, "status": decided.status.value,
+                                                "reason": decision.reason, "reasons": reasons})
                 await self.queue.left(rank_of(decided.risk_level.value if decided.risk_level else None),
                                        [d.type for d in decided.documents], session=session)
             return decided
@@ -434,10 +451,12 @@ class KycService:
             raise CaseNotReviewable("The case was decided meanwhile.")
         action = AuditAction.KYC_APPROVED if approved else AuditAction.KYC_REJECTED
         await self.audit.record(action, user_id=user.id, actor=actor, actor_id=by, actor_role=role, client=client,
-                                kyc_id=case.id, reason=reason, notes=notes)
+                                kyc_id=case.id, reasons=reasons, internal_note=decision.internal_note,
+                                customer_message=decision.customer_message)
+        # The customer hears the decision, the reasons' sentences and the message; never the internal note.
         await self.notifier.send_decision(to=user.primary_identifier, name=user.name, approved=approved,
-                                          reason=REJECTION_REASONS.get(reason or "") if not approved else None,
-                                          notes=notes)
+                                          reasons=[REJECTION_REASONS[r] for r in reasons],
+                                          message=decision.customer_message)
         return decided
 
     async def stats(self) -> dict[str, Any]:

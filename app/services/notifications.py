@@ -113,14 +113,19 @@ class Notifier:
         except (DeliveryFailed, OSError) as exc:
             log.warning("notice delivery failed", extra={"subject": subject, "error": type(exc).__name__})
 
-    async def send_decision(self, *, to: str, name: str, approved: bool, reason: str | None,
-                            notes: str | None) -> None:
+    async def send_decision(self, *, to: str, name: str, approved: bool, reasons: list[str],
+                            message: str | None) -> None:
+        """The decision, the reasons' customer-facing sentences and the reviewer's message to the customer
+        (the reviewer's internal note is never passed here)."""
         if approved:
             lines = ["Your KYC verification is approved. You can now apply for loans."]
         else:
-            lines = ["Your KYC verification was not approved.", f"Reason: {reason or 'see the notes'}"]
-            if notes:
-                lines.append(f"Notes from the reviewer: {notes}")
+            lines = ["Your KYC verification was not approved."]
+            if reasons:
+                lines += ["Why:", *(f"- {reason}" for reason in reasons)]
+        if message:
+            lines.append(f"Message from the reviewer: {message}")
+        if not approved:
             lines.append("You can start a new KYC submission in the app.")
         await self.send_notice(to=to, name=name, subject="Your KYC verification " + ("is approved" if approved
                                                                                      else "was not approved"),

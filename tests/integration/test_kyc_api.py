@@ -70,6 +70,13 @@ async def checks_done(api, who, timeout: float = 60.0) -> dict[str, Any]:
         await asyncio.sleep(0.1)
 
 
+async def case_detail(api, kyc_id: str) -> dict[str, Any]:
+    """The auditor's view of a case: the checks' scores and the risk, which GET /kyc/me never shows."""
+    r = await api.client.get(f"/kyc/{kyc_id}", headers=bearer(await api.staff("auditor")))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
 async def actions(api, user_id: str) -> list[str]:
     return [d["action"] async for d in api.container.db["user_log"].find({"user_id": user_id}).sort("timestamp", 1)]
 
@@ -97,7 +104,9 @@ async def test_a_customer_is_approved_from_upload_to_decision(api):
     running = (await api.client.get("/kyc/me", headers=who["headers"])).json()
     assert running["checks_state"] == "DONE" or running["checks_completed_at"] is None
     assert (await api.client.get("/users/me/kyc-status", headers=who["headers"])).json()["kyc_status"] == "SUBMITTED"
-    case = await checks_done(api, who)
+    mine = await checks_done(api, who)
+    assert {c["state"] for c in mine["checks"] if c["name"] == "liveness"} == {"needs_attention"}
+    case = await case_detail(api, kyc_id)
     by_name: dict[str, list[str]] = {}
     for check in case["checks"]:
         by_name.setdefault(check["name"], []).append(check["status"])
@@ -171,13 +180,15 @@ async def test_a_rejected_customer_is_told_why_and_starts_a_new_case(api):
     auditor = await api.staff("auditor")
     r = await api.client.put(f"/kyc/{first}/reject", headers=bearer(auditor), json={"reason": "unknown_reason"})
     assert r.status_code == 422
+    # The earlier request shape still works; `notes` is the case file's note and is not mailed.
     r = await api.client.put(f"/kyc/{first}/reject", headers=bearer(auditor),
-                             json={"reason": "document_expired", "notes": "Upload a current card."})
+                             json={"reason": "document_expired", "notes": "Card looked worn; expiry 2019."})
     assert r.status_code == 200 and r.json() == {"message": "KYC rejected successfully", "status": "REJECTED"}
     mine = (await api.client.get("/kyc/me", headers=who["headers"])).json()
     assert mine["status"] == "REJECTED" and mine["rejection_reason"] == "document_expired"
+    assert mine["rejection_reasons"] == [{"code": "document_expired", "message": "A document has expired."}]
     body = api.mailbox.for_address(who["email"])[-1].get_body(preferencelist=("plain",)).get_content()
-    assert "A document has expired." in body and "Upload a current card." in body
+    assert "A document has expired." in body and "worn" not in body
     r = await api.client.put(f"/kyc/{first}/approve", headers=bearer(auditor), json={})
     assert r.status_code == 409  # a rejected case stays rejected
 
@@ -187,6 +198,7 @@ async def test_a_rejected_customer_is_told_why_and_starts_a_new_case(api):
     assert (await api.client.get("/kyc/me", headers=who["headers"])).json()["kyc_id"] == second
     old = (await api.client.get(f"/kyc/{first}", headers=bearer(auditor))).json()
     assert old["status"] == "REJECTED" and old["decision"]["reason"] == "document_expired"
+    assert old["decision"]["internal_note"] == "Card looked worn; expiry 2019."
     # The same documents on a second case of the same customer are no duplicate of another account.
     assert await api.container.db["kyc_doc"].count_documents({"user_id": old["user_id"]}) == 2
 
@@ -194,9 +206,10 @@ async def test_a_rejected_customer_is_told_why_and_starts_a_new_case(api):
 async def test_the_same_document_on_another_account_fails_the_duplicate_check(api):
     first, second = await customer(api), await customer(api)
     for who in (first, second):
-        await ready_case(api, who)
+        kyc_id = await ready_case(api, who)
         assert (await api.client.post("/kyc/submit", headers=who["headers"])).status_code == 202
-    case = await checks_done(api, second)
+    await checks_done(api, second)
+    case = await case_detail(api, kyc_id)
     duplicate = [c for c in case["checks"] if c["name"] == "duplicate_document"]
     assert {c["status"] for c in duplicate} == {"fail"} and case["risk_level"] == "High"
 
@@ -210,7 +223,7 @@ async def test_another_persons_selfie_fails_the_face_match(api):
         assert (await upload(api, who, kind, content)).status_code == 201
     assert (await selfie(api, who, other)).status_code == 201
     assert (await api.client.post("/kyc/submit", headers=who["headers"])).status_code == 202
-    case = await checks_done(api, who)
+    case = await case_detail(api, (await checks_done(api, who))["kyc_id"])
     face = next(c for c in case["checks"] if c["name"] == "face_match")
     assert face["status"] == "fail" and case["risk_level"] == "High"
 
@@ -233,7 +246,9 @@ async def test_corrections_are_kept_beside_what_was_read_and_go_to_review(api):
     assert changed["extracted"]["fields"]["full_name"] == document["extracted"]["fields"]["full_name"]
     assert (await api.client.post("/kyc/submit", headers=who["headers"])).json()["kyc_id"] == kyc_id
     case = await checks_done(api, who)
-    assert [c["status"] for c in case["checks"] if c["name"] == "corrections"] == ["review"]
+    assert [c["state"] for c in case["checks"] if c["name"] == "corrections"] == ["needs_attention"]
+    assert [c["status"] for c in (await case_detail(api, kyc_id))["checks"] if c["name"] == "corrections"] == [
+        "review"]
 
 
 async def test_customers_cannot_reach_other_cases_or_auditor_routes(api):

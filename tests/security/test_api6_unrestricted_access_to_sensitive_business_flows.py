@@ -109,3 +109,53 @@ async def test_approval_and_direct_loans_are_refused_once_the_book_no_longer_fit
     assert r.status_code == 422 and _codes(r.json()) == ["foir_exceeded"], r.text
     stored = await api.container.db["loans"].find_one({"user_id": who["user_id"]})
     assert stored["status"] == "APPLIED" and len(stored["history"]) == 1
+
+
+# --- item 5: a typed number never condemns someone else ---------------------------------------------
+# Only numbers the documents themselves show (read by OCR) in submitted or approved cases are compared;
+# a number typed for an image that does not show it is a review check on the typist's own case.
+
+
+async def test_a_victims_number_typed_over_another_image_never_makes_the_victims_case_a_duplicate(api):
+    import numpy as np
+
+    from tests.conftest import bearer
+    from tests.integration.test_kyc_api import PERSON, SELFIE, checks_done, customer, ready_case, selfie, upload
+    from tests.integration.test_verification_api import encode
+    from tests.ml import cards
+
+    victim = await customer(api)
+    # One attacker types the victim's Aadhaar number over a blank image and never submits.
+    blank = await customer(api, name="Vikram Singh")
+    r = await upload(api, blank, "aadhaar", encode(np.full((600, 960, 3), 235, np.uint8)), number=PERSON.aadhaar)
+    assert r.status_code == 201, r.text
+    # Another types it over his own genuine card and submits, with his own PAN and a selfie.
+    other = cards.Person(name="Vikram Singh", aadhaar=cards.aadhaar_number("34567890123"), pan="BCDPV5678L")
+    typist = await customer(api, name=other.name)
+    r = await upload(api, typist, "aadhaar", encode(cards.aadhaar_front(other)), number=PERSON.aadhaar)
+    assert r.status_code == 201, r.text
+    assert (await upload(api, typist, "pan", encode(cards.pan_card(other)))).status_code == 201
+    assert (await selfie(api, typist, SELFIE)).status_code == 201
+    assert (await api.client.post("/kyc/submit", headers=typist["headers"])).status_code == 202
+    typed_case = await checks_done(api, typist)
+
+    victim_case_id = await ready_case(api, victim)
+    assert (await api.client.post("/kyc/submit", headers=victim["headers"])).status_code == 202
+    await checks_done(api, victim)
+    auditor = await api.staff("auditor")
+    detail = (await api.client.get(f"/kyc/{victim_case_id}", headers=bearer(auditor))).json()
+    duplicate = [c for c in detail["checks"] if c["name"] == "duplicate_document"]
+    assert [c["status"] for c in duplicate] == ["pass", "pass"], duplicate
+    assert detail["risk_level"] != "High", detail["checks"]
+
+    # The typist's own case carries the doubt: a review check on the document whose image lacks the number.
+    typed = (await api.client.get(f"/kyc/{typed_case['kyc_id']}", headers=bearer(auditor))).json()
+    aadhaar = next(d for d in typed["documents"] if d["document_type"] == "aadhaar")
+    assert aadhaar["corrections"]["document_number"] == "XXXX XXXX " + PERSON.aadhaar[-4:]
+    review = [c for c in typed["checks"] if c["name"] == "corrections" and c["document_id"] == aadhaar["document_id"]]
+    assert [c["status"] for c in review] == ["review"], typed["checks"]
+    assert not any(c["name"] == "duplicate_document" and c["status"] == "fail" for c in typed["checks"])
+    # The blank image's case (never submitted) holds the typed number only as a correction to review.
+    open_case = (await api.client.get("/kyc/me", headers=blank["headers"])).json()
+    assert open_case["status"] == "OPEN"
+    assert open_case["documents"][0]["corrections"]["document_number"] == "XXXX XXXX " + PERSON.aadhaar[-4:]
