@@ -441,7 +441,7 @@ class KycService:
                 await self.events.publish(EventType.KYC_APPROVED if approved else EventType.KYC_REJECTED,
                                           user_id=user.id, session=session,
                                           data={"kyc_id": case.id, "status": decided.status.value,
-                                                "reason": decision.reason, "reasons": reasons})
+                                                "reason": decision.reason, **({} if approved else {"reasons": reasons})})
                 await self.queue.left(rank_of(decided.risk_level.value if decided.risk_level else None),
                                        [d.type for d in decided.documents], session=session)
             return decided
