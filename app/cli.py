@@ -15,10 +15,16 @@ from app.domain.users import Role
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.http_protocol import bounded_protocol
+
+    settings = get_settings()  # checked by `main`
     # The app logs this URL's /docs once its models are ready (it cannot see its own address).
     os.environ["KYCFLOW_SERVE_URL"] = f"http://{args.host}:{args.port}"
     uvicorn.run("app.main:app_factory", factory=True, host=args.host, port=args.port, log_config=None,
                 workers=1, proxy_headers=False,
+                # request heads bounded (431), where httptools would read one of any size
+                http=bounded_protocol(settings.max_header_field_bytes, settings.max_header_bytes,
+                                      settings.max_header_count),
                 server_header=False)  # no "server: uvicorn" banner telling a prober what runs here
     return 0
 

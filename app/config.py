@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[list[str], NoDecode] = []
     # Body limit of every route that takes no files or frames (JSON auth, profile, admin).
     max_json_body_bytes: int = Field(16 * 1024, ge=1024)
+    # Request heads (`kycflow serve`): one field, all of them with the request line, how many; over: 431.
+    max_header_field_bytes: int = Field(16 * 1024, ge=1024)
+    max_header_bytes: int = Field(64 * 1024, ge=4096)
+    max_header_count: int = Field(100, ge=10)
     bcrypt_rounds: int = Field(12, ge=4, le=16)
     password_workers: int = Field(2, ge=1)
 

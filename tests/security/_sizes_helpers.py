@@ -48,3 +48,49 @@ def unbounded_fields(openapi: dict[str, Any]) -> list[str]:
             for content in operation.get("requestBody", {}).get("content", {}).values():
                 walk(content.get("schema", {}), f"{method.upper()} {path} body", frozenset())
     return sorted(set(problems))
+
+
+# --- item 7: raw HTTP/1.1 against a real `kycflow serve` --------------------------------------------
+
+def raw_request(base: str, head: bytes, *, timeout: float = 10.0) -> tuple[int | None, dict[str, str], bytes]:
+    """Send a request head as bytes and read the answer until the server closes or the timeout;
+    (status, headers, body); status None when nothing came back in time."""
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(base)
+    with socket.create_connection((url.hostname, url.port), timeout=timeout) as sock:
+        sock.sendall(head)
+        return _read_answer(sock)
+
+
+def _read_answer(sock: Any) -> tuple[int | None, dict[str, str], bytes]:
+    data = b""
+    try:
+        while b"\r\n\r\n" not in data or not _complete(data):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except (TimeoutError, ConnectionResetError):
+        pass
+    if b"\r\n\r\n" not in data:
+        return None, {}, data
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return int(lines[0].split()[1]), headers, body
+
+
+def _complete(data: bytes) -> bool:
+    head, _, body = data.partition(b"\r\n\r\n")
+    for line in head.decode("latin-1").split("\r\n")[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-length":
+            return len(body) >= int(value.strip())
+    return False
+
+
+def rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))

@@ -206,3 +206,110 @@ async def test_the_repositories_turn_a_record_too_large_into_a_413_error(api):
         await collection.insert_one({"note": "x" * 17_000_000})
     assert status_for(raised.value) == 413 and raised.value.code == "payload_too_large"
     assert await api.container.db["size_probe"].count_documents({}) == 0
+
+
+# --- item 7: HTTP headers are bounded -----------------------------------------------------------
+# A real `kycflow serve` (the command `make run` and the image run), spoken to over raw sockets.
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    from tests.e2e.test_server_process import _env, start_server
+
+    workdir = tmp_path_factory.mktemp("headers")
+    with start_server(workdir, _env(workdir / "var", ML_PRELOAD="false")) as (base, proc):
+        yield base, proc
+
+
+def _head(*fields: tuple[str, str], path: str = "/api/v1/health") -> bytes:
+    lines = [f"GET {path} HTTP/1.1", "Host: 127.0.0.1", *(f"{k}: {v}" for k, v in fields), "Connection: close"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def _assert_431(answer):
+    import json
+
+    status, headers, body = answer
+    assert status == 431, (status, headers, body[:300])
+    envelope = json.loads(body)
+    assert envelope["error_code"] == "header_fields_too_large" and envelope["status_code"] == 431, envelope
+    assert headers.get("connection") == "close" and headers["x-request-id"] == envelope["request_id"]
+
+
+def test_headers_within_the_limits_still_pass(served):
+    from tests.security._sizes_helpers import raw_request
+
+    base, _ = served
+    # 50 fields of 1 KB (50 KB in all) and one field of 15 KB: under every limit.
+    status, _, _ = raw_request(base, _head(*[(f"X-Pad-{i}", "a" * 1000) for i in range(50)]))
+    assert status in (200, 503)  # 503 while models load: the head was read and routed either way
+    status, _, _ = raw_request(base, _head(("X-Large", "b" * 15_000)))
+    assert status in (200, 503)
+
+
+def test_one_header_field_over_16_kb_is_a_431(served):
+    from tests.security._sizes_helpers import raw_request
+
+    _assert_431(raw_request(served[0], _head(("X-Big", "a" * 20_000))))
+    _assert_431(raw_request(served[0], _head(("Cookie", "c=" + "d" * 20_000))))
+
+
+def test_header_fields_over_64_kb_in_all_are_a_431(served):
+    from tests.security._sizes_helpers import raw_request
+
+    # Each field under 16 KB, 70 KB together.
+    _assert_431(raw_request(served[0], _head(*[(f"X-Part-{i}", "a" * 10_000) for i in range(7)])))
+
+
+def test_more_than_100_header_fields_are_a_431(served):
+    from tests.security._sizes_helpers import raw_request
+
+    _assert_431(raw_request(served[0], _head(*[(f"X-N-{i}", "1") for i in range(150)])))
+
+
+def test_an_unfinished_huge_header_is_cut_off_with_a_431(served):
+    """The head is never finished: the server answers 431 and closes after reading ~64 KB, instead of
+    waiting for the rest (and holding it all)."""
+    import socket
+    from urllib.parse import urlparse
+
+    from tests.security._sizes_helpers import _read_answer
+
+    url = urlparse(served[0])
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        sock.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Endless: " + b"a" * 200_000)
+        _assert_431(_read_answer(sock))
+
+
+def test_four_connections_sending_64_mb_headers_do_not_grow_the_server(served):
+    import socket
+    import threading
+    from urllib.parse import urlparse
+
+    from tests.security._sizes_helpers import rss_kb
+
+    base, proc = served
+    url = urlparse(base)
+    before = rss_kb(proc.pid)
+    sent: list[int] = []
+
+    def flood() -> None:
+        total = 0
+        chunk = b"a" * 65536
+        try:
+            with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+                sock.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Flood: ")
+                while total < 64 * 2**20:
+                    sock.sendall(chunk)
+                    total += len(chunk)
+        except OSError:
+            pass  # the server closed the connection: what we want
+        sent.append(total)
+
+    threads = [threading.Thread(target=flood) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    grown_mb = (rss_kb(proc.pid) - before) / 1024
+    assert grown_mb < 20, f"the server grew by {grown_mb:.0f} MB"
+    assert max(sent) < 32 * 2**20, sent  # cut off long before the 64 MB were sent
