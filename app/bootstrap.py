@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from app.config import Settings
 from app.domain.kyc import SubmissionPolicy
+from app.domain.webhooks import WEBHOOK_DELIVERY_LANE
 from app.ml import models
 from app.ml.gateway import MlGateway
 from app.repositories.api_keys import ApiKeyRepository
@@ -166,6 +167,7 @@ async def build_container(
         workers=settings.job_workers, poll_seconds=settings.job_poll_seconds, lease_seconds=settings.job_lease_seconds,
         timeout_seconds=settings.job_timeout_seconds, max_attempts=settings.job_max_attempts,
         backoff_base_seconds=settings.job_backoff_base_seconds, backoff_cap_seconds=settings.job_backoff_cap_seconds,
+        lanes={WEBHOOK_DELIVERY_LANE: settings.webhook_delivery_workers},
     ), audit)
     events = EventService(events_repo, jobs, clock)
     webhooks = WebhookService(

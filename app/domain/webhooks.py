@@ -17,6 +17,9 @@ from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.domain.events import EVENT_TYPES
 
 WEBHOOK_DELIVERY_JOB = "webhook_delivery"
+# Deliveries wait on other people's servers: they run on workers of their own (WEBHOOK_DELIVERY_WORKERS),
+# never on the JOB_WORKERS that run KYC checks, profile risk and notices.
+WEBHOOK_DELIVERY_LANE = "webhooks"
 SECRET_PREFIX = "whsec_"
 MAX_URL_LENGTH = 2048
 

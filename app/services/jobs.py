@@ -37,7 +37,7 @@ import random
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -64,6 +64,8 @@ class JobSettings:
     max_attempts: int = 5
     backoff_base_seconds: float = 5.0
     backoff_cap_seconds: float = 900.0
+    # Workers of each lane beside the `workers` of the main one (a lane not named here gets one).
+    lanes: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class _Kind:
     max_attempts: int | None = None  # None: the JobSettings value
     backoff_base: float | None = None
     backoff_cap: float | None = None
+    lane: str | None = None  # None: the main lane
 
 
 class JobService:
@@ -89,14 +92,19 @@ class JobService:
     # --- registry and enqueueing ---------------------------------------------------------
 
     def register(self, kind: str, handler: Handler, *, timeout: float | None = None, max_attempts: int | None = None,
-                 backoff_base: float | None = None, backoff_cap: float | None = None) -> None:
-        """A kind may bring its own attempts and backoff (webhook deliveries retry for 24 h)."""
+                 backoff_base: float | None = None, backoff_cap: float | None = None, lane: str | None = None) -> None:
+        """A kind may bring its own attempts and backoff (webhook deliveries retry for 24 h), and its own
+        `lane`: workers of their own that claim only the lane's kinds, so a kind that waits on the
+        outside world (a slow webhook receiver) never holds the workers every other kind needs."""
         self._kinds[kind] = _Kind(handler, timeout or self.settings.timeout_seconds, max_attempts, backoff_base,
-                                  backoff_cap)
+                                  backoff_cap, lane)
 
     @property
     def kinds(self) -> list[str]:
         return sorted(self._kinds)
+
+    def lane_kinds(self, lane: str | None) -> list[str]:
+        return sorted(kind for kind, spec in self._kinds.items() if spec.lane == lane)
 
     async def enqueue(self, kind: str, key: str, payload: dict[str, Any], *, session: Any = None,
                       run_at: datetime | None = None) -> Job:
@@ -141,14 +149,20 @@ class JobService:
         return any(not task.done() for task in self._workers)
 
     def start(self, workers: int | None = None) -> None:
+        """`workers` (JOB_WORKERS) for the main lane, and each other lane's own (JobSettings.lanes);
+        none at all with 0 (a process that leaves the jobs to `kycflow worker`)."""
         count = self.settings.workers if workers is None else workers
         if count <= 0 or self.running:
             return
         self._wake = asyncio.Event()
         self._stopping = False
-        self._workers = [asyncio.get_running_loop().create_task(self._work(n), name=f"job-worker-{n}")
-                         for n in range(count)]
-        log.info("job workers started", extra={"workers": count, "owner": self.owner, "kinds": self.kinds})
+        lanes = sorted({spec.lane for spec in self._kinds.values() if spec.lane is not None})
+        sizes: dict[str | None, int] = {None: count, **{lane: max(1, self.settings.lanes.get(lane, 1)) for lane in lanes}}
+        loop = asyncio.get_running_loop()
+        self._workers = [loop.create_task(self._work(n, lane), name=f"job-worker-{lane or 'main'}-{n}")
+                         for lane, size in sizes.items() for n in range(size)]
+        log.info("job workers started", extra={"workers": count, "lanes": {lane: sizes[lane] for lane in lanes},
+                                               "owner": self.owner, "kinds": self.kinds})
 
     async def stop(self) -> None:
         """Cancel the workers (a running handler included) and give their leases back."""
@@ -165,13 +179,13 @@ class JobService:
         if workers or released:
             log.info("job workers stopped", extra={"released": released, "owner": self.owner})
 
-    async def _work(self, n: int) -> None:
+    async def _work(self, n: int, lane: str | None = None) -> None:
         # Cancelled by `stop()`, which also says so in `_stopping`: on Python 3.11 `asyncio.wait_for`
         # drops a cancellation that lands as the awaited event fires (a `wake()` during shutdown), and
         # a worker relying on the cancellation alone polled on while `stop()` waited for it, forever.
         while not self._stopping:
             try:
-                ran = await self.run_once()
+                ran = await self.run_once(self.lane_kinds(lane))
             except asyncio.CancelledError:
                 raise
             except Exception:  # the database went away for a moment: wait and look again
@@ -188,9 +202,12 @@ class JobService:
             pass
         self._wake.clear()
 
-    async def run_once(self) -> bool:
-        """Expire lapsed leases, then claim and run one due job; False when none was due."""
-        kinds = self.kinds
+    async def run_once(self, kinds: list[str] | None = None) -> bool:
+        """Expire lapsed leases, then claim and run one due job of `kinds` (default: every kind);
+        False when none was due."""
+        kinds = self.kinds if kinds is None else kinds
+        if not kinds:
+            return False
         now = self.clock.now()
         for lapsed in await self.repo.lapsed(kinds=kinds, now=now):
             await self._failed(lapsed, lapsed.lease_owner or "", "lease expired: the worker stopped or hung",

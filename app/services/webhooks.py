@@ -48,6 +48,7 @@ from app.domain.users import User
 from app.domain.webhooks import (
     SECRET_PREFIX,
     WEBHOOK_DELIVERY_JOB,
+    WEBHOOK_DELIVERY_LANE,
     DeliveryAttempt,
     DeliveryAttemptNotFound,
     InvalidWebhookUrl,
@@ -97,7 +98,7 @@ class WebhookDeliveryError(Exception):
 @dataclass(frozen=True)
 class WebhookSettings:
     production: bool = False
-    timeout_seconds: float = 10.0
+    timeout_seconds: float = 5.0  # one whole try: connect, send, the receiver's status line and headers
     max_attempts: int = 14
     backoff_base_seconds: float = 60.0
     backoff_cap_seconds: float = 14_400.0
@@ -125,7 +126,7 @@ class WebhookService:
         jobs.register(WEBHOOK_FANOUT_JOB, self._fanout_job, timeout=60)
         jobs.register(WEBHOOK_DELIVERY_JOB, self._delivery_job, timeout=settings.timeout_seconds + 30,
                       max_attempts=settings.max_attempts, backoff_base=settings.backoff_base_seconds,
-                      backoff_cap=settings.backoff_cap_seconds)
+                      backoff_cap=settings.backoff_cap_seconds, lane=WEBHOOK_DELIVERY_LANE)
 
     async def close(self) -> None:
         if self._client is not None:
@@ -274,14 +275,16 @@ class WebhookService:
             return Outcome(None, took(), exc.message[:MAX_ERROR_CHARS])
         url, host_header, extensions = _pinned(endpoint.url, target, addresses[0])
         try:
-            async with self._http().stream(
+            # httpx's timeout bounds each read and write; this bounds the whole try (a receiver that
+            # trickles its headers a byte at a time holds a delivery worker no longer than one that hangs).
+            async with asyncio.timeout(self.s.timeout_seconds), self._http().stream(
                 "POST", url, content=body.encode(), extensions=extensions,
                 headers={**headers, "content-type": "application/json", "user-agent": "KYC-Flow-Webhooks/1",
                          "host": host_header},
             ) as response:  # the receiver's body is never read: only its status counts
                 return Outcome(response.status_code, took(), None if response.is_success
                                else f"HTTP {response.status_code}")
-        except httpx.TimeoutException:
+        except (httpx.TimeoutException, TimeoutError):
             return Outcome(None, took(), f"timeout after {self.s.timeout_seconds:g} s")
         except httpx.HTTPError as exc:
             return Outcome(None, took(), f"{type(exc).__name__}: {str(exc)[:200] or 'connection failed'}")

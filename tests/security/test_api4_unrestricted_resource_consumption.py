@@ -313,3 +313,51 @@ def test_four_connections_sending_64_mb_headers_do_not_grow_the_server(served):
     grown_mb = (rss_kb(proc.pid) - before) / 1024
     assert grown_mb < 20, f"the server grew by {grown_mb:.0f} MB"
     assert max(sent) < 32 * 2**20, sent  # cut off long before the 64 MB were sent
+
+
+# --- item 12: a slow webhook receiver cannot delay KYC checks --------------------------------------
+
+async def test_a_slow_webhook_receiver_never_holds_the_worker_that_runs_kyc_checks(api_factory):
+    """JOB_WORKERS=1 and a receiver that takes its time (here: never answers within the 4 s delivery
+    timeout): a customer's KYC checks queued while that delivery is in flight are done long before
+    the delivery ends, because deliveries run in their own lane (WEBHOOK_DELIVERY_WORKERS)."""
+    import asyncio
+
+    from app.services.kyc import CHECKS_JOB
+    from tests.conftest import bearer, eventually
+    from tests.integration.events_helpers import HANG, Receiver, submitted_case
+
+    receiver = await Receiver().start()
+    try:
+        api = await api_factory(job_workers=1, webhook_timeout_seconds=4, job_poll_seconds=0.2)
+        admin = await api.staff("admin")
+        receiver.statuses = [HANG]
+        r = await api.client.post("/admin/webhooks", headers=bearer(admin), json={
+            "url": receiver.url, "events": ["kyc.checks_completed"]})
+        assert r.status_code == 201, r.text
+        first, second = await api.customer(), await api.customer()
+        await submitted_case(api.container, first["user_id"])  # its checks publish the event delivered
+        assert await eventually(lambda: asyncio.sleep(0, bool(receiver.requests)), timeout=10), "no delivery began"
+        loop = asyncio.get_running_loop()
+        delivery_began = loop.time()
+
+        case = await submitted_case(api.container, second["user_id"])
+        jobs = api.container.jobs.repo
+
+        async def checks_done() -> bool:
+            job = await jobs.get_by_key(f"{CHECKS_JOB}:{case.id}")
+            return job is not None and job.status.value == "done"
+
+        assert await eventually(checks_done, timeout=10)
+        checks_took = loop.time() - delivery_began
+        hook_attempts = f"/admin/webhooks/{r.json()['id']}/attempts"
+
+        async def timed_out() -> list[dict]:
+            page = (await api.client.get(hook_attempts, headers=bearer(admin))).json()
+            return [a for a in page["items"] if a["error"] == "timeout after 4 s"]
+
+        assert await timed_out() == [], "the slow delivery ended first"  # still waiting on the receiver
+        assert checks_took < 2.0, f"the checks waited {checks_took:.1f} s behind the delivery"
+        assert await eventually(timed_out, timeout=10)  # and the slow one ends at its own timeout
+    finally:
+        await receiver.stop()
