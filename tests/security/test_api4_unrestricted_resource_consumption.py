@@ -361,3 +361,15 @@ async def test_a_slow_webhook_receiver_never_holds_the_worker_that_runs_kyc_chec
         assert await eventually(timed_out, timeout=10)  # and the slow one ends at its own timeout
     finally:
         await receiver.stop()
+
+
+def test_make_run_and_the_image_start_the_same_bounded_server():
+    """Both go through `kycflow serve`, the only start-up that installs the header limits."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    assert 'CMD ["kycflow", "serve"' in (root / "Dockerfile").read_text()
+    run = (root / "Makefile").read_text().split("\nrun:", 1)[1].split("\n\n", 1)[0]
+    assert "/bin/kycflow serve" in run
+    cli = (root / "app" / "cli.py").read_text()
+    assert "http=bounded_protocol(" in cli
