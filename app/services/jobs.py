@@ -6,6 +6,12 @@ after an error, a timeout or a lapsed lease (a crashed or cut-off worker), and `
 after `JOB_MAX_ATTEMPTS`, where admins see it (`GET /admin/jobs?status=failed`) and may
 retry it. Workers run in the API process (`JOB_WORKERS`) or alone (`kycflow worker`).
 
+**Lanes.** A kind registered with a `lane` is claimed only by that lane's own workers
+(`JobSettings.lanes`), started beside the main ones in every process that runs jobs: webhook
+deliveries wait on other people's servers (`WEBHOOK_DELIVERY_WORKERS`), so a slow receiver holds
+a delivery worker, never one of the `JOB_WORKERS` that run KYC checks. Lanes only filter what a
+worker claims; claims and leases stay in the database, so any number of processes share a lane.
+
 **Same step as the state change.** The embedded server (SecantusDB) and production MongoDB
 (a replica set or Atlas) support multi-document transactions, so `JobService.atomically`
 runs the caller's step in one: the job and the state change commit together or not at all.

@@ -4,7 +4,9 @@
 transaction. That job queues one `webhook_delivery` job per subscribed endpoint (key: event and
 endpoint, so running it twice queues nothing twice). A delivery job signs and POSTs the event and
 records the attempt; a non-2xx answer, a timeout or a refused address raises, and the job
-mechanism retries it later.
+mechanism retries it later. Deliveries run on their own workers (`WEBHOOK_DELIVERY_WORKERS`, the
+`webhooks` lane of `app/services/jobs.py`), and one try takes at most `WEBHOOK_TIMEOUT_SECONDS`
+(default 5) in all: a slow receiver delays only deliveries, never KYC checks or notices.
 
 **Retry schedule** (`WEBHOOK_MAX_ATTEMPTS`, `WEBHOOK_BACKOFF_BASE_SECONDS`, `WEBHOOK_BACKOFF_CAP_SECONDS`;
 defaults 14, 60 s, 4 h): tries at 0, 1, 3, 7, 15, 31, 63 min, 2 h 7, 4 h 15, then every 4 h, the
