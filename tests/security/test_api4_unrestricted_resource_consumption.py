@@ -373,3 +373,73 @@ def test_make_run_and_the_image_start_the_same_bounded_server():
     assert "/bin/kycflow serve" in run
     cli = (root / "app" / "cli.py").read_text()
     assert "http=bounded_protocol(" in cli
+
+
+async def test_lanes_hold_across_worker_processes_and_each_job_runs_once(mongo_uri):
+    """Two processes' job services on one database, one main worker and two delivery workers each:
+    with every delivery worker held by slow receivers, the main lanes still run their jobs at once;
+    claims and leases stay in the database, so each job runs exactly once."""
+    import asyncio
+    import uuid
+
+    from app.repositories.database import close_client, make_client
+    from app.repositories.jobs import JobRepository
+    from app.services.clock import Clock
+    from app.services.jobs import JobService, JobSettings
+    from tests.conftest import eventually
+
+    client = make_client(mongo_uri)
+    db = client[f"lanes_{uuid.uuid4().hex[:10]}"]
+    await JobRepository(db).ensure_indexes()
+    release = asyncio.Event()
+    runs: dict[str, list[str]] = {"slow": [], "checks": []}
+
+    def process() -> JobService:
+        jobs = JobService(JobRepository(db), Clock(), JobSettings(workers=1, poll_seconds=0.05, lanes={"out": 2}))
+
+        async def slow(job):  # a delivery to a receiver that takes its time
+            runs["slow"].append(job.key)
+            await release.wait()
+
+        async def checks(job):
+            runs["checks"].append(job.key)
+
+        jobs.register("slow", slow, lane="out")
+        jobs.register("checks", checks)
+        return jobs
+
+    first, second = process(), process()
+    try:
+        first.start()
+        second.start()
+        for n in range(6):
+            await first.enqueue("slow", f"slow:{n}", {})
+
+        async def lanes_full() -> bool:
+            return len(runs["slow"]) == 4
+
+        assert await eventually(lanes_full, timeout=5)  # 2 processes x 2 delivery workers, all held
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        for n in range(4):
+            await second.enqueue("checks", f"checks:{n}", {})
+
+        async def checks_ran() -> bool:
+            return len(runs["checks"]) == 4
+
+        assert await eventually(checks_ran, timeout=5)
+        assert loop.time() - began < 1.5 and len(runs["slow"]) == 4
+        release.set()
+
+        async def all_done() -> bool:
+            return await db["jobs"].count_documents({"status": "done"}) == 10
+
+        assert await eventually(all_done, timeout=10)
+        assert sorted(runs["slow"]) == [f"slow:{n}" for n in range(6)]  # each once, none twice
+        assert sorted(runs["checks"]) == [f"checks:{n}" for n in range(4)]
+    finally:
+        release.set()
+        await first.stop()
+        await second.stop()
+        await client.drop_database(db.name)
+        await close_client(client)
