@@ -18,8 +18,10 @@ _FILE = object()
 
 
 def _resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """A `$ref` replaced by what it names; keywords beside it (an example, a description) win."""
     while "$ref" in schema:
-        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+        siblings = {k: v for k, v in schema.items() if k != "$ref"}
+        schema = {**spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]], **siblings}
     return schema
 
 
@@ -141,3 +143,16 @@ async def test_the_decision_examples_store_and_mail_nothing_invented(api):
         assert len(sent) == 1
         text = sent[0].get_body(preferencelist=("plain",)).get_content()
         assert "string" not in text and "Message from the reviewer" not in text, text
+
+
+async def test_the_untouched_corrections_form_corrects_nothing(api):
+    from tests.integration.events_helpers import open_case_with_documents
+
+    spec = await _spec(api)
+    body = swagger_body(spec, "/api/v1/kyc/documents/{document_id}/corrections", "put")
+    who = await api.customer()
+    case = await open_case_with_documents(api.container, who["user_id"])
+    r = await api.client.put(f"/kyc/documents/{case.documents[0].id}/corrections", headers=bearer(who), json=body)
+    # The customer must type the correction; nothing is invented for them.
+    assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "fields", "full_name"], r.text
+    assert all(d.corrections == {} for d in (await api.container.kyc.cases.get(case.id)).documents)

@@ -302,8 +302,10 @@ assert set(CorrectionFields.model_fields) == set(CORRECTABLE_FIELDS)
 
 
 class CorrectionsIn(Input):
-    fields: CorrectionFields = Field(description="Field name → the correct value",
-                                     examples=[{"full_name": "Asha Rao"}])
+    fields: CorrectionFields = Field(description="Field name → the correct value")
+
+    # The field to type into, left empty: an untouched Swagger form is refused, never stored as a correction.
+    model_config = ConfigDict(json_schema_extra={"example": {"fields": {"full_name": ""}}})
 
     def corrections(self) -> dict[str, str]:
         return self.fields.model_dump(exclude_none=True)
