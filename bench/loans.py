@@ -32,6 +32,7 @@ from bench.server import BenchServer, _kycflow
 API = "/api/v1"
 PASSWORD = "Bench-Customer-Pass-42"
 EMAIL = "bench.borrower@example.com"
+ADDRESS = {"line1": "12 MG Road", "city": "Bengaluru", "state": "Karnataka", "pincode": "560001"}
 # Three scenarios of APPLY_COUNT requests from one borrower stay under the default per-caller limit
 # (RATE_LIMITS default 600/minute): a 429 would be counted as an error.
 APPLY_COUNT, WARMUP = 180, 15
@@ -69,10 +70,17 @@ def prepare(server: BenchServer) -> tuple[str, list[str]]:
         db = client["kycflow"]
         now = datetime.now(UTC)
         db["user"].update_one({"email": EMAIL}, {"$set": {
-            "kyc_status": "APPROVED", "kyc_updated_at": now, "profile": {"dob": "1995-01-01"},
-            "financial_details": {"monthly_income": 300000.0, "monthly_expenses": 60000.0, "existing_emi": 0.0,
+            "kyc_status": "APPROVED", "kyc_updated_at": now,
+            "verified_identity": {"name": "Bench Borrower", "dob": "1995-01-01", "verified_at": now},
+            # Every detail a loan needs (the profile risk is derived from them when applying).
+            "profile": {"dob": "1995-01-01", "family_size": 1, "working_members": 1, "children": 0,
+                        "current_address": ADDRESS, "permanent_address": ADDRESS},
+            # Every open application counts in the next one's FOIR: an income that carries all 195 of them.
+            "financial_details": {"monthly_income": 10000000.0, "monthly_expenses": 60000.0, "existing_emi": 0.0,
                                   "credit_score": 780},
-            "profile_risk": {"status": "DONE", "score": 10, "level": "Low", "factors": {}}}})
+            "employment_details": {"employment_type": "salaried", "employer_name": "Bench Ltd",
+                                   "designation": "Engineer", "years_in_current_job": 5,
+                                   "total_experience_years": 8}}})
         home = db["loan_products"].find_one({"type": "home"})
         assert home is not None, "the seeded catalogue has no home loan"
         copies = [{**home, "_id": ObjectId(), "name": f"Home Loan {n:03d}"} for n in range(APPLY_COUNT)]

@@ -186,6 +186,15 @@ class Loan:
 
 
 @dataclass(frozen=True, slots=True)
+class OpenInstalment:
+    """An open application or loan as eligibility counts it: what one instalment costs, how often."""
+
+    id: str
+    emi: Decimal
+    frequency: RepaymentFrequency
+
+
+@dataclass(frozen=True, slots=True)
 class Allocated:
     instalment: int
     interest: Decimal

@@ -31,7 +31,16 @@ from bson.decimal128 import Decimal128
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from app.domain.lending import Closure, DuplicateApplication, Loan, LoanFigures, LoanOrigin, NextDue, StatusChange
+from app.domain.lending import (
+    Closure,
+    DuplicateApplication,
+    Loan,
+    LoanFigures,
+    LoanOrigin,
+    NextDue,
+    OpenInstalment,
+    StatusChange,
+)
 from app.domain.loan_schedule import Instalment, KeyFactStatement, RepaymentFrequency, Schedule, build_schedule
 from app.domain.loans import (
     LoanProduct,
@@ -270,11 +279,16 @@ class LoanRepository(EntityRepository[Loan]):
         docs = await guarded(run, read=True)
         return Page([_from_doc(d, full=full) for d in docs], await self.count(query), page.page, page.page_size)
 
-    async def open_loans(self, user_id: str) -> list[Loan]:
+    async def open_loans(self, user_id: str) -> list[OpenInstalment]:
         """The customer's open applications and loans (applied, approved or running): each may end in
-        instalments to pay, so each counts in eligibility."""
-        docs = await self.find_many({"user_id": user_id, "status": {"$in": _OPEN}})
-        return [_from_doc(d, full=False) for d in docs]  # only their EMIs are needed
+        instalments to pay, so each counts in eligibility. Only their EMIs are read."""
+        async def run() -> list[dict[str, Any]]:
+            cursor = self.collection.find({"user_id": user_id, "status": {"$in": _OPEN}},
+                                          {"emi": 1, "product.repayment_frequency": 1})
+            return [doc async for doc in cursor]
+
+        return [OpenInstalment(str(d["_id"]), _dec(d["emi"]), RepaymentFrequency(d["product"]["repayment_frequency"]))
+                for d in await guarded(run, read=True)]
 
     # --- figures ---------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
@@ -30,6 +30,7 @@ from app.domain.lending import (
     LoanChanged,
     LoanNotFound,
     LoanOrigin,
+    OpenInstalment,
     Repayment,
     RepaymentKind,
     StatusChange,
@@ -75,7 +76,7 @@ class LoanView:
     repayments: list[Repayment]
 
 
-def applicant_of(user: User, book: list[Loan], today: date) -> Applicant:
+def applicant_of(user: User, book: Sequence[OpenInstalment | Loan], today: date) -> Applicant:
     """What eligibility reads from the stored user: the date of birth KYC verified (the profile's
     before approval), monthly income, the EMIs the customer declared plus those of every open
     application and loan they have with us (`book`), and the profile risk derived on the spot from
