@@ -139,10 +139,13 @@ class Repositories:
 
 
 async def build_container(
-    settings: Settings, *, db_name: str | None = None, ml_loaders: dict[str, Any] | None = None
+    settings: Settings, *, db_name: str | None = None, ml_loaders: dict[str, Any] | None = None,
+    db_listeners: list[Any] | None = None,
 ) -> Container:
+    """`db_listeners`: PyMongo command listeners on the client (tests count each route's round trips)."""
     uri, embedded = await database_uri(settings)
-    client = make_client(uri, settings.mongo_driver, max_idle_seconds=settings.mongo_max_idle_seconds)
+    client = make_client(uri, settings.mongo_driver, max_idle_seconds=settings.mongo_max_idle_seconds,
+                         **({"event_listeners": db_listeners} if db_listeners else {}))
     db = client[db_name or settings.mongodb_db]
     clock = Clock()
     repo = Repositories(db)  # every repository built here gets its indexes, none is forgotten

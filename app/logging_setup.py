@@ -8,6 +8,8 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+# The job kind a worker runs, set for its handler only (logs and per-handler command counts in tests).
+job_kind_var: ContextVar[str | None] = ContextVar("job_kind", default=None)
 
 # Attributes every LogRecord has; anything else was passed through `extra=` and is logged, but for
 # uvicorn's `color_message` (its message again with terminal colour codes, for its own formatter).
@@ -25,6 +27,9 @@ class JsonFormatter(logging.Formatter):
         request_id = request_id_var.get()
         if request_id:
             entry["request_id"] = request_id
+        job_kind = job_kind_var.get()
+        if job_kind:
+            entry["job_kind"] = job_kind
         entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
             entry["exc_info"] = self.formatException(record.exc_info)

@@ -65,14 +65,16 @@ TAGS = [
 ]
 
 
-def create_app(settings: Settings | None = None, *, ml_loaders: dict[str, Any] | None = None) -> FastAPI:
-    """`ml_loaders` replaces how models are built (tests share one set of loaded models)."""
+def create_app(settings: Settings | None = None, *, ml_loaders: dict[str, Any] | None = None,
+               db_listeners: list[Any] | None = None) -> FastAPI:
+    """`ml_loaders` replaces how models are built (tests share one set of loaded models);
+    `db_listeners` are PyMongo command listeners (tests count each route's database commands)."""
     settings = settings or get_settings()
     settings.check_startup()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        container = await build_container(settings, ml_loaders=ml_loaders)
+        container = await build_container(settings, ml_loaders=ml_loaders, db_listeners=db_listeners)
         app.state.container = container
         container.jobs.start()  # JOB_WORKERS in-process workers; `close` stops them and releases leases
         # Models load in the pool while the API already answers; /health says when they are ready.

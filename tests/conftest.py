@@ -171,11 +171,13 @@ async def api_factory(
     mailbox, port = smtp
     stack: list[tuple[Any, Settings]] = []
 
-    async def build(own_models: bool = False, **overrides: Any) -> Api:
-        """`own_models`: build models from this app's settings instead of sharing the worker's."""
+    async def build(own_models: bool = False, db_listeners: list[Any] | None = None, **overrides: Any) -> Api:
+        """`own_models`: build models from this app's settings instead of sharing the worker's;
+        `db_listeners`: PyMongo command listeners on the app's client (round-trip and index tests)."""
         smtp_port = overrides.pop("smtp_port", port)
         settings = make_settings(mongo_uri, tmp_path / f"data{len(stack)}", smtp_port, **overrides)
-        app = create_app(settings, ml_loaders=None if own_models else shared_models.loaders())
+        app = create_app(settings, ml_loaders=None if own_models else shared_models.loaders(),
+                         db_listeners=db_listeners)
         ctx = app.router.lifespan_context(app)
         await ctx.__aenter__()
         stack.append((ctx, settings))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import hashlib
 import logging
 import secrets
@@ -86,7 +87,8 @@ class ApiKeyService:
     def _touch(self, key_id: str, now: datetime) -> None:
         self._pending[key_id] = now
         if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.get_running_loop().create_task(self._flush_later())
+            # A fresh context: the batched write belongs to no one request (logs and command counts).
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_later(), context=contextvars.Context())
 
     async def _flush_later(self) -> None:
         await asyncio.sleep(self.usage_flush_seconds)

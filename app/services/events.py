@@ -14,6 +14,7 @@ poll, because ids are taken when an event is built and a transaction may commit 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import signal
 import threading
@@ -137,7 +138,9 @@ class EventHub:
             return sub
         self._subs.add(sub)
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="event-hub")
+            # A fresh context: the shared poll belongs to no request (logs and command counts).
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="event-hub",
+                                                                context=contextvars.Context())
             self._hook_server_exit()
         return sub
 

@@ -51,6 +51,7 @@ from app.domain.audit import AuditAction, ClientInfo
 from app.domain.jobs import Job, JobNotFailed, JobNotFound, JobStatus, next_run_at
 from app.domain.pages import Page, PageRequest
 from app.domain.users import User
+from app.logging_setup import job_kind_var
 from app.repositories.jobs import JobRepository
 from app.services.audit import AuditService
 from app.services.clock import Clock
@@ -226,7 +227,11 @@ class JobService:
 
     async def _run(self, job: Job) -> None:
         kind = self._kinds[job.kind]
-        handler = asyncio.ensure_future(asyncio.wait_for(kind.handler(job), kind.timeout))
+        marked = job_kind_var.set(job.kind)  # the handler's task copies it; the worker's own calls stay unmarked
+        try:
+            handler = asyncio.ensure_future(asyncio.wait_for(kind.handler(job), kind.timeout))
+        finally:
+            job_kind_var.reset(marked)
         renewer = asyncio.ensure_future(self._renew(job, handler))
         try:
             await asyncio.wait({handler})
