@@ -18,6 +18,10 @@ router = APIRouter(prefix="/admin/api-keys", tags=["Admin"], route_class=ExactJs
 
 
 class ApiKeyCreate(Input):
+    # A whole example: generated from the fields, Swagger UI sent `expires_at: "string"` and a limit of 0.
+    model_config = ConfigDict(json_schema_extra={"example": {"name": "Partner bank onboarding",
+                                                             "scopes": ["verify", "ocr"]}})
+
     name: str = Field(min_length=1, max_length=100, examples=["Partner bank onboarding"])
     # Left out: verify, ocr and liveness, what keys could do before scopes existed (never gateway).
     scopes: list[Scope] = Field(default_factory=lambda: sorted(LEGACY_SCOPES), min_length=1, max_length=len(Scope),

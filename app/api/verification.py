@@ -85,6 +85,7 @@ async def extract(
     document: Annotated[UploadFile, File(description="JPG, PNG or PDF (first page), at most 10 MB")],
     document_type: Annotated[str | None, Form(
         max_length=16, pattern="^(aadhaar|pan|passport|driving_licence|voter_id|national_id|generic)$",
+        examples=[""],  # else Swagger UI fills in a type from the pattern and skips classification
         description="Skip classification and parse as this type")] = None,
 ) -> OcrExtractResponse:
     """Classifies the document (unless told) and parses its fields; numbers come back masked."""

@@ -156,3 +156,19 @@ async def test_the_untouched_corrections_form_corrects_nothing(api):
     # The customer must type the correction; nothing is invented for them.
     assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "fields", "full_name"], r.text
     assert all(d.corrections == {} for d in (await api.container.kyc.cases.get(case.id)).documents)
+
+
+async def test_the_untouched_api_key_form_makes_a_key_without_invented_limits(api):
+    spec = await _spec(api)
+    body = swagger_body(spec, "/api/v1/admin/api-keys", "post")
+    admin = await api.staff("admin")
+    r = await api.client.post("/admin/api-keys", headers=bearer(admin), json=body)
+    assert r.status_code == 201, r.text  # was 422: expires_at "string", rate_limit_per_minute 0
+    key = r.json()
+    assert key["expires_at"] is None and key["rate_limit_per_minute"] is None
+
+
+async def test_the_untouched_ocr_form_lets_the_service_classify(api):
+    spec = await _spec(api)
+    sent, _ = swagger_form(spec, "/api/v1/ocr/extract")
+    assert "document_type" not in sent  # a type from the pattern would skip classification
