@@ -123,7 +123,10 @@ class RepositoryBase:
         return await guarded(run, read=True)
 
     async def count(self, query: dict[str, Any] | None = None) -> int:
-        return int(await self.collection.count_documents(query or {}))
+        """Unfiltered: the collection's own count (`count_documents({})` reads every document on MongoDB)."""
+        if not query:
+            return int(await self.collection.estimated_document_count())
+        return int(await self.collection.count_documents(query))
 
 
 class EntityRepository(RepositoryBase, Generic[E]):

@@ -43,10 +43,14 @@ class JobRepository(EntityRepository[Job]):
     async def ensure_indexes(self) -> None:
         await self.collection.create_index("key", unique=True)
         # The claim query: due queued jobs, and running ones whose lease lapsed.
-        await self.collection.create_index([("status", ASCENDING), ("run_at", ASCENDING)])
-        await self.collection.create_index([("status", ASCENDING), ("lease_until", ASCENDING)])
+        # Workers claim and expire leases of the kinds they run (`kind` $in), oldest first: equality
+        # fields, then the sort, then the range (ESR), so neither scans jobs of other kinds or states.
+        await self.collection.create_index([("status", ASCENDING), ("kind", ASCENDING), ("run_at", ASCENDING),
+                                            ("_id", ASCENDING)])
+        await self.collection.create_index([("status", ASCENDING), ("kind", ASCENDING), ("lease_until", ASCENDING)])
         await self.collection.create_index([("lease_owner", ASCENDING), ("status", ASCENDING)])
-        await self.collection.create_index([("status", ASCENDING), ("updated_at", DESCENDING)])
+        await self.collection.create_index([("status", ASCENDING), ("updated_at", DESCENDING), ("_id", DESCENDING)])
+        await self.collection.create_index([("updated_at", DESCENDING), ("_id", DESCENDING)])  # the admin list
 
     # --- writing a job beside the change that needs it -------------------------------
 

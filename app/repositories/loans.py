@@ -169,9 +169,13 @@ class LoanRepository(EntityRepository[Loan]):
         await self.collection.create_index([("user_id", ASCENDING), ("product_id", ASCENDING)],
                                            name="one_open_loan_per_product", unique=True,
                                            partialFilterExpression={"open": True})
-        await self.collection.create_index([("user_id", ASCENDING), ("created_at", DESCENDING)])
-        await self.collection.create_index([("status", ASCENDING), ("created_at", DESCENDING)])
-        await self.collection.create_index([("product_id", ASCENDING), ("created_at", DESCENDING)])
+        # Pages sort by `created_at`, then `_id` (a stable order): both keys, or MongoDB sorts in memory.
+        await self.collection.create_index([("user_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)])
+        await self.collection.create_index([("status", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)])
+        await self.collection.create_index([("product_id", ASCENDING), ("created_at", DESCENDING),
+                                            ("_id", DESCENDING)])
+        await self.collection.create_index([("created_at", DESCENDING), ("_id", DESCENDING)])  # the whole book
+        await self.collection.create_index([("user_id", ASCENDING), ("status", ASCENDING)])  # `open_loans`
         await self.collection.create_index("disbursed_at", sparse=True)
 
     async def _transition(self, query: dict[str, Any], update: dict[str, Any], session: Any = None) -> Loan | None:

@@ -25,8 +25,9 @@ class OtpRepository(RepositoryBase):
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index([("user_id", 1), ("purpose", 1)])
-        await self.collection.create_index([("identifier", 1), ("purpose", 1)])
-        await self.collection.create_index("token_hash", sparse=True)
+        # The live code is the newest of its slot (`find_for` sorts by `created_at`, then `_id`).
+        await self.collection.create_index([("identifier", 1), ("purpose", 1), ("created_at", -1), ("_id", -1)])
+        await self.collection.create_index([("token_hash", 1), ("purpose", 1)], sparse=True)
         await self.collection.create_index("expires_at", expireAfterSeconds=0)  # cleanup only
 
     async def replace(

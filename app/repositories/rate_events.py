@@ -13,6 +13,7 @@ class RateEventRepository(RepositoryBase):
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index([("key", 1), ("at", -1)])
+        await self.collection.create_index([("key", 1), ("expires_at", -1)])  # `latest_expiry`: a lock's end
         await self.collection.create_index("expires_at", expireAfterSeconds=0)  # cleanup only
 
     async def add(self, key: str, now: datetime, keep_for: timedelta) -> None:

@@ -32,7 +32,7 @@ class RepaymentRepository(RepositoryBase):
     collection_name = "repayments"
 
     async def ensure_indexes(self) -> None:
-        await self.collection.create_index([("loan_id", ASCENDING), ("paid_at", ASCENDING)])
+        await self.collection.create_index([("loan_id", ASCENDING), ("paid_at", ASCENDING), ("_id", ASCENDING)])
 
     async def add(self, repayment: Repayment, session: Any = None) -> Repayment:
         oid = ObjectId()

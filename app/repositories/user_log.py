@@ -24,10 +24,11 @@ class UserLogRepository(EntityRepository[AuditEntry]):
     collection_name = "user_log"
 
     async def ensure_indexes(self) -> None:
-        await self.collection.create_index([("timestamp", -1)])
-        await self.collection.create_index([("user_id", 1), ("timestamp", -1)])
-        await self.collection.create_index([("actor_id", 1), ("timestamp", -1)])
-        await self.collection.create_index([("action", 1), ("timestamp", -1)])
+        # Pages sort by `timestamp`, then `_id` (a stable order): both keys, or MongoDB sorts in memory.
+        await self.collection.create_index([("timestamp", -1), ("_id", -1)])
+        await self.collection.create_index([("user_id", 1), ("timestamp", -1), ("_id", -1)])
+        await self.collection.create_index([("actor_id", 1), ("timestamp", -1), ("_id", -1)])
+        await self.collection.create_index([("action", 1), ("timestamp", -1), ("_id", -1)])
 
     def to_entity(self, doc: dict[str, Any]) -> AuditEntry:
         return _from_doc(doc)

@@ -105,7 +105,7 @@ class WebhookAttemptRepository(EntityRepository[DeliveryAttempt]):
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index("expires_at", expireAfterSeconds=0)
-        await self.collection.create_index([("endpoint_id", ASCENDING), ("at", DESCENDING)])
+        await self.collection.create_index([("endpoint_id", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)])
         await self.collection.create_index([("event_id", ASCENDING), ("endpoint_id", ASCENDING),
                                             ("delivery", ASCENDING), ("success", ASCENDING)])
 
