@@ -175,3 +175,26 @@ async def test_each_job_handler_stays_within_its_budget(api_factory):
     assert set(result.jobs) == set(JOBS), "every job kind runs in the walk"
     assert not _over({kind: result.job_count(kind) for kind in JOBS}, JOBS)
     assert max(len(run) for run in result.job_machinery) <= JOB_RUN
+
+
+def markdown_table() -> str:
+    """The README's round-trip table, from the budgets above (gateway methods on one line)."""
+    lines = ["| route | commands | why |", "|---|---:|---|"]
+    gateway = "/gateway/{service}/{path:path}"
+    for (method, path), (budget, why) in ROUTES.items():
+        if path == gateway:
+            if method != "GET":
+                continue
+            method = "any"
+        lines.append(f"| `{method} {path}` | {budget} | {why} |")
+    lines += ["", "| job | commands per run | why |", "|---|---:|---|"]
+    lines += [f"| `{kind}` | {budget} | {why} |" for kind, (budget, why) in JOBS.items()]
+    lines.append(f"| (every job run) | +{JOB_RUN} | expire lapsed leases, claim, complete |")
+    return "\n".join(lines)
+
+
+def test_the_readme_shows_the_budgets():
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert markdown_table() in readme, "README's round-trip table is stale: paste markdown_table()'s output"
