@@ -144,7 +144,7 @@ async def build_container(
 ) -> Container:
     """`db_listeners`: PyMongo command listeners on the client (tests count each route's round trips)."""
     uri, embedded = await database_uri(settings)
-    client = make_client(uri, settings.mongo_driver, max_idle_seconds=settings.mongo_max_idle_seconds,
+    client = make_client(uri, max_idle_seconds=settings.mongo_max_idle_seconds,
                          **({"event_listeners": db_listeners} if db_listeners else {}))
     db = client[db_name or settings.mongodb_db]
     clock = Clock()

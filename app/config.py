@@ -47,7 +47,6 @@ class Settings(BaseSettings):
     # Database
     mongodb_uri: str | None = None
     mongodb_db: str = "kycflow"
-    mongo_driver: Literal["pymongo", "motor"] = "pymongo"
     data_dir: Path = Path("./var")
     # Pooled connections idle longer than this are closed by the client, before a firewall,
     # load balancer or the embedded server (5 minutes) drops them under it.

@@ -123,7 +123,7 @@ def seed_review_queue(server: BenchServer, count: int = QUEUE_SIZE) -> None:
 
 
 async def _number_queue(uri: str) -> None:
-    client = make_client(uri, "pymongo")
+    client = make_client(uri)
     try:
         db = client["kycflow"]
         await KycCaseRepository(db, KycQueueRepository(db)).ensure_indexes()  # numbers the cases, counts them

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
@@ -100,10 +99,7 @@ class RepositoryBase:
 
     async def aggregate(self, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
         async def run() -> list[dict[str, Any]]:
-            cursor = self.collection.aggregate(pipeline)
-            if inspect.isawaitable(cursor):  # PyMongo async returns a coroutine, Motor a cursor
-                cursor = await cursor
-            return [doc async for doc in cursor]
+            return [doc async for doc in await self.collection.aggregate(pipeline)]
 
         return await guarded(run, read=True)
 

@@ -1,9 +1,4 @@
-"""The MongoDB client: PyMongo's async API by default, Motor when `MONGO_DRIVER=motor`.
-
-Both expose the same collection methods the repositories use; the one difference
-that matters (PyMongo's `aggregate` is a coroutine, Motor's returns a cursor) is
-smoothed over in `RepositoryBase`.
-"""
+"""The MongoDB client: PyMongo's async API (Motor, its predecessor, reached end of life on 2026-05-14)."""
 
 from __future__ import annotations
 
@@ -16,22 +11,15 @@ from pymongo import AsyncMongoClient
 MAX_IDLE_SECONDS = 60.0
 
 
-def make_client(uri: str, driver: str = "pymongo", *, max_idle_seconds: float = MAX_IDLE_SECONDS,
-                **options: Any) -> Any:
+def make_client(uri: str, *, max_idle_seconds: float = MAX_IDLE_SECONDS, **options: Any) -> AsyncMongoClient[Any]:
     options.setdefault("tz_aware", True)
     options.setdefault("serverSelectionTimeoutMS", 5000)
     options.setdefault("maxIdleTimeMS", int(max_idle_seconds * 1000))
-    if driver == "motor":
-        from motor.motor_asyncio import AsyncIOMotorClient
-
-        return AsyncIOMotorClient(uri, **options)
     return AsyncMongoClient(uri, **options)
 
 
-async def close_client(client: Any) -> None:
-    result = client.close()
-    if hasattr(result, "__await__"):  # PyMongo async: coroutine; Motor: plain call
-        await result
+async def close_client(client: AsyncMongoClient[Any]) -> None:
+    await client.close()
 
 
 async def ping(db: Any) -> dict[str, Any]:

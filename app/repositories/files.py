@@ -18,6 +18,7 @@ import logging
 from typing import Any, Protocol
 
 from bson import ObjectId
+from gridfs import AsyncGridFSBucket
 from gridfs.errors import CorruptGridFile, NoFile
 
 from app.domain.errors import DocumentIntegrityError, NotFound
@@ -40,16 +41,6 @@ class Cipher(Protocol):
     def decrypt_text(self, token: str, aad: str | bytes) -> str: ...
 
 
-def _bucket(db: Any, chunk_size_bytes: int) -> Any:
-    if type(db).__module__.startswith("motor"):
-        from motor.motor_asyncio import AsyncIOMotorGridFSBucket
-
-        return AsyncIOMotorGridFSBucket(db, BUCKET, chunk_size_bytes=chunk_size_bytes)
-    from gridfs import AsyncGridFSBucket
-
-    return AsyncGridFSBucket(db, BUCKET, chunk_size_bytes=chunk_size_bytes)
-
-
 def _aad(file_id: ObjectId, meta: dict[str, Any], part: str = "data") -> str:
     # Everything that decides who sees the file and how it is served: change one, and it no longer opens.
     # JSON, not a joined string, so no choice of ids can make two different records read the same.
@@ -60,7 +51,7 @@ class EncryptedFileStore:
     def __init__(self, db: Any, cipher: Cipher, *, chunk_size_bytes: int = 255 * 1024) -> None:
         self.db = db
         self.cipher = cipher
-        self.bucket = _bucket(db, chunk_size_bytes)
+        self.bucket = AsyncGridFSBucket(db, BUCKET, chunk_size_bytes=chunk_size_bytes)
         self.files = db[f"{BUCKET}.files"]
         self.chunks = db[f"{BUCKET}.chunks"]
 

@@ -7,7 +7,6 @@ taken over can no longer complete or fail the job it lost.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -69,15 +68,8 @@ class JobRepository(EntityRepository[Job]):
         if not await self.supports_transactions():
             yield None
             return
-        session = self.db.client.start_session()
-        if inspect.isawaitable(session):  # Motor: coroutine; PyMongo async: the session
-            session = await session
-        async with session:
-            started = session.start_transaction()
-            if inspect.isawaitable(started):  # PyMongo async: coroutine; Motor: the context manager
-                started = await started
-            async with started:
-                yield session
+        async with self.db.client.start_session() as session, await session.start_transaction():
+            yield session
 
     async def enqueue(self, *, key: str, kind: str, payload: dict[str, Any], max_attempts: int, run_at: datetime,
                       now: datetime, session: Any = None) -> tuple[Job, bool]:

@@ -1,10 +1,9 @@
-"""The encrypted GridFS store on the real wire protocol, through both drivers: only ciphertext in the
+"""The encrypted GridFS store on the real wire protocol: only ciphertext in the
 chunks, another owner's or case's file is not found, tampering is a domain error, keys rotate."""
 
 from __future__ import annotations
 
 import hashlib
-import inspect
 import io
 import logging
 import random
@@ -30,9 +29,9 @@ MARKER = b"PLAINTEXT-MARKER-4f1c"
 AADHAAR = "234123412346"
 
 
-@pytest.fixture(params=["pymongo", "motor"])
-async def db(request, mongo_uri):
-    client = make_client(mongo_uri, request.param)
+@pytest.fixture
+async def db(mongo_uri):
+    client = make_client(mongo_uri)
     database = client[f"files_{uuid.uuid4().hex[:10]}"]
     yield database
     await client.drop_database(database.name)
@@ -89,10 +88,7 @@ async def test_round_trip_stores_only_ciphertext(db):
 
 
 async def raw_indexes(collection) -> list[dict]:
-    cursor = collection.list_indexes()
-    if inspect.isawaitable(cursor):  # PyMongo async returns a coroutine, Motor a cursor
-        cursor = await cursor
-    return [ix async for ix in cursor]
+    return [ix async for ix in await collection.list_indexes()]
 
 
 async def test_another_owner_or_case_gets_not_found_and_cannot_delete(db):

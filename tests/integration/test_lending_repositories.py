@@ -29,9 +29,9 @@ PRODUCT = LoanProduct(
 )
 
 
-@pytest.fixture(params=["pymongo", "motor"])
-async def db(request, mongo_uri):
-    client = make_client(mongo_uri, request.param)
+@pytest.fixture
+async def db(mongo_uri):
+    client = make_client(mongo_uri)
     database = client[f"lend_{uuid.uuid4().hex[:10]}"]
     yield database
     await client.drop_database(database.name)

@@ -1,4 +1,4 @@
-"""Repositories on the real wire protocol, through both drivers: PyMongo async and Motor."""
+"""Repositories on the real wire protocol (PyMongo async)."""
 
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ from app.repositories.users import MAX_SESSIONS, UserRepository
 NOW = datetime(2026, 1, 2, 3, 4, 5, 123000, tzinfo=UTC)
 
 
-@pytest.fixture(params=["pymongo", "motor"])
-async def db(request, mongo_uri):
-    client = make_client(mongo_uri, request.param)
+@pytest.fixture
+async def db(mongo_uri):
+    client = make_client(mongo_uri)
     database = client[f"repo_{uuid.uuid4().hex[:10]}"]
     yield database
     await client.drop_database(database.name)
