@@ -12,6 +12,7 @@ from pymongo.errors import AutoReconnect, DocumentTooLarge, OperationFailure, Se
 
 from app.domain.errors import RecordTooLarge, ServiceUnavailable
 from app.domain.pages import Page, PageRequest
+from app.repositories.codecs import with_money
 
 log = logging.getLogger("kycflow.db")
 R = TypeVar("R")
@@ -91,8 +92,8 @@ class RepositoryBase:
     collection_name: str
 
     def __init__(self, db: Any) -> None:
-        self.db = db
-        self.collection: Any = GuardedCollection(db[self.collection_name])
+        self.db = with_money(db)  # Decimal <-> Decimal128 by one codec, in every repository
+        self.collection: Any = GuardedCollection(self.db[self.collection_name])
 
     async def ensure_indexes(self) -> None:  # overridden where a collection needs them
         return None

@@ -1,6 +1,7 @@
 """The lending catalogue: `banks` and `loan_products` (one repository class each).
 
-Money and rates are `Decimal128`; a product's terms are written and read by the two helpers
+Money and rates are `Decimal` (stored as `Decimal128` by the repositories' codec; products written
+as JSON numbers before read exactly); a product's terms are written and read by the two helpers
 below, which loans reuse to keep a snapshot of the terms they were agreed on.
 """
 
@@ -20,7 +21,7 @@ from app.domain.loan_schedule import RepaymentFrequency
 from app.domain.loans import LoanProduct, LoanType
 from app.domain.pages import Page, PageRequest
 from app.repositories.base import EntityRepository, to_object_id
-from app.repositories.codecs import from_db, to_db
+from app.repositories.codecs import from_db
 
 _MONEY_FIELDS = ("min_amount", "max_amount", "annual_interest_rate", "processing_fee_pct", "prepayment_charge_pct",
                  "min_monthly_income", "max_foir")
@@ -30,7 +31,7 @@ def product_to_doc(product: LoanProduct) -> dict[str, Any]:
     doc = asdict(product)
     doc.pop("id")
     doc["type"], doc["repayment_frequency"] = product.type.value, product.repayment_frequency.value
-    return to_db(doc)  # type: ignore[no-any-return,unused-ignore]
+    return doc
 
 
 def product_from_doc(doc: dict[str, Any], product_id: str | None = None) -> LoanProduct:
@@ -129,8 +130,8 @@ class LoanProductRepository(EntityRepository[LoanProduct]):
         if bank_id:
             query["bank_id"] = bank_id
         if amount is not None:
-            query["min_amount"] = {"$lte": to_db(amount)}
-            query["max_amount"] = {"$gte": to_db(amount)}
+            query["min_amount"] = {"$lte": amount}
+            query["max_amount"] = {"$gte": amount}
         if tenure_months is not None:
             query["min_tenure_months"] = {"$lte": tenure_months}
             query["max_tenure_months"] = {"$gte": tenure_months}

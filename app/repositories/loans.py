@@ -2,7 +2,7 @@
 
 The schedule is not stored row by row: it is a pure function of the terms the loan keeps (amount,
 rate, tenure, frequency: `build_schedule`), and 360 rows of amounts cost ~40 ms to write and as
-much to read back (mostly `Decimal128` conversions and the embedded server's handling of large
+much to read back (mostly `Decimal128` decoding and the embedded server's handling of large
 documents), which made an application 20x slower than `GET /users/me`. What is agreed is stored:
 the product's terms and the KFS (EMI, total interest, APR...); every read rebuilds the schedule
 and checks it against that KFS, so a change in the rounding rules could never silently move a
@@ -27,7 +27,6 @@ from functools import lru_cache
 from typing import Any
 
 from bson import ObjectId
-from bson.decimal128 import Decimal128
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
@@ -54,29 +53,12 @@ from app.domain.money import ZERO
 from app.domain.pages import Page, PageRequest
 from app.repositories.base import EntityRepository, guarded, to_object_id
 from app.repositories.catalogue import product_from_doc, product_to_doc
-from app.repositories.codecs import date_from_db, date_to_db, from_db, to_db
+from app.repositories.codecs import date_from_db, date_to_db, from_db
 
 # Disbursed and not yet settled: what is still owed on them counts as outstanding.
 _REPAYING = [LoanStatus.DISBURSED.value, LoanStatus.PRE_CLOSURE_REQUESTED.value]
 # Every open application and loan: their EMIs count in a new (or approved) loan's FOIR.
 _OPEN = [LoanStatus.APPLIED.value, LoanStatus.APPROVED.value, *_REPAYING]
-
-
-def _plain(value: Any) -> Any:
-    """Nested stored figures back as `Decimal` (a quote, a breakdown)."""
-    if isinstance(value, Decimal128):
-        return value.to_decimal()
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _dec(value: Any) -> Decimal:
-    amount = from_db(value)
-    assert amount is not None
-    return amount
 
 
 @lru_cache(maxsize=1024)
@@ -97,11 +79,11 @@ def _instalments(amount: Decimal, product: LoanProduct, tenure_months: int, kfs:
 def kfs_to_doc(kfs: KeyFactStatement) -> dict[str, Any]:
     doc = asdict(kfs)
     doc["repayment_frequency"] = kfs.repayment_frequency.value
-    return to_db(doc)  # type: ignore[no-any-return,unused-ignore]
+    return doc
 
 
 def _kfs(d: dict[str, Any]) -> KeyFactStatement:
-    money = {k: _dec(d[k]) for k in ("principal", "annual_interest_rate", "processing_fee_pct", "processing_fee",
+    money = {k: d[k] for k in ("principal", "annual_interest_rate", "processing_fee_pct", "processing_fee",
                                      "net_disbursed", "emi", "total_interest", "total_payable", "apr",
                                      "effective_annual_rate")}
     return KeyFactStatement(repayment_frequency=RepaymentFrequency(d["repayment_frequency"]),
@@ -117,29 +99,28 @@ def _change(status: LoanStatus, at: datetime, by: str | None, note: str | None =
 
 
 def _from_doc(doc: dict[str, Any], *, full: bool = True) -> Loan:
-    net = doc.get("net_disbursed")
     product = product_from_doc(doc["product"], doc["product_id"])
     disbursed_on = date_from_db(doc.get("disbursed_on"))
-    paid = _dec(doc.get("schedule_paid", 0))
+    paid = doc.get("schedule_paid", ZERO)
     kfs = _kfs(doc["kfs"])
     summary = None
     if not full:  # for a list: the figures kept beside the loan stand in for its schedule
         due = doc.get("next_due")
-        summary = LoanFigures(_dec(doc.get("outstanding", 0)), _dec(doc.get("outstanding_principal", 0)),
-                              NextDue(due["number"], date_from_db(due["due_date"]), _dec(due["amount"])) if due else None)
-    amount = _dec(doc["amount"])
+        summary = LoanFigures(doc.get("outstanding", ZERO), doc.get("outstanding_principal", ZERO),
+                              NextDue(due["number"], date_from_db(due["due_date"]), due["amount"]) if due else None)
+    amount = doc["amount"]
     return Loan(
         id=str(doc["_id"]), user_id=doc["user_id"], product_id=doc["product_id"],
         product=product, amount=amount,
         tenure_months=doc["tenure_months"], purpose=doc["purpose"], status=LoanStatus(doc["status"]),
-        origin=LoanOrigin(doc.get("origin", LoanOrigin.APPLICATION)), emi=_dec(doc["emi"]), kfs=kfs,
+        origin=LoanOrigin(doc.get("origin", LoanOrigin.APPLICATION)), emi=doc["emi"], kfs=kfs,
         instalments=_instalments(amount, product, doc["tenure_months"], kfs, disbursed_on, paid) if full else (),
         summary=summary, schedule_paid=paid, created_at=doc["created_at"],
         updated_at=doc["updated_at"], history=tuple(_history(h) for h in doc.get("history", [])),
-        rev=doc.get("rev", 0), paid_total=_dec(doc.get("paid_total", 0)), decided_by=doc.get("decided_by"),
+        rev=doc.get("rev", 0), paid_total=doc.get("paid_total", ZERO), decided_by=doc.get("decided_by"),
         rejection_reason=doc.get("rejection_reason"), disbursed_on=disbursed_on,
-        net_disbursed=from_db(net) if net is not None else None, payout_reference=doc.get("payout_reference"),
-        preclosure_quote=_plain(doc.get("preclosure_quote")),
+        net_disbursed=doc.get("net_disbursed"), payout_reference=doc.get("payout_reference"),
+        preclosure_quote=doc.get("preclosure_quote"),
         closure=Closure(doc["closure"]) if doc.get("closure") else None, closed_at=doc.get("closed_at"),
     )
 
@@ -148,15 +129,15 @@ def _figures(rows: tuple[Instalment, ...], *, owing: bool = True) -> dict[str, A
     """What lists show without reading the schedule: outstanding, and the next instalment due.
     Nothing is owed before the disbursal nor once closed."""
     if not owing:
-        return {"outstanding": Decimal128(ZERO), "outstanding_principal": Decimal128(ZERO), "next_due": None}
+        return {"outstanding": ZERO, "outstanding_principal": ZERO, "next_due": None}
     due = next_due(rows)
-    return {"outstanding": Decimal128(outstanding(rows)), "outstanding_principal": Decimal128(outstanding_principal(rows)),
-            "next_due": {"number": due.number, "due_date": date_to_db(due.due_date),
-                         "amount": Decimal128(due.amount_left)} if due else None}
+    return {"outstanding": outstanding(rows), "outstanding_principal": outstanding_principal(rows),
+            "next_due": {"number": due.number, "due_date": date_to_db(due.due_date), "amount": due.amount_left}
+            if due else None}
 
 
 def _quote_doc(quote: dict[str, Any]) -> dict[str, Any]:
-    return to_db({k: v.isoformat() if isinstance(v, date) else v for k, v in quote.items()})  # type: ignore[no-any-return,unused-ignore]
+    return {k: v.isoformat() if isinstance(v, date) else v for k, v in quote.items()}
 
 
 class LoanRepository(EntityRepository[Loan]):
@@ -196,11 +177,11 @@ class LoanRepository(EntityRepository[Loan]):
         first = loan.history[0] if loan.history else StatusChange(loan.status, loan.created_at, None)
         doc = {
             "_id": oid, "user_id": loan.user_id, "product_id": loan.product_id, "bank_id": loan.product.bank_id,
-            "product": product_to_doc(loan.product), "amount": Decimal128(loan.amount),
+            "product": product_to_doc(loan.product), "amount": loan.amount,
             "tenure_months": loan.tenure_months, "purpose": loan.purpose, "status": loan.status.value, "open": True,
-            "origin": loan.origin.value, "emi": Decimal128(loan.emi), "kfs": kfs_to_doc(loan.kfs),
+            "origin": loan.origin.value, "emi": loan.emi, "kfs": kfs_to_doc(loan.kfs),
             **_figures(loan.instalments, owing=False),
-            "schedule_paid": Decimal128(ZERO), "paid_total": Decimal128(ZERO), "created_at": loan.created_at, "updated_at": loan.updated_at,
+            "schedule_paid": ZERO, "paid_total": ZERO, "created_at": loan.created_at, "updated_at": loan.updated_at,
             "history": [_change(first.status, first.at, first.by, first.note)], "rev": 0,
             "decided_by": loan.decided_by,
         }
@@ -227,7 +208,7 @@ class LoanRepository(EntityRepository[Loan]):
         lists show) and records what was paid out, and where."""
         return await self._transition(self._in(loan_id, LoanStatus.APPROVED), {
             "$set": {"status": LoanStatus.DISBURSED.value, "disbursed_at": now, "disbursed_on": date_to_db(on),
-                     "net_disbursed": Decimal128(net), "payout_reference": reference, **_figures(schedule),
+                     "net_disbursed": net, "payout_reference": reference, **_figures(schedule),
                      "updated_at": now},
             "$push": {"history": _change(LoanStatus.DISBURSED, now, by, reference)}}, session)
 
@@ -236,8 +217,8 @@ class LoanRepository(EntityRepository[Loan]):
         """Applies a payment computed from `loan` as read; None if it changed since. The last
         instalment paid closes the loan."""
         update: dict[str, Any] = {
-            "$set": {"schedule_paid": Decimal128(loan.schedule_paid + amount), **_figures(schedule, owing=owed != 0),
-                     "paid_total": Decimal128(loan.paid_total + amount), "updated_at": now}}
+            "$set": {"schedule_paid": loan.schedule_paid + amount, **_figures(schedule, owing=owed != 0),
+                     "paid_total": loan.paid_total + amount, "updated_at": now}}
         if owed == 0:
             update["$set"].update(status=LoanStatus.CLOSED.value, open=False, closure=Closure.REPAID.value,
                                   closed_at=now)
@@ -255,7 +236,7 @@ class LoanRepository(EntityRepository[Loan]):
         return await self._transition(self._in(loan.id, LoanStatus.PRE_CLOSURE_REQUESTED, rev=loan.rev), {
             "$set": {"status": LoanStatus.CLOSED.value, "open": False, "closure": Closure.PRE_CLOSED.value,
                      "closed_at": now, "preclosure_quote": _quote_doc(quote), **_figures((), owing=False),
-                     "paid_total": Decimal128(loan.paid_total + amount), "updated_at": now},
+                     "paid_total": loan.paid_total + amount, "updated_at": now},
             "$push": {"history": _change(LoanStatus.CLOSED, now, by, Closure.PRE_CLOSED.value)}}, session)
 
     async def claim_notice(self, loan_id: str, key: str) -> bool:
@@ -291,7 +272,7 @@ class LoanRepository(EntityRepository[Loan]):
                                           {"emi": 1, "product.repayment_frequency": 1})
             return [doc async for doc in cursor]
 
-        return [OpenInstalment(str(d["_id"]), _dec(d["emi"]), RepaymentFrequency(d["product"]["repayment_frequency"]))
+        return [OpenInstalment(str(d["_id"]), d["emi"], RepaymentFrequency(d["product"]["repayment_frequency"]))
                 for d in await guarded(run, read=True)]
 
     # --- figures ---------------------------------------------------------------------------
@@ -306,7 +287,7 @@ class LoanRepository(EntityRepository[Loan]):
         facet = rows[0] if rows else {"status": [], "disbursed": []}
         counts = {s.value: 0 for s in LoanStatus}
         counts.update({r["_id"]: r["n"] for r in facet["status"]})
-        disbursed = _dec(facet["disbursed"][0]["amount"]) if facet["disbursed"] else ZERO
+        disbursed = from_db(facet["disbursed"][0]["amount"]) if facet["disbursed"] else ZERO
         return {"total": sum(counts.values()), "status_counts": counts, "disbursed_amount": disbursed}
 
     async def statistics(self, since: datetime) -> dict[str, Any]:
@@ -334,19 +315,19 @@ class LoanRepository(EntityRepository[Loan]):
 
         def total(name: str) -> dict[str, Any]:
             found = facet.get(name) or []
-            return {"count": found[0]["count"], "amount": _dec(found[0]["amount"])} if found else \
+            return {"count": found[0]["count"], "amount": from_db(found[0]["amount"])} if found else \
                 {"count": 0, "amount": ZERO}
 
         by_status = {s.value: {"count": 0, "amount": ZERO} for s in LoanStatus}
-        by_status.update({r["_id"]: {"count": r["count"], "amount": _dec(r["amount"])} for r in facet.get("status", [])})
+        by_status.update({r["_id"]: {"count": r["count"], "amount": from_db(r["amount"])} for r in facet.get("status", [])})
         disbursed = total("disbursed")
-        disbursed["net_amount"] = _dec(facet["disbursed"][0]["net"]) if facet.get("disbursed") else ZERO
+        disbursed["net_amount"] = from_db(facet["disbursed"][0]["net"]) if facet.get("disbursed") else ZERO
         return {
             "by_status": by_status, "disbursed": disbursed, "outstanding": total("outstanding"),
             "by_product": [{"product_id": r["_id"], "name": r["name"], "type": r["type"], "count": r["count"],
-                            "amount": _dec(r["amount"])} for r in facet.get("product", [])],
-            "applied_by_day": {r["_id"]: {"count": r["count"], "amount": _dec(r["amount"])}
+                            "amount": from_db(r["amount"])} for r in facet.get("product", [])],
+            "applied_by_day": {r["_id"]: {"count": r["count"], "amount": from_db(r["amount"])}
                                for r in facet.get("applied", [])},
-            "disbursed_by_day": {r["_id"]: {"count": r["count"], "amount": _dec(r["amount"])}
+            "disbursed_by_day": {r["_id"]: {"count": r["count"], "amount": from_db(r["amount"])}
                                  for r in facet.get("paid_out", [])},
         }

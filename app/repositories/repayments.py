@@ -5,26 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from bson import ObjectId
-from bson.decimal128 import Decimal128
 from pymongo import ASCENDING
 
 from app.domain.lending import Allocated, Repayment, RepaymentKind
 from app.repositories.base import RepositoryBase
-from app.repositories.codecs import from_db, to_db
-
-
-def _dec(value: Any) -> Any:
-    return from_db(value)
 
 
 def _from_doc(doc: dict[str, Any]) -> Repayment:
     return Repayment(
         id=str(doc["_id"]), loan_id=doc["loan_id"], user_id=doc["user_id"], kind=RepaymentKind(doc["kind"]),
-        amount=_dec(doc["amount"]),
-        allocations=tuple(Allocated(a["instalment"], _dec(a["interest"]), _dec(a["principal"]))
-                          for a in doc.get("allocations", [])),
-        outstanding_after=_dec(doc["outstanding_after"]), paid_at=doc["paid_at"], recorded_by=doc["recorded_by"],
-        breakdown={k: v.to_decimal() if isinstance(v, Decimal128) else v for k, v in (doc.get("breakdown") or {}).items()},
+        amount=doc["amount"],
+        allocations=tuple(Allocated(a["instalment"], a["interest"], a["principal"]) for a in doc.get("allocations", [])),
+        outstanding_after=doc["outstanding_after"], paid_at=doc["paid_at"], recorded_by=doc["recorded_by"],
+        breakdown=doc.get("breakdown") or {},
     )
 
 
@@ -44,8 +37,8 @@ class RepaymentRepository(RepositoryBase):
             "outstanding_after": repayment.outstanding_after, "paid_at": repayment.paid_at,
             "recorded_by": repayment.recorded_by, "breakdown": repayment.breakdown,
         }
-        await self.collection.insert_one(to_db(doc), session=session)
-        return _from_doc(to_db(doc))
+        await self.collection.insert_one(doc, session=session)
+        return _from_doc(doc)
 
     async def for_loan(self, loan_id: str) -> list[Repayment]:
         docs = await self.find_many({"loan_id": loan_id}, sort=[("paid_at", ASCENDING), ("_id", ASCENDING)])

@@ -15,7 +15,7 @@ from app.domain.pages import Page, PageRequest
 from app.domain.sessions import Session
 from app.domain.users import EmploymentDetails, FinancialDetails, KycStatus, Role, User, UserStatus, identifier_kind
 from app.repositories.base import EntityRepository, to_object_id
-from app.repositories.codecs import from_db, to_db
+from app.repositories.codecs import from_db
 
 MAX_SESSIONS = 20  # live sign-ins kept per user; the oldest is dropped beyond this
 
@@ -70,7 +70,8 @@ _MONEY_FIELDS = ("monthly_income", "monthly_expenses", "existing_emi")
 
 
 def _financial(stored: dict[str, Any] | None) -> FinancialDetails | None:
-    """Amounts as exact Decimals, whether stored as Decimal128 or (before that) as JSON floats."""
+    """Amounts as exact Decimals, whether stored as Decimal128 (the codec decodes them) or, before that, as
+    JSON floats."""
     if not stored:
         return None
     details = FinancialDetails(**{k: from_db(stored.get(k)) or Decimal(0) for k in _MONEY_FIELDS})  # type: ignore[typeddict-item]
@@ -302,7 +303,7 @@ class UserRepository(EntityRepository[User]):
 
     async def save_financial_details(self, user_id: str, details: FinancialDetails, now: datetime, *,
                                      queue_risk_at: datetime | None = None, session: Any = None) -> User | None:
-        return await self._set(user_id, {"financial_details": to_db(dict(details)), "updated_at": now,
+        return await self._set(user_id, {"financial_details": dict(details), "updated_at": now,
                                          **self._pending_risk(queue_risk_at)}, session=session)
 
     async def save_employment_details(self, user_id: str, details: EmploymentDetails, now: datetime, *,

@@ -3,6 +3,7 @@ storage and Decimal in the service, whatever older records hold."""
 
 from __future__ import annotations
 
+import decimal
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -15,7 +16,7 @@ from app.domain.lending import DuplicateApplication, Loan, LoanOrigin, StatusCha
 from app.domain.loan_schedule import RepaymentFrequency, build_schedule, key_fact_statement
 from app.domain.loans import LoanProduct, LoanStatus, LoanType
 from app.repositories.catalogue import LoanProductRepository
-from app.repositories.codecs import from_db, to_db
+from app.repositories.codecs import from_db
 from app.repositories.database import close_client, make_client
 from app.repositories.loans import LoanRepository
 
@@ -38,11 +39,26 @@ async def db(mongo_uri):
     await close_client(client)
 
 
-def test_codecs_convert_exactly_at_any_depth():
-    stored = to_db({"a": D("0.10"), "b": [D("1.005"), {"c": D("-0")}], "d": 3, "e": "x", "f": (D(1),)})
-    assert stored == {"a": Decimal128("0.10"), "b": [Decimal128("1.005"), {"c": Decimal128("-0")}], "d": 3, "e": "x",
-                      "f": [Decimal128("1")]}
-    assert from_db(Decimal128("12.34")) == D("12.34") and str(from_db(Decimal128("12.30"))) == "12.30"
+async def test_repositories_store_decimals_as_decimal128_and_read_them_back_exactly(db):
+    """One codec on every repository's database: a Decimal at any depth is written as BSON Decimal128
+    and read back as the same Decimal (exponent kept), in documents, updates and query filters."""
+    repo = LoanRepository(db)
+    await repo.collection.insert_one({"_id": "x", "a": D("0.10"), "b": [D("1.005"), {"c": D("-0")}], "d": 3,
+                                      "e": "x", "f": (D(1),)})
+    await repo.collection.update_one({"_id": "x", "a": D("0.1")}, {"$set": {"g": D("12.30")}})
+    raw = await db["loans"].find_one({"_id": "x"})  # the plain handle: the BSON as stored
+    assert raw == {"_id": "x", "a": Decimal128("0.10"), "b": [Decimal128("1.005"), {"c": Decimal128("-0")}], "d": 3,
+                   "e": "x", "f": [Decimal128("1")], "g": Decimal128("12.30")}
+    assert await db["loans"].count_documents({"_id": "x", "a": {"$type": "decimal"}, "g": {"$type": "decimal"}}) == 1
+    back = await repo.collection.find_one({"_id": "x"})
+    assert back["a"] == D("0.10") and [str(back["b"][0]), str(back["b"][1]["c"]), str(back["g"])] == \
+        ["1.005", "-0", "12.30"] and back["f"] == [D(1)] and isinstance(back["f"][0], Decimal)
+    with pytest.raises(decimal.Inexact):  # more digits than Decimal128 holds: refused, never rounded here
+        await repo.collection.insert_one({"a": D("1." + "1" * 34)})
+
+
+def test_stored_json_numbers_are_read_exactly():
+    assert from_db(D("12.30")) == D("12.30") and str(from_db(D("12.30"))) == "12.30"
     assert from_db(0.1) == D("0.1") and from_db(85000.5) == D("85000.5")  # not 0.1000000000000000055511151231
     assert from_db(7) == D(7) and from_db(None) is None
     with pytest.raises(TypeError):
