@@ -23,7 +23,6 @@ from app.repositories.files import EncryptedFileStore
 from app.repositories.idempotency import IdempotencyRepository
 from app.repositories.jobs import JobRepository
 from app.repositories.kyc import KycCaseRepository
-from app.repositories.kyc_queue import KycQueueRepository
 from app.repositories.liveness_challenges import LivenessChallengeRepository
 from app.repositories.loans import LoanRepository
 from app.repositories.otps import OtpRepository
@@ -152,8 +151,7 @@ async def build_container(
     users_repo, otps = repo(UserRepository), repo(OtpRepository)
     rate_events, user_log = repo(RateEventRepository), repo(UserLogRepository)
     api_keys, challenges = repo(ApiKeyRepository), repo(LivenessChallengeRepository)
-    kyc_queue = repo(KycQueueRepository)  # before the cases: their start-up numbering writes the queue
-    jobs_repo, kyc_cases, idempotency = repo(JobRepository), repo(KycCaseRepository, kyc_queue), repo(IdempotencyRepository)
+    jobs_repo, kyc_cases, idempotency = repo(JobRepository), repo(KycCaseRepository), repo(IdempotencyRepository)
     banks, products = repo(BankRepository), repo(LoanProductRepository)
     loans, repayments = repo(LoanRepository), repo(RepaymentRepository)
     rate_counters = repo(RateCounterRepository)
@@ -198,7 +196,6 @@ async def build_container(
                              weights=settings.kyc_check_weights, auto_decision=settings.kyc_auto_decision),
         cases=kyc_cases, files=files, cipher=cipher, users=users_repo, challenges=challenges, ml=ml,
         limits=verification.limits, jobs=jobs, audit=audit, notifier=notifier, clock=clock, events=events,
-        queue=kyc_queue,
     )
     catalogue = CatalogueService(banks, products, audit, clock)
     lending = LoanService(loans=loans, repayments=repayments, catalogue=catalogue, users=users_repo, audit=audit,

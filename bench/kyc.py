@@ -7,12 +7,10 @@ upload), so "bare" is `tasks.match_faces` on the same two files in this process.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import statistics
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,10 +20,7 @@ from bson import ObjectId
 from pymongo import MongoClient
 
 from app.ml import tasks
-from app.repositories.database import close_client, make_client
 from app.repositories.embedded import with_options
-from app.repositories.kyc import KycCaseRepository
-from app.repositories.kyc_queue import KycQueueRepository
 from bench.load import Result, Scenario, run_scenario
 from bench.ml import BareModels, Inputs
 from bench.server import BenchServer
@@ -92,9 +87,8 @@ def submit_to_checks_done(server: BenchServer, inputs: Inputs, bare: BareModels,
 
 
 def seed_review_queue(server: BenchServer, count: int = QUEUE_SIZE) -> None:
-    """`count` submitted, checked cases written straight into the embedded database, then numbered
-    into the review queue and counted by the service's own start-up step (as a database from before
-    the queue's seqs would be), so the queue is read the way it is in service."""
+    """`count` submitted, checked cases written straight into the embedded database, as the service
+    stores them (the queue reads them by the indexes the service made at its start)."""
     uri = with_options(json.loads((server.data_dir / "mongo.json").read_text())["uri"])
     client: MongoClient[dict[str, Any]] = MongoClient(uri)
     try:
@@ -118,17 +112,6 @@ def seed_review_queue(server: BenchServer, count: int = QUEUE_SIZE) -> None:
             cases.insert_many(docs[start:start + 1000])
     finally:
         client.close()
-    with ThreadPoolExecutor(1) as pool:  # its own event loop: the caller's is running
-        pool.submit(asyncio.run, _number_queue(uri)).result()
-
-
-async def _number_queue(uri: str) -> None:
-    client = make_client(uri)
-    try:
-        db = client["kycflow"]
-        await KycCaseRepository(db, KycQueueRepository(db)).ensure_indexes()  # numbers the cases, counts them
-    finally:
-        await close_client(client)
 
 
 def review_queue_scenarios(base: str, auditor_token: str) -> list[Scenario]:

@@ -4,20 +4,16 @@ Every transition is one `find_one_and_update` filtered on the state it expects, 
 racing requests exactly one wins and the other gets None (the service turns that into 409).
 Files live in GridFS (`app/repositories/files.py`); document numbers appear here only masked,
 fingerprinted and encrypted.
-
-The review queue reads submitted cases by `queue_seq` windows (see `pending`); the sequence and
-the counts live in `kyc_queue` (`app/repositories/kyc_queue.py`).
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from app.domain.kyc import (
@@ -34,23 +30,22 @@ from app.domain.kyc import (
 )
 from app.domain.pages import Page, PageRequest
 from app.repositories.base import EntityRepository, to_object_id
-from app.repositories.kyc_queue import (
-    RANK_COUNTS_PIPELINE,
-    RANKS,
-    RISK_RANK,
-    TYPE_COUNTS_PIPELINE,
-    UNASSESSED,
-    KycQueueRepository,
-    QueueState,
-    counts_from_rows,
-)
 
-# Review-queue indexes of earlier versions (by submitted_at): dropped, the queue reads by queue_seq.
-_OLD_QUEUE_INDEXES = ("status_1_submitted_at_1__id_1", "status_1_risk_rank_1_submitted_at_1__id_1",
-                      "status_1_documents.type_1_submitted_at_1")
-# Earlier versions matched duplicates on the kept number, typed or read: a typed number the image did not
-# show could make another customer's case a duplicate.
-_OLD_FINGERPRINT_INDEXES = ("documents.number_fingerprint_1",)
+# The by-risk sort's rank of each level; a case whose checks still run sorts after every level.
+RISK_RANK = {RiskLevel.HIGH.value: 0, RiskLevel.MEDIUM.value: 1, RiskLevel.LOW.value: 2}
+UNASSESSED = len(RISK_RANK)
+# The review queue: each filter (level, document type, both, none) x sort (oldest; by risk), as
+# ESR keys after `status`: equalities, then the sort, `_id` last as it ends each sort. A level is
+# an equality on `risk_rank`, so one key serves it under either sort.
+_QUEUE_KEYS = (("submitted_at",), ("risk_rank", "submitted_at"), ("documents.type", "submitted_at"),
+               ("documents.type", "risk_rank", "submitted_at"))
+# Indexes of earlier versions, dropped at start: the queue's `queue_seq` keys (a page was read in
+# seq windows steered by counters in `kyc_queue`), a type key without `_id`, and duplicates matched
+# on the kept number, typed or read (a typed number the image did not show could make another
+# customer's case a duplicate).
+_OLD_INDEXES = ("status_1_queue_seq_1", "status_1_risk_rank_1_queue_seq_1", "status_1_documents.type_1_queue_seq_1",
+                "status_1_risk_rank_1_documents.type_1_queue_seq_1", "status_1_documents.type_1_submitted_at_1",
+                "documents.number_fingerprint_1")
 
 
 def _document(d: dict[str, Any]) -> CaseDocument:
@@ -96,18 +91,8 @@ def _document_doc(d: CaseDocument) -> dict[str, Any]:
     return asdict(d)
 
 
-@dataclass(frozen=True)
-class PendingPage:
-    page: Page[KycCase]
-    head: int | None  # a new lower bound of the waiting seqs, when this read found one
-
-
 class KycCaseRepository(EntityRepository[KycCase]):
     collection_name = "kyc_doc"
-
-    def __init__(self, db: Any, queue: KycQueueRepository) -> None:
-        super().__init__(db)
-        self.queue = queue  # for the start-up numbering of cases submitted before `queue_seq`
 
     def to_entity(self, doc: dict[str, Any]) -> KycCase:
         return _from_doc(doc)
@@ -117,44 +102,17 @@ class KycCaseRepository(EntityRepository[KycCase]):
         await self.collection.create_index("user_id", name="one_open_case", unique=True,
                                            partialFilterExpression={"status": CaseStatus.OPEN.value})
         await self.collection.create_index([("user_id", ASCENDING), ("created_at", DESCENDING)])
-        # The review queue: equalities, then `queue_seq` last, for every filter `pending` sends (the
-        # embedded server serves "equalities + one range on the next field" from the range alone).
-        for equal in ([], ["risk_rank"], ["documents.type"], ["risk_rank", "documents.type"]):
-            await self.collection.create_index([("status", ASCENDING), *[(f, ASCENDING) for f in equal],
-                                                ("queue_seq", ASCENDING)])
-        for name in _OLD_QUEUE_INDEXES:
+        for keys in _QUEUE_KEYS:
+            await self.collection.create_index([("status", ASCENDING), *[(k, ASCENDING) for k in keys],
+                                                ("_id", ASCENDING)])
+        # The duplicate check compares only numbers the documents show (`shown_fingerprint`).
+        await self.collection.create_index([("documents.shown_fingerprint", ASCENDING), ("status", ASCENDING)])
+        for name in _OLD_INDEXES:
             try:
                 await self.collection.drop_index(name)
             except OperationFailure:
                 pass  # never created here (a new database), or dropped at an earlier start
-        # The duplicate check compares only numbers the documents show (`shown_fingerprint`).
-        await self.collection.create_index([("documents.shown_fingerprint", ASCENDING), ("status", ASCENDING)])
-        for name in _OLD_FINGERPRINT_INDEXES:
-            try:
-                await self.collection.drop_index(name)
-            except OperationFailure:
-                pass
-        await self._number_legacy_cases()
-
-    async def _number_legacy_cases(self) -> None:
-        """Cases submitted before the queue had seqs get them, oldest first, and the counts are
-        rebuilt from the cases. Idempotent; with nothing to number (every start after the first)
-        it costs one index lookup and one read of the counter."""
-        legacy = await self.find_many({"status": CaseStatus.SUBMITTED.value, "queue_seq": None},
-                                      sort=[("submitted_at", ASCENDING), ("_id", ASCENDING)])
-        if not legacy and await self.queue.has_counts():
-            return
-        if legacy:
-            first = await self.queue.take_seqs(len(legacy))
-            for start in range(0, len(legacy), 1000):
-                await self.collection.bulk_write([
-                    UpdateOne({"_id": doc["_id"], "queue_seq": None}, {"$set": {"queue_seq": first + start + n}})
-                    for n, doc in enumerate(legacy[start:start + 1000])])
-        await self.queue.set_counts(await self.queue_counts())
-
-    async def queue_counts(self) -> dict[str, int]:
-        """The queue's counts as the cases say (for the counter's rebuild)."""
-        return counts_from_rows(await self.aggregate(RANK_COUNTS_PIPELINE), await self.aggregate(TYPE_COUNTS_PIPELINE))
+        await self.db.drop_collection("kyc_queue")  # the old queue's counters; nothing when already gone
 
     async def _update(self, query: dict[str, Any], update: dict[str, Any], session: Any = None) -> KycCase | None:
         doc = await self.collection.find_one_and_update(query, update, return_document=ReturnDocument.AFTER,
@@ -171,66 +129,18 @@ class KycCaseRepository(EntityRepository[KycCase]):
         return [_from_doc(d) for d in await self.find_many({"user_id": user_id}, sort=[("created_at", DESCENDING)])]
 
     async def pending(self, *, risk_level: str | None, document_type: str | None, by_risk: bool,
-                      page: PageRequest, queue: QueueState) -> PendingPage:
-        """Submitted cases waiting for a decision (oldest first: in `queue_seq` order, which is
-        submission order; by risk: High, Medium, Low, then those whose checks still run), with the
-        applicant as they were at submission; `total` is the counter's.
-
-        The embedded server decodes every document a query's index lookup returns before it sorts
-        and skips, so a page is never one query over the queue: it is read in `queue_seq` windows
-        `[lo, lo + width)` from `queue.head`, the width doubling until the page is full, the
-        bucket's count is reached or `next_seq` is passed. Each window is equalities then one range
-        on the index's next field, which the server answers from that range alone. Deep pages cost
-        O(skip), like MongoDB's skip; by risk, whole levels before the page are skipped by count."""
-        rank = RISK_RANK[risk_level] if risk_level else None
-        total = queue.count(rank, document_type)
-        skip, head = page.skip, None
-        items: list[dict[str, Any]] = []
-        for level in (RANKS if by_risk and rank is None else (rank,)):
-            expect = queue.count(level, document_type)
-            if expect <= skip:  # nothing of this level (or bucket) is on the page
-                skip -= expect
-                continue
-            docs, seen, first, reached_end = await self._scan(level, document_type, queue, skip,
-                                                             page.page_size - len(items), expect)
-            items += docs
-            skip = max(0, skip - seen)
-            if level is None and document_type is None and not by_risk:
-                # The first waiting seq of the whole queue, or (none found up to next_seq) next_seq.
-                head = first if first is not None else (queue.next_seq if reached_end else None)
-            if len(items) >= page.page_size:
-                break
-        return PendingPage(Page([_from_doc(d) for d in items], total, page.page, page.page_size), head)
-
-    async def _scan(self, rank: int | None, document_type: str | None, queue: QueueState, skip: int, want: int,
-                    expect: int) -> tuple[list[dict[str, Any]], int, int | None, bool]:
-        """The `want` waiting cases after the first `skip` of one bucket, in seq order. Returns them,
-        how many matches were seen (skipped ones included), the first seq seen, and whether the
-        scan reached `next_seq`."""
+                      page: PageRequest) -> Page[KycCase]:
+        """Submitted cases waiting for a decision (oldest first; by risk: High, Medium, Low, then
+        those whose checks still run, oldest first within each), with the applicant as they were at
+        submission. One page off one of `_QUEUE_KEYS`, and its total."""
         query: dict[str, Any] = {"status": CaseStatus.SUBMITTED.value}
-        if rank is not None:
-            query["risk_rank"] = rank
+        if risk_level:
+            query["risk_rank"] = RISK_RANK[risk_level]
         if document_type:
             query["documents.type"] = document_type
-        lo, end = queue.head, queue.next_seq
-        # First window: the bucket's density over [head, next_seq) says how wide `skip + want`
-        # matches should be; a margin for cases decided since, then doubling for the rest.
-        density = min(1.0, max(1, expect) / max(1, end - lo))
-        width = max(want, math.ceil((skip + want) / density * 1.25))
-        out: list[dict[str, Any]] = []
-        seen, first = 0, None
-        while lo < end and len(out) < want and seen < expect:
-            hi = min(end, lo + width)
-            docs = await self.find_many({**query, "queue_seq": {"$gte": lo, "$lt": hi}},
-                                        sort=[("queue_seq", ASCENDING)], limit=skip + want - seen)
-            if docs and first is None:
-                first = int(docs[0]["queue_seq"])
-            for doc in docs:
-                if seen >= skip:
-                    out.append(doc)
-                seen += 1
-            lo, width = hi, width * 2
-        return out, seen, first, lo >= end
+        sort = [("risk_rank", ASCENDING)] if by_risk and not risk_level else []  # one level: nothing to rank
+        sort += [("submitted_at", ASCENDING), ("_id", ASCENDING)]
+        return await self.paginate(query, sort=sort, page=page)
 
     async def duplicate_owners(self, shown_fingerprint: str, user_id: str) -> list[str]:
         """Other customers whose submitted or approved case has a document showing the same number
@@ -293,12 +203,11 @@ class KycCaseRepository(EntityRepository[KycCase]):
 
     # --- transitions -----------------------------------------------------------------------
 
-    async def submit(self, case_id: str, user_id: str, applicant: dict[str, Any], now: datetime, queue_seq: int,
+    async def submit(self, case_id: str, user_id: str, applicant: dict[str, Any], now: datetime,
                      session: Any = None) -> KycCase | None:
-        """`queue_seq`: the case's place in the review queue (`KycQueueRepository.take_seqs`)."""
         return await self._update(self._open(case_id, user_id), {"$set": {
             "status": CaseStatus.SUBMITTED.value, "checks_state": ChecksState.RUNNING.value, "submitted_at": now,
-            "updated_at": now, "applicant": applicant, "risk_rank": UNASSESSED, "queue_seq": queue_seq,
+            "updated_at": now, "applicant": applicant, "risk_rank": UNASSESSED,
         }}, session=session)
 
     async def record_checks(self, case_id: str, checks: list[Check], assessment: Assessment,

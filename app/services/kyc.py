@@ -51,7 +51,6 @@ from app.ml.gateway import MlGateway
 from app.ml.images import sniff_format
 from app.repositories.files import EncryptedFileStore
 from app.repositories.kyc import KycCaseRepository
-from app.repositories.kyc_queue import KycQueueRepository, rank_of
 from app.repositories.liveness_challenges import LivenessChallengeRepository
 from app.repositories.users import UserRepository
 from app.services.audit import AuditService
@@ -101,10 +100,8 @@ class KycService:
         self, *, settings: KycSettings, cases: KycCaseRepository, files: EncryptedFileStore, cipher: DocumentCipher,
         users: UserRepository, challenges: LivenessChallengeRepository, ml: MlGateway, limits: tasks.Limits,
         jobs: JobService, audit: AuditService, notifier: Notifier, clock: Clock, events: EventService,
-        queue: KycQueueRepository,
     ) -> None:
         self.s, self.cases, self.files, self.cipher = settings, cases, files, cipher
-        self.queue = queue  # the review queue's seqs and counts: changed in each transition's transaction
         self.users, self.challenges, self.ml, self.limits = users, challenges, ml, limits
         self.jobs, self.audit, self.notifier, self.clock = jobs, audit, notifier, clock
         self.events = events  # each transition publishes its event in its own transaction
@@ -263,14 +260,12 @@ class KycService:
         async def step(session: Any) -> KycCase | None:
             # The job first: without transactions a crash then leaves a job with nothing to do.
             await self.jobs.enqueue(CHECKS_JOB, f"{CHECKS_JOB}:{case.id}", {"case_id": case.id}, session=session)
-            seq = await self.queue.take_seqs()  # outside the transaction: see KycQueueRepository.advance_head
-            submitted = await self.cases.submit(case.id, user.id, applicant, self.clock.now(), seq, session=session)
+            submitted = await self.cases.submit(case.id, user.id, applicant, self.clock.now(), session=session)
             if submitted is not None:
                 await self.users.set_kyc_status(user.id, KycStatus.SUBMITTED, self.clock.now(), session=session)
                 await self.events.publish(EventType.KYC_SUBMITTED, user_id=user.id, session=session, data={
                     "kyc_id": case.id, "status": submitted.status.value,
                     "documents": [{"type": d.type, "number_masked": d.number_masked} for d in submitted.documents]})
-                await self.queue.entered([d.type for d in submitted.documents], session=session)
             return submitted
 
         submitted = await self.jobs.atomically(step)
@@ -298,8 +293,6 @@ class KycService:
                 # No score or risk level: the customer's own live stream carries this event too.
                 await self.events.publish(EventType.KYC_CHECKS_COMPLETED, user_id=case.user_id, session=session, data={
                     "kyc_id": case.id, "status": done.status.value, "checks_state": done.checks_state.value})
-                await self.queue.assessed(rank_of(assessment.risk_level.value), [d.type for d in done.documents],
-                                          session=session)
             return done
 
         done = await self.jobs.atomically(step)
@@ -376,12 +369,7 @@ class KycService:
     # --- the auditor -------------------------------------------------------------------------
 
     async def pending(self, **filters: Any) -> Page[KycCase]:
-        state = await self.queue.state()
-        now = self.clock.now()  # after the state's read: its next_seq was taken before now
-        result = await self.cases.pending(**filters, queue=state)
-        if result.head is not None and result.head > state.head:
-            await self.queue.advance_head(result.head, state, now)  # later reads start nearer the first case
-        return result.page
+        return await self.cases.pending(**filters)
 
     async def get_case(self, case_id: str, actor: User, client: ClientInfo) -> KycCase:
         case = await self.cases.get(case_id)
@@ -442,8 +430,6 @@ class KycService:
                                           user_id=user.id, session=session,
                                           data={"kyc_id": case.id, "status": decided.status.value,
                                                 "reason": decision.reason, **({} if approved else {"reasons": reasons})})
-                await self.queue.left(rank_of(decided.risk_level.value if decided.risk_level else None),
-                                       [d.type for d in decided.documents], session=session)
             return decided
 
         decided = await self.jobs.atomically(step)

@@ -81,8 +81,7 @@ async def submitted_case(container: Container, user_id: str, *, queue_checks: bo
     checks job queued, as `KycService.submit` leaves it (without its event: tests that need the
     event go through the service)."""
     case = await open_case_with_documents(container, user_id)
-    submitted = await container.kyc.cases.submit(case.id, user_id, {"name": "Asha Rao"}, container.clock.now(),
-                                                 await container.kyc.queue.take_seqs())
+    submitted = await container.kyc.cases.submit(case.id, user_id, {"name": "Asha Rao"}, container.clock.now())
     assert submitted is not None
     if queue_checks:
         await container.jobs.enqueue(CHECKS_JOB, f"{CHECKS_JOB}:{case.id}", {"case_id": case.id})

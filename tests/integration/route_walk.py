@@ -326,7 +326,7 @@ async def _filtered_lists(w: Walker, people: dict[str, Any]) -> None:
     customer = people["customer"]["user_id"]
     since = w.api.container.clock.now().replace(year=2020).isoformat()
     for params in ({"risk_level": "Medium"}, {"document_type": "pan"}, {"risk_level": "Medium", "document_type": "pan"},
-                   {"sort": "risk"}):
+                   {"sort": "risk"}, {"sort": "risk", "document_type": "pan"}):
         await w.call("GET", "/kyc/pending", headers=ah, params=params)
     for params in ({"role": "customer"}, {"kyc_status": "APPROVED"}, {"role": "customer", "kyc_status": "APPROVED"},
                    {"q": "walk"}):

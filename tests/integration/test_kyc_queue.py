@@ -1,6 +1,6 @@
-"""The auditor's review queue (`GET /kyc/pending`) read in `queue_seq` windows with counted totals:
-every filter, sort and page equals a brute-force sort of the same cases; concurrent submissions and
-decisions keep the seqs and counts exact; cases from before the seqs are numbered at start-up.
+"""The auditor's review queue (`GET /kyc/pending`): every filter, sort and page, and its total, equals
+a brute-force sort of the same cases; concurrent submissions, decisions and reads keep it exact; the
+previous version's queue machinery (`kyc_queue` counters, `queue_seq` indexes) goes at start-up.
 
 Cases are built through the repositories (no models needed) and moved through the service's own
 transactions: submit, the checks job (its checks stubbed to give the wanted risk level), and the
@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -117,20 +117,20 @@ class Queue:
                         assert (body["page"], body["page_size"]) == (page, size), where
                         assert [i["kyc_id"] for i in body["items"]] == want[(page - 1) * size:page * size], where
 
-    async def assert_counts_match_cases(self) -> None:
-        """The counters equal a recount of the cases (zero buckets aside)."""
-        state = await self.api.container.kyc.queue.state()
-        recount = await self.api.container.kyc.cases.queue_counts()
-        assert {k: v for k, v in state.counts.items() if v} == {k: v for k, v in recount.items() if v}
-
 
 async def make_queue(api) -> Queue:
     return Queue(api, bearer(await api.staff("auditor")))
 
 
 async def clear(api) -> None:
-    for name in ("kyc_doc", "kyc_queue"):
-        await api.container.db[name].delete_many({})
+    await api.container.db["kyc_doc"].delete_many({})
+
+
+async def in_submission_order(api, cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Cases submitted at once, in the order the queue's oldest-first sort gives them."""
+    docs = await api.container.db["kyc_doc"].find({"_id": {"$in": [ObjectId(c["id"]) for c in cases]}}).to_list(None)
+    order = [str(d["_id"]) for d in sorted(docs, key=lambda d: (d["submitted_at"], d["_id"]))]
+    return sorted(cases, key=lambda c: order.index(c["id"]))
 
 
 def run_on(loop: asyncio.AbstractEventLoop, coroutine: Any) -> Any:
@@ -169,7 +169,6 @@ async def test_every_filter_sort_and_page_equals_a_brute_force_sort(queue_api):
                 assert await queue.decide(running[op[1] % len(running)], op[2]) == 409
             elif op[0] == "decide" and ready:
                 assert await queue.decide(ready[op[1] % len(ready)], op[2]) == 200
-        await queue.assert_counts_match_cases()
         await queue.assert_pages_match(size)
 
     @seed(20261122)
@@ -187,29 +186,24 @@ async def test_concurrent_submits_and_decisions_keep_the_queue_exact(queue_api):
     cases = [await queue.new_case(["aadhaar", "pan"] if n % 2 else ["passport"]) for n in range(12)]
     await asyncio.gather(*(queue.submit(c) for c in cases))
 
-    # Each got its own seq (a retried transaction takes a new one) and is listed exactly once, in seq order.
-    docs = await api.container.db["kyc_doc"].find({"status": "SUBMITTED"}).to_list(None)
-    assert len({d["queue_seq"] for d in docs}) == 12
-    by_seq = [str(d["_id"]) for d in sorted(docs, key=lambda d: d["queue_seq"])]
+    # Each is listed exactly once, oldest first.
+    queue.cases = await in_submission_order(api, cases)
     body = await queue.page(None, None, "oldest", 1, 100)
-    assert body["total"] == 12 and [i["kyc_id"] for i in body["items"]] == by_seq
-    queue.cases = sorted(cases, key=lambda c: by_seq.index(c["id"]))
+    assert body["total"] == 12 and [i["kyc_id"] for i in body["items"]] == [c["id"] for c in queue.cases]
 
     await asyncio.gather(*(queue.check(c, LEVELS[n % 3]) for n, c in enumerate(queue.cases)))
-    await queue.assert_counts_match_cases()
+    await queue.assert_pages_match(5, kinds=(None, "pan"))
 
     # Two auditors decide the same case at once: one wins, it leaves the queue once.
     first = queue.cases[0]
     statuses = sorted(await asyncio.gather(queue.decide(first, True), queue.decide(dict(first), False)))
     assert statuses == [200, 409]
     first["decided"] = True
-    state = await api.container.kyc.queue.state()
-    assert state.counts["all"] == 11
-    await queue.assert_counts_match_cases()
+    assert (await queue.page(None, None, "oldest", 1, 1))["total"] == 11
     await queue.assert_pages_match(5, kinds=(None, "pan"))
 
 
-async def test_the_head_moves_past_decided_cases_and_never_hides_a_waiting_one(queue_api):
+async def test_reads_racing_submissions_and_decisions_list_whatever_still_waits(queue_api):
     api = queue_api
     queue = await make_queue(api)
     for n in range(8):
@@ -219,68 +213,46 @@ async def test_the_head_moves_past_decided_cases_and_never_hides_a_waiting_one(q
         await queue.check(case, LEVELS[n % 3])
     for case in queue.cases[:5]:
         assert await queue.decide(case, True) == 200
-    # An unfiltered read finds the first waiting case (seq 5), but a seq taken just now might still
-    # be on its way in: it only marks where the queue ends (8), and the head stays.
-    await queue.page(None, None, "oldest", 1, 2)
-    state = await api.container.kyc.queue.state()
-    assert (state.head, state.mark_seq, state.next_seq) == (0, 8, 8)
-    api.container.clock.advance(seconds=121)  # every seq below the mark has settled
-    await queue.page(None, None, "oldest", 1, 2)
-    assert (await api.container.kyc.queue.state()).head == 5
 
-    # New submissions and reads racing decisions: whatever still waits is listed.
     late = [await queue.new_case(["pan", "passport"]) for _ in range(6)]
     reads = [queue.page(None, None, "oldest", 1, 2) for _ in range(6)]
-    await asyncio.gather(*(queue.submit(c) for c in late), queue.decide(queue.cases[5], False), *reads)
-    docs = await api.container.db["kyc_doc"].find({"status": "SUBMITTED"}).to_list(None)
-    queue.cases += sorted(late, key=lambda c: next(d["queue_seq"] for d in docs if str(d["_id"]) == c["id"]))
+    *_, decided, first_pages = await asyncio.gather(*(queue.submit(c) for c in late), queue.decide(queue.cases[5], False),
+                                                     asyncio.gather(*reads))
+    assert decided == 200
+    # A read during the race sees each case at most once and oldest first, whatever it caught.
+    waiting_or_gone = [c["id"] for c in queue.cases] + [c["id"] for c in await in_submission_order(api, late)]
+    for body in first_pages:
+        ids = [i["kyc_id"] for i in body["items"]]
+        assert len(set(ids)) == len(ids) and ids == sorted(ids, key=waiting_or_gone.index)
+    queue.cases += await in_submission_order(api, late)
     for case in queue.cases[6:8]:
         assert await queue.decide(case, True) == 200
-    assert (await api.container.kyc.queue.state()).head == 5  # the mark is not old enough yet
-    api.container.clock.advance(seconds=121)
     body = await queue.page(None, None, "oldest", 1, 50)
     assert [i["kyc_id"] for i in body["items"]] == queue.expected(None, None, "oldest")
-    assert len(body["items"]) == 6 and (await api.container.kyc.queue.state()).head == 8
+    assert len(body["items"]) == body["total"] == 6
     await queue.assert_pages_match(2, kinds=(None, "pan"))
-    await queue.assert_counts_match_cases()
 
 
-async def test_cases_submitted_before_the_seqs_are_numbered_once_at_start_up(queue_api):
+async def test_the_previous_queue_machinery_goes_at_start_up(queue_api):
     api = queue_api
     queue = await make_queue(api)
-    current = await queue.new_case(["passport"])
-    await queue.submit(current)  # seq 0, counted
-    base = datetime.now(UTC) - timedelta(days=1)
-    # Written as the previous version stored them: no queue_seq, submitted in a shuffled order.
-    legacy = []
-    for n, minutes in enumerate((30, 10, 20, 40)):
-        at = base + timedelta(minutes=minutes)
-        level, rank = (("High", 0), ("Low", 2), (None, 3), ("Medium", 1))[n]
-        doc = {"_id": ObjectId(), "user_id": str(ObjectId()), "status": "SUBMITTED",
-               "checks_state": "DONE" if level else "RUNNING", "created_at": at, "updated_at": at,
-               "submitted_at": at, "risk_level": level, "risk_rank": rank, "applicant": {"name": f"Old {n}"},
-               "documents": [{"id": uuid.uuid4().hex, "type": t, "side": None, "file_id": str(ObjectId()),
-                              "content_type": "image/jpeg", "uploaded_at": at, "fields": {}, "confidence": 0.9,
-                              "validation": {}} for t in (("aadhaar", "aadhaar", "pan") if n % 2 else ("passport",))],
-               "selfie": None, "checks": []}
-        legacy.append(doc)
-    decided = {**legacy[0], "_id": ObjectId(), "status": "APPROVED"}
-    await api.container.db["kyc_doc"].insert_many([*legacy, decided])
+    db, cases = api.container.db, api.container.kyc.cases
+    # A database as the previous version left it: counters in `kyc_queue`, `queue_seq` on each
+    # submitted case and the indexes the queue read by.
+    await db["kyc_queue"].insert_many([{"_id": "seq", "next_seq": 3}, {"_id": "counts.0", "counts": {"all": 3}}])
+    for n in range(3):
+        case = await queue.new_case(["passport"])
+        await queue.submit(case)
+        await db["kyc_doc"].update_one({"_id": ObjectId(case["id"])}, {"$set": {"queue_seq": 2 - n}})
+        queue.cases.append(case)
+    for keys in (["queue_seq"], ["risk_rank", "queue_seq"], ["documents.type", "queue_seq"],
+                 ["risk_rank", "documents.type", "queue_seq"]):
+        await db["kyc_doc"].create_index([("status", 1), *[(k, 1) for k in keys]])
 
-    cases = api.container.kyc.cases
-    await cases.ensure_indexes()  # what every start runs
-    numbered = {d["_id"]: d.get("queue_seq") async for d in api.container.db["kyc_doc"].find({})}
-    by_time = sorted(legacy, key=lambda d: d["submitted_at"])
-    assert [numbered[d["_id"]] for d in by_time] == [1, 2, 3, 4]  # after the case already in the queue
-    assert numbered[decided["_id"]] is None
-    queue.cases = [current] + [{"id": str(d["_id"]), "types": {x["type"] for x in d["documents"]},
-                                "level": d["risk_level"], "decided": False} for d in by_time]
-    await queue.assert_counts_match_cases()
-    await queue.assert_pages_match(2, kinds=(None, "aadhaar", "pan", "passport"))
-
-    # A second start changes nothing.
-    before = await api.container.db["kyc_queue"].find({}).to_list(None)
-    await cases.ensure_indexes()
-    again = {d["_id"]: d.get("queue_seq") async for d in api.container.db["kyc_doc"].find({})}
-    assert again == numbered
-    assert await api.container.db["kyc_queue"].find({}).to_list(None) == before
+    for _ in range(2):  # what every start runs; the second finds nothing left to drop
+        await cases.ensure_indexes()
+        assert "kyc_queue" not in await db.list_collection_names()
+        names = [ix["name"] async for ix in await db["kyc_doc"].list_indexes()]
+        assert not [n for n in names if "queue_seq" in n], names
+    # The stale seqs (reversed here) steer nothing: oldest first is by submission.
+    await queue.assert_pages_match(2, kinds=(None, "passport"))

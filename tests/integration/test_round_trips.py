@@ -43,18 +43,19 @@ ROUTES: dict[tuple[str, str], tuple[int, str]] = {
                                      "file; listIndexes x2 on an empty bucket); replace doc ($pull, then $push); audit"),
     ("PUT", "/kyc/documents/{document_id}/corrections"): (4, "principal, case, update under state; audit"),
     ("POST", "/kyc/selfie"): (9, "principal; case read twice; GridFS (driver's index checks, chunk, file); set; audit"),
-    ("POST", "/kyc/submit"): (11, "principal, case; checks job, queue seq, case, user, event job + event, queue "
-                                  "head in one transaction (commit); audit"),
-    ("POST", "/kyc/upload"): (22, "idempotency record (insert, finish) around a document upload (9) and a submit (10)"),
+    ("POST", "/kyc/submit"): (9, "principal, case; checks job, case, user, event job + event in one transaction "
+                                 "(commit); audit"),
+    ("POST", "/kyc/upload"): (20, "principal; idempotency record (insert, finish) around a document upload (9) and "
+                                  "a submit (8)"),
     ("GET", "/kyc/me"): (2, "principal, the newest case"),
     # KYC (auditors)
-    ("GET", "/kyc/pending"): (3, "principal; queue counters; one page of cases"),
+    ("GET", "/kyc/pending"): (3, "principal, page, total"),
     ("GET", "/kyc/{kyc_id}"): (3, "principal, case; audit (case viewed)"),
     ("GET", "/kyc/{kyc_id}/files/{file_id}"): (6, "principal, case; file metadata read twice (ours, GridFS's), chunks; "
                                                   "audit"),
-    ("PUT", "/kyc/{kyc_id}/approve"): (10, "principal, case, customer; decision, user, event job + event, queue in one "
-                                           "transaction (commit); audit"),
-    ("PUT", "/kyc/{kyc_id}/reject"): (10, "as approve"),
+    ("PUT", "/kyc/{kyc_id}/approve"): (9, "principal, case, customer; decision, user, event job + event in one "
+                                          "transaction (commit); audit"),
+    ("PUT", "/kyc/{kyc_id}/reject"): (9, "as approve"),
     # Staff and audit
     ("POST", "/admin/users"): (3, "principal, insert, audit"),
     ("PUT", "/admin/users/{user_id}/status"): (5, "principal, target read twice around the change; audit"),
@@ -121,8 +122,8 @@ ROUTES: dict[tuple[str, str], tuple[int, str]] = {
 
 # Job kind: (budget per run of its handler, why)
 JOBS: dict[str, tuple[int, str]] = {
-    "kyc_checks": (17, "case, user, 2 duplicate checks, 2 files (metadata twice each, chunks); results, event job + "
-                       "event, queue in one transaction (commit); user's risk; audit"),
+    "kyc_checks": (16, "case, user, 2 duplicate checks, 2 files (metadata twice each, chunks); results, event job + "
+                       "event in one transaction (commit); user's risk; audit"),
     "profile_risk": (2, "user, the score under the queued marker"),
     "loan_notice": (1, "claim the notice on the loan (the mail goes after)"),
     "webhook_fanout": (3, "event, matching endpoints, a delivery job per endpoint"),
