@@ -10,7 +10,7 @@ from app.api.deps import ClientDep, ContainerDep, allow
 from app.api.routing import ExactJsonRoute
 from app.api.schemas.common import Page, error_responses
 from app.api.schemas.loans import BankIn, BankOut, LoanTypeName, ProductIn, ProductOut
-from app.domain import lending as lg
+from app.domain.catalogue import BankExists, BankNotFound, ProductExists, ProductNotFound
 from app.domain.loans import InvalidLoanProduct
 from app.domain.pages import PageRequest
 from app.services.auth import Principal
@@ -28,7 +28,7 @@ async def list_banks(_: Keeper, c: ContainerDep, page: PageNo = 1, page_size: Pa
 
 
 @router.post("/banks", status_code=status.HTTP_201_CREATED, response_model=BankOut, summary="Add a bank",
-             responses=error_responses(401, 403, lg.BankExists, 422))
+             responses=error_responses(401, 403, BankExists, 422))
 async def add_bank(body: BankIn, admin: Keeper, c: ContainerDep, client: ClientDep) -> BankOut:
     """The code is unique (stored in capitals)."""
     return BankOut.of(await c.catalogue.add_bank(name=body.name, code=body.code, active=body.active,
@@ -47,7 +47,7 @@ async def all_products(_: Keeper, c: ContainerDep, page: PageNo = 1, page_size: 
 
 @router.post("/products", status_code=status.HTTP_201_CREATED, response_model=ProductOut,
              summary="Add a loan product",
-             responses=error_responses(401, 403, lg.BankNotFound, lg.ProductExists, InvalidLoanProduct, 422))
+             responses=error_responses(401, 403, BankNotFound, ProductExists, InvalidLoanProduct, 422))
 async def add_product(body: ProductIn, admin: Keeper, c: ContainerDep, client: ClientDep) -> ProductOut:
     """Limits that cannot all hold at once are refused, each named in `errors`."""
     saved = await c.catalogue.add_product(body.fields(), actor=admin.user, client=client)
@@ -55,7 +55,7 @@ async def add_product(body: ProductIn, admin: Keeper, c: ContainerDep, client: C
 
 
 @router.put("/products/{product_id}", response_model=ProductOut, summary="Replace a product's terms",
-            responses=error_responses(401, 403, lg.ProductNotFound, lg.BankNotFound, lg.ProductExists,
+            responses=error_responses(401, 403, ProductNotFound, BankNotFound, ProductExists,
                                       InvalidLoanProduct, 422))
 async def update_product(product_id: str, body: ProductIn, admin: Keeper, c: ContainerDep,
                          client: ClientDep) -> ProductOut:

@@ -12,8 +12,8 @@ from fastapi.responses import JSONResponse
 from pymongo.errors import DocumentTooLarge
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.domain import catalogue, jobs, kyc, loan_schedule, loans, money, profile, webhooks
 from app.domain import errors as e
-from app.domain import jobs, kyc, lending, loan_schedule, loans, money, profile, webhooks
 from app.domain.api_keys import InsufficientScope
 from app.domain.gateway import GatewayPathRefused, UnknownService, UpstreamFailed, UpstreamTimeout
 from app.domain.jobs import JobNotFailed, JobNotFound
@@ -47,8 +47,8 @@ STATUS: dict[type[e.DomainError], int] = {
     money.InvalidAmount: 422, money.InvalidRate: 422, loan_schedule.InvalidLoanTerms: 422,
     loans.InvalidLoanProduct: 422, loans.NotEligible: 422, loans.Overpayment: 422, loans.InvalidTransition: 409,
     loans.LoanRepaid: 409,
-    lending.KycNotApproved: 403, lending.LoanNotFound: 404, lending.ProductNotFound: 404, lending.BankNotFound: 404,
-    lending.DuplicateApplication: 409, lending.BankExists: 409, lending.ProductExists: 409, lending.LoanChanged: 409,
+    loans.KycNotApproved: 403, loans.LoanNotFound: 404, catalogue.ProductNotFound: 404, catalogue.BankNotFound: 404,
+    loans.DuplicateApplication: 409, catalogue.BankExists: 409, catalogue.ProductExists: 409, loans.LoanChanged: 409,
     # a name or date of birth that KYC verified (or is reviewing) cannot change
     profile.IdentityVerified: 409, profile.IdentityUnderReview: 409,
     # integrators: a key outside its scope, too many heavy requests at once, the gateway's upstreams

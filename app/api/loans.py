@@ -36,8 +36,8 @@ from app.api.schemas.loans import (
     RepaymentRecorded,
 )
 from app.domain import errors as e
-from app.domain import lending as lg
 from app.domain import loans as ln
+from app.domain.catalogue import ProductNotFound
 from app.domain.loan_schedule import InvalidLoanTerms
 from app.domain.money import InvalidAmount
 from app.domain.pages import PageRequest
@@ -61,7 +61,7 @@ OwnReader = Annotated[Principal, allow("loans:read_own")]
 BookReader = Annotated[Principal, allow("loans:read_any")]
 Manager = Annotated[Principal, allow("loans:manage")]
 Disburser = Annotated[Principal, allow("loans:disburse")]
-TRANSITION_ERRORS = (401, 403, lg.LoanNotFound, ln.InvalidTransition)
+TRANSITION_ERRORS = (401, 403, ln.LoanNotFound, ln.InvalidTransition)
 
 
 @router.get("/loans/products", response_model=Page[ProductOut], summary="Browse loan products",
@@ -82,7 +82,7 @@ async def products(
 
 
 @router.get("/loans/products/{product_id}", response_model=ProductOut, summary="One loan product",
-            responses=error_responses(lg.ProductNotFound))
+            responses=error_responses(ProductNotFound))
 async def product(product_id: str, c: ContainerDep) -> ProductOut:
     """An active product with its terms and limits."""
     found = await c.catalogue.product(product_id)
@@ -90,7 +90,7 @@ async def product(product_id: str, c: ContainerDep) -> ProductOut:
 
 
 @router.post("/eligibility/check", response_model=EligibilityOut, summary="Am I eligible?",
-             responses=error_responses(401, 403, lg.ProductNotFound, 422))
+             responses=error_responses(401, 403, ProductNotFound, 422))
 async def eligibility(body: EligibilityIn, principal: Borrower, c: ContainerDep) -> EligibilityOut:
     """Every rule checked against my stored profile and details; all failures listed in `reasons`."""
     found, result = await c.loans.eligibility(principal.user, body.product_id, body.amount, body.tenure_months)
@@ -108,8 +108,8 @@ async def calculate_emi(body: EmiIn, c: ContainerDep) -> EmiOut:
 
 @router.post("/loans/apply", status_code=status.HTTP_201_CREATED, response_model=LoanApplied,
              summary="Apply for a loan",
-             responses=error_responses(401, lg.KycNotApproved, e.InsufficientRole, lg.ProductNotFound,
-                                       lg.DuplicateApplication, e.IdempotencyInProgress, ln.NotEligible,
+             responses=error_responses(401, ln.KycNotApproved, e.InsufficientRole, ProductNotFound,
+                                       ln.DuplicateApplication, e.IdempotencyInProgress, ln.NotEligible,
                                        e.IdempotencyKeyReused, 422))
 async def apply(
     body: ApplyIn, principal: Borrower, c: ContainerDep, client: ClientDep,
@@ -138,7 +138,7 @@ async def my_loans(principal: OwnReader, c: ContainerDep, page: PageNo = 1, page
 
 
 @router.get("/loans/my-loans/{loan_id}", response_model=LoanDetail, summary="One of my loans",
-            responses=error_responses(401, 403, lg.LoanNotFound))
+            responses=error_responses(401, 403, ln.LoanNotFound))
 async def my_loan(loan_id: str, principal: OwnReader, c: ContainerDep) -> JSONResponse:
     """Schedule, repayments, outstanding, next due and the KFS; anyone else's loan is 404."""
     view = await c.loans.my_loan(principal.user, loan_id)
@@ -147,8 +147,8 @@ async def my_loan(loan_id: str, principal: OwnReader, c: ContainerDep) -> JSONRe
 
 @router.post("/loans/my-loans/{loan_id}/repayments", status_code=status.HTTP_201_CREATED,
              response_model=RepaymentRecorded, summary="Record a repayment",
-             responses=error_responses(401, 403, lg.LoanNotFound, ln.InvalidTransition, ln.LoanRepaid,
-                                       lg.LoanChanged, ln.Overpayment, InvalidAmount, 422))
+             responses=error_responses(401, 403, ln.LoanNotFound, ln.InvalidTransition, ln.LoanRepaid,
+                                       ln.LoanChanged, ln.Overpayment, InvalidAmount, 422))
 async def repay(loan_id: str, body: RepaymentIn, principal: Borrower, c: ContainerDep,
                 client: ClientDep) -> RepaymentRecorded:
     """Allocated to the oldest unpaid instalments, interest first; more than is outstanding is refused."""
@@ -157,15 +157,15 @@ async def repay(loan_id: str, body: RepaymentIn, principal: Borrower, c: Contain
 
 
 @router.get("/loans/my-loans/{loan_id}/pre-close", response_model=QuoteOut, summary="Pre-closure quote",
-            responses=error_responses(401, 403, lg.LoanNotFound, ln.InvalidTransition))
+            responses=error_responses(401, 403, ln.LoanNotFound, ln.InvalidTransition))
 async def preclosure_quote(loan_id: str, principal: OwnReader, c: ContainerDep) -> QuoteOut:
     """What closes the loan today: outstanding principal, accrued interest and the prepayment charge."""
     return QuoteOut.of(await c.loans.preclosure_quote(principal.user, loan_id))
 
 
 @router.post("/loans/my-loans/{loan_id}/pre-close", response_model=PreClosureRequested,
-             summary="Request pre-closure", responses=error_responses(401, 403, lg.LoanNotFound,
-                                                                      ln.InvalidTransition, lg.LoanChanged))
+             summary="Request pre-closure", responses=error_responses(401, 403, ln.LoanNotFound,
+                                                                      ln.InvalidTransition, ln.LoanChanged))
 async def request_preclosure(loan_id: str, principal: Borrower, c: ContainerDep,
                              client: ClientDep) -> PreClosureRequested:
     """The loan becomes `PRE_CLOSURE_REQUESTED`; an admin confirms it once the amount is paid."""
@@ -191,7 +191,7 @@ async def admin_loans(
 
 
 @router.get("/admin/loans/{loan_id}", response_model=LoanDetail, summary="One loan in full",
-            responses=error_responses(401, 403, lg.LoanNotFound))
+            responses=error_responses(401, 403, ln.LoanNotFound))
 async def admin_loan(loan_id: str, _: BookReader, c: ContainerDep) -> JSONResponse:
     """Any customer's loan with schedule, repayments and history."""
     view = await c.loans.loan(loan_id)
@@ -200,8 +200,8 @@ async def admin_loan(loan_id: str, _: BookReader, c: ContainerDep) -> JSONRespon
 
 @router.post("/admin/loans", status_code=status.HTTP_201_CREATED, response_model=LoanApplied,
              summary="Open a loan directly",
-             responses=error_responses(401, 403, lg.KycNotApproved, e.UserNotFound, lg.ProductNotFound,
-                                       lg.DuplicateApplication, ln.NotEligible, 422))
+             responses=error_responses(401, 403, ln.KycNotApproved, e.UserNotFound, ProductNotFound,
+                                       ln.DuplicateApplication, ln.NotEligible, 422))
 async def open_loan(body: DirectLoanIn, admin: Manager, c: ContainerDep, client: ClientDep) -> LoanApplied:
     """`APPROVED` at once, under the same rules as an application (KYC, eligibility, one per product)."""
     loan = await c.loans.open_direct(admin.user, user_id=body.user_id.lower(), product_id=body.product_id.lower(),
@@ -235,7 +235,7 @@ async def disburse(loan_id: str, admin: Disburser, c: ContainerDep, client: Clie
 
 
 @router.post("/admin/loans/{loan_id}/pre-close/confirm", response_model=PreClosureConfirmed,
-             summary="Confirm a pre-closure", responses=error_responses(*TRANSITION_ERRORS, lg.LoanChanged))
+             summary="Confirm a pre-closure", responses=error_responses(*TRANSITION_ERRORS, ln.LoanChanged))
 async def confirm_preclosure(loan_id: str, admin: Manager, c: ContainerDep,
                              client: ClientDep) -> PreClosureConfirmed:
     """`PRE_CLOSURE_REQUESTED → CLOSED` with a final repayment of today's foreclosure amount."""

@@ -1,28 +1,34 @@
-"""Lending rules: products and their limits, eligibility, the loan lifecycle,
-repayment allocation and the pre-closure quote. Schedules, EMI and the Key Fact
-Statement are in `app.domain.loan_schedule`. Pure: no I/O, `Decimal` only.
+"""Loans: products and their limits, eligibility, and the `Loan` aggregate with its rules (the
+lifecycle, `apply_payment`, what is outstanding and next due, the pre-closure quote). Schedules,
+EMI and the Key Fact Statement are in `app.domain.loan_schedule`. Pure: no I/O, `Decimal` only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from datetime import date
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from enum import StrEnum
+from functools import lru_cache
+from typing import Any
 
-from app.domain.errors import Conflict, InvalidInput, RuleViolation
+from app.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
 from app.domain.loan_schedule import (
     MAX_TENURE_MONTHS,
     PRECISION,
     Instalment,
     InvalidLoanTerms,
+    KeyFactStatement,
     RepaymentFrequency,
+    Schedule,
     add_months,
+    build_schedule,
     emi,
+    key_fact_statement,
     principal_for_emi,
 )
-from app.domain.money import HUNDRED, PAISE, ZERO, InvalidAmount, floor_to, percent_of, round_money
+from app.domain.money import HUNDRED, PAISE, ZERO, InvalidAmount, floor_to, money, percent_of, round_money
 
 # --- errors (mapped to HTTP in app/api/errors.py) -----------------------------------
 
@@ -55,6 +61,30 @@ class LoanRepaid(Conflict):
     """Nothing is outstanding on this loan."""
 
     code = "loan_repaid"
+
+
+class KycNotApproved(Forbidden):
+    """Your KYC must be approved before you can borrow."""
+
+    code = "kyc_not_approved"
+
+
+class LoanNotFound(NotFound):
+    """No such loan."""
+
+    code = "loan_not_found"
+
+
+class DuplicateApplication(Conflict):
+    """You already have an open application or loan for this product."""
+
+    code = "duplicate_application"
+
+
+class LoanChanged(Conflict):
+    """The loan changed while this request was processed; read it again and retry."""
+
+    code = "loan_changed"
 
 
 # --- products --------------------------------------------------------------------------
@@ -405,6 +435,10 @@ class PreClosureQuote:
     foreclosure_amount: Decimal
     refund_due: Decimal = ZERO
 
+    def record(self) -> dict[str, Any]:
+        """The quote as kept beside the loan and its final repayment: days as ISO dates."""
+        return {k: v.isoformat() if isinstance(v, date) else v for k, v in asdict(self).items()}
+
 
 def preclosure_quote(instalments: Sequence[Instalment], annual_rate_pct: Decimal, prepayment_charge_pct: Decimal,
                      disbursed_on: date, quote_date: date) -> PreClosureQuote:
@@ -443,3 +477,235 @@ def preclosure_quote(instalments: Sequence[Instalment], annual_rate_pct: Decimal
         advance_interest_credit=credit, prepayment_charge_pct=prepayment_charge_pct, prepayment_charge=charge,
         foreclosure_amount=max(total, ZERO), refund_due=max(-total, ZERO),
     )
+
+
+# --- the loan ------------------------------------------------------------------------
+
+
+class LoanOrigin(StrEnum):
+    APPLICATION = "application"  # the customer applied (POST /loans/apply)
+    DIRECT = "direct"  # an admin opened it (POST /admin/loans)
+
+
+class Closure(StrEnum):
+    REPAID = "repaid"  # the last instalment was paid
+    PRE_CLOSED = "pre_closed"  # settled early by a pre-closure
+
+
+class RepaymentKind(StrEnum):
+    INSTALMENT = "instalment"
+    PRE_CLOSURE = "pre_closure"
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    status: LoanStatus
+    at: datetime
+    by: str | None  # the user id who made it
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NextDue:
+    number: int
+    due_date: date | None
+    amount: Decimal  # left to pay on this instalment
+
+
+@dataclass(frozen=True, slots=True)
+class LoanFigures:
+    """Left to pay and next due. Kept beside the loan with every change, so lists need no schedule."""
+
+    outstanding: Decimal
+    outstanding_principal: Decimal
+    next_due: NextDue | None
+
+
+NOTHING_OWED = LoanFigures(ZERO, ZERO, None)
+
+
+@dataclass(frozen=True, slots=True)
+class Repayment:
+    id: str
+    loan_id: str
+    user_id: str
+    kind: RepaymentKind
+    amount: Decimal
+    allocations: tuple[Allocation, ...]
+    outstanding_after: Decimal
+    paid_at: datetime
+    recorded_by: str
+    breakdown: dict[str, Any] = field(default_factory=dict)  # a pre-closure's quote figures
+
+
+@dataclass(frozen=True, slots=True)
+class OpenInstalment:
+    """An open application or loan as eligibility counts it: what one instalment costs, how often."""
+
+    id: str
+    emi: Decimal
+    frequency: RepaymentFrequency
+
+
+@lru_cache(maxsize=1024)
+def _schedule(amount: Decimal, rate: Decimal, tenure_months: int, frequency: RepaymentFrequency) -> Schedule:
+    return build_schedule(amount, rate, tenure_months, frequency)  # immutable: safe to share between loans
+
+
+@dataclass(frozen=True, slots=True)
+class Loan:
+    """One loan, from application to closure. `product` is the product's terms as they were
+    when the loan was opened (a later catalogue change never moves an agreed loan), and `kfs` the
+    Key Fact Statement the customer agreed to. Every change returns a new `Loan`; `rev` is the
+    stored revision it was read at, so a change is written only if nothing changed since."""
+
+    id: str
+    user_id: str
+    product_id: str
+    product: LoanProduct
+    amount: Decimal
+    tenure_months: int
+    purpose: str
+    status: LoanStatus
+    origin: LoanOrigin
+    emi: Decimal
+    kfs: KeyFactStatement
+    instalments: tuple[Instalment, ...]  # empty when read for a list: see `listed`
+    created_at: datetime
+    updated_at: datetime
+    history: tuple[StatusChange, ...] = ()
+    rev: int = 0
+    paid_total: Decimal = ZERO  # every payment, a pre-closure's included
+    schedule_paid: Decimal = ZERO  # the instalment repayments, allocated over the schedule
+    listed: LoanFigures | None = None  # the figures as stored, read for a list instead of the schedule
+    decided_by: str | None = None
+    rejection_reason: str | None = None
+    disbursed_on: date | None = None
+    net_disbursed: Decimal | None = None
+    payout_reference: str | None = None
+    preclosure_quote: dict[str, Any] | None = None
+    closure: Closure | None = None
+    closed_at: datetime | None = None
+
+    @classmethod
+    def open(cls, product: LoanProduct, *, user_id: str, amount: Decimal, tenure_months: int, purpose: str,
+             status: LoanStatus, origin: LoanOrigin, by: str, now: datetime) -> Loan:
+        """A new application (APPLIED) or an admin's direct loan (APPROVED), with its schedule and KFS."""
+        schedule = build_schedule(amount, product.annual_interest_rate, tenure_months, product.repayment_frequency)
+        assert product.id is not None
+        return cls(id="", user_id=user_id, product_id=product.id, product=product, amount=amount,
+                   tenure_months=tenure_months, purpose=purpose, status=status, origin=origin, emi=schedule.emi,
+                   kfs=key_fact_statement(schedule, product.processing_fee_pct), instalments=schedule.instalments,
+                   created_at=now, updated_at=now, history=(StatusChange(status, now, by),),
+                   decided_by=by if status == LoanStatus.APPROVED else None)
+
+    def with_schedule(self) -> Loan:
+        """The loan with its schedule rebuilt from the agreed terms, dated from the disbursal, and the
+        instalment repayments (`schedule_paid`) allocated over it: one allocation of the sum leaves
+        every row as the payments did (in order, interest then principal). The rebuilt schedule must
+        give the agreed KFS: a change in the rounding rules fails loudly, never moves a signed loan."""
+        schedule = _schedule(self.amount, self.product.annual_interest_rate, self.tenure_months, self.frequency)
+        if (schedule.emi, schedule.total_interest, len(schedule.instalments)) != (
+                self.kfs.emi, self.kfs.total_interest, self.kfs.instalments):
+            raise RuntimeError("the schedule rules no longer give the loan's agreed KFS")  # a defect, never a guess
+        rows = schedule.with_due_dates(self.disbursed_on).instalments if self.disbursed_on else schedule.instalments
+        if self.schedule_paid > 0:
+            rows = allocate_repayment(rows, self.schedule_paid).instalments
+        return replace(self, instalments=rows, listed=None)
+
+    @property
+    def frequency(self) -> RepaymentFrequency:
+        return self.product.repayment_frequency
+
+    @property
+    def is_disbursed(self) -> bool:
+        return self.disbursed_on is not None
+
+    @property
+    def figures(self) -> LoanFigures:
+        """Nothing is owed before the disbursal (the KFS states what will be) nor once closed (a
+        pre-closure settles the rest); otherwise what the schedule leaves to pay."""
+        if not self.is_disbursed or self.status == LoanStatus.CLOSED:
+            return NOTHING_OWED
+        if self.listed:
+            return self.listed
+        row = next_due(self.instalments)
+        return LoanFigures(outstanding(self.instalments), outstanding_principal(self.instalments),
+                           NextDue(row.number, row.due_date, row.amount_left) if row else None)
+
+    @property
+    def outstanding(self) -> Decimal:
+        return self.figures.outstanding
+
+    @property
+    def outstanding_principal(self) -> Decimal:
+        return self.figures.outstanding_principal
+
+    @property
+    def next_due(self) -> NextDue | None:
+        return self.figures.next_due
+
+    # --- changes: each returns the new state ------------------------------------------------
+
+    def _become(self, target: LoanStatus, *, by: str, now: datetime, note: str | None = None, **changes: Any) -> Loan:
+        ensure_transition(self.status, target)
+        return replace(self, status=target, updated_at=now, history=(*self.history, StatusChange(target, now, by, note)),
+                       **changes)
+
+    def approve(self, *, by: str, now: datetime) -> Loan:
+        return self._become(LoanStatus.APPROVED, by=by, now=now, decided_by=by)
+
+    def reject(self, *, by: str, reason: str, now: datetime) -> Loan:
+        return self._become(LoanStatus.REJECTED, by=by, now=now, note=reason, decided_by=by, rejection_reason=reason)
+
+    def disburse(self, *, by: str, now: datetime, on: date, reference: str) -> Loan:
+        """Pays out the net amount (principal less the fee) and dates the schedule from `on`."""
+        return self._become(LoanStatus.DISBURSED, by=by, now=now, note=reference, disbursed_on=on,
+                            net_disbursed=self.kfs.net_disbursed, payout_reference=reference).with_schedule()
+
+    def apply_payment(self, amount: Decimal, *, by: str, now: datetime) -> tuple[Loan, Repayment]:
+        """Allocated to the oldest instalments, interest first; paying the last closes the loan. The new
+        state, and the payment's record."""
+        if self.status != LoanStatus.DISBURSED:
+            raise InvalidTransition(f"The loan is {self.status.value}; only a DISBURSED loan takes repayments.",
+                                    current=self.status.value)
+        amount = money(amount, strict=True)
+        result = allocate_repayment(self.instalments, amount)
+        paid = replace(self, instalments=result.instalments, schedule_paid=self.schedule_paid + amount,
+                       paid_total=self.paid_total + amount, updated_at=now)
+        if result.fully_paid:
+            paid = paid._become(LoanStatus.CLOSED, by=by, now=now, note=Closure.REPAID.value,
+                                closure=Closure.REPAID, closed_at=now)
+        return paid, Repayment(id="", loan_id=self.id, user_id=self.user_id, kind=RepaymentKind.INSTALMENT,
+                               amount=amount, allocations=result.allocations, outstanding_after=result.outstanding,
+                               paid_at=now, recorded_by=by)
+
+    def quote(self, on: date) -> PreClosureQuote:
+        """What closes the loan on `on` (see `preclosure_quote`)."""
+        if self.status not in (LoanStatus.DISBURSED, LoanStatus.PRE_CLOSURE_REQUESTED) or self.disbursed_on is None:
+            raise InvalidTransition(f"The loan is {self.status.value}; a pre-closure quote exists only for a "
+                                    "DISBURSED loan.", current=self.status.value)
+        return preclosure_quote(self.instalments, self.product.annual_interest_rate,
+                                self.product.prepayment_charge_pct, self.disbursed_on, on)
+
+    def request_preclosure(self, *, on: date, by: str, now: datetime) -> tuple[Loan, PreClosureQuote]:
+        """The customer asks to settle early: the quote of `on` is kept with the request."""
+        ensure_transition(self.status, LoanStatus.PRE_CLOSURE_REQUESTED)
+        quote = self.quote(on)
+        return self._become(LoanStatus.PRE_CLOSURE_REQUESTED, by=by, now=now,
+                            preclosure_quote=quote.record()), quote
+
+    def close_preclosed(self, *, on: date, by: str, now: datetime) -> tuple[Loan, Repayment]:
+        """Closes a loan whose customer asked to pre-close: the final payment is the quote of `on`."""
+        ensure_transition(self.status, LoanStatus.CLOSED)
+        if self.status != LoanStatus.PRE_CLOSURE_REQUESTED:
+            raise InvalidTransition("Only a loan whose pre-closure was requested can be closed here.",
+                                    current=self.status.value, target=LoanStatus.CLOSED.value)
+        quote = self.quote(on)
+        figures = quote.record()
+        closed = self._become(LoanStatus.CLOSED, by=by, now=now, note=Closure.PRE_CLOSED.value,
+                              closure=Closure.PRE_CLOSED, closed_at=now, preclosure_quote=figures,
+                              paid_total=self.paid_total + quote.foreclosure_amount)
+        return closed, Repayment(id="", loan_id=self.id, user_id=self.user_id, kind=RepaymentKind.PRE_CLOSURE,
+                                 amount=quote.foreclosure_amount, allocations=(), outstanding_after=ZERO,
+                                 paid_at=now, recorded_by=by, breakdown=figures)

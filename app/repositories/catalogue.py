@@ -16,7 +16,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from app.domain.lending import Bank, BankExists, ProductExists
+from app.domain.catalogue import Bank, BankExists, ProductExists
 from app.domain.loan_schedule import RepaymentFrequency
 from app.domain.loans import LoanProduct, LoanType
 from app.domain.pages import Page, PageRequest

@@ -1,53 +1,40 @@
 """`loans` collection: one document per loan, its schedule inside.
 
 The schedule is not stored row by row: it is a pure function of the terms the loan keeps (amount,
-rate, tenure, frequency: `build_schedule`), and 360 rows of amounts cost ~40 ms to write and as
-much to read back (mostly `Decimal128` decoding and the embedded server's handling of large
-documents), which made an application 20x slower than `GET /users/me`. What is agreed is stored:
-the product's terms and the KFS (EMI, total interest, APR...); every read rebuilds the schedule
-and checks it against that KFS, so a change in the rounding rules could never silently move a
-signed loan (it fails loudly instead). Due dates follow from the disbursal day
-(`RepaymentFrequency.due_date`), and what is paid is `schedule_paid`, the sum of the instalment
-repayments, allocated again with the domain's `allocate_repayment` (it fills instalments in order,
-interest then principal, so one allocation of the sum leaves every row as the payments did).
+rate, tenure, frequency), and 360 rows of amounts cost ~40 ms to write and as much to read back
+(mostly `Decimal128` decoding and the embedded server's handling of large documents), which made
+an application 20x slower than `GET /users/me`. What is agreed is stored: the product's terms and
+the KFS (EMI, total interest, APR...), with `schedule_paid`, the sum of the instalment repayments;
+a full read asks the loan to rebuild its schedule (`Loan.with_schedule`, which checks it against
+the KFS). The figures lists show (outstanding, next due) are the loan's own, stored beside it.
 
-Every transition is one `find_one_and_update` filtered on the state it expects (and, for a
-repayment or a pre-closure request, on the revision it was computed from), so of two racing
-requests exactly one wins and the other gets None: the service turns that into 409.
-At most one open loan (not rejected, not closed) per customer and product: a unique partial
-index on `open`, so two applications at once end in one loan.
+Every change is one `find_one_and_update` filtered on the state and revision the new state was
+computed from (`save`), so of two racing requests exactly one wins and the other gets None: the
+service turns that into 409. At most one open loan (not rejected, not closed) per customer and
+product: a unique partial index on `open`, so two applications at once end in one loan.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, replace
-from datetime import date, datetime
-from decimal import Decimal
-from functools import lru_cache
+from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from app.domain.lending import (
+from app.domain.loan_schedule import KeyFactStatement, RepaymentFrequency
+from app.domain.loans import (
     Closure,
     DuplicateApplication,
     Loan,
     LoanFigures,
     LoanOrigin,
+    LoanStatus,
     NextDue,
     OpenInstalment,
     StatusChange,
-)
-from app.domain.loan_schedule import Instalment, KeyFactStatement, RepaymentFrequency, Schedule, build_schedule
-from app.domain.loans import (
-    LoanProduct,
-    LoanStatus,
-    allocate_repayment,
-    next_due,
-    outstanding,
-    outstanding_principal,
 )
 from app.domain.money import ZERO
 from app.domain.pages import Page, PageRequest
@@ -59,21 +46,9 @@ from app.repositories.codecs import date_from_db, date_to_db, from_db
 _REPAYING = [LoanStatus.DISBURSED.value, LoanStatus.PRE_CLOSURE_REQUESTED.value]
 # Every open application and loan: their EMIs count in a new (or approved) loan's FOIR.
 _OPEN = [LoanStatus.APPLIED.value, LoanStatus.APPROVED.value, *_REPAYING]
-
-
-@lru_cache(maxsize=1024)
-def _schedule(amount: Decimal, rate: Decimal, tenure_months: int, frequency: RepaymentFrequency) -> Schedule:
-    return build_schedule(amount, rate, tenure_months, frequency)  # immutable: safe to share between reads
-
-
-def _instalments(amount: Decimal, product: LoanProduct, tenure_months: int, kfs: KeyFactStatement,
-                 disbursed_on: date | None, paid: Decimal) -> tuple[Instalment, ...]:
-    schedule = _schedule(amount, product.annual_interest_rate, tenure_months, product.repayment_frequency)
-    if (schedule.emi, schedule.total_interest, len(schedule.instalments)) != (kfs.emi, kfs.total_interest,
-                                                                             kfs.instalments):
-        raise RuntimeError("the schedule rules no longer give the loan's agreed KFS")  # a defect, never a guess
-    rows = schedule.with_due_dates(disbursed_on).instalments if disbursed_on else schedule.instalments
-    return allocate_repayment(rows, paid).instalments if paid > 0 else rows
+# When a loan entered a state, beside its history (`disbursed_at` serves the statistics).
+_ENTERED = {LoanStatus.APPROVED: "approved_at", LoanStatus.REJECTED: "rejected_at",
+            LoanStatus.DISBURSED: "disbursed_at", LoanStatus.PRE_CLOSURE_REQUESTED: "preclosure_requested_at"}
 
 
 def kfs_to_doc(kfs: KeyFactStatement) -> dict[str, Any]:
@@ -94,50 +69,49 @@ def _history(d: dict[str, Any]) -> StatusChange:
     return StatusChange(LoanStatus(d["status"]), d["at"], d.get("by"), d.get("note"))
 
 
-def _change(status: LoanStatus, at: datetime, by: str | None, note: str | None = None) -> dict[str, Any]:
-    return {"status": status.value, "at": at, "by": by, "note": note}
+def _change(change: StatusChange) -> dict[str, Any]:
+    return {"status": change.status.value, "at": change.at, "by": change.by, "note": change.note}
 
 
 def _from_doc(doc: dict[str, Any], *, full: bool = True) -> Loan:
-    product = product_from_doc(doc["product"], doc["product_id"])
-    disbursed_on = date_from_db(doc.get("disbursed_on"))
-    paid = doc.get("schedule_paid", ZERO)
-    kfs = _kfs(doc["kfs"])
-    summary = None
-    if not full:  # for a list: the figures kept beside the loan stand in for its schedule
-        due = doc.get("next_due")
-        summary = LoanFigures(doc.get("outstanding", ZERO), doc.get("outstanding_principal", ZERO),
-                              NextDue(due["number"], date_from_db(due["due_date"]), due["amount"]) if due else None)
-    amount = doc["amount"]
-    return Loan(
+    """`full` asks the loan to rebuild its schedule; a list reads the figures stored beside it instead."""
+    due = doc.get("next_due")
+    loan = Loan(
         id=str(doc["_id"]), user_id=doc["user_id"], product_id=doc["product_id"],
-        product=product, amount=amount,
+        product=product_from_doc(doc["product"], doc["product_id"]), amount=doc["amount"],
         tenure_months=doc["tenure_months"], purpose=doc["purpose"], status=LoanStatus(doc["status"]),
-        origin=LoanOrigin(doc.get("origin", LoanOrigin.APPLICATION)), emi=doc["emi"], kfs=kfs,
-        instalments=_instalments(amount, product, doc["tenure_months"], kfs, disbursed_on, paid) if full else (),
-        summary=summary, schedule_paid=paid, created_at=doc["created_at"],
-        updated_at=doc["updated_at"], history=tuple(_history(h) for h in doc.get("history", [])),
-        rev=doc.get("rev", 0), paid_total=doc.get("paid_total", ZERO), decided_by=doc.get("decided_by"),
-        rejection_reason=doc.get("rejection_reason"), disbursed_on=disbursed_on,
-        net_disbursed=doc.get("net_disbursed"), payout_reference=doc.get("payout_reference"),
-        preclosure_quote=doc.get("preclosure_quote"),
+        origin=LoanOrigin(doc.get("origin", LoanOrigin.APPLICATION)), emi=doc["emi"], kfs=_kfs(doc["kfs"]),
+        instalments=(), created_at=doc["created_at"], updated_at=doc["updated_at"],
+        history=tuple(_history(h) for h in doc.get("history", [])), rev=doc.get("rev", 0),
+        paid_total=doc.get("paid_total", ZERO), schedule_paid=doc.get("schedule_paid", ZERO),
+        listed=LoanFigures(doc.get("outstanding", ZERO), doc.get("outstanding_principal", ZERO),
+                           NextDue(due["number"], date_from_db(due["due_date"]), due["amount"]) if due else None),
+        decided_by=doc.get("decided_by"), rejection_reason=doc.get("rejection_reason"),
+        disbursed_on=date_from_db(doc.get("disbursed_on")), net_disbursed=doc.get("net_disbursed"),
+        payout_reference=doc.get("payout_reference"), preclosure_quote=doc.get("preclosure_quote"),
         closure=Closure(doc["closure"]) if doc.get("closure") else None, closed_at=doc.get("closed_at"),
     )
+    return loan.with_schedule() if full else loan
 
 
-def _figures(rows: tuple[Instalment, ...], *, owing: bool = True) -> dict[str, Any]:
-    """What lists show without reading the schedule: outstanding, and the next instalment due.
-    Nothing is owed before the disbursal nor once closed."""
-    if not owing:
-        return {"outstanding": ZERO, "outstanding_principal": ZERO, "next_due": None}
-    due = next_due(rows)
-    return {"outstanding": outstanding(rows), "outstanding_principal": outstanding_principal(rows),
-            "next_due": {"number": due.number, "due_date": date_to_db(due.due_date), "amount": due.amount_left}
+def _figures(loan: Loan) -> dict[str, Any]:
+    figures, due = loan.figures, loan.next_due
+    return {"outstanding": figures.outstanding, "outstanding_principal": figures.outstanding_principal,
+            "next_due": {"number": due.number, "due_date": date_to_db(due.due_date), "amount": due.amount}
             if due else None}
 
 
-def _quote_doc(quote: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.isoformat() if isinstance(v, date) else v for k, v in quote.items()}
+def _state(loan: Loan) -> dict[str, Any]:
+    """What a change may move, as stored."""
+    return {
+        "status": loan.status.value, "open": not loan.status.is_final, "decided_by": loan.decided_by,
+        "rejection_reason": loan.rejection_reason, "disbursed_on": date_to_db(loan.disbursed_on),
+        "net_disbursed": loan.net_disbursed, "payout_reference": loan.payout_reference,
+        "preclosure_quote": loan.preclosure_quote,
+        "closure": loan.closure.value if loan.closure else None, "closed_at": loan.closed_at,
+        "schedule_paid": loan.schedule_paid, "paid_total": loan.paid_total, "updated_at": loan.updated_at,
+        **_figures(loan),
+    }
 
 
 class LoanRepository(EntityRepository[Loan]):
@@ -159,16 +133,6 @@ class LoanRepository(EntityRepository[Loan]):
         await self.collection.create_index([("user_id", ASCENDING), ("status", ASCENDING)])  # `open_loans`
         await self.collection.create_index("disbursed_at", sparse=True)
 
-    async def _transition(self, query: dict[str, Any], update: dict[str, Any], session: Any = None) -> Loan | None:
-        update.setdefault("$inc", {})["rev"] = 1
-        doc = await self.collection.find_one_and_update(query, update, return_document=ReturnDocument.AFTER,
-                                                        session=session)
-        return _from_doc(doc) if doc else None
-
-    @staticmethod
-    def _in(loan_id: str, status: LoanStatus, **extra: Any) -> dict[str, Any]:
-        return {"_id": to_object_id(loan_id), "status": status.value, **extra}
-
     # --- writing ---------------------------------------------------------------------------
 
     async def add(self, loan: Loan, *, session: Any = None) -> Loan:
@@ -179,11 +143,9 @@ class LoanRepository(EntityRepository[Loan]):
             "_id": oid, "user_id": loan.user_id, "product_id": loan.product_id, "bank_id": loan.product.bank_id,
             "product": product_to_doc(loan.product), "amount": loan.amount,
             "tenure_months": loan.tenure_months, "purpose": loan.purpose, "status": loan.status.value, "open": True,
-            "origin": loan.origin.value, "emi": loan.emi, "kfs": kfs_to_doc(loan.kfs),
-            **_figures(loan.instalments, owing=False),
-            "schedule_paid": ZERO, "paid_total": ZERO, "created_at": loan.created_at, "updated_at": loan.updated_at,
-            "history": [_change(first.status, first.at, first.by, first.note)], "rev": 0,
-            "decided_by": loan.decided_by,
+            "origin": loan.origin.value, "emi": loan.emi, "kfs": kfs_to_doc(loan.kfs), **_figures(loan),
+            "schedule_paid": loan.schedule_paid, "paid_total": loan.paid_total, "created_at": loan.created_at,
+            "updated_at": loan.updated_at, "history": [_change(first)], "rev": 0, "decided_by": loan.decided_by,
         }
         try:
             await self.collection.insert_one(doc, session=session)
@@ -191,53 +153,19 @@ class LoanRepository(EntityRepository[Loan]):
             raise DuplicateApplication() from None
         return replace(loan, id=str(oid))  # as stored; reading 360 rows back would cost more than the insert
 
-    async def approve(self, loan_id: str, *, by: str, now: datetime, session: Any = None) -> Loan | None:
-        return await self._transition(self._in(loan_id, LoanStatus.APPLIED), {
-            "$set": {"status": LoanStatus.APPROVED.value, "decided_by": by, "approved_at": now, "updated_at": now},
-            "$push": {"history": _change(LoanStatus.APPROVED, now, by)}}, session)
-
-    async def reject(self, loan_id: str, *, by: str, reason: str, now: datetime, session: Any = None) -> Loan | None:
-        return await self._transition(self._in(loan_id, LoanStatus.APPLIED), {
-            "$set": {"status": LoanStatus.REJECTED.value, "open": False, "decided_by": by, "rejection_reason": reason,
-                     "rejected_at": now, "updated_at": now},
-            "$push": {"history": _change(LoanStatus.REJECTED, now, by, reason)}}, session)
-
-    async def disburse(self, loan_id: str, *, by: str, now: datetime, on: date, schedule: tuple[Instalment, ...],
-                       net: Decimal, reference: str, session: Any = None) -> Loan | None:
-        """Dates the schedule from the disbursal day (`schedule`: the rows so dated, for the figures
-        lists show) and records what was paid out, and where."""
-        return await self._transition(self._in(loan_id, LoanStatus.APPROVED), {
-            "$set": {"status": LoanStatus.DISBURSED.value, "disbursed_at": now, "disbursed_on": date_to_db(on),
-                     "net_disbursed": net, "payout_reference": reference, **_figures(schedule),
-                     "updated_at": now},
-            "$push": {"history": _change(LoanStatus.DISBURSED, now, by, reference)}}, session)
-
-    async def repay(self, loan: Loan, *, schedule: tuple[Instalment, ...], amount: Decimal, owed: Decimal,
-                    now: datetime, by: str, session: Any = None) -> Loan | None:
-        """Applies a payment computed from `loan` as read; None if it changed since. The last
-        instalment paid closes the loan."""
-        update: dict[str, Any] = {
-            "$set": {"schedule_paid": loan.schedule_paid + amount, **_figures(schedule, owing=owed != 0),
-                     "paid_total": loan.paid_total + amount, "updated_at": now}}
-        if owed == 0:
-            update["$set"].update(status=LoanStatus.CLOSED.value, open=False, closure=Closure.REPAID.value,
-                                  closed_at=now)
-            update["$push"] = {"history": _change(LoanStatus.CLOSED, now, by, Closure.REPAID.value)}
-        return await self._transition(self._in(loan.id, LoanStatus.DISBURSED, rev=loan.rev), update, session)
-
-    async def request_preclosure(self, loan: Loan, *, quote: dict[str, Any], by: str, now: datetime) -> Loan | None:
-        return await self._transition(self._in(loan.id, LoanStatus.DISBURSED, rev=loan.rev, user_id=loan.user_id), {
-            "$set": {"status": LoanStatus.PRE_CLOSURE_REQUESTED.value, "preclosure_quote": _quote_doc(quote),
-                     "preclosure_requested_at": now, "updated_at": now},
-            "$push": {"history": _change(LoanStatus.PRE_CLOSURE_REQUESTED, now, by)}})
-
-    async def close_preclosed(self, loan: Loan, *, quote: dict[str, Any], amount: Decimal, by: str, now: datetime,
-                              session: Any = None) -> Loan | None:
-        return await self._transition(self._in(loan.id, LoanStatus.PRE_CLOSURE_REQUESTED, rev=loan.rev), {
-            "$set": {"status": LoanStatus.CLOSED.value, "open": False, "closure": Closure.PRE_CLOSED.value,
-                     "closed_at": now, "preclosure_quote": _quote_doc(quote), **_figures((), owing=False),
-                     "paid_total": loan.paid_total + amount, "updated_at": now},
-            "$push": {"history": _change(LoanStatus.CLOSED, now, by, Closure.PRE_CLOSED.value)}}, session)
+    async def save(self, before: Loan, after: Loan, *, session: Any = None) -> Loan | None:
+        """Writes `after`, a change the domain computed from `before`, if the stored loan is still
+        `before` (same state and revision); None if it changed since. Only what moved is set."""
+        old, new = _state(before), _state(after)
+        update: dict[str, Any] = {"$set": {k: v for k, v in new.items() if old[k] != v}, "$inc": {"rev": 1}}
+        added = after.history[len(before.history):]
+        if added:
+            update["$push"] = {"history": {"$each": [_change(h) for h in added]}}
+            update["$set"].update({_ENTERED[h.status]: h.at for h in added if h.status in _ENTERED})
+        doc = await self.collection.find_one_and_update(
+            {"_id": to_object_id(before.id), "status": before.status.value, "rev": before.rev}, update,
+            return_document=ReturnDocument.AFTER, session=session)
+        return _from_doc(doc) if doc else None
 
     async def claim_notice(self, loan_id: str, key: str) -> bool:
         """True once per notice key: the caller may send it. The last 20 keys are kept, far more than

@@ -7,7 +7,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo import ASCENDING
 
-from app.domain.lending import Allocated, Repayment, RepaymentKind
+from app.domain.loans import Allocation, Repayment, RepaymentKind
 from app.repositories.base import RepositoryBase
 
 
@@ -15,7 +15,7 @@ def _from_doc(doc: dict[str, Any]) -> Repayment:
     return Repayment(
         id=str(doc["_id"]), loan_id=doc["loan_id"], user_id=doc["user_id"], kind=RepaymentKind(doc["kind"]),
         amount=doc["amount"],
-        allocations=tuple(Allocated(a["instalment"], a["interest"], a["principal"]) for a in doc.get("allocations", [])),
+        allocations=tuple(Allocation(a["instalment"], a["interest"], a["principal"]) for a in doc.get("allocations", [])),
         outstanding_after=doc["outstanding_after"], paid_at=doc["paid_at"], recorded_by=doc["recorded_by"],
         breakdown=doc.get("breakdown") or {},
     )

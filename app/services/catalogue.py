@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from app.domain.audit import AuditAction, ClientInfo
-from app.domain.lending import Bank, BankNotFound, ProductNotFound
+from app.domain.catalogue import Bank, BankNotFound, ProductNotFound
 from app.domain.loan_schedule import RepaymentFrequency
 from app.domain.loans import LoanProduct, LoanType
 from app.domain.money import money

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -23,32 +23,24 @@ from app.domain.errors import UserNotFound
 from app.domain.events import EventType
 from app.domain.ids import parse_id
 from app.domain.jobs import Job
-from app.domain.lending import (
-    Allocated,
+from app.domain.loan_schedule import Schedule, build_schedule
+from app.domain.loans import (
+    Applicant,
+    Eligibility,
+    InvalidTransition,
     KycNotApproved,
     Loan,
     LoanChanged,
     LoanNotFound,
     LoanOrigin,
-    OpenInstalment,
-    Repayment,
-    RepaymentKind,
-    StatusChange,
-)
-from app.domain.loan_schedule import Schedule, build_schedule, key_fact_statement
-from app.domain.loans import (
-    Applicant,
-    Eligibility,
-    InvalidTransition,
     LoanProduct,
     LoanStatus,
+    OpenInstalment,
     PreClosureQuote,
-    allocate_repayment,
+    Repayment,
     check_eligibility,
     ensure_eligible,
-    ensure_transition,
     monthly_equivalent,
-    preclosure_quote,
 )
 from app.domain.money import ZERO, money
 from app.domain.pages import Page, PageRequest
@@ -184,18 +176,8 @@ class LoanService:
     async def _open(self, user: User, product_id: str, amount: Decimal, tenure_months: int, purpose: str,
                     status: LoanStatus, origin: LoanOrigin, *, by: str) -> Loan:
         product, result = await self.eligibility(user, product_id, amount, tenure_months)
-        ensure_eligible(result)
-        amount = result.amount
-        schedule = build_schedule(amount, product.annual_interest_rate, tenure_months, product.repayment_frequency)
-        kfs = key_fact_statement(schedule, product.processing_fee_pct)
-        now = self.clock.now()
-        assert product.id is not None
-        loan = Loan(
-            id="", user_id=user.id, product_id=product.id, product=product, amount=amount,
-            tenure_months=tenure_months, purpose=purpose, status=status, origin=origin, emi=schedule.emi, kfs=kfs,
-            instalments=schedule.instalments, created_at=now, updated_at=now,
-            history=(StatusChange(status, now, by),), decided_by=by if status == LoanStatus.APPROVED else None,
-        )
+        loan = Loan.open(product, user_id=user.id, amount=ensure_eligible(result).amount, tenure_months=tenure_months,
+                         purpose=purpose, status=status, origin=origin, by=by, now=self.clock.now())
         opened = EventType.LOAN_APPLIED if status == LoanStatus.APPLIED else EventType.LOAN_APPROVED
 
         async def step(session: Any) -> Loan:
@@ -227,11 +209,11 @@ class LoanService:
 
     async def approve(self, admin: User, loan_id: str, client: ClientInfo) -> Loan:
         loan = await self._admin_loan(loan_id)
-        ensure_transition(loan.status, LoanStatus.APPROVED)
+        approved = loan.approve(by=admin.id, now=self.clock.now())
         await self._still_eligible(loan)
 
         async def step(session: Any) -> Loan | None:
-            done = await self.loans.approve(loan.id, by=admin.id, now=self.clock.now(), session=session)
+            done = await self.loans.save(loan, approved, session=session)
             if done is not None:
                 await self._publish(EventType.LOAN_APPROVED, done, session)
             return done
@@ -247,10 +229,10 @@ class LoanService:
 
     async def reject(self, admin: User, loan_id: str, reason: str, client: ClientInfo) -> Loan:
         loan = await self._admin_loan(loan_id)
-        ensure_transition(loan.status, LoanStatus.REJECTED)
+        rejected = loan.reject(by=admin.id, reason=reason, now=self.clock.now())
 
         async def step(session: Any) -> Loan | None:
-            done = await self.loans.reject(loan.id, by=admin.id, reason=reason, now=self.clock.now(), session=session)
+            done = await self.loans.save(loan, rejected, session=session)
             if done is not None:
                 await self._publish(EventType.LOAN_REJECTED, done, session)
             return done
@@ -267,15 +249,11 @@ class LoanService:
     async def disburse(self, admin: User, loan_id: str, reference: str | None, client: ClientInfo) -> Loan:
         """Pays out the net amount (principal less the fee) and dates the schedule from today."""
         loan = await self._admin_loan(loan_id)
-        ensure_transition(loan.status, LoanStatus.DISBURSED)
-        today = self.today()
-        dated = tuple(replace(row, due_date=loan.frequency.due_date(today, row.number)) for row in loan.instalments)
         reference = reference or f"PAYOUT-{uuid.uuid4().hex[:12].upper()}"
+        disbursed = loan.disburse(by=admin.id, now=self.clock.now(), on=self.today(), reference=reference)
 
         async def step(session: Any) -> Loan | None:
-            done = await self.loans.disburse(loan.id, by=admin.id, now=self.clock.now(), on=today,
-                                             schedule=dated, net=loan.kfs.net_disbursed,
-                                             reference=reference, session=session)
+            done = await self.loans.save(loan, disbursed, session=session)
             if done is not None:
                 await self._publish(EventType.LOAN_DISBURSED, done, session, net_disbursed=loan.kfs.net_disbursed)
             return done
@@ -294,32 +272,22 @@ class LoanService:
     async def confirm_preclosure(self, admin: User, loan_id: str, client: ClientInfo) -> tuple[Loan, Repayment]:
         """Closes a loan whose customer asked to pre-close: the final payment is the quote of today."""
         loan = await self._admin_loan(loan_id)
-        ensure_transition(loan.status, LoanStatus.CLOSED)
-        if loan.status != LoanStatus.PRE_CLOSURE_REQUESTED:
-            raise InvalidTransition("Only a loan whose pre-closure was requested can be closed here.",
-                                    current=loan.status.value, target=LoanStatus.CLOSED.value)
-        quote = self._quote(loan)
-        figures = _quote_figures(quote)
-        now = self.clock.now()
+        closing, payment = loan.close_preclosed(on=self.today(), by=admin.id, now=self.clock.now())
 
         async def step(session: Any) -> tuple[Loan, Repayment]:
-            closed = await self.loans.close_preclosed(loan, quote=figures, amount=quote.foreclosure_amount,
-                                                      by=admin.id, now=now, session=session)
+            closed = await self.loans.save(loan, closing, session=session)
             if closed is None:
                 raise LoanChanged()
-            record = await self.repayments.add(Repayment(
-                id="", loan_id=loan.id, user_id=loan.user_id, kind=RepaymentKind.PRE_CLOSURE,
-                amount=quote.foreclosure_amount, allocations=(), outstanding_after=ZERO, paid_at=now,
-                recorded_by=admin.id, breakdown=figures), session=session)
+            record = await self.repayments.add(payment, session=session)
             await self._publish(EventType.LOAN_CLOSED, closed, session, closure=closed.closure,
-                                final_payment=quote.foreclosure_amount)
+                                final_payment=payment.amount)
             return closed, record
 
         closed, record = await self.jobs.atomically(step)
         await self._after_transition(admin, closed, AuditAction.LOAN_CLOSED, client, "Your loan is closed", [
-            f"Your loan {closed.id} is pre-closed with a final payment of {_money(quote.foreclosure_amount)}.",
+            f"Your loan {closed.id} is pre-closed with a final payment of {_money(payment.amount)}.",
             "Nothing more is due on it."], closure=closed.closure.value if closed.closure else None,
-            amount=str(quote.foreclosure_amount))
+            amount=str(payment.amount))
         return closed, record
 
     # --- the customer's own loan -------------------------------------------------------------
@@ -333,33 +301,24 @@ class LoanService:
     async def repay(self, user: User, loan_id: str, amount: Decimal, client: ClientInfo) -> tuple[Loan, Repayment]:
         """Allocated to the oldest instalments, interest first; paying the last closes the loan."""
         loan = await self._own(user, loan_id)
-        if loan.status != LoanStatus.DISBURSED:
-            raise InvalidTransition(f"The loan is {loan.status.value}; only a DISBURSED loan takes repayments.", current=loan.status.value)
-        amount = money(amount, strict=True)
-        result = allocate_repayment(loan.instalments, amount)
-        now = self.clock.now()
+        paid, payment = loan.apply_payment(amount, by=user.id, now=self.clock.now())
+        amount, left = payment.amount, payment.outstanding_after
 
         async def step(session: Any) -> tuple[Loan, Repayment]:
-            updated = await self.loans.repay(loan, schedule=result.instalments, amount=amount,
-                                             owed=result.outstanding, now=now, by=user.id, session=session)
+            updated = await self.loans.save(loan, paid, session=session)
             if updated is None:  # a payment or a pre-closure request got there first
                 raise LoanChanged()
-            record = await self.repayments.add(Repayment(
-                id="", loan_id=loan.id, user_id=user.id, kind=RepaymentKind.INSTALMENT, amount=amount,
-                allocations=tuple(Allocated(a.instalment, a.interest, a.principal) for a in result.allocations),
-                outstanding_after=result.outstanding, paid_at=now, recorded_by=user.id), session=session)
+            record = await self.repayments.add(payment, session=session)
             await self._publish(EventType.LOAN_REPAYMENT_RECEIVED, updated, session, repayment_id=record.id,
-                                paid=amount, outstanding=result.outstanding)
+                                paid=amount, outstanding=left)
             if updated.status == LoanStatus.CLOSED:
                 await self._publish(EventType.LOAN_CLOSED, updated, session, closure=updated.closure)
             return updated, record
 
         updated, record = await self.jobs.atomically(step)
         await self.audit.record(AuditAction.LOAN_REPAYMENT, user_id=user.id, actor=user, client=client,
-                                loan_id=loan.id, amount=str(amount), outstanding=str(result.outstanding),
-                                repayment_id=record.id)
-        lines = [f"We received {_money(amount)} for your loan {loan.id}.",
-                 f"Outstanding now: {_money(result.outstanding)}."]
+                                loan_id=loan.id, amount=str(amount), outstanding=str(left), repayment_id=record.id)
+        lines = [f"We received {_money(amount)} for your loan {loan.id}.", f"Outstanding now: {_money(left)}."]
         if updated.status == LoanStatus.CLOSED:
             await self.audit.record(AuditAction.LOAN_CLOSED, user_id=user.id, actor=user, client=client,
                                     loan_id=loan.id, closure=updated.closure.value if updated.closure else None)
@@ -368,24 +327,13 @@ class LoanService:
                            else "Your loan is fully repaid", lines)
         return updated, record
 
-    def _quote(self, loan: Loan) -> PreClosureQuote:
-        assert loan.disbursed_on is not None
-        return preclosure_quote(loan.instalments, loan.product.annual_interest_rate,
-                                loan.product.prepayment_charge_pct, loan.disbursed_on, self.today())
-
     async def preclosure_quote(self, user: User, loan_id: str) -> PreClosureQuote:
-        loan = await self._own(user, loan_id)
-        if loan.status not in (LoanStatus.DISBURSED, LoanStatus.PRE_CLOSURE_REQUESTED):
-            raise InvalidTransition(f"The loan is {loan.status.value}; a pre-closure quote exists only for a DISBURSED loan.",
-                                    current=loan.status.value)
-        return self._quote(loan)
+        return (await self._own(user, loan_id)).quote(self.today())
 
     async def request_preclosure(self, user: User, loan_id: str, client: ClientInfo) -> tuple[Loan, PreClosureQuote]:
         loan = await self._own(user, loan_id)
-        ensure_transition(loan.status, LoanStatus.PRE_CLOSURE_REQUESTED)
-        quote = self._quote(loan)
-        updated = await self.loans.request_preclosure(loan, quote=_quote_figures(quote), by=user.id,
-                                                      now=self.clock.now())
+        requested, quote = loan.request_preclosure(on=self.today(), by=user.id, now=self.clock.now())
+        updated = await self.loans.save(loan, requested)
         if updated is None:
             raise LoanChanged()
         await self.audit.record(AuditAction.LOAN_PRECLOSURE_REQUESTED, user_id=user.id, actor=user, client=client,
@@ -466,8 +414,3 @@ class LoanService:
         p = job.payload
         if await self.loans.claim_notice(p["loan_id"], p["key"]):
             await self.notifier.send_notice(to=p["to"], name=p["name"], subject=p["subject"], lines=p["lines"])
-
-
-def _quote_figures(quote: PreClosureQuote) -> dict[str, Any]:
-    """The quote as stored beside the loan and the final repayment: days as ISO dates."""
-    return {k: v.isoformat() if isinstance(v, date) else v for k, v in asdict(quote).items()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import decimal
 import uuid
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -12,9 +13,8 @@ import pytest
 from bson import ObjectId
 from bson.decimal128 import Decimal128
 
-from app.domain.lending import DuplicateApplication, Loan, LoanOrigin, StatusChange
 from app.domain.loan_schedule import RepaymentFrequency, build_schedule, key_fact_statement
-from app.domain.loans import LoanProduct, LoanStatus, LoanType
+from app.domain.loans import DuplicateApplication, Loan, LoanOrigin, LoanProduct, LoanStatus, LoanType, StatusChange
 from app.repositories.catalogue import LoanProductRepository
 from app.repositories.codecs import from_db
 from app.repositories.database import close_client, make_client
@@ -100,22 +100,23 @@ async def test_transitions_apply_only_from_the_expected_state(db):
     repo = LoanRepository(db)
     await repo.ensure_indexes()
     loan = await repo.add(_loan())
-    assert await repo.disburse(loan.id, by="a", now=NOW, on=date(2026, 11, 22), schedule=loan.instalments,
-                               net=D(1), reference="R") is None
-    approved = await repo.approve(loan.id, by="a", now=NOW)
+    early = replace(loan, status=LoanStatus.APPROVED)  # as if approved: the stored loan is not
+    assert await repo.save(early, early.disburse(by="a", now=NOW, on=date(2026, 11, 22), reference="R")) is None
+    approved = await repo.save(loan, loan.approve(by="a", now=NOW))
     assert approved is not None and approved.status == LoanStatus.APPROVED and approved.rev == 1
-    assert await repo.approve(loan.id, by="a", now=NOW) is None
-    assert await repo.approve("not-an-id", by="a", now=NOW) is None
+    assert await repo.save(loan, loan.approve(by="a", now=NOW)) is None
+    gone = replace(loan, id="not-an-id")
+    assert await repo.save(gone, gone.approve(by="a", now=NOW)) is None
     dated = build_schedule(loan.amount, D("11.25"), 12, disbursed_on=date(2026, 1, 31)).instalments
-    disbursed = await repo.disburse(loan.id, by="a", now=NOW, on=date(2026, 1, 31), schedule=dated,
-                                    net=D("98500.00"), reference="UTR1")
+    disbursed = await repo.save(approved, approved.disburse(by="a", now=NOW, on=date(2026, 1, 31), reference="UTR1"))
     assert disbursed is not None and disbursed.disbursed_on == date(2026, 1, 31)
     assert [r.due_date for r in disbursed.instalments[:2]] == [date(2026, 2, 28), date(2026, 3, 31)]
     raw = await db["loans"].find_one({"_id": ObjectId(loan.id)})
     assert raw["outstanding"] == Decimal128(str(sum(r.payment for r in dated))) and raw["net_disbursed"] == \
         Decimal128("98500.00")
     # A repayment computed from an older read is not written.
-    assert await repo.repay(approved, schedule=dated, amount=D(1), owed=D(1), now=NOW, by="u1") is None
+    stale = replace(disbursed, rev=approved.rev)
+    assert await repo.save(stale, stale.apply_payment(D(1), by="u1", now=NOW)[0]) is None
 
 
 async def test_one_open_loan_per_customer_and_product(db):
@@ -124,7 +125,7 @@ async def test_one_open_loan_per_customer_and_product(db):
     first = await repo.add(_loan())
     with pytest.raises(DuplicateApplication):
         await repo.add(_loan("60000.00"))
-    await repo.reject(first.id, by="a", reason="No", now=NOW)
+    await repo.save(first, first.reject(by="a", reason="No", now=NOW))
     assert (await repo.add(_loan("60000.00"))).amount == D("60000.00")
 
 

@@ -9,9 +9,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
 from app.api.schemas.common import Input, Money, PlainText, PositiveMoney, UtcDatetime, json_number, number_schema
-from app.domain.lending import Bank, Loan, Repayment
+from app.domain.catalogue import Bank
 from app.domain.loan_schedule import Instalment, KeyFactStatement, Schedule
-from app.domain.loans import Eligibility, LoanProduct, PreClosureQuote
+from app.domain.loans import Eligibility, Loan, LoanProduct, PreClosureQuote, Repayment
 
 
 def _unsigned(value: Decimal) -> Decimal:
