@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
+from app.document_keys import KeyConfigError, generate_key_spec, parse_key
 from app.domain.kyc import DEFAULT_WEIGHTS
 from app.domain.rate_limits import DEFAULT_LIMITS, RateLimit, RouteGroup
 
@@ -232,8 +233,6 @@ class Settings(BaseSettings):
     def _document_key_problems(self) -> list[str]:
         """Each document key setting on its own, then the ring as a whole (a key id used twice).
         Nothing is generated here: a development key is made when the service builds its cipher."""
-        from app.services.encryption import KeyConfigError, parse_key
-
         problems, ring_ids = [], []
         configured = [("DOCUMENT_ENCRYPTION_KEY", self.document_encryption_key, True),
                       ("DOCUMENT_FINGERPRINT_KEY", self.document_fingerprint_key, False)]
@@ -291,8 +290,6 @@ class Settings(BaseSettings):
             return value.get_secret_value()
         if self.is_production:
             raise RuntimeError(f"{name} must be set in production (documents are encrypted at rest)")
-        from app.services.encryption import generate_key_spec
-
         return _read_or_create_secret(self.data_dir / file_name, generate_key_spec)
 
     @field_validator("kyc_identity_documents", "kyc_required_documents", mode="before")

@@ -20,7 +20,7 @@ import numpy as np
 
 from app.config import Settings
 from app.ml import models, tasks
-from app.ml.gateway import ModelRegistry
+from app.ml.registry import ModelRegistry
 from bench.load import Result, Scenario
 
 API = "/api/v1"

@@ -26,66 +26,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 from typing import Any
 
 from app.domain.errors import FileTooLarge, ModelsUnavailable, ServiceUnavailable
 from app.ml import worker
+from app.ml.registry import ModelRegistry, ModelSlot
 
 log = logging.getLogger("kycflow.ml")
 
-
-@dataclass
-class ModelSlot:
-    """One model: how to load it, and what happened when we tried."""
-
-    key: str
-    loader: Callable[[], Any]
-    instance: Any = None
-    name: str | None = None
-    error: str | None = None
-
-    def state(self) -> dict[str, Any]:
-        return {"loaded": self.instance is not None, "name": self.name, "error": self.error}
-
-
-class ModelRegistry:
-    """The loaded models of one process; each loads once, on first use or at preload."""
-
-    def __init__(self, loaders: dict[str, Callable[[], Any]]) -> None:
-        self.slots = {key: ModelSlot(key, loader) for key, loader in loaders.items()}
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> Any:
-        slot = self.slots[key]
-        if slot.instance is None:
-            with self._lock:  # many requests may ask at once; load once
-                if slot.instance is None:
-                    try:
-                        slot.instance = slot.loader()
-                        slot.name = getattr(slot.instance, "name", type(slot.instance).__name__)
-                        slot.error = None
-                    except Exception as exc:  # a missing model must degrade, never crash the service
-                        slot.error = f"{type(exc).__name__}: {exc}"
-                        log.error("model failed to load", extra={"model": key, "error": slot.error})
-        if slot.instance is None:
-            raise ModelsUnavailable(f"The {key.replace('_', ' ')} is not available: {slot.error}", model=key,
-                                    error=slot.error)
-        return slot.instance
-
-    def load_all(self) -> dict[str, dict[str, Any]]:
-        for key in self.slots:
-            try:
-                self.get(key)
-            except ModelsUnavailable:
-                pass
-        return self.status()
-
-    def status(self) -> dict[str, dict[str, Any]]:
-        return {key: slot.state() for key, slot in self.slots.items()}
-
-
-# --- in the service --------------------------------------------------------------------------
 
 class _Worker:
     """One worker process in its own single-process executor: a task that overruns its

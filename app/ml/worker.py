@@ -22,10 +22,9 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from app.ml.gateway import ModelRegistry
+from app.ml.registry import ModelRegistry
 
 _models: ModelRegistry | None = None
 
@@ -48,8 +47,6 @@ class WorkerOutOfMemory(Exception):
 def init_worker(loaders: dict[str, Callable[[], Any]], memory_mb: int | None) -> None:
     """ProcessPoolExecutor initializer: runs once in each new worker, before any task."""
     global _models
-    from app.ml.gateway import ModelRegistry  # here: the gateway imports this module
-
     # Ctrl-C reaches the whole process group: the service shuts its workers down itself,
     # so a worker must not die mid-task printing a KeyboardInterrupt traceback. Until this
     # line the worker was spawned with SIGINT blocked (`sigint_blocked`); it stays blocked.

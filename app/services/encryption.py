@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from app.document_keys import DocumentKey, KeyConfigError, parse_key
 from app.domain.documents import DocumentType, mask_aadhaar, mask_number, normalise_aadhaar, normalise_driving_licence
 from app.domain.errors import DocumentIntegrityError, DocumentKeyUnavailable, InvalidInput
 
@@ -35,64 +36,11 @@ if TYPE_CHECKING:
     from app.config import Settings
 
 NONCE_BYTES = 12
-KEY_BYTES = 32
 # AES-GCM runs at about 1 GB/s, so a 64 KiB blob costs well under a millisecond on the loop; a 10 MB
 # scan costs ~10 ms, which would stall every other request: those go to a thread.
 OFF_LOOP_BYTES = 64 * 1024
-_KEY_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 _TEXT_VERSION = "v1"
 _T = TypeVar("_T")
-
-
-class KeyConfigError(RuntimeError):
-    """A document key setting is missing or malformed (a start-up error; never shows the key)."""
-
-
-@dataclass(frozen=True, repr=False)
-class DocumentKey:
-    key_id: str
-    secret: bytes
-
-    def __repr__(self) -> str:  # keys end up in tracebacks; never their bytes
-        return f"DocumentKey(key_id={self.key_id!r})"
-
-
-def generate_key_spec() -> str:
-    """A fresh key in the form the settings accept (base64 of 32 random bytes)."""
-    return base64.b64encode(os.urandom(KEY_BYTES)).decode()
-
-
-def parse_key(spec: str, setting: str) -> DocumentKey:
-    """`[id:]key`, the key being 32 bytes as 64 hex digits or base64 (standard or URL-safe).
-    Without an id, the id is the first 8 hex digits of the key's SHA-256 (stable, reveals nothing)."""
-    spec = spec.strip()
-    key_id, sep, material = spec.rpartition(":")
-    if not sep:
-        key_id, material = "", spec
-    elif not _KEY_ID_RE.match(key_id):
-        raise KeyConfigError(f"{setting}: the key id before ':' may hold only letters, digits, '_', '.', '-' (1-32)")
-    secret = _decode_key_material(material.strip())
-    if secret is None:
-        raise KeyConfigError(
-            f"{setting} must be 32 bytes written as base64 (44 characters) or hex (64 digits), optionally "
-            "prefixed by 'id:'; generate one with: python -c \"import base64,os; "
-            "print(base64.b64encode(os.urandom(32)).decode())\""
-        )
-    return DocumentKey(key_id or hashlib.sha256(secret).hexdigest()[:8], secret)
-
-
-def _decode_key_material(material: str) -> bytes | None:
-    if re.fullmatch(r"[0-9a-fA-F]{64}", material):
-        return bytes.fromhex(material)
-    padded = (material + "=" * (-len(material) % 4)).encode()
-    for altchars in (None, b"-_"):  # standard, then URL-safe alphabet
-        try:
-            raw = base64.b64decode(padded, altchars=altchars, validate=True)
-        except (binascii.Error, ValueError):
-            continue
-        if len(raw) == KEY_BYTES:
-            return raw
-    return None
 
 
 def _derive(secret: bytes, purpose: bytes) -> bytes:

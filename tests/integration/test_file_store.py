@@ -17,11 +17,12 @@ from PIL import Image
 from app.api.errors import status_for
 from app.bootstrap import build_container
 from app.config import Settings
+from app.document_keys import generate_key_spec
 from app.domain.errors import DocumentIntegrityError, DocumentKeyUnavailable, NotFound
 from app.main import create_app
 from app.repositories.database import close_client, make_client
 from app.repositories.files import BUCKET, EncryptedFileStore
-from app.services.encryption import DocumentCipher, generate_key_spec
+from app.services.encryption import DocumentCipher
 from tests.conftest import make_settings
 
 KEY_OLD, KEY_NEW, FP = generate_key_spec(), generate_key_spec(), generate_key_spec()

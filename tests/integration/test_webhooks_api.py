@@ -17,12 +17,12 @@ import pytest
 from bson import ObjectId
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from app.document_keys import generate_key_spec
 from app.domain.audit import ClientInfo
 from app.domain.events import EVENT_TYPES
 from app.domain.kyc import assess
 from app.main import create_app
 from app.repositories.database import close_client, make_client
-from app.services.encryption import generate_key_spec
 from tests.conftest import Api, bearer, make_settings
 from tests.integration.events_helpers import HANG, Receiver, open_case_with_documents, run_jobs, submitted_case
 from tests.integration.lending_helpers import apply_body, borrower, make_product

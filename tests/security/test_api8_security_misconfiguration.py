@@ -7,7 +7,7 @@ from __future__ import annotations
 
 def _production_settings(tmp_path, **overrides):
     from app.config import Settings
-    from app.services.encryption import generate_key_spec
+    from app.document_keys import generate_key_spec
 
     values = {"environment": "production", "data_dir": tmp_path, "mongodb_uri": "mongodb://db.example:27017",
               "document_encryption_key": generate_key_spec(), "document_fingerprint_key": generate_key_spec(),

@@ -11,9 +11,10 @@ import stat
 import pytest
 
 from app.config import Settings, StartupError
+from app.document_keys import KeyConfigError, parse_key
 from app.domain.errors import DocumentIntegrityError, DocumentKeyUnavailable, InvalidInput
 from app.services import encryption
-from app.services.encryption import DocumentCipher, KeyConfigError, parse_key
+from app.services.encryption import DocumentCipher
 
 KEY_A = base64.b64encode(b"A" * 32).decode()
 KEY_B = "b" * 64  # hex form
