@@ -1,5 +1,6 @@
 """KYC-case scenarios: submit-to-checks-done beside the bare model time of the same checks, and
-the auditor's review queue with 10,000 cases in the database beside `GET /users/me`.
+the auditor's review queue with 10,000 cases in the database beside its engine floor (bench/replay.py),
+then one request at a time with 10,000 and 100,000 cases, to show how its cost grows.
 
 The checks job's model work is the face match (document photo against the selfie; OCR ran at
 upload), so "bare" is `tasks.match_faces` on the same two files in this process.
@@ -21,13 +22,15 @@ from pymongo import MongoClient
 
 from app.ml import tasks
 from app.repositories.embedded import with_options
-from bench.load import Result, Scenario, run_scenario
+from bench import replay
+from bench.load import SELECTION, Result, Scenario
 from bench.ml import BareModels, Inputs
 from bench.server import BenchServer
 
 API = "/api/v1"
 PASSWORD = "Bench-Customer-Pass-42"
 QUEUE_SIZE = 10_000
+GROWTH = (10_000, 100_000)
 
 
 def _customer(server: BenchServer, client: httpx.Client) -> dict[str, str]:
@@ -119,17 +122,38 @@ def review_queue_scenarios(base: str, auditor_token: str) -> list[Scenario]:
     oldest = httpx.Request("GET", f"{base}{API}/kyc/pending", params={"page_size": 20}, headers=auth)
     by_risk = httpx.Request("GET", f"{base}{API}/kyc/pending",
                             params={"page_size": 20, "sort": "risk", "risk_level": "High"}, headers=auth)
-    return [Scenario("kyc_pending", oldest, count=2000, max_s=10.0),
-            Scenario("kyc_pending_high_risk", by_risk, count=2000, max_s=10.0)]
+    # Four auditors at once: the embedded engine decodes and sorts every waiting case in Python
+    # (1.5-2 s a page with 10,000 here), so more workers would only queue in it.
+    return [Scenario("kyc_pending", oldest, concurrency=4, count=2000, max_s=20.0),
+            Scenario("kyc_pending_high_risk", by_risk, concurrency=4, count=2000, max_s=20.0)]
 
 
-async def run_all(server: BenchServer, inputs: Inputs, bare: BareModels, auditor_token: str) -> list[Result]:
-    print("running kyc_submit_to_checks (8 customers: upload, then submit and wait for the checks) ...", flush=True)
-    results = [submit_to_checks_done(server, inputs, bare)]
-    print(f"seeding {QUEUE_SIZE} submitted cases ...", flush=True)
-    seed_review_queue(server)
-    for scenario in review_queue_scenarios(server.base_url, auditor_token):
-        print(f"running {scenario.name} ({scenario.concurrency} workers, {QUEUE_SIZE} cases in the queue) ...",
+async def run_all(server: BenchServer, inputs: Inputs | None, bare: BareModels | None,
+                  auditor_token: str) -> list[Result]:
+    results = []
+    if inputs and bare and SELECTION.wanted("kyc_submit_to_checks"):
+        print("running kyc_submit_to_checks (8 customers: upload, then submit and wait for the checks) ...",
               flush=True)
-        results += await run_scenario(scenario)
+        results.append(submit_to_checks_done(server, inputs, bare))
+    if not SELECTION.wanted("kyc_pending", "kyc_pending_high_risk", "kyc_pending_growth"):
+        return results
+    size = SELECTION.count(QUEUE_SIZE)
+    print(f"seeding {size} submitted cases ...", flush=True)
+    seed_review_queue(server, size)
+    scenarios = review_queue_scenarios(server.base_url, auditor_token)
+    for scenario in scenarios:
+        if SELECTION.wanted(scenario.name):
+            # A page costs seconds here: two recorded requests are enough.
+            results += await replay.beside(server, scenario, recorded=2)
+    if SELECTION.wanted("kyc_pending_growth"):
+        seeded = size
+        for size in map(SELECTION.count, GROWTH):
+            if size > seeded:
+                print(f"seeding {size - seeded} more submitted cases ...", flush=True)
+                seed_review_queue(server, size - seeded)
+                seeded = size
+            # A page takes seconds here with 100,000 cases (~20 s): a few, the first counted too.
+            results += await replay.beside(server, Scenario(f"kyc_pending@{size}", scenarios[0].request,
+                                                            concurrency=1, count=5, max_s=30.0, warmup_s=0.0),
+                                           recorded=1)
     return results

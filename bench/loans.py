@@ -1,6 +1,8 @@
 """Lending scenarios: a 360-month schedule's build time in this process, and `POST /loans/apply`
-and `GET /loans/my-loans/{id}` beside `GET /users/me`, all three driven the same way in the same
-run (the same few keep-alive connections, closed loop), so their ratio holds on any machine.
+and `GET /loans/my-loans/{id}` beside their engine floor (bench/replay.py: the commands of
+recorded requests, replayed through a bare client the same way) and beside `GET /users/me`, all
+driven the same way in the same run (the same few keep-alive connections, each request sent once).
+Then the detail's cost with 10,000 and 100,000 other customers' loans in the collection.
 
 Every apply is a real one (201, a new loan): a borrower with approved KYC applies once to each of
 `APPLY_COUNT` copies of the seeded 30-year home loan (one open loan per product is the rule), so
@@ -26,7 +28,8 @@ from pymongo import MongoClient
 
 from app.domain.loan_schedule import build_schedule, key_fact_statement
 from app.repositories.embedded import with_options
-from bench.load import Result, _Reply, _wire
+from bench import replay
+from bench.load import SELECTION, Result, Scenario, _Reply, _wire
 from bench.server import BenchServer, _kycflow
 
 API = "/api/v1"
@@ -37,6 +40,7 @@ ADDRESS = {"line1": "12 MG Road", "city": "Bengaluru", "state": "Karnataka", "pi
 # (RATE_LIMITS default 600/minute): a 429 would be counted as an error.
 APPLY_COUNT, WARMUP = 180, 15
 CONCURRENCY = 4
+GROWTH = (10_000, 100_000)  # other customers' loans in the collection, for the detail's growth
 
 
 def schedule_build(runs: int = 30) -> Result:
@@ -58,8 +62,8 @@ def _db(server: BenchServer) -> MongoClient[dict[str, Any]]:
     return MongoClient(with_options(json.loads((server.data_dir / "mongo.json").read_text())["uri"]))
 
 
-def prepare(server: BenchServer) -> tuple[str, list[str]]:
-    """A borrower (approved KYC, complete profile, income) and APPLY_COUNT copies of the home loan;
+def prepare(server: BenchServer, products: int) -> tuple[str, list[str]]:
+    """A borrower (approved KYC, complete profile, income) and `products` copies of the home loan;
     returns the borrower's access token and the product ids."""
     out = subprocess.run([*_kycflow(), "seed-catalogue"], env=server.env, capture_output=True, text=True)
     if out.returncode != 0:
@@ -75,7 +79,7 @@ def prepare(server: BenchServer) -> tuple[str, list[str]]:
             # Every detail a loan needs (the profile risk is derived from them when applying).
             "profile": {"dob": "1995-01-01", "family_size": 1, "working_members": 1, "children": 0,
                         "current_address": ADDRESS, "permanent_address": ADDRESS},
-            # Every open application counts in the next one's FOIR: an income that carries all 195 of them.
+            # Every open application counts in the next one's FOIR: an income that carries all of them.
             "financial_details": {"monthly_income": 10000000.0, "monthly_expenses": 60000.0, "existing_emi": 0.0,
                                   "credit_score": 780},
             "employment_details": {"employment_type": "salaried", "employer_name": "Bench Ltd",
@@ -83,7 +87,7 @@ def prepare(server: BenchServer) -> tuple[str, list[str]]:
                                    "total_experience_years": 8}}})
         home = db["loan_products"].find_one({"type": "home"})
         assert home is not None, "the seeded catalogue has no home loan"
-        copies = [{**home, "_id": ObjectId(), "name": f"Home Loan {n:03d}"} for n in range(APPLY_COUNT)]
+        copies = [{**home, "_id": ObjectId(), "name": f"Home Loan {n:03d}"} for n in range(products)]
         db["loan_products"].insert_many(copies)
     finally:
         client.close()
@@ -144,25 +148,83 @@ async def _drive_list(name: str, requests: list[httpx.Request], expect: int, war
     return result
 
 
+def seed_loans(server: BenchServer, like: str, count: int) -> None:
+    """`count` loans of other customers, copies of loan `like` (each its own customer and product),
+    written straight into the database in batches."""
+    client = _db(server)
+    try:
+        loans = client["kycflow"]["loans"]
+        model = loans.find_one({"_id": ObjectId(like)})
+        assert model is not None
+        for start in range(0, count, 1000):
+            loans.insert_many([{**model, "_id": ObjectId(), "user_id": str(ObjectId()), "product_id": str(ObjectId())}
+                               for _ in range(min(1000, count - start))])
+    finally:
+        client.close()
+
+
 async def run_all(server: BenchServer) -> list[Result]:
-    print("running schedule_360_build (in process, 30 builds) ...", flush=True)
-    results = [schedule_build()]
-    print(f"preparing a borrower and {APPLY_COUNT} home-loan products ...", flush=True)
-    token, products = prepare(server)
+    results = []
+    if SELECTION.wanted("schedule_360_build"):
+        print("running schedule_360_build (in process, 30 builds) ...", flush=True)
+        results.append(schedule_build())
+    if not SELECTION.wanted("loans_users_me", "loan_apply", "loan_detail", "loan_detail_growth"):
+        return results
+    count, warmup = SELECTION.count(APPLY_COUNT, 4), SELECTION.count(WARMUP)
+    print(f"preparing a borrower and {count + replay.RECORDED} home-loan products ...", flush=True)
+    token, products = prepare(server, count + replay.RECORDED)
     auth = {"Authorization": f"Bearer {token}"}
     base = f"{server.base_url}{API}"
     me = httpx.Request("GET", f"{base}/users/me", headers=auth)
     applies = [httpx.Request("POST", f"{base}/loans/apply", headers=auth, json={
         "product_id": pid, "amount": 3000000, "tenure_months": 360, "purpose": "Buying a flat"}) for pid in products]
-    print(f"running loans_users_me, loan_apply ({CONCURRENCY} workers, {APPLY_COUNT} applications) ...", flush=True)
+    # The floor first (then what it inserted is deleted): each route meets the borrower's book as it
+    # would without it. Jobs the recorded applications queued are run before anything is timed.
+    plans = replay.record(server, "loan_apply", applies[count:])
+    applies = applies[:count]
     wait_for_jobs(server)
-    results.append(await _drive_list("loans_users_me", [me] * len(applies), 200, WARMUP))
-    results.append(await _drive_list("loan_apply", applies, 201, WARMUP))
-    wait_for_jobs(server)
+    if SELECTION.wanted("loan_apply"):
+        results.append(await _floor("loan_apply_replay", server, plans, count, warmup))
+    if SELECTION.wanted("loans_users_me"):
+        print(f"running loans_users_me ({CONCURRENCY} workers, {count} requests) ...", flush=True)
+        results.append(await _drive_list("loans_users_me", [me] * count, 200, warmup))
+    if SELECTION.wanted("loan_apply"):
+        print(f"running loan_apply ({CONCURRENCY} workers, {count} applications) ...", flush=True)
+        results.append(await _drive_list("loan_apply", applies, 201, warmup))
+        wait_for_jobs(server)
     loans = httpx.get(f"{base}/loans/my-loans", headers=auth, params={"page_size": 1}).json()["items"]
     detail = httpx.Request("GET", f"{base}/loans/my-loans/{loans[0]['loan_id']}", headers=auth)
-    print("running loan_detail (one loan with 360 instalments) ...", flush=True)
-    results.append(await _drive_list("loan_detail", [detail] * len(applies), 200, WARMUP))
+    if SELECTION.wanted("loan_detail"):
+        plans = replay.record(server, "loan_detail", [detail] * replay.RECORDED)
+        results.append(await _floor("loan_detail_replay", server, plans, count, warmup))
+        print("running loan_detail (one loan with 360 instalments) ...", flush=True)
+        results.append(await _drive_list("loan_detail", [detail] * count, 200, warmup))
+    if SELECTION.wanted("loan_detail_growth"):
+        results += await detail_growth(server, detail, loans[0]["loan_id"])
+    return results
+
+
+async def _floor(name: str, server: BenchServer, plans: list[replay.Plan], count: int, warmup: int) -> Result:
+    print(f"running {name} ({CONCURRENCY} workers, {count} replays of {len(plans)} recorded requests) ...",
+          flush=True)
+    replayer = replay.Replayer(server.db_uri, plans)
+    try:
+        return await replay.each_once(name, replayer, concurrency=CONCURRENCY, total=count, warmup=warmup)
+    finally:
+        await replayer.close()
+
+
+async def detail_growth(server: BenchServer, detail: httpx.Request, loan_id: str) -> list[Result]:
+    """The detail one request at a time with GROWTH[0], then GROWTH[1] other loans in the collection
+    (information: the index test is what says the query stays O(1) on MongoDB)."""
+    results: list[Result] = []
+    seeded = 0
+    for size in map(SELECTION.count, GROWTH):
+        print(f"seeding {size - seeded} more loans of other customers ...", flush=True)
+        seed_loans(server, loan_id, size - seeded)
+        seeded = size
+        results += await replay.beside(server, Scenario(f"loan_detail@{size}", detail, concurrency=1, count=200,
+                                                        max_s=10.0, warmup_s=1.0), recorded=1)
     return results
 
 

@@ -1,10 +1,28 @@
 """`python -m bench.run` (or `make bench`): start a throwaway service, load it, print a table,
-write bench/results/latest.json. Exit status 1 when a gate fails.
+write bench/results/latest.json. Exit status 1 when a gate fails. `--only 'loan_*,kyc_pending*'`
+runs some scenarios, `--scale 0.1` fewer requests and records (while developing: gates are meant
+at full size).
 
 Gates are ratios of two figures measured in the same run (a route against the bare model, a
-loaded latency against the same route unloaded, /users/me against /health): machines here differ
-up to 3x in speed, and a ratio holds on all of them. Absolute times are printed, with the CPU
-model, for information only.
+loaded latency against the same route unloaded, a route against its engine floor): machines here
+differ up to 3x in speed, and a ratio holds on all of them. Absolute times are printed, with the
+CPU model, for information only.
+
+The engine floor of a database-bound route (bench/replay.py): the service runs through
+bench/serve.py, `kycflow serve` plus a PyMongo command listener that writes down the commands of
+requests the bench marks (by X-Request-ID). The bench sends a few marked requests, replays their
+commands through a bare `AsyncMongoClient` against the same database server with the route's
+concurrency and driving, then runs the route. Gate: route p50 and p99 <= 1.5x the replay's, so
+what a route adds to its database work (auth, validation, schedules, serialisation, HTTP) stays
+within half that work's time; the difference in ms is printed beside it. The gate holds for the
+engine `make bench` starts (the embedded one): on MongoDB the same commands take microseconds, not
+milliseconds, and the same code would show a larger ratio. A ratio to another route (`/users/me`)
+measured the engine rather than the route (a query there costs what it matches, whatever the
+index), so those ratios are information now. (Rejected: summing the driver's own command
+durations inside the service. Timed in the service's event loop, they include the time the loop
+spent on other requests' Python, so the floor would grow with the very code the gate bounds.)
+The queue's and the loan detail's cost with 10,000 and 100,000 records is printed too
+(information: the index test is what says these queries stay O(page) on MongoDB).
 
 The load generator shares the (small) machine with the server, so it stays light (see bench/load.py).
 Numbers are end-to-end from the client's side and move with whatever else the machine is running:
@@ -13,6 +31,7 @@ the JSON keeps the load average next to them.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import math
@@ -28,8 +47,8 @@ from typing import Any
 
 import httpx
 
-from bench import events, kyc, limits, loans, ml
-from bench.load import Result, Scenario, run_scenario
+from bench import events, kyc, limits, loans, ml, replay
+from bench.load import SELECTION, Result, Scenario, run_scenario
 from bench.server import BenchServer
 
 API = "/api/v1"
@@ -39,6 +58,7 @@ EMAIL, PASSWORD = "bench.customer@example.com", "Bench-Customer-Pass-42"
 LOGIN_EMAIL = "bench.logins@example.com"
 AUDITOR_EMAIL = "bench.auditor@example.com"
 RESULTS = Path(__file__).parent / "results" / "latest.json"
+PARTIAL = RESULTS.with_name("partial.json")  # --only or --scale: never taken for a full run
 
 
 def scenarios(base: str, token: str, health_status: int) -> list[Scenario]:
@@ -87,25 +107,61 @@ def _info(name: str, pct: int, old: str) -> Check:
     return Check(f"{name} p{pct} (ms)", lambda r: r[name].pct(pct), lambda v: True, f"info only{old}", gate=False)
 
 
+def _shown(name: str, value: Callable[[dict[str, Result]], float]) -> Check:
+    return Check(name, value, lambda v: True, "info only", gate=False)
+
+
+def _floor(name: str, limit: float = 1.5) -> list[Check]:
+    """The route against the replay of its own database commands (bench/replay.py)."""
+    return [Check(f"{name} p{pct} / {name}_replay p{pct}", lambda r, p=pct: replay.ratio(r, name, p),
+                  lambda v: v <= limit, f"<= {limit}") for pct in (50, 99)]
+
+
+# Database-bound routes, gated on their engine floor. `/users/me` is replayed too, but only shown:
+# it is one small read, so its ratio is the fixed cost of any request (ASGI stack, credential and
+# session check: about 3x its one command on the embedded engine), not a route's own work.
+FLOORED = ("users_me", "kyc_pending", "kyc_pending_high_risk", "loan_apply", "loan_detail")
+GATED_ON_FLOOR = FLOORED[1:]
+
+
+def growth_checks() -> list[Check]:
+    """How the queue's and the loan detail's cost grows from the smaller number of records to the
+    larger (sizes scaled with --scale), the route's and its replay's (information)."""
+    checks = []
+    for name, sizes in (("kyc_pending", kyc.GROWTH), ("loan_detail", loans.GROWTH)):
+        small, large = (SELECTION.count(n) for n in sizes)
+        for row in (f"{name}@{{}}", f"{name}@{{}}_replay"):
+            checks.append(_shown(f"{row.format(large)} p50 / {row.format(small)} p50",
+                                      lambda r, a=row.format(large), b=row.format(small): r[a].pct(50) / r[b].pct(50)))
+        checks += [_shown(f"{name}@{n} p50 / {name}@{n}_replay p50",
+                               lambda r, key=f"{name}@{n}": replay.ratio(r, key, 50)) for n in (small, large)]
+    return checks
+
+
 CHECKS = [
     # The shared rate limit's cost: this server (limits on) against a second one with them off (bench/limits.py).
     Check("users_me_limits_on req/s / users_me_limits_off req/s", limits.ratio, lambda v: v >= 0.8, ">= 0.8"),
     Check("users_me req/s / health req/s", lambda r: r["users_me"].rps / r["health"].rps, lambda v: v >= 0.5, ">= 0.5"),
+    *[check for name in GATED_ON_FLOOR for check in _floor(name)],
+    *[_shown(f"{name} p50 - {name}_replay p50 (ms): our code", lambda r, n=name: r[n].pct(50) - r[f"{n}_replay"].pct(50))
+      for name in FLOORED],
+    *[_shown(f"users_me p{pct} / users_me_replay p{pct}", lambda r, p=pct: replay.ratio(r, "users_me", p))
+      for pct in (50, 99)],
     _loaded("users_me+logins", "users_me_paced", 4.0),
     _overhead("kyc_verify"), _overhead("ocr_extract"), _overhead("ocr_extract_passport"),
     _overhead("liveness_verify_30"),
     _loaded("health+4_verifications", "health_paced", 6.0),
     _overhead("kyc_submit_to_checks", 1.3),
-    Check("kyc_pending p99 (10,000 cases) / users_me p99", lambda r: r["kyc_pending"].pct(99) / r["users_me"].pct(99),
-          lambda v: v <= 3, "<= 3"),
+    # Ratios to /users/me measure the engine (see the docstring): information only.
+    _shown("kyc_pending p99 (10,000 cases) / users_me p99",
+                lambda r: r["kyc_pending"].pct(99) / r["users_me"].pct(99)),
     _info("kyc_verify", 50, "; old service claimed 2500"), _info("ocr_extract", 50, "; old service claimed 1800"),
     _info("liveness_verify_30", 50, "; old service claimed 1250"), _info("users_me+logins", 99, ""),
     _info("health+4_verifications", 99, ""),
     # Lending: each route beside /users/me driven the same way in the same run (bench/loans.py).
-    *[Check(f"{name} p{pct} / loans_users_me p{pct}", lambda r, n=name, p=pct: loans.ratio(r, n, p),
-            lambda v: v <= 3, "<= 3") for name in ("loan_apply", "loan_detail") for pct in (50, 99)],
-    Check("schedule_360_build p50 / loans_users_me p50", lambda r: loans.ratio(r, "schedule_360_build", 50),
-          lambda v: v <= 1, "<= 1"),
+    *[_shown(f"{name} p{pct} / loans_users_me p{pct}", lambda r, n=name, p=pct: loans.ratio(r, n, p))
+      for name in ("loan_apply", "loan_detail") for pct in (50, 99)],
+    _shown("schedule_360_build p50 / loans_users_me p50", lambda r: loans.ratio(r, "schedule_360_build", 50)),
     _info("schedule_360_build", 50, ""), _info("loan_apply", 50, ""),
     # Events (bench/events.py): a delivery within a few approvals' time (no poll delay), and 200 idle
     # live-event viewers barely felt by /health.
@@ -145,28 +201,53 @@ def report(results: list[Result], checks: list[dict[str, Any]], info: dict[str, 
         print(f"{verdict}  {c['name']}: {c['value']} (target {c['target']})")
 
 
+# Scenarios that need the models' inputs (and the bare models beside them) loaded in this process.
+ML_SCENARIOS = ("liveness_verify_30", "kyc_verify", "ocr_extract", "ocr_extract_passport", "health_paced",
+                "health+4_verifications", "kyc_submit_to_checks")
+
+
 async def measure(server: BenchServer, health_status: int) -> list[Result]:
     base_url = server.base_url
     resp = httpx.post(f"{base_url}{API}/auth/login", json={"identifier": EMAIL, "password": PASSWORD})
     resp.raise_for_status()
     token = resp.json()["access_token"]
-    inputs = ml.Inputs()
-    bare = ml.BareModels(inputs)  # loaded here before measuring, so loading is not timed
     results: list[Result] = []
-    print(f"running liveness_verify_30 (30 frames from {inputs.frames_source}) ...", flush=True)
-    results.append(ml.liveness_verify(base_url, token, inputs, bare))
-    for sc in [*scenarios(base_url, token, health_status), *ml.scenarios(base_url, token, inputs, bare)]:
+    inputs, bare, planned = None, None, scenarios(base_url, token, health_status)
+    if SELECTION.wanted(*ML_SCENARIOS):
+        inputs = ml.Inputs()
+        bare = ml.BareModels(inputs)  # loaded here before measuring, so loading is not timed
+        if SELECTION.wanted("liveness_verify_30"):
+            print(f"running liveness_verify_30 (30 frames from {inputs.frames_source}) ...", flush=True)
+            results.append(ml.liveness_verify(base_url, token, inputs, bare))
+        planned += ml.scenarios(base_url, token, inputs, bare)
+    for sc in planned:
+        if not SELECTION.wanted(sc.name):
+            continue
+        if sc.name in FLOORED:
+            results += await replay.beside(server, sc)
+            continue
         pace = f" at {sc.rate:.0f} req/s" if sc.rate else ""
         print(f"running {sc.name} ({sc.concurrency} workers{pace}, {sc.warmup_s:.0f}s warm-up, "
-              f"<= {sc.count} requests / {sc.max_s:.0f}s) ...", flush=True)
+              f"<= {SELECTION.count(sc.count)} requests / {SELECTION.seconds(sc.max_s):.0f}s) ...", flush=True)
         results += await run_scenario(sc)
     auditor = httpx.post(f"{base_url}{API}/auth/login", json={"identifier": AUDITOR_EMAIL, "password": PASSWORD})
     auditor.raise_for_status()
     results += await kyc.run_all(server, inputs, bare, auditor.json()["access_token"])
     results += await loans.run_all(server)
-    results += await events.run_all(server)
-    results += await limits.run_all(server)
+    if SELECTION.wanted("webhook_fanout", "kyc_approve", f"health+{events.VIEWERS}_sse"):
+        results += await events.run_all(server)
+    if SELECTION.wanted("users_me_limits_on", "users_me_limits_off"):
+        results += await limits.run_all(server)
     return results
+
+
+def options(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", default="", help="comma-separated scenario names or shell patterns "
+                        "(e.g. 'loan_*,kyc_pending*'); default: all")
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="of every scenario's requests and time, and of the records seeded (default 1)")
+    return parser.parse_args(argv)
 
 
 def main() -> int:
@@ -174,7 +255,11 @@ def main() -> int:
     # unwind through the `with` below, which stops the server and removes its DATA_DIR.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    args = options()
+    SELECTION.only = tuple(p.strip() for p in args.only.split(",") if p.strip())
+    SELECTION.scale = args.scale
     info, started = machine(), time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    info["only"], info["scale"] = list(SELECTION.only), SELECTION.scale
     with BenchServer(**limits.SERVER_ENV) as server:  # limits on, never reached by the scenarios
         health = server.health
         print(f"server up at {server.base_url} (DATA_DIR={server.data_dir})", flush=True)
@@ -190,7 +275,7 @@ def main() -> int:
     failed = [r.name.strip() for r in results if r.errors]
     checks = [{"name": "every request answered as expected", "value": ", ".join(failed) or "yes",
                "target": "no errors", "passed": not failed}]
-    for c in CHECKS:
+    for c in [*CHECKS, *growth_checks()]:
         try:
             value = c.value(by_name)
         except KeyError as missing:  # a scenario whose input is not on this machine (e.g. the shared fixtures)
@@ -200,11 +285,12 @@ def main() -> int:
         checks.append({"name": c.name, "value": round(value, 2), "target": c.target, "gate": c.gate,
                        "passed": not math.isnan(value) and c.passes(value)})
     report(results, checks, info)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"started": started, "machine": info, "service_status": health.get("status"),
+    out = PARTIAL if SELECTION.only or SELECTION.scale != 1 else RESULTS
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"started": started, "machine": info, "service_status": health.get("status"),
                                    "models": health.get("models", {}), "scenarios": [r.as_dict() for r in results],
                                    "checks": checks}, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    print(f"wrote {out}")
     return 0 if all(c["passed"] for c in checks if c.get("gate", True)) else 1
 
 

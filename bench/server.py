@@ -1,7 +1,9 @@
-"""A throwaway `kycflow serve` in a temp DATA_DIR, started and always stopped by the bench."""
+"""A throwaway `kycflow serve` in a temp DATA_DIR, started and always stopped by the bench; it runs
+through bench/serve.py, which records the database commands of the requests the bench marks."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -13,6 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from bson import json_util
+
+from app.repositories.embedded import with_options
+from bench.serve import LOG_NAME
 
 
 def _free_port() -> int:
@@ -53,7 +59,8 @@ class BenchServer:
         log = open(self.data_dir / "server.log", "wb")
         # Own session: Ctrl-C reaches only the bench, which then shuts the server down in order
         # (uvicorn lifespan -> embedded DB stop); killpg is the fallback for the whole tree.
-        self.proc = subprocess.Popen([*_kycflow(), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+        self.proc = subprocess.Popen([sys.executable, "-m", "bench.serve", "serve", "--host", "127.0.0.1",
+                                      "--port", str(self.port)],
                                      env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
         log.close()
@@ -81,6 +88,20 @@ class BenchServer:
         out = subprocess.run([*_kycflow(), "create-user", *args], env=self.env, capture_output=True, text=True)
         if out.returncode != 0:
             raise RuntimeError(f"create-user failed: {out.stderr or out.stdout}")
+
+    @property
+    def db_uri(self) -> str:
+        """The embedded database the service started (written to DATA_DIR), as its clients reach it."""
+        return with_options(json.loads((self.data_dir / "mongo.json").read_text())["uri"])
+
+    def commands(self, request_id: str) -> list[dict[str, Any]]:
+        """The commands recorded for one marked request (bench/serve.py), in the order they were sent."""
+        try:
+            lines = (self.data_dir / LOG_NAME).read_text().splitlines()
+        except FileNotFoundError:
+            return []
+        found = [entry for entry in map(json_util.loads, lines) if entry["request_id"] == request_id]
+        return sorted(found, key=lambda entry: entry["start"])
 
     def log_tail(self, lines: int = 30) -> str:
         try:
