@@ -193,7 +193,8 @@ async def build_container(
         settings=KycSettings(policy=SubmissionPolicy(tuple(settings.kyc_identity_documents),
                                                      tuple(settings.kyc_required_documents),
                                                      settings.kyc_require_selfie),
-                             weights=settings.kyc_check_weights, auto_decision=settings.kyc_auto_decision),
+                             weights=settings.kyc_check_weights, auto_decision=settings.kyc_auto_decision,
+                             claim_minutes=settings.kyc_claim_minutes),
         cases=kyc_cases, files=files, cipher=cipher, users=users_repo, challenges=challenges, ml=ml,
         limits=verification.limits, jobs=jobs, audit=audit, notifier=notifier, clock=clock, events=events,
     )

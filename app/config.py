@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     refresh_token_ttl_seconds: int = Field(2_592_000, gt=0)
     # Refreshing extends a session, but never past this age: then the user signs in again.
     session_max_lifetime_seconds: int = Field(7_776_000, gt=0)
+    # The staff console's cookie session (/console): ends after this long without a request, and
+    # at this age whatever happens.
+    console_idle_timeout_seconds: int = Field(1_800, gt=0)
+    console_session_max_seconds: int = Field(28_800, gt=0)
 
     # Mail and SMS
     smtp_host: str | None = None
@@ -140,6 +144,8 @@ class Settings(BaseSettings):
     kyc_require_selfie: bool = True
     kyc_check_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     kyc_auto_decision: bool = False
+    # An auditor's claim on a case (console or API) holds this long without a decision, then lapses.
+    kyc_claim_minutes: int = Field(30, gt=0, le=24 * 60)
 
     # Live events (GET /events) and webhooks (see app/services/webhooks.py for the retry schedule)
     events_poll_seconds: float = Field(0.5, gt=0)

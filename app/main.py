@@ -27,6 +27,7 @@ from app.api import (
     verification,
     webhooks,
 )
+from app.api.console import install_console
 from app.api.credentials import CredentialMiddleware
 from app.api.docs import install_docs
 from app.api.errors import install_error_handlers
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None, *, ml_loaders: dict[str, Any] |
         app.include_router(router, prefix=API_PREFIX)
     app.state.model_routes = model_routes(app.routes)  # capped per caller in flight (RateLimitMiddleware)
     install_docs(app)
+    install_console(app)
     return app
 
 

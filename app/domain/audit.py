@@ -33,6 +33,8 @@ class AuditAction(StrEnum):
     KYC_CHECKS_COMPLETED = "kyc_checks_completed"
     KYC_VIEWED = "kyc_viewed"
     KYC_FILE_VIEWED = "kyc_file_viewed"
+    KYC_CLAIMED = "kyc_claimed"
+    KYC_RELEASED = "kyc_released"
     KYC_APPROVED = "kyc_approved"
     KYC_REJECTED = "kyc_rejected"
     BANK_CREATED = "bank_created"

@@ -365,6 +365,28 @@ class Decision:
 
 
 @dataclass
+class Claim:
+    """An auditor working on a case: until `until`, no other auditor may decide it."""
+
+    by: str
+    by_name: str
+    at: datetime
+    until: datetime
+
+    def holds_off(self, actor_id: str, now: datetime) -> bool:
+        """Whether this claim keeps `actor_id` from deciding or claiming the case now."""
+        return self.by != actor_id and now < self.until
+
+
+def ensure_not_claimed(claim: Claim | None, actor_id: str, now: datetime) -> None:
+    if claim is not None and claim.holds_off(actor_id, now):
+        raise CaseNotReviewable(f"{claim.by_name} is working on this case (claimed until "
+                                f"{claim.until:%H:%M} UTC); only they can decide it until then.",
+                                code="kyc_claimed", claimed_by=claim.by_name,
+                                claimed_until=claim.until.isoformat())
+
+
+@dataclass
 class KycCase:
     id: str
     user_id: str
@@ -382,6 +404,7 @@ class KycCase:
     checks_completed_at: datetime | None = None
     decision: Decision | None = None
     applicant: dict[str, Any] = field(default_factory=dict)  # name, email, phone as at submission
+    claim: Claim | None = None  # the auditor working on it (a SUBMITTED case)
 
     def document(self, document_id: str) -> CaseDocument:
         for doc in self.documents:

@@ -23,6 +23,7 @@ from app.domain.kyc import (
     Check,
     ChecksState,
     CheckStatus,
+    Claim,
     Decision,
     KycCase,
     RiskLevel,
@@ -84,11 +85,16 @@ def _from_doc(doc: dict[str, Any]) -> KycCase:
         breakdown=doc.get("breakdown") or {}, submitted_at=doc.get("submitted_at"),
         checks_completed_at=doc.get("checks_completed_at"),
         decision=_decision(decision) if decision else None, applicant=doc.get("applicant") or {},
+        claim=Claim(**doc["claim"]) if doc.get("claim") else None,
     )
 
 
 def _document_doc(d: CaseDocument) -> dict[str, Any]:
     return asdict(d)
+
+
+def _unclaimed_or_held_by(auditor_id: str, now: datetime) -> list[dict[str, Any]]:
+    return [{"claim": None}, {"claim.by": auditor_id}, {"claim.until": {"$lte": now}}]
 
 
 class KycCaseRepository(EntityRepository[KycCase]):
@@ -222,10 +228,23 @@ class KycCaseRepository(EntityRepository[KycCase]):
                       "checks_completed_at": now,
                       "checks_state": ChecksState.DONE.value, "updated_at": now}}, session=session)
 
+    async def claim(self, case_id: str, claim: Claim) -> KycCase | None:
+        """Take (or extend) a submitted case for `claim.by`, unless another auditor's claim is live."""
+        return await self._update(
+            {"_id": to_object_id(case_id), "status": CaseStatus.SUBMITTED.value,
+             "$or": _unclaimed_or_held_by(claim.by, claim.at)},
+            {"$set": {"claim": asdict(claim)}})
+
+    async def release(self, case_id: str, auditor_id: str) -> KycCase | None:
+        return await self._update({"_id": to_object_id(case_id), "claim.by": auditor_id}, {"$set": {"claim": None}})
+
     async def decide(self, case_id: str, decision: Decision, now: datetime, session: Any = None) -> KycCase | None:
         """Only a submitted case whose checks finished, and never by its own customer."""
         status = CaseStatus.APPROVED if decision.approved else CaseStatus.REJECTED
+        query: dict[str, Any] = {"_id": to_object_id(case_id), "status": CaseStatus.SUBMITTED.value,
+                                 "checks_state": ChecksState.DONE.value, "user_id": {"$ne": decision.by}}
+        if decision.role != "system":  # a person decides only a case no other auditor holds
+            query["$or"] = _unclaimed_or_held_by(decision.by, now)
         return await self._update(
-            {"_id": to_object_id(case_id), "status": CaseStatus.SUBMITTED.value,
-             "checks_state": ChecksState.DONE.value, "user_id": {"$ne": decision.by}},
+            query,
             {"$set": {"status": status.value, "decision": asdict(decision), "updated_at": now}}, session=session)

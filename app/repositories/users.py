@@ -84,7 +84,8 @@ def _session(session_id: str, doc: dict[str, Any]) -> Session:
     return Session(
         id=session_id, user_id=doc["user_id"], refresh_jti=doc["refresh_jti"], created_at=doc["created_at"],
         expires_at=doc["expires_at"], revoked_at=doc.get("revoked_at"), revoked_reason=doc.get("revoked_reason"),
-        ip_address=doc.get("ip_address"), user_agent=doc.get("user_agent"),
+        ip_address=doc.get("ip_address"), user_agent=doc.get("user_agent"), kind=doc.get("kind", "api"),
+        secret_hash=doc.get("secret_hash"), last_seen_at=doc.get("last_seen_at"),
     )
 
 
@@ -189,6 +190,8 @@ class UserRepository(EntityRepository[User]):
                 "user_id": session.user_id, "refresh_jti": session.refresh_jti, "created_at": session.created_at,
                 "expires_at": session.expires_at, "revoked_at": None, "ip_address": session.ip_address,
                 "user_agent": session.user_agent,
+                **({"kind": session.kind, "secret_hash": session.secret_hash, "last_seen_at": session.last_seen_at}
+                   if session.kind != "api" else {}),
             }}}
             if drop:
                 update["$unset"] = {f"sessions.{sid}": "" for sid in drop}
@@ -205,6 +208,14 @@ class UserRepository(EntityRepository[User]):
             {"$set": {f"{key}.refresh_jti": new_jti, f"{key}.expires_at": expires_at}},
         )
         return result.modified_count == 1
+
+    async def touch_session(self, user_id: str, session_id: str, now: datetime) -> None:
+        """Record activity on a live session (the console's idle timeout). Filtered on a live
+        expiry, so it never recreates a session that a login dropped meanwhile."""
+        key = f"sessions.{session_id}"
+        await self.collection.update_one(
+            {"_id": to_object_id(user_id), f"{key}.expires_at": {"$gt": now}, f"{key}.revoked_at": None},
+            {"$set": {f"{key}.last_seen_at": now}})
 
     async def revoke_sessions(self, user_id: str, reason: str, now: datetime, *, only: str | None = None,
                               keep: str | None = None) -> int:

@@ -161,6 +161,14 @@ class AuthService:
     # --- login ------------------------------------------------------------------------
 
     async def login(self, identifier: str, password: str, client: ClientInfo) -> TokenPair | MfaChallenge:
+        user = await self.check_password(identifier, password, client)
+        if self.needs_login_otp(user):
+            return await self.send_login_code(user, client)
+        return await self._open_session(user, client, method="password")
+
+    async def check_password(self, identifier: str, password: str, client: ClientInfo) -> User:
+        """The password step every sign-in takes (the API's `/auth/login`, the staff console): failures
+        counted and locking, the account able to sign in. Opens no session."""
         ident = normalize_identifier(identifier)
         user = await self._usable_account(ident)
         # Failures count and lock per account, whichever identifier is used; an identifier with no
@@ -175,12 +183,14 @@ class AuthService:
         assert user is not None
         await self.limiter.clear(f"login_fail:{subject}")
         user.ensure_can_sign_in()
-        if self._needs_login_otp(user):
-            token, quota = await self._send_otp(user, OtpPurpose.LOGIN, to=user.primary_identifier)
-            await self.audit.record(AuditAction.LOGIN_OTP_SENT, user_id=user.id, actor=user, client=client)
-            return MfaChallenge(otp_token=token or "", message="Enter the code we sent to finish signing in.",
-                                quota=quota)
-        return await self._open_session(user, client, method="password")
+        return user
+
+    async def send_login_code(self, user: User, client: ClientInfo) -> MfaChallenge:
+        """The second factor after a right password: a code mailed to the account's primary identifier."""
+        token, quota = await self._send_otp(user, OtpPurpose.LOGIN, to=user.primary_identifier)
+        await self.audit.record(AuditAction.LOGIN_OTP_SENT, user_id=user.id, actor=user, client=client)
+        return MfaChallenge(otp_token=token or "", message="Enter the code we sent to finish signing in.",
+                            quota=quota)
 
     async def _begin_attempt(self, subject: str) -> int:
         """Refuse while locked; count the attempt before the slow password check, so parallel
@@ -210,7 +220,7 @@ class AuthService:
                                 minutes=lockout // 60)
         return True
 
-    def _needs_login_otp(self, user: User) -> bool:
+    def needs_login_otp(self, user: User) -> bool:
         return self.s.login_otp == "all" or (self.s.login_otp == "staff" and user.is_staff)
 
     async def start_passwordless(self, identifier: str, *, later: Later | None = None) -> MfaChallenge:
@@ -226,6 +236,11 @@ class AuthService:
         return MfaChallenge(otp_token=token or "", message=message, quota=quota)
 
     async def finish_otp_login(self, otp_token: str, code: str, client: ClientInfo) -> TokenPair:
+        return await self._open_session(await self.check_login_code(otp_token, code), client, method="otp")
+
+    async def check_login_code(self, otp_token: str, code: str) -> User:
+        """The code step of a sign-in (after a password, or passwordless): the user it signs in, who
+        can sign in. Opens no session."""
         otp = await self.otps.find_by_token(hash_token(otp_token))
         if otp is None:
             raise InvalidOtp(INVALID_CODE)
@@ -234,7 +249,7 @@ class AuthService:
         if user is None or (otp.identifier and not user.can_use(otp.identifier)):
             raise InvalidOtp(INVALID_CODE)
         user.ensure_can_sign_in()
-        return await self._open_session(user, client, method="otp")
+        return user
 
     async def _open_session(self, user: User, client: ClientInfo, *, method: str) -> TokenPair:
         now = self.clock.now()
@@ -274,7 +289,7 @@ class AuthService:
         user, session = await self.users.get_with_session(claims.sub, claims.sid)
         if user is None:
             raise Unauthenticated("The token is invalid.", code="invalid_token")
-        if session is None or not session.is_active(self.clock.now()):
+        if session is None or session.kind != "api" or not session.is_active(self.clock.now()):
             raise Unauthenticated("This session has ended; sign in again.", code="session_revoked")
         if user.status == UserStatus.SUSPENDED:
             raise AccountSuspended("This account is suspended.")

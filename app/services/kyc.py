@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from app.domain.audit import AuditAction, ClientInfo
@@ -31,7 +31,9 @@ from app.domain.kyc import (
     CaseNotReviewable,
     CaseStatus,
     Check,
+    ChecksState,
     CheckStatus,
+    Claim,
     Decision,
     KycCase,
     RejectionReason,
@@ -41,6 +43,7 @@ from app.domain.kyc import (
     assess,
     correction_checks,
     dob_check,
+    ensure_not_claimed,
     ensure_reviewable,
     name_check,
 )
@@ -72,6 +75,7 @@ class KycSettings:
     policy: SubmissionPolicy = field(default_factory=SubmissionPolicy)
     weights: dict[str, float] | None = None
     auto_decision: bool = False
+    claim_minutes: int = 30  # how long an auditor's claim on a case holds without a decision
 
 
 @dataclass(frozen=True)
@@ -395,6 +399,36 @@ class KycService:
                                 kyc_id=case.id, file_id=file_id, original=original)
         return data, content_type
 
+    async def claim(self, case_id: str, actor: User, client: ClientInfo) -> KycCase:
+        """Take a submitted case to work on it: until the claim lapses (`claim_minutes`, renewed by
+        claiming again) or is released, no other auditor can decide or claim it."""
+        case = await self.cases.get(case_id)
+        if case is None:
+            raise CaseNotFound()
+        now = self.clock.now()
+        ensure_reviewable(case.status, ChecksState.DONE, case.user_id, actor.id)  # status and own case only
+        ensure_not_claimed(case.claim, actor.id, now)
+        claim = Claim(by=actor.id, by_name=actor.name, at=now, until=now + timedelta(minutes=self.s.claim_minutes))
+        claimed = await self.cases.claim(case.id, claim)
+        if claimed is None:  # decided, or claimed by someone else, a moment ago
+            latest = await self.cases.get(case.id)
+            if latest is not None:
+                ensure_reviewable(latest.status, ChecksState.DONE, latest.user_id, actor.id)
+                ensure_not_claimed(latest.claim, actor.id, now)
+            raise CaseNotReviewable("The case changed meanwhile; reload it.")
+        await self.audit.record(AuditAction.KYC_CLAIMED, user_id=case.user_id, actor=actor, client=client,
+                                kyc_id=case.id, until=claim.until.isoformat())
+        return claimed
+
+    async def release(self, case_id: str, actor: User, client: ClientInfo) -> KycCase:
+        """Give back one's own claim (someone else's is left alone: it lapses on its own)."""
+        released = await self.cases.release(case_id, actor.id)
+        if released is None:
+            raise CaseNotReviewable("You do not hold this case.", code="kyc_not_claimed")
+        await self.audit.record(AuditAction.KYC_RELEASED, user_id=released.user_id, actor=actor, client=client,
+                                kyc_id=released.id)
+        return released
+
     async def decide(self, case_id: str, actor: User, decision: DecisionInput, client: ClientInfo) -> KycCase:
         """Approve or reject: only a SUBMITTED case whose checks finished, never one's own."""
         if not decision.approved and not decision.reasons:
@@ -407,6 +441,7 @@ class KycService:
         if case is None:
             raise CaseNotFound()
         ensure_reviewable(case.status, case.checks_state, case.user_id, actor.id)
+        ensure_not_claimed(case.claim, actor.id, self.clock.now())
         user = await self.users.get(case.user_id)
         if user is None:
             raise CaseNotFound()

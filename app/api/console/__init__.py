@@ -1,0 +1,28 @@
+"""The staff console at /console: server-rendered pages for auditors (admins to follow), served by
+the service with its own assets, behind a cookie session of the API's sign-in."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
+
+from app.api.console import kyc, signin
+from app.api.console.pages import HERE, PATH, Refused, SignInRequired, error_page, redirect, sign_in_url
+
+
+def install_console(app: FastAPI) -> None:
+    app.mount(f"{PATH}/static", StaticFiles(directory=str(HERE / "static")), name="console-assets")
+    app.include_router(signin.router)
+    app.include_router(kyc.router)
+
+    async def sign_in_again(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, SignInRequired)
+        return redirect(sign_in_url(exc.reason))
+
+    async def refused(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Refused)
+        return error_page(request, exc.staff, exc.status, exc.message)
+
+    app.add_exception_handler(SignInRequired, sign_in_again)
+    app.add_exception_handler(Refused, refused)

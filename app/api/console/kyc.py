@@ -1,0 +1,174 @@
+"""Console KYC pages: the review queue, a case with its images and checks, claims and decisions.
+Each calls the service method the API route calls, so both apply the same rules."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
+
+from app.api.console import views
+from app.api.console.pages import PATH, CheckedStaffDep, StaffDep, error_page, may, redirect, render
+from app.api.deps import ClientDep, ContainerDep
+from app.api.errors import status_for
+from app.api.kyc import FILE_CSP
+from app.api.schemas.kyc import ApproveIn, RejectIn
+from app.domain.audit import ClientInfo
+from app.domain.documents import DocumentType
+from app.domain.errors import DomainError
+from app.domain.kyc import CaseStatus, ChecksState
+from app.domain.pages import PageRequest
+from app.services.console import StaffSession
+from app.services.kyc import DecisionInput
+
+router = APIRouter(prefix=PATH, include_in_schema=False)
+PAGE_SIZE = 20
+RISKS = ("High", "Medium", "Low")
+DOCUMENT_TYPES = [(d.value, views.DOCUMENT_NAMES[d.value]) for d in DocumentType if d != DocumentType.GENERIC]
+DONE_NOTICES = {"approved": "Case approved; the customer has been told.",
+                "rejected": "Case rejected; the customer has been told the reasons and your message.",
+                "released": "You released the case; another auditor can take it."}
+
+
+@router.get("/kyc", response_class=HTMLResponse)
+async def queue(request: Request, staff: StaffDep, c: ContainerDep, page: str = "1", risk_level: str = "",
+                document_type: str = "", sort: str = "oldest", done: str = "") -> Response:
+    """The waiting cases, filtered and sorted as `GET /kyc/pending` offers."""
+    may(staff, "kyc:read_any")
+    number = int(page) if page.isdigit() and 0 < len(page) < 6 else 0
+    if (number < 1 or (risk_level and risk_level not in RISKS) or sort not in ("oldest", "risk")
+            or (document_type and document_type not in dict(DOCUMENT_TYPES))):
+        return error_page(request, staff, 400, "That filter is not one the queue offers; use the form above it.")
+    cases = await c.kyc.pending(risk_level=risk_level or None, document_type=document_type or None,
+                                by_risk=sort == "risk", page=PageRequest(number, PAGE_SIZE))
+    now = c.clock.now()
+    pages = max((cases.total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
+    return render(request, "queue.html", {
+        "staff": staff, "rows": [views.queue_row(case, now, staff.user.id) for case in cases.items],
+        "total": cases.total, "page": number, "pages": pages, "risk_level": risk_level, "sort": sort,
+        "document_type": document_type, "risks": RISKS, "document_types": DOCUMENT_TYPES,
+        "notice": DONE_NOTICES.get(done)})
+
+
+async def _case_page(request: Request, staff: StaffSession, c: ContainerDep, client: ClientInfo, kyc_id: str,
+                     *, status: int = 200, error: str | None = None, form: Mapping[str, object] | None = None) -> Response:
+    try:
+        case = await c.kyc.get_case(kyc_id, staff.user, client)  # the view is audit-logged, as the API's
+    except DomainError as exc:
+        return error_page(request, staff, status_for(exc) or 400, exc.message)
+    user = await c.users_repo.get(case.user_id)
+    entries = (await c.audit.search(user_id=case.user_id, page=PageRequest(1, 100))).items
+    names = {case.user_id: "the customer", staff.user.id: "you", "system": "the service"}
+    if case.claim:
+        names.setdefault(case.claim.by, case.claim.by_name)
+    now = c.clock.now()
+    claim = case.claim if case.claim is not None and now < case.claim.until else None
+    files = [(views.document_label(d), f"{PATH}/kyc/{case.id}/files/{d.file_id}") for d in case.documents]
+    if case.selfie:
+        files.append(("Selfie", f"{PATH}/kyc/{case.id}/files/{case.selfie.file_id}"))
+    decidable = (case.status == CaseStatus.SUBMITTED and case.checks_state == ChecksState.DONE
+                 and case.user_id != staff.user.id and staff.user.can("kyc:review"))
+    return render(request, "case.html", {
+        "staff": staff, "case": case, "files": files, "checks": views.check_rows(case),
+        "documents": views.document_views(case, user), "history": views.history(case, entries, names),
+        "claim": claim, "claimed_by_me": claim is not None and claim.by == staff.user.id,
+        "held_by_other": claim is not None and claim.by != staff.user.id, "decidable": decidable,
+        "can_review": staff.user.can("kyc:review"), "reasons": views.REASONS, "error": error, "form": form or {},
+        "waiting": views.waiting(case.submitted_at, now), "profile_dob": (user.profile or {}).get("dob") if user else None,
+    }, status)
+
+
+@router.get("/kyc/{kyc_id}", response_class=HTMLResponse)
+async def case_page(kyc_id: str, request: Request, staff: StaffDep, c: ContainerDep, client: ClientDep) -> Response:
+    may(staff, "kyc:read_any")
+    return await _case_page(request, staff, c, client, kyc_id)
+
+
+@router.get("/kyc/{kyc_id}/files/{file_id}")
+async def case_file(kyc_id: str, file_id: str, request: Request, staff: StaffDep, c: ContainerDep, client: ClientDep) -> Response:
+    """The API's file route for the console's <img> tags: the same service call, audit entry and sandbox."""
+    may(staff, "kyc:read_any")
+    try:
+        data, content_type = await c.kyc.file(kyc_id, file_id, staff.user, client)
+    except DomainError as exc:
+        return error_page(request, staff, status_for(exc) or 400, exc.message)
+    return Response(data, media_type=content_type, headers={
+        "Content-Disposition": "inline", "Content-Security-Policy": FILE_CSP, "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff"})
+
+
+@router.post("/kyc/{kyc_id}/claim", response_class=HTMLResponse)
+async def claim_case(kyc_id: str, request: Request, staff: CheckedStaffDep, c: ContainerDep,
+                     client: ClientDep) -> Response:
+    may(staff, "kyc:review")
+    try:
+        await c.kyc.claim(kyc_id, staff.user, client)
+    except DomainError as exc:
+        return await _case_page(request, staff, c, client, kyc_id, status=status_for(exc) or 400, error=exc.message)
+    return redirect(f"{PATH}/kyc/{kyc_id}")
+
+
+@router.post("/kyc/{kyc_id}/release", response_class=HTMLResponse)
+async def release_case(kyc_id: str, request: Request, staff: CheckedStaffDep, c: ContainerDep,
+                       client: ClientDep) -> Response:
+    may(staff, "kyc:review")
+    try:
+        await c.kyc.release(kyc_id, staff.user, client)
+    except DomainError as exc:
+        return await _case_page(request, staff, c, client, kyc_id, status=status_for(exc) or 400, error=exc.message)
+    return redirect(f"{PATH}/kyc?done=released")
+
+
+@router.post("/kyc/{kyc_id}/decision", response_class=HTMLResponse)
+async def decide_case(
+    kyc_id: str, request: Request, staff: CheckedStaffDep, c: ContainerDep, client: ClientDep,
+    decision: Annotated[str, Form()] = "", reasons: Annotated[list[str] | None, Form()] = None,
+    internal_note: Annotated[str, Form()] = "", customer_message: Annotated[str, Form()] = "",
+) -> Response:
+    """The API's decision with the API's request rules (`PUT /kyc/{id}/approve` and `/reject` bodies)."""
+    may(staff, "kyc:review")
+    form = {"decision": decision, "reasons": reasons or [], "internal_note": internal_note,
+            "customer_message": customer_message}
+
+    async def refuse(message: str, status: int = 400) -> Response:
+        return await _case_page(request, staff, c, client, kyc_id, status=status, error=message, form=form)
+
+    if decision not in ("approve", "reject"):
+        return await refuse("Choose approve or reject.")
+    if decision == "approve" and reasons:
+        return await refuse("Reasons are for a rejection: untick them to approve, or choose reject.")
+    if decision == "reject" and not reasons:
+        return await refuse("Choose at least one reason to reject the case.")
+    try:
+        body = (ApproveIn.model_validate({"internal_note": internal_note, "customer_message": customer_message})
+                if decision == "approve" else
+                RejectIn.model_validate({"reasons": reasons, "internal_note": internal_note,
+                                         "customer_message": customer_message}))
+    except ValidationError as exc:
+        return await refuse(_form_problem(exc))
+    given = DecisionInput(approved=decision == "approve",
+                          reasons=[str(r) for r in getattr(body, "reasons", None) or []],
+                          internal_note=body.internal_note, customer_message=body.customer_message)
+    try:
+        await c.kyc.decide(kyc_id, staff.user, given, client)
+    except DomainError as exc:
+        return await refuse(exc.message, status_for(exc) or 400)
+    return redirect(f"{PATH}/kyc?done={'approved' if given.approved else 'rejected'}")
+
+
+_FIELDS = {"internal_note": "The internal note", "customer_message": "The message to the customer",
+           "reasons": "A reason"}
+
+
+def _form_problem(exc: ValidationError) -> str:
+    """The first problem, in words (no field paths or JSON on the page)."""
+    error = exc.errors()[0]
+    name = _FIELDS.get(str(error["loc"][0]) if error["loc"] else "", "A field")
+    if error["type"] in ("string_too_long", "too_long") and "max_length" in error.get("ctx", {}):
+        return f"{name} is too long (at most {error['ctx']['max_length']} characters)."
+    if error["type"] == "enum":
+        return "Choose the reasons from the list."
+    return f"{name} is not acceptable: {error['msg'].removeprefix('Value error, ')}."
