@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test bench lint mutation clean
+.PHONY: install browser run test bench lint mutation clean
 
 install: $(STAMP)
 
@@ -17,10 +17,19 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --no-deps "mediapipe==0.10.21"  # ships its Face Mesh model; see pyproject
 	@touch $(STAMP)
 
+# The console's browser tests drive Debian's chromium with its chromedriver (Selenium; nothing is
+# downloaded). Installed here when running as root (CI, containers); otherwise those tests skip and say why.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+		|| { test "$$(id -u)" = 0 && command -v apt-get >/dev/null \
+			&& (apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 \
+				|| { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium chromium-driver >/dev/null 2>&1; }); } \
+		|| echo "browser tests will skip: install chromium and chromium-driver (Debian packages) to run them"
+
 run: install
 	$(VENV)/bin/kycflow serve --host $(HOST) --port $(PORT)
 
-test: install
+test: install browser
 	$(PY) -m pytest -n 2 --cov=app --cov-report=term --cov-fail-under=90 $(PYTEST_ARGS)
 
 bench: install

@@ -83,18 +83,23 @@ async def submitted_case(c: Container, *, name: str = "Asha Rao", read_name: str
     return {"kyc_id": case.id, "user_id": user.id, "email": user.email, "name": user.name}
 
 
-async def _seed(data_dir: str, count: int) -> list[dict[str, Any]]:
+async def _seed(count: int, auditors: list[str]) -> dict[str, Any]:
+    """Against the server's database (DATA_DIR from the environment, as `kycflow` commands find it):
+    `count` cases and the named auditors (password PASSWORD)."""
     from app.bootstrap import build_container
     from app.config import Settings
 
-    settings = Settings(data_dir=data_dir, ml_preload=False, job_workers=0)  # type: ignore[call-arg]
-    c = await build_container(settings)
+    c = await build_container(Settings(ml_preload=False, ml_processes=False, job_workers=0))  # type: ignore[call-arg]
     try:
         names = ["Asha Rao", "Vikram Nair", "Meera Iyer", "Rahul Verma"]
-        return [await submitted_case(c, name=names[n % len(names)]) for n in range(count)]
+        cases = [await submitted_case(c, name=names[n % len(names)]) for n in range(count)]
+        for n, email in enumerate(auditors):
+            await c.admin.create_user(email=email, password=PASSWORD, name=("Ravi Auditor", "Neha Auditor")[n % 2],
+                                      role=Role.AUDITOR)
+        return {"cases": cases}
     finally:
         await c.close()
 
 
 if __name__ == "__main__":
-    print(json.dumps(asyncio.run(_seed(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 1))))
+    print(json.dumps(asyncio.run(_seed(int(sys.argv[1]), sys.argv[2:]))))

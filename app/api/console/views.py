@@ -33,7 +33,10 @@ THRESHOLDS = {
 FIELD_NAMES = {"full_name": "Name", "date_of_birth": "Date of birth", "gender": "Gender", "father_name": "Father's name",
                "address": "Address", "nationality": "Nationality", "issue_date": "Issued", "expiry_date": "Expires",
                "place_of_birth": "Place of birth", "document_number": "Number"}
-REASONS = [(code, code.replace("_", " ").capitalize(), sentence) for code, sentence in REJECTION_REASONS.items()]
+REASON_NAMES = {"dob_mismatch": "Date of birth mismatch", "face_mismatch": "Face does not match",
+                "duplicate_document": "Document on another account"}
+REASONS = [(code, REASON_NAMES.get(code, code.replace("_", " ").capitalize()), sentence)
+           for code, sentence in REJECTION_REASONS.items()]
 ACTIONS = {"kyc_submitted": "Submitted by the customer", "kyc_checks_completed": "Automated checks finished",
            "kyc_viewed": "Case opened", "kyc_file_viewed": "File viewed", "kyc_claimed": "Claimed",
            "kyc_released": "Claim released", "kyc_approved": "Approved", "kyc_rejected": "Rejected",
@@ -45,7 +48,7 @@ def document_label(doc: CaseDocument | None) -> str:
     if doc is None:
         return "the case"
     name = DOCUMENT_NAMES.get(doc.type, doc.type)
-    return f"{name}, {doc.side}" if doc.side else name
+    return f"{name} ({doc.side})" if doc.side else name
 
 
 def waiting(since: datetime | None, now: datetime) -> str:
