@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from app.api.deps import AdminServiceDep, ClientDep, ContainerDep, PrincipalDep, allow
+from app.api.deps import AdminServiceDep, ClientDep, KycServiceDep, LoanServiceDep, PrincipalDep, allow
 from app.api.routing import ExactJsonRoute
 from app.api.schemas.admin import (
     CreateStaffRequest,
@@ -69,27 +69,28 @@ async def list_users(
 @router.get("/admin/users/{user_id}", response_model=UserDetail, summary="One user in full",
             responses=error_responses(401, 403, e.UserNotFound))
 async def get_user(user_id: str, _: Annotated[Principal, allow("users:read")], service: AdminServiceDep,
-                   c: ContainerDep) -> UserDetail:
+                   kyc: KycServiceDep, loans: LoanServiceDep) -> UserDetail:
     """The user with profile, details, KYC cases (newest first) and loans."""
     user = await service.get_user(user_id)
     summary = UserSummary.of(user)
-    cases = [KycCaseBrief.of(case) for case in await c.kyc.cases_of(user.id)]
+    cases = [KycCaseBrief.of(case) for case in await kyc.cases_of(user.id)]
     finance, work = user.financial_details, user.employment_details
     return UserDetail(**summary.model_dump(), created_at=user.created_at, profile=user.profile,
                       profile_risk=user.profile_risk,
                       financial_details=FinancialDetails.model_validate(finance) if finance else None,
                       employment_details=EmploymentDetails.model_validate(work) if work else None, kyc_cases=cases,
-                      loans=[LoanSummary.of(loan) for loan in await c.loans.loans_of(user.id)])
+                      loans=[LoanSummary.of(loan) for loan in await loans.loans_of(user.id)])
 
 
 @router.get("/admin/stats", response_model=StatsOut, summary="Users, KYC and loans at a glance",
             responses=error_responses(401, 403))
-async def stats(_: Annotated[Principal, allow("stats:read")], service: AdminServiceDep, c: ContainerDep) -> StatsOut:
+async def stats(_: Annotated[Principal, allow("stats:read")], service: AdminServiceDep, kyc: KycServiceDep,
+                loans: LoanServiceDep) -> StatsOut:
     """Counted by aggregation pipelines in the database, never by reading every record."""
     by_role = await service.role_counts()
-    loans = await c.loans.stats()
-    return StatsOut(users=UserCounts(total=sum(by_role.values()), by_role=by_role), kyc=KycCounts(**await c.kyc.stats()),
-                    loans=LoanCounts(**loans))
+    book = await loans.stats()
+    return StatsOut(users=UserCounts(total=sum(by_role.values()), by_role=by_role), kyc=KycCounts(**await kyc.stats()),
+                    loans=LoanCounts(**book))
 
 
 @router.get("/roles", response_model=list[RoleOut], summary="Roles and their permissions",

@@ -20,8 +20,15 @@ from app.services.admin import AdminService
 from app.services.api_keys import ApiKeyService
 from app.services.audit import AuditService
 from app.services.auth import AuthService, Principal
+from app.services.catalogue import CatalogueService
+from app.services.clock import Clock
+from app.services.idempotency import IdempotencyService
+from app.services.jobs import JobService
+from app.services.kyc import KycService
+from app.services.loans import LoanService
 from app.services.users import UserService
 from app.services.verification import VerificationService
+from app.services.webhooks import WebhookService
 
 
 # The two security schemes Swagger's Authorize button offers. Their values come from the request's one
@@ -48,26 +55,30 @@ async def get_container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-async def _auth(c: ContainerDep) -> AuthService:
-    return c.auth
+def _part(name: str) -> Any:
+    """`Depends` on one part of the container: a route names the service it uses, not the container."""
+    if name not in Container.__dataclass_fields__:  # a typo fails at import, not at the first request
+        raise ValueError(f"the container has no {name!r}")
+
+    async def part(c: ContainerDep) -> Any:
+        return getattr(c, name)
+
+    return Depends(part)
 
 
-async def _users(c: ContainerDep) -> UserService:
-    return c.users
-
-
-async def _admin(c: ContainerDep) -> AdminService:
-    return c.admin
-
-
-async def _audit(c: ContainerDep) -> AuditService:
-    return c.audit
-
-
-AuthServiceDep = Annotated[AuthService, Depends(_auth)]
-UserServiceDep = Annotated[UserService, Depends(_users)]
-AdminServiceDep = Annotated[AdminService, Depends(_admin)]
-AuditServiceDep = Annotated[AuditService, Depends(_audit)]
+AuthServiceDep = Annotated[AuthService, _part("auth")]
+UserServiceDep = Annotated[UserService, _part("users")]
+AdminServiceDep = Annotated[AdminService, _part("admin")]
+AuditServiceDep = Annotated[AuditService, _part("audit")]
+VerificationServiceDep = Annotated[VerificationService, _part("verification")]
+ApiKeyServiceDep = Annotated[ApiKeyService, _part("api_keys")]
+JobServiceDep = Annotated[JobService, _part("jobs")]
+WebhookServiceDep = Annotated[WebhookService, _part("webhooks")]
+KycServiceDep = Annotated[KycService, _part("kyc")]
+LoanServiceDep = Annotated[LoanService, _part("loans")]
+CatalogueServiceDep = Annotated[CatalogueService, _part("catalogue")]
+IdempotencyServiceDep = Annotated[IdempotencyService, _part("idempotency")]
+ClockDep = Annotated[Clock, _part("clock")]
 
 
 async def client_info(request: Request, c: ContainerDep) -> ClientInfo:
@@ -126,16 +137,6 @@ def allow(permission: str) -> Any:
     return Depends(require(permission))
 
 
-async def _verification(c: ContainerDep) -> VerificationService:
-    return c.verification
-
-
-async def _api_keys(c: ContainerDep) -> ApiKeyService:
-    return c.api_keys
-
-
-VerificationServiceDep = Annotated[VerificationService, Depends(_verification)]
-ApiKeyServiceDep = Annotated[ApiKeyService, Depends(_api_keys)]
 api_key_header = _ApiKeyHeader(name="X-API-Key", auto_error=False, scheme_name="APIKeyHeader",
                                description="Integrator key from /admin/api-keys")
 

@@ -4,26 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
-from app.api.deps import ClientDep, ContainerDep, allow
+from app.api.deps import ClientDep, JobServiceDep, allow
 from app.api.routing import ExactJsonRoute
 from app.api.schemas.common import Page, PageNo, PageSize, error_responses
 from app.api.schemas.jobs import JobOut
 from app.domain.jobs import JobStatus
 from app.domain.pages import PageRequest
 from app.services.auth import Principal
-from app.services.jobs import JobService
 
 router = APIRouter(tags=["Admin"], route_class=ExactJsonRoute)
 Admin = Annotated[Principal, allow("jobs:manage")]
-
-
-async def _jobs(c: ContainerDep) -> JobService:
-    return c.jobs
-
-
-JobServiceDep = Annotated[JobService, Depends(_jobs)]
 
 
 @router.get("/admin/jobs", response_model=Page[JobOut], summary="Browse background jobs",

@@ -10,7 +10,7 @@ import pydantic_core
 from fastapi import APIRouter, Header, Query, status
 from fastapi.responses import JSONResponse
 
-from app.api.deps import ClientDep, ContainerDep, allow
+from app.api.deps import CatalogueServiceDep, ClientDep, IdempotencyServiceDep, LoanServiceDep, allow
 from app.api.routing import ExactJsonRoute
 from app.api.schemas.common import Page, error_responses
 from app.api.schemas.loans import (
@@ -67,42 +67,42 @@ TRANSITION_ERRORS = (401, 403, ln.LoanNotFound, ln.InvalidTransition)
 @router.get("/loans/products", response_model=Page[ProductOut], summary="Browse loan products",
             responses=error_responses(422))
 async def products(
-    c: ContainerDep, page: PageNo = 1, page_size: PageSize = 20, type: LoanTypeName | None = None,
+    catalogue: CatalogueServiceDep, page: PageNo = 1, page_size: PageSize = 20, type: LoanTypeName | None = None,
     bank_id: IdFilter = None,
     amount: Annotated[Decimal | None, Query(gt=0, max_digits=14, decimal_places=2,
                                             description="Rupees the product must lend")] = None,
     tenure_months: Annotated[int | None, Query(ge=1, le=360)] = None,
 ) -> Page[ProductOut]:
     """Active products; an amount or a tenure keeps those whose limits include it."""
-    found = await c.catalogue.browse(
+    found = await catalogue.browse(
         include_inactive=False, type=type, bank_id=bank_id.lower() if bank_id else None,
         amount=amount, tenure_months=tenure_months, page=PageRequest(page, page_size))
-    names = await c.catalogue.bank_names(found.items)
+    names = await catalogue.bank_names(found.items)
     return Page.of(found, lambda p: ProductOut.of(p, names.get(p.bank_id)))
 
 
 @router.get("/loans/products/{product_id}", response_model=ProductOut, summary="One loan product",
             responses=error_responses(ProductNotFound))
-async def product(product_id: str, c: ContainerDep) -> ProductOut:
+async def product(product_id: str, catalogue: CatalogueServiceDep) -> ProductOut:
     """An active product with its terms and limits."""
-    found = await c.catalogue.product(product_id)
-    return ProductOut.of(found, (await c.catalogue.bank_names([found])).get(found.bank_id))
+    found = await catalogue.product(product_id)
+    return ProductOut.of(found, (await catalogue.bank_names([found])).get(found.bank_id))
 
 
 @router.post("/eligibility/check", response_model=EligibilityOut, summary="Am I eligible?",
              responses=error_responses(401, 403, ProductNotFound, 422))
-async def eligibility(body: EligibilityIn, principal: Borrower, c: ContainerDep) -> EligibilityOut:
+async def eligibility(body: EligibilityIn, principal: Borrower, loans: LoanServiceDep) -> EligibilityOut:
     """Every rule checked against my stored profile and details; all failures listed in `reasons`."""
-    found, result = await c.loans.eligibility(principal.user, body.product_id, body.amount, body.tenure_months)
+    found, result = await loans.eligibility(principal.user, body.product_id, body.amount, body.tenure_months)
     assert found.id is not None
     return EligibilityOut.of(found.id, result)
 
 
 @router.post("/eligibility/calculate-emi", response_model=EmiOut, summary="EMI calculator",
              responses=error_responses(InvalidLoanTerms, 422))
-async def calculate_emi(body: EmiIn, c: ContainerDep) -> EmiOut:
+async def calculate_emi(body: EmiIn, loans: LoanServiceDep) -> EmiOut:
     """Monthly reducing-balance EMI, total interest and, on request, the schedule."""
-    schedule = c.loans.emi_schedule(body.principal, body.annual_interest_rate, body.tenure_months)
+    schedule = loans.emi_schedule(body.principal, body.annual_interest_rate, body.tenure_months)
     return EmiOut.of(schedule, body.include_schedule)
 
 
@@ -112,7 +112,7 @@ async def calculate_emi(body: EmiIn, c: ContainerDep) -> EmiOut:
                                        ln.DuplicateApplication, e.IdempotencyInProgress, ln.NotEligible,
                                        e.IdempotencyKeyReused, 422))
 async def apply(
-    body: ApplyIn, principal: Borrower, c: ContainerDep, client: ClientDep,
+    body: ApplyIn, principal: Borrower, loans: LoanServiceDep, idempotency: IdempotencyServiceDep, client: ClientDep,
     idempotency_key: Annotated[str | None, Header(max_length=128, description="Same key and body within 24 h: the "
                                                                             "first answer, never a second loan")] = None,
 ) -> JSONResponse:
@@ -121,27 +121,28 @@ async def apply(
     user = principal.user
 
     async def work() -> tuple[int, dict[str, object]]:
-        loan = await c.loans.apply(user, product_id=body.product_id.lower(), amount=body.amount,
+        loan = await loans.apply(user, product_id=body.product_id.lower(), amount=body.amount,
                                    tenure_months=body.tenure_months, purpose=body.purpose, client=client)
         return 201, LoanApplied.of(loan).model_dump(mode="json")
 
-    code, payload = await c.idempotency.run("loan_apply", user.id, idempotency_key, body.model_dump(mode="json"),
+    code, payload = await idempotency.run("loan_apply", user.id, idempotency_key, body.model_dump(mode="json"),
                                             work)
     return JSONResponse(payload, status_code=code)
 
 
 @router.get("/loans/my-loans", response_model=Page[LoanSummary], summary="My loans",
             responses=error_responses(401, 403, 422))
-async def my_loans(principal: OwnReader, c: ContainerDep, page: PageNo = 1, page_size: PageSize = 20) -> Page[LoanSummary]:
+async def my_loans(principal: OwnReader, loans: LoanServiceDep, page: PageNo = 1,
+                   page_size: PageSize = 20) -> Page[LoanSummary]:
     """Newest first, with what is outstanding and next due."""
-    return Page.of(await c.loans.my_loans(principal.user, PageRequest(page, page_size)), LoanSummary.of)
+    return Page.of(await loans.my_loans(principal.user, PageRequest(page, page_size)), LoanSummary.of)
 
 
 @router.get("/loans/my-loans/{loan_id}", response_model=LoanDetail, summary="One of my loans",
             responses=error_responses(401, 403, ln.LoanNotFound))
-async def my_loan(loan_id: str, principal: OwnReader, c: ContainerDep) -> JSONResponse:
+async def my_loan(loan_id: str, principal: OwnReader, loans: LoanServiceDep) -> JSONResponse:
     """Schedule, repayments, outstanding, next due and the KFS; anyone else's loan is 404."""
-    view = await c.loans.my_loan(principal.user, loan_id)
+    view = await loans.my_loan(principal.user, loan_id)
     return LoanJSONResponse(LoanDetail.payload(view.loan, view.repayments))
 
 
@@ -149,27 +150,27 @@ async def my_loan(loan_id: str, principal: OwnReader, c: ContainerDep) -> JSONRe
              response_model=RepaymentRecorded, summary="Record a repayment",
              responses=error_responses(401, 403, ln.LoanNotFound, ln.InvalidTransition, ln.LoanRepaid,
                                        ln.LoanChanged, ln.Overpayment, InvalidAmount, 422))
-async def repay(loan_id: str, body: RepaymentIn, principal: Borrower, c: ContainerDep,
+async def repay(loan_id: str, body: RepaymentIn, principal: Borrower, loans: LoanServiceDep,
                 client: ClientDep) -> RepaymentRecorded:
     """Allocated to the oldest unpaid instalments, interest first; more than is outstanding is refused."""
-    loan, record = await c.loans.repay(principal.user, loan_id, body.amount, client)
+    loan, record = await loans.repay(principal.user, loan_id, body.amount, client)
     return RepaymentRecorded(loan=LoanSummary.of(loan), repayment=RepaymentOut.of(record))
 
 
 @router.get("/loans/my-loans/{loan_id}/pre-close", response_model=QuoteOut, summary="Pre-closure quote",
             responses=error_responses(401, 403, ln.LoanNotFound, ln.InvalidTransition))
-async def preclosure_quote(loan_id: str, principal: OwnReader, c: ContainerDep) -> QuoteOut:
+async def preclosure_quote(loan_id: str, principal: OwnReader, loans: LoanServiceDep) -> QuoteOut:
     """What closes the loan today: outstanding principal, accrued interest and the prepayment charge."""
-    return QuoteOut.of(await c.loans.preclosure_quote(principal.user, loan_id))
+    return QuoteOut.of(await loans.preclosure_quote(principal.user, loan_id))
 
 
 @router.post("/loans/my-loans/{loan_id}/pre-close", response_model=PreClosureRequested,
              summary="Request pre-closure", responses=error_responses(401, 403, ln.LoanNotFound,
                                                                       ln.InvalidTransition, ln.LoanChanged))
-async def request_preclosure(loan_id: str, principal: Borrower, c: ContainerDep,
+async def request_preclosure(loan_id: str, principal: Borrower, loans: LoanServiceDep,
                              client: ClientDep) -> PreClosureRequested:
     """The loan becomes `PRE_CLOSURE_REQUESTED`; an admin confirms it once the amount is paid."""
-    loan, quote = await c.loans.request_preclosure(principal.user, loan_id, client)
+    loan, quote = await loans.request_preclosure(principal.user, loan_id, client)
     return PreClosureRequested(loan=LoanSummary.of(loan), quote=QuoteOut.of(quote))
 
 
@@ -179,22 +180,22 @@ async def request_preclosure(loan_id: str, principal: Borrower, c: ContainerDep,
 @router.get("/admin/loans", response_model=Page[LoanSummary], summary="The loan book",
             responses=error_responses(401, 403, 422))
 async def admin_loans(
-    _: BookReader, c: ContainerDep, page: PageNo = 1, page_size: PageSize = 20,
+    _: BookReader, loans: LoanServiceDep, page: PageNo = 1, page_size: PageSize = 20,
     status: Annotated[ln.LoanStatus | None, Query(alias="status")] = None, product_id: IdFilter = None,
     user_id: IdFilter = None,
 ) -> Page[LoanSummary]:
     """Auditors and admins; newest first; filter by status, product or customer."""
-    loans = await c.loans.search(status=status.value if status else None,
-                                 product_id=product_id.lower() if product_id else None,
-                                 user_id=user_id.lower() if user_id else None, page=PageRequest(page, page_size))
-    return Page.of(loans, LoanSummary.of)
+    found = await loans.search(status=status.value if status else None,
+                               product_id=product_id.lower() if product_id else None,
+                               user_id=user_id.lower() if user_id else None, page=PageRequest(page, page_size))
+    return Page.of(found, LoanSummary.of)
 
 
 @router.get("/admin/loans/{loan_id}", response_model=LoanDetail, summary="One loan in full",
             responses=error_responses(401, 403, ln.LoanNotFound))
-async def admin_loan(loan_id: str, _: BookReader, c: ContainerDep) -> JSONResponse:
+async def admin_loan(loan_id: str, _: BookReader, loans: LoanServiceDep) -> JSONResponse:
     """Any customer's loan with schedule, repayments and history."""
-    view = await c.loans.loan(loan_id)
+    view = await loans.loan(loan_id)
     return LoanJSONResponse(LoanDetail.payload(view.loan, view.repayments))
 
 
@@ -202,9 +203,9 @@ async def admin_loan(loan_id: str, _: BookReader, c: ContainerDep) -> JSONRespon
              summary="Open a loan directly",
              responses=error_responses(401, 403, ln.KycNotApproved, e.UserNotFound, ProductNotFound,
                                        ln.DuplicateApplication, ln.NotEligible, 422))
-async def open_loan(body: DirectLoanIn, admin: Manager, c: ContainerDep, client: ClientDep) -> LoanApplied:
+async def open_loan(body: DirectLoanIn, admin: Manager, loans: LoanServiceDep, client: ClientDep) -> LoanApplied:
     """`APPROVED` at once, under the same rules as an application (KYC, eligibility, one per product)."""
-    loan = await c.loans.open_direct(admin.user, user_id=body.user_id.lower(), product_id=body.product_id.lower(),
+    loan = await loans.open_direct(admin.user, user_id=body.user_id.lower(), product_id=body.product_id.lower(),
                                      amount=body.amount, tenure_months=body.tenure_months, purpose=body.purpose,
                                      client=client)
     return LoanApplied.of(loan)
@@ -212,39 +213,39 @@ async def open_loan(body: DirectLoanIn, admin: Manager, c: ContainerDep, client:
 
 @router.post("/admin/loans/{loan_id}/approve", response_model=LoanSummary, summary="Approve an application",
              responses=error_responses(*TRANSITION_ERRORS))
-async def approve(loan_id: str, admin: Manager, c: ContainerDep, client: ClientDep) -> LoanSummary:
+async def approve(loan_id: str, admin: Manager, loans: LoanServiceDep, client: ClientDep) -> LoanSummary:
     """`APPLIED → APPROVED`; 409 from any other state."""
-    return LoanSummary.of(await c.loans.approve(admin.user, loan_id, client))
+    return LoanSummary.of(await loans.approve(admin.user, loan_id, client))
 
 
 @router.post("/admin/loans/{loan_id}/reject", response_model=LoanSummary, summary="Reject an application",
              responses=error_responses(*TRANSITION_ERRORS, 422))
-async def reject(loan_id: str, body: RejectLoanIn, admin: Manager, c: ContainerDep,
+async def reject(loan_id: str, body: RejectLoanIn, admin: Manager, loans: LoanServiceDep,
                  client: ClientDep) -> LoanSummary:
     """`APPLIED → REJECTED` with a reason the customer is told."""
-    return LoanSummary.of(await c.loans.reject(admin.user, loan_id, body.reason, client))
+    return LoanSummary.of(await loans.reject(admin.user, loan_id, body.reason, client))
 
 
 @router.post("/admin/loans/{loan_id}/disburse", response_model=LoanDetail, summary="Disburse a loan",
              responses=error_responses(*TRANSITION_ERRORS, 422))
-async def disburse(loan_id: str, admin: Disburser, c: ContainerDep, client: ClientDep,
+async def disburse(loan_id: str, admin: Disburser, loans: LoanServiceDep, client: ClientDep,
                    body: DisburseIn | None = None) -> JSONResponse:
     """`APPROVED → DISBURSED`: the net amount is paid out and due dates run from today."""
-    loan = await c.loans.disburse(admin.user, loan_id, body.payout_reference if body else None, client)
+    loan = await loans.disburse(admin.user, loan_id, body.payout_reference if body else None, client)
     return LoanJSONResponse(LoanDetail.payload(loan, []))
 
 
 @router.post("/admin/loans/{loan_id}/pre-close/confirm", response_model=PreClosureConfirmed,
              summary="Confirm a pre-closure", responses=error_responses(*TRANSITION_ERRORS, ln.LoanChanged))
-async def confirm_preclosure(loan_id: str, admin: Manager, c: ContainerDep,
+async def confirm_preclosure(loan_id: str, admin: Manager, loans: LoanServiceDep,
                              client: ClientDep) -> PreClosureConfirmed:
     """`PRE_CLOSURE_REQUESTED → CLOSED` with a final repayment of today's foreclosure amount."""
-    loan, record = await c.loans.confirm_preclosure(admin.user, loan_id, client)
+    loan, record = await loans.confirm_preclosure(admin.user, loan_id, client)
     return PreClosureConfirmed(loan=LoanSummary.of(loan), repayment=RepaymentOut.of(record))
 
 
 @router.get("/admin/statistics", response_model=LoanStatistics, summary="Loan book statistics",
             responses=error_responses(401, 403))
-async def statistics(_: BookReader, c: ContainerDep) -> LoanStatistics:
+async def statistics(_: BookReader, loans: LoanServiceDep) -> LoanStatistics:
     """Loans by status, disbursed and outstanding totals, by product, and a 30-day daily trend."""
-    return LoanStatistics.model_validate(await c.loans.statistics())
+    return LoanStatistics.model_validate(await loans.statistics())

@@ -4,26 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, status
 
-from app.api.deps import ClientDep, ContainerDep, allow
+from app.api.deps import ClientDep, ClockDep, WebhookServiceDep, allow
 from app.api.routing import ExactJsonRoute
 from app.api.schemas.common import Page, PageNo, PageSize, error_responses
 from app.api.schemas.webhooks import AttemptOut, RedeliveryOut, WebhookCreate, WebhookOut, WebhookWithSecret
 from app.domain import webhooks as w
 from app.domain.pages import PageRequest
 from app.services.auth import Principal
-from app.services.webhooks import WebhookService
 
 router = APIRouter(prefix="/admin/webhooks", tags=["Admin"], route_class=ExactJsonRoute)
 Admin = Annotated[Principal, allow("webhooks:manage")]
-
-
-async def _webhooks(c: ContainerDep) -> WebhookService:
-    return c.webhooks
-
-
-WebhookServiceDep = Annotated[WebhookService, Depends(_webhooks)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=WebhookWithSecret,
@@ -31,47 +23,47 @@ WebhookServiceDep = Annotated[WebhookService, Depends(_webhooks)]
              responses=error_responses(401, 403, (422, "invalid_webhook_url",
                                                   "The host 10.0.0.1 resolves to a private address 10.0.0.1; webhooks "
                                                   "go to public addresses only.")))
-async def create_webhook(body: WebhookCreate, admin: Admin, hooks: WebhookServiceDep, c: ContainerDep,
+async def create_webhook(body: WebhookCreate, admin: Admin, hooks: WebhookServiceDep, clock: ClockDep,
                          client: ClientDep) -> WebhookWithSecret:
     """Returns the `whsec_` signing secret once. Deliveries follow Standard Webhooks (see the README)."""
     endpoint, secret = await hooks.create(admin.user, url=body.url, events=[e.value for e in body.events],
                                           description=body.description, client=client)
-    return WebhookWithSecret(**WebhookOut.of(endpoint, c.clock.now()).model_dump(), secret=secret)
+    return WebhookWithSecret(**WebhookOut.of(endpoint, clock.now()).model_dump(), secret=secret)
 
 
 @router.get("", response_model=Page[WebhookOut], summary="List webhook endpoints",
             responses=error_responses(401, 403, 422))
-async def list_webhooks(_: Admin, hooks: WebhookServiceDep, c: ContainerDep, page: PageNo = 1,
+async def list_webhooks(_: Admin, hooks: WebhookServiceDep, clock: ClockDep, page: PageNo = 1,
                         page_size: PageSize = 20) -> Page[WebhookOut]:
     """Newest first, disabled ones included; never a secret."""
-    now = c.clock.now()
+    now = clock.now()
     return Page.of(await hooks.list_endpoints(page=PageRequest(page, page_size)), lambda e: WebhookOut.of(e, now))
 
 
 @router.get("/{webhook_id}", response_model=WebhookOut, summary="One webhook endpoint",
             responses=error_responses(w.WebhookNotFound, 401, 403))
-async def get_webhook(webhook_id: str, _: Admin, hooks: WebhookServiceDep, c: ContainerDep) -> WebhookOut:
+async def get_webhook(webhook_id: str, _: Admin, hooks: WebhookServiceDep, clock: ClockDep) -> WebhookOut:
     """The endpoint without its secret."""
-    return WebhookOut.of(await hooks.get(webhook_id), c.clock.now())
+    return WebhookOut.of(await hooks.get(webhook_id), clock.now())
 
 
 @router.delete("/{webhook_id}", response_model=WebhookOut, summary="Disable a webhook endpoint",
                responses=error_responses(w.WebhookNotFound, 401, 403))
-async def disable_webhook(webhook_id: str, admin: Admin, hooks: WebhookServiceDep, c: ContainerDep,
+async def disable_webhook(webhook_id: str, admin: Admin, hooks: WebhookServiceDep, clock: ClockDep,
                           client: ClientDep) -> WebhookOut:
     """Nothing more is sent (queued retries end unsent); the endpoint and its attempts stay listed."""
-    return WebhookOut.of(await hooks.disable(admin.user, webhook_id, client), c.clock.now())
+    return WebhookOut.of(await hooks.disable(admin.user, webhook_id, client), clock.now())
 
 
 @router.post("/{webhook_id}/rotate-secret", response_model=WebhookWithSecret, summary="Rotate the signing secret",
              responses=error_responses(w.WebhookNotFound, (409, "webhook_changed",
                                                            "The endpoint changed meanwhile; rotate again."),
                                        w.WebhookDisabled, 401, 403))
-async def rotate_webhook_secret(webhook_id: str, admin: Admin, hooks: WebhookServiceDep, c: ContainerDep,
+async def rotate_webhook_secret(webhook_id: str, admin: Admin, hooks: WebhookServiceDep, clock: ClockDep,
                                 client: ClientDep) -> WebhookWithSecret:
     """A new secret, shown once; the previous one keeps signing beside it until `previous_secret_expires_at`."""
     endpoint, secret = await hooks.rotate(admin.user, webhook_id, client)
-    return WebhookWithSecret(**WebhookOut.of(endpoint, c.clock.now()).model_dump(), secret=secret)
+    return WebhookWithSecret(**WebhookOut.of(endpoint, clock.now()).model_dump(), secret=secret)
 
 
 @router.get("/{webhook_id}/attempts", response_model=Page[AttemptOut], summary="Delivery attempts",
