@@ -100,7 +100,7 @@ class ConsoleService:
             raise Unauthenticated(SIGNED_OUT, code="session_revoked")
         if session.idle_for(now) > self.idle:
             await self.users.revoke_sessions(user.id, "idle", now, only=session.id)
-            raise Unauthenticated(f"You were signed out after {self.idle.seconds // 60} minutes without "
+            raise Unauthenticated(f"You were signed out after {int(self.idle.total_seconds()) // 60} minutes without "
                                   "activity; sign in again.", code="session_idle")
         if user.status == UserStatus.SUSPENDED:
             raise Forbidden("This account is suspended.", code="account_suspended")

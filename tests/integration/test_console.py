@@ -360,7 +360,7 @@ async def test_decision_form_refuses_in_words_and_changes_nothing(capi):
     assert (await case_doc(capi, kyc_id))["status"] == "SUBMITTED"
 
 
-async def test_a_customer_session_has_no_console_and_a_role_without_review_cannot_decide(capi):
+async def test_visitors_without_a_session_are_sent_to_sign_in(capi):
     console = Console(capi)
     assert (await console.get("/console/kyc")).headers["location"] == "/console/login?reason=not_signed_in"
     assert (await console.get("/console")).headers["location"] == "/console/kyc"
