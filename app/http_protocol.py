@@ -7,6 +7,11 @@ runs, when one field is over `max_field` bytes, the fields together are over `ma
 there are more than `max_count` of them. An unfinished head is cut off once `max_total` bytes of
 it are buffered (h11's incomplete-event limit), so a connection never holds more than that plus
 one read.
+
+A head must also arrive in time: `head_timeout` seconds from the connection's start (or from the
+first byte after an answer, on a kept-alive connection) to its blank line, else the connection is
+closed. uvicorn only times an idle connection, and any byte resets that, so a client sending one
+short field every few seconds (slowloris) held its connection, and 64 KB of buffer, forever.
 """
 
 from __future__ import annotations
@@ -45,14 +50,17 @@ class HeaderLimits:
 class _BoundedConnection(h11.Connection):
     """h11's server side, refusing a complete head over the limits as it refuses an unfinished one."""
 
-    def __init__(self, limits: HeaderLimits) -> None:
+    def __init__(self, limits: HeaderLimits, on_head: Any = None) -> None:
         super().__init__(h11.SERVER, max_incomplete_event_size=limits.max_total)
         self.limits = limits
         self.refusal: str | None = None
+        self.on_head = on_head  # called once a whole head has arrived
 
     def next_event(self) -> Any:
         event = super().next_event()
         if isinstance(event, h11.Request):
+            if self.on_head is not None:
+                self.on_head()
             self.refusal = self.limits.problem(event)
             if self.refusal:
                 raise h11.RemoteProtocolError(self.refusal, error_status_hint=431)
@@ -72,10 +80,37 @@ class BoundedH11Protocol(H11Protocol):
     """uvicorn's h11 protocol answering 431 (in the error envelope) where a head is too large."""
 
     limits = HeaderLimits(max_field=16 * 1024, max_total=64 * 1024, max_count=100)
+    head_timeout = 10.0  # seconds a request head may take to arrive; a real client needs milliseconds
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.conn = _BoundedConnection(self.limits)
+        self.conn = _BoundedConnection(self.limits, on_head=self._head_arrived)
+        self._head_timer: Any = None
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        self._head_timer = self.loop.call_later(self.head_timeout, self._head_too_slow)
+
+    def data_received(self, data: bytes) -> None:
+        # The first byte of the next head on a kept-alive connection starts its clock; later bytes do not.
+        if self._head_timer is None and self.conn.their_state is h11.IDLE:
+            self._head_timer = self.loop.call_later(self.head_timeout, self._head_too_slow)
+        super().data_received(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._head_arrived()
+        super().connection_lost(exc)
+
+    def _head_arrived(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_too_slow(self) -> None:
+        self._head_timer = None
+        if not self.transport.is_closing():
+            self.logger.info("closed a connection whose request head took over %g s", self.head_timeout)
+            self.transport.close()
 
     def send_400_response(self, msg: str) -> None:
         # uvicorn answers every RemoteProtocolError with 400; a head over the limits is a 431.
