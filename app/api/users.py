@@ -36,10 +36,11 @@ async def update_me(body: ProfileUpdate, principal: PrincipalDep, users: UserSer
 
 @router.get("/me/kyc-status", response_model=KycStatusOut, summary="My KYC status", responses=AUTH_ERRORS)
 async def kyc_status(principal: PrincipalDep) -> KycStatusOut:
-    """Where my KYC stands, and its risk level once reviewed."""
+    """Where my KYC stands (`risk_level` is always null: the case's risk is for auditors)."""
     user = principal.user
-    return KycStatusOut(kyc_status=user.kyc_status.value, risk_level=user.risk_level,
-                        updated_at=user.kyc_status_changed_at)
+    # The risk level teaches a fraudster how an attempt was rated, as scores would (issue 15, item 15);
+    # the key stays for the contract's shape, empty.
+    return KycStatusOut(kyc_status=user.kyc_status.value, risk_level=None, updated_at=user.kyc_status_changed_at)
 
 
 @router.get("/me/financial-details", response_model=FinancialDetails, summary="My financial details",

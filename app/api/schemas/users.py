@@ -88,7 +88,8 @@ class KycStatusOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"example": {"kyc_status": "SUBMITTED", "risk_level": None, "updated_at": "2026-11-22T10:05:00.000Z"}})
 
     kyc_status: str
-    risk_level: str | None
+    risk_level: str | None = Field(description="Always null: a case's risk level is shown to auditors only "
+                                               "(`GET /kyc/{kyc_id}`), never to the customer")
     updated_at: UtcDatetime = Field(description="When the KYC status last changed (not other edits to the account)")
 
 
