@@ -261,11 +261,13 @@ class RejectLoanIn(Input):
 
 
 class DisburseIn(Input):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True,
-                              json_schema_extra={"example": {"payout_reference": "UTR20261122000123"}})
+    # An empty example: Swagger UI's untouched Execute would otherwise store an invented UTR as the
+    # bank's payout reference (issue 15, item 16).
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, json_schema_extra={"example": {}})
 
     payout_reference: str | None = Field(None, max_length=40, pattern=r"^[A-Za-z0-9\-/]{4,40}$",
-                                         description="The bank's payout reference (UTR); generated when absent")
+                                         description="The bank's payout reference (UTR, e.g. `UTR20261122000123`); "
+                                                     "generated when absent")
 
 
 class KfsOut(BaseModel):
