@@ -34,7 +34,7 @@ class Selection:
     def count(self, n: int, least: int = 1) -> int:
         return max(least, round(n * self.scale))
 
-    def seconds(self, s: float, least: float = 2.0) -> float:
+    def seconds(self, s: float, least: float = 10.0) -> float:  # slow scenarios still get a few requests
         return max(min(s, least), s * self.scale)
 
 

@@ -153,7 +153,7 @@ CHECKS = [
     _loaded("health+4_verifications", "health_paced", 6.0),
     _overhead("kyc_submit_to_checks", 1.3),
     # Ratios to /users/me measure the engine (see the docstring): information only.
-    _shown("kyc_pending p99 (10,000 cases) / users_me p99",
+    _shown("kyc_pending p99 / users_me p99",
                 lambda r: r["kyc_pending"].pct(99) / r["users_me"].pct(99)),
     _info("kyc_verify", 50, "; old service claimed 2500"), _info("ocr_extract", 50, "; old service claimed 1800"),
     _info("liveness_verify_30", 50, "; old service claimed 1250"), _info("users_me+logins", 99, ""),
