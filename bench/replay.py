@@ -79,8 +79,9 @@ class Plan:
 
         waves = []
         for wave in self.waves:
-            waves.append([(step, self._prepared(step, swap(step.command) if mapping else step.command))
-                          for step in wave])
+            # Reads are sent as recorded; a command that may insert gets its own copy to change.
+            waves.append([(step, self._prepared(step, swap(step.command)) if mapping
+                           or _new_documents(step.name, step.command) else step.command) for step in wave])
         created = [(collection, mapping[old]) for old, collection in self.created.items()]
         return waves, created
 
