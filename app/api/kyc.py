@@ -143,15 +143,13 @@ async def upload_one_step(
     user = principal.user
 
     async def work() -> tuple[int, dict[str, object]]:
-        upload = await c.kyc.upload_document(user, document_type=body.document_type, side=body.side, data=data,
-                                             declared_number=body.document_number, client=client)
-        missing = upload.case.missing(c.kyc.s.policy)
+        case, missing = await c.kyc.upload_and_submit(user, document_type=body.document_type, side=body.side,
+                                                      data=data, declared_number=body.document_number, client=client)
         if missing:
             out = OneStepUploaded(message="Document added; the case needs more before it can be submitted.",
-                                  kyc_id=upload.case.id, status="OPEN", missing=missing)
+                                  kyc_id=case.id, status="OPEN", missing=missing)
         else:
-            submitted = await c.kyc.submit(user, client)
-            out = OneStepUploaded(message="Document added and KYC submitted.", kyc_id=submitted.id,
+            out = OneStepUploaded(message="Document added and KYC submitted.", kyc_id=case.id,
                                   status="SUBMITTED", missing=[])
         return 201, out.model_dump(mode="json")
 

@@ -190,11 +190,30 @@ class KycCaseRepository(EntityRepository[KycCase]):
         return {"_id": to_object_id(case_id), "user_id": user_id, "status": CaseStatus.OPEN.value}
 
     async def add_document(self, case_id: str, user_id: str, document: CaseDocument, now: datetime) -> KycCase | None:
-        """Adds the document; one of the same type and side is replaced (a better photo)."""
-        await self.collection.update_one(self._open(case_id, user_id),
-                                         {"$pull": {"documents": {"type": document.type, "side": document.side}}})
-        return await self._update(self._open(case_id, user_id),
-                                  {"$push": {"documents": _document_doc(document)}, "$set": {"updated_at": now}})
+        replaced = await self.replace_document(case_id, user_id, document, now)
+        return replaced[0] if replaced else None
+
+    async def replace_document(self, case_id: str, user_id: str, document: CaseDocument,
+                               now: datetime) -> tuple[KycCase, list[CaseDocument]] | None:
+        """Adds the document in place of any of the same type and side (a better photo), in one update:
+        no moment shows the case without either, and the documents it replaced (whose files the
+        caller deletes) are exactly those this update removed, read from the case as it was."""
+        same_side = {"$and": [{"$eq": ["$$d.type", document.type]},
+                              {"$eq": [{"$ifNull": ["$$d.side", None]}, document.side]}]}
+        kept = {"$filter": {"input": "$documents", "as": "d", "cond": {"$not": [same_side]}}}
+        before = await self.collection.find_one_and_update(
+            self._open(case_id, user_id),
+            # $literal: what OCR read is data, never an expression (a field value may start with "$").
+            [{"$set": {"documents": {"$concatArrays": [kept, [{"$literal": _document_doc(document)}]]},
+                       "updated_at": now}}],
+            return_document=ReturnDocument.BEFORE)
+        if before is None:
+            return None
+        case = _from_doc(before)
+        replaced = [d for d in case.documents if d.type == document.type and d.side == document.side]
+        case.documents = [d for d in case.documents if d not in replaced] + [document]  # as the update did
+        case.updated_at = now
+        return case, replaced
 
     async def set_selfie(self, case_id: str, user_id: str, selfie: Selfie, now: datetime) -> KycCase | None:
         return await self._update(self._open(case_id, user_id), {"$set": {"selfie": asdict(selfie), "updated_at": now}})
@@ -227,6 +246,16 @@ class KycCaseRepository(EntityRepository[KycCase]):
                       "risk_rank": RISK_RANK[assessment.risk_level.value],
                       "checks_completed_at": now,
                       "checks_state": ChecksState.DONE.value, "updated_at": now}}, session=session)
+
+    async def claim_notice(self, case_id: str, key: str) -> bool:
+        """True once per notice key: the caller may send it (see `release_notice`)."""
+        result = await self.collection.update_one({"_id": to_object_id(case_id), "notices": {"$ne": key}},
+                                                  {"$push": {"notices": key}})
+        return bool(result.modified_count)
+
+    async def release_notice(self, case_id: str, key: str) -> None:
+        """The notice was not delivered: a retry may claim it again."""
+        await self.collection.update_one({"_id": to_object_id(case_id)}, {"$pull": {"notices": key}})
 
     async def claim(self, case_id: str, claim: Claim) -> KycCase | None:
         """Take (or extend) a submitted case for `claim.by`, unless another auditor's claim is live."""

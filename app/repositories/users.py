@@ -370,6 +370,6 @@ class UserRepository(EntityRepository[User]):
         counts.update({row["_id"]: row["n"] for row in rows})
         return counts
 
-    async def set_kyc_risk(self, user_id: str, risk_level: str, score: int) -> None:
+    async def set_kyc_risk(self, user_id: str, risk_level: str, score: int, *, session: Any = None) -> None:
         await self.collection.update_one({"_id": to_object_id(user_id)},
-                                         {"$set": {"risk_level": risk_level, "kyc_score": score}})
+                                         {"$set": {"risk_level": risk_level, "kyc_score": score}}, session=session)

@@ -18,14 +18,15 @@ class AuditService:
 
     async def record(
         self, action: str, *, user_id: str | None, actor: User | None = None, client: ClientInfo | None = None,
-        actor_id: str | None = None, actor_role: str | None = None, **details: Any,
+        actor_id: str | None = None, actor_role: str | None = None, session: Any = None, **details: Any,
     ) -> None:
+        """With `session`, inside the caller's transaction: the entry commits with the change it records."""
         client = client or ClientInfo()
         await self.repo.add(AuditEntry(
             action=str(action), timestamp=self.clock.now(), user_id=user_id,
             actor_id=actor.id if actor else actor_id, actor_role=actor.role.value if actor else actor_role,
             ip_address=client.ip_address, user_agent=client.user_agent, details=details,
-        ))
+        ), session=session)
 
     async def search(
         self, *, user_id: str | None = None, actor_id: str | None = None, action: str | None = None,

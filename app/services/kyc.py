@@ -16,7 +16,7 @@ from typing import Any
 
 from app.domain.audit import AuditAction, ClientInfo
 from app.domain.documents import DocumentType, is_expired, is_valid_aadhaar, is_valid_pan
-from app.domain.errors import InvalidInput, NoFaceDetected
+from app.domain.errors import DeliveryFailed, InvalidInput, NoFaceDetected
 from app.domain.events import EventType
 from app.domain.ids import parse_id
 from app.domain.jobs import Job
@@ -61,9 +61,10 @@ from app.services.clock import Clock
 from app.services.encryption import DocumentCipher
 from app.services.events import EventService
 from app.services.jobs import JobService
-from app.services.notifications import Notifier
+from app.services.notifications import Notifier, decision_notice
 
 CHECKS_JOB = "kyc_checks"
+NOTICE_JOB = "kyc_notice"  # the customer's decision mail (or SMS), queued with the decision
 _CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "pdf": "application/pdf"}
 # Documents that carry the holder's photo, in the order the face match prefers them.
 _PHOTO_DOCUMENTS = (DocumentType.PASSPORT, DocumentType.AADHAAR, DocumentType.DRIVING_LICENCE,
@@ -110,6 +111,7 @@ class KycService:
         self.jobs, self.audit, self.notifier, self.clock = jobs, audit, notifier, clock
         self.events = events  # each transition publishes its event in its own transaction
         jobs.register(CHECKS_JOB, self._checks_job)
+        jobs.register(NOTICE_JOB, self._notice_job)
 
     # --- the customer's case ---------------------------------------------------------------
 
@@ -153,12 +155,12 @@ class KycService:
             corrections=corrections,
             shown_fingerprint=self.cipher.fingerprint(document_type, shown) if shown else None,
         )
-        replaced = [d for d in case.documents if d.type == document.type and d.side == document.side]
-        updated = await self.cases.add_document(case.id, user.id, document, self.clock.now())
-        if updated is None:  # submitted by a parallel request meanwhile
+        added = await self.cases.replace_document(case.id, user.id, document, self.clock.now())
+        if added is None:  # submitted by a parallel request meanwhile
             await self.files.delete(file_id)
             raise CaseNotEditable("The case was submitted meanwhile; it can no longer be changed.")
-        for old in replaced:  # a better photo of the same side: the earlier file goes
+        updated, replaced = added
+        for old in replaced:  # a better photo of the same side: the file this update took out goes
             await self.files.delete(old.file_id)
         await self.audit.record(AuditAction.KYC_DOCUMENT_UPLOADED, user_id=user.id, actor=user, client=client,
                                 kyc_id=case.id, document_id=document_id, document_type=document_type,
@@ -279,6 +281,17 @@ class KycService:
                                 kyc_id=case.id, document_types=[d.type for d in case.documents])
         return submitted
 
+    async def upload_and_submit(self, user: User, *, document_type: str, side: str | None, data: bytes,
+                                declared_number: str | None, client: ClientInfo) -> tuple[KycCase, list[str]]:
+        """`POST /kyc/upload`: adds the document, then submits the case once it meets the submission
+        policy. Returns the case and what it still needs (nothing once submitted)."""
+        upload = await self.upload_document(user, document_type=document_type, side=side, data=data,
+                                            declared_number=declared_number, client=client)
+        missing = upload.case.missing(self.s.policy)
+        if missing:
+            return upload.case, missing
+        return await self.submit(user, client), []
+
     # --- automated checks (a durable job) --------------------------------------------------
 
     async def _checks_job(self, job: Job) -> None:
@@ -291,23 +304,25 @@ class KycService:
         checks = await self.run_checks(case, user)
         assessment = assess(checks, self.s.weights)
 
-        async def step(session: Any) -> KycCase | None:
+        async def step(session: Any) -> None:
+            # Everything the results imply commits with them: a retried job finds the checks DONE and
+            # stops, so nothing may be left to write after the commit.
             done = await self.cases.record_checks(case.id, checks, assessment, self.clock.now(), session=session)
-            if done is not None:
-                # No score or risk level: the customer's own live stream carries this event too.
-                await self.events.publish(EventType.KYC_CHECKS_COMPLETED, user_id=case.user_id, session=session, data={
-                    "kyc_id": case.id, "status": done.status.value, "checks_state": done.checks_state.value})
-            return done
+            if done is None:
+                return  # another run finished first: apply once
+            # No score or risk level: the customer's own live stream carries this event too.
+            await self.events.publish(EventType.KYC_CHECKS_COMPLETED, user_id=case.user_id, session=session, data={
+                "kyc_id": case.id, "status": done.status.value, "checks_state": done.checks_state.value})
+            await self.users.set_kyc_risk(user.id, assessment.risk_level.value, assessment.overall_score,
+                                          session=session)
+            await self.audit.record(AuditAction.KYC_CHECKS_COMPLETED, user_id=user.id, actor_id="system",
+                                    actor_role="system", kyc_id=case.id, overall_score=assessment.overall_score,
+                                    risk_level=assessment.risk_level.value, session=session)
+            automatic = _automatic_decision(done, checks) if self.s.auto_decision else None
+            if automatic is not None:
+                await self._record_decision(session, done, user, self._decision(automatic, by="system", role="system"))
 
-        done = await self.jobs.atomically(step)
-        if done is None:
-            return  # another run finished first: apply once
-        await self.users.set_kyc_risk(user.id, assessment.risk_level.value, assessment.overall_score)
-        await self.audit.record(AuditAction.KYC_CHECKS_COMPLETED, user_id=user.id, actor_id="system",
-                                actor_role="system", kyc_id=case.id, overall_score=assessment.overall_score,
-                                risk_level=assessment.risk_level.value)
-        if self.s.auto_decision:
-            await self._auto_decide(done, checks, user)
+        await self.jobs.atomically(step)
 
     async def run_checks(self, case: KycCase, user: User) -> list[Check]:
         checks: list[Check] = []
@@ -359,16 +374,6 @@ class KycService:
             return Check("face_match", CheckStatus.REVIEW, 0.3, exc.message, photo.id)
         status = CheckStatus.PASS if match.verified else CheckStatus.FAIL
         return Check("face_match", status, float(match.confidence), match.message, photo.id)
-
-    async def _auto_decide(self, case: KycCase, checks: list[Check], user: User) -> None:
-        if any(c.name == "duplicate_document" and c.status == CheckStatus.FAIL for c in checks):
-            await self._decide(case, user, DecisionInput(
-                approved=False, reasons=[RejectionReason.DUPLICATE_DOCUMENT],
-                internal_note="Rejected automatically: a document shows a number of another account's case."),
-                by="system", role="system")
-        elif case.risk_level == RiskLevel.LOW and all(c.status == CheckStatus.PASS for c in checks):
-            await self._decide(case, user, DecisionInput(
-                approved=True, internal_note="Approved automatically: every check passed."), by="system", role="system")
 
     # --- the auditor -------------------------------------------------------------------------
 
@@ -450,35 +455,61 @@ class KycService:
 
     async def _decide(self, case: KycCase, user: User, given: DecisionInput, *, by: str, role: str,
                       client: ClientInfo | None = None, actor: User | None = None) -> KycCase:
-        now = self.clock.now()
-        approved = given.approved
-        reasons = [] if approved else list(dict.fromkeys(str(r) for r in given.reasons))  # once each, in order
-        decision = Decision(by=by, role=role, at=now, approved=approved, reasons=reasons,
-                            internal_note=given.internal_note, customer_message=given.customer_message)
+        decision = self._decision(given, by=by, role=role)
 
         async def step(session: Any) -> KycCase | None:
-            decided = await self.cases.decide(case.id, decision, now, session=session)
-            if decided is not None:
-                await self.users.set_kyc_status(user.id, KycStatus.APPROVED if approved else KycStatus.REJECTED, now,
-                                                session=session)
-                await self.events.publish(EventType.KYC_APPROVED if approved else EventType.KYC_REJECTED,
-                                          user_id=user.id, session=session,
-                                          data={"kyc_id": case.id, "status": decided.status.value,
-                                                "reason": decision.reason, **({} if approved else {"reasons": reasons})})
-            return decided
+            return await self._record_decision(session, case, user, decision, client=client, actor=actor)
 
         decided = await self.jobs.atomically(step)
         if decided is None:  # a parallel decision won
             raise CaseNotReviewable("The case was decided meanwhile.")
-        action = AuditAction.KYC_APPROVED if approved else AuditAction.KYC_REJECTED
-        await self.audit.record(action, user_id=user.id, actor=actor, actor_id=by, actor_role=role, client=client,
-                                kyc_id=case.id, reasons=reasons, internal_note=decision.internal_note,
-                                customer_message=decision.customer_message)
-        # The customer hears the decision, the reasons' sentences and the message; never the internal note.
-        await self.notifier.send_decision(to=user.primary_identifier, name=user.name, approved=approved,
-                                          reasons=[REJECTION_REASONS[r] for r in reasons],
-                                          message=decision.customer_message)
         return decided
+
+    def _decision(self, given: DecisionInput, *, by: str, role: str) -> Decision:
+        reasons = [] if given.approved else list(dict.fromkeys(str(r) for r in given.reasons))  # once each, in order
+        return Decision(by=by, role=role, at=self.clock.now(), approved=given.approved, reasons=reasons,
+                        internal_note=given.internal_note, customer_message=given.customer_message)
+
+    async def _record_decision(self, session: Any, case: KycCase, user: User, decision: Decision, *,
+                               client: ClientInfo | None = None, actor: User | None = None) -> KycCase | None:
+        """In the caller's transaction: the decision, the customer's status, the event, the audit entry
+        and the customer's notice (a job), together or not at all. None when the case was not decidable."""
+        approved, reasons, now = decision.approved, decision.reasons, decision.at
+        decided = await self.cases.decide(case.id, decision, now, session=session)
+        if decided is None:
+            return None
+        await self.users.set_kyc_status(user.id, KycStatus.APPROVED if approved else KycStatus.REJECTED, now,
+                                        session=session)
+        await self.events.publish(EventType.KYC_APPROVED if approved else EventType.KYC_REJECTED,
+                                  user_id=user.id, session=session,
+                                  data={"kyc_id": case.id, "status": decided.status.value,
+                                        "reason": decision.reason, **({} if approved else {"reasons": reasons})})
+        action = AuditAction.KYC_APPROVED if approved else AuditAction.KYC_REJECTED
+        await self.audit.record(action, user_id=user.id, actor=actor, actor_id=decision.by, actor_role=decision.role,
+                                client=client, kyc_id=case.id, reasons=reasons, internal_note=decision.internal_note,
+                                customer_message=decision.customer_message, session=session)
+        if user.primary_identifier:
+            # The customer hears the decision, the reasons' sentences and the message; never the internal note.
+            subject, lines = decision_notice(approved=approved, reasons=[REJECTION_REASONS[r] for r in reasons],
+                                             message=decision.customer_message)
+            key = f"{NOTICE_JOB}:{case.id}"  # a case is decided once
+            await self.jobs.enqueue(NOTICE_JOB, key, {
+                "case_id": case.id, "key": key, "to": user.primary_identifier, "name": user.name,
+                "subject": subject, "lines": lines}, session=session)
+        return decided
+
+    async def _notice_job(self, job: Job) -> None:
+        """Job handler: claimed on the case, then sent, so a job that runs again mails once. A delivery
+        the server refused or could not take (down, timed out) gives the claim back and raises: the job
+        retries with backoff until the mail goes. A worker lost between claim and send loses the notice."""
+        p = job.payload
+        if not await self.cases.claim_notice(p["case_id"], p["key"]):
+            return  # an earlier run sent it
+        try:
+            await self.notifier.deliver(to=p["to"], name=p["name"], subject=p["subject"], lines=p["lines"])
+        except DeliveryFailed:
+            await self.cases.release_notice(p["case_id"], p["key"])
+            raise
 
     async def stats(self) -> dict[str, Any]:
         return await self.cases.stats()
@@ -493,6 +524,17 @@ def _iso_date(value: str) -> bool:
     except ValueError:
         return False
     return len(value) == 10
+
+
+def _automatic_decision(case: KycCase, checks: list[Check]) -> DecisionInput | None:
+    """With KYC_AUTO_DECISION: a duplicate document rejects, a Low risk with every check passed approves;
+    anything else waits for an auditor."""
+    if any(c.name == "duplicate_document" and c.status == CheckStatus.FAIL for c in checks):
+        return DecisionInput(approved=False, reasons=[RejectionReason.DUPLICATE_DOCUMENT],
+                             internal_note="Rejected automatically: a document shows a number of another account's case.")
+    if case.risk_level == RiskLevel.LOW and all(c.status == CheckStatus.PASS for c in checks):
+        return DecisionInput(approved=True, internal_note="Approved automatically: every check passed.")
+    return None
 
 
 def _compact(number: str) -> str:

@@ -1,4 +1,4 @@
-"""Delivering one-time codes: email through SMTP (or a local outbox), SMS through a provider."""
+"""Delivering one-time codes and account notices: email through SMTP (or a local outbox), SMS through a provider."""
 
 from __future__ import annotations
 
@@ -100,9 +100,9 @@ class Notifier:
         await self.mailer.send(to, _SUBJECTS.get(purpose, "Your KYC Flow code"), text, html_body)
 
 
-    async def send_notice(self, *, to: str, name: str, subject: str, lines: list[str]) -> None:
+    async def deliver(self, *, to: str, name: str, subject: str, lines: list[str]) -> None:
         """A short account notice (a KYC decision, a loan's progress): email, or SMS to a phone.
-        Best effort: the decision is already stored, so a failed delivery is logged, not raised."""
+        Raises `DeliveryFailed` when it could not be handed over (a notice job then retries)."""
         try:
             if to.startswith("+"):
                 await self.sms.send(to, " ".join(lines))
@@ -110,23 +110,32 @@ class Notifier:
             text = f"Hello {name},\n\n" + "\n".join(lines) + "\n\nKYC Flow\n"
             html_body = f"<p>Hello {html.escape(name)},</p>" + "".join(f"<p>{html.escape(x)}</p>" for x in lines)
             await self.mailer.send(to, subject, text, html_body)
-        except (DeliveryFailed, OSError) as exc:
+        except OSError as exc:
             log.warning("notice delivery failed", extra={"subject": subject, "error": type(exc).__name__})
+            raise DeliveryFailed("The notice could not be delivered.") from exc
+        except DeliveryFailed:
+            log.warning("notice delivery failed", extra={"subject": subject, "error": "DeliveryFailed"})
+            raise
 
-    async def send_decision(self, *, to: str, name: str, approved: bool, reasons: list[str],
-                            message: str | None) -> None:
-        """The decision, the reasons' customer-facing sentences and the reviewer's message to the customer
-        (the reviewer's internal note is never passed here)."""
-        if approved:
-            lines = ["Your KYC verification is approved. You can now apply for loans."]
-        else:
-            lines = ["Your KYC verification was not approved."]
-            if reasons:
-                lines += ["Why:", *(f"- {reason}" for reason in reasons)]
-        if message:
-            lines.append(f"Message from the reviewer: {message}")
-        if not approved:
-            lines.append("You can start a new KYC submission in the app.")
-        await self.send_notice(to=to, name=name, subject="Your KYC verification " + ("is approved" if approved
-                                                                                     else "was not approved"),
-                               lines=lines)
+    async def send_notice(self, *, to: str, name: str, subject: str, lines: list[str]) -> None:
+        """`deliver`, best effort: a failed delivery is logged, not raised."""
+        try:
+            await self.deliver(to=to, name=name, subject=subject, lines=lines)
+        except DeliveryFailed:
+            pass
+
+
+def decision_notice(*, approved: bool, reasons: list[str], message: str | None) -> tuple[str, list[str]]:
+    """The subject and lines of a KYC decision notice: the decision, the reasons' customer-facing
+    sentences and the reviewer's message to the customer (the internal note is never passed here)."""
+    if approved:
+        lines = ["Your KYC verification is approved. You can now apply for loans."]
+    else:
+        lines = ["Your KYC verification was not approved."]
+        if reasons:
+            lines += ["Why:", *(f"- {reason}" for reason in reasons)]
+    if message:
+        lines.append(f"Message from the reviewer: {message}")
+    if not approved:
+        lines.append("You can start a new KYC submission in the app.")
+    return "Your KYC verification " + ("is approved" if approved else "was not approved"), lines

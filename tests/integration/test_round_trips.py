@@ -39,13 +39,13 @@ ROUTES: dict[tuple[str, str], tuple[int, str]] = {
     ("GET", "/users/me/employment-details"): (1, "principal"),
     ("PUT", "/users/me/employment-details"): (4, "principal; risk job + details in one transaction (commit)"),
     # KYC (customers)
-    ("POST", "/kyc/documents"): (14, "principal; open case (read, insert, read); GridFS (driver's index check, chunk, "
-                                     "file; listIndexes x2 on an empty bucket); replace doc ($pull, then $push); audit"),
+    ("POST", "/kyc/documents"): (13, "principal; open case (read, insert, read); GridFS (driver's index check, chunk, "
+                                     "file; listIndexes x2 on an empty bucket); add or replace in one update; audit"),
     ("PUT", "/kyc/documents/{document_id}/corrections"): (4, "principal, case, update under state; audit"),
     ("POST", "/kyc/selfie"): (9, "principal; case read twice; GridFS (driver's index checks, chunk, file); set; audit"),
     ("POST", "/kyc/submit"): (9, "principal, case; checks job, case, user, event job + event in one transaction "
                                  "(commit); audit"),
-    ("POST", "/kyc/upload"): (20, "principal; idempotency record (insert, finish) around a document upload (9) and "
+    ("POST", "/kyc/upload"): (19, "principal; idempotency record (insert, finish) around a document upload (8) and "
                                   "a submit (8)"),
     ("GET", "/kyc/me"): (2, "principal, the newest case"),
     # KYC (auditors)
@@ -53,9 +53,9 @@ ROUTES: dict[tuple[str, str], tuple[int, str]] = {
     ("GET", "/kyc/{kyc_id}"): (3, "principal, case; audit (case viewed)"),
     ("GET", "/kyc/{kyc_id}/files/{file_id}"): (6, "principal, case; file metadata read twice (ours, GridFS's), chunks; "
                                                   "audit"),
-    ("PUT", "/kyc/{kyc_id}/approve"): (9, "principal, case, customer; decision, user, event job + event in one "
-                                          "transaction (commit); audit"),
-    ("PUT", "/kyc/{kyc_id}/reject"): (9, "as approve"),
+    ("PUT", "/kyc/{kyc_id}/approve"): (10, "principal, case, customer; decision, user, event job + event, audit, "
+                                           "notice job in one transaction (commit)"),
+    ("PUT", "/kyc/{kyc_id}/reject"): (10, "as approve"),
     # Staff and audit
     ("POST", "/admin/users"): (3, "principal, insert, audit"),
     ("PUT", "/admin/users/{user_id}/status"): (5, "principal, target read twice around the change; audit"),
@@ -123,9 +123,10 @@ ROUTES: dict[tuple[str, str], tuple[int, str]] = {
 # Job kind: (budget per run of its handler, why)
 JOBS: dict[str, tuple[int, str]] = {
     "kyc_checks": (16, "case, user, 2 duplicate checks, 2 files (metadata twice each, chunks); results, event job + "
-                       "event in one transaction (commit); user's risk; audit"),
+                       "event, user's risk, audit (and an automatic decision's writes) in one transaction (commit)"),
     "profile_risk": (2, "user, the score under the queued marker"),
     "loan_notice": (1, "claim the notice on the loan (the mail goes after)"),
+    "kyc_notice": (1, "claim the notice on the case (the mail goes after; a refused mail gives it back)"),
     "webhook_fanout": (3, "event, matching endpoints, a delivery job per endpoint"),
     "webhook_delivery": (4, "endpoint, earlier attempts, event, record the attempt"),
 }

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import bearer
+from tests.conftest import bearer, eventually
 
 _PATTERN_VALUE = "Gx7Q2k"  # Swagger UI fills a pattern with a random match: any non-empty text stands for it
 _FILE = object()
@@ -139,7 +139,10 @@ async def test_the_decision_examples_store_and_mail_nothing_invented(api):
         assert r.status_code == 200, (route, r.text)
         stored = (await api.container.kyc.cases.get(case.id)).decision
         assert stored.internal_note is None and stored.customer_message is None, stored
-        sent = api.mailbox.for_address(who["email"])[mails:]
+        async def notices(who: dict[str, Any] = who, mails: int = mails) -> list[Any]:  # a job sends it
+            return api.mailbox.for_address(who["email"])[mails:]
+
+        sent = await eventually(notices)
         assert len(sent) == 1
         text = sent[0].get_body(preferencelist=("plain",)).get_content()
         assert "string" not in text and "Message from the reviewer" not in text, text

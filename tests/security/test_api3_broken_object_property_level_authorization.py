@@ -61,7 +61,7 @@ async def test_name_and_date_of_birth_are_held_while_the_case_is_under_review(ap
 async def test_a_rejection_mails_the_message_and_reasons_never_the_internal_note(api):
     from app.domain.kyc import REJECTION_REASONS
     from tests.conftest import bearer
-    from tests.integration.test_kyc_api import checks_done, customer, ready_case
+    from tests.integration.test_kyc_api import checks_done, customer, decision_mail, ready_case
 
     who = await customer(api)
     kyc_id = await ready_case(api, who)
@@ -81,7 +81,7 @@ async def test_a_rejection_mails_the_message_and_reasons_never_the_internal_note
     r = await api.client.put(f"/kyc/{kyc_id}/reject", headers=bearer(auditor),
                              json={"reasons": reasons, "internal_note": note, "customer_message": message})
     assert r.status_code == 200 and r.json() == {"message": "KYC rejected successfully", "status": "REJECTED"}
-    mail = api.mailbox.for_address(who["email"])[-1]
+    mail = await decision_mail(api, who["email"], "not approved")
     assert "not approved" in mail["subject"]
     text = mail.get_body(preferencelist=("plain",)).get_content()
     html = mail.get_body(preferencelist=("html",)).get_content()
