@@ -33,6 +33,7 @@ from app.domain.money import InvalidAmount
 D = Decimal
 OPENED = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
 LATER = datetime(2026, 1, 31, 9, 0, tzinfo=UTC)
+PAID_AT = datetime(2026, 2, 20, 9, 0, tzinfo=UTC)
 PAID_OUT = date(2026, 1, 31)
 PRODUCT = LoanProduct(
     bank_id="b1", name="Personal", type=LoanType.PERSONAL, min_amount=D("10000"), max_amount=D("1000000"),
@@ -54,8 +55,9 @@ def disbursed() -> Loan:
 
 def test_an_application_carries_its_schedule_and_key_facts():
     loan = applied()
-    assert (loan.id, loan.user_id, loan.product_id, loan.product, loan.amount, loan.tenure_months) == \
-        ("", "u1", "p1", PRODUCT, D("120000.00"), 12)
+    assert (loan.id, loan.user_id, loan.product_id, loan.product, loan.amount, loan.tenure_months, loan.purpose,
+            loan.status, loan.origin) == ("", "u1", "p1", PRODUCT, D("120000.00"), 12, "Car", LoanStatus.APPLIED,
+                                          LoanOrigin.APPLICATION)
     assert loan.emi == SCHEDULE.emi and loan.instalments == SCHEDULE.instalments
     assert loan.kfs == key_fact_statement(SCHEDULE, D("2")) and loan.kfs.net_disbursed == D("117600.00")
     assert loan.history == (StatusChange(LoanStatus.APPLIED, OPENED, "u1"),)
@@ -64,6 +66,11 @@ def test_an_application_carries_its_schedule_and_key_facts():
     direct = Loan.open(PRODUCT, user_id="u1", amount=D("120000.00"), tenure_months=12, purpose="Car",
                        status=LoanStatus.APPROVED, origin=LoanOrigin.DIRECT, by="a1", now=OPENED)
     assert direct.decided_by == "a1" and direct.origin == LoanOrigin.DIRECT
+    weekly = Loan.open(replace(PRODUCT, repayment_frequency=RepaymentFrequency.WEEKLY), user_id="u1",
+                       amount=D("120000.00"), tenure_months=12, purpose="Car", status=LoanStatus.APPLIED,
+                       origin=LoanOrigin.APPLICATION, by="u1", now=OPENED)
+    assert weekly.instalments == build_schedule(D("120000.00"), D("12"), 12, RepaymentFrequency.WEEKLY).instalments
+    assert len(weekly.instalments) == weekly.kfs.instalments > 12
 
 
 def test_approving_and_rejecting_record_who_and_why():
@@ -102,16 +109,17 @@ def test_disbursing_pays_out_the_net_amount_and_dates_the_schedule():
 
 def test_a_payment_returns_the_new_state_and_its_record():
     loan = replace(disbursed(), id="L1", rev=3)
-    paid, record = loan.apply_payment(D("15000"), by="u1", now=LATER)
+    paid, record = loan.apply_payment(D("15000"), by="u1", now=PAID_AT)
     expected = allocate_repayment(loan.instalments, D("15000.00"))
     assert paid.instalments == expected.instalments and paid.status == LoanStatus.DISBURSED
     assert (paid.schedule_paid, paid.paid_total, paid.updated_at, paid.history) == \
-        (D("15000.00"), D("15000.00"), LATER, loan.history)
+        (D("15000.00"), D("15000.00"), PAID_AT, loan.history)
     assert paid.outstanding == expected.outstanding and paid.next_due == NextDue(2, date(2026, 3, 31),
                                                                                   paid.instalments[1].amount_left)
-    assert (record.loan_id, record.user_id, record.kind, record.amount, record.allocations,
+    assert (record.id, record.loan_id, record.user_id, record.kind, record.amount, record.allocations,
             record.outstanding_after, record.paid_at, record.recorded_by) == \
-        ("L1", "u1", RepaymentKind.INSTALMENT, D("15000.00"), expected.allocations, expected.outstanding, LATER, "u1")
+        ("", "L1", "u1", RepaymentKind.INSTALMENT, D("15000.00"), expected.allocations, expected.outstanding, PAID_AT,
+         "u1")
     # Read back, the loan rebuilds the same rows from what it keeps.
     assert replace(paid, instalments=()).with_schedule().instalments == paid.instalments
 
@@ -129,7 +137,8 @@ def test_paying_the_last_instalment_closes_the_loan():
 def test_a_payment_is_refused_before_the_disbursal_above_the_outstanding_and_below_a_paisa():
     with pytest.raises(InvalidTransition) as refused:
         applied().approve(by="a", now=LATER).apply_payment(D(100), by="u1", now=LATER)
-    assert refused.value.details["current"] == "APPROVED"
+    assert refused.value.details == {"current": "APPROVED"}
+    assert refused.value.message == "The loan is APPROVED; only a DISBURSED loan takes repayments."
     loan = disbursed()
     with pytest.raises(Overpayment):
         loan.apply_payment(loan.outstanding + D("0.01"), by="u1", now=LATER)
@@ -141,12 +150,17 @@ def test_a_loan_read_for_a_list_shows_the_figures_stored_beside_it_once_disburse
     stored = LoanFigures(D(5), D(4), None)
     assert replace(disbursed(), instalments=(), listed=stored).figures == stored
     assert replace(applied(), listed=stored).figures == NOTHING_OWED
-    assert disbursed().with_schedule().listed is None
+    assert replace(disbursed(), listed=stored).with_schedule().listed is None
+
+
+def test_a_paisa_paid_is_allocated_when_the_schedule_is_rebuilt():
+    loan = replace(disbursed(), schedule_paid=D("0.50")).with_schedule()
+    assert loan.instalments[0].interest_paid == D("0.50") and loan.outstanding == disbursed().outstanding - D("0.50")
 
 
 def test_a_schedule_that_no_longer_gives_the_agreed_kfs_is_refused_loudly():
     loan = applied()
-    with pytest.raises(RuntimeError, match="agreed KFS"):
+    with pytest.raises(RuntimeError, match="^the schedule rules no longer give the loan's agreed KFS$"):
         replace(loan, kfs=replace(loan.kfs, emi=D("1.00"))).with_schedule()
     with pytest.raises(RuntimeError):
         replace(loan, kfs=replace(loan.kfs, total_interest=D("1.00"))).with_schedule()
@@ -156,8 +170,12 @@ def test_a_schedule_that_no_longer_gives_the_agreed_kfs_is_refused_loudly():
 
 
 def test_a_quote_exists_only_once_disbursed():
-    with pytest.raises(InvalidTransition):
+    with pytest.raises(InvalidTransition) as refused:
         applied().approve(by="a", now=LATER).quote(date(2026, 3, 1))
+    assert refused.value.details == {"current": "APPROVED"}
+    assert refused.value.message == "The loan is APPROVED; a pre-closure quote exists only for a DISBURSED loan."
+    with pytest.raises(InvalidTransition):  # a state no change makes, refused all the same
+        replace(disbursed(), disbursed_on=None).quote(date(2026, 3, 1))
     loan = disbursed()
     assert loan.quote(date(2026, 3, 10)) == preclosure_quote(loan.instalments, D("12"), D("3"), PAID_OUT,
                                                              date(2026, 3, 10))
@@ -186,15 +204,16 @@ def test_confirming_a_preclosure_closes_the_loan_with_its_final_payment():
     assert closed.history[-1] == StatusChange(LoanStatus.CLOSED, LATER, "a1", "pre_closed")
     assert closed.paid_total == D("1000.00") + quote.foreclosure_amount and closed.schedule_paid == D("1000.00")
     assert closed.preclosure_quote == quote.record() and closed.figures == NOTHING_OWED
-    assert (record.loan_id, record.user_id, record.kind, record.amount, record.allocations, record.outstanding_after,
-            record.paid_at, record.recorded_by, record.breakdown) == \
-        ("L1", "u1", RepaymentKind.PRE_CLOSURE, quote.foreclosure_amount, (), 0, LATER, "a1", quote.record())
+    assert (record.id, record.loan_id, record.user_id, record.kind, record.amount, record.allocations,
+            record.outstanding_after, record.paid_at, record.recorded_by, record.breakdown) == \
+        ("", "L1", "u1", RepaymentKind.PRE_CLOSURE, quote.foreclosure_amount, (), 0, LATER, "a1", quote.record())
 
 
 def test_only_a_requested_preclosure_can_be_confirmed():
     with pytest.raises(InvalidTransition) as refused:
         disbursed().close_preclosed(on=date(2026, 3, 12), by="a1", now=LATER)
     assert refused.value.details == {"current": "DISBURSED", "target": "CLOSED"}
+    assert refused.value.message == "Only a loan whose pre-closure was requested can be closed here."
     with pytest.raises(InvalidTransition):
         applied().close_preclosed(on=date(2026, 3, 12), by="a1", now=LATER)
 
