@@ -476,3 +476,26 @@ def test_a_full_number_with_a_character_lost_or_added_is_left_as_read(change):
     l2 = lines[1][:3] + lines[1][4:] if change == "drop" else lines[1][:3] + "7" + lines[1][3:]
     m = parse_mrz([lines[0], l2], today=TODAY)
     assert not m.valid and m.document_number == l2[:9]
+
+
+def test_a_td1_first_row_cut_before_its_trailing_fillers():
+    lines = mrz_lines(person_for("TD1", 0))  # optional data Z00000, then fillers
+    m = parse_mrz([lines[0].rstrip("<"), lines[1], lines[2]], today=TODAY)
+    assert m.valid and m.optional_data == "Z00000" and m.lines == lines
+
+
+def test_a_stray_character_after_a_full_td1_first_row_is_kept_but_not_read():
+    lines = mrz_lines(person_for("TD1", 0).but(optional="Z00000000000001"))  # no filler left to trim
+    m = parse_mrz([lines[0] + "7", lines[1], lines[2]], today=TODAY)
+    assert m.valid and m.optional_data == "Z00000000000001"
+    assert m.lines[0] == lines[0] + "7"
+    lines = mrz_lines(person_for("TD1", 0).but(number="D23145890734", optional="Z000000000"))  # a long number
+    m = parse_mrz([lines[0] + "7", lines[1], lines[2]], today=TODAY)
+    assert m.valid and m.document_number == "D23145890734" and m.optional_data == "Z000000000"
+
+
+def test_three_td1_rows_merged_are_split_even_when_the_first_looks_like_dates():
+    # X1234567, its filler and check digit, and 123456 read like a birth date, sex and expiry
+    lines = mrz_lines(person_for("TD1", 0).but(number="X1234567", optional="123456"))
+    assert mrz._DATES.search(lines[0]) is not None
+    assert mrz.split_merged("".join(lines)) == lines
