@@ -120,9 +120,10 @@ def create_app(settings: Settings | None = None, *, ml_loaders: dict[str, Any] |
                        public=(f"{API_PREFIX}/health",))
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
-    app.state.model_routes = model_routes(app.routes)  # capped per caller in flight (RateLimitMiddleware)
     install_docs(app)
     install_console(app)
+    # Capped per caller in flight: by RateLimitMiddleware under /api/v1, by the route itself elsewhere.
+    app.state.model_routes = model_routes(app.routes)
     return app
 
 

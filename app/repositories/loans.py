@@ -192,12 +192,12 @@ class LoanRepository(EntityRepository[Loan]):
         docs = await guarded(run, read=True)
         return Page([_from_doc(d, full=full) for d in docs], await self.count(query), page.page, page.page_size)
 
-    async def open_loans(self, user_id: str) -> list[OpenInstalment]:
+    async def open_loans(self, user_id: str, *, session: Any = None) -> list[OpenInstalment]:
         """The customer's open applications and loans (applied, approved or running): each may end in
         instalments to pay, so each counts in eligibility. Only their EMIs are read."""
         async def run() -> list[dict[str, Any]]:
             cursor = self.collection.find({"user_id": user_id, "status": {"$in": _OPEN}},
-                                          {"emi": 1, "product.repayment_frequency": 1})
+                                          {"emi": 1, "product.repayment_frequency": 1}, session=session)
             return [doc async for doc in cursor]
 
         return [OpenInstalment(str(d["_id"]), d["emi"], RepaymentFrequency(d["product"]["repayment_frequency"]))

@@ -152,6 +152,13 @@ class UserRepository(EntityRepository[User]):
     def to_entity(self, doc: dict[str, Any]) -> User:
         return _from_doc(doc)
 
+    async def claim_loan_book(self, user_id: str, *, session: Any) -> None:
+        """Write the customer's book version inside a loan change's transaction: two changes to one
+        customer's book at once then conflict, and the retried one sees the other's loan (eligibility is
+        judged on the whole book, so two loans must never each be judged without the other)."""
+        await self.collection.update_one({"_id": to_object_id(user_id)}, {"$inc": {"loan_book_version": 1}},
+                                         session=session)
+
     async def get_with_session(self, user_id: str, session_id: str) -> tuple[User | None, Session | None]:
         oid = to_object_id(user_id)
         doc = await self.collection.find_one({"_id": oid}) if oid else None

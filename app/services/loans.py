@@ -120,14 +120,19 @@ class LoanService:
         applicant = applicant_of(user, book, self.today())
         return product, check_eligibility(product, applicant, self.today(), amount, tenure_months)
 
-    async def _still_eligible(self, loan: Loan) -> None:
+    async def _book(self, user_id: str, session: Any) -> list[OpenInstalment]:
+        """The customer's open applications and loans, read inside the transaction of a change to them
+        after writing the book's version: two changes to one book at once conflict, and the retried one
+        judges a book holding the other's loan (checked before the transaction alone, two direct loans
+        opened at once each passed FOIR without the other)."""
+        await self.users.claim_loan_book(user_id, session=session)
+        return await self.loans.open_loans(user_id, session=session)
+
+    async def _still_eligible(self, loan: Loan, customer: User, session: Any) -> None:
         """Approving re-checks the application on the terms it keeps, against the customer's record and
-        every other open application and loan as they are now (422 `not_eligible` with the reasons).
-        Each check counts every other open loan whatever its state, so two approvals at once each
-        count the other: neither can push the book past the limit."""
-        customer, book = await asyncio.gather(self.users.get(loan.user_id), self.loans.open_loans(loan.user_id))
-        if customer is None:
-            raise UserNotFound("The customer does not exist.")
+        every other open application and loan as they are now (422 `not_eligible` with the reasons),
+        inside the approval's transaction (see `_book`)."""
+        book = await self._book(loan.user_id, session)
         others = [other for other in book if other.id != loan.id]
         ensure_eligible(check_eligibility(loan.product, applicant_of(customer, others, self.today()), self.today(),
                                           loan.amount, loan.tenure_months))
@@ -175,12 +180,17 @@ class LoanService:
 
     async def _open(self, user: User, product_id: str, amount: Decimal, tenure_months: int, purpose: str,
                     status: LoanStatus, origin: LoanOrigin, *, by: str) -> Loan:
-        product, result = await self.eligibility(user, product_id, amount, tenure_months)
-        loan = Loan.open(product, user_id=user.id, amount=ensure_eligible(result).amount, tenure_months=tenure_months,
-                         purpose=purpose, status=status, origin=origin, by=by, now=self.clock.now())
+        amount = money(amount, strict=True)
+        product = await self.catalogue.product(product_id)
         opened = EventType.LOAN_APPLIED if status == LoanStatus.APPLIED else EventType.LOAN_APPROVED
 
         async def step(session: Any) -> Loan:
+            # Judged on the book as it is inside the transaction that adds to it (see `_book`).
+            result = check_eligibility(product, applicant_of(user, await self._book(user.id, session), self.today()),
+                                       self.today(), amount, tenure_months)
+            loan = Loan.open(product, user_id=user.id, amount=ensure_eligible(result).amount,
+                             tenure_months=tenure_months, purpose=purpose, status=status, origin=origin, by=by,
+                             now=self.clock.now())
             stored = await self.loans.add(loan, session=session)
             await self._publish(opened, stored, session)
             return stored
@@ -210,9 +220,12 @@ class LoanService:
     async def approve(self, admin: User, loan_id: str, client: ClientInfo) -> Loan:
         loan = await self._admin_loan(loan_id)
         approved = loan.approve(by=admin.id, now=self.clock.now())
-        await self._still_eligible(loan)
+        customer = await self.users.get(loan.user_id)
+        if customer is None:
+            raise UserNotFound("The customer does not exist.")
 
         async def step(session: Any) -> Loan | None:
+            await self._still_eligible(loan, customer, session)
             done = await self.loans.save(loan, approved, session=session)
             if done is not None:
                 await self._publish(EventType.LOAN_APPROVED, done, session)

@@ -364,3 +364,20 @@ async def test_visitors_without_a_session_are_sent_to_sign_in(capi):
     console = Console(capi)
     assert (await console.get("/console/kyc")).headers["location"] == "/console/login?reason=not_signed_in"
     assert (await console.get("/console")).headers["location"] == "/console/kyc"
+
+
+async def test_a_file_view_takes_one_of_the_staff_members_in_flight_slots(capi):
+    """A PDF is rendered by the models: the console's file route shares the API's per-caller cap."""
+    console = Console(capi)
+    staff = await console.staff("auditor")
+    case = await submitted_case(capi.container, name="Asha Rao", read_name="ASHA R RAO")
+    page = await console.get(f"/console/kyc/{case['kyc_id']}")
+    src = re.findall(r'<img src="([^"]+)"', page.text)[0]
+    caller = f"user:{staff.id}"
+    for _ in range(capi.settings.max_in_flight_per_caller):
+        capi.container.in_flight.acquire(caller)  # every slot is taken by this auditor's API calls
+    refused = await console.get(src)
+    assert refused.status_code == 429 and "at once" in refused.text
+    capi.container.in_flight.release(caller)
+    assert (await console.get(src)).status_code == 200
+    assert capi.container.in_flight.in_flight(caller) == capi.settings.max_in_flight_per_caller - 1

@@ -80,7 +80,8 @@ ROUTES: dict[tuple[str, str], tuple[int, str]] = {
     ("GET", "/loans/products/{product_id}"): (2, "product, its bank"),
     ("POST", "/eligibility/check"): (3, "principal, product, open loans"),
     ("POST", "/eligibility/calculate-emi"): (0, "arithmetic only"),
-    ("POST", "/loans/apply"): (9, "principal, product, open loans; loan, event job + event (commit); audit; notice job"),
+    ("POST", "/loans/apply"): (10, "principal, product; book version, open loans, loan, event job + event (commit); "
+                                   "audit; notice job"),
     ("GET", "/loans/my-loans"): (3, "principal, page, total"),
     ("GET", "/loans/my-loans/{loan_id}"): (3, "principal, loan, repayments"),
     ("POST", "/loans/my-loans/{loan_id}/repayments"): (9, "principal, loan; loan, repayment, event job + event "
@@ -89,10 +90,11 @@ ROUTES: dict[tuple[str, str], tuple[int, str]] = {
     ("POST", "/loans/my-loans/{loan_id}/pre-close"): (5, "principal, loan, transition; audit; notice job"),
     ("GET", "/admin/loans"): (3, "principal, page, total"),
     ("GET", "/admin/loans/{loan_id}"): (3, "principal, loan, repayments"),
-    ("POST", "/admin/loans"): (10, "principal, customer, product, open loans; loan, event job + event (commit); audit; "
-                                   "customer + notice job"),
-    ("POST", "/admin/loans/{loan_id}/approve"): (11, "principal, loan, customer, loan again; transition, event job + "
-                                                     "event (commit); audit; customer + notice job"),
+    ("POST", "/admin/loans"): (11, "principal, customer, product; book version, open loans, loan, event job + event "
+                                   "(commit); audit; customer + notice job"),
+    ("POST", "/admin/loans/{loan_id}/approve"): (12, "principal, loan, customer; book version, open loans, "
+                                                     "transition, event job + event (commit); audit; customer + "
+                                                     "notice job"),
     ("POST", "/admin/loans/{loan_id}/reject"): (9, "principal, loan; transition, event job + event (commit); audit; "
                                                    "customer + notice job"),
     ("POST", "/admin/loans/{loan_id}/disburse"): (9, "as reject"),

@@ -15,10 +15,11 @@ from app.api.console.pages import PATH, CheckedStaffDep, StaffDep, error_page, m
 from app.api.deps import ClientDep, ContainerDep
 from app.api.errors import status_for
 from app.api.kyc import FILE_CSP
+from app.api.model_routes import RUNS_MODELS
 from app.api.schemas.kyc import ApproveIn, RejectIn
 from app.domain.audit import ClientInfo
 from app.domain.documents import DocumentType
-from app.domain.errors import DomainError
+from app.domain.errors import DomainError, TooManyRequests
 from app.domain.kyc import CaseStatus, ChecksState
 from app.domain.pages import PageRequest
 from app.services.console import StaffSession
@@ -87,14 +88,23 @@ async def case_page(kyc_id: str, request: Request, staff: StaffDep, c: Container
     return await _case_page(request, staff, c, client, kyc_id)
 
 
-@router.get("/kyc/{kyc_id}/files/{file_id}")
+@router.get("/kyc/{kyc_id}/files/{file_id}", dependencies=[RUNS_MODELS])
 async def case_file(kyc_id: str, file_id: str, request: Request, staff: StaffDep, c: ContainerDep, client: ClientDep) -> Response:
-    """The API's file route for the console's <img> tags: the same service call, audit entry and sandbox."""
+    """The API's file route for the console's <img> tags: the same service call, audit entry and sandbox.
+    A PDF is rendered by the models, so the view takes one of the staff member's in-flight slots, the
+    same ones their API calls take (the request limits cover /api/v1 only, and know no cookie)."""
     may(staff, "kyc:read_any")
+    caller = f"user:{staff.user.id}"
+    try:
+        c.in_flight.acquire(caller)
+    except TooManyRequests as exc:
+        return error_page(request, staff, 429, exc.message)
     try:
         data, content_type = await c.kyc.file(kyc_id, file_id, staff.user, client)
     except DomainError as exc:
         return error_page(request, staff, status_for(exc) or 400, exc.message)
+    finally:
+        c.in_flight.release(caller)
     return Response(data, media_type=content_type, headers={
         "Content-Disposition": "inline", "Content-Security-Policy": FILE_CSP, "Cache-Control": "no-store",
         "X-Content-Type-Options": "nosniff"})
