@@ -12,6 +12,7 @@ from starlette.requests import HTTPConnection
 
 from app.api.credentials import credential_of
 from app.bootstrap import Container
+from app.config import Settings
 from app.domain.api_keys import ApiKey, Scope
 from app.domain.audit import ClientInfo
 from app.domain.errors import Forbidden, Unauthenticated
@@ -79,6 +80,7 @@ LoanServiceDep = Annotated[LoanService, _part("loans")]
 CatalogueServiceDep = Annotated[CatalogueService, _part("catalogue")]
 IdempotencyServiceDep = Annotated[IdempotencyService, _part("idempotency")]
 ClockDep = Annotated[Clock, _part("clock")]
+SettingsDep = Annotated[Settings, _part("settings")]
 
 
 async def client_info(request: Request, c: ContainerDep) -> ClientInfo:

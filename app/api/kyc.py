@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, File, Form, Header, Query, Response, UploadFile, status
 from fastapi.responses import JSONResponse
 
-from app.api.deps import ClientDep, ContainerDep, allow
+from app.api.deps import ClientDep, IdempotencyServiceDep, KycServiceDep, SettingsDep, allow
 from app.api.middleware import body_limit
 from app.api.model_routes import RUNS_MODELS
 from app.api.routing import ExactJsonRoute
@@ -39,7 +39,7 @@ from app.domain import kyc as k
 from app.domain.kyc import KycCase
 from app.domain.pages import PageRequest
 from app.services.auth import Principal
-from app.services.kyc import DecisionInput
+from app.services.kyc import DecisionInput, KycService
 
 router = APIRouter(prefix="/kyc", tags=["KYC"], route_class=ExactJsonRoute)
 Customer = Annotated[Principal, allow("kyc:submit")]
@@ -54,18 +54,14 @@ UPLOAD_ERRORS = (e.InvalidImage, (400, "invalid_document_number", "The Aadhaar n
                  (503, "ml_busy", "The verification engine is busy; retry shortly."))
 
 
-def _missing(case: KycCase, c: ContainerDep) -> list[str]:
-    return case.missing(c.kyc.s.policy) if case.status == k.CaseStatus.OPEN else []
-
-
-def _case_out(case: KycCase, c: ContainerDep) -> CustomerCase:
-    return CustomerCase.of(case, _missing(case, c))
+def _case_out(case: KycCase, kyc: KycService) -> CustomerCase:
+    return CustomerCase.of(case, kyc.missing(case))
 
 
 @router.post("/documents", status_code=status.HTTP_201_CREATED, response_model=DocumentUploaded,
              summary="Upload a KYC document", responses=error_responses(*UPLOAD_ERRORS), dependencies=[RUNS_MODELS])
 async def upload_document(
-    principal: Customer, c: ContainerDep, client: ClientDep,
+    principal: Customer, kyc: KycServiceDep, settings: SettingsDep, client: ClientDep,
     document_type: Annotated[DocumentTypeIn, Form(description="What the document is")],
     file: Annotated[UploadFile, File(description="JPG, PNG or PDF (first page), at most 10 MB")],
     # Optional fields carry an empty example: Swagger UI would otherwise pre-fill `side=front` and a
@@ -79,8 +75,8 @@ async def upload_document(
     """Adds the document to the open case (one is started on the first upload) and answers at
     once with what OCR read (numbers masked) and its validation. A document of the same type and
     side replaces the earlier one."""
-    data = await read_upload(file, c.settings.max_upload_bytes)
-    upload = await c.kyc.upload_document(principal.user, document_type=document_type, side=side, data=data,
+    data = await read_upload(file, settings.max_upload_bytes)
+    upload = await kyc.upload_document(principal.user, document_type=document_type, side=side, data=data,
                                          declared_number=document_number, client=client)
     return DocumentUploaded(kyc_id=upload.case.id, **DocumentOut.of(upload.document).model_dump())
 
@@ -89,10 +85,10 @@ async def upload_document(
             summary="Confirm or correct what was read",
             responses=error_responses(k.CaseNotFound, k.CaseNotEditable, 401, 403, 422,
                                       (400, "invalid_correction", "date_of_birth must be a real date as YYYY-MM-DD.")))
-async def correct_document(document_id: str, body: CorrectionsIn, principal: Customer, c: ContainerDep,
+async def correct_document(document_id: str, body: CorrectionsIn, principal: Customer, kyc: KycServiceDep,
                   client: ClientDep) -> CustomerCase:
     """A corrected value is stored beside the OCR value; any difference becomes a `review` check."""
-    return _case_out(await c.kyc.correct(principal.user, document_id, body.corrections(), client), c)
+    return _case_out(await kyc.correct(principal.user, document_id, body.corrections(), client), kyc)
 
 
 @router.post("/selfie", status_code=status.HTTP_201_CREATED, response_model=SelfieUploaded,
@@ -100,15 +96,15 @@ async def correct_document(document_id: str, body: CorrectionsIn, principal: Cus
              responses=error_responses(e.NoFaceDetected, *UPLOAD_ERRORS,
                                        (400, "liveness_not_passed", "That liveness challenge was not passed by you.")))
 async def upload_selfie(
-    principal: Customer, c: ContainerDep, client: ClientDep,
+    principal: Customer, kyc: KycServiceDep, settings: SettingsDep, client: ClientDep,
     file: Annotated[UploadFile, File(description="JPG or PNG, one face, facing the camera")],
     liveness_challenge_id: Annotated[str | None, Form(max_length=64, examples=[""],
                                                       description="A challenge you passed at /liveness/verify")]
     = None,
 ) -> SelfieUploaded:
     """Checks the face and the photo's quality; a selfie without a face is refused."""
-    data = await read_upload(file, c.settings.max_upload_bytes)
-    case, selfie = await c.kyc.upload_selfie(principal.user, data, liveness_challenge_id, client)
+    data = await read_upload(file, settings.max_upload_bytes)
+    case, selfie = await kyc.upload_selfie(principal.user, data, liveness_challenge_id, client)
     return SelfieUploaded(kyc_id=case.id, face_detected=selfie.face_detected, quality=selfie.quality)
 
 
@@ -116,9 +112,9 @@ async def upload_selfie(
              responses=error_responses((422, "kyc_incomplete", "The case is incomplete: pan; selfie."),
                                        (409, "kyc_already_submitted", "The case was already submitted."),
                                        k.AlreadyApproved, 401, 403))
-async def submit_case(principal: Customer, c: ContainerDep, client: ClientDep) -> Submitted:
+async def submit_case(principal: Customer, kyc: KycServiceDep, client: ClientDep) -> Submitted:
     """The checks then run in the background and survive a restart; `GET /kyc/me` shows them."""
-    case = await c.kyc.submit(principal.user, client)
+    case = await kyc.submit(principal.user, client)
     return Submitted(kyc_id=case.id, status=case.status.value)
 
 
@@ -129,7 +125,7 @@ async def submit_case(principal: Customer, c: ContainerDep, client: ClientDep) -
                                                         "request body.")))
 @body_limit("uploads")  # the file travels as base64 in the JSON body
 async def upload_one_step(
-    body: OneStepUpload, principal: Customer, c: ContainerDep, client: ClientDep,
+    body: OneStepUpload, principal: Customer, kyc: KycServiceDep, idempotency: IdempotencyServiceDep, client: ClientDep,
     idempotency_key: Annotated[str | None, Header(max_length=128, description="Same key and body within 24 h: "
                                                                             "the first answer, never a second "
                                                                             "document")] = None,
@@ -143,7 +139,7 @@ async def upload_one_step(
     user = principal.user
 
     async def work() -> tuple[int, dict[str, object]]:
-        case, missing = await c.kyc.upload_and_submit(user, document_type=body.document_type, side=body.side,
+        case, missing = await kyc.upload_and_submit(user, document_type=body.document_type, side=body.side,
                                                       data=data, declared_number=body.document_number, client=client)
         if missing:
             out = OneStepUploaded(message="Document added; the case needs more before it can be submitted.",
@@ -153,7 +149,7 @@ async def upload_one_step(
                                   status="SUBMITTED", missing=[])
         return 201, out.model_dump(mode="json")
 
-    code, payload = await c.idempotency.run("kyc_upload", user.id, idempotency_key, body.model_dump(), work)
+    code, payload = await idempotency.run("kyc_upload", user.id, idempotency_key, body.model_dump(), work)
     return JSONResponse(payload, status_code=code)
 
 
@@ -169,40 +165,40 @@ def _base64(value: str) -> bytes:
 
 @router.get("/me", response_model=CustomerCase, summary="My current KYC case",
             responses=error_responses(k.CaseNotFound, 401, 403))
-async def my_case(principal: Reader, c: ContainerDep) -> CustomerCase:
+async def my_case(principal: Reader, kyc: KycServiceDep) -> CustomerCase:
     """The status, what is still missing, each check as pass or needs attention with what to do, and
     the decision's reasons and message. Scores and the risk level are for auditors only."""
-    return _case_out(await c.kyc.current(principal.user), c)
+    return _case_out(await kyc.current(principal.user), kyc)
 
 
 @router.get("/pending", response_model=Page[PendingCase], summary="The review queue",
             responses=error_responses(401, 403, 422))
 async def review_queue(
-    _: CaseViewer, c: ContainerDep, page: PageNo = 1, page_size: PageSize = 20,
+    _: CaseViewer, kyc: KycServiceDep, page: PageNo = 1, page_size: PageSize = 20,
     risk_level: Annotated[Literal["Low", "Medium", "High"] | None, Query()] = None,
     document_type: Annotated[DocumentTypeIn | None, Query()] = None,
     sort: Annotated[Literal["oldest", "risk"], Query(description="oldest first (default), or High risk first")]
     = "oldest",
 ) -> Page[PendingCase]:
     """Submitted cases waiting for a decision."""
-    cases = await c.kyc.pending(risk_level=risk_level, document_type=document_type, by_risk=sort == "risk",
+    cases = await kyc.pending(risk_level=risk_level, document_type=document_type, by_risk=sort == "risk",
                                 page=PageRequest(page, page_size))
     return Page.of(cases, PendingCase.of)
 
 
 @router.get("/{kyc_id}", response_model=CaseDetail, summary="One case in full (auditor)",
             responses=error_responses(k.CaseNotFound, 401, 403))
-async def get_case(kyc_id: str, principal: CaseViewer, c: ContainerDep, client: ClientDep) -> CaseDetail:
+async def get_case(kyc_id: str, principal: CaseViewer, kyc: KycServiceDep, client: ClientDep) -> CaseDetail:
     """Every check, the extracted fields (numbers masked), corrections, the risk breakdown and links
     to the files. The view is audit-logged."""
-    case = await c.kyc.get_case(kyc_id, principal.user, client)
+    case = await kyc.get_case(kyc_id, principal.user, client)
     files = [FileLink(file_id=d.file_id, kind="document", document_id=d.id, content_type=d.content_type,
                       url=f"/api/v1/kyc/{case.id}/files/{d.file_id}") for d in case.documents]
     if case.selfie:
         files.append(FileLink(file_id=case.selfie.file_id, kind="selfie", document_id=None,
                               content_type=case.selfie.content_type,
                               url=f"/api/v1/kyc/{case.id}/files/{case.selfie.file_id}"))
-    return CaseDetail.of(case, _missing(case, c), files)
+    return CaseDetail.of(case, kyc.missing(case), files)
 
 
 # A stored file is the customer's, not the service's: whatever it holds, a browser that opens it runs
@@ -218,11 +214,11 @@ _EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "application/pdf": "pdf"
                                             "`original=true` the file as uploaded, as an attachment"},
                        **error_responses((404, "file_not_found", "No such file in this case."), 401, 403)})
 async def get_case_file(
-    kyc_id: str, file_id: str, principal: CaseViewer, c: ContainerDep, client: ClientDep,
+    kyc_id: str, file_id: str, principal: CaseViewer, kyc: KycServiceDep, client: ClientDep,
     original: Annotated[bool, Query(description="The bytes as uploaded (a PDF included), to download")] = False,
 ) -> Response:
     """Decrypted, under a sandboxing CSP; a PDF is shown as its rendered first page. Every view is audit-logged."""
-    data, content_type = await c.kyc.file(kyc_id, file_id, principal.user, client, original=original)
+    data, content_type = await kyc.file(kyc_id, file_id, principal.user, client, original=original)
     disposition = f'attachment; filename="{file_id.lower()}.{_EXTENSIONS.get(content_type, "bin")}"' if original \
         else "inline"
     return Response(data, media_type=content_type, headers={
@@ -232,22 +228,22 @@ async def get_case_file(
 
 @router.put("/{kyc_id}/approve", response_model=DecisionMessage, summary="Approve a case",
             responses=error_responses(k.CaseNotFound, k.CaseNotReviewable, 401, 403, 422))
-async def approve_case(kyc_id: str, body: ApproveIn, principal: Reviewer, c: ContainerDep,
+async def approve_case(kyc_id: str, body: ApproveIn, principal: Reviewer, kyc: KycServiceDep,
                   client: ClientDep) -> DecisionMessage:
     """Only a SUBMITTED case whose checks finished, never one's own. The customer is mailed the decision
     and `customer_message`; `internal_note` stays in the case file."""
-    case = await c.kyc.decide(kyc_id, principal.user, DecisionInput(
+    case = await kyc.decide(kyc_id, principal.user, DecisionInput(
         approved=True, internal_note=body.internal_note, customer_message=body.customer_message), client)
     return DecisionMessage(message="KYC approved successfully", status=case.status.value)
 
 
 @router.put("/{kyc_id}/reject", response_model=DecisionMessage, summary="Reject a case",
             responses=error_responses(k.CaseNotFound, k.CaseNotReviewable, 401, 403, 422))
-async def reject_case(kyc_id: str, body: RejectIn, principal: Reviewer, c: ContainerDep,
+async def reject_case(kyc_id: str, body: RejectIn, principal: Reviewer, kyc: KycServiceDep,
                  client: ClientDep) -> DecisionMessage:
     """With one or more reason codes; the customer is mailed each reason's sentence and `customer_message`,
     never `internal_note`."""
-    case = await c.kyc.decide(kyc_id, principal.user, DecisionInput(
+    case = await kyc.decide(kyc_id, principal.user, DecisionInput(
         approved=False, reasons=[str(r) for r in body.reasons or []], internal_note=body.internal_note,
         customer_message=body.customer_message), client)
     return DecisionMessage(message="KYC rejected successfully", status=case.status.value)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, UploadFile
 
-from app.api.deps import ContainerDep, LivenessCaller, OcrCaller, VerificationServiceDep, VerifyCaller
+from app.api.deps import LivenessCaller, OcrCaller, SettingsDep, VerificationServiceDep, VerifyCaller
 from app.api.middleware import body_limit
 from app.api.model_routes import RUNS_MODELS
 from app.api.routing import ExactJsonRoute
@@ -58,12 +58,12 @@ async def read_upload(upload: UploadFile, limit: int) -> bytes:
 @router.post("/kyc/verify", response_model=KycVerifyResponse, summary="Verify an ID document against a selfie",
              responses=ML_ERRORS, dependencies=[RUNS_MODELS])
 async def verify(
-    _: VerifyCaller, c: ContainerDep, service: VerificationServiceDep,
+    _: VerifyCaller, settings: SettingsDep, service: VerificationServiceDep,
     id_document: Annotated[UploadFile, File(description="ID card or passport: JPG, PNG or PDF, at most 10 MB")],
     selfie_image: Annotated[UploadFile, File(description="Selfie: JPG or PNG")],
 ) -> KycVerifyResponse:
     """Face match plus OCR in one call; `verification_status` comes from configurable thresholds."""
-    limit = c.settings.max_upload_bytes
+    limit = settings.max_upload_bytes
     result = await service.verify(await read_upload(id_document, limit), await read_upload(selfie_image, limit))
     face = result.face
     return KycVerifyResponse(
@@ -81,7 +81,7 @@ async def verify(
 @router.post("/ocr/extract", response_model=OcrExtractResponse, summary="Read a document's text and fields",
              responses=ML_ERRORS, dependencies=[RUNS_MODELS])
 async def extract(
-    _: OcrCaller, c: ContainerDep, service: VerificationServiceDep,
+    _: OcrCaller, settings: SettingsDep, service: VerificationServiceDep,
     document: Annotated[UploadFile, File(description="JPG, PNG or PDF (first page), at most 10 MB")],
     document_type: Annotated[str | None, Form(
         max_length=16, pattern="^(aadhaar|pan|passport|driving_licence|voter_id|national_id|generic)$",
@@ -89,7 +89,7 @@ async def extract(
         description="Skip classification and parse as this type")] = None,
 ) -> OcrExtractResponse:
     """Classifies the document (unless told) and parses its fields; numbers come back masked."""
-    data, took = await service.extract(await read_upload(document, c.settings.max_upload_bytes), document_type)
+    data, took = await service.extract(await read_upload(document, settings.max_upload_bytes), document_type)
     validation = DocumentValidation(**data.pop("validation"))
     return OcrExtractResponse(ocr_data=OcrData(**data), validation=validation, processing_time_ms=took, timestamp=_now())
 

@@ -115,6 +115,10 @@ class KycService:
 
     # --- the customer's case ---------------------------------------------------------------
 
+    def missing(self, case: KycCase) -> list[str]:
+        """What an open case still needs under the submission policy (nothing once it is submitted)."""
+        return case.missing(self.s.policy) if case.status == CaseStatus.OPEN else []
+
     async def _case_for_upload(self, user: User) -> KycCase:
         latest = await self.cases.latest_for_user(user.id)
         if latest is not None and latest.status == CaseStatus.APPROVED:

@@ -13,8 +13,6 @@ from app.api.deps import get_container
 
 # Routes that still take the container, and why.
 TAKES_CONTAINER = {
-    "app.api.kyc": "the review-queue rework owns this module for now",
-    "app.api.verification": "the upload size limit from the settings",
     "app.api.health": "the database and model status of the container itself",
     "app.api.events": "the live stream reads the hub, the clock and the settings",
     "app.api.gateway": "the gateway settings (forwarded auth, trusted proxies)",
