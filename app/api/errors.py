@@ -33,6 +33,7 @@ STATUS: dict[type[e.DomainError], int] = {
     e.NotFound: 404, e.UserNotFound: 404, JobNotFound: 404,
     JobNotFailed: 409,
     e.Conflict: 409, e.IdentifierTaken: 409, e.DocumentIntegrityError: 409, e.IdempotencyInProgress: 409,
+    e.ConcurrentChange: 409,
     e.FileTooLarge: 413, e.RecordTooLarge: 413,
     e.RuleViolation: 422, e.IdempotencyKeyReused: 422,
     e.TooManyRequests: 429,

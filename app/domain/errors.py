@@ -185,6 +185,12 @@ class IdempotencyKeyReused(RuleViolation):
     code = "idempotency_key_reused"
 
 
+class ConcurrentChange(Conflict):
+    """Other requests kept changing the same records at the same moment; retry shortly."""
+
+    code = "concurrent_change"
+
+
 class IdempotencyInProgress(Conflict):
     """A request with this Idempotency-Key is still being processed; retry shortly."""
 

@@ -48,6 +48,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from app.domain.audit import AuditAction, ClientInfo
+from app.domain.errors import ConcurrentChange
 from app.domain.jobs import Job, JobNotFailed, JobNotFound, JobStatus, next_run_at
 from app.domain.pages import Page, PageRequest
 from app.domain.users import User
@@ -58,7 +59,7 @@ from app.services.clock import Clock
 
 log = logging.getLogger("kycflow.jobs")
 T = TypeVar("T")
-_TRANSACTION_TRIES = 6  # backoff 5, 10, 20, 40, 80 ms (±50 %) between them
+_TRANSACTION_TRIES = 10  # backoff 5, 10, 20 … 160, then 200 ms (±50 %) between them: about a second in all
 Handler = Callable[[Job], Awaitable[None]]
 
 
@@ -138,11 +139,13 @@ class JobService:
                 return result
             except Exception as exc:
                 transient = getattr(exc, "has_error_label", lambda _: False)("TransientTransactionError")
-                if not transient or attempt == _TRANSACTION_TRIES - 1:
+                if not transient:
                     raise
+                if attempt == _TRANSACTION_TRIES - 1:  # still conflicting: the caller may retry (409), never a 500
+                    raise ConcurrentChange(retry_after=1) from exc
                 # A write conflict: the other transaction is still open; give it time to commit
                 # (retrying at once conflicts again), then the retry sees its result.
-                await asyncio.sleep(0.005 * 2 ** attempt * random.uniform(0.5, 1.5))
+                await asyncio.sleep(min(0.005 * 2 ** attempt, 0.2) * random.uniform(0.5, 1.5))
         raise AssertionError("unreachable")
 
     def wake(self) -> None:

@@ -58,6 +58,30 @@ async def test_open_applications_count_in_foir_so_the_third_that_overflows_is_re
     assert r.status_code == 422 and _codes(r.json()) == ["foir_exceeded"], r.text
 
 
+async def test_applications_sent_at_once_are_judged_one_after_the_other_and_never_a_500(api):
+    """Each judges the book inside its own transaction after writing the book's version: at once, they
+    conflict and retry, so exactly as many pass as fit, and a conflict that outlasts the retries is a
+    409 the client may retry, never a 500 (24 at once were 18 x 500)."""
+    import asyncio
+
+    from tests.integration.lending_helpers import borrower
+
+    products = await _foir_products(api, n=8)
+    # Room for three EMIs of 13,327.32 under 0.5 of 100,000 (with 5,000 declared): 8 sent at once.
+    who = await borrower(api, income=100000.0, existing_emi=5000.0)
+    answers = await asyncio.gather(*(_apply_for(api, who, p) for p in products))
+    codes = sorted(r.status_code for r in answers)
+    assert 500 not in codes and set(codes) <= {201, 409, 422}, [r.text for r in answers]
+    for r in answers:
+        if r.status_code == 409:
+            assert r.json()["error_code"] == "concurrent_change" and r.headers["retry-after"] == "1"
+        if r.status_code == 422:
+            assert _codes(r.json()) == ["foir_exceeded"], r.text
+    assert codes.count(201) <= 3  # never more than fit
+    stored = await api.container.db["loans"].count_documents({"user_id": who["user_id"]})
+    assert stored == codes.count(201)
+
+
 async def test_approval_rechecks_every_open_application_and_loan(api):
     from dataclasses import replace
 
