@@ -40,6 +40,10 @@ ADDRESS = {"line1": "12 MG Road", "city": "Bengaluru", "state": "Karnataka", "pi
 # (RATE_LIMITS default 600/minute): a 429 would be counted as an error.
 APPLY_COUNT, WARMUP = 180, 15
 CONCURRENCY = 4
+# One customer's applications change one book, which the service judges whole: two at once conflict
+# and one waits for the other (by design, see LoanService._book). So one borrower applies one at a
+# time, as a customer does; the replay too (its bare commands would conflict and not retry).
+APPLY_CONCURRENCY = 1
 GROWTH = (10_000, 100_000)  # other customers' loans in the collection, for the detail's growth
 
 
@@ -114,9 +118,10 @@ def wait_for_jobs(server: BenchServer, timeout: float = 120.0) -> None:
         client.close()
 
 
-async def _drive_list(name: str, requests: list[httpx.Request], expect: int, warmup: int) -> Result:
-    """Each request sent once, by CONCURRENCY keep-alive workers (the raw-socket client of bench/load.py)."""
-    result = Result(name, CONCURRENCY, None)
+async def _drive_list(name: str, requests: list[httpx.Request], expect: int, warmup: int,
+                      concurrency: int = CONCURRENCY) -> Result:
+    """Each request sent once, by `concurrency` keep-alive workers (the raw-socket client of bench/load.py)."""
+    result = Result(name, concurrency, None)
     queue = list(enumerate(requests))
     url = requests[0].url
     t0 = time.perf_counter()
@@ -144,7 +149,7 @@ async def _drive_list(name: str, requests: list[httpx.Request], expect: int, war
         finally:
             writer.close()
 
-    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
     return result
 
 
@@ -184,13 +189,13 @@ async def run_all(server: BenchServer) -> list[Result]:
     applies = applies[:count]
     wait_for_jobs(server)
     if SELECTION.wanted("loan_apply"):
-        results.append(await _floor("loan_apply_replay", server, plans, count, warmup))
+        results.append(await _floor("loan_apply_replay", server, plans, count, warmup, APPLY_CONCURRENCY))
     if SELECTION.wanted("loans_users_me"):
         print(f"running loans_users_me ({CONCURRENCY} workers, {count} requests) ...", flush=True)
         results.append(await _drive_list("loans_users_me", [me] * count, 200, warmup))
     if SELECTION.wanted("loan_apply"):
-        print(f"running loan_apply ({CONCURRENCY} workers, {count} applications) ...", flush=True)
-        results.append(await _drive_list("loan_apply", applies, 201, warmup))
+        print(f"running loan_apply ({APPLY_CONCURRENCY} worker, {count} applications) ...", flush=True)
+        results.append(await _drive_list("loan_apply", applies, 201, warmup, APPLY_CONCURRENCY))
         wait_for_jobs(server)
     loans = httpx.get(f"{base}/loans/my-loans", headers=auth, params={"page_size": 1}).json()["items"]
     detail = httpx.Request("GET", f"{base}/loans/my-loans/{loans[0]['loan_id']}", headers=auth)
@@ -204,12 +209,13 @@ async def run_all(server: BenchServer) -> list[Result]:
     return results
 
 
-async def _floor(name: str, server: BenchServer, plans: list[replay.Plan], count: int, warmup: int) -> Result:
-    print(f"running {name} ({CONCURRENCY} workers, {count} replays of {len(plans)} recorded requests) ...",
+async def _floor(name: str, server: BenchServer, plans: list[replay.Plan], count: int, warmup: int,
+                 concurrency: int = CONCURRENCY) -> Result:
+    print(f"running {name} ({concurrency} workers, {count} replays of {len(plans)} recorded requests) ...",
           flush=True)
     replayer = replay.Replayer(server.db_uri, plans)
     try:
-        return await replay.each_once(name, replayer, concurrency=CONCURRENCY, total=count, warmup=warmup)
+        return await replay.each_once(name, replayer, concurrency=concurrency, total=count, warmup=warmup)
     finally:
         await replayer.close()
 
