@@ -111,8 +111,10 @@ async def test_parallel_wrong_passwords_cannot_outrun_the_lockout(api, email):
         api.client.post("/auth/login", json={"identifier": email, "password": "wrong-password-1"})
         for _ in range(20)))
     codes = [a.json()["error_code"] for a in answers]
-    # At most five passwords were checked; every other guess met the lock.
-    assert 1 <= codes.count("invalid_credentials") <= 5
+    # At most five passwords were checked; every other guess met the lock. (None may be: when all twenty
+    # count their attempt before any looks for the lock, the sixth locks before the first five look
+    # again, and they answer locked too; seen once in a clean-clone run.)
+    assert codes.count("invalid_credentials") <= 5
     assert codes.count("invalid_credentials") + codes.count("account_locked") == 20
     r = await api.client.post("/auth/login", json={"identifier": email, "password": PASSWORD})
     assert r.status_code == 403 and r.json()["error_code"] == "account_locked"
