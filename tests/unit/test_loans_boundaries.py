@@ -20,7 +20,6 @@ from app.domain.loans import (
     InvalidTransition,
     LoanProduct,
     LoanStatus,
-    LoanType,
     NotEligible,
     Overpayment,
     age_on,
@@ -35,21 +34,10 @@ from app.domain.loans import (
 )
 from app.domain.money import InvalidAmount
 
+# The product, applicant and day of the lending rules' tests: these pin the boundaries around them.
+from tests.unit.test_loans_rules import APPLICANT, PRODUCT, TODAY, codes
+
 D = Decimal
-TODAY = date(2026, 11, 22)
-PRODUCT = LoanProduct(
-    bank_id="b1", name="Salaried personal loan", type=LoanType.PERSONAL, min_amount=D("50000"),
-    max_amount=D("1000000"), min_tenure_months=6, max_tenure_months=60, annual_interest_rate=D("12"),
-    processing_fee_pct=D("2"), prepayment_charge_pct=D("2"), repayment_frequency=RepaymentFrequency.MONTHLY,
-    min_monthly_income=D("25000"), min_age=21, max_age=60, max_foir=D("0.5"),
-)
-APPLICANT = Applicant(kyc_status="APPROVED", dob=date(1990, 5, 1), monthly_income=D("50000"),
-                      existing_emis=D("5000"), risk_level="Low")
-
-
-def codes(result) -> list[str]:
-    return [r.code for r in result.reasons]
-
 
 # --- product limits ---------------------------------------------------------------------------
 
