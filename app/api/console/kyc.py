@@ -4,7 +4,7 @@ Each calls the service method the API route calls, so both apply the same rules.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
@@ -110,26 +110,27 @@ async def case_file(kyc_id: str, file_id: str, request: Request, staff: StaffDep
         "X-Content-Type-Options": "nosniff"})
 
 
+async def _hold(act: Any, then: str, kyc_id: str, request: Request, staff: StaffSession, c: ContainerDep,
+                client: ClientInfo) -> Response:
+    """Claim or release (`act`), then go to `then`; a refusal shows the case page with it in words."""
+    may(staff, "kyc:review")
+    try:
+        await act(kyc_id, staff.user, client)
+    except DomainError as exc:
+        return await _case_page(request, staff, c, client, kyc_id, status=status_for(exc) or 400, error=exc.message)
+    return redirect(then)
+
+
 @router.post("/kyc/{kyc_id}/claim", response_class=HTMLResponse)
 async def claim_case(kyc_id: str, request: Request, staff: CheckedStaffDep, c: ContainerDep,
                      client: ClientDep) -> Response:
-    may(staff, "kyc:review")
-    try:
-        await c.kyc.claim(kyc_id, staff.user, client)
-    except DomainError as exc:
-        return await _case_page(request, staff, c, client, kyc_id, status=status_for(exc) or 400, error=exc.message)
-    return redirect(f"{PATH}/kyc/{kyc_id}")
+    return await _hold(c.kyc.claim, f"{PATH}/kyc/{kyc_id}", kyc_id, request, staff, c, client)
 
 
 @router.post("/kyc/{kyc_id}/release", response_class=HTMLResponse)
 async def release_case(kyc_id: str, request: Request, staff: CheckedStaffDep, c: ContainerDep,
                        client: ClientDep) -> Response:
-    may(staff, "kyc:review")
-    try:
-        await c.kyc.release(kyc_id, staff.user, client)
-    except DomainError as exc:
-        return await _case_page(request, staff, c, client, kyc_id, status=status_for(exc) or 400, error=exc.message)
-    return redirect(f"{PATH}/kyc?done=released")
+    return await _hold(c.kyc.release, f"{PATH}/kyc?done=released", kyc_id, request, staff, c, client)
 
 
 @router.post("/kyc/{kyc_id}/decision", response_class=HTMLResponse)

@@ -120,9 +120,8 @@ def _rejection(case: KycCase) -> dict[str, Any]:
     }
 
 
-class CaseDetail(BaseModel):
-    """The auditor's view: every check with its score and detail, the risk, the breakdown, the files,
-    the applicant and the decision with its internal note."""
+class _CaseHead(BaseModel):
+    """What both views of a case begin with."""
 
     kyc_id: str
     status: Literal["OPEN", "SUBMITTED", "APPROVED", "REJECTED"]
@@ -130,6 +129,12 @@ class CaseDetail(BaseModel):
     created_at: UtcDatetime
     submitted_at: UtcDatetime | None
     checks_completed_at: UtcDatetime | None = Field(description="When the automated checks finished")
+
+
+class CaseDetail(_CaseHead):
+    """The auditor's view: every check with its score and detail, the risk, the breakdown, the files,
+    the applicant and the decision with its internal note."""
+
     documents: list[DocumentOut]
     selfie: SelfieOut | None
     missing: list[str] = Field(description="What the submission policy still needs (empty: ready to submit)")
@@ -209,16 +214,10 @@ class CustomerCheckOut(BaseModel):
     document_id: str | None
 
 
-class CustomerCase(BaseModel):
+class CustomerCase(_CaseHead):
     """The customer's view of their case: the status, what is missing and what to fix. Scores, the
     face-match similarity and the risk level are for auditors only (`GET /kyc/{kyc_id}`)."""
 
-    kyc_id: str
-    status: Literal["OPEN", "SUBMITTED", "APPROVED", "REJECTED"]
-    checks_state: Literal["NOT_STARTED", "RUNNING", "DONE"]
-    created_at: UtcDatetime
-    submitted_at: UtcDatetime | None
-    checks_completed_at: UtcDatetime | None = Field(description="When the automated checks finished")
     documents: list[CustomerDocument]
     selfie: CustomerSelfie | None
     missing: list[str] = Field(description="What the submission policy still needs (empty: ready to submit)")
