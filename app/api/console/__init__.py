@@ -1,4 +1,4 @@
-"""The staff console at /console: server-rendered pages for auditors (admins to follow), served by
+"""The staff console at /console: server-rendered pages for auditors and admins, served by
 the service with its own assets, behind a cookie session of the API's sign-in."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
-from app.api.console import kyc, signin
+from app.api.console import admin, book, kyc, signin
 from app.api.console.pages import HERE, PATH, Refused, SignInRequired, error_page, redirect, sign_in_url
 
 
@@ -15,6 +15,8 @@ def install_console(app: FastAPI) -> None:
     app.mount(f"{PATH}/static", StaticFiles(directory=str(HERE / "static")), name="console-assets")
     app.include_router(signin.router)
     app.include_router(kyc.router)
+    app.include_router(admin.router)
+    app.include_router(book.router)
 
     async def sign_in_again(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, SignInRequired)

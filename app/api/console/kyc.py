@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from app.api.console import views
-from app.api.console.pages import PATH, CheckedStaffDep, StaffDep, error_page, may, redirect, render
+from app.api.console.pages import PATH, CheckedStaffDep, StaffDep, error_page, form_problem, may, redirect, render
 from app.api.deps import ClientDep, ContainerDep
 from app.api.errors import status_for
 from app.api.kyc import FILE_CSP
@@ -159,7 +159,7 @@ async def decide_case(
                 RejectIn.model_validate({"reasons": reasons, "internal_note": internal_note,
                                          "customer_message": customer_message}))
     except ValidationError as exc:
-        return await refuse(_form_problem(exc))
+        return await refuse(form_problem(exc, _FIELDS))
     given = DecisionInput(approved=decision == "approve",
                           reasons=[str(r) for r in getattr(body, "reasons", None) or []],
                           internal_note=body.internal_note, customer_message=body.customer_message)
@@ -173,13 +173,3 @@ async def decide_case(
 _FIELDS = {"internal_note": "The internal note", "customer_message": "The message to the customer",
            "reasons": "A reason"}
 
-
-def _form_problem(exc: ValidationError) -> str:
-    """The first problem, in words (no field paths or JSON on the page)."""
-    error = exc.errors()[0]
-    name = _FIELDS.get(str(error["loc"][0]) if error["loc"] else "", "A field")
-    if error["type"] in ("string_too_long", "too_long") and "max_length" in error.get("ctx", {}):
-        return f"{name} is too long (at most {error['ctx']['max_length']} characters)."
-    if error["type"] == "enum":
-        return "Choose the reasons from the list."
-    return f"{name} is not acceptable: {error['msg'].removeprefix('Value error, ')}."

@@ -3,6 +3,8 @@ headers a page goes out with."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -10,14 +12,30 @@ from urllib.parse import urlencode
 from fastapi import Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
 
 from app.api.deps import ContainerDep
+from app.api.errors import status_for
 from app.bootstrap import Container
-from app.domain.errors import Forbidden, Unauthenticated
+from app.domain.errors import DomainError, Forbidden, Unauthenticated
 from app.services.console import ConsoleService, StaffSession
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+
+def rupees(amount: Decimal | int | None) -> str:
+    """Indian digit grouping (₹1,00,000.00), as the loan book's people read amounts."""
+    if amount is None:
+        return "—"
+    whole, paise = f"{Decimal(amount):.2f}".split(".")
+    sign, whole = ("-", whole[1:]) if whole.startswith("-") else ("", whole)
+    head, tail = whole[:-3], whole[-3:]
+    groups = [head[max(i - 2, 0):i] for i in range(len(head), 0, -2)][::-1]
+    return f"{sign}₹{','.join([*groups, tail])}.{paise}"
+
+
+templates.env.filters["rupees"] = rupees
 COOKIE = "kycflow_console"
 PRE_COOKIE = "kycflow_console_signin"  # the sign-in forms' CSRF nonce, before any session exists
 PATH = "/console"
@@ -113,5 +131,33 @@ def sign_in_url(reason: str) -> str:
     return f"{PATH}/login?{urlencode({'reason': reason})}"
 
 
-def error_page(request: Request, staff: StaffSession | None, status: int, message: str) -> HTMLResponse:
-    return render(request, "error.html", {"staff": staff, "message": message, "status": status}, status)
+def error_page(request: Request, staff: StaffSession | None, status: int, message: str,
+               back: tuple[str, str] | None = None) -> HTMLResponse:
+    """`back`: (url, words) of the page to return to; the review queue when not given."""
+    return render(request, "error.html", {"staff": staff, "message": message, "status": status,
+                                          "back": back or (f"{PATH}/kyc", "Back to the review queue")}, status)
+
+
+async def attempt(request: Request, staff: StaffSession, work: Awaitable[object], then: str,
+                  back: tuple[str, str]) -> Response:
+    """Run a service call for a form; its refusal (a domain error) becomes a page that says it in words."""
+    try:
+        await work
+    except DomainError as exc:
+        return error_page(request, staff, status_for(exc) or 400, exc.message, back)
+    return redirect(then)
+
+
+def form_problem(exc: ValidationError, names: Mapping[str, str]) -> str:
+    """A form's first problem in words, naming the field as the form labels it (no paths or JSON)."""
+    error = exc.errors()[0]
+    name = names.get(str(error["loc"][0]) if error["loc"] else "", "A field")
+    if error["type"] in ("string_too_long", "too_long") and "max_length" in error.get("ctx", {}):
+        return f"{name} is too long (at most {error['ctx']['max_length']} characters)."
+    if error["type"] in ("string_too_short", "too_short") and "min_length" in error.get("ctx", {}):
+        return f"{name} is too short (at least {error['ctx']['min_length']} characters)."
+    if error["type"] == "enum":
+        return "Choose the reasons from the list."
+    if error["type"] == "string_pattern_mismatch":
+        return f"{name} has characters or a length it cannot have."
+    return f"{name} is not acceptable: {error['msg'].removeprefix('Value error, ')}."
