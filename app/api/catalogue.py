@@ -4,20 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, status
 
 from app.api.deps import CatalogueServiceDep, ClientDep, allow
 from app.api.routing import ExactJsonRoute
-from app.api.schemas.common import Page, error_responses
-from app.api.schemas.loans import BankIn, BankOut, LoanTypeName, ProductIn, ProductOut
+from app.api.schemas.common import Page, PageNo, PageSize, error_responses
+from app.api.schemas.loans import BankIn, BankOut, ProductIn, ProductOut
 from app.domain.catalogue import BankExists, BankNotFound, ProductExists, ProductNotFound
-from app.domain.loans import InvalidLoanProduct
+from app.domain.loans import InvalidLoanProduct, LoanType
 from app.domain.pages import PageRequest
 from app.services.auth import Principal
 
 router = APIRouter(prefix="/admin", tags=["Catalogue"], route_class=ExactJsonRoute)
-PageNo = Annotated[int, Query(ge=1, le=1_000_000, description="1-based page number")]
-PageSize = Annotated[int, Query(ge=1, le=100, description="Items per page (max 100)")]
 Keeper = Annotated[Principal, allow("catalogue:manage")]
 
 
@@ -38,11 +36,11 @@ async def add_bank(body: BankIn, admin: Keeper, catalogue: CatalogueServiceDep, 
 @router.get("/products", response_model=Page[ProductOut], summary="All loan products",
             responses=error_responses(401, 403, 422))
 async def all_products(_: Keeper, catalogue: CatalogueServiceDep, page: PageNo = 1, page_size: PageSize = 20,
-                   type: LoanTypeName | None = None) -> Page[ProductOut]:
+                   type: LoanType | None = None) -> Page[ProductOut]:
     """Inactive products included."""
     found = await catalogue.browse(include_inactive=True, type=type, page=PageRequest(page, page_size))
     names = await catalogue.bank_names(found.items)
-    return Page.of(found, lambda p: ProductOut.of(p, names.get(p.bank_id)))
+    return Page.of(found, lambda p: ProductOut.of(p, bank_name=names.get(p.bank_id)))
 
 
 @router.post("/products", status_code=status.HTTP_201_CREATED, response_model=ProductOut,
@@ -51,7 +49,7 @@ async def all_products(_: Keeper, catalogue: CatalogueServiceDep, page: PageNo =
 async def add_product(body: ProductIn, admin: Keeper, catalogue: CatalogueServiceDep, client: ClientDep) -> ProductOut:
     """Limits that cannot all hold at once are refused, each named in `errors`."""
     saved = await catalogue.add_product(body.fields(), actor=admin.user, client=client)
-    return ProductOut.of(saved, (await catalogue.bank_names([saved])).get(saved.bank_id))
+    return ProductOut.of(saved, bank_name=(await catalogue.bank_names([saved])).get(saved.bank_id))
 
 
 @router.put("/products/{product_id}", response_model=ProductOut, summary="Replace a product's terms",
@@ -61,4 +59,4 @@ async def update_product(product_id: str, body: ProductIn, admin: Keeper, catalo
                          client: ClientDep) -> ProductOut:
     """New terms apply to new loans; loans already opened keep the terms they were agreed on."""
     saved = await catalogue.update_product(product_id, body.fields(), actor=admin.user, client=client)
-    return ProductOut.of(saved, (await catalogue.bank_names([saved])).get(saved.bank_id))
+    return ProductOut.of(saved, bank_name=(await catalogue.bank_names([saved])).get(saved.bank_id))

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 
 from app.api.deps import CatalogueServiceDep, ClientDep, IdempotencyServiceDep, LoanServiceDep, allow
 from app.api.routing import ExactJsonRoute
-from app.api.schemas.common import Page, error_responses
+from app.api.schemas.common import IdFilter, Page, PageNo, PageSize, error_responses
 from app.api.schemas.loans import (
     ApplyIn,
     DirectLoanIn,
@@ -25,7 +25,6 @@ from app.api.schemas.loans import (
     LoanDetail,
     LoanStatistics,
     LoanSummary,
-    LoanTypeName,
     PreClosureConfirmed,
     PreClosureRequested,
     ProductOut,
@@ -53,9 +52,6 @@ class LoanJSONResponse(JSONResponse):
         return pydantic_core.to_json(content)
 
 
-PageNo = Annotated[int, Query(ge=1, le=1_000_000, description="1-based page number")]
-PageSize = Annotated[int, Query(ge=1, le=100, description="Items per page (max 100)")]
-IdFilter = Annotated[str | None, Query(pattern="^[0-9a-fA-F]{24}$", description="24 hex digits")]
 Borrower = Annotated[Principal, allow("loans:apply")]
 OwnReader = Annotated[Principal, allow("loans:read_own")]
 BookReader = Annotated[Principal, allow("loans:read_any")]
@@ -67,7 +63,7 @@ TRANSITION_ERRORS = (401, 403, ln.LoanNotFound, ln.InvalidTransition)
 @router.get("/loans/products", response_model=Page[ProductOut], summary="Browse loan products",
             responses=error_responses(422))
 async def products(
-    catalogue: CatalogueServiceDep, page: PageNo = 1, page_size: PageSize = 20, type: LoanTypeName | None = None,
+    catalogue: CatalogueServiceDep, page: PageNo = 1, page_size: PageSize = 20, type: ln.LoanType | None = None,
     bank_id: IdFilter = None,
     amount: Annotated[Decimal | None, Query(gt=0, max_digits=14, decimal_places=2,
                                             description="Rupees the product must lend")] = None,
@@ -78,7 +74,7 @@ async def products(
         include_inactive=False, type=type, bank_id=bank_id.lower() if bank_id else None,
         amount=amount, tenure_months=tenure_months, page=PageRequest(page, page_size))
     names = await catalogue.bank_names(found.items)
-    return Page.of(found, lambda p: ProductOut.of(p, names.get(p.bank_id)))
+    return Page.of(found, lambda p: ProductOut.of(p, bank_name=names.get(p.bank_id)))
 
 
 @router.get("/loans/products/{product_id}", response_model=ProductOut, summary="One loan product",
@@ -86,7 +82,7 @@ async def products(
 async def product(product_id: str, catalogue: CatalogueServiceDep) -> ProductOut:
     """An active product with its terms and limits."""
     found = await catalogue.product(product_id)
-    return ProductOut.of(found, (await catalogue.bank_names([found])).get(found.bank_id))
+    return ProductOut.of(found, bank_name=(await catalogue.bank_names([found])).get(found.bank_id))
 
 
 @router.post("/eligibility/check", response_model=EligibilityOut, summary="Am I eligible?",
@@ -94,8 +90,7 @@ async def product(product_id: str, catalogue: CatalogueServiceDep) -> ProductOut
 async def eligibility(body: EligibilityIn, principal: Borrower, loans: LoanServiceDep) -> EligibilityOut:
     """Every rule checked against my stored profile and details; all failures listed in `reasons`."""
     found, result = await loans.eligibility(principal.user, body.product_id, body.amount, body.tenure_months)
-    assert found.id is not None
-    return EligibilityOut.of(found.id, result)
+    return EligibilityOut.of(result, product_id=found.id)
 
 
 @router.post("/eligibility/calculate-emi", response_model=EmiOut, summary="EMI calculator",
@@ -103,7 +98,7 @@ async def eligibility(body: EligibilityIn, principal: Borrower, loans: LoanServi
 async def calculate_emi(body: EmiIn, loans: LoanServiceDep) -> EmiOut:
     """Monthly reducing-balance EMI, total interest and, on request, the schedule."""
     schedule = loans.emi_schedule(body.principal, body.annual_interest_rate, body.tenure_months)
-    return EmiOut.of(schedule, body.include_schedule)
+    return EmiOut.of(schedule, schedule=schedule.instalments if body.include_schedule else None)
 
 
 @router.post("/loans/apply", status_code=status.HTTP_201_CREATED, response_model=LoanApplied,

@@ -6,7 +6,7 @@ import unicodedata
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Self, TypeVar
 
 from fastapi import Query
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
@@ -30,6 +30,30 @@ class Input(BaseModel):
     """Request bodies: unknown fields are refused (no mass assignment)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class _With:
+    """An object's attributes, with some given beside them (what the object itself does not hold)."""
+
+    __slots__ = ("_obj", "_extra")
+
+    def __init__(self, obj: Any, extra: dict[str, Any]) -> None:
+        self._obj, self._extra = obj, extra
+
+    def __getattr__(self, name: str) -> Any:
+        return self._extra[name] if name in self._extra else getattr(self._obj, name)
+
+
+class Out(BaseModel):
+    """Response bodies, read from a domain object's attributes: `Model.of(obj)`; a field whose name
+    differs from the attribute names it with `validation_alias` (an `AliasPath` for a nested one)."""
+
+    model_config = ConfigDict(from_attributes=True, validate_by_name=True, validate_by_alias=True)
+
+    @classmethod
+    def of(cls, obj: Any, **extra: Any) -> Self:
+        """`extra` gives the fields (by their alias, where they have one) that `obj` does not hold."""
+        return cls.model_validate(_With(obj, extra) if extra else obj)
 
 
 class FieldError(BaseModel):
@@ -58,6 +82,8 @@ class Message(BaseModel):
 # The list routes' query parameters (API.md: page from 1, page_size at most 100).
 PageNo = Annotated[int, Query(ge=1, le=1_000_000, description="1-based page number")]
 PageSize = Annotated[int, Query(ge=1, le=100, description="Items per page (max 100)")]
+# A malformed id in a filter is a 422, not a silently empty page; any letter case names the same record.
+IdFilter = Annotated[str | None, Query(pattern="^[0-9a-fA-F]{24}$", description="24 hex digits")]
 
 
 class Page(BaseModel, Generic[T]):
@@ -182,11 +208,6 @@ UtcDatetimeIn = Annotated[datetime, AfterValidator(_utc_datetime_in)]
 INT64_MAX = 2**63 - 1
 
 
-def _money_out(value: Decimal) -> float:
-    # JSON number for clients; every computation stays in Decimal.
-    return float(value)
-
-
 def _unsigned(value: Decimal) -> Decimal:
     # -0 passes `ge=0` but is stored and shown as "-0": refuse it as the negative it spells.
     if value.is_signed():
@@ -194,7 +215,7 @@ def _unsigned(value: Decimal) -> Decimal:
     return value
 
 
-def json_number(value: Any) -> Any:
+def _json_number(value: Any) -> Any:
     """Amounts and rates travel as JSON numbers: "1000" is refused like any malformed amount (pydantic
     would read a Decimal from a string), and the schema says `number`, not `number | string`."""
     if isinstance(value, str):
@@ -202,18 +223,20 @@ def json_number(value: Any) -> Any:
     return value
 
 
-def number_schema(description: str, example: float, **bounds: float) -> WithJsonSchema:
-    """The JSON schema of a Decimal read by `json_number`: a number with standard JSON-schema bounds."""
+def _number_schema(description: str, example: float, **bounds: float) -> WithJsonSchema:
+    """The JSON schema of a Decimal read by `_json_number`: a number with standard JSON-schema bounds."""
     return WithJsonSchema({"type": "number", **bounds, "description": description, "examples": [example]})
 
 
+# Decimals in and out as JSON numbers; every computation stays in Decimal.
+_NUMBER_IN, _NUMBER_OUT = BeforeValidator(_json_number), PlainSerializer(float, return_type=float, when_used="json")
 _RUPEES = "Rupees, at most 2 decimal places"
-Money = Annotated[
-    Decimal,
-    BeforeValidator(json_number),
-    Field(ge=0, max_digits=14, decimal_places=2),
-    AfterValidator(_unsigned),
-    PlainSerializer(_money_out, return_type=float, when_used="json"),
-    number_schema(_RUPEES, 45000, minimum=0),
-]
-PositiveMoney = Annotated[Money, Field(gt=0), number_schema(_RUPEES, 45000, exclusiveMinimum=0)]
+Money = Annotated[Decimal, _NUMBER_IN, Field(ge=0, max_digits=14, decimal_places=2), AfterValidator(_unsigned),
+                  _NUMBER_OUT, _number_schema(_RUPEES, 45000, minimum=0)]
+PositiveMoney = Annotated[Money, Field(gt=0), _number_schema(_RUPEES, 45000, exclusiveMinimum=0)]
+# A percentage such as 10.4567 (at most 4 decimal places).
+Rate = Annotated[Decimal, _NUMBER_IN, Field(ge=0, le=100, max_digits=8, decimal_places=4), AfterValidator(_unsigned),
+                 _NUMBER_OUT, _number_schema("Percent, e.g. 10.5", 10.5, minimum=0, maximum=100)]
+# A fraction of income: 0.55 means 55 %.
+Fraction = Annotated[Decimal, _NUMBER_IN, Field(gt=0, le=1, max_digits=5, decimal_places=4), _NUMBER_OUT,
+                     _number_schema("A fraction of income: 0.55 means 55 %", 0.55, exclusiveMinimum=0, maximum=1)]

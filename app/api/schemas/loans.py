@@ -3,40 +3,18 @@
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import AliasChoices, AliasPath, BaseModel, ConfigDict, Field
 
-from app.api.schemas.common import Input, Money, PlainText, PositiveMoney, UtcDatetime, json_number, number_schema
-from app.domain.catalogue import Bank
-from app.domain.loan_schedule import Instalment, KeyFactStatement, Schedule
-from app.domain.loans import Eligibility, Loan, LoanProduct, PreClosureQuote, Repayment
+from app.api.schemas.common import Fraction, Input, Money, Out, PlainText, PositiveMoney, Rate, UtcDatetime
+from app.domain.kyc import RiskLevel
+from app.domain.loan_schedule import Instalment, RepaymentFrequency
+from app.domain.loans import Closure, Loan, LoanOrigin, LoanStatus, LoanType, Repayment, RepaymentKind
 
-
-def _unsigned(value: Decimal) -> Decimal:
-    if value.is_signed():  # -0 passes ge=0 but is stored as "-0"
-        raise ValueError("must not be negative")
-    return value
-
-
-def _number_out(value: Decimal) -> float:
-    return float(value)
-
-
-# A percentage such as 10.4567 (at most 4 decimal places), shown as a JSON number.
-Rate = Annotated[Decimal, BeforeValidator(json_number), Field(ge=0, le=100, max_digits=8, decimal_places=4),
-                 AfterValidator(_unsigned), PlainSerializer(_number_out, return_type=float, when_used="json"),
-                 number_schema("Percent, e.g. 10.5", 10.5, minimum=0, maximum=100)]
-# A fraction of income: 0.55 means 55 %.
-Fraction = Annotated[Decimal, BeforeValidator(json_number), Field(gt=0, le=1, max_digits=5, decimal_places=4),
-                     PlainSerializer(_number_out, return_type=float, when_used="json"),
-                     number_schema("A fraction of income: 0.55 means 55 %", 0.55, exclusiveMinimum=0, maximum=1)]
 Id = Annotated[str, Field(max_length=24, pattern="^[0-9a-fA-F]{24}$", description="24 hex digits", examples=["6741f0c2a1b2c3d4e5f60718"])]
 # strict: JSON `true` would otherwise be read as 1 month (and "12" as 12), silently.
 Tenure = Annotated[int, Field(strict=True, ge=1, le=360, description="Months, 1 to 360", examples=[36])]
-LoanTypeName = Literal["personal", "home", "auto", "education", "business", "gold", "micro"]
-Frequency = Literal["monthly", "weekly", "daily"]
 
 
 # --- catalogue ------------------------------------------------------------------------
@@ -50,16 +28,12 @@ class BankIn(Input):
     active: bool = True
 
 
-class BankOut(BaseModel):
+class BankOut(Out):
     id: str
     name: str
     code: str
     active: bool
     created_at: UtcDatetime
-
-    @classmethod
-    def of(cls, bank: Bank) -> BankOut:
-        return cls(id=bank.id, name=bank.name, code=bank.code, active=bank.active, created_at=bank.created_at)
 
 
 class ProductIn(Input):
@@ -74,7 +48,7 @@ class ProductIn(Input):
 
     bank_id: Id
     name: PlainText = Field(min_length=2, max_length=120)
-    type: LoanTypeName
+    type: LoanType
     min_amount: PositiveMoney
     max_amount: PositiveMoney
     min_tenure_months: Tenure
@@ -82,24 +56,24 @@ class ProductIn(Input):
     annual_interest_rate: Rate
     processing_fee_pct: Rate
     prepayment_charge_pct: Rate
-    repayment_frequency: Frequency
+    repayment_frequency: RepaymentFrequency
     min_monthly_income: Money
     min_age: int = Field(ge=18, le=100)
     max_age: int = Field(ge=18, le=100)
     max_foir: Fraction = Field(description="Most of the monthly income all EMIs may take, 0.55 = 55 %")
-    max_risk_level: Literal["Low", "Medium", "High"] = "Medium"
+    max_risk_level: RiskLevel = RiskLevel.MEDIUM
     active: bool = True
 
     def fields(self) -> dict[str, Any]:
         return {**self.model_dump(), "bank_id": self.bank_id.lower()}
 
 
-class ProductOut(BaseModel):
+class ProductOut(Out):
     id: str
     bank_id: str
     bank_name: str | None
     name: str
-    type: str
+    type: LoanType
     min_amount: Money
     max_amount: Money
     min_tenure_months: int
@@ -107,24 +81,13 @@ class ProductOut(BaseModel):
     annual_interest_rate: Rate
     processing_fee_pct: Rate
     prepayment_charge_pct: Rate
-    repayment_frequency: str
+    repayment_frequency: RepaymentFrequency
     min_monthly_income: Money
     min_age: int
     max_age: int
     max_foir: Fraction
-    max_risk_level: str
+    max_risk_level: RiskLevel
     active: bool
-
-    @classmethod
-    def of(cls, p: LoanProduct, bank_name: str | None = None) -> ProductOut:
-        assert p.id is not None
-        return cls(id=p.id, bank_id=p.bank_id, bank_name=bank_name, name=p.name, type=p.type.value,
-                   min_amount=p.min_amount, max_amount=p.max_amount, min_tenure_months=p.min_tenure_months,
-                   max_tenure_months=p.max_tenure_months, annual_interest_rate=p.annual_interest_rate,
-                   processing_fee_pct=p.processing_fee_pct, prepayment_charge_pct=p.prepayment_charge_pct,
-                   repayment_frequency=p.repayment_frequency.value, min_monthly_income=p.min_monthly_income,
-                   min_age=p.min_age, max_age=p.max_age, max_foir=p.max_foir, max_risk_level=p.max_risk_level,
-                   active=p.active)
 
 
 # --- eligibility and EMI --------------------------------------------------------------
@@ -139,7 +102,7 @@ class EligibilityIn(Input):
     tenure_months: Tenure | None = Field(None, description="Default: the product's longest tenure")
 
 
-class ReasonOut(BaseModel):
+class ReasonOut(Out):
     code: str
     message: str
     fields: list[str] = Field(default_factory=list, description=(
@@ -148,7 +111,7 @@ class ReasonOut(BaseModel):
         "`PUT /users/me/financial-details` (`financial_details`) and `/employment-details` (`employment_details`)"))
 
 
-class EligibilityOut(BaseModel):
+class EligibilityOut(Out):
     product_id: str
     eligible: bool
     reasons: list[ReasonOut]
@@ -157,14 +120,6 @@ class EligibilityOut(BaseModel):
     max_eligible_amount: Money
     emi: Money | None
     foir: float | None = Field(description="All monthly EMIs with this one over income, 0.4321 = 43.21 %")
-
-    @classmethod
-    def of(cls, product_id: str, r: Eligibility) -> EligibilityOut:
-        return cls(product_id=product_id, eligible=r.eligible,
-                   reasons=[ReasonOut(code=x.code, message=x.message, fields=list(x.fields)) for x in r.reasons],
-                   amount=r.amount,
-                   tenure_months=r.tenure_months, max_eligible_amount=r.max_eligible_amount, emi=r.emi,
-                   foir=float(r.foir) if r.foir is not None else None)
 
 
 class EmiIn(Input):
@@ -177,7 +132,7 @@ class EmiIn(Input):
     include_schedule: bool = False
 
 
-class ScheduleRow(BaseModel):
+class ScheduleRow(Out):
     number: int
     due_date: date | None
     payment: Money
@@ -202,15 +157,8 @@ class ScheduleRow(BaseModel):
                 "interest_paid": float(interest_paid), "principal_paid": float(principal_paid),
                 "amount_left": float(left), "paid": left == 0}
 
-    @classmethod
-    def of(cls, i: Instalment) -> ScheduleRow:
-        return cls(number=i.number, due_date=i.due_date, payment=i.payment, interest=i.interest,
-                   principal=i.principal, opening_balance=i.opening_balance, closing_balance=i.closing_balance,
-                   interest_paid=i.interest_paid, principal_paid=i.principal_paid, amount_left=i.amount_left,
-                   paid=i.paid)
 
-
-class EmiOut(BaseModel):
+class EmiOut(Out):
     model_config = ConfigDict(json_schema_extra={"example": {"emi": 8884.88, "total_interest": 6618.55,
                                                              "total_payment": 106618.55, "schedule": None}})
 
@@ -218,11 +166,6 @@ class EmiOut(BaseModel):
     total_interest: Money
     total_payment: Money
     schedule: list[ScheduleRow] | None = None
-
-    @classmethod
-    def of(cls, s: Schedule, include_schedule: bool) -> EmiOut:
-        return cls(emi=s.emi, total_interest=s.total_interest, total_payment=s.total_payment,
-                   schedule=[ScheduleRow.of(i) for i in s.instalments] if include_schedule else None)
 
 
 # --- loans ----------------------------------------------------------------------------
@@ -270,12 +213,12 @@ class DisburseIn(Input):
                                                      "generated when absent")
 
 
-class KfsOut(BaseModel):
+class KfsOut(Out):
     """Key Fact Statement: what the customer agreed to."""
 
     principal: Money
     annual_interest_rate: Rate
-    repayment_frequency: str
+    repayment_frequency: RepaymentFrequency
     tenure_months: int
     instalments: int
     emi: Money
@@ -287,61 +230,35 @@ class KfsOut(BaseModel):
     apr: Rate = Field(description="Annual percentage rate, the fee included")
     effective_annual_rate: Rate
 
-    @classmethod
-    def of(cls, k: KeyFactStatement) -> KfsOut:
-        return cls(principal=k.principal, annual_interest_rate=k.annual_interest_rate,
-                   repayment_frequency=k.repayment_frequency.value, tenure_months=k.tenure_months,
-                   instalments=k.instalments, emi=k.emi, processing_fee_pct=k.processing_fee_pct,
-                   processing_fee=k.processing_fee, net_disbursed=k.net_disbursed, total_interest=k.total_interest,
-                   total_payable=k.total_payable, apr=k.apr, effective_annual_rate=k.effective_annual_rate)
 
-
-class NextDue(BaseModel):
+class NextDue(Out):
     number: int
     due_date: date | None
     amount: Money = Field(description="Left to pay on this instalment")
 
 
-class LoanSummary(BaseModel):
-    loan_id: str
+class LoanSummary(Out):
+    loan_id: str = Field(validation_alias=AliasChoices("loan_id", "id"))
     user_id: str
     product_id: str
-    product_name: str
-    product_type: str
-    bank_id: str
+    product_name: str = Field(validation_alias=AliasPath("product", "name"))
+    product_type: LoanType = Field(validation_alias=AliasPath("product", "type"))
+    bank_id: str = Field(validation_alias=AliasPath("product", "bank_id"))
     amount: Money
     tenure_months: int
     purpose: str
-    status: str
-    origin: str
+    status: LoanStatus
+    origin: LoanOrigin
     emi: Money
-    repayment_frequency: str
-    annual_interest_rate: Rate
+    repayment_frequency: RepaymentFrequency = Field(validation_alias=AliasChoices("repayment_frequency", "frequency"))
+    annual_interest_rate: Rate = Field(validation_alias=AliasPath("product", "annual_interest_rate"))
     outstanding: Money
     paid_total: Money
     next_due: NextDue | None
     disbursed_on: date | None
-    closure: str | None
+    closure: Closure | None
     created_at: UtcDatetime
     updated_at: UtcDatetime
-
-    @staticmethod
-    def fields_of(loan: Loan) -> dict[str, Any]:
-        due = loan.next_due
-        return dict(
-            loan_id=loan.id, user_id=loan.user_id, product_id=loan.product_id, product_name=loan.product.name,
-            product_type=loan.product.type.value, bank_id=loan.product.bank_id, amount=loan.amount,
-            tenure_months=loan.tenure_months, purpose=loan.purpose, status=loan.status.value,
-            origin=loan.origin.value, emi=loan.emi, repayment_frequency=loan.frequency.value,
-            annual_interest_rate=loan.product.annual_interest_rate, outstanding=loan.outstanding,
-            paid_total=loan.paid_total,
-            next_due=NextDue(number=due.number, due_date=due.due_date, amount=due.amount) if due else None,
-            disbursed_on=loan.disbursed_on, closure=loan.closure.value if loan.closure else None,
-            created_at=loan.created_at, updated_at=loan.updated_at)
-
-    @classmethod
-    def of(cls, loan: Loan) -> LoanSummary:
-        return cls(**cls.fields_of(loan))
 
 
 class LoanApplied(LoanSummary):
@@ -349,34 +266,24 @@ class LoanApplied(LoanSummary):
 
     kfs: KfsOut
 
-    @classmethod
-    def of(cls, loan: Loan) -> LoanApplied:
-        return cls(**cls.fields_of(loan), kfs=KfsOut.of(loan.kfs))
 
-
-class AllocationOut(BaseModel):
+class AllocationOut(Out):
     instalment: int
     interest: Money
     principal: Money
 
 
-class RepaymentOut(BaseModel):
+class RepaymentOut(Out):
     id: str
-    kind: str
+    kind: RepaymentKind
     amount: Money
     allocations: list[AllocationOut]
     outstanding_after: Money
     paid_at: UtcDatetime
 
-    @classmethod
-    def of(cls, r: Repayment) -> RepaymentOut:
-        return cls(id=r.id, kind=r.kind.value, amount=r.amount, outstanding_after=r.outstanding_after,
-                   paid_at=r.paid_at, allocations=[AllocationOut(instalment=a.instalment, interest=a.interest,
-                                                                 principal=a.principal) for a in r.allocations])
 
-
-class StatusChangeOut(BaseModel):
-    status: str
+class StatusChangeOut(Out):
+    status: LoanStatus
     at: UtcDatetime
     by: str | None
     note: str | None
@@ -396,12 +303,7 @@ class LoanDetail(LoanApplied):
     @classmethod
     def payload(cls, loan: Loan, repayments: list[Repayment]) -> dict[str, Any]:
         """The JSON body, this model's shape (routes document it as their `response_model`)."""
-        body = cls(**cls.fields_of(loan), kfs=KfsOut.of(loan.kfs), outstanding_principal=loan.outstanding_principal,
-                   net_disbursed=loan.net_disbursed, payout_reference=loan.payout_reference,
-                   rejection_reason=loan.rejection_reason, schedule=[],
-                   repayments=[RepaymentOut.of(r) for r in repayments],
-                   history=[StatusChangeOut(status=h.status.value, at=h.at, by=h.by, note=h.note)
-                            for h in loan.history]).model_dump(mode="json")
+        body = cls.of(loan, schedule=[], repayments=repayments).model_dump(mode="json")
         body["schedule"] = [ScheduleRow.json_of(i) for i in loan.instalments]
         return body
 
@@ -411,7 +313,7 @@ class RepaymentRecorded(BaseModel):
     repayment: RepaymentOut
 
 
-class QuoteOut(BaseModel):
+class QuoteOut(Out):
     model_config = ConfigDict(json_schema_extra={"example": {
         "foreclosure_amount": 187512.4, "outstanding_principal": 180000.0, "accrued_interest": 355.07,
         "prepayment_charge": 7200.0, "overdue_interest": 0, "advance_interest_credit": 0, "refund_due": 0,
@@ -430,15 +332,6 @@ class QuoteOut(BaseModel):
     accrued_days: int
     annual_interest_rate: Rate
     prepayment_charge_pct: Rate
-
-    @classmethod
-    def of(cls, q: PreClosureQuote) -> QuoteOut:
-        return cls(foreclosure_amount=q.foreclosure_amount, outstanding_principal=q.outstanding_principal,
-                   accrued_interest=q.accrued_interest, prepayment_charge=q.prepayment_charge,
-                   overdue_interest=q.overdue_interest, advance_interest_credit=q.advance_interest_credit,
-                   refund_due=q.refund_due, quote_date=q.quote_date, accrued_from=q.accrued_from,
-                   accrued_days=q.accrued_days, annual_interest_rate=q.annual_interest_rate,
-                   prepayment_charge_pct=q.prepayment_charge_pct)
 
 
 class PreClosureRequested(BaseModel):
