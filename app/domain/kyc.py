@@ -251,6 +251,7 @@ def name_similarity(a: str, b: str) -> float:
 
 
 NAME_PASS, NAME_REVIEW = 0.90, 0.75
+OCR_PASS = 0.60  # the document's read confidence (with a number read) that passes the OCR check
 
 
 def name_check(document_name: str | None, profile_name: str, document_id: str | None = None) -> Check:

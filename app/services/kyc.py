@@ -22,6 +22,7 @@ from app.domain.ids import parse_id
 from app.domain.jobs import Job
 from app.domain.kyc import (
     CORRECTABLE_FIELDS,
+    OCR_PASS,
     REJECTION_REASONS,
     AlreadyApproved,
     CaseDocument,
@@ -562,7 +563,7 @@ def _profile_dob(user: User) -> date | None:
 
 def _ocr_check(doc: CaseDocument) -> Check:
     read = doc.number_masked is not None
-    if doc.confidence >= 0.6 and read:
+    if doc.confidence >= OCR_PASS and read:
         return Check("ocr", CheckStatus.PASS, doc.confidence, "The document was read.", doc.id)
     return Check("ocr", CheckStatus.REVIEW, min(doc.confidence, 0.5),
                  "The document was read only in part; a person should look." if doc.confidence

@@ -8,8 +8,10 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from app.domain.audit import AuditEntry
-from app.domain.kyc import NAME_PASS, NAME_REVIEW, REJECTION_REASONS, CaseDocument, CheckStatus, KycCase
+from app.config import Settings
+from app.domain.kyc import NAME_PASS, NAME_REVIEW, OCR_PASS, REJECTION_REASONS, CaseDocument, CheckStatus, KycCase
 from app.domain.users import User
+from app.ml.faces import ARCFACE_COSINE_THRESHOLD, DLIB_COSINE_THRESHOLD
 
 DOCUMENT_NAMES = {"aadhaar": "Aadhaar", "pan": "PAN card", "passport": "Passport", "driving_licence": "Driving licence",
                   "voter_id": "Voter ID", "national_id": "National ID", "generic": "Document"}
@@ -18,18 +20,27 @@ CHECK_NAMES = {"ocr": "Document read (OCR)", "document_validity": "Number and da
                "face_match": "Selfie matches document photo", "selfie_quality": "Selfie quality",
                "liveness": "Liveness", "duplicate_document": "Not on another account",
                "corrections": "Customer's correction"}
-# What each check's score is compared with (the rules in app/domain/kyc.py and app/services/kyc.py).
-THRESHOLDS = {
-    "ocr": "pass at ≥ 0.60 with a number read",
-    "document_validity": "checksum / format valid and not expired",
-    "name_match": f"pass at ≥ {NAME_PASS:.2f}, review at ≥ {NAME_REVIEW:.2f}, else fail",
-    "dob_match": "the same date (the year when only a year is printed)",
-    "face_match": "match at ≥ 0.50 (0.50 is the model's cosine threshold)",
-    "selfie_quality": "sharp, well lit, one face",
-    "liveness": "a passed liveness challenge",
-    "duplicate_document": "no other account's submitted or approved case shows this number",
-    "corrections": "the customer's value equals what was read",
-}
+
+
+def thresholds(settings: Settings) -> dict[str, str]:
+    """What each check's score is compared with, from the constants and settings the checks use
+    (app/domain/kyc.py, app/services/kyc.py, and the face matcher's FACE_MATCH_THRESHOLD)."""
+    cosine = settings.face_match_threshold
+    if cosine is None:  # the embedder's calibrated default, as app/ml/faces.load_face_matcher takes it
+        cosine = ARCFACE_COSINE_THRESHOLD if settings.face_backend == "insightface" else DLIB_COSINE_THRESHOLD
+    return {
+        "ocr": f"pass at ≥ {OCR_PASS:.2f} with a number read",
+        "document_validity": "checksum / format valid and not expired",
+        "name_match": f"pass at ≥ {NAME_PASS:.2f}, review at ≥ {NAME_REVIEW:.2f}, else fail",
+        "dob_match": "the same date (the year when only a year is printed)",
+        "face_match": f"match at ≥ 0.50: cosine similarity ≥ {cosine:.2f} ({settings.face_backend} model)",
+        "selfie_quality": "sharp, well lit, one face",
+        "liveness": "a passed liveness challenge",
+        "duplicate_document": "no other account's submitted or approved case shows this number",
+        "corrections": "the customer's value equals what was read",
+    }
+
+
 FIELD_NAMES = {"full_name": "Name", "date_of_birth": "Date of birth", "gender": "Gender", "father_name": "Father's name",
                "address": "Address", "nationality": "Nationality", "issue_date": "Issued", "expiry_date": "Expires",
                "place_of_birth": "Place of birth", "document_number": "Number"}
@@ -102,10 +113,10 @@ class CheckRow:
     detail: str
 
 
-def check_rows(case: KycCase) -> list[CheckRow]:
-    docs = {d.id: d for d in case.documents}
+def check_rows(case: KycCase, settings: Settings) -> list[CheckRow]:
+    docs, limits = {d.id: d for d in case.documents}, thresholds(settings)
     return [CheckRow(name=CHECK_NAMES.get(c.name, c.name), result=c.status.value, score=f"{c.score:.2f}",
-                     threshold=THRESHOLDS.get(c.name, "—"),
+                     threshold=limits.get(c.name, "—"),
                      document="selfie" if c.name in ("selfie_quality", "liveness") and not c.document_id
                      else document_label(docs.get(c.document_id or "")), detail=c.detail)
             for c in case.checks]
