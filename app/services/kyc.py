@@ -522,6 +522,21 @@ class KycService:
     async def cases_of(self, user_id: str) -> list[KycCase]:
         return await self.cases.list_for_user(user_id)
 
+    async def duplicates(self, case: KycCase) -> dict[str, list[KycCase]]:
+        """For each document whose duplicate check failed, the other accounts' submitted or approved
+        cases that show the same number (what the check found), for a reviewer to open."""
+        failed = {c.document_id for c in case.checks if c.name == "duplicate_document" and c.status == CheckStatus.FAIL}
+        found: dict[str, list[KycCase]] = {}
+        for doc in case.documents:
+            if doc.id not in failed or not doc.shown_fingerprint:
+                continue
+            for owner in await self.cases.duplicate_owners(doc.shown_fingerprint, case.user_id):
+                found.setdefault(doc.id, []).extend(
+                    other for other in await self.cases.list_for_user(owner)
+                    if other.status in (CaseStatus.SUBMITTED, CaseStatus.APPROVED)
+                    and any(d.shown_fingerprint == doc.shown_fingerprint for d in other.documents))
+        return found
+
 
 def _iso_date(value: str) -> bool:
     try:

@@ -73,7 +73,7 @@ async def _case_page(request: Request, staff: StaffSession, c: ContainerDep, cli
     decidable = (case.status == CaseStatus.SUBMITTED and case.checks_state == ChecksState.DONE
                  and case.user_id != staff.user.id and staff.user.can("kyc:review"))
     return render(request, "case.html", {
-        "staff": staff, "case": case, "files": files, "checks": views.check_rows(case, c.settings),
+        "staff": staff, "case": case, "files": files, "checks": views.check_rows(case, c.settings, await c.kyc.duplicates(case)),
         "documents": views.document_views(case, user), "history": views.history(case, entries, names),
         "claim": claim, "claimed_by_me": claim is not None and claim.by == staff.user.id,
         "held_by_other": claim is not None and claim.by != staff.user.id, "decidable": decidable,

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from app.domain.audit import AuditEntry
 from app.config import Settings
+from app.domain.audit import AuditEntry
 from app.domain.kyc import NAME_PASS, NAME_REVIEW, OCR_PASS, REJECTION_REASONS, CaseDocument, CheckStatus, KycCase
 from app.domain.users import User
 from app.ml.faces import ARCFACE_COSINE_THRESHOLD, DLIB_COSINE_THRESHOLD
@@ -111,14 +111,17 @@ class CheckRow:
     threshold: str
     document: str
     detail: str
+    others: list[tuple[str, str]] = field(default_factory=list)  # (case id, name): a duplicate's other cases
 
 
-def check_rows(case: KycCase, settings: Settings) -> list[CheckRow]:
+def check_rows(case: KycCase, settings: Settings, duplicates: dict[str, list[KycCase]]) -> list[CheckRow]:
     docs, limits = {d.id: d for d in case.documents}, thresholds(settings)
     return [CheckRow(name=CHECK_NAMES.get(c.name, c.name), result=c.status.value, score=f"{c.score:.2f}",
                      threshold=limits.get(c.name, "—"),
                      document="selfie" if c.name in ("selfie_quality", "liveness") and not c.document_id
-                     else document_label(docs.get(c.document_id or "")), detail=c.detail)
+                     else document_label(docs.get(c.document_id or "")), detail=c.detail,
+                     others=[(o.id, o.applicant.get("name") or "another customer")
+                             for o in duplicates.get(c.document_id or "", [])] if c.name == "duplicate_document" else [])
             for c in case.checks]
 
 
