@@ -9,8 +9,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from app import metrics
 from app.config import Settings
-from app.domain.kyc import SubmissionPolicy
+from app.domain.jobs import JobStatus
+from app.domain.kyc import CaseStatus, SubmissionPolicy
+from app.domain.loans import LoanStatus
 from app.domain.webhooks import WEBHOOK_DELIVERY_LANE
 from app.ml import models
 from app.ml.gateway import MlGateway
@@ -88,6 +91,7 @@ class Container:
     in_flight: InFlightLimiter
     gateway: GatewayService
     repositories: list[Any] = field(default_factory=list)
+    metrics_server: asyncio.Server | None = None
 
     async def database_status(self) -> dict[str, Any]:
         try:
@@ -99,7 +103,26 @@ class Container:
         """Each verification model's state, for /health."""
         return self.ml.status()
 
+    async def metrics_figures(self) -> dict[Any, dict[tuple[str, ...], int]]:
+        """Cases, loans and the jobs not done, by status, for /metrics: one covered index scan each
+        (every collection has a status-first index), read at scrape time; 0 for an empty status."""
+        cases, loans = await self.kyc.cases.count_by("status"), await self.loans.loans.count_by("status")
+        pending = [s.value for s in JobStatus if s is not JobStatus.DONE]
+        jobs = await self.jobs.repo.count_by("status", "kind", match={"status": {"$in": pending}})
+        kinds = {*self.jobs.kinds, *(kind for _, kind in jobs)}
+        return {metrics.KYC_CASES: {(s,): cases.get((s,), 0) for s in CaseStatus},
+                metrics.LOANS: {(s,): loans.get((s,), 0) for s in LoanStatus},
+                metrics.JOBS: {(s, k): jobs.get((s, k), 0) for s in pending for k in kinds}}
+
+    async def serve_metrics(self) -> None:
+        """This process's METRICS_PORT listener, where one is configured (closed by `close`)."""
+        s = self.settings
+        if s.metrics_port:
+            self.metrics_server = await metrics.serve(s.metrics_host, s.metrics_port, self.metrics_figures)
+
     async def close(self) -> None:
+        if self.metrics_server is not None:
+            self.metrics_server.close()
         self.events_hub.close()  # live streams end cleanly before the database goes
         await self.jobs.stop()  # before the client closes: gives the leases back
         await self.webhooks.close()

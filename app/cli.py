@@ -62,6 +62,7 @@ async def _worker(args: argparse.Namespace) -> int:
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     try:
         container.jobs.start(args.workers or max(settings.job_workers, 1))
+        await container.serve_metrics()  # METRICS_PORT, where set: the worker has no other HTTP
         logging.getLogger("kycflow").info("job worker ready", extra={"owner": container.jobs.owner,
                                                                     "kinds": container.jobs.kinds})
         await stop.wait()

@@ -137,6 +137,12 @@ class Settings(BaseSettings):
     job_backoff_base_seconds: float = Field(5.0, ge=0)
     job_backoff_cap_seconds: float = Field(900.0, ge=0)
 
+    # /metrics (Prometheus): on the API port only with METRICS_TOKEN as a bearer token (unset: 404 there);
+    # METRICS_PORT gives each process (API and `kycflow worker`) a listener of its own, without the token.
+    metrics_token: SecretStr | None = None
+    metrics_port: int | None = Field(None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
+
     # KYC cases: what a submission needs, how checks weigh in the score, and the optional auto-decision.
     kyc_identity_documents: Annotated[list[str], NoDecode] = ["aadhaar", "passport", "driving_licence", "voter_id",
                                                                "national_id"]

@@ -32,6 +32,7 @@ from app.api.credentials import CredentialMiddleware
 from app.api.docs import install_docs
 from app.api.errors import install_error_handlers
 from app.api.gateway import router as gateway_router
+from app.api.metrics import router as metrics_router
 from app.api.middleware import BodyLimitMiddleware, RequestContextMiddleware, SecurityHeadersMiddleware
 from app.api.model_routes import model_routes
 from app.api.rate_limit import RateLimitMiddleware
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None, *, ml_loaders: dict[str, Any] |
         container = await build_container(settings, ml_loaders=ml_loaders, db_listeners=db_listeners)
         app.state.container = container
         container.jobs.start()  # JOB_WORKERS in-process workers; `close` stops them and releases leases
+        await container.serve_metrics()  # METRICS_PORT, where set
         # Models load in the pool while the API already answers; /health says when they are ready.
         docs = f"API docs at {os.environ.get('KYCFLOW_SERVE_URL', '')}/docs"  # set by `kycflow serve`
         preload = asyncio.create_task(container.ml.preload(announce=docs)) if settings.ml_preload else None
@@ -120,6 +122,7 @@ def create_app(settings: Settings | None = None, *, ml_loaders: dict[str, Any] |
                        public=(f"{API_PREFIX}/health",))
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(metrics_router)
     install_docs(app)
     install_console(app)
     # Capped per caller in flight: by RateLimitMiddleware under /api/v1, by the route itself elsewhere.

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 
 from app.api.errors import envelope
 from app.logging_setup import request_id_var
+from app.metrics import observe_request
 
 log = logging.getLogger("kycflow.access")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
@@ -56,10 +57,12 @@ class RequestContextMiddleware:
             await envelope(500, "internal_error", "Something went wrong on our side; it has been logged.")(
                 scope, receive, send_with_id)
         finally:
+            elapsed = time.perf_counter() - start
+            observe_request(scope, status, elapsed)
             # Path only: query strings may carry secrets; bodies are never logged.
             log.log(logging.DEBUG if scope["path"].startswith(self.quiet) else logging.INFO, "request", extra={
                 "request_id": request_id, "method": scope["method"], "path": scope["path"], "status": status,
-                "duration_ms": round((time.perf_counter() - start) * 1000, 2),
+                "duration_ms": round(elapsed * 1000, 2),
                 "client_ip": (scope.get("client") or ("", 0))[0],
             })
             request_id_var.reset(token)

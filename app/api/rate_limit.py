@@ -16,6 +16,7 @@ from collections import OrderedDict
 from collections.abc import MutableMapping
 from typing import Any
 
+from app import metrics
 from app.api.credentials import credential_of
 from app.api.deps import client_ip
 from app.api.errors import envelope
@@ -56,6 +57,7 @@ class RateLimitMiddleware:
             except Exception as exc:  # the database is down: the route answers for itself (fail open)
                 log.warning("rate limit not counted", extra={"error": type(exc).__name__})
             if quota is not None and quota.exceeded:
+                metrics.RATE_LIMITED.labels(group.value, "rate").inc()
                 await self._refuse(TooManyRequests("Too many requests; try again later.", retry_after=quota.retry_after),
                                    quota, scope, receive, send)
                 return
@@ -65,6 +67,7 @@ class RateLimitMiddleware:
         try:
             container.in_flight.acquire(subject)
         except TooManyRequests as exc:
+            metrics.RATE_LIMITED.labels(group.value, "in_flight").inc()
             await self._refuse(exc, quota, scope, receive, send)
             return
         try:  # held until the response has been sent, body included

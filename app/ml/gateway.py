@@ -28,6 +28,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from app import metrics
 from app.domain.errors import FileTooLarge, ModelsUnavailable, ServiceUnavailable
 from app.ml import worker
 from app.ml.registry import ModelRegistry, ModelSlot
@@ -115,8 +116,12 @@ class MlGateway:
         """Run a task from `app/ml/tasks.py` in the pool, with back-pressure and a deadline."""
         if self._occupied >= self.max_queue + self.workers:
             raise ServiceUnavailable("The verification engine is busy; retry shortly.", code="ml_busy", retry_after=2)
-        if not self.processes:
-            return await self._run_in_thread(task, args, kwargs)
+        with metrics.ML_DURATION.labels(getattr(task, "__name__", "?")).time():
+            if not self.processes:
+                return await self._run_in_thread(task, args, kwargs)
+            return await self._run_in_process(task, args, kwargs)
+
+    async def _run_in_process(self, task: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         self._count(1)
         try:
             deadline = asyncio.get_running_loop().time() + self.timeout  # the wait for a worker counts too
@@ -133,10 +138,16 @@ class MlGateway:
             self._count(-1)
 
     async def _take(self) -> _Worker:
-        await self._free.acquire()  # one task per worker: the queue is here, where it can be timed out
+        metrics.ML_QUEUE.inc()
+        try:
+            await self._free.acquire()  # one task per worker: the queue is here, where it can be timed out
+        finally:
+            metrics.ML_QUEUE.dec()
+        metrics.ML_IN_FLIGHT.inc()  # until this worker, or the one replacing it, is given back
         return self._idle.pop()
 
     def _give_back(self, slot: _Worker) -> None:
+        metrics.ML_IN_FLIGHT.dec()
         self._idle.append(slot)
         self._free.release()
 
@@ -218,7 +229,13 @@ class MlGateway:
 
     async def _run_in_thread(self, task: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         # A thread cannot be stopped: a timed-out task keeps its thread (and is counted) until it ends.
-        future = self._threads.submit(lambda: task(self._local, *args, **kwargs))
+        def call() -> Any:
+            metrics.ML_QUEUE.dec()
+            with metrics.ML_IN_FLIGHT.track_inprogress():
+                return task(self._local, *args, **kwargs)
+
+        metrics.ML_QUEUE.inc()
+        future = self._threads.submit(call)
         self._count(1)
         future.add_done_callback(lambda _: self._count(-1))
         try:

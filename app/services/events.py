@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from app import metrics
 from app.domain.events import (
     WEBHOOK_FANOUT_JOB,
     Event,
@@ -137,6 +138,7 @@ class EventHub:
             sub.end()
             return sub
         self._subs.add(sub)
+        metrics.EVENT_STREAMS.inc()
         if self._task is None or self._task.done():
             # A fresh context: the shared poll belongs to no request (logs and command counts).
             self._task = asyncio.get_running_loop().create_task(self._run(), name="event-hub",
@@ -145,13 +147,16 @@ class EventHub:
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
-        self._subs.discard(sub)
+        if sub in self._subs:  # `close` may have let it go already
+            self._subs.discard(sub)
+            metrics.EVENT_STREAMS.dec()
 
     def close(self) -> None:
         """Ends every stream (each response finishes cleanly) and the poll loop."""
         self._closed = True
         for sub in list(self._subs):
             sub.end()
+        metrics.EVENT_STREAMS.dec(len(self._subs))
         self._subs.clear()
         if self._task is not None:
             self._task.cancel()

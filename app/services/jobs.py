@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
+from app import metrics
 from app.domain.audit import AuditAction, ClientInfo
 from app.domain.errors import ConcurrentChange
 from app.domain.jobs import Job, JobNotFailed, JobNotFound, JobStatus, next_run_at
@@ -230,6 +231,7 @@ class JobService:
 
     async def _run(self, job: Job) -> None:
         kind = self._kinds[job.kind]
+        metrics.JOB_ATTEMPTS.labels(job.kind).inc()
         marked = job_kind_var.set(job.kind)  # the handler's task copies it; the worker's own calls stay unmarked
         try:
             handler = asyncio.ensure_future(asyncio.wait_for(kind.handler(job), kind.timeout))
@@ -275,6 +277,8 @@ class JobService:
         cap = spec.backoff_cap if spec and spec.backoff_cap is not None else self.settings.backoff_cap_seconds
         retry_at = next_run_at(now, job.attempts, base=base, cap=cap)
         updated = await self.repo.fail(job, owner=owner, error=error, now=now, retry_at=retry_at, lapsed=lapsed)
+        if updated is not None:
+            metrics.JOB_FAILURES.labels(job.kind, "true" if updated.status is JobStatus.FAILED else "false").inc()
         if updated is not None and updated.status is JobStatus.FAILED:
             log.error("job failed for good", extra={"job_id": job.id, "kind": job.kind, "attempts": job.attempts,
                                                     "error": error})

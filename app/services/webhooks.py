@@ -42,6 +42,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from standardwebhooks import Webhook
 
+from app import metrics
 from app.domain.audit import AuditAction, ClientInfo
 from app.domain.events import WEBHOOK_FANOUT_JOB, Event
 from app.domain.jobs import Job, next_run_at
@@ -243,6 +244,7 @@ class WebhookService:
         if event is None:
             return
         outcome = await self.send(endpoint, event)
+        metrics.WEBHOOK_DELIVERIES.labels("delivered" if outcome.success else "failed").inc()
         now = self.clock.now()
         retry = None if outcome.success or job.attempts_exhausted else next_run_at(
             now, job.attempts, base=self.s.backoff_base_seconds, cap=self.s.backoff_cap_seconds)

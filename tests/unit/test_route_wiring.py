@@ -17,6 +17,7 @@ TAKES_CONTAINER = {
     "app.api.events": "the live stream reads the hub, the clock and the settings",
     "app.api.gateway": "the gateway settings (forwarded auth, trusted proxies)",
     "app.api.console": "the staff console (its own helper)",
+    "app.api.metrics": "the metrics token setting and the database figures of the container itself",
 }
 
 
