@@ -6,16 +6,38 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install browser run test bench lint mutation clean
+.PHONY: install install-dev lock browser run test bench lint mutation clean
 
-install: $(STAMP)
-
-$(STAMP): pyproject.toml
+# Installs come from hash-pinned locks (Python 3.11, Linux x86_64), each complete and installed with
+# --no-deps, so nothing outside it is resolved: requirements.lock is the image's runtime (Dockerfile),
+# requirements-embedded.lock adds the embedded database (`make run`), requirements-dev.lock the test
+# toolchain (`make test`, `make lint`). The project itself goes in with --no-deps on top.
+define locked_install
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
-	$(PY) -m pip install --quiet --no-deps "mediapipe==0.10.21"  # ships its Face Mesh model; see pyproject
-	@touch $(STAMP)
+	$(PY) -m pip install --quiet --no-deps --require-hashes -r $(1)
+	$(PY) -m pip install --quiet --no-deps -e .
+	@touch $@
+endef
+install: $(STAMP)-run
+install-dev: $(STAMP)-dev
+$(STAMP)-run: pyproject.toml requirements-embedded.lock
+	$(call locked_install,requirements-embedded.lock)
+$(STAMP)-dev: pyproject.toml requirements-dev.lock
+	$(call locked_install,requirements-dev.lock)
+
+# After changing dependencies in pyproject.toml: new locks (needs uv: `pip install uv`). Each later lock
+# keeps the pins of the one before; mediapipe is locked without the dependencies it declares (see pyproject).
+# LOCK_ARGS passes more, e.g. `LOCK_ARGS="-c tested.txt"` (a `pip freeze`) to keep the versions a venv was tested with.
+UV ?= uv
+LOCK_FLAGS = --quiet --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+	--custom-compile-command "make lock" $(LOCK_ARGS)
+lock:
+	$(UV) pip compile pyproject.toml $(LOCK_FLAGS) -o requirements.lock
+	$(UV) pip compile pyproject.toml --extra embedded $(LOCK_FLAGS) -c requirements.lock -o requirements-embedded.lock
+	$(UV) pip compile pyproject.toml --extra dev $(LOCK_FLAGS) -c requirements-embedded.lock -o requirements-dev.lock
+	for lock in requirements.lock requirements-embedded.lock requirements-dev.lock; do \
+		echo "mediapipe==0.10.21" | $(UV) pip compile - --no-deps --no-header $(LOCK_FLAGS) >> $$lock || exit 1; done
 
 # The console's browser tests drive Debian's chromium with its chromedriver (Selenium; nothing is
 # downloaded). Installed here when running as root (CI, containers); otherwise those tests skip and say why.
@@ -29,13 +51,13 @@ browser:
 run: install
 	$(VENV)/bin/kycflow serve --host $(HOST) --port $(PORT)
 
-test: install browser
+test: install-dev browser
 	$(PY) -m pytest -n 2 --cov=app --cov-report=term --cov-fail-under=90 $(PYTEST_ARGS)
 
-bench: install
+bench: install-dev
 	$(PY) -m bench.run
 
-lint: install
+lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
@@ -47,7 +69,7 @@ lint: install
 # ICAO check digit (110 x weight is 0 mod 10), or a 28-digit context where 50 digits give the same paise.
 MUTATION_JOBS ?= 1
 MUTATION_MIN ?= 90
-mutation: install
+mutation: install-dev
 	rm -rf mutants && mkdir mutants
 	$(VENV)/bin/mutmut run --max-children $(MUTATION_JOBS) $(MUTANTS) > mutants/run.log 2>&1 \
 		|| { tail -n 40 mutants/run.log; exit 1; }
