@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from app import metrics
-from app.config import Settings
+from app.config import Settings, StartupError
 from app.domain.jobs import JobStatus
 from app.domain.kyc import CaseStatus, SubmissionPolicy
 from app.domain.loans import LoanStatus
@@ -32,6 +32,7 @@ from app.repositories.otps import OtpRepository
 from app.repositories.rate_counters import RateCounterRepository
 from app.repositories.rate_events import RateEventRepository
 from app.repositories.repayments import RepaymentRepository
+from app.repositories.transactions import Transactions, UnitOfWork, supports_transactions
 from app.repositories.user_log import UserLogRepository
 from app.repositories.users import UserRepository
 from app.repositories.webhooks import WebhookAttemptRepository, WebhookEndpointRepository
@@ -48,7 +49,7 @@ from app.services.idempotency import IdempotencyService
 from app.services.jobs import JobService, JobSettings
 from app.services.kyc import KycService, KycSettings
 from app.services.loans import LoanService
-from app.services.notifications import Mailer, Notifier, OutboxSms
+from app.services.notifications import Mailer, Notices, Notifier, OutboxSms
 from app.services.passwords import PasswordHasher
 from app.services.rate_limits import RateLimiter
 from app.services.request_limits import InFlightLimiter, RequestLimiter
@@ -59,6 +60,8 @@ from app.services.webhooks import WebhookService, WebhookSettings
 
 log = logging.getLogger("kycflow")
 R = TypeVar("R")
+NO_TRANSACTIONS = ("MONGODB_URI: the server is a standalone mongod, which has no multi-document transactions; "
+                   "use a replica set (one node will do: mongod --replSet rs0, then rs.initiate()) or Atlas")
 
 
 @dataclass
@@ -90,6 +93,7 @@ class Container:
     request_limits: RequestLimiter
     in_flight: InFlightLimiter
     gateway: GatewayService
+    transactions: Transactions
     repositories: list[Any] = field(default_factory=list)
     metrics_server: asyncio.Server | None = None
 
@@ -168,6 +172,9 @@ async def build_container(
     uri, embedded = await database_uri(settings)
     client = make_client(uri, max_idle_seconds=settings.mongo_max_idle_seconds,
                          **({"event_listeners": db_listeners} if db_listeners else {}))
+    if not await supports_transactions(client):
+        await close_client(client)
+        raise StartupError([NO_TRANSACTIONS])
     db = client[db_name or settings.mongodb_db]
     clock = Clock()
     repo = Repositories(db)  # every repository built here gets its indexes, none is forgotten
@@ -193,6 +200,9 @@ async def build_container(
         backoff_base_seconds=settings.job_backoff_base_seconds, backoff_cap_seconds=settings.job_backoff_cap_seconds,
         lanes={WEBHOOK_DELIVERY_LANE: settings.webhook_delivery_workers},
     ), audit)
+    transactions = Transactions(client, UnitOfWork(
+        users=users_repo, kyc=kyc_cases, loans=loans, repayments=repayments, jobs=jobs_repo, events=events_repo,
+        audit=user_log), after_commit=jobs.wake)
     events = EventService(events_repo, jobs, clock)
     webhooks = WebhookService(
         settings=WebhookSettings(
@@ -203,6 +213,7 @@ async def build_container(
         endpoints=endpoints, attempts=attempts, events=events_repo, jobs=jobs, audit=audit, clock=clock)
     notifier = Notifier(Mailer(settings, clock), OutboxSms(settings.data_dir / "outbox", clock),
                         settings.otp_ttl_seconds // 60)
+    notices = Notices(jobs, notifier)
     auth = AuthService(
         settings=settings, users=users_repo, otps=otps, passwords=passwords,
         tokens=TokenService(settings, clock), notifier=notifier, limiter=RateLimiter(rate_events, clock),
@@ -219,20 +230,21 @@ async def build_container(
                              weights=settings.kyc_check_weights, auto_decision=settings.kyc_auto_decision,
                              claim_minutes=settings.kyc_claim_minutes),
         cases=kyc_cases, files=files, cipher=cipher, users=users_repo, challenges=challenges, ml=ml,
-        limits=verification.limits, jobs=jobs, audit=audit, notifier=notifier, clock=clock, events=events,
+        limits=verification.limits, transactions=transactions, jobs=jobs, audit=audit, notices=notices, clock=clock,
+        events=events,
     )
     catalogue = CatalogueService(banks, products, audit, clock)
     lending = LoanService(loans=loans, repayments=repayments, catalogue=catalogue, users=users_repo, audit=audit,
-                          notifier=notifier, jobs=jobs, clock=clock, events=events)
+                          notices=notices, transactions=transactions, clock=clock, events=events)
     return Container(
         catalogue=catalogue, loans=lending, events=events, webhooks=webhooks,
         events_hub=EventHub(events_repo, poll_seconds=settings.events_poll_seconds),
         cipher=cipher, files=files, kyc=kyc, idempotency=IdempotencyService(idempotency, clock),
         settings=settings, clock=clock, client=client, db=db, embedded=embedded, passwords=passwords,
-        users_repo=users_repo, auth=auth, users=UserService(users_repo, audit, clock, jobs),
+        users_repo=users_repo, auth=auth, users=UserService(users_repo, audit, clock, jobs, transactions),
         admin=AdminService(users_repo, passwords, audit, clock), audit=audit,
         api_keys=ApiKeyService(api_keys, audit, clock, usage_flush_seconds=settings.api_key_usage_flush_seconds),
-        ml=ml,
+        ml=ml, transactions=transactions,
         verification=verification, jobs=jobs, repositories=repo.built,
         request_limits=RequestLimiter(rate_counters, clock, settings.rate_limit_table(), batch=settings.rate_limit_batch),
         in_flight=InFlightLimiter(settings.max_in_flight_per_caller),

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 from bson import ObjectId
 from bson.errors import InvalidId
@@ -25,13 +27,14 @@ _WRITES = frozenset({
     "find_one_and_update", "find_one_and_replace", "find_one_and_delete", "bulk_write", "create_index",
     "create_indexes", "drop_index", "drop",
 })
+_CURSORS = frozenset({"find", "aggregate"})
 
 
 # Server codes for a record over the size limit: BSONObjectTooLarge, and an update whose result is.
 _TOO_LARGE_CODES = frozenset({10334, 17419, 17420})
 
 
-def _unavailable(exc: Exception) -> ServiceUnavailable:
+def unavailable(exc: Exception) -> ServiceUnavailable:
     return ServiceUnavailable("The database is not reachable right now; try again shortly.",
                               code="database_unavailable", retry_after=1, reason=type(exc).__name__)
 
@@ -44,7 +47,7 @@ async def guarded(op: Callable[[], Awaitable[R]], *, read: bool) -> R:
     try:
         return await op()
     except ServerSelectionTimeoutError as exc:  # no server for serverSelectionTimeoutMS: retrying waits again
-        raise _unavailable(exc) from exc
+        raise unavailable(exc) from exc
     except DocumentTooLarge as exc:  # what the caller sent is too large to store: theirs to fix (413)
         raise RecordTooLarge() from exc
     except OperationFailure as exc:
@@ -53,29 +56,34 @@ async def guarded(op: Callable[[], Awaitable[R]], *, read: bool) -> R:
         raise
     except AutoReconnect as exc:
         if not read:
-            raise _unavailable(exc) from exc
+            raise unavailable(exc) from exc
         log.warning("database connection dropped; retrying the read once", extra={"error": type(exc).__name__})
     try:
         return await op()
     except AutoReconnect as exc:
-        raise _unavailable(exc) from exc
+        raise unavailable(exc) from exc
 
 
 class GuardedCollection:
-    """The driver's collection, with every read and write going through `guarded`."""
+    """The driver's collection, with every read and write going through `guarded`; with `session`,
+    every call carries it (a repository bound to a transaction, see `RepositoryBase.bound`)."""
 
-    def __init__(self, collection: Any) -> None:
-        self._collection = collection
+    def __init__(self, collection: Any, session: Any = None) -> None:
+        self._collection, self._session = collection, session
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._collection, name)
+        if self._session is not None and name in _CURSORS:
+            return functools.partial(attr, session=self._session)
         if name not in _READS and name not in _WRITES:
             return attr  # find/aggregate cursors are guarded where they are consumed (RepositoryBase)
+        session = self._session
 
         async def call(*args: Any, **kwargs: Any) -> Any:
+            if session is not None:
+                kwargs["session"] = session
             # Inside a transaction a lost connection aborts the whole transaction: no lone retry there.
-            read = name in _READS and kwargs.get("session") is None
-            return await guarded(lambda: attr(*args, **kwargs), read=read)
+            return await guarded(lambda: attr(*args, **kwargs), read=name in _READS and session is None)
 
         return call
 
@@ -97,6 +105,12 @@ class RepositoryBase:
 
     async def ensure_indexes(self) -> None:  # overridden where a collection needs them
         return None
+
+    def bound(self, session: Any) -> Self:
+        """This repository inside a transaction: every call on its collection carries `session`."""
+        clone = copy.copy(self)
+        clone.collection = GuardedCollection(self.collection._collection, session)
+        return clone
 
     async def aggregate(self, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
         async def run() -> list[dict[str, Any]]:

@@ -58,12 +58,12 @@ class EventRepository(RepositoryBase):
         await self.collection.create_index([("audiences", ASCENDING), ("_id", ASCENDING)])
         await self.collection.create_index("expires_at", expireAfterSeconds=0)
 
-    async def add(self, event: Event, *, session: Any = None) -> None:
+    async def add(self, event: Event) -> None:
         await self.collection.insert_one({
             "_id": ObjectId(event.id), "type": event.type.value, "user_id": event.user_id, "data": event.data,
             "created_at": event.created_at, "audiences": list(event.audiences),
             "expires_at": event.created_at + self.retention,
-        }, session=session)
+        })
 
     async def get(self, event_id: str) -> Event | None:
         oid = to_object_id(event_id)

@@ -7,8 +7,6 @@ taken over can no longer complete or fail the job it lost.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,10 +33,6 @@ def _from_doc(doc: dict[str, Any]) -> Job:
 class JobRepository(EntityRepository[Job]):
     collection_name = "jobs"
 
-    def __init__(self, db: Any) -> None:
-        super().__init__(db)
-        self._transactions: bool | None = None
-
     async def ensure_indexes(self) -> None:
         await self.collection.create_index("key", unique=True)
         # The claim query: due queued jobs, and running ones whose lease lapsed.
@@ -53,26 +47,8 @@ class JobRepository(EntityRepository[Job]):
 
     # --- writing a job beside the change that needs it -------------------------------
 
-    async def supports_transactions(self) -> bool:
-        """Multi-document transactions need a replica set or mongos (Atlas, SecantusDB: yes;
-        a standalone mongod: no)."""
-        if self._transactions is None:
-            hello = await self.db.client.admin.command("hello")
-            self._transactions = bool(hello.get("setName") or hello.get("msg") == "isdbgrid")
-        return self._transactions
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Any]:
-        """A session inside a committed-on-exit transaction, or None where the server has none
-        (then callers rely on the enqueue-first order; see `app/services/jobs.py`)."""
-        if not await self.supports_transactions():
-            yield None
-            return
-        async with self.db.client.start_session() as session, await session.start_transaction():
-            yield session
-
     async def enqueue(self, *, key: str, kind: str, payload: dict[str, Any], max_attempts: int, run_at: datetime,
-                      now: datetime, session: Any = None) -> tuple[Job, bool]:
+                      now: datetime) -> tuple[Job, bool]:
         """Queue a job unless one with `key` exists; returns it and whether it is new. An upsert rather
         than an insert: a duplicate key error would abort the caller's transaction. One round trip:
         the job comes back with the `_id` chosen here only when this call created it."""
@@ -84,7 +60,7 @@ class JobRepository(EntityRepository[Job]):
                 "attempts": 0, "max_attempts": max_attempts, "run_at": run_at, "created_at": now, "updated_at": now,
                 "lease_owner": None, "lease_until": None, "last_error": None, "finished_at": None,
             }},
-            upsert=True, return_document=ReturnDocument.AFTER, session=session,
+            upsert=True, return_document=ReturnDocument.AFTER,
         )
         assert doc is not None
         return _from_doc(doc), doc["_id"] == oid
@@ -147,6 +123,15 @@ class JobRepository(EntityRepository[Job]):
             query["lease_until"] = job.lease_until
         doc = await self.collection.find_one_and_update(query, {"$set": fields}, return_document=ReturnDocument.AFTER)
         return _from_doc(doc) if doc else None
+
+    async def claim_effect(self, job_id: str) -> bool:
+        """True once per job (until `release_effect`): its outside effect may happen now."""
+        result = await self.collection.update_one({"_id": to_object_id(job_id), "effect_claimed": {"$ne": True}},
+                                                  {"$set": {"effect_claimed": True}})
+        return result.modified_count == 1
+
+    async def release_effect(self, job_id: str) -> None:
+        await self.collection.update_one({"_id": to_object_id(job_id)}, {"$set": {"effect_claimed": False}})
 
     async def release(self, owner: str, *, now: datetime) -> int:
         """Give back every job `owner` holds (shutdown): due at once, and the interrupted attempt

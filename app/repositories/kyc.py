@@ -120,9 +120,8 @@ class KycCaseRepository(EntityRepository[KycCase]):
                 pass  # never created here (a new database), or dropped at an earlier start
         await self.db.drop_collection("kyc_queue")  # the old queue's counters; nothing when already gone
 
-    async def _update(self, query: dict[str, Any], update: dict[str, Any], session: Any = None) -> KycCase | None:
-        doc = await self.collection.find_one_and_update(query, update, return_document=ReturnDocument.AFTER,
-                                                        session=session)
+    async def _update(self, query: dict[str, Any], update: dict[str, Any]) -> KycCase | None:
+        doc = await self.collection.find_one_and_update(query, update, return_document=ReturnDocument.AFTER)
         return _from_doc(doc) if doc else None
 
     # --- reading ---------------------------------------------------------------------------
@@ -228,15 +227,14 @@ class KycCaseRepository(EntityRepository[KycCase]):
 
     # --- transitions -----------------------------------------------------------------------
 
-    async def submit(self, case_id: str, user_id: str, applicant: dict[str, Any], now: datetime,
-                     session: Any = None) -> KycCase | None:
+    async def submit(self, case_id: str, user_id: str, applicant: dict[str, Any], now: datetime) -> KycCase | None:
         return await self._update(self._open(case_id, user_id), {"$set": {
             "status": CaseStatus.SUBMITTED.value, "checks_state": ChecksState.RUNNING.value, "submitted_at": now,
             "updated_at": now, "applicant": applicant, "risk_rank": UNASSESSED,
-        }}, session=session)
+        }})
 
     async def record_checks(self, case_id: str, checks: list[Check], assessment: Assessment,
-                            now: datetime, session: Any = None) -> KycCase | None:
+                            now: datetime) -> KycCase | None:
         """Written once: a retried job finds the checks already DONE and changes nothing."""
         return await self._update(
             {"_id": to_object_id(case_id), "status": CaseStatus.SUBMITTED.value,
@@ -245,17 +243,7 @@ class KycCaseRepository(EntityRepository[KycCase]):
                       "risk_level": assessment.risk_level.value, "breakdown": assessment.breakdown,
                       "risk_rank": RISK_RANK[assessment.risk_level.value],
                       "checks_completed_at": now,
-                      "checks_state": ChecksState.DONE.value, "updated_at": now}}, session=session)
-
-    async def claim_notice(self, case_id: str, key: str) -> bool:
-        """True once per notice key: the caller may send it (see `release_notice`)."""
-        result = await self.collection.update_one({"_id": to_object_id(case_id), "notices": {"$ne": key}},
-                                                  {"$push": {"notices": key}})
-        return bool(result.modified_count)
-
-    async def release_notice(self, case_id: str, key: str) -> None:
-        """The notice was not delivered: a retry may claim it again."""
-        await self.collection.update_one({"_id": to_object_id(case_id)}, {"$pull": {"notices": key}})
+                      "checks_state": ChecksState.DONE.value, "updated_at": now}})
 
     async def claim(self, case_id: str, claim: Claim) -> KycCase | None:
         """Take (or extend) a submitted case for `claim.by`, unless another auditor's claim is live."""
@@ -267,7 +255,7 @@ class KycCaseRepository(EntityRepository[KycCase]):
     async def release(self, case_id: str, auditor_id: str) -> KycCase | None:
         return await self._update({"_id": to_object_id(case_id), "claim.by": auditor_id}, {"$set": {"claim": None}})
 
-    async def decide(self, case_id: str, decision: Decision, now: datetime, session: Any = None) -> KycCase | None:
+    async def decide(self, case_id: str, decision: Decision, now: datetime) -> KycCase | None:
         """Only a submitted case whose checks finished, and never by its own customer."""
         status = CaseStatus.APPROVED if decision.approved else CaseStatus.REJECTED
         query: dict[str, Any] = {"_id": to_object_id(case_id), "status": CaseStatus.SUBMITTED.value,
@@ -276,4 +264,4 @@ class KycCaseRepository(EntityRepository[KycCase]):
             query["$or"] = _unclaimed_or_held_by(decision.by, now)
         return await self._update(
             query,
-            {"$set": {"status": status.value, "decision": asdict(decision), "updated_at": now}}, session=session)
+            {"$set": {"status": status.value, "decision": asdict(decision), "updated_at": now}})

@@ -135,7 +135,7 @@ class LoanRepository(EntityRepository[Loan]):
 
     # --- writing ---------------------------------------------------------------------------
 
-    async def add(self, loan: Loan, *, session: Any = None) -> Loan:
+    async def add(self, loan: Loan) -> Loan:
         """Stores a new loan; `DuplicateApplication` when the customer has this product open already."""
         oid = ObjectId()
         first = loan.history[0] if loan.history else StatusChange(loan.status, loan.created_at, None)
@@ -148,12 +148,12 @@ class LoanRepository(EntityRepository[Loan]):
             "updated_at": loan.updated_at, "history": [_change(first)], "rev": 0, "decided_by": loan.decided_by,
         }
         try:
-            await self.collection.insert_one(doc, session=session)
+            await self.collection.insert_one(doc)
         except DuplicateKeyError:
             raise DuplicateApplication() from None
         return replace(loan, id=str(oid))  # as stored; reading 360 rows back would cost more than the insert
 
-    async def save(self, before: Loan, after: Loan, *, session: Any = None) -> Loan | None:
+    async def save(self, before: Loan, after: Loan) -> Loan | None:
         """Writes `after`, a change the domain computed from `before`, if the stored loan is still
         `before` (same state and revision); None if it changed since. Only what moved is set."""
         old, new = _state(before), _state(after)
@@ -164,15 +164,8 @@ class LoanRepository(EntityRepository[Loan]):
             update["$set"].update({_ENTERED[h.status]: h.at for h in added if h.status in _ENTERED})
         doc = await self.collection.find_one_and_update(
             {"_id": to_object_id(before.id), "status": before.status.value, "rev": before.rev}, update,
-            return_document=ReturnDocument.AFTER, session=session)
+            return_document=ReturnDocument.AFTER)
         return _from_doc(doc) if doc else None
-
-    async def claim_notice(self, loan_id: str, key: str) -> bool:
-        """True once per notice key: the caller may send it. The last 20 keys are kept, far more than
-        the notices a retried job could overlap."""
-        result = await self.collection.update_one({"_id": to_object_id(loan_id), "notices": {"$ne": key}},
-                                                  {"$push": {"notices": {"$each": [key], "$slice": -20}}})
-        return bool(result.modified_count)
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -192,12 +185,12 @@ class LoanRepository(EntityRepository[Loan]):
         docs = await guarded(run, read=True)
         return Page([_from_doc(d, full=full) for d in docs], await self.count(query), page.page, page.page_size)
 
-    async def open_loans(self, user_id: str, *, session: Any = None) -> list[OpenInstalment]:
+    async def open_loans(self, user_id: str) -> list[OpenInstalment]:
         """The customer's open applications and loans (applied, approved or running): each may end in
         instalments to pay, so each counts in eligibility. Only their EMIs are read."""
         async def run() -> list[dict[str, Any]]:
             cursor = self.collection.find({"user_id": user_id, "status": {"$in": _OPEN}},
-                                          {"emi": 1, "product.repayment_frequency": 1}, session=session)
+                                          {"emi": 1, "product.repayment_frequency": 1})
             return [doc async for doc in cursor]
 
         return [OpenInstalment(str(d["_id"]), d["emi"], RepaymentFrequency(d["product"]["repayment_frequency"]))

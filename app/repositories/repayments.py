@@ -27,7 +27,7 @@ class RepaymentRepository(RepositoryBase):
     async def ensure_indexes(self) -> None:
         await self.collection.create_index([("loan_id", ASCENDING), ("paid_at", ASCENDING), ("_id", ASCENDING)])
 
-    async def add(self, repayment: Repayment, session: Any = None) -> Repayment:
+    async def add(self, repayment: Repayment) -> Repayment:
         oid = ObjectId()
         doc = {
             "_id": oid, "loan_id": repayment.loan_id, "user_id": repayment.user_id, "kind": repayment.kind.value,
@@ -37,7 +37,7 @@ class RepaymentRepository(RepositoryBase):
             "outstanding_after": repayment.outstanding_after, "paid_at": repayment.paid_at,
             "recorded_by": repayment.recorded_by, "breakdown": repayment.breakdown,
         }
-        await self.collection.insert_one(doc, session=session)
+        await self.collection.insert_one(doc)
         return _from_doc(doc)
 
     async def for_loan(self, loan_id: str) -> list[Repayment]:

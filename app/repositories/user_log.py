@@ -33,12 +33,12 @@ class UserLogRepository(EntityRepository[AuditEntry]):
     def to_entity(self, doc: dict[str, Any]) -> AuditEntry:
         return _from_doc(doc)
 
-    async def add(self, entry: AuditEntry, *, session: Any = None) -> None:
+    async def add(self, entry: AuditEntry) -> None:
         await self.collection.insert_one({
             "action": entry.action, "timestamp": entry.timestamp, "user_id": entry.user_id,
             "actor_id": entry.actor_id, "actor_role": entry.actor_role, "ip_address": entry.ip_address,
             "user_agent": entry.user_agent, "details": entry.details,
-        }, session=session)
+        })
 
     async def search(
         self, *, user_id: str | None = None, actor_id: str | None = None, action: str | None = None,

@@ -152,12 +152,11 @@ class UserRepository(EntityRepository[User]):
     def to_entity(self, doc: dict[str, Any]) -> User:
         return _from_doc(doc)
 
-    async def claim_loan_book(self, user_id: str, *, session: Any) -> None:
+    async def claim_loan_book(self, user_id: str) -> None:
         """Write the customer's book version inside a loan change's transaction: two changes to one
         customer's book at once then conflict, and the retried one sees the other's loan (eligibility is
         judged on the whole book, so two loans must never each be judged without the other)."""
-        await self.collection.update_one({"_id": to_object_id(user_id)}, {"$inc": {"loan_book_version": 1}},
-                                         session=session)
+        await self.collection.update_one({"_id": to_object_id(user_id)}, {"$inc": {"loan_book_version": 1}})
 
     async def get_with_session(self, user_id: str, session_id: str) -> tuple[User | None, Session | None]:
         oid = to_object_id(user_id)
@@ -288,14 +287,14 @@ class UserRepository(EntityRepository[User]):
                 await self.collection.update_one({"_id": doc["_id"], kind: identifier}, {"$unset": {kind: ""}})
         return deleted
 
-    async def _set(self, user_id: str, changes: dict[str, Any], *, expect: dict[str, Any] | None = None,
-                   session: Any = None) -> User | None:
-        """Set fields atomically; `expect` adds conditions (compare-and-set); `session`: inside a transaction."""
+    async def _set(self, user_id: str, changes: dict[str, Any], *,
+                   expect: dict[str, Any] | None = None) -> User | None:
+        """Set fields atomically; `expect` adds conditions (compare-and-set)."""
         oid = to_object_id(user_id)
         if oid is None:
             return None
         doc = await self.collection.find_one_and_update(
-            {"_id": oid, **(expect or {})}, {"$set": changes}, return_document=ReturnDocument.AFTER, session=session
+            {"_id": oid, **(expect or {})}, {"$set": changes}, return_document=ReturnDocument.AFTER
         )
         return _from_doc(doc) if doc else None
 
@@ -308,8 +307,7 @@ class UserRepository(EntityRepository[User]):
         return {"profile_risk": {"status": "PENDING", "score": None, "level": None, "queued_at": queued_at}}
 
     async def save_profile(self, user_id: str, *, profile: dict[str, Any], name: str | None, now: datetime,
-                           queue_risk_at: datetime | None = None, identity_open: bool = False,
-                           session: Any = None) -> User | None:
+                           queue_risk_at: datetime | None = None, identity_open: bool = False) -> User | None:
         """Replace the profile (and the name when given); `queue_risk_at` marks a new pending
         risk assessment in the same write. `identity_open`: only while no KYC case is reviewing or
         has approved the name and date of birth (None otherwise)."""
@@ -317,17 +315,17 @@ class UserRepository(EntityRepository[User]):
         if name is not None:
             changes["name"] = name
         expect = {"kyc_status": {"$nin": list(_IDENTITY_HELD)}} if identity_open else None
-        return await self._set(user_id, changes, expect=expect, session=session)
+        return await self._set(user_id, changes, expect=expect)
 
     async def save_financial_details(self, user_id: str, details: FinancialDetails, now: datetime, *,
-                                     queue_risk_at: datetime | None = None, session: Any = None) -> User | None:
+                                     queue_risk_at: datetime | None = None) -> User | None:
         return await self._set(user_id, {"financial_details": dict(details), "updated_at": now,
-                                         **self._pending_risk(queue_risk_at)}, session=session)
+                                         **self._pending_risk(queue_risk_at)})
 
     async def save_employment_details(self, user_id: str, details: EmploymentDetails, now: datetime, *,
-                                      queue_risk_at: datetime | None = None, session: Any = None) -> User | None:
+                                      queue_risk_at: datetime | None = None) -> User | None:
         return await self._set(user_id, {"employment_details": dict(details), "updated_at": now,
-                                         **self._pending_risk(queue_risk_at)}, session=session)
+                                         **self._pending_risk(queue_risk_at)})
 
     async def finish_profile_risk(self, user_id: str, queued_at: datetime, *, score: int, level: str,
                                   factors: dict[str, int], now: datetime) -> bool:
@@ -359,7 +357,7 @@ class UserRepository(EntityRepository[User]):
             query["$or"] = [{"name": pattern}, {"email": pattern}, {"phone": pattern}]
         return await self.paginate(query, sort=[("created_at", -1), ("_id", -1)], page=page)
 
-    async def set_kyc_status(self, user_id: str, status: KycStatus, now: datetime, *, session: Any = None) -> None:
+    async def set_kyc_status(self, user_id: str, status: KycStatus, now: datetime) -> None:
         """The KYC summary follows the case (`kyc_doc` holds the truth); `kyc_status_updated_at` says when it moved."""
         changes: dict[str, Any] = {"kyc_status": status.value, "kyc_status_updated_at": now}
         if status == KycStatus.SUBMITTED:  # a new submission: the last case's risk no longer applies
@@ -369,7 +367,7 @@ class UserRepository(EntityRepository[User]):
             # The name and date of birth the case verified, pinned in the same write: the record's own
             # values at this instant (held unchanged since the submission: `save_profile`).
             update = [{"$set": changes}, _PIN_IDENTITY]
-        await self.collection.update_one({"_id": to_object_id(user_id)}, update, session=session)
+        await self.collection.update_one({"_id": to_object_id(user_id)}, update)
 
     async def role_counts(self) -> dict[str, int]:
         rows = await self.aggregate([{"$group": {"_id": "$role", "n": {"$sum": 1}}}])
@@ -377,6 +375,6 @@ class UserRepository(EntityRepository[User]):
         counts.update({row["_id"]: row["n"] for row in rows})
         return counts
 
-    async def set_kyc_risk(self, user_id: str, risk_level: str, score: int, *, session: Any = None) -> None:
+    async def set_kyc_risk(self, user_id: str, risk_level: str, score: int) -> None:
         await self.collection.update_one({"_id": to_object_id(user_id)},
-                                         {"$set": {"risk_level": risk_level, "kyc_score": score}}, session=session)
+                                         {"$set": {"risk_level": risk_level, "kyc_score": score}})

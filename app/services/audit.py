@@ -8,6 +8,7 @@ from typing import Any
 from app.domain.audit import AuditEntry, ClientInfo
 from app.domain.pages import Page, PageRequest
 from app.domain.users import User
+from app.repositories.transactions import UnitOfWork
 from app.repositories.user_log import UserLogRepository
 from app.services.clock import Clock
 
@@ -18,15 +19,15 @@ class AuditService:
 
     async def record(
         self, action: str, *, user_id: str | None, actor: User | None = None, client: ClientInfo | None = None,
-        actor_id: str | None = None, actor_role: str | None = None, session: Any = None, **details: Any,
+        actor_id: str | None = None, actor_role: str | None = None, tx: UnitOfWork | None = None, **details: Any,
     ) -> None:
-        """With `session`, inside the caller's transaction: the entry commits with the change it records."""
+        """With `tx`, in that unit of work: the entry commits with the change it records."""
         client = client or ClientInfo()
-        await self.repo.add(AuditEntry(
+        await (tx.audit if tx else self.repo).add(AuditEntry(
             action=str(action), timestamp=self.clock.now(), user_id=user_id,
             actor_id=actor.id if actor else actor_id, actor_role=actor.role.value if actor else actor_role,
             ip_address=client.ip_address, user_agent=client.user_agent, details=details,
-        ), session=session)
+        ))
 
     async def search(
         self, *, user_id: str | None = None, actor_id: str | None = None, action: str | None = None,

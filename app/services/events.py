@@ -1,7 +1,7 @@
 """Domain events: publishing into the outbox, and the per-process hub behind `GET /events`.
 
 **Publishing** (`EventService.publish`) writes the event and queues its webhook fan-out job in
-the caller's step, so both commit with the state change or not at all (see `JobService.atomically`).
+the caller's unit of work, so both commit with the state change or not at all.
 
 **The live stream** reads the outbox, never an in-memory bus, so an event produced by another
 instance or by `kycflow worker` reaches every viewer. One `EventHub` per process runs one poll
@@ -33,6 +33,7 @@ from app.domain.events import (
 )
 from app.domain.users import User
 from app.repositories.events import EventRepository, id_time, new_event_id
+from app.repositories.transactions import UnitOfWork
 from app.services.clock import Clock
 from app.services.jobs import JobService
 
@@ -44,22 +45,16 @@ class EventService:
     def __init__(self, repo: EventRepository, jobs: JobService, clock: Clock) -> None:
         self.repo, self.jobs, self.clock = repo, jobs, clock
 
-    async def publish(self, event_type: EventType, *, user_id: str, data: Mapping[str, Any],
-                      session: Any = None) -> Event:
-        """Record that `event_type` happened to customer `user_id`.
-
-        Call it inside the step that makes the change, with that step's `session` (the one
-        `JobService.atomically` passes), after the change succeeded: the event and its webhook
-        fan-out job then commit together with the change. Without a session it writes at once.
+    async def publish(self, tx: UnitOfWork, event_type: EventType, *, user_id: str, data: Mapping[str, Any]) -> Event:
+        """Record that `event_type` happened to customer `user_id`, in the unit of work `tx` of the
+        change, after the change succeeded: the event and its webhook fan-out job commit with it.
         `data` holds ids, statuses, masked numbers and amounts (`Decimal`, sent as exact strings);
         a clear document number or a float raises `UnsafeEventPayload` (a defect, caught by tests).
         Live viewers: the customer, plus staff for the review-queue events (`STAFF_EVENTS`)."""
         event = Event(id=new_event_id(), type=EventType(event_type), user_id=user_id, data=safe_payload(data),
                       created_at=self.clock.now(), audiences=audiences_for(EventType(event_type), user_id))
-        # The job first, as every step does: without transactions a crash then leaves a no-op job.
-        await self.jobs.enqueue(WEBHOOK_FANOUT_JOB, f"{WEBHOOK_FANOUT_JOB}:{event.id}", {"event_id": event.id},
-                                session=session)
-        await self.repo.add(event, session=session)
+        await self.jobs.enqueue(WEBHOOK_FANOUT_JOB, f"{WEBHOOK_FANOUT_JOB}:{event.id}", {"event_id": event.id}, tx=tx)
+        await tx.events.add(event)
         return event
 
     async def get(self, event_id: str) -> Event | None:

@@ -12,20 +12,18 @@ deliveries wait on other people's servers (`WEBHOOK_DELIVERY_WORKERS`), so a slo
 a delivery worker, never one of the `JOB_WORKERS` that run KYC checks. Lanes only filter what a
 worker claims; claims and leases stay in the database, so any number of processes share a lane.
 
-**Same step as the state change.** The embedded server (SecantusDB) and production MongoDB
-(a replica set or Atlas) support multi-document transactions, so `JobService.atomically`
-runs the caller's step in one: the job and the state change commit together or not at all.
-The step enqueues *first*, so where a server has no transactions (a standalone mongod,
-detected with `hello`) it runs without one and a crash can still not lose the job: at
-worst the job exists and the state change does not, and the handler, finding no state to
-act on, completes as a no-op.
+**Same step as the state change.** A job is queued in the unit of work of the change that needs
+it (`enqueue(..., tx=tx)`, see `app/repositories/transactions.py`): the job and the change commit
+together or not at all, and the workers are woken after the commit. Multi-document transactions
+need a replica set or mongos (production MongoDB, Atlas, the embedded SecantusDB); the service
+refuses to start on a standalone mongod.
 
 **The handler contract** (`register(kind, handler)`; `handler(job)` is awaited):
 - *Idempotent.* A job may run more than once: a lease can lapse while a slow handler still
   works, a worker can die after writing its result but before marking the job done. So a
   handler writes its result under the state it expects (`find_one_and_update` filtered on
   a status or a marker carried in `job.payload`) and treats "already done" or "no longer
-  wanted" as success. It never appends, sends or increments unconditionally.
+  wanted" as success. It never appends or increments unconditionally, and sends through `once`.
 - *Raise to retry.* Any exception, or running past the timeout, is a failed attempt: the
   job is queued again at `now + backoff` (see `app/domain/jobs.py`). Return normally when
   there is nothing to do. Error messages are stored in `last_error`: never put secrets or
@@ -39,28 +37,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import random
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from app import metrics
 from app.domain.audit import AuditAction, ClientInfo
-from app.domain.errors import ConcurrentChange
 from app.domain.jobs import Job, JobNotFailed, JobNotFound, JobStatus, next_run_at
 from app.domain.pages import Page, PageRequest
 from app.domain.users import User
 from app.logging_setup import job_kind_var
 from app.repositories.jobs import JobRepository
+from app.repositories.transactions import UnitOfWork
 from app.services.audit import AuditService
 from app.services.clock import Clock
 
 log = logging.getLogger("kycflow.jobs")
-T = TypeVar("T")
-_TRANSACTION_TRIES = 10  # backoff 5, 10, 20 … 160, then 200 ms (±50 %) between them: about a second in all
 Handler = Callable[[Job], Awaitable[None]]
 
 
@@ -115,39 +110,30 @@ class JobService:
     def lane_kinds(self, lane: str | None) -> list[str]:
         return sorted(kind for kind, spec in self._kinds.items() if spec.lane == lane)
 
-    async def enqueue(self, kind: str, key: str, payload: dict[str, Any], *, session: Any = None,
+    async def enqueue(self, kind: str, key: str, payload: dict[str, Any], *, tx: UnitOfWork | None = None,
                       run_at: datetime | None = None) -> Job:
-        """Queue `kind` once per `key` (a second call returns the first job). With `session`,
-        inside the caller's transaction (see `atomically`)."""
+        """Queue `kind` once per `key` (a second call returns the first job). With `tx`, inside that
+        unit of work (the workers wake after its commit)."""
         now = self.clock.now()
         spec = self._kinds.get(kind)
         attempts = spec.max_attempts if spec and spec.max_attempts else self.settings.max_attempts
-        job, created = await self.repo.enqueue(key=key, kind=kind, payload=payload, max_attempts=attempts,
-                                               run_at=run_at or now, now=now, session=session)
-        if created and session is None:
+        job, created = await (tx.jobs if tx else self.repo).enqueue(key=key, kind=kind, payload=payload,
+                                                                    max_attempts=attempts, run_at=run_at or now, now=now)
+        if created and tx is None:
             self.wake()
         return job
 
-    async def atomically(self, step: Callable[[Any], Awaitable[T]]) -> T:
-        """Run `step(session)` in one transaction where the server has them (session None where not:
-        the step must then enqueue before it changes state). Retried on a transient conflict, so the
-        step writes only through `session` (mails, audit entries: after it returns)."""
-        for attempt in range(_TRANSACTION_TRIES):
-            try:
-                async with self.repo.transaction() as session:
-                    result = await step(session)
-                self.wake()  # after the commit: a job is visible to workers only now
-                return result
-            except Exception as exc:
-                transient = getattr(exc, "has_error_label", lambda _: False)("TransientTransactionError")
-                if not transient:
-                    raise
-                if attempt == _TRANSACTION_TRIES - 1:  # still conflicting: the caller may retry (409), never a 500
-                    raise ConcurrentChange(retry_after=1) from exc
-                # A write conflict: the other transaction is still open; give it time to commit
-                # (retrying at once conflicts again), then the retry sees its result.
-                await asyncio.sleep(min(0.005 * 2 ** attempt, 0.2) * random.uniform(0.5, 1.5))
-        raise AssertionError("unreachable")
+    async def once(self, job: Job, effect: Callable[[], Awaitable[None]]) -> None:
+        """Run a handler's outside effect that cannot be undone (a mail) at most once per job: claimed
+        on the job first, so a run again (a lease lapsed after the send) skips it. An effect that
+        raises gives the claim back, and the job retries with backoff."""
+        if not await self.repo.claim_effect(job.id):
+            return
+        try:
+            await effect()
+        except BaseException:
+            await self.repo.release_effect(job.id)
+            raise
 
     def wake(self) -> None:
         if self._wake is not None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from app.domain.audit import AuditAction, ClientInfo
 from app.domain.documents import DocumentType, is_expired, is_valid_aadhaar, is_valid_pan
-from app.domain.errors import DeliveryFailed, InvalidInput, NoFaceDetected
+from app.domain.errors import InvalidInput, NoFaceDetected
 from app.domain.events import EventType
 from app.domain.ids import parse_id
 from app.domain.jobs import Job
@@ -56,16 +56,16 @@ from app.ml.images import sniff_format
 from app.repositories.files import EncryptedFileStore
 from app.repositories.kyc import KycCaseRepository
 from app.repositories.liveness_challenges import LivenessChallengeRepository
+from app.repositories.transactions import Transactions, UnitOfWork
 from app.repositories.users import UserRepository
 from app.services.audit import AuditService
 from app.services.clock import Clock
 from app.services.encryption import DocumentCipher
 from app.services.events import EventService
 from app.services.jobs import JobService
-from app.services.notifications import Notifier, decision_notice
+from app.services.notifications import Notices, decision_notice
 
 CHECKS_JOB = "kyc_checks"
-NOTICE_JOB = "kyc_notice"  # the customer's decision mail (or SMS), queued with the decision
 _CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "pdf": "application/pdf"}
 # Documents that carry the holder's photo, in the order the face match prefers them.
 _PHOTO_DOCUMENTS = (DocumentType.PASSPORT, DocumentType.AADHAAR, DocumentType.DRIVING_LICENCE,
@@ -105,14 +105,14 @@ class KycService:
     def __init__(
         self, *, settings: KycSettings, cases: KycCaseRepository, files: EncryptedFileStore, cipher: DocumentCipher,
         users: UserRepository, challenges: LivenessChallengeRepository, ml: MlGateway, limits: tasks.Limits,
-        jobs: JobService, audit: AuditService, notifier: Notifier, clock: Clock, events: EventService,
+        transactions: Transactions, jobs: JobService, audit: AuditService, notices: Notices, clock: Clock,
+        events: EventService,
     ) -> None:
         self.s, self.cases, self.files, self.cipher = settings, cases, files, cipher
         self.users, self.challenges, self.ml, self.limits = users, challenges, ml, limits
-        self.jobs, self.audit, self.notifier, self.clock = jobs, audit, notifier, clock
+        self.transactions, self.jobs, self.audit, self.notices, self.clock = transactions, jobs, audit, notices, clock
         self.events = events  # each transition publishes its event in its own transaction
         jobs.register(CHECKS_JOB, self._checks_job)
-        jobs.register(NOTICE_JOB, self._notice_job)
 
     # --- the customer's case ---------------------------------------------------------------
 
@@ -268,18 +268,17 @@ class KycService:
             raise CaseIncomplete("The case is incomplete: " + "; ".join(missing) + ".", missing=missing)
         applicant = {"name": user.name, "email": user.email, "phone": user.phone}
 
-        async def step(session: Any) -> KycCase | None:
-            # The job first: without transactions a crash then leaves a job with nothing to do.
-            await self.jobs.enqueue(CHECKS_JOB, f"{CHECKS_JOB}:{case.id}", {"case_id": case.id}, session=session)
-            submitted = await self.cases.submit(case.id, user.id, applicant, self.clock.now(), session=session)
+        async def step(tx: UnitOfWork) -> KycCase | None:
+            submitted = await tx.kyc.submit(case.id, user.id, applicant, self.clock.now())
             if submitted is not None:
-                await self.users.set_kyc_status(user.id, KycStatus.SUBMITTED, self.clock.now(), session=session)
-                await self.events.publish(EventType.KYC_SUBMITTED, user_id=user.id, session=session, data={
+                await self.jobs.enqueue(CHECKS_JOB, f"{CHECKS_JOB}:{case.id}", {"case_id": case.id}, tx=tx)
+                await tx.users.set_kyc_status(user.id, KycStatus.SUBMITTED, self.clock.now())
+                await self.events.publish(tx, EventType.KYC_SUBMITTED, user_id=user.id, data={
                     "kyc_id": case.id, "status": submitted.status.value,
                     "documents": [{"type": d.type, "number_masked": d.number_masked} for d in submitted.documents]})
             return submitted
 
-        submitted = await self.jobs.atomically(step)
+        submitted = await self.transactions.run(step)
         if submitted is None:
             raise CaseNotEditable("The case was already submitted.", code="kyc_already_submitted")
         await self.audit.record(AuditAction.KYC_SUBMITTED, user_id=user.id, actor=user, client=client,
@@ -309,25 +308,24 @@ class KycService:
         checks = await self.run_checks(case, user)
         assessment = assess(checks, self.s.weights)
 
-        async def step(session: Any) -> None:
+        async def step(tx: UnitOfWork) -> None:
             # Everything the results imply commits with them: a retried job finds the checks DONE and
             # stops, so nothing may be left to write after the commit.
-            done = await self.cases.record_checks(case.id, checks, assessment, self.clock.now(), session=session)
+            done = await tx.kyc.record_checks(case.id, checks, assessment, self.clock.now())
             if done is None:
                 return  # another run finished first: apply once
             # No score or risk level: the customer's own live stream carries this event too.
-            await self.events.publish(EventType.KYC_CHECKS_COMPLETED, user_id=case.user_id, session=session, data={
+            await self.events.publish(tx, EventType.KYC_CHECKS_COMPLETED, user_id=case.user_id, data={
                 "kyc_id": case.id, "status": done.status.value, "checks_state": done.checks_state.value})
-            await self.users.set_kyc_risk(user.id, assessment.risk_level.value, assessment.overall_score,
-                                          session=session)
+            await tx.users.set_kyc_risk(user.id, assessment.risk_level.value, assessment.overall_score)
             await self.audit.record(AuditAction.KYC_CHECKS_COMPLETED, user_id=user.id, actor_id="system",
                                     actor_role="system", kyc_id=case.id, overall_score=assessment.overall_score,
-                                    risk_level=assessment.risk_level.value, session=session)
+                                    risk_level=assessment.risk_level.value, tx=tx)
             automatic = _automatic_decision(done, checks) if self.s.auto_decision else None
             if automatic is not None:
-                await self._record_decision(session, done, user, self._decision(automatic, by="system", role="system"))
+                await self._record_decision(tx, done, user, self._decision(automatic, by="system", role="system"))
 
-        await self.jobs.atomically(step)
+        await self.transactions.run(step)
 
     async def run_checks(self, case: KycCase, user: User) -> list[Check]:
         checks: list[Check] = []
@@ -462,10 +460,10 @@ class KycService:
                       client: ClientInfo | None = None, actor: User | None = None) -> KycCase:
         decision = self._decision(given, by=by, role=role)
 
-        async def step(session: Any) -> KycCase | None:
-            return await self._record_decision(session, case, user, decision, client=client, actor=actor)
+        async def step(tx: UnitOfWork) -> KycCase | None:
+            return await self._record_decision(tx, case, user, decision, client=client, actor=actor)
 
-        decided = await self.jobs.atomically(step)
+        decided = await self.transactions.run(step)
         if decided is None:  # a parallel decision won
             raise CaseNotReviewable("The case was decided meanwhile.")
         return decided
@@ -475,46 +473,27 @@ class KycService:
         return Decision(by=by, role=role, at=self.clock.now(), approved=given.approved, reasons=reasons,
                         internal_note=given.internal_note, customer_message=given.customer_message)
 
-    async def _record_decision(self, session: Any, case: KycCase, user: User, decision: Decision, *,
+    async def _record_decision(self, tx: UnitOfWork, case: KycCase, user: User, decision: Decision, *,
                                client: ClientInfo | None = None, actor: User | None = None) -> KycCase | None:
         """In the caller's transaction: the decision, the customer's status, the event, the audit entry
         and the customer's notice (a job), together or not at all. None when the case was not decidable."""
         approved, reasons, now = decision.approved, decision.reasons, decision.at
-        decided = await self.cases.decide(case.id, decision, now, session=session)
+        decided = await tx.kyc.decide(case.id, decision, now)
         if decided is None:
             return None
-        await self.users.set_kyc_status(user.id, KycStatus.APPROVED if approved else KycStatus.REJECTED, now,
-                                        session=session)
-        await self.events.publish(EventType.KYC_APPROVED if approved else EventType.KYC_REJECTED,
-                                  user_id=user.id, session=session,
-                                  data={"kyc_id": case.id, "status": decided.status.value,
-                                        "reason": decision.reason, **({} if approved else {"reasons": reasons})})
+        await tx.users.set_kyc_status(user.id, KycStatus.APPROVED if approved else KycStatus.REJECTED, now)
+        await self.events.publish(tx, EventType.KYC_APPROVED if approved else EventType.KYC_REJECTED, user_id=user.id,
+                                  data={"kyc_id": case.id, "status": decided.status.value, "reason": decision.reason,
+                                        **({} if approved else {"reasons": reasons})})
         action = AuditAction.KYC_APPROVED if approved else AuditAction.KYC_REJECTED
         await self.audit.record(action, user_id=user.id, actor=actor, actor_id=decision.by, actor_role=decision.role,
                                 client=client, kyc_id=case.id, reasons=reasons, internal_note=decision.internal_note,
-                                customer_message=decision.customer_message, session=session)
-        if user.primary_identifier:
-            # The customer hears the decision, the reasons' sentences and the message; never the internal note.
-            subject, lines = decision_notice(approved=approved, reasons=[REJECTION_REASONS[r] for r in reasons],
-                                             message=decision.customer_message)
-            key = f"{NOTICE_JOB}:{case.id}"  # a case is decided once
-            await self.jobs.enqueue(NOTICE_JOB, key, {
-                "case_id": case.id, "key": key, "to": user.primary_identifier, "name": user.name,
-                "subject": subject, "lines": lines}, session=session)
+                                customer_message=decision.customer_message, tx=tx)
+        # The customer hears the decision, the reasons' sentences and the message; never the internal note.
+        subject, lines = decision_notice(approved=approved, reasons=[REJECTION_REASONS[r] for r in reasons],
+                                         message=decision.customer_message)
+        await self.notices.queue(tx, user, f"kyc:{case.id}", subject, lines)  # a case is decided once
         return decided
-
-    async def _notice_job(self, job: Job) -> None:
-        """Job handler: claimed on the case, then sent, so a job that runs again mails once. A delivery
-        the server refused or could not take (down, timed out) gives the claim back and raises: the job
-        retries with backoff until the mail goes. A worker lost between claim and send loses the notice."""
-        p = job.payload
-        if not await self.cases.claim_notice(p["case_id"], p["key"]):
-            return  # an earlier run sent it
-        try:
-            await self.notifier.deliver(to=p["to"], name=p["name"], subject=p["subject"], lines=p["lines"])
-        except DeliveryFailed:
-            await self.cases.release_notice(p["case_id"], p["key"])
-            raise
 
     async def stats(self) -> dict[str, Any]:
         return await self.cases.stats()

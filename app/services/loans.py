@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -22,7 +22,6 @@ from app.domain.audit import AuditAction, ClientInfo
 from app.domain.errors import UserNotFound
 from app.domain.events import EventType
 from app.domain.ids import parse_id
-from app.domain.jobs import Job
 from app.domain.loan_schedule import Schedule, build_schedule
 from app.domain.loans import (
     Applicant,
@@ -49,17 +48,17 @@ from app.domain.users import KycStatus, User
 from app.repositories.codecs import from_db
 from app.repositories.loans import LoanRepository
 from app.repositories.repayments import RepaymentRepository
+from app.repositories.transactions import Transactions, UnitOfWork
 from app.repositories.users import UserRepository
 from app.services.audit import AuditService
 from app.services.catalogue import CatalogueService
 from app.services.clock import Clock
 from app.services.events import EventService
-from app.services.jobs import JobService
-from app.services.notifications import Notifier
+from app.services.notifications import Notices
 
 log = logging.getLogger("kycflow.loans")
 TREND_DAYS = 30
-LOAN_NOTICE = "loan_notice"  # job kind: a mail (or SMS) to the customer about their loan
+Notice = Callable[[Loan], tuple[str, list[str]]]  # a change's notice to the customer: subject and lines
 
 
 @dataclass(frozen=True)
@@ -95,12 +94,11 @@ def _money(amount: Decimal) -> str:
 
 class LoanService:
     def __init__(self, *, loans: LoanRepository, repayments: RepaymentRepository, catalogue: CatalogueService,
-                 users: UserRepository, audit: AuditService, notifier: Notifier, jobs: JobService,
+                 users: UserRepository, audit: AuditService, notices: Notices, transactions: Transactions,
                  clock: Clock, events: EventService) -> None:
         self.loans, self.repayments, self.catalogue, self.users = loans, repayments, catalogue, users
-        self.audit, self.notifier, self.jobs, self.clock = audit, notifier, jobs, clock
-        self.events = events  # each change publishes its event (loan.*) in its own transaction
-        jobs.register(LOAN_NOTICE, self.deliver_notice)
+        self.audit, self.notices, self.transactions, self.clock = audit, notices, transactions, clock
+        self.events = events  # each change publishes its event (loan.*) and its notice in its own transaction
 
     def today(self) -> date:
         return self.clock.now().date()
@@ -120,19 +118,20 @@ class LoanService:
         applicant = applicant_of(user, book, self.today())
         return product, check_eligibility(product, applicant, self.today(), amount, tenure_months)
 
-    async def _book(self, user_id: str, session: Any) -> list[OpenInstalment]:
+    @staticmethod
+    async def _book(tx: UnitOfWork, user_id: str) -> list[OpenInstalment]:
         """The customer's open applications and loans, read inside the transaction of a change to them
         after writing the book's version: two changes to one book at once conflict, and the retried one
         judges a book holding the other's loan (checked before the transaction alone, two direct loans
         opened at once each passed FOIR without the other)."""
-        await self.users.claim_loan_book(user_id, session=session)
-        return await self.loans.open_loans(user_id, session=session)
+        await tx.users.claim_loan_book(user_id)
+        return await tx.loans.open_loans(user_id)
 
-    async def _still_eligible(self, loan: Loan, customer: User, session: Any) -> None:
+    async def _still_eligible(self, tx: UnitOfWork, loan: Loan, customer: User) -> None:
         """Approving re-checks the application on the terms it keeps, against the customer's record and
         every other open application and loan as they are now (422 `not_eligible` with the reasons),
         inside the approval's transaction (see `_book`)."""
-        book = await self._book(loan.user_id, session)
+        book = await self._book(tx, loan.user_id)
         others = [other for other in book if other.id != loan.id]
         ensure_eligible(check_eligibility(loan.product, applicant_of(customer, others, self.today()), self.today(),
                                           loan.amount, loan.tenure_months))
@@ -146,17 +145,15 @@ class LoanService:
         if user.kyc_status != KycStatus.APPROVED:
             raise KycNotApproved()
         loan = await self._open(user, product_id, amount, tenure_months, purpose, LoanStatus.APPLIED,
-                                LoanOrigin.APPLICATION, by=user.id)
-        # The trail and the notice are independent writes: side by side, one round trip of waiting.
-        await asyncio.gather(
-            self.audit.record(AuditAction.LOAN_APPLIED, user_id=user.id, actor=user, client=client,
-                              loan_id=loan.id, product_id=loan.product_id, amount=str(loan.amount),
-                              tenure_months=loan.tenure_months),
-            self._notify(user, loan, "We received your loan application", [
+                                LoanOrigin.APPLICATION, by=user.id, notice=lambda loan: (
+            "We received your loan application", [
                 f"Your application for {_money(loan.amount)} ({loan.product.name}, {loan.tenure_months} months) "
                 f"is received: reference {loan.id}.",
                 f"Instalment {_money(loan.emi)} ({loan.frequency.value}); APR {loan.kfs.apr} %.",
                 "We will write again once it is reviewed."]))
+        await self.audit.record(AuditAction.LOAN_APPLIED, user_id=user.id, actor=user, client=client,
+                                loan_id=loan.id, product_id=loan.product_id, amount=str(loan.amount),
+                                tenure_months=loan.tenure_months)
         return loan
 
     async def open_direct(self, admin: User, *, user_id: str, product_id: str, amount: Decimal,
@@ -168,40 +165,47 @@ class LoanService:
         if user.kyc_status != KycStatus.APPROVED:
             raise KycNotApproved("The customer's KYC must be approved before a loan is opened.")
         loan = await self._open(user, product_id, amount, tenure_months, purpose, LoanStatus.APPROVED,
-                                LoanOrigin.DIRECT, by=admin.id)
+                                LoanOrigin.DIRECT, by=admin.id, notice=lambda loan: ("A loan was opened for you", [
+            f"A loan of {_money(loan.amount)} ({loan.product.name}, {loan.tenure_months} months) is approved "
+            f"for you: reference {loan.id}.",
+            f"Instalment {_money(loan.emi)} ({loan.frequency.value}); APR {loan.kfs.apr} %."]))
         await self.audit.record(AuditAction.LOAN_OPENED, user_id=user.id, actor=admin, client=client,
                                 loan_id=loan.id, product_id=loan.product_id, amount=str(loan.amount),
                                 tenure_months=loan.tenure_months)
-        await self._notify(user, loan, "A loan was opened for you", [
-            f"A loan of {_money(loan.amount)} ({loan.product.name}, {loan.tenure_months} months) is approved "
-            f"for you: reference {loan.id}.",
-            f"Instalment {_money(loan.emi)} ({loan.frequency.value}); APR {loan.kfs.apr} %."])
         return loan
 
     async def _open(self, user: User, product_id: str, amount: Decimal, tenure_months: int, purpose: str,
-                    status: LoanStatus, origin: LoanOrigin, *, by: str) -> Loan:
+                    status: LoanStatus, origin: LoanOrigin, *, by: str, notice: Notice) -> Loan:
         amount = money(amount, strict=True)
         product = await self.catalogue.product(product_id)
         opened = EventType.LOAN_APPLIED if status == LoanStatus.APPLIED else EventType.LOAN_APPROVED
 
-        async def step(session: Any) -> Loan:
+        async def step(tx: UnitOfWork) -> Loan:
             # Judged on the book as it is inside the transaction that adds to it (see `_book`).
-            result = check_eligibility(product, applicant_of(user, await self._book(user.id, session), self.today()),
+            result = check_eligibility(product, applicant_of(user, await self._book(tx, user.id), self.today()),
                                        self.today(), amount, tenure_months)
             loan = Loan.open(product, user_id=user.id, amount=ensure_eligible(result).amount,
                              tenure_months=tenure_months, purpose=purpose, status=status, origin=origin, by=by,
                              now=self.clock.now())
-            stored = await self.loans.add(loan, session=session)
-            await self._publish(opened, stored, session)
+            stored = await tx.loans.add(loan)
+            await self._publish(tx, opened, stored, user, notice)
             return stored
 
-        return await self.jobs.atomically(step)
+        return await self.transactions.run(step)
 
-    async def _publish(self, event_type: EventType, loan: Loan, session: Any, **data: Any) -> None:
-        """Ids, status and amounts only: reasons and payout references are free text."""
-        await self.events.publish(event_type, user_id=loan.user_id, session=session, data={
+    async def _publish(self, tx: UnitOfWork, event_type: EventType, loan: Loan, customer: User | None,
+                       notice: Notice, **data: Any) -> None:
+        """The change's event and the customer's notice, in its unit of work. The event carries ids, status
+        and amounts only: reasons and payout references are free text."""
+        await self._notify(tx, customer, loan, notice)
+        await self.events.publish(tx, event_type, user_id=loan.user_id, data={
             "loan_id": loan.id, "status": loan.status.value, "product_id": loan.product_id, "amount": loan.amount,
             **data})
+
+    async def _notify(self, tx: UnitOfWork, customer: User | None, loan: Loan, notice: Notice) -> None:
+        """Keyed on the loan's revision after the change: one notice per transition, however often the step runs."""
+        if customer is not None:
+            await self.notices.queue(tx, customer, f"loan:{loan.id}:{loan.rev}", *notice(loan))
 
     # --- the admin's transitions --------------------------------------------------------------
 
@@ -217,46 +221,50 @@ class LoanService:
         return InvalidTransition(f"The loan is {current.value} and cannot become {target.value}.", current=current.value,
                                  target=target.value)
 
+    async def _customer(self, loan: Loan) -> User | None:
+        return await self.users.get(loan.user_id)
+
+    async def _save(self, tx: UnitOfWork, loan: Loan, after: Loan, event_type: EventType, customer: User | None,
+                    notice: Notice, **data: Any) -> Loan | None:
+        """`after` stored, with its event and notice; None when the loan changed since it was read."""
+        done = await tx.loans.save(loan, after)
+        if done is not None:
+            await self._publish(tx, event_type, done, customer, notice, **data)
+        return done
+
     async def approve(self, admin: User, loan_id: str, client: ClientInfo) -> Loan:
         loan = await self._admin_loan(loan_id)
         approved = loan.approve(by=admin.id, now=self.clock.now())
-        customer = await self.users.get(loan.user_id)
+        customer = await self._customer(loan)
         if customer is None:
             raise UserNotFound("The customer does not exist.")
 
-        async def step(session: Any) -> Loan | None:
-            await self._still_eligible(loan, customer, session)
-            done = await self.loans.save(loan, approved, session=session)
-            if done is not None:
-                await self._publish(EventType.LOAN_APPROVED, done, session)
-            return done
+        async def step(tx: UnitOfWork) -> Loan | None:
+            await self._still_eligible(tx, loan, customer)
+            return await self._save(tx, loan, approved, EventType.LOAN_APPROVED, customer, lambda done: (
+                "Your loan is approved", [
+                    f"Your loan {done.id} of {_money(done.amount)} is approved.",
+                    f"{_money(done.kfs.net_disbursed)} will be paid out to you after the processing fee of "
+                    f"{_money(done.kfs.processing_fee)}."]))
 
-        updated = await self.jobs.atomically(step)
+        updated = await self.transactions.run(step)
         if updated is None:
             raise self._lost_race(loan, LoanStatus.APPROVED, await self.loans.get(loan.id))
-        await self._after_transition(admin, updated, AuditAction.LOAN_APPROVED, client, "Your loan is approved", [
-            f"Your loan {updated.id} of {_money(updated.amount)} is approved.",
-            f"{_money(updated.kfs.net_disbursed)} will be paid out to you after the processing fee of "
-            f"{_money(updated.kfs.processing_fee)}."])
+        await self._audit(admin, updated, AuditAction.LOAN_APPROVED, client)
         return updated
 
     async def reject(self, admin: User, loan_id: str, reason: str, client: ClientInfo) -> Loan:
         loan = await self._admin_loan(loan_id)
         rejected = loan.reject(by=admin.id, reason=reason, now=self.clock.now())
-
-        async def step(session: Any) -> Loan | None:
-            done = await self.loans.save(loan, rejected, session=session)
-            if done is not None:
-                await self._publish(EventType.LOAN_REJECTED, done, session)
-            return done
-
-        updated = await self.jobs.atomically(step)
+        customer = await self._customer(loan)
+        updated = await self.transactions.run(lambda tx: self._save(
+            tx, loan, rejected, EventType.LOAN_REJECTED, customer, lambda done: (
+                "Your loan application was not approved", [
+                    f"Your application {done.id} for {_money(done.amount)} was not approved.", f"Reason: {reason}",
+                    "You may apply again."])))
         if updated is None:
             raise self._lost_race(loan, LoanStatus.REJECTED, await self.loans.get(loan.id))
-        await self._after_transition(admin, updated, AuditAction.LOAN_REJECTED, client,
-                                     "Your loan application was not approved", [
-            f"Your application {updated.id} for {_money(updated.amount)} was not approved.", f"Reason: {reason}",
-            "You may apply again."], reason=reason)
+        await self._audit(admin, updated, AuditAction.LOAN_REJECTED, client, reason=reason)
         return updated
 
     async def disburse(self, admin: User, loan_id: str, reference: str | None, client: ClientInfo) -> Loan:
@@ -264,43 +272,41 @@ class LoanService:
         loan = await self._admin_loan(loan_id)
         reference = reference or f"PAYOUT-{uuid.uuid4().hex[:12].upper()}"
         disbursed = loan.disburse(by=admin.id, now=self.clock.now(), on=self.today(), reference=reference)
+        customer = await self._customer(loan)
 
-        async def step(session: Any) -> Loan | None:
-            done = await self.loans.save(loan, disbursed, session=session)
-            if done is not None:
-                await self._publish(EventType.LOAN_DISBURSED, done, session, net_disbursed=loan.kfs.net_disbursed)
-            return done
+        def notice(done: Loan) -> tuple[str, list[str]]:
+            first = done.next_due
+            lines = [f"{_money(done.kfs.net_disbursed)} of your loan {done.id} is paid out (reference {reference})."]
+            if first and first.due_date:
+                lines.append(f"Your first instalment of {_money(first.amount)} is due on {first.due_date.isoformat()}.")
+            return "Your loan is disbursed", lines
 
-        updated = await self.jobs.atomically(step)
+        updated = await self.transactions.run(lambda tx: self._save(
+            tx, loan, disbursed, EventType.LOAN_DISBURSED, customer, notice, net_disbursed=loan.kfs.net_disbursed))
         if updated is None:
             raise self._lost_race(loan, LoanStatus.DISBURSED, await self.loans.get(loan.id))
-        first = updated.next_due
-        lines = [f"{_money(updated.kfs.net_disbursed)} of your loan {updated.id} is paid out (reference {reference})."]
-        if first and first.due_date:
-            lines.append(f"Your first instalment of {_money(first.amount)} is due on {first.due_date.isoformat()}.")
-        await self._after_transition(admin, updated, AuditAction.LOAN_DISBURSED, client, "Your loan is disbursed",
-                                     lines, net=str(updated.kfs.net_disbursed), reference=reference)
+        await self._audit(admin, updated, AuditAction.LOAN_DISBURSED, client, net=str(updated.kfs.net_disbursed),
+                          reference=reference)
         return updated
 
     async def confirm_preclosure(self, admin: User, loan_id: str, client: ClientInfo) -> tuple[Loan, Repayment]:
         """Closes a loan whose customer asked to pre-close: the final payment is the quote of today."""
         loan = await self._admin_loan(loan_id)
         closing, payment = loan.close_preclosed(on=self.today(), by=admin.id, now=self.clock.now())
+        customer = await self._customer(loan)
 
-        async def step(session: Any) -> tuple[Loan, Repayment]:
-            closed = await self.loans.save(loan, closing, session=session)
+        async def step(tx: UnitOfWork) -> tuple[Loan, Repayment]:
+            closed = await self._save(tx, loan, closing, EventType.LOAN_CLOSED, customer, lambda done: (
+                "Your loan is closed", [
+                    f"Your loan {done.id} is pre-closed with a final payment of {_money(payment.amount)}.",
+                    "Nothing more is due on it."]), closure=closing.closure, final_payment=payment.amount)
             if closed is None:
                 raise LoanChanged()
-            record = await self.repayments.add(payment, session=session)
-            await self._publish(EventType.LOAN_CLOSED, closed, session, closure=closed.closure,
-                                final_payment=payment.amount)
-            return closed, record
+            return closed, await tx.repayments.add(payment)
 
-        closed, record = await self.jobs.atomically(step)
-        await self._after_transition(admin, closed, AuditAction.LOAN_CLOSED, client, "Your loan is closed", [
-            f"Your loan {closed.id} is pre-closed with a final payment of {_money(payment.amount)}.",
-            "Nothing more is due on it."], closure=closed.closure.value if closed.closure else None,
-            amount=str(payment.amount))
+        closed, record = await self.transactions.run(step)
+        await self._audit(admin, closed, AuditAction.LOAN_CLOSED, client,
+                          closure=closed.closure.value if closed.closure else None, amount=str(payment.amount))
         return closed, record
 
     # --- the customer's own loan -------------------------------------------------------------
@@ -317,27 +323,29 @@ class LoanService:
         paid, payment = loan.apply_payment(amount, by=user.id, now=self.clock.now())
         amount, left = payment.amount, payment.outstanding_after
 
-        async def step(session: Any) -> tuple[Loan, Repayment]:
-            updated = await self.loans.save(loan, paid, session=session)
+        def notice(done: Loan) -> tuple[str, list[str]]:
+            lines = [f"We received {_money(amount)} for your loan {done.id}.", f"Outstanding now: {_money(left)}."]
+            if done.status != LoanStatus.CLOSED:
+                return "Payment received", lines
+            return "Your loan is fully repaid", [*lines, "That was the last instalment: your loan is closed."]
+
+        async def step(tx: UnitOfWork) -> tuple[Loan, Repayment]:
+            updated = await tx.loans.save(loan, paid)
             if updated is None:  # a payment or a pre-closure request got there first
                 raise LoanChanged()
-            record = await self.repayments.add(payment, session=session)
-            await self._publish(EventType.LOAN_REPAYMENT_RECEIVED, updated, session, repayment_id=record.id,
+            record = await tx.repayments.add(payment)
+            await self._publish(tx, EventType.LOAN_REPAYMENT_RECEIVED, updated, user, notice, repayment_id=record.id,
                                 paid=amount, outstanding=left)
             if updated.status == LoanStatus.CLOSED:
-                await self._publish(EventType.LOAN_CLOSED, updated, session, closure=updated.closure)
+                await self._publish(tx, EventType.LOAN_CLOSED, updated, None, notice, closure=updated.closure)
             return updated, record
 
-        updated, record = await self.jobs.atomically(step)
+        updated, record = await self.transactions.run(step)
         await self.audit.record(AuditAction.LOAN_REPAYMENT, user_id=user.id, actor=user, client=client,
                                 loan_id=loan.id, amount=str(amount), outstanding=str(left), repayment_id=record.id)
-        lines = [f"We received {_money(amount)} for your loan {loan.id}.", f"Outstanding now: {_money(left)}."]
         if updated.status == LoanStatus.CLOSED:
             await self.audit.record(AuditAction.LOAN_CLOSED, user_id=user.id, actor=user, client=client,
                                     loan_id=loan.id, closure=updated.closure.value if updated.closure else None)
-            lines.append("That was the last instalment: your loan is closed.")
-        await self._notify(user, updated, "Payment received" if updated.status != LoanStatus.CLOSED
-                           else "Your loan is fully repaid", lines)
         return updated, record
 
     async def preclosure_quote(self, user: User, loan_id: str) -> PreClosureQuote:
@@ -346,15 +354,20 @@ class LoanService:
     async def request_preclosure(self, user: User, loan_id: str, client: ClientInfo) -> tuple[Loan, PreClosureQuote]:
         loan = await self._own(user, loan_id)
         requested, quote = loan.request_preclosure(on=self.today(), by=user.id, now=self.clock.now())
-        updated = await self.loans.save(loan, requested)
-        if updated is None:
-            raise LoanChanged()
+
+        async def step(tx: UnitOfWork) -> Loan:
+            updated = await tx.loans.save(loan, requested)
+            if updated is None:
+                raise LoanChanged()
+            await self._notify(tx, user, updated, lambda done: ("Your pre-closure request is received", [
+                f"You asked to pre-close your loan {done.id}.",
+                f"Today's foreclosure amount is {_money(quote.foreclosure_amount)} (interest accrues daily until "
+                "we confirm)."]))
+            return updated
+
+        updated = await self.transactions.run(step)
         await self.audit.record(AuditAction.LOAN_PRECLOSURE_REQUESTED, user_id=user.id, actor=user, client=client,
                                 loan_id=loan.id, foreclosure_amount=str(quote.foreclosure_amount))
-        await self._notify(user, updated, "Your pre-closure request is received", [
-            f"You asked to pre-close your loan {loan.id}.",
-            f"Today's foreclosure amount is {_money(quote.foreclosure_amount)} (interest accrues daily until "
-            "we confirm)."])
         return updated, quote
 
     # --- views -------------------------------------------------------------------------------
@@ -402,28 +415,6 @@ class LoanService:
         return {"by_status": raw["by_status"], "disbursed": raw["disbursed"], "outstanding": raw["outstanding"],
                 "by_product": raw["by_product"], "daily_trend": trend}
 
-    # --- trail -------------------------------------------------------------------------------
-
-    async def _after_transition(self, admin: User, loan: Loan, action: AuditAction, client: ClientInfo,
-                                subject: str, lines: list[str], **details: Any) -> None:
+    async def _audit(self, admin: User, loan: Loan, action: AuditAction, client: ClientInfo, **details: Any) -> None:
         await self.audit.record(action, user_id=loan.user_id, actor=admin, client=client, loan_id=loan.id,
                                 status=loan.status.value, **details)
-        customer = await self.users.get(loan.user_id)
-        if customer is not None:
-            await self._notify(customer, loan, subject, lines)
-
-    async def _notify(self, user: User, loan: Loan, subject: str, lines: list[str]) -> None:
-        """Queued, not sent here: an SMTP round trip (or its timeout) never holds up the request, and
-        the change is stored whatever the mail does. One notice per loan revision and subject."""
-        if not user.primary_identifier:
-            return
-        key = f"{LOAN_NOTICE}:{loan.id}:{loan.rev}:{subject}"
-        await self.jobs.enqueue(LOAN_NOTICE, key, {"loan_id": loan.id, "key": key, "to": user.primary_identifier,
-                                                   "name": user.name, "subject": subject, "lines": lines})
-
-    async def deliver_notice(self, job: Job) -> None:
-        """Job handler: claimed on the loan, then sent, so a job that runs twice mails once. At most
-        once: a worker lost between the two loses the notice, as a failed delivery would (best effort)."""
-        p = job.payload
-        if await self.loans.claim_notice(p["loan_id"], p["key"]):
-            await self.notifier.send_notice(to=p["to"], name=p["name"], subject=p["subject"], lines=p["lines"])

@@ -15,7 +15,11 @@ import aiosmtplib
 
 from app.config import Settings
 from app.domain.errors import DeliveryFailed
+from app.domain.jobs import Job
+from app.domain.users import User
+from app.repositories.transactions import UnitOfWork
 from app.services.clock import Clock
+from app.services.jobs import JobService
 
 log = logging.getLogger("kycflow.notifications")
 
@@ -117,12 +121,28 @@ class Notifier:
             log.warning("notice delivery failed", extra={"subject": subject, "error": "DeliveryFailed"})
             raise
 
-    async def send_notice(self, *, to: str, name: str, subject: str, lines: list[str]) -> None:
-        """`deliver`, best effort: a failed delivery is logged, not raised."""
-        try:
-            await self.deliver(to=to, name=name, subject=subject, lines=lines)
-        except DeliveryFailed:
-            pass
+
+NOTICE_JOB = "customer_notice"  # job kind: every notice to a customer (a KYC decision, a loan's progress)
+
+
+class Notices:
+    """One way to tell a customer something: a durable job queued in the unit of work of the change
+    it tells of. A crash after the commit cannot lose it, a step that is run again cannot queue it
+    twice (its key names the change), and a job that runs again mails once (`JobService.once`); a
+    delivery refused or not taken (mail server down, a timeout) retries with backoff until it goes."""
+
+    def __init__(self, jobs: JobService, notifier: Notifier) -> None:
+        self.jobs, self.notifier = jobs, notifier
+        jobs.register(NOTICE_JOB, self._deliver)
+
+    async def queue(self, tx: UnitOfWork, user: User, key: str, subject: str, lines: list[str]) -> None:
+        """`key` names the change, once (`kyc:<case>`, `loan:<loan>:<revision>`). None without an address."""
+        if user.primary_identifier:
+            await self.jobs.enqueue(NOTICE_JOB, f"{NOTICE_JOB}:{key}", {
+                "to": user.primary_identifier, "name": user.name, "subject": subject, "lines": lines}, tx=tx)
+
+    async def _deliver(self, job: Job) -> None:
+        await self.jobs.once(job, lambda: self.notifier.deliver(**job.payload))
 
 
 def decision_notice(*, approved: bool, reasons: list[str], message: str | None) -> tuple[str, list[str]]:

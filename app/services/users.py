@@ -18,6 +18,7 @@ from app.domain.profile import (
     profile_risk_score,
 )
 from app.domain.users import EmploymentDetails, FinancialDetails, KycStatus, User
+from app.repositories.transactions import Transactions, UnitOfWork
 from app.repositories.users import UserRepository
 from app.services.audit import AuditService
 from app.services.clock import Clock
@@ -28,8 +29,9 @@ PROFILE_RISK = "profile_risk"  # job kind
 
 
 class UserService:
-    def __init__(self, users: UserRepository, audit: AuditService, clock: Clock, jobs: JobService) -> None:
-        self.users, self.audit, self.clock, self.jobs = users, audit, clock, jobs
+    def __init__(self, users: UserRepository, audit: AuditService, clock: Clock, jobs: JobService,
+                 transactions: Transactions) -> None:
+        self.users, self.audit, self.clock, self.jobs, self.transactions = users, audit, clock, jobs, transactions
         jobs.register(PROFILE_RISK, self.assess_profile_risk)
 
     async def get(self, user_id: str) -> User:
@@ -47,9 +49,9 @@ class UserService:
         profile = {k: v for k, v in {**user.profile, **changes}.items() if v is not None}  # null clears
         name = profile.pop("name", None)
 
-        async def write(queued: datetime | None, session: Any) -> User:
-            saved = await self.users.save_profile(user.id, profile=profile, name=name, now=self.clock.now(),
-                                                  queue_risk_at=queued, identity_open=bool(moving), session=session)
+        async def write(queued: datetime | None, users: UserRepository) -> User:
+            saved = await users.save_profile(user.id, profile=profile, name=name, now=self.clock.now(),
+                                             queue_risk_at=queued, identity_open=bool(moving))
             if saved is None:  # a case was submitted (or approved) since this request read the user
                 fresh = await self.users.get(user.id)
                 raise identity_held(moving, approved=fresh is not None and fresh.kyc_status == KycStatus.APPROVED)
@@ -61,17 +63,19 @@ class UserService:
         return updated
 
     async def _save(self, user_id: str, assess: bool,
-                    write: Callable[[datetime | None, Any], Awaitable[User | None]]) -> User:
-        """`write(queued_at, session)`; with `assess`, a new risk assessment is queued in the same step."""
-        queued_at = self.clock.now() if assess else None  # marks this assessment: only its job may write it
+                    write: Callable[[datetime | None, UserRepository], Awaitable[User | None]]) -> User:
+        """`write(queued_at, users)`; with `assess`, a new risk assessment is queued in the same transaction."""
+        if not assess:
+            updated = await write(None, self.users)
+        else:
+            queued_at = self.clock.now()  # marks this assessment: only its job may write it
 
-        async def save(session: Any) -> User | None:
-            if queued_at is not None:  # job first: without a transaction, a crash leaves a job with nothing to do
+            async def save(tx: UnitOfWork) -> User | None:
                 await self.jobs.enqueue(PROFILE_RISK, f"{PROFILE_RISK}:{user_id}:{queued_at.isoformat()}",
-                                        {"user_id": user_id, "queued_at": queued_at}, session=session)
-            return await write(queued_at, session)
+                                        {"user_id": user_id, "queued_at": queued_at}, tx=tx)
+                return await write(queued_at, tx.users)
 
-        updated = await self.jobs.atomically(save) if assess else await write(None, None)
+            updated = await self.transactions.run(save)
         assert updated is not None
         return updated
 
@@ -98,12 +102,10 @@ class UserService:
 
     async def set_financial_details(self, user: User, details: FinancialDetails) -> User:
         """Both kinds of details feed the profile risk, so a complete profile is assessed again."""
-        return await self._save(user.id, is_profile_complete(user.profile), lambda queued, session:
-                                self.users.save_financial_details(user.id, details, self.clock.now(),
-                                                                  queue_risk_at=queued, session=session))
+        return await self._save(user.id, is_profile_complete(user.profile), lambda queued, users:
+                                users.save_financial_details(user.id, details, self.clock.now(), queue_risk_at=queued))
 
     async def set_employment_details(self, user: User, details: EmploymentDetails) -> User:
-        return await self._save(user.id, is_profile_complete(user.profile), lambda queued, session:
-                                self.users.save_employment_details(user.id, details, self.clock.now(),
-                                                                   queue_risk_at=queued, session=session))
+        return await self._save(user.id, is_profile_complete(user.profile), lambda queued, users:
+                                users.save_employment_details(user.id, details, self.clock.now(), queue_risk_at=queued))
 

@@ -155,19 +155,3 @@ async def test_list_pages_newest_first(repo):
     page = await repo.search(status=JobStatus.QUEUED, page=PageRequest(page=2, page_size=2))
     assert page.total == 5 and [j.key for j in page.items] == ["k2", "k1"] and page.page == 2
     assert (await repo.search(status=JobStatus.FAILED)) == Page([], 0, 1, 20)
-
-
-async def test_enqueue_commits_or_rolls_back_with_the_callers_transaction(repo):
-    assert await repo.supports_transactions()  # SecantusDB runs as a one-node replica set
-    with pytest.raises(RuntimeError):
-        async with repo.transaction() as session:
-            await repo.enqueue(key="lost", kind="demo", payload={}, max_attempts=1, run_at=T0, now=T0,
-                               session=session)
-            await repo.db["state"].insert_one({"changed": True}, session=session)
-            raise RuntimeError("the state change failed")
-    assert await repo.get_by_key("lost") is None and await repo.db["state"].count_documents({}) == 0
-    async with repo.transaction() as session:
-        await repo.enqueue(key="kept", kind="demo", payload={}, max_attempts=1, run_at=T0, now=T0, session=session)
-        await repo.db["state"].insert_one({"changed": True}, session=session)
-        assert await repo.get_by_key("kept") is None  # not visible outside before the commit
-    assert await repo.get_by_key("kept") is not None and await repo.db["state"].count_documents({}) == 1

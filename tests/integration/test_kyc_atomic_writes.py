@@ -180,7 +180,7 @@ async def test_a_decision_made_while_mail_is_down_is_mailed_once_when_it_is_back
 
         # The job runs again (a worker lost before it marked the job done): no second mail.
         jobs = api.container.db["jobs"]
-        assert (await jobs.update_one({"kind": "kyc_notice"}, {"$set": {"status": "queued"}})).matched_count == 1
+        assert (await jobs.update_one({"kind": "customer_notice"}, {"$set": {"status": "queued"}})).matched_count == 1
         await run_jobs(api.container)
         await asyncio.sleep(0)
         assert len([m for m in mailbox.for_address(who["email"]) if "not approved" in m["subject"]]) == 1

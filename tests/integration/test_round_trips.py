@@ -80,23 +80,22 @@ ROUTES: dict[tuple[str, str], tuple[int, str]] = {
     ("GET", "/loans/products/{product_id}"): (2, "product, its bank"),
     ("POST", "/eligibility/check"): (3, "principal, product, open loans"),
     ("POST", "/eligibility/calculate-emi"): (0, "arithmetic only"),
-    ("POST", "/loans/apply"): (10, "principal, product; book version, open loans, loan, event job + event (commit); "
-                                   "audit; notice job"),
+    ("POST", "/loans/apply"): (10, "principal, product; book version, open loans, loan, notice job, event job + "
+                                   "event (commit); audit"),
     ("GET", "/loans/my-loans"): (3, "principal, page, total"),
     ("GET", "/loans/my-loans/{loan_id}"): (3, "principal, loan, repayments"),
-    ("POST", "/loans/my-loans/{loan_id}/repayments"): (9, "principal, loan; loan, repayment, event job + event "
-                                                          "(commit); audit; notice job"),
+    ("POST", "/loans/my-loans/{loan_id}/repayments"): (9, "principal, loan; loan, repayment, notice job, event "
+                                                          "job + event (commit); audit"),
     ("GET", "/loans/my-loans/{loan_id}/pre-close"): (2, "principal, loan"),
-    ("POST", "/loans/my-loans/{loan_id}/pre-close"): (5, "principal, loan, transition; audit; notice job"),
+    ("POST", "/loans/my-loans/{loan_id}/pre-close"): (6, "principal, loan; transition, notice job (commit); audit"),
     ("GET", "/admin/loans"): (3, "principal, page, total"),
     ("GET", "/admin/loans/{loan_id}"): (3, "principal, loan, repayments"),
-    ("POST", "/admin/loans"): (11, "principal, customer, product; book version, open loans, loan, event job + event "
-                                   "(commit); audit; customer + notice job"),
-    ("POST", "/admin/loans/{loan_id}/approve"): (12, "principal, loan, customer; book version, open loans, "
-                                                     "transition, event job + event (commit); audit; customer + "
-                                                     "notice job"),
-    ("POST", "/admin/loans/{loan_id}/reject"): (9, "principal, loan; transition, event job + event (commit); audit; "
-                                                   "customer + notice job"),
+    ("POST", "/admin/loans"): (11, "principal, customer, product; book version, open loans, loan, notice job, "
+                                   "event job + event (commit); audit"),
+    ("POST", "/admin/loans/{loan_id}/approve"): (11, "principal, loan, customer; book version, open loans, "
+                                                     "transition, notice job, event job + event (commit); audit"),
+    ("POST", "/admin/loans/{loan_id}/reject"): (9, "principal, loan, customer; transition, notice job, event job + "
+                                                   "event (commit); audit"),
     ("POST", "/admin/loans/{loan_id}/disburse"): (9, "as reject"),
     ("POST", "/admin/loans/{loan_id}/pre-close/confirm"): (10, "as reject, plus the closing repayment"),
     ("GET", "/admin/statistics"): (2, "principal, one aggregate"),
@@ -127,8 +126,7 @@ JOBS: dict[str, tuple[int, str]] = {
     "kyc_checks": (16, "case, user, 2 duplicate checks, 2 files (metadata twice each, chunks); results, event job + "
                        "event, user's risk, audit (and an automatic decision's writes) in one transaction (commit)"),
     "profile_risk": (2, "user, the score under the queued marker"),
-    "loan_notice": (1, "claim the notice on the loan (the mail goes after)"),
-    "kyc_notice": (1, "claim the notice on the case (the mail goes after; a refused mail gives it back)"),
+    "customer_notice": (1, "claim the mail on its job (it goes after; a refused mail gives the claim back)"),
     "webhook_fanout": (3, "event, matching endpoints, a delivery job per endpoint"),
     "webhook_delivery": (4, "endpoint, earlier attempts, event, record the attempt"),
 }

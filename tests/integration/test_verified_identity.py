@@ -15,10 +15,10 @@ async def test_approval_pins_the_name_and_date_of_birth_in_the_decisions_transac
     await users.set_kyc_status(tokens["user_id"], KycStatus.SUBMITTED, now)
     assert (await users.get(tokens["user_id"])).verified_identity is None
 
-    async def step(session):
-        await users.set_kyc_status(tokens["user_id"], KycStatus.APPROVED, now, session=session)
+    async def step(tx):
+        await tx.users.set_kyc_status(tokens["user_id"], KycStatus.APPROVED, now)
 
-    await api.container.jobs.atomically(step)
+    await api.container.transactions.run(step)
     user = await users.get(tokens["user_id"])
     assert user.kyc_status == KycStatus.APPROVED
     assert {k: user.verified_identity[k] for k in ("name", "dob")} == {"name": "Asha Rao", "dob": "1990-04-12"}
