@@ -108,7 +108,7 @@ class Container:
         return self.ml.status()
 
     async def metrics_figures(self) -> dict[Any, dict[tuple[str, ...], int]]:
-        """Cases, loans and the jobs not done, by status, for /metrics: one covered index scan each
+        """Cases, loans and the jobs not done, by status, for /metrics: one index scan each
         (every collection has a status-first index), read at scrape time; 0 for an empty status."""
         cases, loans = await self.kyc.cases.count_by("status"), await self.loans.loans.count_by("status")
         pending = [s.value for s in JobStatus if s is not JobStatus.DONE]

@@ -140,8 +140,8 @@ class RepositoryBase:
         return int(await self.collection.count_documents(query))
 
     async def count_by(self, *fields: str, match: dict[str, Any] | None = None) -> dict[tuple[str, ...], int]:
-        """Documents per value of `fields` (metrics). Sorted on them first, so MongoDB reads an index
-        that starts with them and no document (a covered scan): the cost is index keys, not records."""
+        """Documents per value of `fields` (metrics). Sorted on them first, so MongoDB can answer from an
+        index that starts with them without reading a document: the cost is index keys, not records."""
         grouped = await self.aggregate([
             *([{"$match": match}] if match else []), {"$sort": {f: 1 for f in fields}},
             {"$group": {"_id": {f: f"${f}" for f in fields}, "n": {"$sum": 1}}}])
