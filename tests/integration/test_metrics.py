@@ -198,3 +198,15 @@ async def test_a_metrics_port_serves_the_same_figures_without_the_api(api_factor
         assert (await client.get(f"http://127.0.0.1:{port}/other")).status_code == 404
     # The API port still refuses it: no token is set.
     assert (await api.client.get("http://testserver/metrics")).status_code == 404
+
+
+async def test_a_made_up_method_is_one_series_not_one_per_name(api_factory):
+    api = await api_factory(metrics_token=TOKEN)
+    before = await scrape(api)
+    for method in ("FOO", "BAR"):
+        assert (await api.client.request(method, "/users/me")).status_code == 405
+    after = await scrape(api)
+    labels = {"route": "/api/v1/users/me", "method": "OTHER", "status": "405"}
+    assert value(after, "kycflow_http_requests_total", **labels) - \
+        value(before, "kycflow_http_requests_total", **labels) == 2
+    assert not any(("method", m) in labels_ for _, labels_ in after for m in ("FOO", "BAR"))
