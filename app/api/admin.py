@@ -21,12 +21,9 @@ from app.api.schemas.admin import (
     UserSummary,
 )
 from app.api.schemas.common import Page, PageNo, PageSize, error_responses
-from app.api.schemas.kyc import KycCaseBrief
-from app.api.schemas.loans import LoanSummary
-from app.api.schemas.users import EmploymentDetails, FinancialDetails
 from app.domain import errors as e
 from app.domain.pages import PageRequest
-from app.domain.users import PERMISSIONS, Role, UserStatus
+from app.domain.users import PERMISSIONS, KycStatus, Role, UserStatus
 from app.services.auth import Principal
 
 router = APIRouter(tags=["Admin"], route_class=ExactJsonRoute)
@@ -57,7 +54,7 @@ async def set_status(user_id: str, body: StatusUpdate, admin: Annotated[Principa
 async def list_users(
     _: Annotated[Principal, allow("users:read")], service: AdminServiceDep, page: PageNo = 1, page_size: PageSize = 20,
     role: Annotated[Role | None, Query()] = None,
-    kyc_status: Annotated[str | None, Query(pattern="^(PENDING|SUBMITTED|APPROVED|REJECTED)$")] = None,
+    kyc_status: Annotated[KycStatus | None, Query()] = None,
     q: Annotated[str | None, Query(max_length=100, description="Search name, email or phone")] = None,
 ) -> Page[UserSummary]:
     """Auditors and admins; filter by role, KYC status or a search text."""
@@ -72,14 +69,7 @@ async def get_user(user_id: str, _: Annotated[Principal, allow("users:read")], s
                    kyc: KycServiceDep, loans: LoanServiceDep) -> UserDetail:
     """The user with profile, details, KYC cases (newest first) and loans."""
     user = await service.get_user(user_id)
-    summary = UserSummary.of(user)
-    cases = [KycCaseBrief.of(case) for case in await kyc.cases_of(user.id)]
-    finance, work = user.financial_details, user.employment_details
-    return UserDetail(**summary.model_dump(), created_at=user.created_at, profile=user.profile,
-                      profile_risk=user.profile_risk,
-                      financial_details=FinancialDetails.model_validate(finance) if finance else None,
-                      employment_details=EmploymentDetails.model_validate(work) if work else None, kyc_cases=cases,
-                      loans=[LoanSummary.of(loan) for loan in await loans.loans_of(user.id)])
+    return UserDetail.of(user, kyc_cases=await kyc.cases_of(user.id), loans=await loans.loans_of(user.id))
 
 
 @router.get("/admin/stats", response_model=StatsOut, summary="Users, KYC and loans at a glance",

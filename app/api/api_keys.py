@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field
 
 from app.api.deps import ApiKeyServiceDep, ClientDep, allow
 from app.api.routing import ExactJsonRoute
-from app.api.schemas.common import Input, Page, PageNo, PageSize, UtcDatetime, UtcDatetimeIn, error_responses
-from app.domain.api_keys import LEGACY_SCOPES, ApiKey, Scope
+from app.api.schemas.common import Input, Out, Page, PageNo, PageSize, UtcDatetime, UtcDatetimeIn, error_responses
+from app.domain.api_keys import LEGACY_SCOPES, Scope
 from app.domain.pages import PageRequest
 from app.services.auth import Principal
 
@@ -35,7 +35,7 @@ class ApiKeyCreate(Input):
                                                           "group's limit from settings")
 
 
-class ApiKeyOut(BaseModel):
+class ApiKeyOut(Out):
     id: str
     name: str
     prefix: str = Field(description="Identifies the key without revealing it")
@@ -43,15 +43,9 @@ class ApiKeyOut(BaseModel):
     revoked_at: UtcDatetime | None
     last_used_at: UtcDatetime | None = Field(description="Written at most once a minute per key (by default): "
                                                          "may lag the last request by that much")
-    scopes: list[Scope]
+    scopes: Annotated[list[Scope], AfterValidator(sorted)]
     expires_at: UtcDatetime | None
     rate_limit_per_minute: int | None
-
-    @classmethod
-    def of(cls, key: ApiKey) -> ApiKeyOut:
-        return cls(id=key.id, name=key.name, prefix=key.prefix, created_at=key.created_at,
-                   revoked_at=key.revoked_at, last_used_at=key.last_used_at, scopes=sorted(key.scopes),
-                   expires_at=key.expires_at, rate_limit_per_minute=key.rate_limit_per_minute)
 
 
 class ApiKeyCreated(ApiKeyOut):
@@ -70,7 +64,7 @@ async def create(body: ApiKeyCreate, admin: Annotated[Principal, allow("api_keys
     """Returns the secret once; only its hash is stored."""
     key, secret = await keys.create(body.name, admin.user, client, scopes=frozenset(body.scopes),
                                     expires_at=body.expires_at, rate_limit_per_minute=body.rate_limit_per_minute)
-    return ApiKeyCreated(**ApiKeyOut.of(key).model_dump(), api_key=secret)
+    return ApiKeyCreated.of(key, api_key=secret)
 
 
 @router.get("", response_model=Page[ApiKeyOut], summary="List API keys", responses=error_responses(401, 403, 422))

@@ -9,14 +9,12 @@ from fastapi import APIRouter, Query
 from app.api.deps import AuditServiceDep, allow
 from app.api.routing import ExactJsonRoute
 from app.api.schemas.admin import AuditLogOut
-from app.api.schemas.common import Page, PageNo, PageSize, UtcDatetimeIn, error_responses
+from app.api.schemas.common import IdFilter, Page, PageNo, PageSize, UtcDatetimeIn, error_responses
 from app.domain.ids import parse_id
 from app.domain.pages import PageRequest
 from app.services.auth import Principal
 
 router = APIRouter(tags=["Admin"], route_class=ExactJsonRoute)
-# A malformed id in a filter is a 422, not a silently empty page; any letter case names the same record.
-IdFilter = Annotated[str | None, Query(pattern="^[0-9a-fA-F]{24}$", description="A user id (24 hex digits)")]
 
 
 @router.get("/audit-logs", response_model=Page[AuditLogOut], summary="The audit trail",

@@ -22,7 +22,6 @@ from app.api.schemas.kyc import (
     CorrectionsIn,
     CustomerCase,
     DecisionMessage,
-    DocumentOut,
     DocumentTypeIn,
     DocumentUploaded,
     FileLink,
@@ -55,7 +54,7 @@ UPLOAD_ERRORS = (e.InvalidImage, (400, "invalid_document_number", "The Aadhaar n
 
 
 def _case_out(case: KycCase, kyc: KycService) -> CustomerCase:
-    return CustomerCase.of(case, kyc.missing(case))
+    return CustomerCase.view(case, kyc.missing(case))
 
 
 @router.post("/documents", status_code=status.HTTP_201_CREATED, response_model=DocumentUploaded,
@@ -78,7 +77,7 @@ async def upload_document(
     data = await read_upload(file, settings.max_upload_bytes)
     upload = await kyc.upload_document(principal.user, document_type=document_type, side=side, data=data,
                                          declared_number=document_number, client=client)
-    return DocumentUploaded(kyc_id=upload.case.id, **DocumentOut.of(upload.document).model_dump())
+    return DocumentUploaded.of(upload.document, kyc_id=upload.case.id)
 
 
 @router.put("/documents/{document_id}/corrections", response_model=CustomerCase,
@@ -105,7 +104,7 @@ async def upload_selfie(
     """Checks the face and the photo's quality; a selfie without a face is refused."""
     data = await read_upload(file, settings.max_upload_bytes)
     case, selfie = await kyc.upload_selfie(principal.user, data, liveness_challenge_id, client)
-    return SelfieUploaded(kyc_id=case.id, face_detected=selfie.face_detected, quality=selfie.quality)
+    return SelfieUploaded.of(selfie, kyc_id=case.id)
 
 
 @router.post("/submit", status_code=status.HTTP_202_ACCEPTED, response_model=Submitted, summary="Submit the case",
@@ -115,7 +114,7 @@ async def upload_selfie(
 async def submit_case(principal: Customer, kyc: KycServiceDep, client: ClientDep) -> Submitted:
     """The checks then run in the background and survive a restart; `GET /kyc/me` shows them."""
     case = await kyc.submit(principal.user, client)
-    return Submitted(kyc_id=case.id, status=case.status.value)
+    return Submitted.of(case)
 
 
 @router.post("/upload", status_code=status.HTTP_201_CREATED, response_model=OneStepUploaded,
@@ -175,7 +174,7 @@ async def my_case(principal: Reader, kyc: KycServiceDep) -> CustomerCase:
             responses=error_responses(401, 403, 422))
 async def review_queue(
     _: CaseViewer, kyc: KycServiceDep, page: PageNo = 1, page_size: PageSize = 20,
-    risk_level: Annotated[Literal["Low", "Medium", "High"] | None, Query()] = None,
+    risk_level: Annotated[k.RiskLevel | None, Query()] = None,
     document_type: Annotated[DocumentTypeIn | None, Query()] = None,
     sort: Annotated[Literal["oldest", "risk"], Query(description="oldest first (default), or High risk first")]
     = "oldest",
@@ -183,7 +182,7 @@ async def review_queue(
     """Submitted cases waiting for a decision."""
     cases = await kyc.pending(risk_level=risk_level, document_type=document_type, by_risk=sort == "risk",
                                 page=PageRequest(page, page_size))
-    return Page.of(cases, PendingCase.of)
+    return Page.of(cases, PendingCase.view)
 
 
 @router.get("/{kyc_id}", response_model=CaseDetail, summary="One case in full (auditor)",
@@ -198,7 +197,7 @@ async def get_case(kyc_id: str, principal: CaseViewer, kyc: KycServiceDep, clien
         files.append(FileLink(file_id=case.selfie.file_id, kind="selfie", document_id=None,
                               content_type=case.selfie.content_type,
                               url=f"/api/v1/kyc/{case.id}/files/{case.selfie.file_id}"))
-    return CaseDetail.of(case, kyc.missing(case), files)
+    return CaseDetail.view(case, kyc.missing(case), files)
 
 
 # A stored file is the customer's, not the service's: whatever it holds, a browser that opens it runs
@@ -227,13 +226,17 @@ async def get_case_file(
 
 
 @router.put("/{kyc_id}/approve", response_model=DecisionMessage, summary="Approve a case",
-            responses=error_responses(k.CaseNotFound, k.CaseNotReviewable, 401, 403, 422))
+            responses=error_responses(k.CaseNotFound, k.CaseNotReviewable, k.SecondApproverRequired, 401, 403, 422))
 async def approve_case(kyc_id: str, body: ApproveIn, principal: Reviewer, kyc: KycServiceDep,
                   client: ClientDep) -> DecisionMessage:
     """Only a SUBMITTED case whose checks finished, never one's own. The customer is mailed the decision
-    and `customer_message`; `internal_note` stays in the case file."""
+    and `customer_message`; `internal_note` stays in the case file. With KYC_FOUR_EYES_HIGH_RISK a High-risk
+    case's first approval is recorded and it stays `SUBMITTED` until another auditor approves it."""
     case = await kyc.decide(kyc_id, principal.user, DecisionInput(
         approved=True, internal_note=body.internal_note, customer_message=body.customer_message), client)
+    if case.status == k.CaseStatus.SUBMITTED:
+        return DecisionMessage(message="First approval recorded; a second auditor's approval decides this case",
+                               status=case.status.value)
     return DecisionMessage(message="KYC approved successfully", status=case.status.value)
 
 

@@ -40,7 +40,7 @@ async def kyc_status(principal: PrincipalDep) -> KycStatusOut:
     user = principal.user
     # The risk level teaches a fraudster how an attempt was rated, as scores would (issue 15, item 15);
     # the key stays for the contract's shape, empty.
-    return KycStatusOut(kyc_status=user.kyc_status.value, risk_level=None, updated_at=user.kyc_status_changed_at)
+    return KycStatusOut(kyc_status=user.kyc_status, risk_level=None, updated_at=user.kyc_status_changed_at)
 
 
 @router.get("/me/financial-details", response_model=FinancialDetails, summary="My financial details",

@@ -28,7 +28,7 @@ async def create_webhook(body: WebhookCreate, admin: Admin, hooks: WebhookServic
     """Returns the `whsec_` signing secret once. Deliveries follow Standard Webhooks (see the README)."""
     endpoint, secret = await hooks.create(admin.user, url=body.url, events=[e.value for e in body.events],
                                           description=body.description, client=client)
-    return WebhookWithSecret(**WebhookOut.of(endpoint, clock.now()).model_dump(), secret=secret)
+    return WebhookWithSecret.at(endpoint, clock.now(), secret=secret)
 
 
 @router.get("", response_model=Page[WebhookOut], summary="List webhook endpoints",
@@ -37,14 +37,14 @@ async def list_webhooks(_: Admin, hooks: WebhookServiceDep, clock: ClockDep, pag
                         page_size: PageSize = 20) -> Page[WebhookOut]:
     """Newest first, disabled ones included; never a secret."""
     now = clock.now()
-    return Page.of(await hooks.list_endpoints(page=PageRequest(page, page_size)), lambda e: WebhookOut.of(e, now))
+    return Page.of(await hooks.list_endpoints(page=PageRequest(page, page_size)), lambda e: WebhookOut.at(e, now))
 
 
 @router.get("/{webhook_id}", response_model=WebhookOut, summary="One webhook endpoint",
             responses=error_responses(w.WebhookNotFound, 401, 403))
 async def get_webhook(webhook_id: str, _: Admin, hooks: WebhookServiceDep, clock: ClockDep) -> WebhookOut:
     """The endpoint without its secret."""
-    return WebhookOut.of(await hooks.get(webhook_id), clock.now())
+    return WebhookOut.at(await hooks.get(webhook_id), clock.now())
 
 
 @router.delete("/{webhook_id}", response_model=WebhookOut, summary="Disable a webhook endpoint",
@@ -52,7 +52,7 @@ async def get_webhook(webhook_id: str, _: Admin, hooks: WebhookServiceDep, clock
 async def disable_webhook(webhook_id: str, admin: Admin, hooks: WebhookServiceDep, clock: ClockDep,
                           client: ClientDep) -> WebhookOut:
     """Nothing more is sent (queued retries end unsent); the endpoint and its attempts stay listed."""
-    return WebhookOut.of(await hooks.disable(admin.user, webhook_id, client), clock.now())
+    return WebhookOut.at(await hooks.disable(admin.user, webhook_id, client), clock.now())
 
 
 @router.post("/{webhook_id}/rotate-secret", response_model=WebhookWithSecret, summary="Rotate the signing secret",
@@ -63,7 +63,7 @@ async def rotate_webhook_secret(webhook_id: str, admin: Admin, hooks: WebhookSer
                                 client: ClientDep) -> WebhookWithSecret:
     """A new secret, shown once; the previous one keeps signing beside it until `previous_secret_expires_at`."""
     endpoint, secret = await hooks.rotate(admin.user, webhook_id, client)
-    return WebhookWithSecret(**WebhookOut.of(endpoint, clock.now()).model_dump(), secret=secret)
+    return WebhookWithSecret.at(endpoint, clock.now(), secret=secret)
 
 
 @router.get("/{webhook_id}/attempts", response_model=Page[AttemptOut], summary="Delivery attempts",

@@ -111,6 +111,12 @@ class CaseNotReviewable(Conflict):
     code = "kyc_not_reviewable"
 
 
+class SecondApproverRequired(Conflict):
+    """Four eyes: the auditor who gave a case its first approval cannot give the second."""
+
+    code = "second_approver_required"
+
+
 class AlreadyApproved(Conflict):
     """The customer's KYC is already approved."""
 
@@ -379,6 +385,16 @@ class Claim:
         return self.by != actor_id and now < self.until
 
 
+@dataclass(frozen=True)
+class FirstApproval:
+    """Four eyes (KYC_FOUR_EYES_HIGH_RISK): the first of the two approvals a High-risk case needs."""
+
+    by: str
+    by_name: str
+    at: datetime
+    internal_note: str | None = None
+
+
 def ensure_not_claimed(claim: Claim | None, actor_id: str, now: datetime) -> None:
     if claim is not None and claim.holds_off(actor_id, now):
         raise CaseNotReviewable(f"{claim.by_name} is working on this case (claimed until "
@@ -406,6 +422,19 @@ class KycCase:
     decision: Decision | None = None
     applicant: dict[str, Any] = field(default_factory=dict)  # name, email, phone as at submission
     claim: Claim | None = None  # the auditor working on it (a SUBMITTED case)
+    first_approval: FirstApproval | None = None  # four eyes: waiting for a second auditor's approval
+
+    def first_of_two(self, actor_id: str, approved: bool, four_eyes: bool) -> bool:
+        """Whether this approval is the first of two (recorded; nothing decided yet): four eyes on and
+        a High risk. Once given, the case needs the second from anyone else; a rejection always decides."""
+        if not approved:
+            return False
+        if self.first_approval is not None:
+            if self.first_approval.by == actor_id:
+                raise SecondApproverRequired(f"You gave this case its first approval at {self.first_approval.at:%H:%M} "
+                                             "UTC; another auditor must give the second.")
+            return False
+        return four_eyes and self.risk_level == RiskLevel.HIGH
 
     def document(self, document_id: str) -> CaseDocument:
         for doc in self.documents:
@@ -423,3 +452,7 @@ class KycCase:
 
     def missing(self, policy: SubmissionPolicy) -> list[str]:
         return policy.missing([d.type for d in self.documents], self.selfie is not None)
+
+    @property
+    def decided_at(self) -> datetime | None:
+        return self.decision.at if self.decision else None

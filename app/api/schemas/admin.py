@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-from app.api.schemas.common import Input, Money, PersonName, UtcDatetime
+from app.api.schemas.common import Input, Money, Out, PersonName, UtcDatetime
 from app.api.schemas.kyc import KycCaseBrief
 from app.api.schemas.loans import LoanSummary
 from app.api.schemas.users import EmploymentDetails, FinancialDetails
-from app.domain.audit import AuditEntry
-from app.domain.users import User
+from app.domain.users import KycStatus, Role, UserStatus
 
 
 class CreateStaffRequest(Input):
@@ -25,21 +24,16 @@ class CreateStaffRequest(Input):
     role: Literal["auditor", "admin"]
 
 
-class StaffOut(BaseModel):
+class StaffOut(Out):
     model_config = ConfigDict(json_schema_extra={"example": {"id": "6741f0c2a1b2c3d4e5f60719", "email": "ravi@kycflow.example", "name": "Ravi Auditor",
                                           "role": "auditor", "status": "active", "created_at": "2026-11-22T10:00:00.000Z"}})
 
     id: str
     email: str | None
     name: str
-    role: str
-    status: str
+    role: Role
+    status: UserStatus
     created_at: UtcDatetime
-
-    @classmethod
-    def of(cls, user: User) -> StaffOut:
-        return cls(id=user.id, email=user.email, name=user.name, role=user.role.value, status=user.status.value,
-                   created_at=user.created_at)
 
 
 class StatusUpdate(Input):
@@ -48,26 +42,20 @@ class StatusUpdate(Input):
     status: Literal["active", "suspended"]
 
 
-class UserSummary(BaseModel):
+class UserSummary(Out):
     model_config = ConfigDict(json_schema_extra={"example": {"user_id": "6741f0c2a1b2c3d4e5f60718", "name": "Asha Rao", "email": "asha@example.com",
                                           "phone": "+919876543210", "role": "customer", "status": "active",
                                           "kyc_status": "SUBMITTED", "risk_level": "Low", "overall_score": 86}})
 
-    user_id: str
+    user_id: str = Field(validation_alias=AliasChoices("user_id", "id"))
     name: str
     email: str | None
     phone: str | None
-    role: str
-    status: str
-    kyc_status: str
+    role: Role
+    status: UserStatus
+    kyc_status: KycStatus
     risk_level: str | None
-    overall_score: float | None
-
-    @classmethod
-    def of(cls, user: User) -> UserSummary:
-        return cls(user_id=user.id, name=user.name, email=user.email, phone=user.phone, role=user.role.value,
-                   status=user.status.value, kyc_status=user.kyc_status.value, risk_level=user.risk_level,
-                   overall_score=user.kyc_score)
+    overall_score: float | None = Field(validation_alias=AliasChoices("overall_score", "kyc_score"))
 
 
 class UserDetail(UserSummary):
@@ -87,7 +75,7 @@ class RoleOut(BaseModel):
     permissions: list[str]
 
 
-class AuditLogOut(BaseModel):
+class AuditLogOut(Out):
     model_config = ConfigDict(json_schema_extra={"example": {"user_id": "6741f0c2a1b2c3d4e5f60718", "actor_id": "6741f0c2a1b2c3d4e5f60718",
                                           "actor_role": "customer", "action": "login_success",
                                           "timestamp": "2026-11-22T10:00:00.000Z", "ip_address": "203.0.113.7",
@@ -100,11 +88,6 @@ class AuditLogOut(BaseModel):
     timestamp: UtcDatetime
     ip_address: str | None
     details: dict[str, Any]
-
-    @classmethod
-    def of(cls, entry: AuditEntry) -> AuditLogOut:
-        return cls(user_id=entry.user_id, actor_id=entry.actor_id, actor_role=entry.actor_role, action=entry.action,
-                   timestamp=entry.timestamp, ip_address=entry.ip_address, details=entry.details)
 
 
 class UserCounts(BaseModel):

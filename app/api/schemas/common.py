@@ -32,7 +32,7 @@ class Input(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-class _With:
+class Overlay:
     """An object's attributes, with some given beside them (what the object itself does not hold)."""
 
     __slots__ = ("_obj", "_extra")
@@ -53,7 +53,7 @@ class Out(BaseModel):
     @classmethod
     def of(cls, obj: Any, **extra: Any) -> Self:
         """`extra` gives the fields (by their alias, where they have one) that `obj` does not hold."""
-        return cls.model_validate(_With(obj, extra) if extra else obj)
+        return cls.model_validate(Overlay(obj, extra) if extra else obj)
 
 
 class FieldError(BaseModel):

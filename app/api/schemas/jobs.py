@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
-from app.api.schemas.common import UtcDatetime
-from app.domain.jobs import Job
+from app.api.schemas.common import Out, UtcDatetime
+from app.domain.jobs import JobStatus
 
 
-class JobOut(BaseModel):
+class JobOut(Out):
     model_config = ConfigDict(json_schema_extra={"example": {
         "id": "6741f0c2a1b2c3d4e5f60720", "kind": "profile_risk",
         "key": "profile_risk:6741f0c2a1b2c3d4e5f60718:2026-11-22T10:00:00+00:00",
@@ -23,7 +23,7 @@ class JobOut(BaseModel):
     kind: str = Field(description="Which handler runs it")
     key: str = Field(description="Caller-given; one job per key")
     payload: dict[str, Any]
-    status: str = Field(description="queued, running, done or failed")
+    status: JobStatus
     attempts: int = Field(description="Runs so far")
     max_attempts: int
     run_at: UtcDatetime = Field(description="When it is (or was) due")
@@ -33,10 +33,3 @@ class JobOut(BaseModel):
     created_at: UtcDatetime
     updated_at: UtcDatetime
     finished_at: UtcDatetime | None
-
-    @classmethod
-    def of(cls, job: Job) -> JobOut:
-        return cls(id=job.id, kind=job.kind, key=job.key, payload=job.payload, status=job.status.value,
-                   attempts=job.attempts, max_attempts=job.max_attempts, run_at=job.run_at, last_error=job.last_error,
-                   lease_owner=job.lease_owner, lease_until=job.lease_until, created_at=job.created_at,
-                   updated_at=job.updated_at, finished_at=job.finished_at)

@@ -4,43 +4,56 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, AliasPath, BaseModel, ConfigDict, Field, model_validator
 
-from app.api.schemas.common import Input, PersonName, PlainText, UtcDatetime
+from app.api.schemas.common import Input, Out, Overlay, PersonName, PlainText, UtcDatetime
 from app.domain.kyc import (
     CORRECTABLE_FIELDS,
     IDENTITY_DOCUMENTS,
     REJECTION_REASONS,
     CaseDocument,
+    CaseStatus,
+    ChecksState,
+    CheckStatus,
+    CustomerCheckState,
     KycCase,
     RejectionReason,
+    RiskLevel,
     customer_check,
 )
 
+# The types a customer uploads (`DocumentType` less `generic`, which the engine alone uses).
 DocumentTypeIn = Literal["aadhaar", "pan", "passport", "driving_licence", "voter_id", "national_id"]
 
 
-class Extracted(BaseModel):
+class _Document(Out):
+    """What both views of a case's document begin with."""
+
+    document_id: str = Field(validation_alias=AliasChoices("document_id", "id"))
+    document_type: str = Field(validation_alias=AliasChoices("document_type", "type"))
+    side: str | None
+    uploaded_at: UtcDatetime
+    document_number: str | None = Field(validation_alias=AliasChoices("document_number", "number_masked"),
+                                        description="Masked: all but the last 4 characters")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nest(cls, d: Any) -> Any:
+        # `extracted` is read from the document itself; its corrections as shown (numbers masked, no cipher text).
+        if isinstance(d, CaseDocument | Overlay):
+            return Overlay(d, {"extracted": d, "corrections": d.visible_corrections()})
+        return d
+
+
+class Extracted(Out):
     fields: dict[str, Any] = Field(description="What OCR read; document numbers masked")
     confidence: float
 
 
-class DocumentOut(BaseModel):
-    document_id: str
-    document_type: str
-    side: str | None
-    uploaded_at: UtcDatetime
-    document_number: str | None = Field(description="Masked: all but the last 4 characters")
+class DocumentOut(_Document):
     extracted: Extracted
     validation: dict[str, Any] = Field(description="Check digits, checksum, format and expiry as the engine judged")
     corrections: dict[str, Any] = Field(description="The customer's corrections, beside the OCR value (numbers masked)")
-
-    @classmethod
-    def of(cls, d: CaseDocument) -> DocumentOut:
-        corrections = d.visible_corrections()
-        return cls(document_id=d.id, document_type=d.type, side=d.side, uploaded_at=d.uploaded_at,
-                   document_number=d.number_masked, extracted=Extracted(fields=d.fields, confidence=d.confidence),
-                   validation=d.validation, corrections=corrections)
 
 
 class DocumentUploaded(DocumentOut):
@@ -55,7 +68,7 @@ class DocumentUploaded(DocumentOut):
         "validation": {"number_valid": True, "holder_type": "Individual"}, "corrections": {}}})
 
 
-class SelfieOut(BaseModel):
+class SelfieOut(Out):
     face_detected: bool
     quality: dict[str, Any] = Field(description="acceptable, issues, sharpness, brightness, face_ratio, face_count")
     liveness_challenge_id: str | None
@@ -63,7 +76,7 @@ class SelfieOut(BaseModel):
     uploaded_at: UtcDatetime
 
 
-class SelfieUploaded(BaseModel):
+class SelfieUploaded(Out):
     kyc_id: str
     face_detected: bool
     quality: dict[str, Any]
@@ -74,10 +87,10 @@ class SelfieUploaded(BaseModel):
                     "face_count": 1}}})
 
 
-class CheckOut(BaseModel):
+class CheckOut(Out):
     name: str = Field(description="ocr, document_validity, name_match, dob_match, face_match, selfie_quality, "
                                   "liveness, duplicate_document, corrections")
-    status: Literal["pass", "fail", "review"]
+    status: CheckStatus
     score: float = Field(description="0..1")
     detail: str
     document_id: str | None
@@ -91,7 +104,7 @@ class FileLink(BaseModel):
     url: str = Field(description="GET it with the same bearer token; every view is audit-logged")
 
 
-class DecisionOut(BaseModel):
+class DecisionOut(Out):
     by: str
     role: str
     at: UtcDatetime
@@ -116,16 +129,15 @@ def _rejection(case: KycCase) -> dict[str, Any]:
         "rejection_message": REJECTION_REASONS.get(reasons[0]) if reasons else None,
         "rejection_reasons": [RejectionReasonOut(code=RejectionReason(r), message=REJECTION_REASONS[r])
                               for r in reasons if r in REJECTION_REASONS],
-        "decided_at": decision.at if decision else None,
     }
 
 
-class _CaseHead(BaseModel):
+class _CaseHead(Out):
     """What both views of a case begin with."""
 
-    kyc_id: str
-    status: Literal["OPEN", "SUBMITTED", "APPROVED", "REJECTED"]
-    checks_state: Literal["NOT_STARTED", "RUNNING", "DONE"]
+    kyc_id: str = Field(validation_alias=AliasChoices("kyc_id", "id"))
+    status: CaseStatus
+    checks_state: ChecksState
     created_at: UtcDatetime
     submitted_at: UtcDatetime | None
     checks_completed_at: UtcDatetime | None = Field(description="When the automated checks finished")
@@ -140,7 +152,7 @@ class CaseDetail(_CaseHead):
     missing: list[str] = Field(description="What the submission policy still needs (empty: ready to submit)")
     checks: list[CheckOut]
     overall_score: int | None
-    risk_level: Literal["Low", "Medium", "High"] | None
+    risk_level: RiskLevel | None
     rejection_reason: str | None
     rejection_message: str | None
     rejection_reasons: list[RejectionReasonOut]
@@ -152,64 +164,39 @@ class CaseDetail(_CaseHead):
     decision: DecisionOut | None
 
     @classmethod
-    def of(cls, case: KycCase, missing: list[str], files: list[FileLink]) -> CaseDetail:
-        selfie, decision = case.selfie, case.decision
-        return cls(
-            kyc_id=case.id, status=case.status.value, checks_state=case.checks_state.value,
-            created_at=case.created_at, submitted_at=case.submitted_at, checks_completed_at=case.checks_completed_at,
-            documents=[DocumentOut.of(d) for d in case.documents],
-            selfie=SelfieOut(face_detected=selfie.face_detected, quality=selfie.quality,
-                             liveness_challenge_id=selfie.liveness_challenge_id,
-                             liveness_passed=selfie.liveness_passed, uploaded_at=selfie.uploaded_at)
-            if selfie else None,
-            missing=missing, checks=[CheckOut(**c.as_dict()) for c in case.checks],
-            overall_score=case.overall_score, risk_level=case.risk_level.value if case.risk_level else None,
-            **_rejection(case), user_id=case.user_id, applicant=case.applicant, breakdown=case.breakdown,
-            files=files,
-            decision=DecisionOut(by=decision.by, role=decision.role, at=decision.at, approved=decision.approved,
-                                 reason=decision.reason, reasons=[RejectionReason(r) for r in decision.reasons],
-                                 internal_note=decision.internal_note, customer_message=decision.customer_message)
-            if decision else None)
+    def view(cls, case: KycCase, missing: list[str], files: list[FileLink]) -> CaseDetail:
+        return cls.of(case, missing=missing, files=files, checks=[c.as_dict() for c in case.checks], **_rejection(case))
 
 
 # --- the customer's view: what to do, never how the case is scored ---------------------------------
 
 
-class CustomerExtracted(BaseModel):
+class CustomerExtracted(Out):
     fields: dict[str, Any] = Field(description="What was read from the document (numbers masked): correct it "
                                                "with PUT /kyc/documents/{document_id}/corrections")
 
 
-class CustomerDocument(BaseModel):
-    document_id: str
-    document_type: str
-    side: str | None
-    uploaded_at: UtcDatetime
-    document_number: str | None = Field(description="Masked: all but the last 4 characters")
+class CustomerDocument(_Document):
     extracted: CustomerExtracted
     validation: dict[str, Any] = Field(description="Format, checksum and expiry of the number as read")
     corrections: dict[str, Any] = Field(description="Your corrections, beside what was read (numbers masked)")
 
-    @classmethod
-    def of(cls, d: CaseDocument) -> CustomerDocument:
-        return cls(document_id=d.id, document_type=d.type, side=d.side, uploaded_at=d.uploaded_at,
-                   document_number=d.number_masked, extracted=CustomerExtracted(fields=d.fields),
-                   validation=d.validation, corrections=d.visible_corrections())
 
-
-class CustomerSelfie(BaseModel):
+class CustomerSelfie(Out):
     face_detected: bool
-    acceptable: bool = Field(description="Sharp and bright enough, one face")
-    issues: list[str] = Field(description="What to fix in a new selfie, if anything")
+    acceptable: bool = Field(validation_alias=AliasPath("quality", "acceptable"),
+                             description="Sharp and bright enough, one face")
+    issues: list[str] = Field(validation_alias=AliasPath("quality", "issues"),
+                              description="What to fix in a new selfie, if anything")
     liveness_challenge_id: str | None
     liveness_passed: bool | None
     uploaded_at: UtcDatetime
 
 
-class CustomerCheckOut(BaseModel):
+class CustomerCheckOut(Out):
     name: str = Field(description="ocr, document_validity, name_match, dob_match, face_match, selfie_quality, "
                                   "liveness, duplicate_document, corrections")
-    state: Literal["pass", "needs_attention"] = Field(description="needs_attention: failed or waiting for a reviewer")
+    state: CustomerCheckState = Field(description="needs_attention: failed or waiting for a reviewer")
     hint: str | None = Field(description="What you can do about it")
     document_id: str | None
 
@@ -229,51 +216,35 @@ class CustomerCase(_CaseHead):
     decided_at: UtcDatetime | None
 
     @classmethod
-    def of(cls, case: KycCase, missing: list[str]) -> CustomerCase:
-        selfie, decision = case.selfie, case.decision
-        checks = [customer_check(c) for c in case.checks]
-        return cls(
-            kyc_id=case.id, status=case.status.value, checks_state=case.checks_state.value,
-            created_at=case.created_at, submitted_at=case.submitted_at, checks_completed_at=case.checks_completed_at,
-            documents=[CustomerDocument.of(d) for d in case.documents],
-            selfie=CustomerSelfie(face_detected=selfie.face_detected,
-                                  acceptable=bool(selfie.quality.get("acceptable")),
-                                  issues=list(selfie.quality.get("issues") or []),
-                                  liveness_challenge_id=selfie.liveness_challenge_id,
-                                  liveness_passed=selfie.liveness_passed, uploaded_at=selfie.uploaded_at)
-            if selfie else None,
-            missing=missing,
-            checks=[CustomerCheckOut(name=c.name, state=c.state.value, hint=c.hint, document_id=c.document_id)
-                    for c in checks],
-            **_rejection(case), message=decision.customer_message if decision else None)
+    def view(cls, case: KycCase, missing: list[str]) -> CustomerCase:
+        return cls.of(case, missing=missing, checks=[customer_check(c) for c in case.checks],
+                      message=case.decision.customer_message if case.decision else None, **_rejection(case))
 
 
-class PendingCase(BaseModel):
-    kyc_id: str
+class PendingCase(Out):
+    kyc_id: str = Field(validation_alias=AliasChoices("kyc_id", "id"))
     user_id: str
     user_name: str | None
     user_email: str | None
     document_type: str | None = Field(description="The case's proof of identity (first document)")
     document_number: str | None = Field(description="Masked")
     submitted_at: UtcDatetime | None
-    checks_state: Literal["NOT_STARTED", "RUNNING", "DONE"]
-    risk_level: Literal["Low", "Medium", "High"] | None
+    checks_state: ChecksState
+    risk_level: RiskLevel | None
     overall_score: int | None
 
     @classmethod
-    def of(cls, case: KycCase) -> PendingCase:
+    def view(cls, case: KycCase) -> PendingCase:
         first = next((d for d in case.documents if d.type in IDENTITY_DOCUMENTS),
                      case.documents[0] if case.documents else None)
-        return cls(kyc_id=case.id, user_id=case.user_id, user_name=case.applicant.get("name"),
-                   user_email=case.applicant.get("email"), document_type=first.type if first else None,
-                   document_number=first.number_masked if first else None, submitted_at=case.submitted_at,
-                   checks_state=case.checks_state.value,
-                   risk_level=case.risk_level.value if case.risk_level else None, overall_score=case.overall_score)
+        return cls.of(case, user_name=case.applicant.get("name"), user_email=case.applicant.get("email"),
+                      document_type=first.type if first else None,
+                      document_number=first.number_masked if first else None)
 
 
-class Submitted(BaseModel):
-    kyc_id: str
-    status: str
+class Submitted(Out):
+    kyc_id: str = Field(validation_alias=AliasChoices("kyc_id", "id"))
+    status: CaseStatus
 
     model_config = ConfigDict(json_schema_extra={"example": {"kyc_id": "6740a1b2c3d4e5f6a7b8c9d0",
                                                              "status": "SUBMITTED"}})
@@ -383,21 +354,14 @@ class DecisionMessage(BaseModel):
     status: str
 
 
-class KycCaseBrief(BaseModel):
+class KycCaseBrief(Out):
     """One case in a user's history (staff view)."""
 
-    kyc_id: str
-    status: str
-    checks_state: str
-    risk_level: str | None
+    kyc_id: str = Field(validation_alias=AliasChoices("kyc_id", "id"))
+    status: CaseStatus
+    checks_state: ChecksState
+    risk_level: RiskLevel | None
     overall_score: int | None
     created_at: UtcDatetime
     submitted_at: UtcDatetime | None
     decided_at: UtcDatetime | None
-
-    @classmethod
-    def of(cls, case: KycCase) -> KycCaseBrief:
-        return cls(kyc_id=case.id, status=case.status.value, checks_state=case.checks_state.value,
-                   risk_level=case.risk_level.value if case.risk_level else None, overall_score=case.overall_score,
-                   created_at=case.created_at, submitted_at=case.submitted_at,
-                   decided_at=case.decision.at if case.decision else None)

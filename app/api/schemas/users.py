@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from app.api.schemas.common import BirthDate, Input, Money, PersonName, PlainText, UtcDatetime
-from app.domain.users import User
+from app.api.schemas.common import BirthDate, Input, Money, Out, PersonName, PlainText, UtcDatetime
+from app.domain.users import KycStatus, Role, UserStatus
 
 
 class Address(Input):
@@ -54,7 +54,7 @@ class ProfileRisk(BaseModel):
     factors: dict[str, int] | None = None
 
 
-class UserOut(BaseModel):
+class UserOut(Out):
     model_config = ConfigDict(json_schema_extra={"example": {
         "id": "6741f0c2a1b2c3d4e5f60718", "email": "asha@example.com", "phone": "+919876543210", "name": "Asha Rao",
         "role": "customer", "status": "active", "kyc_status": "PENDING", "created_at": "2026-11-22T10:00:00.000Z",
@@ -66,28 +66,18 @@ class UserOut(BaseModel):
     email: str | None
     phone: str | None
     name: str
-    role: str
-    status: str
-    kyc_status: str
+    role: Role
+    status: UserStatus
+    kyc_status: KycStatus
     created_at: UtcDatetime
     profile: dict[str, Any]
     profile_risk: ProfileRisk | None = None
-
-    @classmethod
-    def of(cls, user: User) -> UserOut:
-        return cls(
-            id=user.id, email=user.email, phone=user.phone, name=user.name, role=user.role.value,
-            status=user.status.value, kyc_status=user.kyc_status.value, created_at=user.created_at,
-            profile=user.profile, profile_risk=ProfileRisk(**{
-                k: v for k, v in user.profile_risk.items() if k in ProfileRisk.model_fields
-            }) if user.profile_risk else None,
-        )
 
 
 class KycStatusOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"example": {"kyc_status": "SUBMITTED", "risk_level": None, "updated_at": "2026-11-22T10:05:00.000Z"}})
 
-    kyc_status: str
+    kyc_status: KycStatus
     risk_level: str | None = Field(description="Always null: a case's risk level is shown to auditors only "
                                                "(`GET /kyc/{kyc_id}`), never to the customer")
     updated_at: UtcDatetime = Field(description="When the KYC status last changed (not other edits to the account)")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, AliasPath, ConfigDict, Field
 
-from app.api.schemas.common import Input, UtcDatetime
+from app.api.schemas.common import Input, Out, UtcDatetime
 from app.domain.events import EventType
-from app.domain.jobs import Job
-from app.domain.webhooks import MAX_URL_LENGTH, DeliveryAttempt, WebhookEndpoint
+from app.domain.jobs import JobStatus
+from app.domain.webhooks import MAX_URL_LENGTH, WebhookEndpoint
 
 _ID = "6741f0c2a1b2c3d4e5f60730"
 
@@ -25,7 +26,7 @@ class WebhookCreate(Input):
     description: str = Field("", max_length=500)
 
 
-class WebhookOut(BaseModel):
+class WebhookOut(Out):
     model_config = ConfigDict(json_schema_extra={"example": {
         "id": _ID, "url": "https://lender.example.com/hooks/kycflow", "events": ["kyc.approved"],
         "description": "Lender back end", "enabled": True, "created_at": "2026-11-22T10:00:00.000Z",
@@ -43,11 +44,8 @@ class WebhookOut(BaseModel):
         description="After a rotation: until when the previous secret still signs beside the new one")
 
     @classmethod
-    def of(cls, endpoint: WebhookEndpoint, now: datetime) -> WebhookOut:
-        return cls(id=endpoint.id, url=endpoint.url, events=list(endpoint.events), description=endpoint.description,
-                   enabled=endpoint.enabled, created_at=endpoint.created_at, updated_at=endpoint.updated_at,
-                   disabled_at=endpoint.disabled_at,
-                   previous_secret_expires_at=endpoint.previous_secret_expires_at(now))
+    def at(cls, endpoint: WebhookEndpoint, now: datetime, **extra: Any) -> Self:
+        return cls.of(endpoint, previous_secret_expires_at=endpoint.previous_secret_expires_at(now), **extra)
 
 
 class WebhookWithSecret(WebhookOut):
@@ -60,7 +58,7 @@ class WebhookWithSecret(WebhookOut):
     secret: str = Field(description="The signing secret (`whsec_...`): shown only now; verify deliveries with it")
 
 
-class AttemptOut(BaseModel):
+class AttemptOut(Out):
     model_config = ConfigDict(json_schema_extra={"example": {
         "id": "6741f0c2a1b2c3d4e5f60740", "event_id": "6741f0c2a1b2c3d4e5f60741", "event_type": "kyc.approved",
         "delivery": "auto", "attempt": 2, "at": "2026-11-22T10:01:00.000Z",
@@ -80,24 +78,14 @@ class AttemptOut(BaseModel):
     success: bool
     next_retry_at: UtcDatetime | None = Field(description="When the next try is due; null after success or the last")
 
-    @classmethod
-    def of(cls, a: DeliveryAttempt) -> AttemptOut:
-        return cls(id=a.id, event_id=a.event_id, event_type=a.event_type, delivery=a.delivery, attempt=a.attempt,
-                   at=a.at, url=a.url, status_code=a.status_code, duration_ms=a.duration_ms, error=a.error,
-                   success=a.success, next_retry_at=a.next_retry_at)
 
-
-class RedeliveryOut(BaseModel):
+class RedeliveryOut(Out):
     model_config = ConfigDict(json_schema_extra={"example": {
         "event_id": "6741f0c2a1b2c3d4e5f60741", "webhook_id": _ID, "job_id": "6741f0c2a1b2c3d4e5f60750",
         "status": "queued"}})
 
-    event_id: str
-    webhook_id: str
-    job_id: str = Field(description="The delivery job (`GET /admin/jobs`); its tries appear under the attempts")
-    status: str
-
-    @classmethod
-    def of(cls, job: Job) -> RedeliveryOut:
-        return cls(event_id=job.payload["event_id"], webhook_id=job.payload["endpoint_id"], job_id=job.id,
-                   status=job.status.value)
+    event_id: str = Field(validation_alias=AliasPath("payload", "event_id"))
+    webhook_id: str = Field(validation_alias=AliasPath("payload", "endpoint_id"))
+    job_id: str = Field(validation_alias=AliasChoices("job_id", "id"),
+                        description="The delivery job (`GET /admin/jobs`); its tries appear under the attempts")
+    status: JobStatus
