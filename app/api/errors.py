@@ -41,7 +41,7 @@ STATUS: dict[type[e.DomainError], int] = {
     e.ServiceUnavailable: 503, e.ModelsUnavailable: 503, e.DocumentKeyUnavailable: 503,
     # KYC cases
     kyc.CaseNotFound: 404, kyc.CaseIncomplete: 422, kyc.CaseNotEditable: 409, kyc.CaseNotReviewable: 409,
-    kyc.AlreadyApproved: 409,
+    kyc.AlreadyApproved: 409, kyc.SecondApproverRequired: 409,
     # jobs
     jobs.JobNotFound: 404, jobs.JobNotFailed: 409,
     # lending: amounts and terms that parse but break a rule are 422, like the schema's own refusals
