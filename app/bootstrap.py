@@ -95,6 +95,7 @@ class Container:
     gateway: GatewayService
     transactions: Transactions
     repositories: list[Any] = field(default_factory=list)
+    _stopping: set[asyncio.Future[None]] = field(default_factory=set)
     metrics_server: asyncio.Server | None = None
 
     async def database_status(self) -> dict[str, Any]:
@@ -124,10 +125,17 @@ class Container:
         if s.metrics_port:
             self.metrics_server = await metrics.serve(s.metrics_host, s.metrics_port, self.metrics_figures)
 
+    def begin_shutdown(self) -> None:
+        """A stop signal: live streams end on a resume point, job workers stop claiming and give their
+        leases back now; the requests in flight still finish (SHUTDOWN_GRACE_SECONDS), then `close`."""
+        self.events_hub.close()
+        self._stopping.add(asyncio.ensure_future(self.jobs.stop()))
+
     async def close(self) -> None:
         if self.metrics_server is not None:
             self.metrics_server.close()
         self.events_hub.close()  # live streams end cleanly before the database goes
+        await asyncio.gather(*self._stopping)
         await self.jobs.stop()  # before the client closes: gives the leases back
         await self.webhooks.close()
         self.passwords.close()

@@ -25,7 +25,8 @@ def _serve(args: argparse.Namespace) -> int:
                 # request heads bounded (431), where httptools would read one of any size
                 http=bounded_protocol(settings.max_header_field_bytes, settings.max_header_bytes,
                                       settings.max_header_count),
-                server_header=False)  # no "server: uvicorn" banner telling a prober what runs here
+                server_header=False,  # no "server: uvicorn" banner telling a prober what runs here
+                timeout_graceful_shutdown=settings.shutdown_grace_seconds)
     return 0
 
 

@@ -97,6 +97,8 @@ class Settings(BaseSettings):
     max_header_field_bytes: int = Field(16 * 1024, ge=1024)
     max_header_bytes: int = Field(64 * 1024, ge=4096)
     max_header_count: int = Field(100, ge=10)
+    # On SIGTERM `kycflow serve` stops listening and lets the requests in flight finish this long, then cuts them.
+    shutdown_grace_seconds: int = Field(30, ge=1)
     bcrypt_rounds: int = Field(12, ge=4, le=16)
     password_workers: int = Field(2, ge=1)
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-from collections.abc import AsyncIterator
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -80,12 +83,14 @@ def create_app(settings: Settings | None = None, *, ml_loaders: dict[str, Any] |
         app.state.container = container
         container.jobs.start()  # JOB_WORKERS in-process workers; `close` stops them and releases leases
         await container.serve_metrics()  # METRICS_PORT, where set
+        restore_signals = _on_stop_signal(container.begin_shutdown)
         # Models load in the pool while the API already answers; /health says when they are ready.
         docs = f"API docs at {os.environ.get('KYCFLOW_SERVE_URL', '')}/docs"  # set by `kycflow serve`
         preload = asyncio.create_task(container.ml.preload(announce=docs)) if settings.ml_preload else None
         try:
             yield
         finally:
+            restore_signals()
             if preload:
                 preload.cancel()
             await container.close()
@@ -128,6 +133,33 @@ def create_app(settings: Settings | None = None, *, ml_loaders: dict[str, Any] |
     # Capped per caller in flight: by RateLimitMiddleware under /api/v1, by the route itself elsewhere.
     app.state.model_routes = model_routes(app.routes)
     return app
+
+
+def _on_stop_signal(action: Callable[[], None]) -> Callable[[], None]:
+    """Run `action` on the loop as soon as uvicorn is told to stop (SIGINT/SIGTERM), before it waits up
+    to SHUTDOWN_GRACE_SECONDS for the requests in flight: a live stream never ends by itself, and job
+    workers must not claim work meanwhile. Returns what puts uvicorn's handlers back."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    loop, restore = asyncio.get_running_loop(), {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(sig)
+        if not type(getattr(previous, "__self__", None)).__module__.startswith("uvicorn"):
+            continue  # not under uvicorn's signal handling (tests, ASGI transports)
+
+        def handler(signum: int, frame: Any, previous: Any = previous) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is gone already
+                loop.call_soon_threadsafe(action)
+            previous(signum, frame)
+
+        restore[sig] = previous
+        signal.signal(sig, handler)
+
+    def put_back() -> None:
+        for sig, previous in restore.items():
+            signal.signal(sig, previous)
+
+    return put_back
 
 
 def app_factory() -> FastAPI:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
 
 from bson import ObjectId
 from fastapi import APIRouter, Header
@@ -14,7 +15,7 @@ from app.api.deps import ContainerDep, PrincipalDep
 from app.api.routing import ExactJsonRoute
 from app.api.schemas.common import error_responses
 from app.domain.errors import DomainError, InvalidInput
-from app.domain.events import Event
+from app.domain.events import Event, iso_z
 from app.services.events import StreamEnded
 
 router = APIRouter(tags=["Users"], route_class=ExactJsonRoute)
@@ -24,17 +25,31 @@ _EXAMPLE = ('retry: 3000\n\n'
             'id: 6741f0c2a1b2c3d4e5f60741\nevent: kyc.approved\n'
             'data: {"type":"kyc.approved","timestamp":"2026-11-22T10:00:00.000Z",'
             '"data":{"kyc_id":"6741f0c2a1b2c3d4e5f60718","status":"APPROVED","reason":null}}\n\n'
-            ': heartbeat\n\n')
+            ': heartbeat\n\n'
+            'id: 6741f0c2a1b2c3d4e5f60741\nevent: stream.end\n'
+            'data: {"type":"stream.end","timestamp":"2026-11-22T10:05:00.000Z","data":{"reason":"shutdown"}}\n\n')
+END_EVENT = "stream.end"  # not a domain event: the server ended this stream (reason: shutdown, too_slow, token_expired)
 
 
 def _frame(event: Event) -> bytes:
-    data = json.dumps(event.envelope(), separators=(",", ":"), ensure_ascii=False)
-    return f"id: {event.id}\nevent: {event.type.value}\ndata: {data}\n\n".encode()
+    return _sse(event.id, event.envelope())
+
+
+def _sse(event_id: str, envelope: dict[str, Any]) -> bytes:
+    data = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
+    return f"id: {event_id}\nevent: {envelope['type']}\ndata: {data}\n\n".encode()
+
+
+def _end(resume_id: str, reason: str, now: datetime) -> bytes:
+    """The last frame of a stream the server ends: its id is the last event sent (or where the stream
+    began), so the reconnect's Last-Event-ID replays exactly what came after."""
+    return _sse(resume_id, {"type": END_EVENT, "timestamp": iso_z(now), "data": {"reason": reason}})
 
 
 @router.get("/events", summary="Live events (Server-Sent Events)", response_class=StreamingResponse,
             responses={200: {"description": "An endless `text/event-stream`: `id`, `event` (the type) and `data` "
-                                            "(`{type, timestamp, data}`) per event; `: heartbeat` comments.",
+                                            "(`{type, timestamp, data}`) per event; `: heartbeat` comments; a last `stream.end` "
+                                            "event when the server ends it, whose id a reconnect sends as Last-Event-ID.",
                              "content": {"text/event-stream": {"schema": {"type": "string"}, "example": _EXAMPLE}}},
                        **error_responses(401, (400, "invalid_last_event_id",
                                                "Last-Event-ID is not an id this stream sent."))})
@@ -69,6 +84,7 @@ async def live_events(
 
     async def stream() -> AsyncIterator[bytes]:
         sent: set[str] = set()
+        last = sub.floor_id  # Last-Event-ID, or the moment it subscribed
         try:
             yield b"retry: 3000\n\n"
             after = last_event_id
@@ -78,15 +94,18 @@ async def live_events(
                     return
                 for event in missed:
                     sent.add(event.id)
+                    last = event.id
                     yield _frame(event)
                 after = missed[-1].id if len(missed) == REPLAY_PAGE else None
             while True:
                 left = (expires - clock.now()).total_seconds()
                 if left <= 0:
+                    yield _end(last, "token_expired", clock.now())
                     return
                 try:
                     live = await sub.next(min(heartbeat, left))
-                except StreamEnded:
+                except StreamEnded as ended:
+                    yield _end(last, str(ended), clock.now())
                     return
                 if live is not None and live.id in sent:
                     continue
@@ -95,6 +114,7 @@ async def live_events(
                 if live is None:
                     yield b": heartbeat\n\n"  # also how a vanished client is noticed: the write fails
                 else:
+                    last = live.id
                     yield _frame(live)
         finally:
             hub.unsubscribe(sub)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import re
@@ -56,6 +57,11 @@ class RequestContextMiddleware:
                 raise
             await envelope(500, "internal_error", "Something went wrong on our side; it has been logged.")(
                 scope, receive, send_with_id)
+        except asyncio.CancelledError:
+            if not started:  # cut at the end of SHUTDOWN_GRACE_SECONDS: say so, so the client retries elsewhere
+                await envelope(503, "shutting_down", "The service is restarting; send the request again.",
+                               headers={"Retry-After": "1"})(scope, receive, send_with_id)
+            raise
         finally:
             elapsed = time.perf_counter() - start
             observe_request(scope, status, elapsed)

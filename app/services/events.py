@@ -16,8 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import signal
-import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -78,20 +76,20 @@ class Subscription:
         self.audiences, self.floor_id = audiences, floor_id
         self.queue: asyncio.Queue[Any] = asyncio.Queue(size + 1)  # room for the end marker
         self.size = size
-        self.ended = False
+        self.ended, self.reason = False, ""
 
     def offer(self, event: Event) -> None:
         if self.ended or event.id <= self.floor_id or not self.audiences.intersection(event.audiences):
             return
         if self.queue.qsize() >= self.size:  # a stalled reader: end it; it resumes with Last-Event-ID
             log.warning("live event viewer too slow; stream ended", extra={"queued": self.size})
-            self.end()
+            self.end("too_slow")
             return
         self.queue.put_nowait(event)
 
-    def end(self) -> None:
+    def end(self, reason: str = "shutdown") -> None:
         if not self.ended:
-            self.ended = True
+            self.ended, self.reason = True, reason
             self.queue.put_nowait(_END)
 
     async def next(self, timeout: float) -> Event | None:
@@ -102,13 +100,13 @@ class Subscription:
         except TimeoutError:
             return None
         if item is _END:
-            raise StreamEnded()
+            raise StreamEnded(self.reason)
         event: Event = item
         return event
 
 
 class StreamEnded(Exception):
-    """The server is shutting down, or the viewer fell too far behind."""
+    """The server is shutting down (`shutdown`), or the viewer fell too far behind (`too_slow`)."""
 
 
 class EventHub:
@@ -119,7 +117,6 @@ class EventHub:
         self._subs: set[Subscription] = set()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
-        self._restore: dict[int, Any] = {}
         self.polls = 0  # queries run (tests and the bench read it)
 
     @property
@@ -138,7 +135,6 @@ class EventHub:
             # A fresh context: the shared poll belongs to no request (logs and command counts).
             self._task = asyncio.get_running_loop().create_task(self._run(), name="event-hub",
                                                                 context=contextvars.Context())
-            self._hook_server_exit()
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
@@ -155,9 +151,6 @@ class EventHub:
         self._subs.clear()
         if self._task is not None:
             self._task.cancel()
-        for sig, handler in self._restore.items():
-            signal.signal(sig, handler)
-        self._restore.clear()
 
     async def _run(self) -> None:
         seen: dict[str, datetime] = {}
@@ -192,25 +185,3 @@ class EventHub:
             for event_id in [k for k, t in seen.items() if t < horizon]:
                 del seen[event_id]
             await asyncio.sleep(self.poll_seconds)
-
-    def _hook_server_exit(self) -> None:
-        """Uvicorn waits for open responses to finish before the lifespan shuts down, and a live
-        stream never finishes by itself: so on uvicorn's SIGINT/SIGTERM the streams end first."""
-        if threading.current_thread() is not threading.main_thread():
-            return
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous = signal.getsignal(sig)
-            owner = getattr(previous, "__self__", None)
-            if sig in self._restore or not type(owner).__module__.startswith("uvicorn"):
-                continue
-
-            def handler(signum: int, frame: Any, previous: Any = previous) -> None:
-                try:
-                    loop.call_soon_threadsafe(self.close)
-                except RuntimeError:  # the loop is gone already
-                    pass
-                previous(signum, frame)
-
-            self._restore[sig] = previous
-            signal.signal(sig, handler)
