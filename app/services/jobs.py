@@ -90,7 +90,10 @@ class JobService:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._kinds: dict[str, _Kind] = {}
         self._workers: list[asyncio.Task[None]] = []
-        self._wake: asyncio.Event | None = None
+        # Per lane: the idle workers' wake-ups, and whether a wake found none of them idle.
+        self._idle_workers: dict[str | None, list[asyncio.Future[None]]] = {}
+        self._missed: set[str | None] = set()
+        self._next_sweep: dict[tuple[str, ...], float] = {}
         self._stopping = False
 
     # --- registry and enqueueing ---------------------------------------------------------
@@ -120,7 +123,7 @@ class JobService:
         job, created = await (tx.jobs if tx else self.repo).enqueue(key=key, kind=kind, payload=payload,
                                                                     max_attempts=attempts, run_at=run_at or now, now=now)
         if created and tx is None:
-            self.wake()
+            self.wake(kind)
         return job
 
     async def once(self, job: Job, effect: Callable[[], Awaitable[None]]) -> None:
@@ -135,9 +138,18 @@ class JobService:
             await self.repo.release_effect(job.id)
             raise
 
-    def wake(self) -> None:
-        if self._wake is not None:
-            self._wake.set()
+    def wake(self, kind: str | None = None) -> None:
+        """One idle worker of `kind`'s lane (of every lane without a kind) looks for work now. One, not
+        all: each woken worker sends a claim, and a job needs one (eight per job were measured)."""
+        spec = self._kinds.get(kind) if kind else None
+        for lane in [spec.lane] if spec else {*self._idle_workers, *(s.lane for s in self._kinds.values())}:
+            waiting = self._idle_workers.get(lane, [])
+            while waiting and waiting[-1].done():
+                waiting.pop()
+            if waiting:
+                waiting.pop().set_result(None)
+            else:  # all busy: the next one to finish looks again instead of waiting
+                self._missed.add(lane)
 
     # --- workers -------------------------------------------------------------------------
 
@@ -151,7 +163,7 @@ class JobService:
         count = self.settings.workers if workers is None else workers
         if count <= 0 or self.running:
             return
-        self._wake = asyncio.Event()
+        self._idle_workers, self._missed = {}, set()
         self._stopping = False
         lanes = sorted({spec.lane for spec in self._kinds.values() if spec.lane is not None})
         sizes: dict[str | None, int] = {None: count, **{lane: max(1, self.settings.lanes.get(lane, 1)) for lane in lanes}}
@@ -189,15 +201,22 @@ class JobService:
                 log.exception("job worker error", extra={"worker": n})
                 ran = False
             if not ran:
-                await self._idle()
+                await self._idle(lane)
 
-    async def _idle(self) -> None:
-        assert self._wake is not None
+    async def _idle(self, lane: str | None) -> None:
+        if lane in self._missed:
+            self._missed.discard(lane)
+            return
+        woken = asyncio.get_running_loop().create_future()
+        waiting = self._idle_workers.setdefault(lane, [])
+        waiting.append(woken)
         try:
-            await asyncio.wait_for(self._wake.wait(), self.settings.poll_seconds)
+            await asyncio.wait_for(woken, self.settings.poll_seconds)
         except TimeoutError:
             pass
-        self._wake.clear()
+        finally:
+            if woken in waiting:
+                waiting.remove(woken)
 
     async def run_once(self, kinds: list[str] | None = None) -> bool:
         """Expire lapsed leases, then claim and run one due job of `kinds` (default: every kind);
@@ -206,9 +225,13 @@ class JobService:
         if not kinds:
             return False
         now = self.clock.now()
-        for lapsed in await self.repo.lapsed(kinds=kinds, now=now):
-            await self._failed(lapsed, lapsed.lease_owner or "", "lease expired: the worker stopped or hung",
-                               lapsed=True)
+        # A lease lasts `lease_seconds`: a sweep for lapsed ones once a poll interval is soon enough,
+        # where a worker woken for every new job sent it beside each claim.
+        if now.timestamp() >= self._next_sweep.get(tuple(kinds), 0.0):
+            self._next_sweep[tuple(kinds)] = now.timestamp() + self.settings.poll_seconds
+            for lapsed in await self.repo.lapsed(kinds=kinds, now=now):
+                await self._failed(lapsed, lapsed.lease_owner or "", "lease expired: the worker stopped or hung",
+                                   lapsed=True)
         job = await self.repo.claim(owner=self.owner, kinds=kinds, now=now, lease_seconds=self.settings.lease_seconds)
         if job is None:
             return False
