@@ -15,6 +15,10 @@ def make_client(uri: str, *, max_idle_seconds: float = MAX_IDLE_SECONDS, **optio
     options.setdefault("tz_aware", True)
     options.setdefault("serverSelectionTimeoutMS", 5000)
     options.setdefault("maxIdleTimeMS", int(max_idle_seconds * 1000))
+    # An acknowledged write survives a crash of the server or a failover: it is journaled on a majority of
+    # the replica set before the driver returns (the server's own default may be w:1; transactions inherit it).
+    options.setdefault("w", "majority")
+    options.setdefault("journal", True)
     return AsyncMongoClient(uri, **options)
 
 
