@@ -4,10 +4,9 @@ pre-closure; the admin's loan book, transitions and statistics."""
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 
-import pydantic_core
-from fastapi import APIRouter, Header, Query, status
+from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.responses import JSONResponse
 
 from app.api.deps import CatalogueServiceDep, ClientDep, IdempotencyServiceDep, LoanServiceDep, allow
@@ -45,11 +44,8 @@ from app.services.auth import Principal
 router = APIRouter(tags=["Loans"], route_class=ExactJsonRoute)
 
 
-class LoanJSONResponse(JSONResponse):
-    """pydantic-core's encoder: a 30-year schedule in 0.9 ms where the standard library takes 4."""
-
-    def render(self, content: Any) -> bytes:
-        return pydantic_core.to_json(content)
+def _detail(loan: ln.Loan, repayments: list[ln.Repayment]) -> Response:
+    return Response(LoanDetail.json(loan, repayments), media_type="application/json")
 
 
 Borrower = Annotated[Principal, allow("loans:apply")]
@@ -135,10 +131,10 @@ async def my_loans(principal: OwnReader, loans: LoanServiceDep, page: PageNo = 1
 
 @router.get("/loans/my-loans/{loan_id}", response_model=LoanDetail, summary="One of my loans",
             responses=error_responses(401, 403, ln.LoanNotFound))
-async def my_loan(loan_id: str, principal: OwnReader, loans: LoanServiceDep) -> JSONResponse:
+async def my_loan(loan_id: str, principal: OwnReader, loans: LoanServiceDep) -> Response:
     """Schedule, repayments, outstanding, next due and the KFS; anyone else's loan is 404."""
     view = await loans.my_loan(principal.user, loan_id)
-    return LoanJSONResponse(LoanDetail.payload(view.loan, view.repayments))
+    return _detail(view.loan, view.repayments)
 
 
 @router.post("/loans/my-loans/{loan_id}/repayments", status_code=status.HTTP_201_CREATED,
@@ -188,10 +184,10 @@ async def admin_loans(
 
 @router.get("/admin/loans/{loan_id}", response_model=LoanDetail, summary="One loan in full",
             responses=error_responses(401, 403, ln.LoanNotFound))
-async def admin_loan(loan_id: str, _: BookReader, loans: LoanServiceDep) -> JSONResponse:
+async def admin_loan(loan_id: str, _: BookReader, loans: LoanServiceDep) -> Response:
     """Any customer's loan with schedule, repayments and history."""
     view = await loans.loan(loan_id)
-    return LoanJSONResponse(LoanDetail.payload(view.loan, view.repayments))
+    return _detail(view.loan, view.repayments)
 
 
 @router.post("/admin/loans", status_code=status.HTTP_201_CREATED, response_model=LoanApplied,
@@ -224,10 +220,10 @@ async def reject(loan_id: str, body: RejectLoanIn, admin: Manager, loans: LoanSe
 @router.post("/admin/loans/{loan_id}/disburse", response_model=LoanDetail, summary="Disburse a loan",
              responses=error_responses(*TRANSITION_ERRORS, 422))
 async def disburse(loan_id: str, admin: Disburser, loans: LoanServiceDep, client: ClientDep,
-                   body: DisburseIn | None = None) -> JSONResponse:
+                   body: DisburseIn | None = None) -> Response:
     """`APPROVED → DISBURSED`: the net amount is paid out and due dates run from today."""
     loan = await loans.disburse(admin.user, loan_id, body.payout_reference if body else None, client)
-    return LoanJSONResponse(LoanDetail.payload(loan, []))
+    return _detail(loan, [])
 
 
 @router.post("/admin/loans/{loan_id}/pre-close/confirm", response_model=PreClosureConfirmed,

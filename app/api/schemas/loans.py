@@ -145,17 +145,24 @@ class ScheduleRow(Out):
     amount_left: Money
     paid: bool
 
-    @staticmethod
-    def json_of(i: Instalment) -> dict[str, Any]:
-        """The row as JSON, straight from the domain's exact figures: a pydantic model per row (even
-        unvalidated) cost ~25 ms for a 30-year loan, more than the rest of the request."""
-        interest, principal, interest_paid, principal_paid = i.interest, i.principal, i.interest_paid, i.principal_paid
-        left = interest + principal - interest_paid - principal_paid
-        return {"number": i.number, "due_date": i.due_date.isoformat() if i.due_date else None,
-                "payment": float(interest + principal), "interest": float(interest), "principal": float(principal),
-                "opening_balance": float(i.opening_balance), "closing_balance": float(i.closing_balance),
-                "interest_paid": float(interest_paid), "principal_paid": float(principal_paid),
-                "amount_left": float(left), "paid": left == 0}
+
+
+# A row as JSON text, each figure the domain's exact Decimal written as its own digits (a Decimal's
+# text is always a valid JSON number): a pydantic model per row cost ~25 ms for a 30-year loan, and
+# a float per figure (which parses the Decimal's text) still ~1 ms, a quarter of the whole request.
+_ROW = ('{"number":%d,"due_date":%s,"payment":%s,"interest":%s,"principal":%s,"opening_balance":%s,'
+        '"closing_balance":%s,"interest_paid":%s,"principal_paid":%s,"amount_left":%s,"paid":%s}')
+
+
+def _schedule_json(rows: tuple[Instalment, ...]) -> str:
+    out = []
+    for i in rows:
+        payment = i.interest + i.principal
+        left = payment - i.interest_paid - i.principal_paid
+        out.append(_ROW % (i.number, f'"{i.due_date.isoformat()}"' if i.due_date else "null", payment, i.interest,
+                           i.principal, i.opening_balance, i.closing_balance, i.interest_paid, i.principal_paid, left,
+                           "false" if left else "true"))
+    return "[" + ",".join(out) + "]"
 
 
 class EmiOut(Out):
@@ -301,11 +308,12 @@ class LoanDetail(LoanApplied):
     history: list[StatusChangeOut]
 
     @classmethod
-    def payload(cls, loan: Loan, repayments: list[Repayment]) -> dict[str, Any]:
-        """The JSON body, this model's shape (routes document it as their `response_model`)."""
-        body = cls.of(loan, schedule=[], repayments=repayments).model_dump(mode="json")
-        body["schedule"] = [ScheduleRow.json_of(i) for i in loan.instalments]
-        return body
+    def json(cls, loan: Loan, repayments: list[Repayment]) -> bytes:
+        """The JSON body, this model's shape (routes document it as their `response_model`); the
+        schedule is written by `_schedule_json` into the place pydantic left for it (the first
+        `"schedule":[]` is this key: no field before it holds an object with that key)."""
+        head = cls.of(loan, schedule=[], repayments=repayments).model_dump_json().encode()
+        return head.replace(b'"schedule":[]', b'"schedule":' + _schedule_json(loan.instalments).encode(), 1)
 
 
 class RepaymentRecorded(BaseModel):
