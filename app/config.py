@@ -152,6 +152,8 @@ class Settings(BaseSettings):
     kyc_require_selfie: bool = True
     kyc_check_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     kyc_auto_decision: bool = False
+    # Four eyes: approving a High-risk case takes two different auditors; the first approval waits.
+    kyc_four_eyes_high_risk: bool = False
     # An auditor's claim on a case (console or API) holds this long without a decision, then lapses.
     kyc_claim_minutes: int = Field(30, gt=0, le=24 * 60)
 

@@ -36,6 +36,7 @@ class AuditAction(StrEnum):
     KYC_CLAIMED = "kyc_claimed"
     KYC_RELEASED = "kyc_released"
     KYC_APPROVED = "kyc_approved"
+    KYC_FIRST_APPROVAL = "kyc_first_approval"  # four eyes: the first of two approvals
     KYC_REJECTED = "kyc_rejected"
     BANK_CREATED = "bank_created"
     PRODUCT_CREATED = "product_created"

@@ -25,6 +25,7 @@ from app.domain.kyc import (
     CheckStatus,
     Claim,
     Decision,
+    FirstApproval,
     KycCase,
     RiskLevel,
     Selfie,
@@ -86,6 +87,7 @@ def _from_doc(doc: dict[str, Any]) -> KycCase:
         checks_completed_at=doc.get("checks_completed_at"),
         decision=_decision(decision) if decision else None, applicant=doc.get("applicant") or {},
         claim=Claim(**doc["claim"]) if doc.get("claim") else None,
+        first_approval=FirstApproval(**doc["first_approval"]) if doc.get("first_approval") else None,
     )
 
 
@@ -255,6 +257,14 @@ class KycCaseRepository(EntityRepository[KycCase]):
     async def release(self, case_id: str, auditor_id: str) -> KycCase | None:
         return await self._update({"_id": to_object_id(case_id), "claim.by": auditor_id}, {"$set": {"claim": None}})
 
+    async def approve_first(self, case_id: str, approval: FirstApproval, now: datetime) -> KycCase | None:
+        """Four eyes: the first approval, once, on a case its approver may decide; their claim ends with
+        it, so that another auditor can take the case for the second."""
+        return await self._update(
+            {"_id": to_object_id(case_id), "status": CaseStatus.SUBMITTED.value, "checks_state": ChecksState.DONE.value,
+             "first_approval": None, "$or": _unclaimed_or_held_by(approval.by, now)},
+            {"$set": {"first_approval": asdict(approval), "claim": None, "updated_at": now}})
+
     async def decide(self, case_id: str, decision: Decision, now: datetime) -> KycCase | None:
         """Only a submitted case whose checks finished, and never by its own customer."""
         status = CaseStatus.APPROVED if decision.approved else CaseStatus.REJECTED
@@ -262,6 +272,8 @@ class KycCaseRepository(EntityRepository[KycCase]):
                                  "checks_state": ChecksState.DONE.value, "user_id": {"$ne": decision.by}}
         if decision.role != "system":  # a person decides only a case no other auditor holds
             query["$or"] = _unclaimed_or_held_by(decision.by, now)
+        if decision.approved:  # four eyes: never the second approval by the first approver
+            query["first_approval.by"] = {"$ne": decision.by}
         return await self._update(
             query,
             {"$set": {"status": status.value, "decision": asdict(decision), "updated_at": now}})

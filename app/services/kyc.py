@@ -36,6 +36,7 @@ from app.domain.kyc import (
     CheckStatus,
     Claim,
     Decision,
+    FirstApproval,
     KycCase,
     RejectionReason,
     RiskLevel,
@@ -78,6 +79,7 @@ class KycSettings:
     weights: dict[str, float] | None = None
     auto_decision: bool = False
     claim_minutes: int = 30  # how long an auditor's claim on a case holds without a decision
+    four_eyes_high_risk: bool = False  # a High-risk approval takes two auditors (KYC_FOUR_EYES_HIGH_RISK)
 
 
 @dataclass(frozen=True)
@@ -450,11 +452,24 @@ class KycService:
             raise CaseNotFound()
         ensure_reviewable(case.status, case.checks_state, case.user_id, actor.id)
         ensure_not_claimed(case.claim, actor.id, self.clock.now())
+        if case.first_of_two(actor.id, decision.approved, self.s.four_eyes_high_risk):
+            return await self._approve_first(case, actor, decision, client)
         user = await self.users.get(case.user_id)
         if user is None:
             raise CaseNotFound()
         return await self._decide(case, user, decision, by=actor.id, role=actor.role.value, client=client,
                                   actor=actor)
+
+    async def _approve_first(self, case: KycCase, actor: User, given: DecisionInput, client: ClientInfo) -> KycCase:
+        """Four eyes: the first approval is recorded and the case waits, unclaimed, for a second auditor;
+        the customer hears nothing yet (the second approver's message is what they are told)."""
+        approval = FirstApproval(by=actor.id, by_name=actor.name, at=self.clock.now(), internal_note=given.internal_note)
+        recorded = await self.cases.approve_first(case.id, approval, approval.at)
+        if recorded is None:
+            raise CaseNotReviewable("The case changed meanwhile (approved or claimed by someone else); reload it.")
+        await self.audit.record(AuditAction.KYC_FIRST_APPROVAL, user_id=case.user_id, actor=actor, client=client,
+                                kyc_id=case.id, internal_note=given.internal_note)
+        return recorded
 
     async def _decide(self, case: KycCase, user: User, given: DecisionInput, *, by: str, role: str,
                       client: ClientInfo | None = None, actor: User | None = None) -> KycCase:

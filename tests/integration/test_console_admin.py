@@ -12,7 +12,6 @@ import pytest
 from bson import ObjectId
 
 from app.domain.audit import ClientInfo
-from app.domain.events import EventType
 from app.domain.pages import PageRequest
 from tests.conftest import PASSWORD, bearer
 from tests.integration.events_helpers import Receiver, run_jobs
@@ -235,8 +234,8 @@ async def test_an_admin_sees_webhook_deliveries_and_redelivers_one(capi):
         console, admin, token = await signed_in(capi)
         endpoint, _ = await c.webhooks.create(admin, url=receiver.url, events=["loan.applied"],
                                               description="Lender", client=ClientInfo(None, None))
-        customer = await capi.customer()
-        await c.events.publish(EventType.LOAN_APPLIED, user_id=customer["user_id"], data={"loan_id": "x"})
+        product, who = await make_product(capi), await borrower(capi)  # an application publishes loan.applied
+        assert (await capi.client.post("/loans/apply", json=apply_body(product), headers=who["headers"])).status_code == 201
         await run_jobs(c)
         assert len(receiver.requests) == 1
         listed = await console.get("/console/admin/webhooks")

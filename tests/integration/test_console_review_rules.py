@@ -65,3 +65,88 @@ async def test_a_failed_duplicate_check_links_to_the_other_account_s_case(capi):
     # The first case's own page has no such check, so no link (nothing failed there).
     other = await console.get(f"/console/kyc/{first['kyc_id']}")
     assert f'href="/console/kyc/{second["kyc_id"]}"' not in other.text
+
+
+async def _four_eyes(api_factory: Any, **settings: Any) -> tuple[Any, dict[str, Any]]:
+    api = await api_factory(job_workers=0, kyc_four_eyes_high_risk=True, **settings)
+    return api, await submitted_case(api.container)  # High risk: the face match failed
+
+
+async def case_doc(api: Any, kyc_id: str) -> dict[str, Any]:
+    from bson import ObjectId
+
+    return await api.container.db["kyc_doc"].find_one({"_id": ObjectId(kyc_id)})
+
+
+async def test_four_eyes_through_the_api_the_first_approval_waits_for_another_auditor(api_factory):
+    from tests.conftest import bearer
+
+    api, case = await _four_eyes(api_factory)
+    first, second = await api.staff("auditor"), await api.staff("auditor")
+    approve = f"/kyc/{case['kyc_id']}/approve"
+    r = await api.client.put(approve, json={"internal_note": "Looks right to me"}, headers=bearer(first))
+    assert r.status_code == 200 and r.json()["status"] == "SUBMITTED" and "second" in r.json()["message"]
+    stored = await case_doc(api, case["kyc_id"])
+    assert stored["status"] == "SUBMITTED" and stored["first_approval"]["by"] == first["user_id"]
+    assert stored.get("decision") is None
+    assert (await api.container.db["user"].find_one({"email": case["email"]}))["kyc_status"] == "SUBMITTED"
+    assert await api.container.db["jobs"].count_documents({"kind": "kyc_notice"}) == 0  # nobody told yet
+
+    r = await api.client.put(approve, json={}, headers=bearer(first))
+    assert r.status_code == 409 and r.json()["error_code"] == "second_approver_required"
+    assert (await case_doc(api, case["kyc_id"]))["status"] == "SUBMITTED"
+
+    r = await api.client.put(approve, json={"customer_message": "Welcome aboard."}, headers=bearer(second))
+    assert r.status_code == 200 and r.json()["status"] == "APPROVED"
+    stored = await case_doc(api, case["kyc_id"])
+    assert stored["decision"]["by"] == second["user_id"] and stored["first_approval"]["by"] == first["user_id"]
+    assert (await api.container.db["user"].find_one({"email": case["email"]}))["kyc_status"] == "APPROVED"
+    assert await api.container.db["user_log"].count_documents({"action": "kyc_first_approval"}) == 1
+
+
+async def test_four_eyes_leaves_other_risks_and_rejections_to_one_auditor(api_factory):
+    from bson import ObjectId
+
+    from tests.conftest import bearer
+
+    api, case = await _four_eyes(api_factory)
+    other = await submitted_case(api.container)
+    await api.container.db["kyc_doc"].update_one({"_id": ObjectId(other["kyc_id"])},
+                                                 {"$set": {"risk_level": "Medium"}})
+    auditor = await api.staff("auditor")
+    r = await api.client.put(f"/kyc/{other['kyc_id']}/approve", json={}, headers=bearer(auditor))
+    assert r.status_code == 200 and r.json()["status"] == "APPROVED"
+    r = await api.client.put(f"/kyc/{case['kyc_id']}/reject", json={"reasons": ["face_mismatch"]},
+                             headers=bearer(auditor))
+    assert r.status_code == 200 and r.json()["status"] == "REJECTED"
+    off = await api_factory(job_workers=0)  # the setting's default: one approval decides a High-risk case
+    high = await submitted_case(off.container)
+    r = await off.client.put(f"/kyc/{high['kyc_id']}/approve", json={}, headers=bearer(await off.staff("auditor")))
+    assert r.status_code == 200 and r.json()["status"] == "APPROVED"
+
+
+async def test_four_eyes_in_the_console_the_same_auditor_cannot_give_the_second_approval(api_factory):
+    api, case = await _four_eyes(api_factory)
+    ravi, neha = Console(api), Console(api)
+    await ravi.staff("auditor", name="Ravi Auditor")
+    await neha.staff("auditor", name="Neha Auditor")
+    path = f"/console/kyc/{case['kyc_id']}"
+    await ravi.post(f"{path}/claim", {"csrf_token": await ravi.token(path)})
+    r = await ravi.post(f"{path}/decision", {"decision": "approve", "internal_note": "Checked by phone",
+                                             "csrf_token": await ravi.token(path)})
+    assert r.status_code == 303 and r.headers["location"] == "/console/kyc?done=first_approval"
+    assert "a second auditor" in (await ravi.get(r.headers["location"])).text
+    stored = await case_doc(api, case["kyc_id"])
+    assert stored["status"] == "SUBMITTED" and stored["first_approval"]["by_name"] == "Ravi Auditor"
+    assert stored.get("claim") is None  # the first approver's claim ends, so another auditor can take it
+    page = await ravi.get(path)
+    assert "First approval by you" in page.text
+    r = await ravi.post(f"{path}/decision", {"decision": "approve", "csrf_token": await ravi.token(path)})
+    assert r.status_code == 409 and "another auditor" in r.text and '{"' not in r.text
+    assert (await case_doc(api, case["kyc_id"]))["status"] == "SUBMITTED"
+
+    page = await neha.get(path)
+    assert "First approval by Ravi Auditor" in page.text
+    r = await neha.post(f"{path}/decision", {"decision": "approve", "csrf_token": await neha.token(path)})
+    assert r.status_code == 303 and r.headers["location"] == "/console/kyc?done=approved"
+    assert (await case_doc(api, case["kyc_id"]))["status"] == "APPROVED"

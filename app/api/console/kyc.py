@@ -31,7 +31,9 @@ RISKS = ("High", "Medium", "Low")
 DOCUMENT_TYPES = [(d.value, views.DOCUMENT_NAMES[d.value]) for d in DocumentType if d != DocumentType.GENERIC]
 DONE_NOTICES = {"approved": "Case approved; the customer has been told.",
                 "rejected": "Case rejected; the customer has been told the reasons and your message.",
-                "released": "You released the case; another auditor can take it."}
+                "released": "You released the case; another auditor can take it.",
+                "first_approval": "Your approval is recorded; a second auditor must approve this High-risk case "
+                                  "before it is decided."}
 
 
 @router.get("/kyc", response_class=HTMLResponse)
@@ -164,10 +166,11 @@ async def decide_case(
                           reasons=[str(r) for r in getattr(body, "reasons", None) or []],
                           internal_note=body.internal_note, customer_message=body.customer_message)
     try:
-        await c.kyc.decide(kyc_id, staff.user, given, client)
+        case = await c.kyc.decide(kyc_id, staff.user, given, client)
     except DomainError as exc:
         return await refuse(exc.message, status_for(exc) or 400)
-    return redirect(f"{PATH}/kyc?done={'approved' if given.approved else 'rejected'}")
+    done = "rejected" if not given.approved else "approved" if case.status != CaseStatus.SUBMITTED else "first_approval"
+    return redirect(f"{PATH}/kyc?done={done}")
 
 
 _FIELDS = {"internal_note": "The internal note", "customer_message": "The message to the customer",

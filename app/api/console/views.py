@@ -50,7 +50,7 @@ REASONS = [(code, REASON_NAMES.get(code, code.replace("_", " ").capitalize()), s
            for code, sentence in REJECTION_REASONS.items()]
 ACTIONS = {"kyc_submitted": "Submitted by the customer", "kyc_checks_completed": "Automated checks finished",
            "kyc_viewed": "Case opened", "kyc_file_viewed": "File viewed", "kyc_claimed": "Claimed",
-           "kyc_released": "Claim released", "kyc_approved": "Approved", "kyc_rejected": "Rejected",
+           "kyc_released": "Claim released", "kyc_approved": "Approved", "kyc_first_approval": "First approval (four eyes)", "kyc_rejected": "Rejected",
            "kyc_document_uploaded": "Document uploaded", "kyc_selfie_uploaded": "Selfie uploaded",
            "kyc_corrected": "Customer corrected a field"}
 
