@@ -11,12 +11,10 @@ from app.api.deps import LivenessCaller, OcrCaller, SettingsDep, VerificationSer
 from app.api.middleware import body_limit
 from app.api.model_routes import RUNS_MODELS
 from app.api.routing import ExactJsonRoute
-from app.api.schemas.common import error_responses
+from app.api.schemas.common import Overlay, error_responses
 from app.api.schemas.verification import (
     ChallengeResponse,
-    DetectionResults,
     DocumentValidation,
-    FaceVerificationDetails,
     KycVerifyResponse,
     LivenessDetectRequest,
     LivenessDetectResponse,
@@ -24,7 +22,6 @@ from app.api.schemas.verification import (
     LivenessVerifyResponse,
     OcrData,
     OcrExtractResponse,
-    SimilarityMetrics,
 )
 from app.domain import errors as e
 from app.domain.errors import FileTooLarge
@@ -65,17 +62,8 @@ async def verify(
     """Face match plus OCR in one call; `verification_status` comes from configurable thresholds."""
     limit = settings.max_upload_bytes
     result = await service.verify(await read_upload(id_document, limit), await read_upload(selfie_image, limit))
-    face = result.face
-    return KycVerifyResponse(
-        verification_status=result.verification_status, confidence_score=result.confidence_score,
-        face_match_score=result.face_match_score, ocr_data=OcrData(**result.ocr_data),
-        processing_time_ms=result.processing_time_ms, timestamp=_now(),
-        face_verification_details=FaceVerificationDetails(
-            verified=face.verified, confidence=round(face.confidence, 4),
-            similarity_metrics=SimilarityMetrics(cosine_similarity=round(face.cosine_similarity, 4),
-                                                 euclidean_distance=round(face.euclidean_distance, 4)),
-            threshold_used=face.threshold_used, message=face.message),
-    )
+    details = Overlay(result.face, {"similarity_metrics": result.face})  # the metrics nest the match's own figures
+    return KycVerifyResponse.of(result, timestamp=_now(), face_verification_details=details)
 
 
 @router.post("/ocr/extract", response_model=OcrExtractResponse, summary="Read a document's text and fields",
@@ -99,9 +87,7 @@ async def extract(
 async def challenge(caller: LivenessCaller, service: VerificationServiceDep) -> ChallengeResponse:
     """Two random actions, HMAC-signed, valid 120 s, usable once, by the caller who asked for it."""
     ch = await service.new_challenge(caller)
-    return ChallengeResponse(challenge_id=ch.id, challenge_types=ch.actions, **service.describe(ch),  # type: ignore[arg-type]
-                             timestamp=ch.created_at, expires_at=ch.expires_at, nonce=ch.nonce,
-                             signature=ch.signature)
+    return ChallengeResponse.of(ch, **service.describe(ch))
 
 
 @router.post("/liveness/verify", response_model=LivenessVerifyResponse, summary="Check frames against a challenge",
@@ -112,10 +98,7 @@ async def liveness_verify(body: LivenessVerifyRequest, caller: LivenessCaller,
     """The actions must appear in the order asked, by the same live face; only the caller who asked
     for the challenge may answer it."""
     out = await service.verify_liveness(body.challenge_id, body.frames, caller)
-    return LivenessVerifyResponse(challenge_id=out.challenge_id, status=out.status, message=out.message,  # type: ignore[arg-type]
-                                  detection_results=DetectionResults(**out.detection_results),
-                                  processing_time_ms=out.processing_time_ms,
-                                  timestamp=_now())
+    return LivenessVerifyResponse.of(out, timestamp=_now())
 
 
 @router.post("/liveness/detect", response_model=LivenessDetectResponse, summary="Count blinks and head turns",

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field
 
-from app.api.schemas.common import Input, UtcDatetime
+from app.api.schemas.common import Input, Out, UtcDatetime
+
+# Face figures as the ML API documented them: 4 decimal places.
+Rounded = Annotated[float, AfterValidator(lambda value: round(value, 4))]
 
 
 class OcrFields(BaseModel):
@@ -90,20 +93,20 @@ class DocumentValidation(BaseModel):
     mrz_reread: bool = Field(False, description="The MRZ band was read a second time, enlarged")
 
 
-class SimilarityMetrics(BaseModel):
-    cosine_similarity: float
-    euclidean_distance: float
+class SimilarityMetrics(Out):
+    cosine_similarity: Rounded
+    euclidean_distance: Rounded
 
 
-class FaceVerificationDetails(BaseModel):
+class FaceVerificationDetails(Out):
     verified: bool
-    confidence: float
+    confidence: Rounded
     similarity_metrics: SimilarityMetrics
     threshold_used: float
     message: str
 
 
-class KycVerifyResponse(BaseModel):
+class KycVerifyResponse(Out):
     model_config = ConfigDict(json_schema_extra={"example": {
         "verification_status": "approved", "confidence_score": 0.89, "face_match_score": 0.87,
         "ocr_data": {"document_type": "passport", "confidence": 0.92, "extracted_text": "P<UTOERIKSSON<<ANNA...",
@@ -142,7 +145,7 @@ class OcrExtractResponse(BaseModel):
     timestamp: str
 
 
-class ChallengeResponse(BaseModel):
+class ChallengeResponse(Out):
     model_config = ConfigDict(json_schema_extra={"example": {
         "challenge_id": "84e2b558de1c6c144e5c0e40ce669787", "multi_challenge": True,
         "challenge_types": ["turn_left", "blink"], "questions": ["turn face left", "blink eyes"],
@@ -150,12 +153,14 @@ class ChallengeResponse(BaseModel):
         "expires_at": "2026-11-22T12:02:00.000Z", "nonce": "fec5c336d8d2ff50",
         "signature": "3603016c7660b28937af34d8f54a1b949afecc735e4b3083d29950ae44b9131a"}})
 
-    challenge_id: str
+    challenge_id: str = Field(validation_alias=AliasChoices("challenge_id", "id"))
     multi_challenge: bool = True
-    challenge_types: list[Literal["blink", "turn_left", "turn_right"]]
+    challenge_types: list[Literal["blink", "turn_left", "turn_right"]] = Field(
+        validation_alias=AliasChoices("challenge_types", "actions"))
     questions: list[str]
     instructions: list[str]
-    timestamp: UtcDatetime = Field(description="When it was issued (ISO 8601 UTC, as every time in the API)")
+    timestamp: UtcDatetime = Field(validation_alias=AliasChoices("timestamp", "created_at"),
+                                   description="When it was issued (ISO 8601 UTC, as every time in the API)")
     expires_at: UtcDatetime = Field(description="120 s later; after that verify answers `expired`")
     nonce: str
     signature: str = Field(description="HMAC-SHA256 over id, actions, nonce and expiry")
@@ -180,7 +185,7 @@ class DetectionResults(BaseModel):
     face_detected: bool
 
 
-class LivenessVerifyResponse(BaseModel):
+class LivenessVerifyResponse(Out):
     model_config = ConfigDict(json_schema_extra={"example": {
         "challenge_id": "84e2b558de1c6c144e5c0e40ce669787", "status": "pass",
         "message": "All challenges completed: turn face left, blink eyes",
