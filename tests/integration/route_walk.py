@@ -142,6 +142,8 @@ async def _auth(w: Walker) -> None:
     clock = api.container.clock  # moved a little before each code sent: codes have a resend cooldown
     email = f"walk{uuid.uuid4().hex[:8]}@example.com"
     await w.call("GET", "/health")
+    await w.call("GET", "/health/live")
+    await w.call("GET", "/health/ready")
     await w.call("POST", "/auth/register", json={"email": email, "password": PASSWORD, "name": "Asha Rao"})
     clock.advance(minutes=2)
     await w.call("POST", "/auth/resend-otp", json={"identifier": email})

@@ -18,6 +18,8 @@ from tests.integration.route_walk import walked
 ROUTES: dict[tuple[str, str], tuple[int, str]] = {
     # Health and sign-in
     ("GET", "/health"): (1, "a ping"),
+    ("GET", "/health/live"): (0, "none: a database blip must not restart the instance"),
+    ("GET", "/health/ready"): (1, "a ping"),
     ("POST", "/auth/register"): (7, "insert user + audit; OTP throttle (read, record, read); OTP replace (delete, insert)"),
     ("POST", "/auth/resend-otp"): (6, "read user; OTP throttle (read, record, read); OTP replace (delete, insert)"),
     ("POST", "/auth/verify-otp"): (8, "read, claim and consume the code; read user twice, verify, set session; audit"),
