@@ -43,7 +43,8 @@ class EventService:
     def __init__(self, repo: EventRepository, jobs: JobService, clock: Clock) -> None:
         self.repo, self.jobs, self.clock = repo, jobs, clock
 
-    async def publish(self, tx: UnitOfWork, event_type: EventType, *, user_id: str, data: Mapping[str, Any]) -> Event:
+    async def publish(self, event_type: EventType, *, user_id: str, data: Mapping[str, Any],
+                      tx: UnitOfWork | None = None) -> Event:
         """Record that `event_type` happened to customer `user_id`, in the unit of work `tx` of the
         change, after the change succeeded: the event and its webhook fan-out job commit with it.
         `data` holds ids, statuses, masked numbers and amounts (`Decimal`, sent as exact strings);
@@ -52,7 +53,7 @@ class EventService:
         event = Event(id=new_event_id(), type=EventType(event_type), user_id=user_id, data=safe_payload(data),
                       created_at=self.clock.now(), audiences=audiences_for(EventType(event_type), user_id))
         await self.jobs.enqueue(WEBHOOK_FANOUT_JOB, f"{WEBHOOK_FANOUT_JOB}:{event.id}", {"event_id": event.id}, tx=tx)
-        await tx.events.add(event)
+        await (tx.events if tx else self.repo).add(event)
         return event
 
     async def get(self, event_id: str) -> Event | None:

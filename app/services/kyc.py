@@ -275,7 +275,7 @@ class KycService:
             if submitted is not None:
                 await self.jobs.enqueue(CHECKS_JOB, f"{CHECKS_JOB}:{case.id}", {"case_id": case.id}, tx=tx)
                 await tx.users.set_kyc_status(user.id, KycStatus.SUBMITTED, self.clock.now())
-                await self.events.publish(tx, EventType.KYC_SUBMITTED, user_id=user.id, data={
+                await self.events.publish(EventType.KYC_SUBMITTED, tx=tx, user_id=user.id, data={
                     "kyc_id": case.id, "status": submitted.status.value,
                     "documents": [{"type": d.type, "number_masked": d.number_masked} for d in submitted.documents]})
             return submitted
@@ -317,7 +317,7 @@ class KycService:
             if done is None:
                 return  # another run finished first: apply once
             # No score or risk level: the customer's own live stream carries this event too.
-            await self.events.publish(tx, EventType.KYC_CHECKS_COMPLETED, user_id=case.user_id, data={
+            await self.events.publish(EventType.KYC_CHECKS_COMPLETED, tx=tx, user_id=case.user_id, data={
                 "kyc_id": case.id, "status": done.status.value, "checks_state": done.checks_state.value})
             await tx.users.set_kyc_risk(user.id, assessment.risk_level.value, assessment.overall_score)
             await self.audit.record(AuditAction.KYC_CHECKS_COMPLETED, user_id=user.id, actor_id="system",
@@ -497,9 +497,10 @@ class KycService:
         if decided is None:
             return None
         await tx.users.set_kyc_status(user.id, KycStatus.APPROVED if approved else KycStatus.REJECTED, now)
-        await self.events.publish(tx, EventType.KYC_APPROVED if approved else EventType.KYC_REJECTED, user_id=user.id,
-                                  data={"kyc_id": case.id, "status": decided.status.value, "reason": decision.reason,
-                                        **({} if approved else {"reasons": reasons})})
+        await self.events.publish(EventType.KYC_APPROVED if approved else EventType.KYC_REJECTED, tx=tx,
+                                  user_id=user.id, data={"kyc_id": case.id, "status": decided.status.value,
+                                                         "reason": decision.reason,
+                                                         **({} if approved else {"reasons": reasons})})
         action = AuditAction.KYC_APPROVED if approved else AuditAction.KYC_REJECTED
         await self.audit.record(action, user_id=user.id, actor=actor, actor_id=decision.by, actor_role=decision.role,
                                 client=client, kyc_id=case.id, reasons=reasons, internal_note=decision.internal_note,

@@ -198,7 +198,7 @@ class LoanService:
         """The change's event and the customer's notice, in its unit of work. The event carries ids, status
         and amounts only: reasons and payout references are free text."""
         await self._notify(tx, customer, loan, notice)
-        await self.events.publish(tx, event_type, user_id=loan.user_id, data={
+        await self.events.publish(event_type, tx=tx, user_id=loan.user_id, data={
             "loan_id": loan.id, "status": loan.status.value, "product_id": loan.product_id, "amount": loan.amount,
             **data})
 
