@@ -28,7 +28,7 @@ from app.api.schemas.auth import (
 )
 from app.api.schemas.common import Message, error_responses
 from app.domain import errors as e
-from app.services.auth import MfaChallenge, Principal, TokenPair
+from app.services.auth import MfaChallenge, Principal
 from app.services.rate_limits import Quota
 
 router = APIRouter(prefix="/auth", tags=["Auth"], route_class=ExactJsonRoute)
@@ -54,11 +54,6 @@ async def _optional_principal(
 OptionalPrincipalDep = Annotated[Principal | None, Depends(_optional_principal)]
 
 
-def _pair(pair: TokenPair) -> TokenPairResponse:
-    return TokenPairResponse(access_token=pair.access_token, refresh_token=pair.refresh_token,
-                             expires_in=pair.expires_in, user_id=pair.user_id, role=pair.role)
-
-
 @router.post("/register", status_code=status.HTTP_201_CREATED, response_model=RegisterResponse,
              summary="Register a customer",
              responses=error_responses(e.InvalidIdentifier, e.WeakPassword, e.IdentifierTaken, 422, 429, 502))
@@ -66,8 +61,7 @@ async def register(body: RegisterRequest, auth: AuthServiceDep, client: ClientDe
     """Create a customer account and send a verification code by email (or SMS)."""
     user = await auth.register(name=body.name, password=body.password, email=body.email, phone=body.phone,
                                client=client)
-    return RegisterResponse(id=user.id, email=user.email, phone=user.phone, status=user.status.value,
-                            message="Account created. Enter the code we sent to verify it.")
+    return RegisterResponse.of(user, message="Account created. Enter the code we sent to verify it.")
 
 
 @router.post("/verify-otp", response_model=VerifyOtpResponse, summary="Verify a new account",
@@ -104,8 +98,8 @@ async def login(body: LoginRequest, auth: AuthServiceDep, client: ClientDep,
     result = await auth.login(body.identifier, body.password, client)
     if isinstance(result, MfaChallenge):
         _quota(response, result.quota)
-        return MfaRequiredResponse(otp_token=result.otp_token, message=result.message)
-    return _pair(result)
+        return MfaRequiredResponse.of(result)
+    return TokenPairResponse.of(result)
 
 
 @router.post("/login/otp", response_model=OtpTokenResponse, summary="Passwordless sign-in: send a code",
@@ -115,21 +109,21 @@ async def login_otp(body: IdentifierRequest, auth: AuthServiceDep, response: Res
     """Send a sign-in code; the answer is the same whether or not the account exists."""
     challenge = await auth.start_passwordless(body.identifier, later=background.add_task)
     _quota(response, challenge.quota)
-    return OtpTokenResponse(otp_token=challenge.otp_token, message=challenge.message)
+    return OtpTokenResponse.of(challenge)
 
 
 @router.post("/login/verify-otp", response_model=TokenPairResponse, summary="Finish sign-in with the code",
              responses=error_responses(e.InvalidOtp, e.OtpExpired, e.AccountLocked, 422))
 async def login_verify_otp(body: LoginVerifyRequest, auth: AuthServiceDep, client: ClientDep) -> TokenPairResponse:
     """Exchange the `otp_token` and the code for a token pair."""
-    return _pair(await auth.finish_otp_login(body.otp_token, body.otp, client))
+    return TokenPairResponse.of(await auth.finish_otp_login(body.otp_token, body.otp, client))
 
 
 @router.post("/refresh", response_model=TokenPairResponse, summary="Rotate the refresh token",
              responses=error_responses(e.InvalidToken, e.SessionRevoked, e.AccountSuspended, 422))
 async def refresh(body: RefreshRequest, auth: AuthServiceDep, client: ClientDep) -> TokenPairResponse:
     """The old refresh token is spent; presenting it again revokes the whole session."""
-    return _pair(await auth.refresh(body.refresh_token, client))
+    return TokenPairResponse.of(await auth.refresh(body.refresh_token, client))
 
 
 @router.post("/logout", response_model=Message, summary="Sign out",

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.api.schemas.common import Input, PersonName, UtcDatetime
+from app.api.schemas.common import Input, Out, PersonName, UtcDatetime
 
 Identifier = Field(
     description="An email address, or a phone number in E.164 form (`+919876543210`); a bare 10-digit Indian "
@@ -38,7 +38,7 @@ class RegisterRequest(Input):
         return self
 
 
-class RegisterResponse(BaseModel):
+class RegisterResponse(Out):
     id: str
     email: str | None
     phone: str | None
@@ -72,7 +72,7 @@ class LoginRequest(Input):
     password: str = Password
 
 
-class TokenPairResponse(BaseModel):
+class TokenPairResponse(Out):
     model_config = ConfigDict(json_schema_extra={"example": {
         "access_token": "eyJhbGciOiJIUzI1NiIs...", "refresh_token": "eyJhbGciOiJIUzI1NiIs...",
         "token_type": "bearer", "expires_in": 900, "user_id": "6741f0c2a1b2c3d4e5f60718", "role": "customer"}})
@@ -85,7 +85,7 @@ class TokenPairResponse(BaseModel):
     role: str
 
 
-class MfaRequiredResponse(BaseModel):
+class MfaRequiredResponse(Out):
     model_config = ConfigDict(json_schema_extra={"example": {"mfa_required": True, "otp_token": "Yq0mB1v3...",
                                           "message": "Enter the code we sent to finish signing in."}})
 
@@ -94,7 +94,7 @@ class MfaRequiredResponse(BaseModel):
     message: str
 
 
-class OtpTokenResponse(BaseModel):
+class OtpTokenResponse(Out):
     model_config = ConfigDict(json_schema_extra={"example": {"otp_token": "Yq0mB1v3...", "message": "If the account exists, we sent a sign-in code."}})
 
     otp_token: str
