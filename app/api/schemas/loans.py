@@ -384,11 +384,3 @@ class LoanStatistics(BaseModel):
     outstanding: CountAmount
     by_product: list[ProductFigures]
     daily_trend: list[TrendDay] = Field(description="The last 30 days (UTC), oldest first, every day present")
-
-
-class AdminLoanStats(BaseModel):
-    """The loans part of `GET /admin/stats`."""
-
-    total: int
-    status_counts: dict[str, int]
-    disbursed_amount: Money
