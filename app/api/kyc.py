@@ -19,6 +19,7 @@ from app.api.schemas.common import Page, PageNo, PageSize, error_responses
 from app.api.schemas.kyc import (
     ApproveIn,
     CaseDetail,
+    ClaimOut,
     CorrectionsIn,
     CustomerCase,
     DecisionMessage,
@@ -223,6 +224,24 @@ async def get_case_file(
     return Response(data, media_type=content_type, headers={
         "Content-Disposition": disposition, "Content-Security-Policy": FILE_CSP, "Cache-Control": "no-store",
         "X-Content-Type-Options": "nosniff"})
+
+
+@router.post("/{kyc_id}/claim", response_model=ClaimOut, summary="Claim a case to work on it",
+             responses=error_responses(k.CaseNotFound, (409, "kyc_claimed", "Ravi Auditor is working on this case "
+                                                            "(claimed until 10:30 UTC); only they can decide it until then."),
+                                       401, 403))
+async def claim_case(kyc_id: str, principal: Reviewer, kyc: KycServiceDep, client: ClientDep) -> ClaimOut:
+    """Until the claim lapses (KYC_CLAIM_MINUTES; claiming again renews it) or is released, no other
+    auditor can claim or decide the case. The console's claim button does the same."""
+    return ClaimOut.of(await kyc.claim(kyc_id, principal.user, client))
+
+
+@router.delete("/{kyc_id}/claim", response_model=ClaimOut, summary="Release one's claim on a case",
+               responses=error_responses(k.CaseNotFound, (409, "kyc_not_claimed", "You do not hold this case."),
+                                         401, 403))
+async def release_case(kyc_id: str, principal: Reviewer, kyc: KycServiceDep, client: ClientDep) -> ClaimOut:
+    """Gives back one's own claim at once (another auditor's claim is left to lapse)."""
+    return ClaimOut.of(await kyc.release(kyc_id, principal.user, client))
 
 
 @router.put("/{kyc_id}/approve", response_model=DecisionMessage, summary="Approve a case",

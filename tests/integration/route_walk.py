@@ -224,6 +224,8 @@ async def _kyc(w: Walker) -> dict[str, Any]:
     detail = (await w.call("GET", "/kyc/{kyc_id}", f"/kyc/{kyc_id}", headers=ah)).json()
     await w.call("GET", "/kyc/{kyc_id}/files/{file_id}", detail["files"][0]["url"].removeprefix(API_PREFIX),
                  headers=ah)
+    await w.call("POST", "/kyc/{kyc_id}/claim", f"/kyc/{kyc_id}/claim", headers=ah)
+    await w.call("DELETE", "/kyc/{kyc_id}/claim", f"/kyc/{kyc_id}/claim", headers=ah)
     await w.call("PUT", "/kyc/{kyc_id}/approve", f"/kyc/{kyc_id}/approve", headers=ah, json={"notes": "Fine."})
     await w.call("PUT", "/kyc/{kyc_id}/reject", f"/kyc/{other_id}/reject", headers=ah,
                  json={"reason": "document_expired", "notes": "Upload a current card."})

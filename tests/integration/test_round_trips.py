@@ -55,6 +55,8 @@ ROUTES: dict[tuple[str, str], tuple[int, str]] = {
     ("GET", "/kyc/{kyc_id}"): (3, "principal, case; audit (case viewed)"),
     ("GET", "/kyc/{kyc_id}/files/{file_id}"): (6, "principal, case; file metadata read twice (ours, GridFS's), chunks; "
                                                   "audit"),
+    ("POST", "/kyc/{kyc_id}/claim"): (4, "principal, case; claim under its state; audit"),
+    ("DELETE", "/kyc/{kyc_id}/claim"): (3, "principal; release one's own claim; audit"),
     ("PUT", "/kyc/{kyc_id}/approve"): (10, "principal, case, customer; decision, user, event job + event, audit, "
                                            "notice job in one transaction (commit)"),
     ("PUT", "/kyc/{kyc_id}/reject"): (10, "as approve"),

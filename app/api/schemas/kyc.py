@@ -354,6 +354,26 @@ class DecisionMessage(BaseModel):
     status: str
 
 
+class ClaimOut(BaseModel):
+    """Who holds the case: until `held_until` no other auditor may claim or decide it; all null when
+    nobody does (after a release)."""
+
+    model_config = ConfigDict(json_schema_extra={"example": {
+        "kyc_id": "6741f0c2a1b2c3d4e5f60701", "held_by": "6741f0c2a1b2c3d4e5f60719", "held_by_name": "Ravi Auditor",
+        "held_until": "2026-11-22T10:30:00.000Z"}})
+
+    kyc_id: str
+    held_by: str | None
+    held_by_name: str | None
+    held_until: UtcDatetime | None
+
+    @classmethod
+    def of(cls, case: KycCase) -> ClaimOut:
+        held = case.claim
+        return cls(kyc_id=case.id, held_by=held.by if held else None, held_by_name=held.by_name if held else None,
+                   held_until=held.until if held else None)
+
+
 class KycCaseBrief(Out):
     """One case in a user's history (staff view)."""
 
