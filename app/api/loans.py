@@ -45,7 +45,7 @@ router = APIRouter(tags=["Loans"], route_class=ExactJsonRoute)
 
 
 def _detail(loan: ln.Loan, repayments: list[ln.Repayment]) -> Response:
-    return Response(LoanDetail.json(loan, repayments), media_type="application/json")
+    return Response(LoanDetail.body(loan, repayments), media_type="application/json")
 
 
 Borrower = Annotated[Principal, allow("loans:apply")]

@@ -20,8 +20,8 @@ def test_the_detail_body_is_its_model_for_an_application_and_a_loan_part_paid():
     paid, record = replace(disbursed(), id="L1").apply_payment(Decimal("15000.55"), by="u1", now=PAID_AT)
     record = replace(record, id="R1")
     for loan, repayments in ((replace(applied(), id="L0"), []), (paid, [record])):
-        body = json.loads(LoanDetail.json(loan, repayments))
+        body = json.loads(LoanDetail.body(loan, repayments))
         assert body == _documented(loan, repayments)
-    rows = json.loads(LoanDetail.json(paid, [record]))["schedule"]
+    rows = json.loads(LoanDetail.body(paid, [record]))["schedule"]
     assert rows[0]["paid"] is True and rows[1]["paid"] is False and rows[1]["interest_paid"] > 0
     assert rows[0]["due_date"] == "2026-02-28" and RepaymentOut.of(record).amount == Decimal("15000.55")

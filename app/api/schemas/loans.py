@@ -308,7 +308,7 @@ class LoanDetail(LoanApplied):
     history: list[StatusChangeOut]
 
     @classmethod
-    def json(cls, loan: Loan, repayments: list[Repayment]) -> bytes:
+    def body(cls, loan: Loan, repayments: list[Repayment]) -> bytes:
         """The JSON body, this model's shape (routes document it as their `response_model`); the
         schedule is written by `_schedule_json` into the place pydantic left for it (the first
         `"schedule":[]` is this key: no field before it holds an object with that key)."""
