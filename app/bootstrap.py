@@ -172,6 +172,14 @@ class Repositories:
             await built.ensure_indexes()
 
 
+async def require_transactions(client: Any) -> None:
+    """Every change commits with its jobs, events and notices in one transaction: a server without
+    transactions (a standalone mongod) is refused, and the client closed."""
+    if not await supports_transactions(client):
+        await close_client(client)
+        raise StartupError([NO_TRANSACTIONS])
+
+
 async def build_container(
     settings: Settings, *, db_name: str | None = None, ml_loaders: dict[str, Any] | None = None,
     db_listeners: list[Any] | None = None,
@@ -180,9 +188,7 @@ async def build_container(
     uri, embedded = await database_uri(settings)
     client = make_client(uri, max_idle_seconds=settings.mongo_max_idle_seconds,
                          **({"event_listeners": db_listeners} if db_listeners else {}))
-    if not await supports_transactions(client):
-        await close_client(client)
-        raise StartupError([NO_TRANSACTIONS])
+    await require_transactions(client)
     db = client[db_name or settings.mongodb_db]
     clock = Clock()
     repo = Repositories(db)  # every repository built here gets its indexes, none is forgotten

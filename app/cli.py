@@ -18,6 +18,8 @@ def _serve(args: argparse.Namespace) -> int:
     from app.http_protocol import bounded_protocol
 
     settings = get_settings()  # checked by `main`
+    if settings.mongodb_uri:  # refused here in one line, not in a traceback from the app's start-up
+        asyncio.run(_require_transactions(settings.mongodb_uri))
     # The app logs this URL's /docs once its models are ready (it cannot see its own address).
     os.environ["KYCFLOW_SERVE_URL"] = f"http://{args.host}:{args.port}"
     uvicorn.run("app.main:app_factory", factory=True, host=args.host, port=args.port, log_config=None,
@@ -28,6 +30,20 @@ def _serve(args: argparse.Namespace) -> int:
                 server_header=False,  # no "server: uvicorn" banner telling a prober what runs here
                 timeout_graceful_shutdown=settings.shutdown_grace_seconds)
     return 0
+
+
+async def _require_transactions(uri: str) -> None:
+    from pymongo.errors import PyMongoError
+
+    from app.bootstrap import require_transactions
+    from app.repositories.database import close_client, make_client
+
+    client = make_client(uri)
+    try:
+        await require_transactions(client)
+    except PyMongoError:
+        pass  # not reachable (yet): the app's own start says so
+    await close_client(client)
 
 
 async def _create_user(args: argparse.Namespace) -> int:

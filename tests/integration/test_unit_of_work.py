@@ -5,7 +5,10 @@ the change it tells of."""
 from __future__ import annotations
 
 import asyncio
+import os
 import struct
+import sys
+from pathlib import Path
 from typing import Any
 
 import bson
@@ -115,3 +118,20 @@ async def test_no_notice_is_queued_when_the_transition_fails(api_factory, monkey
         await api.container.loans.reject(admin, loan_id, "Income could not be verified.", ClientInfo())
     assert (await api.container.db["loans"].find_one({}))["status"] == "APPLIED"
     assert [j["key"] for j in await _notices(api, loan_id)] == [f"customer_notice:loan:{loan_id}:0"]
+
+
+async def test_kycflow_serve_against_a_standalone_server_exits_with_the_one_line(tmp_path):
+    """Before uvicorn starts, so the refusal is the CLI's one message, not a traceback of the app's start."""
+    server = await asyncio.start_server(_standalone, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    env = {**os.environ, "MONGODB_URI": f"mongodb://127.0.0.1:{port}", "JWT_SECRET": "s" * 40,
+           "DATA_DIR": str(tmp_path), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", "from app.cli import main; raise SystemExit(main(['serve', '--port', '0']))",
+            cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        server.close()
+    assert proc.returncode == 1, (out, err)
+    assert "- MONGODB_URI: the server is a standalone mongod" in err.decode() and b"Traceback" not in out + err
