@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from typing import Annotated
 
@@ -22,8 +23,13 @@ from app.api.console.pages import (
 )
 from app.api.deps import ClientDep, ContainerDep
 from app.api.errors import status_for
+from app.bootstrap import Container
+from app.domain.audit import ClientInfo
 from app.domain.errors import DomainError
+from app.domain.rate_limits import RouteGroup
 from app.services.auth import MfaChallenge
+
+log = logging.getLogger("kycflow.limits")
 
 router = APIRouter(prefix=PATH, include_in_schema=False)
 # Longest a sign-in form field can sensibly be; anything longer is refused before any check runs.
@@ -45,6 +51,26 @@ def _form(request: Request, console: ConsoleDep, name: str, status: int = 200, *
     return response
 
 
+async def _over_limit(c: Container, client: ClientInfo, group: RouteGroup) -> int | None:
+    """The API's per-address limit for the same step (`auth` for the password, `otp` for the code),
+    on the same counter: seconds to wait when spent, else None. Fails open, as the API's does."""
+    if not c.settings.rate_limits_enabled:
+        return None
+    try:
+        quota = await c.request_limits.hit(f"ip:{client.ip_address}", group)
+    except Exception as exc:  # the database is down: the form answers for itself
+        log.warning("rate limit not counted", extra={"error": type(exc).__name__})
+        return None
+    return quota.retry_after if quota.exceeded else None
+
+
+def _too_many(request: Request, console: ConsoleDep, name: str, wait: int, **context: object) -> HTMLResponse:
+    response = _form(request, console, name, 429, error=f"Too many sign-in attempts from your address; try again in "
+                                                        f"{wait} seconds.", **context)
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
 def _too_long(**fields: str) -> bool:
     return any(len(value) > _LIMITS[name] for name, value in fields.items())
 
@@ -63,6 +89,8 @@ async def sign_in_form(request: Request, console: ConsoleDep, reason: str | None
 async def sign_in(request: Request, console: ConsoleDep, c: ContainerDep, client: ClientDep,
                   identifier: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "",
                   csrf_token: Annotated[str, Form()] = "") -> Response:
+    if wait := await _over_limit(c, client, RouteGroup.AUTH):
+        return _too_many(request, console, "login.html", wait, identifier=identifier[:254])
     if not console.pre_ok(request.cookies.get(PRE_COOKIE), csrf_token):
         return _form(request, console, "login.html", 403, error=_EXPIRED, identifier=identifier[:254])
     if not identifier or not password or _too_long(identifier=identifier, password=password):
@@ -82,6 +110,8 @@ async def sign_in(request: Request, console: ConsoleDep, c: ContainerDep, client
 async def sign_in_code(request: Request, console: ConsoleDep, c: ContainerDep, client: ClientDep,
                        otp_token: Annotated[str, Form()] = "", code: Annotated[str, Form()] = "",
                        csrf_token: Annotated[str, Form()] = "") -> Response:
+    if wait := await _over_limit(c, client, RouteGroup.OTP):
+        return _too_many(request, console, "code.html", wait, otp_token=otp_token[:128])
     if _too_long(otp_token=otp_token, code=code):
         return _form(request, console, "login.html", 400, error=_EXPIRED)
     if not console.pre_ok(request.cookies.get(PRE_COOKIE), csrf_token):
