@@ -6,7 +6,8 @@ beyond it is the application's own work (validation, auth, schedules, serialisat
 
 Sent as recorded: the same commands, filters, documents and order; commands that overlapped in
 the request (an `asyncio.gather`) overlap again; a transaction is one again (a session, its
-commands, its commit). What differs, so that replays can repeat and leave nothing behind:
+commands, its commit, with the commit's write concern: the service's `j: true` is an fsync on the
+embedded engine). What differs, so that replays can repeat and leave nothing behind:
 - the ids the request created (inserted `_id`s, `$setOnInsert` ids) are fresh in every replay,
   wherever they appear (references, job keys, texts), and the last field of a unique key still
   equal to the recorded one gets a fresh value (a loan's product: one open loan per product);
@@ -30,6 +31,8 @@ from typing import Any
 import httpx
 from bson import ObjectId
 from pymongo import AsyncMongoClient, MongoClient
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
 
 from bench.load import SELECTION, Result, Scenario, run_scenario
 from bench.serve import RECORD_PREFIX
@@ -58,6 +61,7 @@ class Plan:
     created: dict[Any, str]  # recorded id -> the collection it was created in
     unique: dict[str, list[list[str]]]  # collection -> its unique keys' fields (besides _id)
     read_concern: dict[tuple[bytes, int], Any] = field(default_factory=dict)
+    write_concern: dict[tuple[bytes, int], Any] = field(default_factory=dict)  # its commit's (j: true fsyncs)
 
     def fresh(self) -> tuple[list[list[tuple[Step, dict[str, Any]]]], list[tuple[str, Any]]]:
         """This replay's commands, with fresh ids, and the (collection, _id) of what it will insert."""
@@ -137,6 +141,8 @@ def plan(entries: list[dict[str, Any]], unique: dict[str, list[list[str]]]) -> P
         txn = (bytes(command["lsid"]["id"]), int(command["txnNumber"])) if "autocommit" in command else None
         if txn and command.get("startTransaction") and "readConcern" in command:
             result.read_concern[txn] = command["readConcern"]
+        if txn and name == "commitTransaction" and "writeConcern" in command:
+            result.write_concern[txn] = command["writeConcern"]
         stripped = {k: v for k, v in command.items()
                     if k not in DRIVER_FIELDS and not (txn and k in ("readConcern", "writeConcern"))}
         for doc in _new_documents(name, stripped):
@@ -195,8 +201,9 @@ class Replayer:
 
     def next(self) -> Callable[[], Awaitable[bool]]:
         """The next replay, prepared (fresh ids) but not sent: the returned call sends it."""
-        waves, created = self.plans[self.turn % len(self.plans)].fresh()
-        read_concern = self.plans[self.turn % len(self.plans)].read_concern
+        plan = self.plans[self.turn % len(self.plans)]
+        waves, created = plan.fresh()
+        concerns = plan.read_concern, plan.write_concern
         self.turn += 1
         self.inserted += created
 
@@ -206,9 +213,9 @@ class Replayer:
             try:
                 for wave in waves:
                     if len(wave) == 1:
-                        await self._send(*wave[0], sessions, cursors, read_concern)
+                        await self._send(*wave[0], sessions, cursors, concerns)
                     else:
-                        await asyncio.gather(*(self._send(s, c, sessions, cursors, read_concern) for s, c in wave))
+                        await asyncio.gather(*(self._send(s, c, sessions, cursors, concerns) for s, c in wave))
                 return True
             except Exception:  # a replay that fails counts as an error of the replay scenario
                 return False
@@ -219,7 +226,7 @@ class Replayer:
         return send
 
     async def _send(self, step: Step, command: dict[str, Any], sessions: dict[tuple[bytes, int], Any],
-                    cursors: dict[int, int], read_concern: dict[tuple[bytes, int], Any]) -> None:
+                    cursors: dict[int, int], concerns: tuple[dict[tuple[bytes, int], Any], ...]) -> None:
         if step.name in ("commitTransaction", "abortTransaction"):
             assert step.txn is not None
             session = sessions.pop(step.txn)
@@ -234,9 +241,9 @@ class Replayer:
             session = sessions.get(step.txn)
             if session is None:
                 session = sessions[step.txn] = self.client.start_session()
-                concern = read_concern.get(step.txn)
-                await session.start_transaction(
-                    **({"read_concern": _read_concern(concern)} if concern else {}))
+                read, write = (concern.get(step.txn) for concern in concerns)
+                await session.start_transaction(**({"read_concern": ReadConcern(read.get("level"))} if read else {}),
+                                                **({"write_concern": WriteConcern(**write)} if write else {}))
         command = dict(command)  # the driver adds its fields to the top level
         if step.name == "getMore":
             command["getMore"] = cursors.get(int(command["getMore"]), 0)
@@ -256,12 +263,6 @@ class Replayer:
                 await self.client["kycflow"][collection].delete_many({"_id": {"$in": ids[start:start + 1000]}})
         self.inserted.clear()
         await self.client.close()
-
-
-def _read_concern(concern: dict[str, Any]) -> Any:
-    from pymongo.read_concern import ReadConcern
-
-    return ReadConcern(concern.get("level"))
 
 
 async def closed_loop(name: str, replayer: Replayer, *, concurrency: int, count: int, max_s: float,
