@@ -204,9 +204,6 @@ def _utc_datetime_in(value: datetime) -> datetime:
 # Datetimes that come in (query or body): always aware, always convertible to UTC.
 UtcDatetimeIn = Annotated[datetime, AfterValidator(_utc_datetime_in)]
 
-# MongoDB stores integers as signed 64-bit at most.
-INT64_MAX = 2**63 - 1
-
 
 def _unsigned(value: Decimal) -> Decimal:
     # -0 passes `ge=0` but is stored and shown as "-0": refuse it as the negative it spells.
