@@ -39,6 +39,7 @@ from app.api.metrics import router as metrics_router
 from app.api.middleware import BodyLimitMiddleware, RequestContextMiddleware, SecurityHeadersMiddleware
 from app.api.model_routes import model_routes
 from app.api.rate_limit import RateLimitMiddleware
+from app.api.schemas.common import error_responses
 from app.bootstrap import build_container
 from app.config import Settings, StartupError, checked_settings, get_settings
 from app.logging_setup import configure_logging
@@ -46,6 +47,12 @@ from app.logging_setup import configure_logging
 API_PREFIX = "/api/v1"
 ROUTERS = tuple(module.router for module in (health, auth, users, kyc, admin, audit, api_keys, verification, jobs,
                                              loans, catalogue, webhooks, events)) + (gateway_router,)
+# What the middleware answers before any route runs, so every route may answer it (a route's own 400
+# or 429 replaces these in its docs): two credentials, and a caller over its rate limit (never /health).
+_TWO_CREDENTIALS = (400, "duplicate_credentials", "Send one credential per request: one Authorization header or "
+                                                  "one X-API-Key, not both and not twice.")
+_ANY_ROUTE = error_responses(_TWO_CREDENTIALS)
+_LIMITED_ROUTE = error_responses(_TWO_CREDENTIALS, (429, "rate_limited", "Too many requests; try again later."))
 
 DESCRIPTION = """
 KYC Flow onboards customers for lenders: sign-up and login with OTP, KYC documents and
@@ -126,7 +133,7 @@ def create_app(settings: Settings | None = None, *, ml_loaders: dict[str, Any] |
     app.add_middleware(SecurityHeadersMiddleware, api_prefix=API_PREFIX, trusted_proxies=settings.trusted_proxies,
                        public=(f"{API_PREFIX}/health",))
     for router in ROUTERS:
-        app.include_router(router, prefix=API_PREFIX)
+        app.include_router(router, prefix=API_PREFIX, responses=_ANY_ROUTE if router is health.router else _LIMITED_ROUTE)
     app.include_router(metrics_router)
     install_docs(app)
     install_console(app)

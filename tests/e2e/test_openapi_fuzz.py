@@ -90,3 +90,37 @@ def test_every_route_answers_as_documented_whoever_calls(api_schema, caller):
         check()
     assert calls > len(operations), calls
     assert not failures, "\n".join(sorted(set(failures))[:25])
+
+
+def test_what_middleware_answers_on_any_route_is_documented_there(api_schema):
+    """Two credentials (400 duplicate_credentials) and an API key over its own rate limit (429
+    rate_limited) are answered before any route runs, so every route documents both answers."""
+    schema, base, callers = api_schema
+    r = httpx.post(f"{base}/api/v1/admin/api-keys", headers=callers["admin"],
+                   json={"name": "Fuzz throttled", "scopes": ["ocr", "verify", "liveness"], "rate_limit_per_minute": 1})
+    assert r.status_code == 201, r.text
+    throttled = {"X-API-Key": r.json()["api_key"]}
+    for path in ("/users/me", "/auth/login", "/auth/verify-otp", "/ocr/extract"):  # this minute's one of each group
+        httpx.post(f"{base}/api/v1{path}", headers=throttled, json={})
+    both = {**callers["admin"], **callers["api_key"]}
+    failures: list[str] = []
+    statuses: list[int] = []
+    operations = [result.ok() for result in schema.get_all_operations()]
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=1, deadline=None, suppress_health_check=list(HealthCheck), database=None,
+                  phases=[Phase.explicit, Phase.generate])
+        def check(case) -> None:
+            case.headers = {k: v for k, v in (case.headers or {}).items() if k.lower() not in CREDENTIALS}
+            for headers in (both, throttled):
+                response = case.call(base_url=base, headers=headers, timeout=60)
+                statuses.append(response.status_code)
+                failures.extend(_failures(case, response))
+
+        check()
+    # Every call was refused as such (a new minute lets the throttled key through once per route group at
+    # most; health probes are never limited).
+    limited = [op for op in operations if not op.path.startswith("/api/v1/health")]
+    assert statuses.count(400) >= len(operations) and statuses.count(429) >= len(limited) - 4, statuses
+    assert not failures, "\n".join(sorted(set(failures))[:25])
