@@ -90,7 +90,7 @@ async def test_four_eyes_through_the_api_the_first_approval_waits_for_another_au
     assert stored["status"] == "SUBMITTED" and stored["first_approval"]["by"] == first["user_id"]
     assert stored.get("decision") is None
     assert (await api.container.db["user"].find_one({"email": case["email"]}))["kyc_status"] == "SUBMITTED"
-    assert await api.container.db["jobs"].count_documents({"kind": "kyc_notice"}) == 0  # nobody told yet
+    assert await api.container.db["jobs"].count_documents({"kind": "customer_notice"}) == 0  # nobody told yet
 
     r = await api.client.put(approve, json={}, headers=bearer(first))
     assert r.status_code == 409 and r.json()["error_code"] == "second_approver_required"
