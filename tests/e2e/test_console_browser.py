@@ -84,11 +84,15 @@ def wait_for(driver: Any, css: str) -> Any:
 
 
 def shot(driver: Any, folder: Path, name: str) -> None:
-    """The whole page: the window grows to the page's height first."""
+    """The whole page: the viewport is made as tall as the page first (a headless window stops at the
+    screen's height, which cut long pages off)."""
     height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(1440, max(900, min(height + 40, 4000)))
-    driver.save_screenshot(str(folder / f"{name}.png"))
-    driver.set_window_size(1440, 1000)
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": 1440, "height": max(900, min(height, 4000)), "deviceScaleFactor": 1, "mobile": False})
+    try:
+        driver.save_screenshot(str(folder / f"{name}.png"))
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
 def submit(driver: Any, form_css: str) -> None:
