@@ -53,7 +53,8 @@ async def loans(request: Request, staff: StaffDep, c: ContainerDep, status: str 
     ids = list({loan.user_id for loan in found.items})  # the page's customers by name: one read each, at once
     customers = dict(zip(ids, await asyncio.gather(*(c.users_repo.get(i) for i in ids)), strict=True))
     return render(request, "admin_loans.html", {
-        "staff": staff, "loans": found.items, "names": {i: u.name for i, u in customers.items() if u}, "total": found.total, "status": status, "statuses": list(LoanStatus),
+        "staff": staff, "loans": found.items, "names": {i: u.name for i, u in customers.items() if u},
+        "total": found.total, "status": status, "statuses": list(LoanStatus),
         "page": number, "pages": _pages(found.total), "notice": DONE.get(done),
         "can_disburse": staff.user.can("loans:disburse")})
 
