@@ -32,7 +32,7 @@ from app.repositories.otps import OtpRepository
 from app.repositories.rate_counters import RateCounterRepository
 from app.repositories.rate_events import RateEventRepository
 from app.repositories.repayments import RepaymentRepository
-from app.repositories.transactions import Transactions, UnitOfWork, supports_transactions
+from app.repositories.transactions import Transactions, UnitOfWork
 from app.repositories.user_log import UserLogRepository
 from app.repositories.users import UserRepository
 from app.repositories.webhooks import WebhookAttemptRepository, WebhookEndpointRepository
@@ -173,9 +173,10 @@ class Repositories:
 
 
 async def require_transactions(client: Any) -> None:
-    """Every change commits with its jobs, events and notices in one transaction: a server without
-    transactions (a standalone mongod) is refused, and the client closed."""
-    if not await supports_transactions(client):
+    """Every change commits with its jobs, events and notices in one transaction, which needs a replica
+    set or mongos (Atlas, SecantusDB): a standalone mongod is refused, and the client closed."""
+    hello = await client.admin.command("hello")
+    if not (hello.get("setName") or hello.get("msg") == "isdbgrid"):
         await close_client(client)
         raise StartupError([NO_TRANSACTIONS])
 

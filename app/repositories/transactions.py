@@ -47,13 +47,6 @@ class UnitOfWork:
         return UnitOfWork(**{f.name: getattr(self, f.name).bound(session) for f in fields(self)})
 
 
-async def supports_transactions(client: Any) -> bool:
-    """Multi-document transactions need a replica set or mongos (Atlas, SecantusDB: yes; a
-    standalone mongod: no, and the service refuses to start on one)."""
-    hello = await client.admin.command("hello")
-    return bool(hello.get("setName") or hello.get("msg") == "isdbgrid")
-
-
 class Transactions:
     def __init__(self, client: Any, repositories: UnitOfWork, *, after_commit: Callable[[], None]) -> None:
         self.client, self.repositories, self.after_commit = client, repositories, after_commit

@@ -221,9 +221,6 @@ class LoanService:
         return InvalidTransition(f"The loan is {current.value} and cannot become {target.value}.", current=current.value,
                                  target=target.value)
 
-    async def _customer(self, loan: Loan) -> User | None:
-        return await self.users.get(loan.user_id)
-
     async def _save(self, tx: UnitOfWork, loan: Loan, after: Loan, event_type: EventType, customer: User | None,
                     notice: Notice, **data: Any) -> Loan | None:
         """`after` stored, with its event and notice; None when the loan changed since it was read."""
@@ -235,7 +232,7 @@ class LoanService:
     async def approve(self, admin: User, loan_id: str, client: ClientInfo) -> Loan:
         loan = await self._admin_loan(loan_id)
         approved = loan.approve(by=admin.id, now=self.clock.now())
-        customer = await self._customer(loan)
+        customer = await self.users.get(loan.user_id)
         if customer is None:
             raise UserNotFound("The customer does not exist.")
 
@@ -256,7 +253,7 @@ class LoanService:
     async def reject(self, admin: User, loan_id: str, reason: str, client: ClientInfo) -> Loan:
         loan = await self._admin_loan(loan_id)
         rejected = loan.reject(by=admin.id, reason=reason, now=self.clock.now())
-        customer = await self._customer(loan)
+        customer = await self.users.get(loan.user_id)
         updated = await self.transactions.run(lambda tx: self._save(
             tx, loan, rejected, EventType.LOAN_REJECTED, customer, lambda done: (
                 "Your loan application was not approved", [
@@ -272,7 +269,7 @@ class LoanService:
         loan = await self._admin_loan(loan_id)
         reference = reference or f"PAYOUT-{uuid.uuid4().hex[:12].upper()}"
         disbursed = loan.disburse(by=admin.id, now=self.clock.now(), on=self.today(), reference=reference)
-        customer = await self._customer(loan)
+        customer = await self.users.get(loan.user_id)
 
         def notice(done: Loan) -> tuple[str, list[str]]:
             first = done.next_due
@@ -293,7 +290,7 @@ class LoanService:
         """Closes a loan whose customer asked to pre-close: the final payment is the quote of today."""
         loan = await self._admin_loan(loan_id)
         closing, payment = loan.close_preclosed(on=self.today(), by=admin.id, now=self.clock.now())
-        customer = await self._customer(loan)
+        customer = await self.users.get(loan.user_id)
 
         async def step(tx: UnitOfWork) -> tuple[Loan, Repayment]:
             closed = await self._save(tx, loan, closing, EventType.LOAN_CLOSED, customer, lambda done: (
