@@ -48,11 +48,13 @@ API_PREFIX = "/api/v1"
 ROUTERS = tuple(module.router for module in (health, auth, users, kyc, admin, audit, api_keys, verification, jobs,
                                              loans, catalogue, webhooks, events)) + (gateway_router,)
 # What the middleware answers before any route runs, so every route may answer it (a route's own 400
-# or 429 replaces these in its docs): two credentials, and a caller over its rate limit (never /health).
+# or 429 replaces these in its docs): two credentials, a caller over its rate limit (never /health), and a
+# request still running when SHUTDOWN_GRACE_SECONDS ran out.
 _TWO_CREDENTIALS = (400, "duplicate_credentials", "Send one credential per request: one Authorization header or "
                                                   "one X-API-Key, not both and not twice.")
-_ANY_ROUTE = error_responses(_TWO_CREDENTIALS)
-_LIMITED_ROUTE = error_responses(_TWO_CREDENTIALS, (429, "rate_limited", "Too many requests; try again later."))
+_CUT = (503, "shutting_down", "The service is restarting; send the request again.")
+_ANY_ROUTE = error_responses(_TWO_CREDENTIALS, _CUT)
+_LIMITED_ROUTE = error_responses(_TWO_CREDENTIALS, (429, "rate_limited", "Too many requests; try again later."), _CUT)
 
 DESCRIPTION = """
 KYC Flow onboards customers for lenders: sign-up and login with OTP, KYC documents and
