@@ -26,7 +26,7 @@ from tests.e2e._cluster_helpers import (
     submit_kyc,
     until,
 )
-from tests.e2e.test_live_events import Stream
+from tests.e2e.test_live_events import Stream, served  # noqa: F401 - served: a fixture
 from tests.integration.events_helpers import HANG, Receiver
 
 
@@ -131,3 +131,27 @@ async def test_a_request_longer_than_the_grace_period_is_cut_and_stores_nothing(
             await asyncio.to_thread(proc.wait, 20)
     assert "timeout graceful shutdown exceeded" in (tmp_path / "server.log").read_text()
     assert await db["kyc_doc"].count_documents({"documents.type": "voter_id"}) == 0
+
+
+async def test_a_stream_whose_token_expires_ends_on_a_resume_point(served):  # noqa: F811 - the fixture
+    """The same last event when the access token runs out: the client reconnects with a fresh token and
+    that id, and receives what happened in between."""
+    from app.domain.audit import ClientInfo
+    from tests.e2e.test_live_events import _until as wait
+    from tests.integration.events_helpers import open_case_with_documents
+    from tests.integration.lending_helpers import borrower, relogin
+
+    api = served
+    who = await borrower(api, kyc=False)
+    stream = Stream(api.client, who["access_token"]).start()
+    await wait(lambda: api.container.events_hub.viewers == 1, what="the viewer")
+    api.container.clock.advance(seconds=api.settings.access_token_ttl_seconds + 1)
+    await asyncio.wait_for(stream.task, 10)
+    assert [(e["type"], e["data"]) for e in stream.events] == [("stream.end", {"reason": "token_expired"})]
+    c = api.container
+    await open_case_with_documents(c, who["user_id"])
+    await c.kyc.submit(await c.users_repo.get(who["user_id"]), ClientInfo())  # while it was away
+    again = Stream(api.client, (await relogin(api, who))["access_token"], last_event_id=stream.events[0]["id"]).start()
+    await wait(lambda: again.events, what="the replay")
+    assert again.types() == ["kyc.submitted"]
+    await again.close()
