@@ -12,7 +12,6 @@ against its address and the route answers 401 as usual."""
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -26,15 +25,11 @@ from app.domain.rate_limits import group_for
 from app.services.request_limits import WindowQuota
 
 log = logging.getLogger("kycflow.limits")
-_TOKEN_CACHE_SIZE = 10_000
 
 
 class RateLimitMiddleware:
     def __init__(self, app: Any, *, prefix: str) -> None:
         self.app, self.prefix = app, prefix
-        # Verified access tokens -> (subject, expiry): a token's signature is checked once per process,
-        # not once here and again in the route. Its expiry is still judged on every request.
-        self._subjects: OrderedDict[str, tuple[str, float]] = OrderedDict()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         path = scope["path"] if scope["type"] == "http" else ""
@@ -86,27 +81,14 @@ class RateLimitMiddleware:
                 scope.setdefault("state", {})["api_key"] = key  # the route's dependency reuses it
                 return f"key:{key.id}", key.rate_limit_per_minute
         if credential.bearer:
-            subject = self._user(credential.bearer, container)
-            if subject:
-                return subject, None
+            try:  # the token service checks a token's signature once per process, its expiry every time
+                return f"user:{container.auth.tokens.decode(credential.bearer, typ='access').sub}", None
+            except DomainError:
+                pass
         peer = (scope.get("client") or (None,))[0]
         forwarded = dict(scope["headers"]).get(b"x-forwarded-for")
         ip = client_ip(peer, forwarded.decode("latin-1") if forwarded else None, container.settings.trusted_proxies)
         return f"ip:{ip}", None
-
-    def _user(self, token: str, container: Any) -> str | None:
-        cached = self._subjects.get(token)
-        if cached is None:
-            try:
-                claims = container.auth.tokens.decode(token, typ="access")
-            except DomainError:
-                return None
-            cached = (f"user:{claims.sub}", claims.exp.timestamp())
-            self._subjects[token] = cached
-            if len(self._subjects) > _TOKEN_CACHE_SIZE:
-                self._subjects.popitem(last=False)
-        subject, exp = cached
-        return subject if exp > container.clock.now().timestamp() else None
 
     @staticmethod
     def _with_headers(send: Any, quota: WindowQuota | None) -> Any:

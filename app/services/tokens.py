@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from jose import JWTError, jwt
 
@@ -17,6 +18,7 @@ from app.services.clock import Clock
 REQUIRED_CLAIMS = ("aud", "iss", "exp", "iat", "sub", "sid", "jti", "typ", "role")
 # Clock skew tolerated between the replicas that issue and check tokens, on `iat` and `exp`.
 LEEWAY = timedelta(seconds=30)
+_VERIFIED_CACHE = 10_000  # tokens whose signature was checked, per process (a few MB at most)
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,9 @@ class TokenService:
         self.audience = settings.jwt_audience
         self.access_ttl = timedelta(seconds=settings.access_token_ttl_seconds)
         self.refresh_ttl = timedelta(seconds=settings.refresh_token_ttl_seconds)
+        # Token -> its verified claims: the signature and the claims' shape are checked once per process
+        # (the request limits and the route both read the token); time and type are judged every call.
+        self._verified: dict[str, dict[str, Any]] = {}
 
     @staticmethod
     def new_id() -> str:
@@ -59,12 +64,7 @@ class TokenService:
         }
         return jwt.encode(claims, self._sign_key, algorithm=self.algorithm)
 
-    def _ttl(self, typ: str) -> timedelta:
-        return self.access_ttl if typ == "access" else self.refresh_ttl
-
-    def decode(self, token: str, *, typ: str) -> TokenClaims:
-        """Verify signature, algorithm (never `none`), audience and issuer with python-jose, then
-        require every claim and judge `iat` and `exp` against the service clock (with LEEWAY)."""
+    def _verify(self, token: str) -> dict[str, Any]:
         try:
             claims = jwt.decode(
                 token, self._verify_key, algorithms=[self.algorithm], audience=self.audience, issuer=self.issuer,
@@ -80,6 +80,20 @@ class TokenService:
             raise _invalid()
         if not all(type(claims[name]) in (int, float) for name in ("iat", "exp")):  # bool is an int: refused
             raise _invalid()
+        return claims
+
+    def _ttl(self, typ: str) -> timedelta:
+        return self.access_ttl if typ == "access" else self.refresh_ttl
+
+    def decode(self, token: str, *, typ: str) -> TokenClaims:
+        """Verify signature, algorithm (never `none`), audience and issuer with python-jose, then
+        require every claim and judge `iat` and `exp` against the service clock (with LEEWAY)."""
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._verify(token)
+            if len(self._verified) >= _VERIFIED_CACHE:
+                del self._verified[next(iter(self._verified))]  # the oldest
+            self._verified[token] = claims
         iat_ts, exp_ts, now_ts = claims["iat"], claims["exp"], self.clock.now().timestamp()
         if claims["typ"] != typ or iat_ts > now_ts + LEEWAY.total_seconds() or exp_ts <= iat_ts:
             raise _invalid()
