@@ -242,8 +242,8 @@ class Replayer:
             if session is None:
                 session = sessions[step.txn] = self.client.start_session()
                 read, write = (concern.get(step.txn) for concern in concerns)
-                await session.start_transaction(**({"read_concern": ReadConcern(read.get("level"))} if read else {}),
-                                                **({"write_concern": WriteConcern(**write)} if write else {}))
+                await session.start_transaction(read_concern=ReadConcern(read.get("level")) if read else None,
+                                                write_concern=WriteConcern(**write) if write else None)
         command = dict(command)  # the driver adds its fields to the top level
         if step.name == "getMore":
             command["getMore"] = cursors.get(int(command["getMore"]), 0)
