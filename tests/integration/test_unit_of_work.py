@@ -19,7 +19,7 @@ from pymongo.errors import OperationFailure
 from app.bootstrap import build_container
 from app.config import StartupError
 from app.domain.audit import ClientInfo
-from tests.conftest import make_settings
+from tests.conftest import bearer, make_settings
 from tests.integration.events_helpers import run_jobs
 from tests.integration.lending_helpers import apply_body, borrower, make_product
 
@@ -135,3 +135,23 @@ async def test_kycflow_serve_against_a_standalone_server_exits_with_the_one_line
         server.close()
     assert proc.returncode == 1, (out, err)
     assert "- MONGODB_URI: the server is a standalone mongod" in err.decode() and b"Traceback" not in out + err
+
+
+async def test_a_change_that_keeps_conflicting_answers_409_and_changes_nothing(api_factory, monkeypatch):
+    from app.repositories.loans import LoanRepository
+
+    api, who, loan_id, admin = await _applied_loan(api_factory)
+    tries: list[int] = []
+
+    async def conflicting(self: LoanRepository, before: Any, after: Any) -> None:
+        tries.append(1)  # another transaction holds the loan every time (a write conflict)
+        raise OperationFailure("WriteConflict", 112, {"errorLabels": ["TransientTransactionError"]})
+
+    monkeypatch.setattr(LoanRepository, "save", conflicting)
+    staff = await api.staff("admin")
+    r = await api.client.post(f"/admin/loans/{loan_id}/reject", headers=bearer(staff),
+                              json={"reason": "Income could not be verified."})
+    assert r.status_code == 409 and r.json()["error_code"] == "concurrent_change", r.text
+    assert r.headers["Retry-After"] == "1" and len(tries) == 10
+    assert (await api.container.db["loans"].find_one({}))["status"] == "APPLIED"
+    assert [j["key"] for j in await _notices(api, loan_id)] == [f"customer_notice:loan:{loan_id}:0"]
