@@ -142,7 +142,9 @@ class Notices:
                 "to": user.primary_identifier, "name": user.name, "subject": subject, "lines": lines}, tx=tx)
 
     async def _deliver(self, job: Job) -> None:
-        await self.jobs.once(job, lambda: self.notifier.deliver(**job.payload))
+        p = job.payload  # by name: a notice queued as `kyc_notice` or `loan_notice` (before) carries more
+        await self.jobs.once(job, lambda: self.notifier.deliver(to=p["to"], name=p["name"], subject=p["subject"],
+                                                                lines=p["lines"]))
 
 
 def decision_notice(*, approved: bool, reasons: list[str], message: str | None) -> tuple[str, list[str]]:
