@@ -270,3 +270,17 @@ def test_rupees_group_digits_the_indian_way():
     assert rupees(Decimal("123456.5")) == "₹1,23,456.50"
     assert rupees(Decimal("999")) == "₹999.00" and rupees(Decimal("-1500")) == "-₹1,500.00" and rupees(None) == "—"
 
+
+
+async def test_an_unknown_or_malformed_id_in_an_action_is_a_page_in_words_and_changes_nothing(capi):
+    console, _, token = await signed_in(capi)
+    for bad in ("zz", "6741f0c2a1b2c3d4e5f60719"):
+        for path in (f"/console/admin/jobs/{bad}/retry", f"/console/admin/loans/{bad}/approve",
+                     f"/console/admin/loans/{bad}/disburse", f"/console/admin/users/{bad}/status",
+                     f"/console/admin/webhooks/{bad}/attempts/{bad}/redeliver"):
+            r = await console.post(path, {"csrf_token": token, "status": "suspended"})
+            assert r.status_code == 404 and 'id="error"' in r.text, (path, r.status_code)
+            words_only(r.text)
+        for path in (f"/console/admin/users/{bad}", f"/console/admin/webhooks/{bad}"):
+            r = await console.get(path)
+            assert r.status_code == 404 and 'id="error"' in r.text, path
