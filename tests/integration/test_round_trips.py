@@ -134,7 +134,8 @@ JOBS: dict[str, tuple[int, str]] = {
     "webhook_fanout": (3, "event, matching endpoints, a delivery job per endpoint"),
     "webhook_delivery": (4, "endpoint, earlier attempts, event, record the attempt"),
 }
-# What the job machinery adds to every run: expire lapsed leases, claim, complete.
+# What the job machinery adds to every run: claim, complete, and a sweep for lapsed leases (at most
+# once a poll interval per lane, not beside every claim).
 JOB_RUN = 3
 
 
@@ -195,7 +196,7 @@ def markdown_table() -> str:
         lines.append(f"| `{method} {path}` | {budget} | {why} |")
     lines += ["", "| job | commands per run | why |", "|---|---:|---|"]
     lines += [f"| `{kind}` | {budget} | {why} |" for kind, (budget, why) in JOBS.items()]
-    lines.append(f"| (every job run) | +{JOB_RUN} | expire lapsed leases, claim, complete |")
+    lines.append(f"| (every job run) | +{JOB_RUN} | claim, complete; a lapsed-lease sweep at most once a poll interval |")
     return "\n".join(lines)
 
 
