@@ -150,3 +150,20 @@ async def test_four_eyes_in_the_console_the_same_auditor_cannot_give_the_second_
     r = await neha.post(f"{path}/decision", {"decision": "approve", "csrf_token": await neha.token(path)})
     assert r.status_code == 303 and r.headers["location"] == "/console/kyc?done=approved"
     assert (await case_doc(api, case["kyc_id"]))["status"] == "APPROVED"
+
+
+async def test_four_eyes_the_queue_shows_which_cases_want_a_second_approval(api_factory):
+    api, case = await _four_eyes(api_factory)
+    waiting = await submitted_case(api.container)
+    ravi, neha = Console(api), Console(api)
+    await ravi.staff("auditor", name="Ravi Auditor")
+    await neha.staff("auditor", name="Neha Auditor")
+    path = f"/console/kyc/{case['kyc_id']}"
+    r = await ravi.post(f"{path}/decision", {"decision": "approve", "csrf_token": await ravi.token(path)})
+    assert r.status_code == 303
+    queue = (await neha.get("/console/kyc")).text
+    row = queue.split(f'data-kyc-id="{case["kyc_id"]}"')[1].split("</tr>")[0]
+    assert "second approval wanted" in row and "approved once by Ravi Auditor" in row
+    other = queue.split(f'data-kyc-id="{waiting["kyc_id"]}"')[1].split("</tr>")[0]
+    assert "second approval wanted" not in other
+    assert "approved once by you" in (await ravi.get("/console/kyc")).text

@@ -86,6 +86,7 @@ class QueueRow:
     review: list[str]
     waiting: str
     claimed_by: str | None
+    first_approval: str | None = None  # four eyes: who gave the first approval ("you" or a name)
 
 
 def queue_row(case: KycCase, now: datetime, me: str) -> QueueRow:
@@ -100,7 +101,9 @@ def queue_row(case: KycCase, now: datetime, me: str) -> QueueRow:
                     case.applicant.get("phone") or "", documents=[document_label(d) for d in case.documents],
                     risk=case.risk_level.value if case.risk_level else None, score=case.overall_score,
                     checks_state=case.checks_state.value, failed=named(CheckStatus.FAIL),
-                    review=named(CheckStatus.REVIEW), waiting=waiting(case.submitted_at, now), claimed_by=holder)
+                    review=named(CheckStatus.REVIEW), waiting=waiting(case.submitted_at, now), claimed_by=holder,
+                    first_approval=None if case.first_approval is None else
+                    "you" if case.first_approval.by == me else case.first_approval.by_name)
 
 
 @dataclass
