@@ -47,7 +47,9 @@ from app.services.events import EventHub, EventService
 from app.services.gateway import GatewayService
 from app.services.idempotency import IdempotencyService
 from app.services.jobs import JobService, JobSettings
-from app.services.kyc import KycService, KycSettings
+from app.services.kyc.case import KycCaseService
+from app.services.kyc.checks import KycChecksService
+from app.services.kyc.review import KycReviewService
 from app.services.loans import LoanService
 from app.services.notifications import Mailer, Notices, Notifier, OutboxSms
 from app.services.passwords import PasswordHasher
@@ -83,7 +85,9 @@ class Container:
     cipher: DocumentCipher
     files: EncryptedFileStore
     jobs: JobService
-    kyc: KycService
+    kyc: KycCaseService  # the customer's case
+    kyc_checks: KycChecksService
+    kyc_review: KycReviewService
     idempotency: IdempotencyService
     catalogue: CatalogueService
     loans: LoanService
@@ -238,24 +242,27 @@ async def build_container(
                    timeout=settings.ml_timeout_seconds, max_queue=settings.ml_max_queue,
                    processes=settings.ml_processes, memory_mb=settings.ml_worker_memory_mb)
     verification = VerificationService(settings, ml, challenges, clock)
-    kyc = KycService(
-        settings=KycSettings(policy=SubmissionPolicy(tuple(settings.kyc_identity_documents),
-                                                     tuple(settings.kyc_required_documents),
-                                                     settings.kyc_require_selfie),
-                             weights=settings.kyc_check_weights, auto_decision=settings.kyc_auto_decision,
-                             claim_minutes=settings.kyc_claim_minutes,
-                             four_eyes_high_risk=settings.kyc_four_eyes_high_risk),
-        cases=kyc_cases, files=files, cipher=cipher, users=users_repo, challenges=challenges, ml=ml,
-        limits=verification.limits, transactions=transactions, jobs=jobs, audit=audit, notices=notices, clock=clock,
-        events=events,
-    )
+    kyc_review = KycReviewService(
+        cases=kyc_cases, users=users_repo, files=files, ml=ml, limits=verification.limits, transactions=transactions,
+        audit=audit, notices=notices, clock=clock, events=events, claim_minutes=settings.kyc_claim_minutes,
+        four_eyes_high_risk=settings.kyc_four_eyes_high_risk)
+    kyc_checks = KycChecksService(
+        cases=kyc_cases, users=users_repo, files=files, ml=ml, limits=verification.limits, transactions=transactions,
+        jobs=jobs, audit=audit, clock=clock, events=events, review=kyc_review, weights=settings.kyc_check_weights,
+        auto_decision=settings.kyc_auto_decision)
+    kyc = KycCaseService(
+        policy=SubmissionPolicy(tuple(settings.kyc_identity_documents), tuple(settings.kyc_required_documents),
+                                settings.kyc_require_selfie),
+        cases=kyc_cases, files=files, cipher=cipher, challenges=challenges, ml=ml, limits=verification.limits,
+        transactions=transactions, jobs=jobs, audit=audit, clock=clock, events=events)
     catalogue = CatalogueService(banks, products, audit, clock)
     lending = LoanService(loans=loans, repayments=repayments, catalogue=catalogue, users=users_repo, audit=audit,
                           notices=notices, transactions=transactions, clock=clock, events=events)
     return Container(
         catalogue=catalogue, loans=lending, events=events, webhooks=webhooks,
         events_hub=EventHub(events_repo, poll_seconds=settings.events_poll_seconds),
-        cipher=cipher, files=files, kyc=kyc, idempotency=IdempotencyService(idempotency, clock),
+        cipher=cipher, files=files, kyc=kyc, kyc_checks=kyc_checks, kyc_review=kyc_review,
+        idempotency=IdempotencyService(idempotency, clock),
         settings=settings, clock=clock, client=client, db=db, embedded=embedded, passwords=passwords,
         users_repo=users_repo, auth=auth, users=UserService(users_repo, audit, clock, jobs, transactions),
         admin=AdminService(users_repo, passwords, audit, clock), audit=audit,

@@ -318,7 +318,7 @@ class Settings(BaseSettings):
     def _weights(cls, value: dict[str, float]) -> dict[str, float]:
         unknown = set(value) - set(DEFAULT_WEIGHTS)
         if unknown or any(w < 0 for w in value.values()) or not sum(value.values()):
-            raise ValueError(f"weights of {sorted(DEFAULT_WEIGHTS)}, not negative, not all zero")
+            raise ValueError(f"weights of {sorted(map(str, DEFAULT_WEIGHTS))}, not negative, not all zero")
         return value
 
     @field_validator("document_encryption_old_keys", mode="before")

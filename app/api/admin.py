@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from app.api.deps import AdminServiceDep, ClientDep, KycServiceDep, LoanServiceDep, PrincipalDep, allow
+from app.api.deps import AdminServiceDep, ClientDep, KycReviewServiceDep, LoanServiceDep, PrincipalDep, allow
 from app.api.routing import ExactJsonRoute
 from app.api.schemas.admin import (
     CreateStaffRequest,
@@ -66,7 +66,7 @@ async def list_users(
 @router.get("/admin/users/{user_id}", response_model=UserDetail, summary="One user in full",
             responses=error_responses(401, 403, e.UserNotFound))
 async def get_user(user_id: str, _: Annotated[Principal, allow("users:read")], service: AdminServiceDep,
-                   kyc: KycServiceDep, loans: LoanServiceDep) -> UserDetail:
+                   kyc: KycReviewServiceDep, loans: LoanServiceDep) -> UserDetail:
     """The user with profile, details, KYC cases (newest first) and loans."""
     user = await service.get_user(user_id)
     return UserDetail.of(user, kyc_cases=await kyc.cases_of(user.id), loans=await loans.loans_of(user.id))
@@ -74,7 +74,7 @@ async def get_user(user_id: str, _: Annotated[Principal, allow("users:read")], s
 
 @router.get("/admin/stats", response_model=StatsOut, summary="Users, KYC and loans at a glance",
             responses=error_responses(401, 403))
-async def stats(_: Annotated[Principal, allow("stats:read")], service: AdminServiceDep, kyc: KycServiceDep,
+async def stats(_: Annotated[Principal, allow("stats:read")], service: AdminServiceDep, kyc: KycReviewServiceDep,
                 loans: LoanServiceDep) -> StatsOut:
     """Counted by aggregation pipelines in the database, never by reading every record."""
     by_role = await service.role_counts()

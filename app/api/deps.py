@@ -25,7 +25,8 @@ from app.services.catalogue import CatalogueService
 from app.services.clock import Clock
 from app.services.idempotency import IdempotencyService
 from app.services.jobs import JobService
-from app.services.kyc import KycService
+from app.services.kyc.case import KycCaseService
+from app.services.kyc.review import KycReviewService
 from app.services.loans import LoanService
 from app.services.users import UserService
 from app.services.verification import VerificationService
@@ -75,7 +76,8 @@ VerificationServiceDep = Annotated[VerificationService, _part("verification")]
 ApiKeyServiceDep = Annotated[ApiKeyService, _part("api_keys")]
 JobServiceDep = Annotated[JobService, _part("jobs")]
 WebhookServiceDep = Annotated[WebhookService, _part("webhooks")]
-KycServiceDep = Annotated[KycService, _part("kyc")]
+KycCaseServiceDep = Annotated[KycCaseService, _part("kyc")]
+KycReviewServiceDep = Annotated[KycReviewService, _part("kyc_review")]
 LoanServiceDep = Annotated[LoanService, _part("loans")]
 CatalogueServiceDep = Annotated[CatalogueService, _part("catalogue")]
 IdempotencyServiceDep = Annotated[IdempotencyService, _part("idempotency")]

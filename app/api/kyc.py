@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, File, Form, Header, Query, Response, UploadFile, status
 from fastapi.responses import JSONResponse
 
-from app.api.deps import ClientDep, IdempotencyServiceDep, KycServiceDep, SettingsDep, allow
+from app.api.deps import ClientDep, IdempotencyServiceDep, KycCaseServiceDep, KycReviewServiceDep, SettingsDep, allow
 from app.api.middleware import body_limit
 from app.api.model_routes import RUNS_MODELS
 from app.api.routing import ExactJsonRoute
@@ -36,10 +36,9 @@ from app.api.schemas.kyc import (
 from app.api.verification import read_upload
 from app.domain import errors as e
 from app.domain import kyc as k
-from app.domain.kyc import KycCase
 from app.domain.pages import PageRequest
 from app.services.auth import Principal
-from app.services.kyc import DecisionInput, KycService
+from app.services.kyc.review import DecisionInput
 
 router = APIRouter(prefix="/kyc", tags=["KYC"], route_class=ExactJsonRoute)
 Customer = Annotated[Principal, allow("kyc:submit")]
@@ -54,14 +53,10 @@ UPLOAD_ERRORS = (e.InvalidImage, (400, "invalid_document_number", "The Aadhaar n
                  (503, "ml_busy", "The verification engine is busy; retry shortly."))
 
 
-def _case_out(case: KycCase, kyc: KycService) -> CustomerCase:
-    return CustomerCase.view(case, kyc.missing(case))
-
-
 @router.post("/documents", status_code=status.HTTP_201_CREATED, response_model=DocumentUploaded,
              summary="Upload a KYC document", responses=error_responses(*UPLOAD_ERRORS), dependencies=[RUNS_MODELS])
 async def upload_document(
-    principal: Customer, kyc: KycServiceDep, settings: SettingsDep, client: ClientDep,
+    principal: Customer, kyc: KycCaseServiceDep, settings: SettingsDep, client: ClientDep,
     document_type: Annotated[DocumentTypeIn, Form(description="What the document is")],
     file: Annotated[UploadFile, File(description="JPG, PNG or PDF (first page), at most 10 MB")],
     # Optional fields carry an empty example: Swagger UI would otherwise pre-fill `side=front` and a
@@ -85,10 +80,11 @@ async def upload_document(
             summary="Confirm or correct what was read",
             responses=error_responses(k.CaseNotFound, k.CaseNotEditable, 401, 403, 422,
                                       (400, "invalid_correction", "date_of_birth must be a real date as YYYY-MM-DD.")))
-async def correct_document(document_id: str, body: CorrectionsIn, principal: Customer, kyc: KycServiceDep,
+async def correct_document(document_id: str, body: CorrectionsIn, principal: Customer, kyc: KycCaseServiceDep,
                   client: ClientDep) -> CustomerCase:
     """A corrected value is stored beside the OCR value; any difference becomes a `review` check."""
-    return _case_out(await kyc.correct(principal.user, document_id, body.corrections(), client), kyc)
+    case = await kyc.correct(principal.user, document_id, body.corrections(), client)
+    return CustomerCase.view(case, case.missing(kyc.policy))
 
 
 @router.post("/selfie", status_code=status.HTTP_201_CREATED, response_model=SelfieUploaded,
@@ -96,7 +92,7 @@ async def correct_document(document_id: str, body: CorrectionsIn, principal: Cus
              responses=error_responses(e.NoFaceDetected, *UPLOAD_ERRORS,
                                        (400, "liveness_not_passed", "That liveness challenge was not passed by you.")))
 async def upload_selfie(
-    principal: Customer, kyc: KycServiceDep, settings: SettingsDep, client: ClientDep,
+    principal: Customer, kyc: KycCaseServiceDep, settings: SettingsDep, client: ClientDep,
     file: Annotated[UploadFile, File(description="JPG or PNG, one face, facing the camera")],
     liveness_challenge_id: Annotated[str | None, Form(max_length=64, examples=[""],
                                                       description="A challenge you passed at /liveness/verify")]
@@ -112,7 +108,7 @@ async def upload_selfie(
              responses=error_responses((422, "kyc_incomplete", "The case is incomplete: pan; selfie."),
                                        (409, "kyc_already_submitted", "The case was already submitted."),
                                        k.AlreadyApproved, 401, 403))
-async def submit_case(principal: Customer, kyc: KycServiceDep, client: ClientDep) -> Submitted:
+async def submit_case(principal: Customer, kyc: KycCaseServiceDep, client: ClientDep) -> Submitted:
     """The checks then run in the background and survive a restart; `GET /kyc/me` shows them."""
     case = await kyc.submit(principal.user, client)
     return Submitted.of(case)
@@ -125,7 +121,8 @@ async def submit_case(principal: Customer, kyc: KycServiceDep, client: ClientDep
                                                         "request body.")))
 @body_limit("uploads")  # the file travels as base64 in the JSON body
 async def upload_one_step(
-    body: OneStepUpload, principal: Customer, kyc: KycServiceDep, idempotency: IdempotencyServiceDep, client: ClientDep,
+    body: OneStepUpload, principal: Customer, kyc: KycCaseServiceDep, idempotency: IdempotencyServiceDep,
+    client: ClientDep,
     idempotency_key: Annotated[str | None, Header(max_length=128, description="Same key and body within 24 h: "
                                                                             "the first answer, never a second "
                                                                             "document")] = None,
@@ -165,40 +162,42 @@ def _base64(value: str) -> bytes:
 
 @router.get("/me", response_model=CustomerCase, summary="My current KYC case",
             responses=error_responses(k.CaseNotFound, 401, 403))
-async def my_case(principal: Reader, kyc: KycServiceDep) -> CustomerCase:
+async def my_case(principal: Reader, kyc: KycCaseServiceDep) -> CustomerCase:
     """The status, what is still missing, each check as pass or needs attention with what to do, and
     the decision's reasons and message. Scores and the risk level are for auditors only."""
-    return _case_out(await kyc.current(principal.user), kyc)
+    case = await kyc.current(principal.user)
+    return CustomerCase.view(case, case.missing(kyc.policy))
 
 
 @router.get("/pending", response_model=Page[PendingCase], summary="The review queue",
             responses=error_responses(401, 403, 422))
 async def review_queue(
-    _: CaseViewer, kyc: KycServiceDep, page: PageNo = 1, page_size: PageSize = 20,
+    _: CaseViewer, review: KycReviewServiceDep, page: PageNo = 1, page_size: PageSize = 20,
     risk_level: Annotated[k.RiskLevel | None, Query()] = None,
     document_type: Annotated[DocumentTypeIn | None, Query()] = None,
     sort: Annotated[Literal["oldest", "risk"], Query(description="oldest first (default), or High risk first")]
     = "oldest",
 ) -> Page[PendingCase]:
     """Submitted cases waiting for a decision."""
-    cases = await kyc.pending(risk_level=risk_level, document_type=document_type, by_risk=sort == "risk",
-                                page=PageRequest(page, page_size))
+    cases = await review.pending(risk_level=risk_level, document_type=document_type, by_risk=sort == "risk",
+                                 page=PageRequest(page, page_size))
     return Page.of(cases, PendingCase.view)
 
 
 @router.get("/{kyc_id}", response_model=CaseDetail, summary="One case in full (auditor)",
             responses=error_responses(k.CaseNotFound, 401, 403))
-async def get_case(kyc_id: str, principal: CaseViewer, kyc: KycServiceDep, client: ClientDep) -> CaseDetail:
+async def get_case(kyc_id: str, principal: CaseViewer, review: KycReviewServiceDep, kyc: KycCaseServiceDep,
+                   client: ClientDep) -> CaseDetail:
     """Every check, the extracted fields (numbers masked), corrections, the risk breakdown and links
     to the files. The view is audit-logged."""
-    case = await kyc.get_case(kyc_id, principal.user, client)
+    case = await review.get_case(kyc_id, principal.user, client)
     files = [FileLink(file_id=d.file_id, kind="document", document_id=d.id, content_type=d.content_type,
                       url=f"/api/v1/kyc/{case.id}/files/{d.file_id}") for d in case.documents]
     if case.selfie:
         files.append(FileLink(file_id=case.selfie.file_id, kind="selfie", document_id=None,
                               content_type=case.selfie.content_type,
                               url=f"/api/v1/kyc/{case.id}/files/{case.selfie.file_id}"))
-    return CaseDetail.view(case, kyc.missing(case), files)
+    return CaseDetail.view(case, case.missing(kyc.policy), files)
 
 
 # A stored file is the customer's, not the service's: whatever it holds, a browser that opens it runs
@@ -214,11 +213,11 @@ _EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "application/pdf": "pdf"
                                             "`original=true` the file as uploaded, as an attachment"},
                        **error_responses((404, "file_not_found", "No such file in this case."), 401, 403)})
 async def get_case_file(
-    kyc_id: str, file_id: str, principal: CaseViewer, kyc: KycServiceDep, client: ClientDep,
+    kyc_id: str, file_id: str, principal: CaseViewer, review: KycReviewServiceDep, client: ClientDep,
     original: Annotated[bool, Query(description="The bytes as uploaded (a PDF included), to download")] = False,
 ) -> Response:
     """Decrypted, under a sandboxing CSP; a PDF is shown as its rendered first page. Every view is audit-logged."""
-    data, content_type = await kyc.file(kyc_id, file_id, principal.user, client, original=original)
+    data, content_type = await review.file(kyc_id, file_id, principal.user, client, original=original)
     disposition = f'attachment; filename="{file_id.lower()}.{_EXTENSIONS.get(content_type, "bin")}"' if original \
         else "inline"
     return Response(data, media_type=content_type, headers={
@@ -230,28 +229,28 @@ async def get_case_file(
              responses=error_responses(k.CaseNotFound, (409, "kyc_claimed", "Ravi Auditor is working on this case "
                                                             "(claimed until 10:30 UTC); only they can decide it until then."),
                                        401, 403))
-async def claim_case(kyc_id: str, principal: Reviewer, kyc: KycServiceDep, client: ClientDep) -> ClaimOut:
+async def claim_case(kyc_id: str, principal: Reviewer, review: KycReviewServiceDep, client: ClientDep) -> ClaimOut:
     """Until the claim lapses (KYC_CLAIM_MINUTES; claiming again renews it) or is released, no other
     auditor can claim or decide the case. The console's claim button does the same."""
-    return ClaimOut.of(await kyc.claim(kyc_id, principal.user, client))
+    return ClaimOut.of(await review.claim(kyc_id, principal.user, client))
 
 
 @router.delete("/{kyc_id}/claim", response_model=ClaimOut, summary="Release one's claim on a case",
                responses=error_responses(k.CaseNotFound, (409, "kyc_not_claimed", "You do not hold this case."),
                                          401, 403))
-async def release_case(kyc_id: str, principal: Reviewer, kyc: KycServiceDep, client: ClientDep) -> ClaimOut:
+async def release_case(kyc_id: str, principal: Reviewer, review: KycReviewServiceDep, client: ClientDep) -> ClaimOut:
     """Gives back one's own claim at once (another auditor's claim is left to lapse)."""
-    return ClaimOut.of(await kyc.release(kyc_id, principal.user, client))
+    return ClaimOut.of(await review.release(kyc_id, principal.user, client))
 
 
 @router.put("/{kyc_id}/approve", response_model=DecisionMessage, summary="Approve a case",
             responses=error_responses(k.CaseNotFound, k.CaseNotReviewable, k.SecondApproverRequired, 401, 403, 422))
-async def approve_case(kyc_id: str, body: ApproveIn, principal: Reviewer, kyc: KycServiceDep,
+async def approve_case(kyc_id: str, body: ApproveIn, principal: Reviewer, review: KycReviewServiceDep,
                   client: ClientDep) -> DecisionMessage:
     """Only a SUBMITTED case whose checks finished, never one's own. The customer is mailed the decision
     and `customer_message`; `internal_note` stays in the case file. With KYC_FOUR_EYES_HIGH_RISK a High-risk
     case's first approval is recorded and it stays `SUBMITTED` until another auditor approves it."""
-    case = await kyc.decide(kyc_id, principal.user, DecisionInput(
+    case = await review.decide(kyc_id, principal.user, DecisionInput(
         approved=True, internal_note=body.internal_note, customer_message=body.customer_message), client)
     if case.status == k.CaseStatus.SUBMITTED:
         return DecisionMessage(message="First approval recorded; a second auditor's approval decides this case",
@@ -261,11 +260,11 @@ async def approve_case(kyc_id: str, body: ApproveIn, principal: Reviewer, kyc: K
 
 @router.put("/{kyc_id}/reject", response_model=DecisionMessage, summary="Reject a case",
             responses=error_responses(k.CaseNotFound, k.CaseNotReviewable, 401, 403, 422))
-async def reject_case(kyc_id: str, body: RejectIn, principal: Reviewer, kyc: KycServiceDep,
+async def reject_case(kyc_id: str, body: RejectIn, principal: Reviewer, review: KycReviewServiceDep,
                  client: ClientDep) -> DecisionMessage:
     """With one or more reason codes; the customer is mailed each reason's sentence and `customer_message`,
     never `internal_note`."""
-    case = await kyc.decide(kyc_id, principal.user, DecisionInput(
+    case = await review.decide(kyc_id, principal.user, DecisionInput(
         approved=False, reasons=[str(r) for r in body.reasons or []], internal_note=body.internal_note,
         customer_message=body.customer_message), client)
     return DecisionMessage(message="KYC rejected successfully", status=case.status.value)

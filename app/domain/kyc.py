@@ -1,20 +1,17 @@
 """KYC cases: what a submission needs, how its checks add up to a risk level, who may decide it.
 
 A case gathers one submission: documents (front/back), a selfie, the automated checks and
-the auditor's decision. No I/O here; `app/services/kyc.py` runs the checks and stores the case.
+the auditor's decision. No I/O here: the checks are rules in app/domain/checks/, and
+app/services/kyc/ runs them and stores the case.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
-
-from rapidfuzz import fuzz
 
 from app.domain.documents import DocumentType
 from app.domain.errors import Conflict, NotFound, RuleViolation
@@ -37,6 +34,21 @@ class CheckStatus(StrEnum):
     PASS = "pass"
     FAIL = "fail"
     REVIEW = "review"
+
+
+class CheckName(StrEnum):
+    """The automated checks, in the order a case lists them (each document's, then the selfie's);
+    each but the face match is a rule in app/domain/checks/."""
+
+    OCR = "ocr"
+    DOCUMENT_VALIDITY = "document_validity"
+    NAME_MATCH = "name_match"
+    DOB_MATCH = "dob_match"
+    CORRECTIONS = "corrections"
+    DUPLICATE_DOCUMENT = "duplicate_document"
+    FACE_MATCH = "face_match"
+    SELFIE_QUALITY = "selfie_quality"
+    LIVENESS = "liveness"
 
 
 class RiskLevel(StrEnum):
@@ -82,8 +94,9 @@ assert set(RejectionReason) == set(REJECTION_REASONS)
 
 # Weights of each check in `overall_score` (0-100); settings may override them.
 DEFAULT_WEIGHTS: dict[str, float] = {
-    "ocr": 10, "document_validity": 20, "name_match": 15, "dob_match": 10, "face_match": 25,
-    "selfie_quality": 5, "liveness": 10, "duplicate_document": 5, "corrections": 0,
+    CheckName.OCR: 10, CheckName.DOCUMENT_VALIDITY: 20, CheckName.NAME_MATCH: 15, CheckName.DOB_MATCH: 10,
+    CheckName.FACE_MATCH: 25, CheckName.SELFIE_QUALITY: 5, CheckName.LIVENESS: 10,
+    CheckName.DUPLICATE_DOCUMENT: 5, CheckName.CORRECTIONS: 0,
 }
 
 
@@ -158,17 +171,18 @@ class Check:
 # What a customer is told of a check that did not pass: what to do, never how it was scored (a
 # score, a similarity or which check failed outright would teach a fraudster how to tune an attempt).
 CUSTOMER_HINTS: dict[str, str] = {
-    "ocr": "Upload a sharp, well-lit photo of the whole document, with no glare and no edge cut off.",
-    "document_validity": "Use a current document and check that its number is entered as printed.",
-    "name_match": "Make sure the name in your profile is the name printed on your documents.",
-    "dob_match": "Make sure the date of birth in your profile is the one printed on your documents.",
-    "face_match": "Take your selfie facing the camera in good light, without glasses, mask or cap.",
-    "selfie_quality": "Take your selfie facing the camera in good light, holding the phone steady.",
-    "liveness": "Complete a liveness challenge, then upload your selfie with its id.",
-    "duplicate_document": "A reviewer will look at this document.",
-    "corrections": "A reviewer will compare what you entered with the document.",
+    CheckName.OCR: "Upload a sharp, well-lit photo of the whole document, with no glare and no edge cut off.",
+    CheckName.DOCUMENT_VALIDITY: "Use a current document and check that its number is entered as printed.",
+    CheckName.NAME_MATCH: "Make sure the name in your profile is the name printed on your documents.",
+    CheckName.DOB_MATCH: "Make sure the date of birth in your profile is the one printed on your documents.",
+    CheckName.FACE_MATCH: "Take your selfie facing the camera in good light, without glasses, mask or cap.",
+    CheckName.SELFIE_QUALITY: "Take your selfie facing the camera in good light, holding the phone steady.",
+    CheckName.LIVENESS: "Complete a liveness challenge, then upload your selfie with its id.",
+    CheckName.DUPLICATE_DOCUMENT: "A reviewer will look at this document.",
+    CheckName.CORRECTIONS: "A reviewer will compare what you entered with the document.",
 }
 _DEFAULT_HINT = "A reviewer will look at this."
+assert set(DEFAULT_WEIGHTS) == set(CUSTOMER_HINTS) == set(CheckName)
 
 
 class CustomerCheckState(StrEnum):
@@ -217,87 +231,6 @@ def assess(checks: list[Check], weights: Mapping[str, float] | None = None) -> A
     else:
         level = RiskLevel.LOW
     return Assessment(overall_score=overall, risk_level=level, breakdown=breakdown)
-
-
-# --- name and date-of-birth agreement --------------------------------------------------
-
-# Honorifics and words Indian documents add or drop around a name.
-_IGNORED = {"mr", "mrs", "ms", "miss", "dr", "shri", "sri", "shree", "smt", "shrimati", "kumari", "kum", "km",
-            "kumar", "md", "mohd", "late", "s/o", "d/o", "w/o"}
-
-
-def name_tokens(name: str) -> list[str]:
-    text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
-    words = re.findall(r"[a-z]+", text)
-    return [w for w in words if w not in _IGNORED]
-
-
-def _initials_agree(a: list[str], b: list[str]) -> bool:
-    """'A K Sharma' and 'Anil Kumar Sharma': same surname, each initial starts a word of the other."""
-    if not a or not b or a[-1] != b[-1]:
-        return False
-    short, full = (a, b) if len(" ".join(a)) <= len(" ".join(b)) else (b, a)
-    rest = list(full[:-1])
-    for word in short[:-1]:
-        match = next((w for w in rest if w == word or (len(word) == 1 and w.startswith(word))), None)
-        if match is None:
-            return False
-        rest.remove(match)
-    return True
-
-
-def name_similarity(a: str, b: str) -> float:
-    """0..1; tolerant of order, honorifics, initials and small OCR slips."""
-    ta, tb = name_tokens(a), name_tokens(b)
-    if not ta or not tb:
-        return 0.0
-    if _initials_agree(ta, tb):
-        return 0.95
-    return fuzz.token_sort_ratio(" ".join(ta), " ".join(tb)) / 100
-
-
-NAME_PASS, NAME_REVIEW = 0.90, 0.75
-OCR_PASS = 0.60  # the document's read confidence (with a number read) that passes the OCR check
-
-
-def name_check(document_name: str | None, profile_name: str, document_id: str | None = None) -> Check:
-    if not document_name:
-        return Check("name_match", CheckStatus.REVIEW, 0.5, "No name was read from the document.", document_id)
-    score = name_similarity(document_name, profile_name)
-    if score >= NAME_PASS:
-        return Check("name_match", CheckStatus.PASS, score, "The name agrees with the profile.", document_id)
-    status = CheckStatus.REVIEW if score >= NAME_REVIEW else CheckStatus.FAIL
-    return Check("name_match", status, score, f"The name on the document agrees {score:.0%} with the profile.",
-                 document_id)
-
-
-def dob_check(document_dob: str | None, profile_dob: date | None, document_id: str | None = None) -> Check:
-    """ISO dates, or a year alone (Aadhaar cards often print only the year of birth)."""
-    if not document_dob or profile_dob is None:
-        return Check("dob_match", CheckStatus.REVIEW, 0.5,
-                     "No date of birth to compare (document or profile).", document_id)
-    if re.fullmatch(r"\d{4}", document_dob):
-        ok = int(document_dob) == profile_dob.year
-        return Check("dob_match", CheckStatus.PASS if ok else CheckStatus.FAIL, 0.9 if ok else 0.0,
-                     "The year of birth agrees." if ok else "The year of birth differs from the profile.",
-                     document_id)
-    ok = document_dob == profile_dob.isoformat()
-    return Check("dob_match", CheckStatus.PASS if ok else CheckStatus.FAIL, 1.0 if ok else 0.0,
-                 "The date of birth agrees." if ok else "The date of birth differs from the profile.", document_id)
-
-
-def correction_checks(corrections: Mapping[str, Any], ocr_fields: Mapping[str, Any],
-                      document_id: str | None = None) -> list[Check]:
-    """A customer's correction never silently replaces what was read: each difference is a review."""
-    checks = []
-    for name, value in corrections.items():
-        read = ocr_fields.get(name)
-        if read is not None and str(read).strip().casefold() == str(value).strip().casefold():
-            continue
-        detail = (f"The customer corrected {name!r} from what was read." if read is not None
-                  else f"The customer gave {name!r}; the document does not show it.")
-        checks.append(Check("corrections", CheckStatus.REVIEW, 0.5, detail, document_id))
-    return checks
 
 
 def ensure_reviewable(status: CaseStatus, checks_state: ChecksState, owner_id: str, reviewer_id: str) -> None:
@@ -451,6 +384,9 @@ class KycCase:
             raise CaseNotEditable(f"The case is {self.status.value}; it can no longer be changed.")
 
     def missing(self, policy: SubmissionPolicy) -> list[str]:
+        """What an open case still needs under the policy (nothing once it is submitted)."""
+        if self.status != CaseStatus.OPEN:
+            return []
         return policy.missing([d.type for d in self.documents], self.selfie is not None)
 
     @property

@@ -13,7 +13,7 @@ from standardwebhooks import Webhook
 
 from app.bootstrap import Container
 from app.domain.kyc import CaseDocument, KycCase
-from app.services.kyc import CHECKS_JOB
+from app.services.kyc.checks import CHECKS_JOB
 
 HANG = -1  # a scripted "status" that never answers (the delivery times out)
 
@@ -78,7 +78,7 @@ class Receiver:
 
 async def submitted_case(container: Container, user_id: str, *, queue_checks: bool = True) -> KycCase:
     """A submitted case with a PAN and an Aadhaar as if read by OCR (masked numbers only), and its
-    checks job queued, as `KycService.submit` leaves it (without its event: tests that need the
+    checks job queued, as `KycCaseService.submit` leaves it (without its event: tests that need the
     event go through the service)."""
     case = await open_case_with_documents(container, user_id)
     submitted = await container.kyc.cases.submit(case.id, user_id, {"name": "Asha Rao"}, container.clock.now())
@@ -89,7 +89,7 @@ async def submitted_case(container: Container, user_id: str, *, queue_checks: bo
 
 
 async def open_case_with_documents(container: Container, user_id: str) -> KycCase:
-    """An open case a `KycService.submit` accepts when no selfie is required."""
+    """An open case a `KycCaseService.submit` accepts when no selfie is required."""
     now = container.clock.now()
     cases = container.kyc.cases
     case = await cases.open_case(user_id, now)

@@ -27,7 +27,7 @@ async def test_a_checks_job_cut_off_after_its_results_still_writes_risk_audit_an
     api = await api_factory(job_workers=0, job_backoff_base_seconds=0, kyc_auto_decision=True)
     who = await api.customer()
     case = await submitted_case(api.container, who["user_id"])
-    kyc = api.container.kyc
+    kyc = api.container.kyc_checks
 
     async def every_check_passes(case: Any, user: Any) -> list[Check]:
         return [Check(name, CheckStatus.PASS, 1.0, "ok", case.documents[0].id)

@@ -70,14 +70,14 @@ class Queue:
 
     async def check(self, case: dict[str, Any], level: str) -> None:
         """The checks job as the worker runs it, its checks giving `level`."""
-        kyc = self.api.container.kyc
+        kyc = self.api.container.kyc_checks
         self.levels[case["id"]] = level
 
         async def stub(case: Any, _user: Any) -> list[Check]:
             return [CHECKS[self.levels[case.id]]]
 
         kyc.run_checks = stub
-        await kyc._checks_job(SimpleNamespace(payload={"case_id": case["id"]}))
+        await kyc.handle(SimpleNamespace(payload={"case_id": case["id"]}))
         case["level"] = level
 
     async def decide(self, case: dict[str, Any], approve: bool) -> int:

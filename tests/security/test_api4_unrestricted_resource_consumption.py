@@ -328,7 +328,7 @@ async def test_a_slow_webhook_receiver_never_holds_the_worker_that_runs_kyc_chec
     the delivery ends, because deliveries run in their own lane (WEBHOOK_DELIVERY_WORKERS)."""
     import asyncio
 
-    from app.services.kyc import CHECKS_JOB
+    from app.services.kyc.checks import CHECKS_JOB
     from tests.conftest import bearer, eventually
     from tests.integration.events_helpers import HANG, Receiver, submitted_case
 

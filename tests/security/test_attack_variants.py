@@ -488,7 +488,7 @@ async def test_item11_a_customer_cannot_read_files_even_their_own_original(api):
 
 
 async def test_item12_more_slow_receivers_than_delivery_workers_still_leave_kyc_checks_running(api_factory):
-    from app.services.kyc import CHECKS_JOB
+    from app.services.kyc.checks import CHECKS_JOB
     from tests.integration.events_helpers import HANG, Receiver, submitted_case
 
     receiver = await Receiver().start()

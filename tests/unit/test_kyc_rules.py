@@ -6,6 +6,7 @@ from datetime import date
 
 import pytest
 
+from app.domain.checks.name import name_similarity
 from app.domain.kyc import (
     CaseNotReviewable,
     CaseStatus,
@@ -15,12 +16,9 @@ from app.domain.kyc import (
     RiskLevel,
     SubmissionPolicy,
     assess,
-    correction_checks,
-    dob_check,
     ensure_reviewable,
-    name_check,
-    name_similarity,
 )
+from tests.unit.kyc_checks_helpers import corrections_of, dob_check, name_check
 
 
 def test_default_policy_needs_identity_pan_and_selfie():
@@ -63,8 +61,8 @@ def test_dob_full_date_and_year_only():
 
 
 def test_corrections_become_review_checks_never_silent():
-    checks = correction_checks({"full_name": "Asha Rao", "date_of_birth": "1990-04-12"},
-                               {"full_name": "ASHA RAO", "date_of_birth": "1990-04-21"}, "d1")
+    checks = corrections_of({"full_name": "Asha Rao", "date_of_birth": "1990-04-12"},
+                            {"full_name": "ASHA RAO", "date_of_birth": "1990-04-21"}, "d1")
     assert [(c.name, c.status, c.document_id) for c in checks] == [("corrections", CheckStatus.REVIEW, "d1")]
     assert "date_of_birth" in checks[0].detail
 

@@ -53,7 +53,7 @@ def trend_chart(days: list[dict[str, Any]], height: int = 160, bar: int = 14, ga
 async def dashboard(request: Request, staff: StaffDep, c: ContainerDep) -> Response:
     """What `GET /admin/stats` and `GET /admin/statistics` count, on one page."""
     may(staff, "stats:read")
-    kyc, book = await c.kyc.stats(), await c.loans.statistics()
+    kyc, book = await c.kyc_review.stats(), await c.loans.statistics()
     return render(request, "admin_dashboard.html", {"staff": staff, "kyc": kyc, "book": book,
                                                    "chart": trend_chart(book["daily_trend"])})
 
@@ -82,7 +82,7 @@ async def user_page(user_id: str, request: Request, staff: StaffDep, c: Containe
     except DomainError as exc:
         return error_page(request, staff, 404, exc.message, (USERS, "Back to users"))
     return render(request, "admin_user.html", {
-        "staff": staff, "user": user, "cases": await c.kyc.cases_of(user.id), "loans": await c.loans.loans_of(user.id),
+        "staff": staff, "user": user, "cases": await c.kyc_review.cases_of(user.id), "loans": await c.loans.loans_of(user.id),
         "notice": DONE.get(done), "is_me": user.id == staff.user.id})
 
 

@@ -23,7 +23,7 @@ from app.domain.errors import DomainError, TooManyRequests
 from app.domain.kyc import CaseStatus, ChecksState
 from app.domain.pages import PageRequest
 from app.services.console import StaffSession
-from app.services.kyc import DecisionInput
+from app.services.kyc.review import DecisionInput
 
 router = APIRouter(prefix=PATH, include_in_schema=False)
 PAGE_SIZE = 20
@@ -45,8 +45,8 @@ async def queue(request: Request, staff: StaffDep, c: ContainerDep, page: str = 
     if (number < 1 or (risk_level and risk_level not in RISKS) or sort not in ("oldest", "risk")
             or (document_type and document_type not in dict(DOCUMENT_TYPES))):
         return error_page(request, staff, 400, "That filter is not one the queue offers; use the form above it.")
-    cases = await c.kyc.pending(risk_level=risk_level or None, document_type=document_type or None,
-                                by_risk=sort == "risk", page=PageRequest(number, PAGE_SIZE))
+    cases = await c.kyc_review.pending(risk_level=risk_level or None, document_type=document_type or None,
+                                       by_risk=sort == "risk", page=PageRequest(number, PAGE_SIZE))
     now = c.clock.now()
     pages = max((cases.total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
     return render(request, "queue.html", {
@@ -59,7 +59,7 @@ async def queue(request: Request, staff: StaffDep, c: ContainerDep, page: str = 
 async def _case_page(request: Request, staff: StaffSession, c: ContainerDep, client: ClientInfo, kyc_id: str,
                      *, status: int = 200, error: str | None = None, form: Mapping[str, object] | None = None) -> Response:
     try:
-        case = await c.kyc.get_case(kyc_id, staff.user, client)  # the view is audit-logged, as the API's
+        case = await c.kyc_review.get_case(kyc_id, staff.user, client)  # the view is audit-logged, as the API's
     except DomainError as exc:
         return error_page(request, staff, status_for(exc) or 400, exc.message)
     user = await c.users_repo.get(case.user_id)
@@ -75,7 +75,7 @@ async def _case_page(request: Request, staff: StaffSession, c: ContainerDep, cli
     decidable = (case.status == CaseStatus.SUBMITTED and case.checks_state == ChecksState.DONE
                  and case.user_id != staff.user.id and staff.user.can("kyc:review"))
     return render(request, "case.html", {
-        "staff": staff, "case": case, "files": files, "checks": views.check_rows(case, c.settings, await c.kyc.duplicates(case)),
+        "staff": staff, "case": case, "files": files, "checks": views.check_rows(case, c.settings, await c.kyc_review.duplicates(case)),
         "documents": views.document_views(case, user), "history": views.history(case, entries, names),
         "claim": claim, "claimed_by_me": claim is not None and claim.by == staff.user.id,
         "held_by_other": claim is not None and claim.by != staff.user.id, "decidable": decidable,
@@ -102,7 +102,7 @@ async def case_file(kyc_id: str, file_id: str, request: Request, staff: StaffDep
     except TooManyRequests as exc:
         return error_page(request, staff, 429, exc.message)
     try:
-        data, content_type = await c.kyc.file(kyc_id, file_id, staff.user, client)
+        data, content_type = await c.kyc_review.file(kyc_id, file_id, staff.user, client)
     except DomainError as exc:
         return error_page(request, staff, status_for(exc) or 400, exc.message)
     finally:
@@ -126,13 +126,13 @@ async def _hold(act: Any, then: str, kyc_id: str, request: Request, staff: Staff
 @router.post("/kyc/{kyc_id}/claim", response_class=HTMLResponse)
 async def claim_case(kyc_id: str, request: Request, staff: CheckedStaffDep, c: ContainerDep,
                      client: ClientDep) -> Response:
-    return await _hold(c.kyc.claim, f"{PATH}/kyc/{kyc_id}", kyc_id, request, staff, c, client)
+    return await _hold(c.kyc_review.claim, f"{PATH}/kyc/{kyc_id}", kyc_id, request, staff, c, client)
 
 
 @router.post("/kyc/{kyc_id}/release", response_class=HTMLResponse)
 async def release_case(kyc_id: str, request: Request, staff: CheckedStaffDep, c: ContainerDep,
                        client: ClientDep) -> Response:
-    return await _hold(c.kyc.release, f"{PATH}/kyc?done=released", kyc_id, request, staff, c, client)
+    return await _hold(c.kyc_review.release, f"{PATH}/kyc?done=released", kyc_id, request, staff, c, client)
 
 
 @router.post("/kyc/{kyc_id}/decision", response_class=HTMLResponse)
@@ -166,7 +166,7 @@ async def decide_case(
                           reasons=[str(r) for r in getattr(body, "reasons", None) or []],
                           internal_note=body.internal_note, customer_message=body.customer_message)
     try:
-        case = await c.kyc.decide(kyc_id, staff.user, given, client)
+        case = await c.kyc_review.decide(kyc_id, staff.user, given, client)
     except DomainError as exc:
         return await refuse(exc.message, status_for(exc) or 400)
     done = "rejected" if not given.approved else "approved" if case.status != CaseStatus.SUBMITTED else "first_approval"

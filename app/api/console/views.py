@@ -9,35 +9,39 @@ from typing import Any
 
 from app.config import Settings
 from app.domain.audit import AuditEntry
-from app.domain.kyc import NAME_PASS, NAME_REVIEW, OCR_PASS, REJECTION_REASONS, CaseDocument, CheckStatus, KycCase
+from app.domain.checks.name import NAME_PASS, NAME_REVIEW
+from app.domain.checks.ocr import OCR_PASS
+from app.domain.kyc import REJECTION_REASONS, CaseDocument, CheckName, CheckStatus, KycCase
 from app.domain.users import User
 from app.ml.faces import ARCFACE_COSINE_THRESHOLD, DLIB_COSINE_THRESHOLD
 
 DOCUMENT_NAMES = {"aadhaar": "Aadhaar", "pan": "PAN card", "passport": "Passport", "driving_licence": "Driving licence",
                   "voter_id": "Voter ID", "national_id": "National ID", "generic": "Document"}
-CHECK_NAMES = {"ocr": "Document read (OCR)", "document_validity": "Number and dates valid",
-               "name_match": "Name agrees with profile", "dob_match": "Date of birth agrees with profile",
-               "face_match": "Selfie matches document photo", "selfie_quality": "Selfie quality",
-               "liveness": "Liveness", "duplicate_document": "Not on another account",
-               "corrections": "Customer's correction"}
+CHECK_NAMES: dict[str, str] = {CheckName.OCR: "Document read (OCR)", CheckName.DOCUMENT_VALIDITY: "Number and dates valid",
+                                 CheckName.NAME_MATCH: "Name agrees with profile",
+                                 CheckName.DOB_MATCH: "Date of birth agrees with profile",
+                                 CheckName.FACE_MATCH: "Selfie matches document photo",
+                                 CheckName.SELFIE_QUALITY: "Selfie quality", CheckName.LIVENESS: "Liveness",
+                                 CheckName.DUPLICATE_DOCUMENT: "Not on another account",
+                                 CheckName.CORRECTIONS: "Customer's correction"}
 
 
 def thresholds(settings: Settings) -> dict[str, str]:
     """What each check's score is compared with, from the constants and settings the checks use
-    (app/domain/kyc.py, app/services/kyc.py, and the face matcher's FACE_MATCH_THRESHOLD)."""
+    (app/domain/checks/, and the face matcher's FACE_MATCH_THRESHOLD)."""
     cosine = settings.face_match_threshold
     if cosine is None:  # the embedder's calibrated default, as app/ml/faces.load_face_matcher takes it
         cosine = ARCFACE_COSINE_THRESHOLD if settings.face_backend == "insightface" else DLIB_COSINE_THRESHOLD
     return {
-        "ocr": f"pass at ≥ {OCR_PASS:.2f} with a number read",
-        "document_validity": "checksum / format valid and not expired",
-        "name_match": f"pass at ≥ {NAME_PASS:.2f}, review at ≥ {NAME_REVIEW:.2f}, else fail",
-        "dob_match": "the same date (the year when only a year is printed)",
-        "face_match": f"match at ≥ 0.50: cosine similarity ≥ {cosine:.2f} ({settings.face_backend} model)",
-        "selfie_quality": "sharp, well lit, one face",
-        "liveness": "a passed liveness challenge",
-        "duplicate_document": "no other account's submitted or approved case shows this number",
-        "corrections": "the customer's value equals what was read",
+        CheckName.OCR: f"pass at ≥ {OCR_PASS:.2f} with a number read",
+        CheckName.DOCUMENT_VALIDITY: "checksum / format valid and not expired",
+        CheckName.NAME_MATCH: f"pass at ≥ {NAME_PASS:.2f}, review at ≥ {NAME_REVIEW:.2f}, else fail",
+        CheckName.DOB_MATCH: "the same date (the year when only a year is printed)",
+        CheckName.FACE_MATCH: f"match at ≥ 0.50: cosine similarity ≥ {cosine:.2f} ({settings.face_backend} model)",
+        CheckName.SELFIE_QUALITY: "sharp, well lit, one face",
+        CheckName.LIVENESS: "a passed liveness challenge",
+        CheckName.DUPLICATE_DOCUMENT: "no other account's submitted or approved case shows this number",
+        CheckName.CORRECTIONS: "the customer's value equals what was read",
     }
 
 
@@ -121,10 +125,11 @@ def check_rows(case: KycCase, settings: Settings, duplicates: dict[str, list[Kyc
     docs, limits = {d.id: d for d in case.documents}, thresholds(settings)
     return [CheckRow(name=CHECK_NAMES.get(c.name, c.name), result=c.status.value, score=f"{c.score:.2f}",
                      threshold=limits.get(c.name, "—"),
-                     document="selfie" if c.name in ("selfie_quality", "liveness") and not c.document_id
+                     document="selfie" if c.name in (CheckName.SELFIE_QUALITY, CheckName.LIVENESS) and not c.document_id
                      else document_label(docs.get(c.document_id or "")), detail=c.detail,
                      others=[(o.id, o.applicant.get("name") or "another customer")
-                             for o in duplicates.get(c.document_id or "", [])] if c.name == "duplicate_document" else [])
+                             for o in duplicates.get(c.document_id or "", [])] if c.name == CheckName.DUPLICATE_DOCUMENT
+                     else [])
             for c in case.checks]
 
 

@@ -1,0 +1,261 @@
+"""The customer's KYC case: documents, the selfie, corrections and the submission.
+
+Files are checked by content (the engine's decoders run before anything is stored), then
+encrypted into GridFS. Document numbers are kept encrypted, masked for display and as a keyed
+fingerprint for duplicate detection; the clear number never leaves this module's locals.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from app.domain.audit import AuditAction, ClientInfo
+from app.domain.documents import DocumentType, is_valid_aadhaar, is_valid_pan
+from app.domain.errors import InvalidInput, NoFaceDetected
+from app.domain.events import EventType
+from app.domain.kyc import (
+    CORRECTABLE_FIELDS,
+    AlreadyApproved,
+    CaseDocument,
+    CaseIncomplete,
+    CaseNotEditable,
+    CaseNotFound,
+    CaseStatus,
+    KycCase,
+    Selfie,
+    SubmissionPolicy,
+)
+from app.domain.users import KycStatus, User
+from app.ml import tasks
+from app.ml.gateway import MlGateway
+from app.ml.images import sniff_format
+from app.repositories.files import EncryptedFileStore
+from app.repositories.kyc import KycCaseRepository
+from app.repositories.liveness_challenges import LivenessChallengeRepository
+from app.repositories.transactions import Transactions, UnitOfWork
+from app.services.audit import AuditService
+from app.services.clock import Clock
+from app.services.encryption import DocumentCipher
+from app.services.events import EventService
+from app.services.jobs import JobService
+from app.services.kyc.checks import CHECKS_JOB
+
+CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "pdf": "application/pdf"}
+
+
+@dataclass(frozen=True)
+class Upload:
+    case: KycCase
+    document: CaseDocument
+
+
+def _number_aad(user_id: str, case_id: str, document_id: str) -> str:
+    return f"kyc-number|{user_id}|{case_id}|{document_id}"
+
+
+class KycCaseService:
+    def __init__(
+        self, *, policy: SubmissionPolicy, cases: KycCaseRepository, files: EncryptedFileStore, cipher: DocumentCipher,
+        challenges: LivenessChallengeRepository, ml: MlGateway, limits: tasks.Limits, transactions: Transactions,
+        jobs: JobService, audit: AuditService, clock: Clock, events: EventService,
+    ) -> None:
+        self.policy, self.cases, self.files, self.cipher = policy, cases, files, cipher
+        self.challenges, self.ml, self.limits, self.transactions = challenges, ml, limits, transactions
+        self.jobs, self.audit, self.clock, self.events = jobs, audit, clock, events
+
+    async def _case_for_upload(self, user: User) -> KycCase:
+        latest = await self.cases.latest_for_user(user.id)
+        if latest is not None and latest.status == CaseStatus.APPROVED:
+            raise AlreadyApproved("Your KYC is already approved.")
+        if latest is not None and latest.status == CaseStatus.SUBMITTED:
+            raise CaseNotEditable("Your KYC case is being reviewed; wait for the decision.", code="kyc_in_review")
+        if latest is not None and latest.status == CaseStatus.OPEN:
+            return latest
+        return await self.cases.open_case(user.id, self.clock.now())  # none yet, or the last was rejected
+
+    async def upload_document(self, user: User, *, document_type: str, side: str | None, data: bytes,
+                              declared_number: str | None, client: ClientInfo) -> Upload:
+        if document_type not in {d.value for d in DocumentType} - {DocumentType.GENERIC}:
+            raise InvalidInput(f"Unknown document type {document_type!r}.", code="invalid_document_type")
+        await self._case_for_upload(user)  # refuse early, before the models run
+        # Decoding and OCR both check the content: nothing unreadable is ever stored.
+        reading = await self.ml.run(tasks.read_document, data, document_type, self.limits)
+        number = self._document_number(document_type, declared_number, reading.document_number_raw)
+        case = await self._case_for_upload(user)
+        document_id = uuid.uuid4().hex
+        content_type = CONTENT_TYPES[sniff_format(data) or "jpeg"]
+        file_id = await self.files.put(data, owner_id=user.id, case_id=case.id, content_type=content_type)
+        protected = (self.cipher.protect_number(document_type, number, _number_aad(user.id, case.id, document_id))
+                     if number else None)
+        shown = _compact(reading.document_number_raw) if reading.document_number_raw else None
+        corrections: dict[str, Any] = {}
+        if declared_number and number != shown:
+            # Typed, but the image does not show it (another number, or none read): a person should look.
+            assert protected is not None
+            corrections["document_number"] = protected.masked
+        document = CaseDocument(
+            id=document_id, type=document_type, side=side or reading.side, file_id=file_id,
+            content_type=content_type, uploaded_at=self.clock.now(), fields=dict(reading.fields),
+            confidence=reading.confidence, validation=dict(reading.validation),
+            number_masked=protected.masked if protected else None,
+            number_fingerprint=protected.fingerprint if protected else None,
+            number_encrypted=protected.encrypted if protected else None,
+            corrections=corrections,
+            shown_fingerprint=self.cipher.fingerprint(document_type, shown) if shown else None,
+        )
+        added = await self.cases.replace_document(case.id, user.id, document, self.clock.now())
+        if added is None:  # submitted by a parallel request meanwhile
+            await self.files.delete(file_id)
+            raise CaseNotEditable("The case was submitted meanwhile; it can no longer be changed.")
+        updated, replaced = added
+        for old in replaced:  # a better photo of the same side: the file this update took out goes
+            await self.files.delete(old.file_id)
+        await self.audit.record(AuditAction.KYC_DOCUMENT_UPLOADED, user_id=user.id, actor=user, client=client,
+                                kyc_id=case.id, document_id=document_id, document_type=document_type,
+                                file_id=file_id)
+        return Upload(updated, document)
+
+    @staticmethod
+    def _document_number(document_type: str, declared: str | None, read: str | None) -> str | None:
+        """The number to keep: what the customer declared (checked), else what OCR read."""
+        if declared is None:
+            return _compact(read) if read else None
+        number = _compact(declared)
+        if not number or len(number) > 32 or not number.isalnum():
+            raise InvalidInput("The document number has characters no document uses.", code="invalid_document_number")
+        if document_type == DocumentType.AADHAAR and not is_valid_aadhaar(number):
+            raise InvalidInput("The Aadhaar number fails its checksum.", code="invalid_document_number")
+        if document_type == DocumentType.PAN and not is_valid_pan(number):
+            raise InvalidInput("A PAN is five letters, four digits and a letter.", code="invalid_document_number")
+        return number
+
+    async def upload_selfie(self, user: User, data: bytes, liveness_challenge_id: str | None,
+                            client: ClientInfo) -> tuple[KycCase, Selfie]:
+        await self._case_for_upload(user)
+        quality = await self.ml.run(tasks.check_selfie, data, self.limits)
+        if not quality.face_detected:
+            raise NoFaceDetected("No face was found in the selfie; take it again facing the camera.")
+        passed = None
+        if liveness_challenge_id:
+            passed = await self.challenges.passed_by(liveness_challenge_id, f"user:{user.id}")
+            if not passed:
+                raise InvalidInput("That liveness challenge was not passed by you.", code="liveness_not_passed")
+        case = await self._case_for_upload(user)
+        content_type = CONTENT_TYPES[sniff_format(data) or "jpeg"]
+        file_id = await self.files.put(data, owner_id=user.id, case_id=case.id, content_type=content_type)
+        selfie = Selfie(file_id=file_id, content_type=content_type, uploaded_at=self.clock.now(),
+                        face_detected=True, quality=_quality(quality), liveness_challenge_id=liveness_challenge_id,
+                        liveness_passed=passed)
+        old = case.selfie
+        updated = await self.cases.set_selfie(case.id, user.id, selfie, self.clock.now())
+        if updated is None:
+            await self.files.delete(file_id)
+            raise CaseNotEditable("The case was submitted meanwhile; it can no longer be changed.")
+        if old is not None:
+            await self.files.delete(old.file_id)
+        await self.audit.record(AuditAction.KYC_SELFIE_UPLOADED, user_id=user.id, actor=user, client=client,
+                                kyc_id=case.id, file_id=file_id, liveness_challenge_id=liveness_challenge_id)
+        return updated, selfie
+
+    async def correct(self, user: User, document_id: str, corrections: dict[str, Any],
+                      client: ClientInfo) -> KycCase:
+        """The customer confirms or corrects what was read; the OCR value stays beside it."""
+        unknown = set(corrections) - set(CORRECTABLE_FIELDS)
+        if unknown:
+            raise InvalidInput(f"These fields cannot be corrected: {', '.join(sorted(unknown))}.",
+                               code="invalid_correction")
+        for name in ("date_of_birth", "issue_date", "expiry_date"):
+            if name in corrections and not _iso_date(str(corrections[name])):
+                raise InvalidInput(f"{name} must be a real date as YYYY-MM-DD.", code="invalid_correction",
+                                   field=name)
+        case = await self.cases.latest_for_user(user.id)
+        if case is None:
+            raise CaseNotFound()
+        document = case.document(document_id)
+        case.ensure_open()
+        stored = dict(document.corrections)
+        for name, value in corrections.items():
+            if name == "document_number":
+                number = self._document_number(document.type, str(value), None) or ""
+                protected = self.cipher.protect_number(document.type, number,
+                                                       _number_aad(user.id, case.id, document_id) + "|corrected")
+                stored[name] = protected.masked
+                stored["document_number_encrypted"] = protected.encrypted
+                stored["document_number_fingerprint"] = protected.fingerprint
+            else:
+                stored[name] = value
+        updated = await self.cases.set_corrections(case.id, user.id, document_id, stored, self.clock.now())
+        if updated is None:
+            raise CaseNotEditable("The case can no longer be changed.")
+        await self.audit.record(AuditAction.KYC_CORRECTED, user_id=user.id, actor=user, client=client,
+                                kyc_id=case.id, document_id=document_id, fields=sorted(corrections))
+        return updated
+
+    async def current(self, user: User) -> KycCase:
+        case = await self.cases.latest_for_user(user.id)
+        if case is None:
+            raise CaseNotFound("You have no KYC case yet; upload a document to start one.")
+        return case
+
+    async def submit(self, user: User, client: ClientInfo) -> KycCase:
+        case = await self.cases.latest_for_user(user.id)
+        if case is not None and case.status == CaseStatus.APPROVED:
+            raise AlreadyApproved("Your KYC is already approved.")
+        if case is not None and case.status == CaseStatus.SUBMITTED:  # a retried submit: say so, not "upload"
+            raise CaseNotEditable("The case was already submitted.", code="kyc_already_submitted")
+        if case is None or case.status != CaseStatus.OPEN:
+            raise CaseIncomplete("Nothing to submit: upload your documents and a selfie first.",
+                                 missing=self.policy.missing([], False))
+        missing = case.missing(self.policy)
+        if missing:
+            raise CaseIncomplete("The case is incomplete: " + "; ".join(missing) + ".", missing=missing)
+        applicant = {"name": user.name, "email": user.email, "phone": user.phone}
+
+        async def step(tx: UnitOfWork) -> KycCase | None:
+            submitted = await tx.kyc.submit(case.id, user.id, applicant, self.clock.now())
+            if submitted is not None:
+                await self.jobs.enqueue(CHECKS_JOB, f"{CHECKS_JOB}:{case.id}", {"case_id": case.id}, tx=tx)
+                await tx.users.set_kyc_status(user.id, KycStatus.SUBMITTED, self.clock.now())
+                await self.events.publish(EventType.KYC_SUBMITTED, tx=tx, user_id=user.id, data={
+                    "kyc_id": case.id, "status": submitted.status.value,
+                    "documents": [{"type": d.type, "number_masked": d.number_masked} for d in submitted.documents]})
+            return submitted
+
+        submitted = await self.transactions.run(step)
+        if submitted is None:
+            raise CaseNotEditable("The case was already submitted.", code="kyc_already_submitted")
+        await self.audit.record(AuditAction.KYC_SUBMITTED, user_id=user.id, actor=user, client=client,
+                                kyc_id=case.id, document_types=[d.type for d in case.documents])
+        return submitted
+
+    async def upload_and_submit(self, user: User, *, document_type: str, side: str | None, data: bytes,
+                                declared_number: str | None, client: ClientInfo) -> tuple[KycCase, list[str]]:
+        """`POST /kyc/upload`: adds the document, then submits the case once it meets the submission
+        policy. Returns the case and what it still needs (nothing once submitted)."""
+        upload = await self.upload_document(user, document_type=document_type, side=side, data=data,
+                                            declared_number=declared_number, client=client)
+        missing = upload.case.missing(self.policy)
+        if missing:
+            return upload.case, missing
+        return await self.submit(user, client), []
+
+
+def _iso_date(value: str) -> bool:
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return len(value) == 10
+
+
+def _compact(number: str) -> str:
+    return "".join(ch for ch in number.upper() if ch.isalnum())
+
+
+def _quality(q: Any) -> dict[str, Any]:
+    return {"acceptable": q.acceptable, "issues": list(q.issues), "sharpness": q.sharpness,
+            "brightness": q.brightness, "face_ratio": q.face_ratio, "face_count": q.face_count}
+
