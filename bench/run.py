@@ -47,7 +47,7 @@ from typing import Any
 
 import httpx
 
-from bench import events, kyc, limits, loans, ml, replay
+from bench import capacity, events, kyc, limits, loans, ml, replay
 from bench.load import SELECTION, Result, Scenario, run_scenario
 from bench.server import BenchServer
 
@@ -169,6 +169,10 @@ CHECKS = [
           lambda v: v <= 4, "<= 4"),
     _loaded(f"health+{events.VIEWERS}_sse", "health_paced", 2.0),
     _info("webhook_fanout", 50, ""), _info("webhook_fanout", 99, ""),
+    # One instance's capacity (bench/capacity.py), for the README's scaling section.
+    _shown("capacity: virtual users at saturation", capacity.saturation_users),
+    _shown("capacity: req/s of the mix at saturation", capacity.saturation_rps),
+    _shown("capacity: verifications/s, model pool alone", lambda r: r["capacity_ml_alone"].rps),
 ]
 
 
@@ -238,6 +242,8 @@ async def measure(server: BenchServer, health_status: int) -> list[Result]:
         results += await events.run_all(server)
     if SELECTION.wanted("users_me_limits_on", "users_me_limits_off"):
         results += await limits.run_all(server)
+    if SELECTION.wanted(*capacity.NAMES):
+        results += await capacity.run_all(server, inputs)
     return results
 
 
