@@ -71,9 +71,9 @@ async def upload_document(
     once with what OCR read (numbers masked) and its validation. A document of the same type and
     side replaces the earlier one."""
     data = await read_upload(file, settings.max_upload_bytes)
-    upload = await kyc.upload_document(principal.user, document_type=document_type, side=side, data=data,
-                                         declared_number=document_number, client=client)
-    return DocumentUploaded.of(upload.document, kyc_id=upload.case.id)
+    case, document = await kyc.upload_document(principal.user, document_type=document_type, side=side, data=data,
+                                               declared_number=document_number, client=client)
+    return DocumentUploaded.of(document, kyc_id=case.id)
 
 
 @router.put("/documents/{document_id}/corrections", response_model=CustomerCase,

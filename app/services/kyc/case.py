@@ -8,7 +8,6 @@ fingerprint for duplicate detection; the clear number never leaves this module's
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -46,12 +45,6 @@ from app.services.kyc.checks import CHECKS_JOB
 CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "pdf": "application/pdf"}
 
 
-@dataclass(frozen=True)
-class Upload:
-    case: KycCase
-    document: CaseDocument
-
-
 def _number_aad(user_id: str, case_id: str, document_id: str) -> str:
     return f"kyc-number|{user_id}|{case_id}|{document_id}"
 
@@ -77,7 +70,7 @@ class KycCaseService:
         return await self.cases.open_case(user.id, self.clock.now())  # none yet, or the last was rejected
 
     async def upload_document(self, user: User, *, document_type: str, side: str | None, data: bytes,
-                              declared_number: str | None, client: ClientInfo) -> Upload:
+                              declared_number: str | None, client: ClientInfo) -> tuple[KycCase, CaseDocument]:
         if document_type not in {d.value for d in DocumentType} - {DocumentType.GENERIC}:
             raise InvalidInput(f"Unknown document type {document_type!r}.", code="invalid_document_type")
         await self._case_for_upload(user)  # refuse early, before the models run
@@ -116,7 +109,7 @@ class KycCaseService:
         await self.audit.record(AuditAction.KYC_DOCUMENT_UPLOADED, user_id=user.id, actor=user, client=client,
                                 kyc_id=case.id, document_id=document_id, document_type=document_type,
                                 file_id=file_id)
-        return Upload(updated, document)
+        return updated, document
 
     @staticmethod
     def _document_number(document_type: str, declared: str | None, read: str | None) -> str | None:
@@ -235,11 +228,11 @@ class KycCaseService:
                                 declared_number: str | None, client: ClientInfo) -> tuple[KycCase, list[str]]:
         """`POST /kyc/upload`: adds the document, then submits the case once it meets the submission
         policy. Returns the case and what it still needs (nothing once submitted)."""
-        upload = await self.upload_document(user, document_type=document_type, side=side, data=data,
-                                            declared_number=declared_number, client=client)
-        missing = upload.case.missing(self.policy)
+        case, _ = await self.upload_document(user, document_type=document_type, side=side, data=data,
+                                             declared_number=declared_number, client=client)
+        missing = case.missing(self.policy)
         if missing:
-            return upload.case, missing
+            return case, missing
         return await self.submit(user, client), []
 
 
