@@ -135,13 +135,19 @@ async def _verify_once(host: str, port: int, data: bytes, window: tuple[float, f
 
 
 async def _drain(reader: asyncio.StreamReader) -> None:
-    while await reader.read(65536):
+    """Read a stream until the server ends it (an error of the step when that happens within it)."""
+    try:
+        while await reader.read(65536):
+            pass
+    except OSError:
         pass
 
 
 async def _step(users: int, mixes: list[dict[str, bytes]], tokens: list[str], verify: bytes, host: str, port: int,
                 verified: Result) -> tuple[Result, dict[str, list[float]]]:
-    streams = await asyncio.gather(*(_viewer(host, port, tokens[i % len(tokens)]) for i in range(max(1, users // 2))))
+    opened = await asyncio.gather(*(_viewer(host, port, tokens[i % len(tokens)]) for i in range(max(1, users // 2))),
+                                  return_exceptions=True)
+    streams = [s for s in opened if not isinstance(s, BaseException)]
     drains = [asyncio.create_task(_drain(reader)) for reader, _ in streams]
     result, by_kind = Result(f"capacity@{users}", users, None), defaultdict[str, list[float]](list)
     stop, t0 = asyncio.Event(), time.perf_counter() + WARMUP_S
@@ -157,11 +163,11 @@ async def _step(users: int, mixes: list[dict[str, bytes]], tokens: list[str], ve
     await asyncio.sleep(max(0.0, deadline - time.perf_counter()))
     stop.set()
     await asyncio.gather(*workers, *checks)
+    lost = sum(t.done() for t in drains)  # a stream the server ended within the step
     for task, (_, writer) in zip(drains, streams):
         writer.close()
         task.cancel()
-    lost = sum(t.done() and not t.cancelled() for t in drains)  # a stream the server ended mid-step
-    result.errors += lost
+    result.errors += lost + len(opened) - len(streams)  # ended early, or refused
     return result, by_kind
 
 
@@ -242,7 +248,7 @@ def _summary(results: list[Result]) -> None:
     by_name = {r.name: r for r in results}
     point, reached = saturation(by_name)
     load = os.getloadavg()[0]
-    print(f"capacity on {os.cpu_count()} cores (load avg {load:.1f}):")
+    print(f"capacity of one instance on {os.uname().nodename}, {os.cpu_count()} cores (load avg {load:.1f}):")
     for this, nxt in itertools.pairwise([by_name[f"capacity@{n}"] for n in STEPS]):
         print(f"  {this.concurrency:>2} -> {nxt.concurrency:>2} users: throughput x{nxt.rps / this.rps:.2f}, "
               f"p99 x{nxt.pct(99) / this.pct(99):.2f}")
