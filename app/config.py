@@ -33,12 +33,6 @@ class StartupError(RuntimeError):
         super().__init__(f"refusing to start: {count} to fix in the environment or .env:\n{listed}")
 
 
-def _split_csv(value: object) -> object:
-    if isinstance(value, str):
-        return [item.strip() for item in value.split(",") if item.strip()]
-    return value
-
-
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_ignore_empty=True)
 
@@ -207,10 +201,13 @@ class Settings(BaseSettings):
     def rate_limit_table(self) -> dict[RouteGroup, RateLimit]:
         return {RouteGroup(group): RateLimit.parse(spec) for group, spec in self.rate_limits.items()}
 
-    @field_validator("cors_origins", "trusted_proxies", mode="before")
+    @field_validator("cors_origins", "trusted_proxies", "kyc_identity_documents", "kyc_required_documents",
+                     "document_encryption_old_keys", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
-        return _split_csv(value)
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
 
     @property
     def is_production(self) -> bool:
@@ -280,14 +277,7 @@ class Settings(BaseSettings):
             return secret
         if self.is_production:
             raise StartupError(["JWT_SECRET must be set in production"])
-        path = self.data_dir / "jwt_secret"
-        if path.exists():
-            return path.read_text().strip()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        secret = secrets.token_urlsafe(48)
-        path.write_text(secret)
-        path.chmod(0o600)
-        return secret
+        return _read_or_create_secret(self.data_dir / "jwt_secret", lambda: secrets.token_urlsafe(48))
 
     def resolve_document_keys(self) -> tuple[str, list[str], str]:
         """(current key, old keys, fingerprint key) as configured. In development and tests the two
@@ -308,11 +298,6 @@ class Settings(BaseSettings):
             raise RuntimeError(f"{name} must be set in production (documents are encrypted at rest)")
         return _read_or_create_secret(self.data_dir / file_name, generate_key_spec)
 
-    @field_validator("kyc_identity_documents", "kyc_required_documents", mode="before")
-    @classmethod
-    def _documents_csv(cls, value: object) -> object:
-        return _split_csv(value)
-
     @field_validator("kyc_check_weights")
     @classmethod
     def _weights(cls, value: dict[str, float]) -> dict[str, float]:
@@ -320,11 +305,6 @@ class Settings(BaseSettings):
         if unknown or any(w < 0 for w in value.values()) or not sum(value.values()):
             raise ValueError(f"weights of {sorted(map(str, DEFAULT_WEIGHTS))}, not negative, not all zero")
         return value
-
-    @field_validator("document_encryption_old_keys", mode="before")
-    @classmethod
-    def _old_keys_csv(cls, value: object) -> object:
-        return _split_csv(value)
 
 
 def _weak_jwt_secret(secret: str) -> str | None:

@@ -56,9 +56,6 @@ class WebhookEndpoint:
     def previous_secret_expires_at(self, now: datetime) -> datetime | None:
         return max((s.expires_at for s in self.secrets if s.expires_at and s.expires_at > now), default=None)
 
-    def wants(self, event_type: str) -> bool:
-        return self.enabled and event_type in self.events
-
 
 @dataclass(frozen=True)
 class DeliveryAttempt:

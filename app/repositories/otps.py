@@ -75,9 +75,6 @@ class OtpRepository(RepositoryBase):
                                              sort=[("created_at", -1), ("_id", -1)])
         return _from_doc(doc) if doc else None
 
-    async def delete_for_user(self, user_id: str) -> None:
-        await self.collection.delete_many({"user_id": user_id})
-
     async def find_by_token(self, token_hash: str) -> Otp | None:
         doc = await self.collection.find_one({"token_hash": token_hash, "purpose": OtpPurpose.LOGIN.value})
         return _from_doc(doc) if doc else None
