@@ -31,10 +31,6 @@ class FaceBox:
     h: int
     score: float = 1.0
 
-    @property
-    def area(self) -> int:
-        return self.w * self.h
-
     def scaled(self, factor: float) -> FaceBox:
         return replace(
             self,
@@ -146,27 +142,6 @@ class MediaPipeFaceDetector(_ResizingDetector):
                 )
             )
         return boxes
-
-
-class HaarFaceDetector(_ResizingDetector):
-    """OpenCV's Viola-Jones cascade: fast, but the most false positives of the three."""
-
-    name = "opencv-haar"
-
-    def __init__(self, *, cascade: str = "haarcascade_frontalface_default.xml", min_neighbors: int = 6, **kw) -> None:
-        super().__init__(**kw)
-        path = Path(cv2.data.haarcascades) / cascade  # type: ignore[attr-defined]  # cv2's stubs omit `data`
-        self._cascade = cv2.CascadeClassifier(str(path))
-        if self._cascade.empty():
-            raise RuntimeError(f"OpenCV cascade {path} could not be loaded")
-        self.min_neighbors = min_neighbors
-
-    def _detect(self, image_bgr: np.ndarray) -> list[FaceBox]:
-        grey = cv2.equalizeHist(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY))
-        found, _, weights = self._cascade.detectMultiScale3(
-            grey, scaleFactor=1.1, minNeighbors=self.min_neighbors, minSize=(40, 40), outputRejectLevels=True
-        )
-        return [FaceBox(int(x), int(y), int(w), int(h), float(s)) for (x, y, w, h), s in zip(found, weights)]
 
 
 class FallbackDetector:

@@ -3,7 +3,7 @@
 Measured on this project's fixtures (2-core CPU; see the ML report for the numbers):
 - Detector: dlib HOG found 29/29 fixture faces and 86/87 faces of 60-100 px pasted on
   synthetic ID cards with no false positives; MediaPipe full-range 28/29 and 51/87;
-  Haar 29/29 but 14 false positives. ``default_detector()`` is HOG, then HOG upsampled,
+  OpenCV Haar 29/29 but 14 false positives (so not used). ``default_detector()`` is HOG, then HOG upsampled,
   then MediaPipe (29/29, 87/87).
 - Embedder: dlib's ResNet (128-d, ships in face_recognition_models). ArcFace (InsightFace
   ``buffalo_l``) is supported when its ONNX file is provisioned locally.
@@ -248,10 +248,6 @@ def assess_selfie(
         acceptable=not issues,
         issues=issues,
     )
-
-
-def load_face_detector() -> FaceDetector:
-    return default_detector()
 
 
 def load_face_matcher(

@@ -21,9 +21,9 @@ def ocr_extractor(settings: Settings) -> Any:
 
 @lru_cache(maxsize=1)
 def _shared_detector() -> Any:
-    from app.ml.faces import load_face_detector
+    from app.ml.face_backends import default_detector
 
-    return load_face_detector()
+    return default_detector()
 
 
 def face_detector(settings: Settings) -> Any:

@@ -145,11 +145,6 @@ class RapidOcrEngine:
         self._ocr = RapidOCR(params=params)
         self.name = "rapidocr-ppocrv6-small"
 
-    def warm_up(self) -> None:
-        """Load the three sessions now (RapidOCR loads lazily) so the first request is not slow."""
-        blank = np.full((64, 256, 3), 255, np.uint8)
-        self.read(blank)
-
     def read(self, image_bgr: np.ndarray) -> list[OcrLine]:
         return self._read(image_bgr, use_cls=True)
 
@@ -224,9 +219,6 @@ class PaddleOcrEngine:
         except Exception as e:  # bad yml / model name mismatch / onnxruntime missing
             raise ModelsUnavailable(f"PaddleOCR could not load the models in {root}: {e}") from e
         self.name = "paddleocr-ppocrv6-small-onnx"
-
-    def warm_up(self) -> None:
-        self.read(np.full((64, 256, 3), 255, np.uint8))
 
     def read(self, image_bgr: np.ndarray) -> list[OcrLine]:
         _check_image(image_bgr)

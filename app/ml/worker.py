@@ -128,7 +128,3 @@ def allocation_failed(exc: BaseException | None) -> bool:
 def load_all() -> dict[str, dict[str, Any]]:
     assert _models is not None, "init_worker did not run"
     return _models.load_all()
-
-
-def process_id() -> int:
-    return os.getpid()

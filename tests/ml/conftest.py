@@ -22,9 +22,7 @@ def fixtures_path() -> Path:
 def ocr_engine():
     from app.ml.ocr import RapidOcrEngine
 
-    engine = RapidOcrEngine(threads=2)
-    engine.warm_up()
-    return engine
+    return RapidOcrEngine(threads=2)
 
 
 @pytest.fixture(scope="session")
@@ -36,9 +34,9 @@ def document_reader(ocr_engine):
 
 @pytest.fixture(scope="session")
 def face_detector():
-    from app.ml.faces import load_face_detector
+    from app.ml.face_backends import default_detector
 
-    return load_face_detector()
+    return default_detector()
 
 
 @pytest.fixture(scope="session")

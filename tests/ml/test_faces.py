@@ -10,7 +10,7 @@ import pytest
 from skimage import data
 
 from app.domain.errors import NoFaceDetected
-from app.ml.face_backends import DlibHogDetector, FaceBox, HaarFaceDetector, MediaPipeFaceDetector
+from app.ml.face_backends import DlibHogDetector, FaceBox, MediaPipeFaceDetector
 from app.ml.faces import DLIB_COSINE_THRESHOLD, InsightFaceEmbedder, assess_selfie
 from tests.ml.face_fixtures import (
     ASTRONAUT_FACE,
@@ -25,7 +25,7 @@ from tests.ml.face_fixtures import (
 )
 
 
-@pytest.mark.parametrize("detector_cls", [DlibHogDetector, MediaPipeFaceDetector, HaarFaceDetector])
+@pytest.mark.parametrize("detector_cls", [DlibHogDetector, MediaPipeFaceDetector])
 def test_every_backend_finds_the_astronaut(detector_cls) -> None:
     boxes = detector_cls().detect(astronaut_bgr())
     assert boxes, detector_cls.name

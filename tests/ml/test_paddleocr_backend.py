@@ -58,7 +58,6 @@ def engine(model_dir):
     _NET.update(on=True, seen=[])
     try:
         eng = load_ocr_engine("paddleocr", str(model_dir))
-        eng.warm_up()
         eng.read(cards.pan_card())
     finally:
         _NET["on"] = False
