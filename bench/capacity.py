@@ -1,7 +1,7 @@
 """Capacity of one instance on this machine (information, no gate): a customer-facing mix at
 rising concurrency, its saturation point, and what the model pool sustains alone.
 
-- `capacity@N`: N closed-loop virtual users (STEPS, 1 to 32), each on its own keep-alive
+- `capacity@N`: N closed-loop virtual users (STEPS, 1 to 64), each on its own keep-alive
   connection, each request drawn from MIX by weight (browse products, `/users/me`, KYC status, an
   eligibility check), as a few customers (CUSTOMERS). During each step N/2 (at least 1) `GET /events`
   streams stay open and one `POST /kyc/verify` (real models) starts every VERIFY_EVERY_S seconds;
@@ -40,7 +40,7 @@ from bench.server import BenchServer, _kycflow
 
 API = "/api/v1"
 PASSWORD = "Bench-Customer-Pass-42"
-STEPS = (1, 2, 4, 8, 16, 32)
+STEPS = (1, 2, 4, 8, 16, 32, 64)
 STEP_S, WARMUP_S = 10.0, 1.0
 CUSTOMERS = 4
 VERIFY_EVERY_S = 3.0
