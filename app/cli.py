@@ -106,7 +106,8 @@ def _eval(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from app.ml import evaluation, models
+    from app.ml import models
+    from tools import evaluation
 
     settings = get_settings()
     path = Path(args.path)

@@ -1,0 +1,1 @@
+"""Offline tooling shipped with the service but never imported by it: `kycflow eval` (model accuracy on labelled data)."""
