@@ -96,6 +96,11 @@ def to_object_id(value: str) -> ObjectId | None:
         return None
 
 
+def given(fields: dict[str, Any]) -> dict[str, Any]:
+    """A filter of the conditions given (None: no condition on that field)."""
+    return {name: value for name, value in fields.items() if value is not None}
+
+
 class RepositoryBase:
     collection_name: str
 

@@ -20,7 +20,7 @@ from app.domain.catalogue import Bank, BankExists, ProductExists
 from app.domain.loan_schedule import RepaymentFrequency
 from app.domain.loans import LoanProduct, LoanType
 from app.domain.pages import Page, PageRequest
-from app.repositories.base import EntityRepository, to_object_id
+from app.repositories.base import EntityRepository, given, to_object_id
 from app.repositories.codecs import from_db
 
 _MONEY_FIELDS = ("min_amount", "max_amount", "annual_interest_rate", "processing_fee_pct", "prepayment_charge_pct",
@@ -122,13 +122,7 @@ class LoanProductRepository(EntityRepository[LoanProduct]):
                      amount: Decimal | None = None, tenure_months: int | None = None,
                      page: PageRequest = PageRequest()) -> Page[LoanProduct]:
         """Products matching every filter given: an amount or a tenure within the product's limits."""
-        query: dict[str, Any] = {}
-        if active_only:
-            query["active"] = True
-        if type:
-            query["type"] = type
-        if bank_id:
-            query["bank_id"] = bank_id
+        query = given({"active": True if active_only else None, "type": type, "bank_id": bank_id})
         if amount is not None:
             query["min_amount"] = {"$lte": amount}
             query["max_amount"] = {"$gte": amount}

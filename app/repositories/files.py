@@ -22,7 +22,7 @@ from gridfs import AsyncGridFSBucket
 from gridfs.errors import CorruptGridFile, NoFile
 
 from app.domain.errors import DocumentIntegrityError, NotFound
-from app.repositories.base import to_object_id
+from app.repositories.base import given, to_object_id
 
 log = logging.getLogger("kycflow")
 
@@ -118,11 +118,7 @@ class EncryptedFileStore:
         oid = to_object_id(file_id)
         if oid is None:
             raise NotFound("File not found.")
-        query: dict[str, Any] = {"_id": oid}
-        if owner_id is not None:
-            query["metadata.owner_id"] = owner_id
-        if case_id is not None:
-            query["metadata.case_id"] = case_id
+        query = given({"_id": oid, "metadata.owner_id": owner_id, "metadata.case_id": case_id})
         doc = await self.files.find_one(query, {"metadata": 1})
         if doc is None:
             raise NotFound("File not found.")

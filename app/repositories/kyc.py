@@ -31,7 +31,7 @@ from app.domain.kyc import (
     Selfie,
 )
 from app.domain.pages import Page, PageRequest
-from app.repositories.base import EntityRepository, to_object_id
+from app.repositories.base import EntityRepository, given, to_object_id
 
 # The by-risk sort's rank of each level; a case whose checks still run sorts after every level.
 RISK_RANK = {RiskLevel.HIGH.value: 0, RiskLevel.MEDIUM.value: 1, RiskLevel.LOW.value: 2}
@@ -140,11 +140,8 @@ class KycCaseRepository(EntityRepository[KycCase]):
         """Submitted cases waiting for a decision (oldest first; by risk: High, Medium, Low, then
         those whose checks still run, oldest first within each), with the applicant as they were at
         submission. One page off one of `_QUEUE_KEYS`, and its total."""
-        query: dict[str, Any] = {"status": CaseStatus.SUBMITTED.value}
-        if risk_level:
-            query["risk_rank"] = RISK_RANK[risk_level]
-        if document_type:
-            query["documents.type"] = document_type
+        query = given({"status": CaseStatus.SUBMITTED.value, "risk_rank": RISK_RANK[risk_level] if risk_level else None,
+                       "documents.type": document_type})
         sort = [("risk_rank", ASCENDING)] if by_risk and not risk_level else []  # one level: nothing to rank
         sort += [("submitted_at", ASCENDING), ("_id", ASCENDING)]
         return await self.paginate(query, sort=sort, page=page)

@@ -14,7 +14,7 @@ from app.domain.errors import Conflict
 from app.domain.pages import Page, PageRequest
 from app.domain.sessions import Session
 from app.domain.users import EmploymentDetails, FinancialDetails, KycStatus, Role, User, UserStatus, identifier_kind
-from app.repositories.base import EntityRepository, to_object_id
+from app.repositories.base import EntityRepository, given, to_object_id
 from app.repositories.codecs import from_db
 
 MAX_SESSIONS = 20  # live sign-ins kept per user; the oldest is dropped beyond this
@@ -347,11 +347,7 @@ class UserRepository(EntityRepository[User]):
 
     async def search(self, *, role: str | None = None, kyc_status: str | None = None, q: str | None = None,
                      page: PageRequest = PageRequest()) -> Page[User]:
-        query: dict[str, Any] = {}
-        if role:
-            query["role"] = role
-        if kyc_status:
-            query["kyc_status"] = kyc_status
+        query = given({"role": role, "kyc_status": kyc_status})
         if q:
             pattern = {"$regex": re.escape(q), "$options": "i"}
             query["$or"] = [{"name": pattern}, {"email": pattern}, {"phone": pattern}]

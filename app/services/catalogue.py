@@ -20,36 +20,25 @@ D = Decimal
 # `kycflow seed-catalogue`: a small, realistic catalogue (rates and fees in the ranges Indian
 # lenders advertised in 2025-26). Keyed by bank code and product name, so seeding twice adds nothing.
 SEED_BANKS = [("Bharat National Bank", "BNB"), ("Sahyadri Small Finance Bank", "SSFB")]
-SEED_PRODUCTS: list[dict[str, Any]] = [
-    dict(bank="BNB", name="Salary Personal Loan", type="personal", min_amount=D(50000), max_amount=D(2500000),
-         min_tenure_months=12, max_tenure_months=60, annual_interest_rate=D("11.25"), processing_fee_pct=D("1.5"),
-         prepayment_charge_pct=D(4), repayment_frequency="monthly", min_monthly_income=D(25000), min_age=21,
-         max_age=60, max_foir=D("0.55"), max_risk_level="Medium"),
-    dict(bank="BNB", name="Home Loan", type="home", min_amount=D(500000), max_amount=D(50000000),
-         min_tenure_months=60, max_tenure_months=360, annual_interest_rate=D("8.50"), processing_fee_pct=D("0.5"),
-         prepayment_charge_pct=D(0), repayment_frequency="monthly", min_monthly_income=D(30000), min_age=21,
-         max_age=70, max_foir=D("0.60"), max_risk_level="Medium"),
-    dict(bank="BNB", name="New Car Loan", type="auto", min_amount=D(100000), max_amount=D(5000000),
-         min_tenure_months=12, max_tenure_months=84, annual_interest_rate=D("9.10"), processing_fee_pct=D(1),
-         prepayment_charge_pct=D(2), repayment_frequency="monthly", min_monthly_income=D(25000), min_age=21,
-         max_age=65, max_foir=D("0.55"), max_risk_level="Medium"),
-    dict(bank="BNB", name="Education Loan", type="education", min_amount=D(50000), max_amount=D(4000000),
-         min_tenure_months=12, max_tenure_months=180, annual_interest_rate=D("10.15"), processing_fee_pct=D(0),
-         prepayment_charge_pct=D(0), repayment_frequency="monthly", min_monthly_income=D(15000), min_age=18,
-         max_age=65, max_foir=D("0.60"), max_risk_level="High"),
-    dict(bank="SSFB", name="Business Growth Loan", type="business", min_amount=D(200000), max_amount=D(7500000),
-         min_tenure_months=12, max_tenure_months=60, annual_interest_rate=D("15.50"), processing_fee_pct=D(2),
-         prepayment_charge_pct=D(3), repayment_frequency="monthly", min_monthly_income=D(40000), min_age=23,
-         max_age=65, max_foir=D("0.60"), max_risk_level="Medium"),
-    dict(bank="SSFB", name="Gold Loan", type="gold", min_amount=D(10000), max_amount=D(2000000),
-         min_tenure_months=3, max_tenure_months=24, annual_interest_rate=D("9.90"), processing_fee_pct=D("0.5"),
-         prepayment_charge_pct=D(0), repayment_frequency="monthly", min_monthly_income=D(0), min_age=18,
-         max_age=75, max_foir=D("0.70"), max_risk_level="High"),
-    dict(bank="SSFB", name="Daily Micro Loan", type="micro", min_amount=D(5000), max_amount=D(100000),
-         min_tenure_months=3, max_tenure_months=12, annual_interest_rate=D("24.00"), processing_fee_pct=D(1),
-         prepayment_charge_pct=D(0), repayment_frequency="daily", min_monthly_income=D(8000), min_age=18,
-         max_age=65, max_foir=D("0.50"), max_risk_level="High"),
-]
+_SEED_FIELDS = ("bank", "name", "type", "min_amount", "max_amount", "min_tenure_months", "max_tenure_months",
+                "annual_interest_rate", "processing_fee_pct", "prepayment_charge_pct", "repayment_frequency",
+                "min_monthly_income", "min_age", "max_age", "max_foir", "max_risk_level")
+SEED_PRODUCTS: list[dict[str, Any]] = [dict(zip(_SEED_FIELDS, row, strict=True)) for row in [
+    ("BNB", "Salary Personal Loan", "personal", D(50000), D(2500000), 12, 60, D("11.25"), D("1.5"), D(4), "monthly",
+     D(25000), 21, 60, D("0.55"), "Medium"),
+    ("BNB", "Home Loan", "home", D(500000), D(50000000), 60, 360, D("8.50"), D("0.5"), D(0), "monthly",
+     D(30000), 21, 70, D("0.60"), "Medium"),
+    ("BNB", "New Car Loan", "auto", D(100000), D(5000000), 12, 84, D("9.10"), D(1), D(2), "monthly",
+     D(25000), 21, 65, D("0.55"), "Medium"),
+    ("BNB", "Education Loan", "education", D(50000), D(4000000), 12, 180, D("10.15"), D(0), D(0), "monthly",
+     D(15000), 18, 65, D("0.60"), "High"),
+    ("SSFB", "Business Growth Loan", "business", D(200000), D(7500000), 12, 60, D("15.50"), D(2), D(3), "monthly",
+     D(40000), 23, 65, D("0.60"), "Medium"),
+    ("SSFB", "Gold Loan", "gold", D(10000), D(2000000), 3, 24, D("9.90"), D("0.5"), D(0), "monthly",
+     D(0), 18, 75, D("0.70"), "High"),
+    ("SSFB", "Daily Micro Loan", "micro", D(5000), D(100000), 3, 12, D("24.00"), D(1), D(0), "daily",
+     D(8000), 18, 65, D("0.50"), "High"),
+]]
 
 
 def product_of(fields: dict[str, Any]) -> LoanProduct:
