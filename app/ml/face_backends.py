@@ -59,26 +59,26 @@ def models_dir() -> Path:
     return Path(face_recognition_models.__file__).parent / "models"
 
 
-class _ResizingDetector:
-    """Resizes before detecting: small images (ID-card crops, thumbnails) are upscaled so
-    60-px faces reach the detectors' minimum size; huge scans are downscaled for speed."""
+# Images are resized before detection: small ones (ID-card crops, thumbnails) are upscaled so
+# 60-px faces reach the detectors' minimum size; huge scans are downscaled for speed.
+# `images.face_work_size` bounds uploads by the same numbers.
+UPSCALE_BELOW, MAX_UPSCALE, MAX_SIDE = 800, 3.0, 1600
 
+
+def resize_factor(width: int, height: int) -> float:
+    longest = max(width, height)
+    return min(MAX_UPSCALE, UPSCALE_BELOW / longest) if longest < UPSCALE_BELOW else min(1.0, MAX_SIDE / longest)
+
+
+class _ResizingDetector:
     name = "base"
 
-    def __init__(self, *, upscale_below: int = 800, max_side: int = 1600, max_upscale: float = 3.0) -> None:
-        self.upscale_below = upscale_below
-        self.max_side = max_side
-        self.max_upscale = max_upscale
+    def __init__(self) -> None:
         self._lock = threading.Lock()
 
     def detect(self, image_bgr: np.ndarray) -> list[FaceBox]:
         height, width = image_bgr.shape[:2]
-        longest = max(height, width)
-        factor = 1.0
-        if longest < self.upscale_below:
-            factor = min(self.max_upscale, self.upscale_below / longest)
-        elif longest > self.max_side:
-            factor = self.max_side / longest
+        factor = resize_factor(width, height)
         work = image_bgr
         if factor != 1.0:
             interpolation = cv2.INTER_CUBIC if factor > 1 else cv2.INTER_AREA
@@ -99,17 +99,16 @@ class DlibHogDetector(_ResizingDetector):
 
     name = "dlib-hog"
 
-    def __init__(self, *, upsample: int = 0, min_score: float = 0.0, **kw) -> None:
-        super().__init__(**kw)
+    def __init__(self, *, upsample: int = 0) -> None:
+        super().__init__()
         import dlib
 
         self._detector = dlib.get_frontal_face_detector()
         self.upsample = upsample
-        self.min_score = min_score
 
     def _detect(self, image_bgr: np.ndarray) -> list[FaceBox]:
         rgb = np.ascontiguousarray(image_bgr[:, :, ::-1])
-        rects, scores, _ = self._detector.run(rgb, self.upsample, self.min_score)
+        rects, scores, _ = self._detector.run(rgb, self.upsample, 0.0)
         return [FaceBox(r.left(), r.top(), r.width(), r.height(), float(s)) for r, s in zip(rects, scores)]
 
 
@@ -118,13 +117,11 @@ class MediaPipeFaceDetector(_ResizingDetector):
 
     name = "mediapipe"
 
-    def __init__(self, *, model_selection: int = 1, min_confidence: float = 0.5, **kw) -> None:
-        super().__init__(**kw)
+    def __init__(self) -> None:
+        super().__init__()
         from mediapipe.python.solutions import face_detection
 
-        self._model = face_detection.FaceDetection(
-            model_selection=model_selection, min_detection_confidence=min_confidence
-        )
+        self._model = face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5)
 
     def _detect(self, image_bgr: np.ndarray) -> list[FaceBox]:
         height, width = image_bgr.shape[:2]
@@ -198,7 +195,7 @@ def default_detector() -> FallbackDetector:
     return FallbackDetector(DlibHogDetector(upsample=0), DlibHogDetector(upsample=1), MediaPipeFaceDetector())
 
 
-# --- MediaPipe Face Mesh (468 landmarks + 10 iris points with refine_landmarks) --------
+# --- MediaPipe Face Mesh (468 landmarks + 10 iris points) --------------------------------
 
 _MESH_GRAPH = "mediapipe/modules/face_landmark/face_landmark_front_cpu.binarypb"
 # Eye contour points p1..p6 of the EAR formula (Soukupova & Cech), subject's right then left.
@@ -210,27 +207,25 @@ _HALF_WIDTH_OVER_NOSE_DEPTH = 0.75
 
 
 class FaceMeshRunner:
-    """Runs Face Mesh over a burst of frames in video mode (tracking from frame to frame).
+    """Runs Face Mesh (with iris refinement) over a burst of frames, each frame on its own.
 
-    The graph is built per call (~5 ms): a graph is not thread-safe and its tracking
-    state must not leak between requests. Built from SolutionBase directly instead of
+    The graph is built per call (~5 ms): a graph is not thread-safe and its state must not
+    leak between requests. Built from SolutionBase directly instead of
     ``solutions.face_mesh.FaceMesh``, whose option-patching code reads
     ``FieldDescriptor.label``, gone in protobuf >= 6.
     """
 
-    def __init__(self, *, max_side: int = 640, refine_landmarks: bool = True, static_image_mode: bool = True) -> None:
+    def __init__(self, *, max_side: int = 640) -> None:
         from mediapipe.python.solution_base import SolutionBase
 
         self._solution_base = SolutionBase
         self.max_side = max_side
-        self.refine_landmarks = refine_landmarks
-        self.static_image_mode = static_image_mode
 
     def run(self, frames_bgr: list[np.ndarray]) -> list[np.ndarray | None]:
         """Per frame, landmarks as an (N, 3) array in the frame's pixels (z scaled like x), or None."""
         graph = self._solution_base(
             binary_graph_path=_MESH_GRAPH,
-            side_inputs={"num_faces": 1, "with_attention": self.refine_landmarks, "use_prev_landmarks": not self.static_image_mode},
+            side_inputs={"num_faces": 1, "with_attention": True, "use_prev_landmarks": False},
             outputs=["multi_face_landmarks"],
         )
         out: list[np.ndarray | None] = []

@@ -106,9 +106,6 @@ class MlGateway:
         log.info(f"Models ready: {loaded}/{len(states)} loaded in {time.perf_counter() - start:.1f} s "
                  f"({self.workers} {'processes' if self.processes else 'threads'}). {announce}".strip())
 
-    def _record(self, report: dict[str, dict[str, Any]]) -> None:
-        self._reported.update(report)
-
     def status(self) -> dict[str, dict[str, Any]]:
         return dict(self._reported) if self.processes else self._local.status()
 
@@ -132,7 +129,7 @@ class MlGateway:
             raise ServiceUnavailable("The verification took too long; retry shortly.", code="ml_timeout") from exc
         except ModelsUnavailable as exc:
             if "model" in exc.details:
-                self._record({exc.details["model"]: {"loaded": False, "name": None, "error": exc.details["error"]}})
+                self._reported[exc.details["model"]] = {"loaded": False, "name": None, "error": exc.details["error"]}
             raise
         finally:
             self._count(-1)
@@ -156,7 +153,7 @@ class MlGateway:
         (and none can time out there and get a loading worker killed)."""
         slot = await self._take()
         try:
-            self._record(await slot.submit(worker.load_all))
+            self._reported.update(await slot.submit(worker.load_all))
         finally:
             self._give_back(slot)
 
@@ -222,7 +219,7 @@ class MlGateway:
 
         def loaded(future: asyncio.Future[Any]) -> None:
             if not future.cancelled() and future.exception() is None:
-                self._record(future.result())
+                self._reported.update(future.result())
             self._give_back(fresh)  # even after a failed load: its tasks then say why
 
         fresh.submit(worker.load_all).add_done_callback(loaded)

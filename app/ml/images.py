@@ -29,6 +29,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from app.domain.errors import FileTooLarge, InvalidImage
+from app.ml.face_backends import resize_factor
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000
@@ -158,11 +159,9 @@ def ocr_work_size(width: int, height: int) -> tuple[int, int]:
 
 
 def face_work_size(width: int, height: int) -> tuple[int, int]:
-    """The largest image the face detectors process (`face_backends._ResizingDetector`:
-    longest side up to 800 by at most 3x, or down to 1600; then dlib HOG's one-level
-    pyramid upsample doubles both sides)."""
-    longest = max(width, height)
-    factor = min(3.0, 800 / longest) if longest < 800 else min(1.0, 1600 / longest)
+    """The largest image the face detectors process: resized as they resize it, then doubled
+    by dlib HOG's one-level pyramid upsample."""
+    factor = resize_factor(width, height)
     return int(2 * width * factor), int(2 * height * factor)
 
 

@@ -29,8 +29,6 @@ class ModelSlot:
 
 
 class ModelRegistry:
-    """The loaded models of one process; each loads once, on first use or at preload."""
-
     def __init__(self, loaders: dict[str, Callable[[], Any]]) -> None:
         self.slots = {key: ModelSlot(key, loader) for key, loader in loaders.items()}
         self._lock = threading.Lock()

@@ -9,14 +9,11 @@ in-process for `make bench`'s bare model timings.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from app.domain.errors import InvalidInput
 from app.ml.images import decode_frame, decode_image
-
-
-class Models(Protocol):
-    def get(self, key: str) -> Any: ...
+from app.ml.registry import ModelRegistry as Models
 
 
 @dataclass(frozen=True)
