@@ -8,8 +8,7 @@ to end (face embeddings of the first, last and most discontinuous frames).
 
 Orientation convention: "left"/"right" are the USER's own left/right, for frames as the
 camera captured them (not mirrored). Turning one's head to one's own left moves the nose
-towards the image's right edge. Pass ``mirrored=True`` if the client sends selfie-preview
-(mirrored) frames.
+towards the image's right edge.
 
 Calibration on fixtures/liveness (d3, d12, d18 at 30 fps, windows of 30 frames at
 strides 2-5): open-eye EAR 0.22-0.38, closed 0.05-0.12, so closed < 0.19 and reopened
@@ -26,7 +25,6 @@ results. `analyze` is the two in one thread; the service measures halves side by
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -94,37 +92,23 @@ class LivenessAnalyzer:
     """Stateless between calls (a fresh mesh graph per call, ~5 ms), so thread-safe."""
 
     name = "mediapipe-facemesh"
+    # Calibrated on fixtures/liveness (module docstring).
+    ear_threshold, ear_reopen = 0.19, 0.21  # closed below, reopened above: hysteresis
+    yaw_threshold = 12.0  # degrees
+    min_frames, max_frames = 10, 60
+    min_face_ratio = 0.8
+    static_threshold = 0.04
 
-    def __init__(
-        self,
-        *,
-        ear_threshold: float = 0.19,
-        ear_reopen_margin: float = 0.02,
-        yaw_threshold_deg: float = 12.0,
-        min_frames: int = 10,
-        max_frames: int = 60,
-        min_face_ratio: float = 0.8,
-        static_threshold: float = 0.04,
-        mesh_max_side: int = 640,
-        mirrored: bool = False,
-        identity: IdentityChecker | None = None,
-    ) -> None:
-        self.ear_threshold = ear_threshold
-        self.ear_reopen = ear_threshold + ear_reopen_margin
-        self.yaw_threshold = yaw_threshold_deg
-        self.min_frames = min_frames
-        self.max_frames = max_frames
-        self.min_face_ratio = min_face_ratio
-        self.static_threshold = static_threshold
-        self.mirrored = mirrored
-        self.mesh = FaceMeshRunner(max_side=mesh_max_side)
-        self.identity = identity if identity is not None else IdentityChecker()
+    def __init__(self) -> None:
+        self.mesh = FaceMeshRunner(max_side=640)
+        # Loaded now, not on the first request, so /health reports a broken model at start-up.
+        self.identity = IdentityChecker(DlibFaceEmbedder())
 
     def _orientation(self, yaw: float) -> str | None:
         if yaw >= self.yaw_threshold:
-            return "right" if self.mirrored else "left"
+            return "left"
         if yaw <= -self.yaw_threshold:
-            return "left" if self.mirrored else "right"
+            return "right"
         return None
 
     def check_frame_count(self, count: int, min_frames: int | None = None) -> None:
@@ -162,7 +146,7 @@ class LivenessAnalyzer:
         embeddings: dict[int, np.ndarray] = {}
         found = [i for i, points in enumerate(landmarks) if points is not None]
         whole = first and last  # the whole sequence: identity needs two face frames
-        if self.identity.enabled and found and (len(found) >= 2 or not whole):
+        if found and (len(found) >= 2 or not whole):
             faces = [points for points in landmarks if points is not None]
             for i in self.identity.pick_frames(found, jump_scores(faces), first=first, last=last):
                 embeddings[start + i] = self.identity.embed(views[i], _present(landmarks[i]))
@@ -213,7 +197,7 @@ class LivenessAnalyzer:
         motion = shape_motion(faces)
         is_static = motion < self.static_threshold or _thumbnails_static(thumbnails)
         same, similarity = None, None
-        if len(found) >= 2 and self.identity.enabled:
+        if len(found) >= 2:
             # The sequence's own picks (first, last, after the biggest jump) are always
             # compared; frames a batch embedded beyond those are compared too.
             picks = self.identity.pick_frames(found, jump_scores(faces))
@@ -326,26 +310,11 @@ class IdentityChecker:
     """Embeds the face of the first and last frames, plus the frame after the biggest
     discontinuity when there is one, and requires them all to be one person."""
 
-    def __init__(
-        self,
-        embedder: FaceEmbedder | None = None,
-        *,
-        threshold: float = 0.90,
-        jump_threshold: float = 1.0,
-        enabled: bool = True,
-    ) -> None:
-        self._embedder = embedder
-        self.threshold = threshold
-        self.jump_threshold = jump_threshold
-        self.enabled = enabled
-        self._lock = threading.Lock()
+    threshold = 0.90  # cosine, calibrated (module docstring)
+    jump_threshold = 1.0
 
-    @property
-    def embedder(self) -> FaceEmbedder:
-        with self._lock:  # loaded on first use: analyzers built for tests may never need it
-            if self._embedder is None:
-                self._embedder = DlibFaceEmbedder()
-            return self._embedder
+    def __init__(self, embedder: FaceEmbedder) -> None:
+        self.embedder = embedder
 
     def pick_frames(self, found: list[int], jumps: list[float], *, first: bool = True, last: bool = True) -> list[int]:
         """`found`: the face frames; `jumps`: between consecutive ones. Within one batch of
@@ -363,14 +332,6 @@ class IdentityChecker:
         """One person if every pair of embeddings is at least `threshold` alike."""
         similarity = min(float(a @ b) for k, a in enumerate(vectors) for b in vectors[k + 1 :])
         return similarity >= self.threshold, round(similarity, 4)
-
-
-def load_liveness_analyzer() -> LivenessAnalyzer:
-    """The analyzer with calibrated defaults; loads the identity embedder eagerly so the
-    first request does not pay for it and /health reports a broken model at start-up."""
-    analyzer = LivenessAnalyzer()
-    analyzer.identity.embedder  # noqa: B018 - force the load
-    return analyzer
 
 
 def _present(points: np.ndarray | None) -> np.ndarray:

@@ -39,9 +39,9 @@ def face_matcher(settings: Settings) -> Any:
 
 
 def liveness_detector(settings: Settings) -> Any:
-    from app.ml.liveness import load_liveness_analyzer
+    from app.ml.liveness import LivenessAnalyzer
 
-    return load_liveness_analyzer()
+    return LivenessAnalyzer()
 
 
 BUILDERS = {

@@ -48,6 +48,6 @@ def face_matcher(face_detector):
 
 @pytest.fixture(scope="session")
 def liveness_analyzer():
-    from app.ml.liveness import load_liveness_analyzer
+    from app.ml.liveness import LivenessAnalyzer
 
-    return load_liveness_analyzer()
+    return LivenessAnalyzer()
