@@ -153,25 +153,20 @@ class FaceMatcher:
         detector: FaceDetector | None = None,
         embedder: FaceEmbedder | None = None,
         threshold: float | None = None,
-        *,
-        confidence_scale: float | None = None,
     ) -> None:
         self.detector = detector or default_detector()
         self.embedder = embedder or DlibFaceEmbedder()
         self.threshold = threshold if threshold is not None else self.embedder.threshold
         self.name = f"{self.embedder.name} ({self.detector.name})"
         # Genuine and impostor cosines are ~0.05 apart for dlib, ~0.3 for ArcFace.
-        self.confidence_scale = confidence_scale or (0.02 if self.threshold > 0.6 else 0.08)
+        self.confidence_scale = 0.02 if self.threshold > 0.6 else 0.08
 
-    def largest_face(self, image_bgr: np.ndarray, where: str) -> FaceBox:
-        """The detector's most confident face (named for the usual "largest face" rule)."""
+    def embed_largest(self, image_bgr: np.ndarray, where: str = "image") -> np.ndarray:
+        """The embedding of the detector's most confident face (named for the usual "largest face" rule)."""
         boxes = self.detector.detect(image_bgr)
         if not boxes:
             raise NoFaceDetected(f"No face detected in {where}")
-        return boxes[0]
-
-    def embed_largest(self, image_bgr: np.ndarray, where: str = "image") -> np.ndarray:
-        return self.embedder.embed(image_bgr, self.largest_face(image_bgr, where))
+        return self.embedder.embed(image_bgr, boxes[0])
 
     def compare_embeddings(self, a: np.ndarray, b: np.ndarray) -> FaceMatch:
         cosine = float(np.clip(np.dot(a, b), -1.0, 1.0))

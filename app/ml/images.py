@@ -68,13 +68,8 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
-def decode_image(
-    data: bytes,
-    *,
-    max_bytes: int = MAX_BYTES,
-    max_pixels: int = MAX_PIXELS,
-    allow_pdf: bool = True,
-) -> np.ndarray:
+def decode_image(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS,
+                 allow_pdf: bool = True) -> np.ndarray:
     """Decode JPEG, PNG or (first page of) PDF bytes into a BGR uint8 array."""
     if not data:
         raise InvalidImage("The file is empty.")
@@ -93,12 +88,7 @@ def decode_image(
     return _decode_raster(data, fmt, max_pixels)
 
 
-def decode_frame(
-    value: str,
-    *,
-    max_bytes: int = MAX_BYTES,
-    max_pixels: int = MAX_PIXELS,
-) -> np.ndarray:
+def decode_frame(value: str, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decode a base64 string or a ``data:image/...;base64,`` URL (JPEG or PNG)."""
     if not isinstance(value, str) or not value.strip():
         raise InvalidImage("The frame is empty.")
@@ -124,21 +114,9 @@ def decode_frame(
     return decode_image(raw, max_bytes=max_bytes, max_pixels=max_pixels, allow_pdf=False)
 
 
-def _too_many_pixels(width: int, height: int, max_pixels: int) -> FileTooLarge:
-    return FileTooLarge(
-        f"The image is {width}x{height} pixels; at most {max_pixels / 1e6:.0f} megapixels are accepted.",
-        width=width,
-        height=height,
-        max_pixels=max_pixels,
-    )
-
-
-def _round32(value: float) -> int:
-    return int(round(int(value) / 32) * 32)
-
-
 def _rescaled(width: int, height: int, ratio: float) -> tuple[int, int]:
-    return _round32(width * ratio), _round32(height * ratio)
+    """Both sides scaled, then rounded to a multiple of 32."""
+    return int(round(int(width * ratio) / 32) * 32), int(round(int(height * ratio) / 32) * 32)
 
 
 def ocr_work_size(width: int, height: int) -> tuple[int, int]:
@@ -175,7 +153,8 @@ def check_geometry(width: int, height: int, max_pixels: int = MAX_PIXELS, *, wha
         raise InvalidImage(f"{size}; its longer side may be at most {MAX_ASPECT:g} times its shorter side.",
                            width=width, height=height, max_aspect=MAX_ASPECT)
     if width * height > max_pixels:
-        raise _too_many_pixels(width, height, max_pixels)
+        raise FileTooLarge(f"The image is {width}x{height} pixels; at most {max_pixels / 1e6:.0f} megapixels are "
+                           "accepted.", width=width, height=height, max_pixels=max_pixels)
     work = max(math.prod(ocr_work_size(width, height)), math.prod(face_work_size(width, height)))
     if work > MAX_WORK_PIXELS:
         raise FileTooLarge(
