@@ -138,12 +138,10 @@ async def upload_one_step(
     async def work() -> tuple[int, dict[str, object]]:
         case, missing = await kyc.upload_and_submit(user, document_type=body.document_type, side=body.side,
                                                       data=data, declared_number=body.document_number, client=client)
-        if missing:
-            out = OneStepUploaded(message="Document added; the case needs more before it can be submitted.",
-                                  kyc_id=case.id, status="OPEN", missing=missing)
-        else:
-            out = OneStepUploaded(message="Document added and KYC submitted.", kyc_id=case.id,
-                                  status="SUBMITTED", missing=[])
+        message = ("Document added; the case needs more before it can be submitted." if missing
+                   else "Document added and KYC submitted.")
+        out = OneStepUploaded(message=message, kyc_id=case.id, status="OPEN" if missing else "SUBMITTED",
+                              missing=missing)
         return 201, out.model_dump(mode="json")
 
     code, payload = await idempotency.run("kyc_upload", user.id, idempotency_key, body.model_dump(), work)

@@ -1,12 +1,9 @@
 """`loans` collection: one document per loan, its schedule inside.
 
-The schedule is not stored row by row: it is a pure function of the terms the loan keeps (amount,
-rate, tenure, frequency), and 360 rows of amounts cost ~40 ms to write and as much to read back
-(mostly `Decimal128` decoding and the embedded server's handling of large documents), which made
-an application 20x slower than `GET /users/me`. What is agreed is stored: the product's terms and
-the KFS (EMI, total interest, APR...), with `schedule_paid`, the sum of the instalment repayments;
-a full read asks the loan to rebuild its schedule (`Loan.with_schedule`, which checks it against
-the KFS). The figures lists show (outstanding, next due) are the loan's own, stored beside it.
+The schedule is not stored row by row: it is a pure function of the terms the loan keeps, and 360
+rows cost ~40 ms to write and read back. What is agreed is stored (the product's terms, the KFS,
+`schedule_paid`); a full read rebuilds the schedule (`Loan.with_schedule`, checked against the KFS).
+The figures lists show (outstanding, next due) are the loan's own, stored beside it.
 
 Every change is one `find_one_and_update` filtered on the state and revision the new state was
 computed from (`save`), so of two racing requests exactly one wins and the other gets None: the

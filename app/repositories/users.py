@@ -42,27 +42,16 @@ def _verified(doc: dict[str, Any]) -> frozenset[str]:
 
 def _from_doc(doc: dict[str, Any]) -> User:
     return User(
-        id=str(doc["_id"]),
-        name=doc["name"],
-        role=Role(doc["role"]),
-        status=UserStatus(doc["status"]),
-        password_hash=doc["password_hash"],
-        created_at=doc["created_at"],
+        id=str(doc["_id"]), name=doc["name"], role=Role(doc["role"]), status=UserStatus(doc["status"]),
+        password_hash=doc["password_hash"], created_at=doc["created_at"],
         # A secondary identifier waiting for its code lives under `unverified_<kind>`: outside the
         # unique index, so it never blocks its real owner, who may register with it and verify first.
-        email=doc.get("email") or doc.get("unverified_email"),
-        phone=doc.get("phone") or doc.get("unverified_phone"),
-        verified=_verified(doc),
-        kyc_status=KycStatus(doc.get("kyc_status", KycStatus.PENDING)),
-        risk_level=doc.get("risk_level"),
-        kyc_score=doc.get("kyc_score"),
-        updated_at=doc.get("updated_at"),
-        kyc_status_updated_at=doc.get("kyc_status_updated_at"),
-        profile=doc.get("profile") or {},
-        profile_risk=doc.get("profile_risk"),
-        financial_details=_financial(doc.get("financial_details")),
-        employment_details=doc.get("employment_details"),
-        verified_identity=doc.get("verified_identity"),
+        email=doc.get("email") or doc.get("unverified_email"), phone=doc.get("phone") or doc.get("unverified_phone"),
+        verified=_verified(doc), kyc_status=KycStatus(doc.get("kyc_status", KycStatus.PENDING)),
+        risk_level=doc.get("risk_level"), kyc_score=doc.get("kyc_score"), updated_at=doc.get("updated_at"),
+        kyc_status_updated_at=doc.get("kyc_status_updated_at"), profile=doc.get("profile") or {},
+        profile_risk=doc.get("profile_risk"), financial_details=_financial(doc.get("financial_details")),
+        employment_details=doc.get("employment_details"), verified_identity=doc.get("verified_identity"),
     )
 
 
@@ -70,8 +59,7 @@ _MONEY_FIELDS = ("monthly_income", "monthly_expenses", "existing_emi")
 
 
 def _financial(stored: dict[str, Any] | None) -> FinancialDetails | None:
-    """Amounts as exact Decimals, whether stored as Decimal128 (the codec decodes them) or, before that, as
-    JSON floats."""
+    """Amounts as exact Decimals, stored as Decimal128 or, before that, as JSON floats."""
     if not stored:
         return None
     details = FinancialDetails(**{k: from_db(stored.get(k)) or Decimal(0) for k in _MONEY_FIELDS})  # type: ignore[typeddict-item]

@@ -1,25 +1,14 @@
 """Request rate limits shared by every instance (fixed windows in MongoDB), and the per-caller
 cap on heavy requests in flight (per process).
 
-Each caller's window is one counter document updated by one atomic `$inc` upsert. Far from the
-limit an instance claims several requests with that one update (at most `batch`, and at most an
-eighth of what is left) and serves them from memory; near the limit it claims one per request.
-Requests of one caller arriving together wait for the instance's batch claim in flight rather than
-each claiming a batch of their own.
-So the limit is never exceeded across instances (every request served was claimed in the shared
-counter first), and the embedded database, whose single process a write costs more than the read
-`/users/me` makes, is not written on every request (measured: 0.47x the rate without limits when
-writing per request). The price: requests an instance claimed but did not use are lost to the
-others until the window ends (fewer than `batch` per instance), and X-RateLimit-Remaining counts
-the other instances' requests only as of this instance's last claim. `RATE_LIMIT_BATCH=1` writes
-on every request and makes both exact.
-
-A fixed window lets a caller send up to twice its limit around a window boundary; that is the
-price of one counter (a sliding window needs many events or two counters).
-
-The in-flight cap is counted in this process only: N instances allow N times the cap in all.
-It exists to stop one caller queueing unbounded model work on an instance, which is a per-instance
-resource; the shared rate limit bounds the total."""
+Each caller's window is one counter document, updated by one atomic `$inc` upsert. Far from the
+limit an instance claims several requests in that update (at most `batch`, at most an eighth of
+what is left) and serves them from memory; near it, one per request; callers arriving together
+share the claim in flight. So the limit is never exceeded across instances, and the embedded
+database is not written on every request (measured: 0.47x the rate when writing per request). The
+price: unused claimed requests are lost to the others until the window ends (fewer than `batch`
+per instance) and X-RateLimit-Remaining lags the other instances; `RATE_LIMIT_BATCH=1` makes both
+exact. The in-flight cap guards a per-instance resource (model work): N instances allow N times it."""
 
 from __future__ import annotations
 
