@@ -31,7 +31,6 @@ from app.api import (
     webhooks,
 )
 from app.api.console import install_console
-from app.api.credentials import CredentialMiddleware
 from app.api.docs import install_docs
 from app.api.errors import install_error_handlers
 from app.api.gateway import router as gateway_router
@@ -113,11 +112,10 @@ def create_app(settings: Settings | None = None, *, ml_loaders: dict[str, Any] |
         generate_unique_id_function=lambda route: route.name,
     )
     install_error_handlers(app)
-    # Innermost but for the routes, before body parsing: a 429 still carries CORS headers (browsers can
-    # read it), preflights are never counted, and it has its request id and access-log line.
+    # Innermost but for the routes, before body parsing: a 429 (or the 400 of a request with several
+    # credentials) still carries CORS headers (browsers can read it), preflights are never counted,
+    # and it has its request id and access-log line.
     app.add_middleware(RateLimitMiddleware, prefix=API_PREFIX)
-    # Just outside the limits: the one credential they and the routes read, or 400 for several.
-    app.add_middleware(CredentialMiddleware)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
                            allow_methods=["*"], allow_headers=["*"],

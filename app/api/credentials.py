@@ -3,7 +3,8 @@ request limits (which caller is counted) and the route's dependencies (who is si
 key's scopes apply) read that one value, so they can never judge two different headers.
 
 One credential per request: two `Authorization` headers, two `X-API-Key` headers, or one of each
-are refused with 400 `duplicate_credentials` before anything else runs."""
+are refused with 400 `duplicate_credentials` before the limits and the routes look at it (the
+request limits' middleware, app/api/rate_limit.py, reads it first)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from app.api.errors import envelope
 from app.domain.errors import InvalidInput
 
 _STATE_KEY = "credential"
@@ -48,19 +48,3 @@ def credential_of(scope: MutableMapping[str, Any]) -> Credential:
     if credential is None:
         credential = state[_STATE_KEY] = parse(scope["headers"])
     return credential
-
-
-class CredentialMiddleware:
-    """Parses the credential before the request limits and routing; refuses a request with several."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            try:
-                credential_of(scope)
-            except InvalidInput as exc:
-                await envelope(400, exc.code, exc.message)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)

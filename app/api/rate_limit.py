@@ -1,7 +1,8 @@
 """Request limits as one ASGI middleware: a shared rate limit per caller and route group, and a
 per-caller cap on requests in flight to the routes that run a model (`app/api/model_routes.py`:
 the route, method and path template, not a path prefix). It runs before routing and body parsing,
-so a refused request costs one database update and reads no upload.
+so a refused request costs one database update and reads no upload. First of all it reads the
+request's one credential, and refuses a request with several (400 `duplicate_credentials`).
 
 The caller is the identity the request's one credential proves (`app/api/credentials.py`, the same
 value the route's dependencies read): a live API key (`key:<id>`), or a bearer token with a valid
@@ -20,7 +21,7 @@ from app.api.credentials import credential_of
 from app.api.deps import client_ip
 from app.api.errors import envelope
 from app.api.model_routes import is_model_route
-from app.domain.errors import DomainError, TooManyRequests
+from app.domain.errors import DomainError, InvalidInput, TooManyRequests
 from app.domain.rate_limits import group_for
 from app.services.request_limits import WindowQuota
 
@@ -33,6 +34,12 @@ class RateLimitMiddleware:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         path = scope["path"] if scope["type"] == "http" else ""
+        if scope["type"] == "http":
+            try:  # kept on the scope: the limits below and the route's dependencies read this one value
+                credential_of(scope)
+            except InvalidInput as exc:
+                await envelope(400, exc.code, exc.message)(scope, receive, send)
+                return
         if not path.startswith(self.prefix + "/"):
             await self.app(scope, receive, send)
             return
@@ -71,7 +78,7 @@ class RateLimitMiddleware:
             container.in_flight.release(subject)
 
     async def _caller(self, scope: dict[str, Any], container: Any) -> tuple[str, int | None]:
-        credential = credential_of(scope)  # CredentialMiddleware already refused a request with several
+        credential = credential_of(scope)  # a request with several was refused in `__call__`
         if credential.api_key:
             try:
                 key = await container.api_keys.authenticate(credential.api_key)
