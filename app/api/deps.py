@@ -145,28 +145,10 @@ api_key_header = _ApiKeyHeader(name="X-API-Key", auto_error=False, scheme_name="
                                description="Integrator key from /admin/api-keys")
 
 
-async def bearer_or_api_key(
-    c: ContainerDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    api_key: Annotated[str | None, Depends(api_key_header)],
-) -> str:
-    """Verification routes accept a signed-in person or an integrator key (never both in one request,
-    see app/api/credentials.py); returns who called."""
-    if api_key:
-        key = await c.api_keys.authenticate(api_key)
-        return f"api_key:{key.id}"
-    if credentials is not None:
-        principal = await c.auth.authenticate(credentials.credentials)
-        return f"user:{principal.user.id}"
-    raise Unauthenticated("Send a bearer access token or an X-API-Key.", code="not_authenticated")
-
-
-CallerDep = Annotated[str, Depends(bearer_or_api_key)]
-
-
 def scoped_caller(scope: Scope, *, staff_permission: str | None = None) -> Any:
     """A signed-in person or an API key holding `scope` (403 `insufficient_scope` otherwise); with
-    `staff_permission`, the person must also hold that permission. Returns who called, as
-    `bearer_or_api_key` does. The key the rate-limit middleware already checked is not read twice."""
+    `staff_permission`, the person must also hold that permission. Returns who called (`api_key:<id>`
+    or `user:<id>`). The key the rate-limit middleware already checked is not read twice."""
     if staff_permission is not None and staff_permission not in ALL_PERMISSIONS:
         raise ValueError(f"unknown permission {staff_permission!r}")
 

@@ -27,8 +27,6 @@ _TO_NUMBER = {"O": "0", "Q": "0", "D": "0", "I": "1", "B": "8", "S": "5", "Z": "
 # Both ways, for optional data a second check (the composite) also covers.
 _EITHER = {**_TO_NUMBER, "0": "O", "1": "I", "8": "B", "5": "S", "2": "Z"}
 _MAX_SPOTS = 10  # confusable positions considered in one field (2 changes: at most 55 tries)
-_SHAPES = {(3, 30): "TD1", (2, 36): "TD2", (2, 44): "TD3"}
-_VISA = {"TD3": "MRV-A", "TD2": "MRV-B"}  # same sizes; a visa's first line starts with `V`
 FORMATS = ("TD1", "TD2", "TD3", "MRV-A", "MRV-B")
 
 

@@ -19,11 +19,6 @@ class OtpPurpose(StrEnum):
     CONFIRM = "confirm"  # a signed-in user proves they own their second identifier
 
 
-# Purposes an anonymous caller can probe by identifier: their codes are looked up by identifier,
-# and a decoy stands in where no real code exists, so every answer is the same.
-ANONYMOUS_PURPOSES = frozenset({OtpPurpose.VERIFY, OtpPurpose.LOGIN, OtpPurpose.RESET})
-
-
 def generate_code() -> str:
     return f"{secrets.randbelow(1_000_000):06d}"
 

@@ -87,7 +87,7 @@ class VerificationService:
             raise InvalidInput(f"At most {self.s.max_frames} frames are accepted.", code="too_many_frames")
 
     async def new_challenge(self, caller: str) -> Challenge:
-        """A challenge only `caller` (as `bearer_or_api_key` names it) may answer."""
+        """A challenge only `caller` (as `scoped_caller` names it) may answer."""
         ttl = timedelta(seconds=self.s.liveness_challenge_ttl_seconds)
         challenge = new_challenge(self._key, self.clock.now(), ttl, caller)
         await self.challenges.add(challenge)
