@@ -194,7 +194,6 @@ class FaceMatcher:
 class SelfieQuality:
     face_detected: bool
     face_count: int
-    face_box: FaceBox | None
     face_ratio: float  # face width / image width
     sharpness: float  # variance of the Laplacian on the face (at most 256 px wide)
     brightness: float  # mean grey level of the face, 0..255
@@ -213,7 +212,7 @@ def assess_selfie(
     """Face found, big enough, sharp and exposed well enough to be matched later."""
     boxes = detector.detect(image_bgr)
     if not boxes:
-        return SelfieQuality(False, 0, None, 0.0, 0.0, 0.0, False, ["No face detected in selfie"])
+        return SelfieQuality(False, 0, 0.0, 0.0, 0.0, False, ["No face detected in selfie"])
     box = boxes[0]
     # Weak extra detections are usually false positives, not a second person.
     others = [b for b in boxes[1:] if b.score >= 0.5 * box.score]
@@ -236,7 +235,6 @@ def assess_selfie(
     return SelfieQuality(
         face_detected=True,
         face_count=1 + len(others),
-        face_box=box,
         face_ratio=round(box.w / image_bgr.shape[1], 4),
         sharpness=round(sharpness, 1),
         brightness=round(brightness, 1),

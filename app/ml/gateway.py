@@ -71,7 +71,7 @@ class MlGateway:
         self.memory_mb = memory_mb
         self._loaders = loaders
         self._local = ModelRegistry(loaders)  # thread mode only; workers hold their own
-        self._reported = {key: ModelSlot(key, loader).state() for key, loader in loaders.items()}  # process mode
+        self._reported = {key: ModelSlot(loader).state() for key, loader in loaders.items()}  # process mode
         self._occupied = 0  # waiting or running; in thread mode a timed-out task still holds its thread
         self._occupied_lock = threading.Lock()
         self._preloaded = False

@@ -18,7 +18,6 @@ log = logging.getLogger("kycflow.ml")
 class ModelSlot:
     """One model: how to load it, and what happened when we tried."""
 
-    key: str
     loader: Callable[[], Any]
     instance: Any = None
     name: str | None = None
@@ -30,7 +29,7 @@ class ModelSlot:
 
 class ModelRegistry:
     def __init__(self, loaders: dict[str, Callable[[], Any]]) -> None:
-        self.slots = {key: ModelSlot(key, loader) for key, loader in loaders.items()}
+        self.slots = {key: ModelSlot(loader) for key, loader in loaders.items()}
         self._lock = threading.Lock()
 
     def get(self, key: str) -> Any:
