@@ -37,9 +37,7 @@ log = logging.getLogger("kycflow.ml")
 
 
 class _Worker:
-    """One worker process in its own single-process executor: a task that overruns its
-    deadline or hits the memory ceiling is stopped by killing this process alone, and the
-    tasks running in the other workers never notice."""
+    """One worker process in its own single-process executor, so it can be killed alone."""
 
     def __init__(self, context: Any, loaders: dict[str, Callable[[], Any]], memory_mb: int | None) -> None:
         self.executor = ProcessPoolExecutor(1, mp_context=context, initializer=worker.init_worker,

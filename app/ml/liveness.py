@@ -130,13 +130,10 @@ class LivenessAnalyzer:
     def measure(
         self, frames_bgr: list[np.ndarray], *, start: int = 0, first: bool = True, last: bool = True
     ) -> FrameBatch:
-        """The pixel work for a run of consecutive frames (global indices from `start`): Face
-        Mesh landmarks, thumbnails for the pixel-static test, and face embeddings of this
-        run's first face frame (if `first`: it opens the whole sequence), last face frame (if
-        `last`: it closes it) and the frame after its biggest discontinuity when that is over
-        the jump threshold. Runs of one sequence can be measured in parallel processes as
-        long as consecutive runs share one frame, so every frame-to-frame jump lies inside a
-        run; `merge` then applies the rules to the whole sequence."""
+        """The pixel work for a run of consecutive frames (global indices from `start`); it embeds
+        the run's first face frame if `first` (it opens the sequence), its last if `last`, and
+        the frame after its biggest jump when over the threshold. Consecutive runs must share
+        one frame, so every frame-to-frame jump lies inside a run."""
         # One cheap BGR->RGB conversion per frame; the mesh and dlib both want RGB and get it
         # back from these reversed views without another copy.
         rgb = [cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) for frame in frames_bgr]
