@@ -212,6 +212,7 @@ def _document_confidence(found: Found) -> float:
 class DocumentReader:
     def __init__(self, ocr: OcrEngine) -> None:
         self.ocr = ocr
+        self.name = f"pp-ocr ({ocr.name})"
 
     def read(self, image_bgr: np.ndarray, document_type: str | None = None) -> DocumentReading:
         lines = self.ocr.read(image_bgr)

@@ -13,10 +13,8 @@ def ocr_extractor(settings: Settings) -> Any:
     from app.ml.documents import DocumentReader
     from app.ml.ocr import load_ocr_engine
 
-    engine = load_ocr_engine(settings.ocr_backend, str(settings.ocr_model_dir) if settings.ocr_model_dir else None)
-    reader = DocumentReader(engine)
-    reader.name = f"pp-ocr ({engine.name})"  # type: ignore[attr-defined]
-    return reader
+    return DocumentReader(load_ocr_engine(settings.ocr_backend,
+                                          str(settings.ocr_model_dir) if settings.ocr_model_dir else None))
 
 
 @lru_cache(maxsize=1)

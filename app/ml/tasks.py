@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.domain.errors import InvalidInput
-from app.ml.images import decode_frame, decode_image
+from app.ml.images import MAX_BYTES, MAX_PIXELS, decode_frame, decode_image
 from app.ml.registry import ModelRegistry as Models
 
 
 @dataclass(frozen=True)
 class Limits:
-    max_bytes: int = 10 * 1024 * 1024
-    max_pixels: int = 40_000_000
+    max_bytes: int = MAX_BYTES
+    max_pixels: int = MAX_PIXELS
     max_frame_bytes: int = 2 * 1024 * 1024
     # A burst is decoded and held at once (up to MAX_FRAMES): 1080p at most per frame keeps a
     # full burst near 370 MB, while a 1 MB JPEG could otherwise unpack to 40 megapixels each.
