@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pymongo import ReturnDocument, UpdateOne
+from pymongo import UpdateOne
 
 from app.domain.api_keys import LEGACY_SCOPES, ApiKey, Scope
 from app.domain.pages import Page, PageRequest
@@ -40,8 +40,7 @@ class ApiKeyRepository(EntityRepository[ApiKey]):
 
     async def by_hash(self, key_hash: str) -> ApiKey | None:
         """The key with this hash, whatever its state (a read: using a key writes nothing)."""
-        doc = await self.collection.find_one({"key_hash": key_hash})
-        return _from_doc(doc) if doc else None
+        return await self.find_entity({"key_hash": key_hash})
 
     async def record_use(self, used: dict[str, datetime]) -> None:
         """Set each key's `last_used_at` in one batch; `$max`, so an instance flushing late never
@@ -59,6 +58,4 @@ class ApiKeyRepository(EntityRepository[ApiKey]):
         oid = to_object_id(key_id)
         if oid is None:
             return None
-        doc = await self.collection.find_one_and_update(
-            {"_id": oid, "revoked_at": None}, {"$set": {"revoked_at": now}}, return_document=ReturnDocument.AFTER)
-        return _from_doc(doc) if doc else None
+        return await self.update_entity({"_id": oid, "revoked_at": None}, {"$set": {"revoked_at": now}})

@@ -10,6 +10,7 @@ from typing import Any, Generic, Self, TypeVar
 
 from bson import ObjectId
 from bson.errors import InvalidId
+from pymongo import ReturnDocument
 from pymongo.errors import AutoReconnect, DocumentTooLarge, OperationFailure, ServerSelectionTimeoutError
 
 from app.domain.errors import RecordTooLarge, ServiceUnavailable
@@ -166,8 +167,15 @@ class EntityRepository(RepositoryBase, Generic[E]):
         oid = to_object_id(entity_id)
         if oid is None:
             return None
-        query: dict[str, Any] = {"_id": oid} if user_id is None else {"_id": oid, "user_id": user_id}
+        return await self.find_entity({"_id": oid} if user_id is None else {"_id": oid, "user_id": user_id})
+
+    async def find_entity(self, query: dict[str, Any]) -> E | None:
         doc = await self.collection.find_one(query)
+        return self.to_entity(doc) if doc else None
+
+    async def update_entity(self, query: dict[str, Any], update: Any, **options: Any) -> E | None:
+        """The entity after `update`, or None when nothing matched `query` (the expected state)."""
+        doc = await self.collection.find_one_and_update(query, update, return_document=ReturnDocument.AFTER, **options)
         return self.to_entity(doc) if doc else None
 
     async def paginate(self, query: dict[str, Any], *, sort: list[tuple[str, int]],

@@ -69,8 +69,7 @@ class BankRepository(EntityRepository[Bank]):
         return _bank(doc)
 
     async def by_code(self, code: str) -> Bank | None:
-        doc = await self.collection.find_one({"code": code})
-        return _bank(doc) if doc else None
+        return await self.find_entity({"code": code})
 
     async def search(self, *, page: PageRequest) -> Page[Bank]:
         return await self.paginate({}, sort=[("name", ASCENDING), ("_id", ASCENDING)], page=page)
@@ -115,8 +114,7 @@ class LoanProductRepository(EntityRepository[LoanProduct]):
 
 
     async def find(self, *, bank_id: str | None = None, name: str | None = None) -> LoanProduct | None:
-        doc = await self.collection.find_one({"bank_id": bank_id, "name": name})
-        return product_from_doc(doc) if doc else None
+        return await self.find_entity({"bank_id": bank_id, "name": name})
 
     async def search(self, *, active_only: bool, type: str | None = None, bank_id: str | None = None,
                      amount: Decimal | None = None, tenure_months: int | None = None,

@@ -71,14 +71,12 @@ class JobRepository(EntityRepository[Job]):
         """Take the next due queued job atomically: one update, so of N claimers exactly one gets it."""
         if not kinds:
             return None
-        doc = await self.collection.find_one_and_update(
+        return await self.update_entity(
             {"status": JobStatus.QUEUED.value, "run_at": {"$lte": now}, "kind": {"$in": kinds}},
             {"$set": {"status": JobStatus.RUNNING.value, "lease_owner": owner,
                       "lease_until": now + timedelta(seconds=lease_seconds), "updated_at": now},
              "$inc": {"attempts": 1}},
-            sort=[("run_at", ASCENDING), ("_id", ASCENDING)], return_document=ReturnDocument.AFTER,
-        )
-        return _from_doc(doc) if doc else None
+            sort=[("run_at", ASCENDING), ("_id", ASCENDING)])
 
     async def lapsed(self, *, kinds: list[str], now: datetime, limit: int = 20) -> list[Job]:
         """Running jobs whose holder stopped renewing (crashed, hung, cut off from the database)."""
@@ -121,8 +119,7 @@ class JobRepository(EntityRepository[Job]):
         query = self._held(job.id, owner)
         if lapsed:
             query["lease_until"] = job.lease_until
-        doc = await self.collection.find_one_and_update(query, {"$set": fields}, return_document=ReturnDocument.AFTER)
-        return _from_doc(doc) if doc else None
+        return await self.update_entity(query, {"$set": fields})
 
     async def claim_effect(self, job_id: str) -> bool:
         """True once per job (until `release_effect`): its outside effect may happen now."""
@@ -149,8 +146,7 @@ class JobRepository(EntityRepository[Job]):
         return _from_doc(doc)
 
     async def get_by_key(self, key: str) -> Job | None:
-        doc = await self.collection.find_one({"key": key})
-        return _from_doc(doc) if doc else None
+        return await self.find_entity({"key": key})
 
     async def search(self, *, status: JobStatus | None = None, page: PageRequest = PageRequest()) -> Page[Job]:
         query: dict[str, Any] = {"status": status.value} if status else {}
@@ -161,10 +157,7 @@ class JobRepository(EntityRepository[Job]):
         oid = to_object_id(job_id)
         if oid is None:
             return None
-        doc = await self.collection.find_one_and_update(
+        return await self.update_entity(
             {"_id": oid, "status": JobStatus.FAILED.value},
             {"$set": {"status": JobStatus.QUEUED.value, "attempts": 0, "run_at": now, "finished_at": None,
-                      "updated_at": now}},
-            return_document=ReturnDocument.AFTER,
-        )
-        return _from_doc(doc) if doc else None
+                      "updated_at": now}})

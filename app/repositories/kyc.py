@@ -122,10 +122,6 @@ class KycCaseRepository(EntityRepository[KycCase]):
                 pass  # never created here (a new database), or dropped at an earlier start
         await self.db.drop_collection("kyc_queue")  # the old queue's counters; nothing when already gone
 
-    async def _update(self, query: dict[str, Any], update: dict[str, Any]) -> KycCase | None:
-        doc = await self.collection.find_one_and_update(query, update, return_document=ReturnDocument.AFTER)
-        return _from_doc(doc) if doc else None
-
     # --- reading ---------------------------------------------------------------------------
 
     async def latest_for_user(self, user_id: str) -> KycCase | None:
@@ -214,20 +210,19 @@ class KycCaseRepository(EntityRepository[KycCase]):
         return case, replaced
 
     async def set_selfie(self, case_id: str, user_id: str, selfie: Selfie, now: datetime) -> KycCase | None:
-        return await self._update(self._open(case_id, user_id), {"$set": {"selfie": asdict(selfie), "updated_at": now}})
+        return await self.update_entity(self._open(case_id, user_id), {"$set": {"selfie": asdict(selfie), "updated_at": now}})
 
     async def set_corrections(self, case_id: str, user_id: str, document_id: str, corrections: dict[str, Any],
                               now: datetime) -> KycCase | None:
         query = {**self._open(case_id, user_id), "documents.id": document_id}
-        doc = await self.collection.find_one_and_update(
+        return await self.update_entity(
             query, {"$set": {"documents.$[d].corrections": corrections, "updated_at": now}},
-            array_filters=[{"d.id": document_id}], return_document=ReturnDocument.AFTER)
-        return _from_doc(doc) if doc else None
+            array_filters=[{"d.id": document_id}])
 
     # --- transitions -----------------------------------------------------------------------
 
     async def submit(self, case_id: str, user_id: str, applicant: dict[str, Any], now: datetime) -> KycCase | None:
-        return await self._update(self._open(case_id, user_id), {"$set": {
+        return await self.update_entity(self._open(case_id, user_id), {"$set": {
             "status": CaseStatus.SUBMITTED.value, "checks_state": ChecksState.RUNNING.value, "submitted_at": now,
             "updated_at": now, "applicant": applicant, "risk_rank": UNASSESSED,
         }})
@@ -235,7 +230,7 @@ class KycCaseRepository(EntityRepository[KycCase]):
     async def record_checks(self, case_id: str, checks: list[Check], assessment: Assessment,
                             now: datetime) -> KycCase | None:
         """Written once: a retried job finds the checks already DONE and changes nothing."""
-        return await self._update(
+        return await self.update_entity(
             {"_id": to_object_id(case_id), "status": CaseStatus.SUBMITTED.value,
              "checks_state": ChecksState.RUNNING.value},
             {"$set": {"checks": [c.as_dict() for c in checks], "overall_score": assessment.overall_score,
@@ -246,18 +241,18 @@ class KycCaseRepository(EntityRepository[KycCase]):
 
     async def claim(self, case_id: str, claim: Claim) -> KycCase | None:
         """Take (or extend) a submitted case for `claim.by`, unless another auditor's claim is live."""
-        return await self._update(
+        return await self.update_entity(
             {"_id": to_object_id(case_id), "status": CaseStatus.SUBMITTED.value,
              "$or": _unclaimed_or_held_by(claim.by, claim.at)},
             {"$set": {"claim": asdict(claim)}})
 
     async def release(self, case_id: str, auditor_id: str) -> KycCase | None:
-        return await self._update({"_id": to_object_id(case_id), "claim.by": auditor_id}, {"$set": {"claim": None}})
+        return await self.update_entity({"_id": to_object_id(case_id), "claim.by": auditor_id}, {"$set": {"claim": None}})
 
     async def approve_first(self, case_id: str, approval: FirstApproval, now: datetime) -> KycCase | None:
         """Four eyes: the first approval, once, on a case its approver may decide; their claim ends with
         it, so that another auditor can take the case for the second."""
-        return await self._update(
+        return await self.update_entity(
             {"_id": to_object_id(case_id), "status": CaseStatus.SUBMITTED.value, "checks_state": ChecksState.DONE.value,
              "first_approval": None, "$or": _unclaimed_or_held_by(approval.by, now)},
             {"$set": {"first_approval": asdict(approval), "claim": None, "updated_at": now}})
@@ -271,6 +266,6 @@ class KycCaseRepository(EntityRepository[KycCase]):
             query["$or"] = _unclaimed_or_held_by(decision.by, now)
         if decision.approved:  # four eyes: never the second approval by the first approver
             query["first_approval.by"] = {"$ne": decision.by}
-        return await self._update(
+        return await self.update_entity(
             query,
             {"$set": {"status": status.value, "decision": asdict(decision), "updated_at": now}})

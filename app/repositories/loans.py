@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
 from app.domain.loan_schedule import KeyFactStatement, RepaymentFrequency
@@ -159,10 +159,8 @@ class LoanRepository(EntityRepository[Loan]):
         if added:
             update["$push"] = {"history": {"$each": [_change(h) for h in added]}}
             update["$set"].update({_ENTERED[h.status]: h.at for h in added if h.status in _ENTERED})
-        doc = await self.collection.find_one_and_update(
-            {"_id": to_object_id(before.id), "status": before.status.value, "rev": before.rev}, update,
-            return_document=ReturnDocument.AFTER)
-        return _from_doc(doc) if doc else None
+        return await self.update_entity(
+            {"_id": to_object_id(before.id), "status": before.status.value, "rev": before.rev}, update)
 
     # --- reading ---------------------------------------------------------------------------
 

@@ -229,8 +229,7 @@ class UserRepository(EntityRepository[User]):
     async def get_by_identifier(self, identifier: str) -> User | None:
         """The account holding `identifier` (verified, or a pending account's primary); never one that
         only claims it as an unverified secondary."""
-        doc = await self.collection.find_one({identifier_kind(identifier): identifier})
-        return _from_doc(doc) if doc else None
+        return await self.find_entity({identifier_kind(identifier): identifier})
 
     async def identifier_held(self, identifier: str) -> bool:
         return await self.collection.count_documents({identifier_kind(identifier): identifier}, limit=1) > 0
@@ -281,10 +280,7 @@ class UserRepository(EntityRepository[User]):
         oid = to_object_id(user_id)
         if oid is None:
             return None
-        doc = await self.collection.find_one_and_update(
-            {"_id": oid, **(expect or {})}, {"$set": changes}, return_document=ReturnDocument.AFTER
-        )
-        return _from_doc(doc) if doc else None
+        return await self.update_entity({"_id": oid, **(expect or {})}, {"$set": changes})
 
     # --- named changes (services never build update documents) -----------------------------
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING
 
 from app.domain.pages import Page, PageRequest
 from app.domain.webhooks import DeliveryAttempt, SigningSecret, WebhookEndpoint
@@ -69,19 +69,16 @@ class WebhookEndpointRepository(EntityRepository[WebhookEndpoint]):
 
     async def disable(self, endpoint_id: str, now: datetime) -> WebhookEndpoint | None:
         """None unless it was enabled (an endpoint is disabled once: `disabled_at` stays the first time)."""
-        doc = await self.collection.find_one_and_update(
+        return await self.update_entity(
             {"_id": to_object_id(endpoint_id), "enabled": True},
-            {"$set": {"enabled": False, "disabled_at": now, "updated_at": now}}, return_document=ReturnDocument.AFTER)
-        return self.to_entity(doc) if doc else None
+            {"$set": {"enabled": False, "disabled_at": now, "updated_at": now}})
 
     async def replace_secrets(self, endpoint: WebhookEndpoint, secrets: tuple[SigningSecret, ...],
                               now: datetime) -> WebhookEndpoint | None:
         """Rotation, under the revision as read: of two racing rotations one wins, the other gets None."""
-        doc = await self.collection.find_one_and_update(
+        return await self.update_entity(
             {"_id": ObjectId(endpoint.id), "rev": endpoint.rev},
-            {"$set": {"secrets": self._secrets_doc(endpoint.id, secrets), "updated_at": now}, "$inc": {"rev": 1}},
-            return_document=ReturnDocument.AFTER)
-        return self.to_entity(doc) if doc else None
+            {"$set": {"secrets": self._secrets_doc(endpoint.id, secrets), "updated_at": now}, "$inc": {"rev": 1}})
 
 
 def _attempt_from_doc(doc: dict[str, Any]) -> DeliveryAttempt:
