@@ -105,9 +105,7 @@ def classify(page: Page) -> tuple[str, str | None]:
 
 
 def _aadhaar_side(t: str) -> str:
-    if "ADDRESS" in t or "पता" in t:
-        return "back"
-    return "front"
+    return "back" if "ADDRESS" in t or "पता" in t else "front"
 
 
 # Every format a sensitive number can take, whatever type the caller declared or the
