@@ -106,8 +106,7 @@ def _eval(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from app.ml import models
-    from tools import evaluation
+    from app.ml import evaluation, models
 
     settings = get_settings()
     path = Path(args.path)

@@ -1,5 +1,4 @@
-"""`kycflow eval faces|ocr|liveness PATH`: accuracy of the real models on labelled data (offline
-tooling over a dataset, not part of the service, hence outside `app/`).
+"""`kycflow eval faces|ocr|liveness PATH`: accuracy of the real models on labelled data.
 
 Each evaluator reads a CSV (or a folder holding the usual one), resolves image paths
 relative to the CSV's folder or its parent, runs the same model classes the service
