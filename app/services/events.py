@@ -52,8 +52,8 @@ class EventService:
         Live viewers: the customer, plus staff for the review-queue events (`STAFF_EVENTS`)."""
         event = Event(id=new_event_id(), type=EventType(event_type), user_id=user_id, data=safe_payload(data),
                       created_at=self.clock.now(), audiences=audiences_for(EventType(event_type), user_id))
+        await (tx.events if tx else self.repo).add(event)  # first: a fan-out job never finds its event missing
         await self.jobs.enqueue(WEBHOOK_FANOUT_JOB, f"{WEBHOOK_FANOUT_JOB}:{event.id}", {"event_id": event.id}, tx=tx)
-        await (tx.events if tx else self.repo).add(event)
         return event
 
     async def get(self, event_id: str) -> Event | None:

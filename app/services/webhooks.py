@@ -35,7 +35,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -74,7 +74,6 @@ from app.services.jobs import JobService
 log = logging.getLogger("kycflow.webhooks")
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 MAX_ERROR_CHARS = 300
-FANOUT_WAIT_SECONDS = 60
 RESOLVE_TIMEOUT_SECONDS = 5.0
 
 
@@ -223,11 +222,7 @@ class WebhookService:
 
     async def _fanout_job(self, job: Job) -> None:
         event = await self.events.get(job.payload["event_id"])
-        if event is None:
-            # Without transactions the job is written first: the event may follow in a moment, or
-            # never (the change failed or the process died): wait a minute for it, then let it go.
-            if self.clock.now() - job.created_at < timedelta(seconds=FANOUT_WAIT_SECONDS):
-                raise WebhookDeliveryError("the event is not written yet")
+        if event is None:  # past EVENTS_RETENTION_DAYS: the job commits with its event, so never before
             return
         for endpoint in await self.endpoints.subscribed(event.type.value, created_by=event.created_at):
             await self.jobs.enqueue(WEBHOOK_DELIVERY_JOB, f"{WEBHOOK_DELIVERY_JOB}:{event.id}:{endpoint.id}",
