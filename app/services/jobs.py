@@ -6,17 +6,11 @@ after an error, a timeout or a lapsed lease (a crashed or cut-off worker), and `
 after `JOB_MAX_ATTEMPTS`, where admins see it (`GET /admin/jobs?status=failed`) and may
 retry it. Workers run in the API process (`JOB_WORKERS`) or alone (`kycflow worker`).
 
-**Lanes.** A kind registered with a `lane` is claimed only by that lane's own workers
-(`JobSettings.lanes`), started beside the main ones in every process that runs jobs: webhook
-deliveries wait on other people's servers (`WEBHOOK_DELIVERY_WORKERS`), so a slow receiver holds
-a delivery worker, never one of the `JOB_WORKERS` that run KYC checks. Lanes only filter what a
-worker claims; claims and leases stay in the database, so any number of processes share a lane.
+**Lanes** (see `register`) only filter what a worker claims; claims and leases stay in the database,
+so any number of processes share a lane.
 
 **Same step as the state change.** A job is queued in the unit of work of the change that needs
-it (`enqueue(..., tx=tx)`, see `app/repositories/transactions.py`): the job and the change commit
-together or not at all, and the workers are woken after the commit. Multi-document transactions
-need a replica set or mongos (production MongoDB, Atlas, the embedded SecantusDB); the service
-refuses to start on a standalone mongod.
+it (`enqueue(..., tx=tx)`): both commit or neither does, and the workers are woken after the commit.
 
 **The handler contract** (`register(kind, handler)`; `handler(job)` is awaited):
 - *Idempotent.* A job may run more than once: a lease can lapse while a slow handler still
