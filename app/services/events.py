@@ -56,9 +56,6 @@ class EventService:
         await self.jobs.enqueue(WEBHOOK_FANOUT_JOB, f"{WEBHOOK_FANOUT_JOB}:{event.id}", {"event_id": event.id}, tx=tx)
         return event
 
-    async def get(self, event_id: str) -> Event | None:
-        return await self.repo.get(event_id)
-
     @staticmethod
     def audiences_of(user: User) -> frozenset[str]:
         return viewer_audiences(user.id, staff=user.can(STAFF_PERMISSION))
