@@ -144,17 +144,13 @@ class LoanService:
         422 with every reason when not eligible, 409 when this product is already open."""
         if user.kyc_status != KycStatus.APPROVED:
             raise KycNotApproved()
-        loan = await self._open(user, product_id, amount, tenure_months, purpose, LoanStatus.APPLIED,
-                                LoanOrigin.APPLICATION, by=user.id, notice=lambda loan: (
+        return await self._open(user, product_id, amount, tenure_months, purpose, LoanStatus.APPLIED,
+                                LoanOrigin.APPLICATION, by=user, client=client, notice=lambda loan: (
             "We received your loan application", [
                 f"Your application for {_money(loan.amount)} ({loan.product.name}, {loan.tenure_months} months) "
                 f"is received: reference {loan.id}.",
                 f"Instalment {_money(loan.emi)} ({loan.frequency.value}); APR {loan.kfs.apr} %.",
                 "We will write again once it is reviewed."]))
-        await self.audit.record(AuditAction.LOAN_APPLIED, user_id=user.id, actor=user, client=client,
-                                loan_id=loan.id, product_id=loan.product_id, amount=str(loan.amount),
-                                tenure_months=loan.tenure_months)
-        return loan
 
     async def open_direct(self, admin: User, *, user_id: str, product_id: str, amount: Decimal,
                           tenure_months: int, purpose: str, client: ClientInfo) -> Loan:
@@ -164,18 +160,14 @@ class LoanService:
             raise UserNotFound("The customer does not exist.")
         if user.kyc_status != KycStatus.APPROVED:
             raise KycNotApproved("The customer's KYC must be approved before a loan is opened.")
-        loan = await self._open(user, product_id, amount, tenure_months, purpose, LoanStatus.APPROVED,
-                                LoanOrigin.DIRECT, by=admin.id, notice=lambda loan: ("A loan was opened for you", [
+        return await self._open(user, product_id, amount, tenure_months, purpose, LoanStatus.APPROVED,
+                                LoanOrigin.DIRECT, by=admin, client=client, notice=lambda loan: ("A loan was opened for you", [
             f"A loan of {_money(loan.amount)} ({loan.product.name}, {loan.tenure_months} months) is approved "
             f"for you: reference {loan.id}.",
             f"Instalment {_money(loan.emi)} ({loan.frequency.value}); APR {loan.kfs.apr} %."]))
-        await self.audit.record(AuditAction.LOAN_OPENED, user_id=user.id, actor=admin, client=client,
-                                loan_id=loan.id, product_id=loan.product_id, amount=str(loan.amount),
-                                tenure_months=loan.tenure_months)
-        return loan
 
     async def _open(self, user: User, product_id: str, amount: Decimal, tenure_months: int, purpose: str,
-                    status: LoanStatus, origin: LoanOrigin, *, by: str, notice: Notice) -> Loan:
+                    status: LoanStatus, origin: LoanOrigin, *, by: User, client: ClientInfo, notice: Notice) -> Loan:
         amount = money(amount, strict=True)
         product = await self.catalogue.product(product_id)
         opened = EventType.LOAN_APPLIED if status == LoanStatus.APPLIED else EventType.LOAN_APPROVED
@@ -185,10 +177,15 @@ class LoanService:
             result = check_eligibility(product, applicant_of(user, await self._book(tx, user.id), self.today()),
                                        self.today(), amount, tenure_months)
             loan = Loan.open(product, user_id=user.id, amount=ensure_eligible(result).amount,
-                             tenure_months=tenure_months, purpose=purpose, status=status, origin=origin, by=by,
+                             tenure_months=tenure_months, purpose=purpose, status=status, origin=origin, by=by.id,
                              now=self.clock.now())
             stored = await tx.loans.add(loan)
             await self._publish(tx, opened, stored, user, notice)
+            # In the same transaction: a loan never stands without its entry.
+            await self.audit.record(AuditAction.LOAN_APPLIED if status == LoanStatus.APPLIED else AuditAction.LOAN_OPENED,
+                                    user_id=user.id, actor=by, client=client, tx=tx, loan_id=stored.id,
+                                    product_id=stored.product_id, amount=str(stored.amount),
+                                    tenure_months=stored.tenure_months)
             return stored
 
         return await self.transactions.run(step)

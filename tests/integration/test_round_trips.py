@@ -85,7 +85,7 @@ ROUTES: dict[tuple[str, str], tuple[int, str]] = {
     ("POST", "/eligibility/check"): (3, "principal, product, open loans"),
     ("POST", "/eligibility/calculate-emi"): (0, "arithmetic only"),
     ("POST", "/loans/apply"): (10, "principal, product; book version, open loans, loan, notice job, event job + "
-                                   "event (commit); audit"),
+                                   "event, audit (commit)"),
     ("GET", "/loans/my-loans"): (3, "principal, page, total"),
     ("GET", "/loans/my-loans/{loan_id}"): (3, "principal, loan, repayments"),
     ("POST", "/loans/my-loans/{loan_id}/repayments"): (9, "principal, loan; loan, repayment, notice job, event "
@@ -95,7 +95,7 @@ ROUTES: dict[tuple[str, str], tuple[int, str]] = {
     ("GET", "/admin/loans"): (3, "principal, page, total"),
     ("GET", "/admin/loans/{loan_id}"): (3, "principal, loan, repayments"),
     ("POST", "/admin/loans"): (11, "principal, customer, product; book version, open loans, loan, notice job, "
-                                   "event job + event (commit); audit"),
+                                   "event job + event, audit (commit)"),
     ("POST", "/admin/loans/{loan_id}/approve"): (11, "principal, loan, customer; book version, open loans, "
                                                      "transition, notice job, event job + event (commit); audit"),
     ("POST", "/admin/loans/{loan_id}/reject"): (9, "principal, loan, customer; transition, notice job, event job + "
