@@ -108,10 +108,6 @@ class Container:
         except Exception as exc:  # any driver failure means "not usable", never a 500
             return {"ok": False, "error": type(exc).__name__}
 
-    def model_status(self) -> dict[str, dict[str, Any]]:
-        """Each verification model's state, for /health."""
-        return self.ml.status()
-
     async def metrics_figures(self) -> dict[Any, dict[tuple[str, ...], int]]:
         """Cases, loans and the jobs not done, by status, for /metrics: one index scan each
         (every collection has a status-first index), read at scrape time; 0 for an empty status."""

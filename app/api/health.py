@@ -48,7 +48,7 @@ router = APIRouter(tags=["Health"], route_class=ExactJsonRoute)
 async def health(c: ContainerDep) -> Any:
     """200 when the database and every model are usable, else 503 with `status: degraded`."""
     database = await c.database_status()
-    models = c.model_status()
+    models = c.ml.status()
     ok = database["ok"] and _models_ok(c, models)
     body = HealthOut(
         status="healthy" if ok else "degraded", version=__version__, database=database,
@@ -90,7 +90,7 @@ async def ready(c: ContainerDep) -> Any:
         database = (await asyncio.wait_for(c.database_status(), 2))["ok"]
     except TimeoutError:
         database = False
-    checks = {"database": database, "models": _models_ok(c, c.model_status()),
+    checks = {"database": database, "models": _models_ok(c, c.ml.status()),
               "jobs": c.settings.job_workers == 0 or c.jobs.running}
     failing = [part for part, ok in checks.items() if not ok]
     if failing:

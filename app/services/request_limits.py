@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from app.domain.rate_limits import RateLimit, RouteGroup, TooManyConcurrent
 from app.repositories.rate_counters import RateCounterRepository
@@ -93,8 +93,7 @@ class RequestLimiter:
             lease = self._new_lease(key, start, start + limit.seconds, now)
         lease.counted = max(lease.counted, count)
         if granted == 0:
-            return WindowQuota(limit=limit.count, remaining=-1, reset_at=start + limit.seconds,
-                               retry_after=max(1, int(start + limit.seconds - now + 0.999)))
+            return replace(self._quota(limit, lease, now), remaining=-1)
         lease.unused += granted - 1
         return self._quota(limit, lease, now)
 

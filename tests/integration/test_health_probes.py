@@ -85,10 +85,10 @@ async def test_not_ready_while_the_models_load_and_when_one_fails(mongo_uri, tmp
         assert (await client.get("/health/live")).status_code == 200
         loading.set()
         for _ in range(100):  # the preload finishes: the broken model keeps it not ready
-            if app.state.container.model_status()["face_matcher"]["loaded"]:
+            if app.state.container.ml.status()["face_matcher"]["loaded"]:
                 break
             await asyncio.sleep(0.02)
-        assert app.state.container.model_status()["face_matcher"]["loaded"]
+        assert app.state.container.ml.status()["face_matcher"]["loaded"]
         r = await client.get("/health/ready")
         assert r.status_code == 503 and [e["loc"] for e in r.json()["errors"]] == [["checks", "models"]]
         # /health keeps its own answer beside the probes
