@@ -12,9 +12,6 @@ A head must also arrive in time: `head_timeout` seconds from the connection's st
 first byte after an answer, on a kept-alive connection) to its blank line, else the connection is
 closed. uvicorn only times an idle connection, and any byte resets that, so a client sending one
 short field every few seconds (slowloris) held its connection, and 64 KB of buffer, forever.
-
-(Until this round the protocol was uvicorn's h11 one with the same limits: h11 parses in Python, and
-cost a loan's detail about 0.4 ms of the server's ~3.7 ms CPU a request, measured.)
 """
 
 from __future__ import annotations
