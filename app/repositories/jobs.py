@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING
 
 from app.domain.jobs import Job, JobStatus
 from app.domain.pages import Page, PageRequest
@@ -53,17 +53,13 @@ class JobRepository(EntityRepository[Job]):
         than an insert: a duplicate key error would abort the caller's transaction. One round trip:
         the job comes back with the `_id` chosen here only when this call created it."""
         oid = ObjectId()
-        doc = await self.collection.find_one_and_update(
-            {"key": key},
-            {"$setOnInsert": {
-                "_id": oid, "key": key, "kind": kind, "payload": payload, "status": JobStatus.QUEUED.value,
-                "attempts": 0, "max_attempts": max_attempts, "run_at": run_at, "created_at": now, "updated_at": now,
-                "lease_owner": None, "lease_until": None, "last_error": None, "finished_at": None,
-            }},
-            upsert=True, return_document=ReturnDocument.AFTER,
-        )
-        assert doc is not None
-        return _from_doc(doc), doc["_id"] == oid
+        job = await self.update_entity({"key": key}, {"$setOnInsert": {
+            "_id": oid, "key": key, "kind": kind, "payload": payload, "status": JobStatus.QUEUED.value,
+            "attempts": 0, "max_attempts": max_attempts, "run_at": run_at, "created_at": now, "updated_at": now,
+            "lease_owner": None, "lease_until": None, "last_error": None, "finished_at": None,
+        }}, upsert=True)
+        assert job is not None
+        return job, job.id == str(oid)
 
     # --- the worker's side --------------------------------------------------------------
 
@@ -111,11 +107,8 @@ class JobRepository(EntityRepository[Job]):
         fields: dict[str, Any] = {
             "status": (JobStatus.FAILED if final else JobStatus.QUEUED).value, "lease_owner": None,
             "lease_until": None, "last_error": error[:MAX_ERROR_CHARS], "updated_at": now,
+            **({"finished_at": now} if final else {"run_at": retry_at}),
         }
-        if final:
-            fields["finished_at"] = now
-        else:
-            fields["run_at"] = retry_at
         query = self._held(job.id, owner)
         if lapsed:
             query["lease_until"] = job.lease_until
