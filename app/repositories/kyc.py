@@ -91,10 +91,6 @@ def _from_doc(doc: dict[str, Any]) -> KycCase:
     )
 
 
-def _document_doc(d: CaseDocument) -> dict[str, Any]:
-    return asdict(d)
-
-
 def _unclaimed_or_held_by(auditor_id: str, now: datetime) -> list[dict[str, Any]]:
     return [{"claim": None}, {"claim.by": auditor_id}, {"claim.until": {"$lte": now}}]
 
@@ -166,19 +162,19 @@ class KycCaseRepository(EntityRepository[KycCase]):
 
     async def open_case(self, user_id: str, now: datetime) -> KycCase:
         """The customer's open case, created on first use (one per customer, even under a race)."""
-        existing = await self.collection.find_one({"user_id": user_id, "status": CaseStatus.OPEN.value})
-        if existing:
-            return _from_doc(existing)
+        mine = {"user_id": user_id, "status": CaseStatus.OPEN.value}
+        if existing := await self.find_entity(mine):
+            return existing
         doc = {"_id": ObjectId(), "user_id": user_id, "status": CaseStatus.OPEN.value,
                "checks_state": ChecksState.NOT_STARTED.value, "created_at": now, "updated_at": now,
                "documents": [], "selfie": None, "checks": []}
         try:
             await self.collection.insert_one(doc)
             return _from_doc(doc)
-        except DuplicateKeyError:
-            again = await self.collection.find_one({"user_id": user_id, "status": CaseStatus.OPEN.value})
+        except DuplicateKeyError:  # another request created it a moment ago
+            again = await self.find_entity(mine)
             assert again is not None
-            return _from_doc(again)
+            return again
 
     def _open(self, case_id: str, user_id: str) -> dict[str, Any]:
         return {"_id": to_object_id(case_id), "user_id": user_id, "status": CaseStatus.OPEN.value}
@@ -198,7 +194,7 @@ class KycCaseRepository(EntityRepository[KycCase]):
         before = await self.collection.find_one_and_update(
             self._open(case_id, user_id),
             # $literal: what OCR read is data, never an expression (a field value may start with "$").
-            [{"$set": {"documents": {"$concatArrays": [kept, [{"$literal": _document_doc(document)}]]},
+            [{"$set": {"documents": {"$concatArrays": [kept, [{"$literal": asdict(document)}]]},
                        "updated_at": now}}],
             return_document=ReturnDocument.BEFORE)
         if before is None:
@@ -266,6 +262,5 @@ class KycCaseRepository(EntityRepository[KycCase]):
             query["$or"] = _unclaimed_or_held_by(decision.by, now)
         if decision.approved:  # four eyes: never the second approval by the first approver
             query["first_approval.by"] = {"$ne": decision.by}
-        return await self.update_entity(
-            query,
-            {"$set": {"status": status.value, "decision": asdict(decision), "updated_at": now}})
+        return await self.update_entity(query, {"$set": {"status": status.value, "decision": asdict(decision),
+                                                          "updated_at": now}})
