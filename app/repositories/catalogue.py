@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
 from app.domain.catalogue import Bank, BankExists, ProductExists
@@ -105,12 +105,9 @@ class LoanProductRepository(EntityRepository[LoanProduct]):
         if oid is None:
             return None
         try:
-            doc = await self.collection.find_one_and_update(
-                {"_id": oid}, {"$set": {**product_to_doc(product), "updated_at": now}},
-                return_document=ReturnDocument.AFTER)
+            return await self.update_entity({"_id": oid}, {"$set": {**product_to_doc(product), "updated_at": now}})
         except DuplicateKeyError:
             raise ProductExists(f"This bank already has a product named {product.name!r}.") from None
-        return product_from_doc(doc) if doc else None
 
 
     async def find(self, *, bank_id: str | None = None, name: str | None = None) -> LoanProduct | None:

@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
 from app.domain.errors import Conflict
@@ -246,12 +246,11 @@ class UserRepository(EntityRepository[User]):
             update["$set"]["status"] = UserStatus.ACTIVE.value
             query["status"] = UserStatus.PENDING_VERIFICATION.value
         try:
-            doc = await self.collection.find_one_and_update(query, update, return_document=ReturnDocument.AFTER)
+            return await self.update_entity(query, update)
         except DuplicateKeyError as exc:
             await self.collection.update_one({"_id": to_object_id(user.id)}, {"$unset": {f"unverified_{kind}": ""}})
             raise Conflict("This email or phone already belongs to another account.",
                            code="identifier_taken") from exc
-        return _from_doc(doc) if doc else None
 
     async def drop_claims(self, identifier: str, *, winner_id: str) -> list[str]:
         """`identifier` was verified by `winner_id`: drop every other account's unverified claim to it.

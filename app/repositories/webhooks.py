@@ -123,8 +123,7 @@ class WebhookAttemptRepository(EntityRepository[DeliveryAttempt]):
 
     async def of_endpoint(self, endpoint_id: str, attempt_id: str) -> DeliveryAttempt | None:
         oid = to_object_id(attempt_id)
-        doc = await self.collection.find_one({"_id": oid, "endpoint_id": endpoint_id}) if oid else None
-        return _attempt_from_doc(doc) if doc else None
+        return await self.find_entity({"_id": oid, "endpoint_id": endpoint_id}) if oid else None
 
     async def for_endpoint(self, endpoint_id: str, *, page: PageRequest) -> Page[DeliveryAttempt]:
         return await self.paginate({"endpoint_id": endpoint_id}, sort=[("at", DESCENDING), ("_id", DESCENDING)],
