@@ -35,7 +35,7 @@ from app.domain.loans import (
 )
 from app.domain.money import ZERO
 from app.domain.pages import Page, PageRequest
-from app.repositories.base import EntityRepository, guarded, to_object_id
+from app.repositories.base import EntityRepository, given, guarded, to_object_id
 from app.repositories.catalogue import product_from_doc, product_to_doc
 from app.repositories.codecs import date_from_db, date_to_db, from_db
 
@@ -167,17 +167,9 @@ class LoanRepository(EntityRepository[Loan]):
     async def search(self, *, status: str | None = None, product_id: str | None = None, user_id: str | None = None,
                      page: PageRequest = PageRequest(), full: bool = False) -> Page[Loan]:
         """Newest first; `full` rebuilds each loan's schedule (lists show the stored figures)."""
-        query: dict[str, Any] = {}
-        for name, value in (("status", status), ("product_id", product_id), ("user_id", user_id)):
-            if value:
-                query[name] = value
-
-        async def run() -> list[dict[str, Any]]:
-            cursor = self.collection.find(query).sort([("created_at", DESCENDING), ("_id", DESCENDING)])
-            cursor = cursor.skip(page.skip).limit(page.page_size)
-            return [doc async for doc in cursor]
-
-        docs = await guarded(run, read=True)
+        query = given({"status": status, "product_id": product_id, "user_id": user_id})
+        docs = await self.find_many(query, sort=[("created_at", DESCENDING), ("_id", DESCENDING)], skip=page.skip,
+                                    limit=page.page_size)
         return Page([_from_doc(d, full=full) for d in docs], await self.count(query), page.page, page.page_size)
 
     async def open_loans(self, user_id: str) -> list[OpenInstalment]:
