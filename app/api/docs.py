@@ -39,12 +39,41 @@ def _envelope_for_422(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+# OpenAPI links: which operations take the id that a create (or a transition) answers with, so a client
+# and schemathesis' stateful tests can follow create -> read -> transition. operationId: (status, the
+# id's field in the body, the path parameter (or `body/` and the request body's field) it fills, the
+# operations it leads to).
+_LINKS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
+    "add_bank": ("201", "id", "body/bank_id", ("add_product",)),
+    "apply": ("201", "loan_id", "loan_id", ("my_loan", "admin_loan", "approve", "reject")),
+    "open_loan": ("201", "loan_id", "loan_id", ("admin_loan", "approve", "reject", "disburse")),
+    "approve": ("200", "loan_id", "loan_id", ("admin_loan", "disburse")),
+    "add_product": ("201", "id", "product_id", ("product", "update_product")),
+    "create_webhook": ("201", "id", "webhook_id", ("get_webhook", "rotate_webhook_secret", "list_webhook_attempts",
+                                                    "disable_webhook")),
+    "create": ("201", "id", "key_id", ("revoke",)),
+    "create_staff": ("201", "id", "user_id", ("get_user", "set_status")),
+}
+
+
+def _add_links(schema: dict[str, Any]) -> dict[str, Any]:
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            if (link := _LINKS.get(operation.get("operationId", ""))) is not None:
+                status, field, parameter, targets = link
+                value = f"$response.body#/{field}"
+                fills = ({"requestBody": {parameter.removeprefix("body/"): value}} if parameter.startswith("body/")
+                         else {"parameters": {parameter: value}})
+                operation["responses"][status]["links"] = {target: {"operationId": target, **fills} for target in targets}
+    return schema
+
+
 def install_docs(app: FastAPI) -> None:
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = _envelope_for_422(build())
+            app.openapi_schema = _add_links(_envelope_for_422(build()))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
