@@ -7,7 +7,7 @@ from typing import Any
 
 from app.domain.audit import AuditEntry
 from app.domain.pages import Page, PageRequest
-from app.repositories.base import EntityRepository
+from app.repositories.base import EntityRepository, given
 
 
 def _from_doc(doc: dict[str, Any]) -> AuditEntry:
@@ -44,10 +44,8 @@ class UserLogRepository(EntityRepository[AuditEntry]):
         self, *, user_id: str | None = None, actor_id: str | None = None, action: str | None = None,
         since: datetime | None = None, until: datetime | None = None, page: PageRequest = PageRequest(),
     ) -> Page[AuditEntry]:
-        query: dict[str, Any] = {}
-        for key, value in (("user_id", user_id), ("actor_id", actor_id), ("action", action)):
-            if value:
-                query[key] = value
+        # `or None`: an empty `?action=` filters nothing
+        query = given({"user_id": user_id or None, "actor_id": actor_id or None, "action": action or None})
         if since or until:
             query["timestamp"] = {**({"$gte": since} if since else {}), **({"$lte": until} if until else {})}
         return await self.paginate(query, sort=[("timestamp", -1), ("_id", -1)], page=page)
