@@ -34,7 +34,7 @@ import httptools
 import httpx
 
 from bench.events import _viewer
-from bench.load import SELECTION, Result, _Reply, _wire
+from bench.load import SELECTION, Result, _wire, send
 from bench.ml import Inputs
 from bench.server import BenchServer, _kycflow
 
@@ -77,18 +77,6 @@ def _customers(server: BenchServer) -> tuple[list[str], str]:
     return tokens, products.json()["items"][0]["id"]
 
 
-async def _send(conn: tuple[asyncio.StreamReader, asyncio.StreamWriter], data: bytes) -> int:
-    reply = _Reply()
-    parser = httptools.HttpResponseParser(reply)
-    conn[1].write(data)
-    while not reply.done:
-        chunk = await conn[0].read(65536)
-        if not chunk:
-            raise ConnectionError("server closed the connection")
-        parser.feed_data(chunk)
-    return int(parser.get_status_code())
-
-
 async def _user(host: str, port: int, mixes: list[dict[str, bytes]], seed: int, t0: float, stop: asyncio.Event,
                 out: Result, by_kind: dict[str, list[float]]) -> None:
     """One virtual user: a request, its answer, the next (no think time: a closed loop)."""
@@ -101,7 +89,7 @@ async def _user(host: str, port: int, mixes: list[dict[str, bytes]], seed: int, 
         try:
             async with asyncio.timeout(30):
                 conn = conn or await asyncio.open_connection(host, port)
-                ok = await _send(conn, mix[kind]) == 200
+                ok = await send(conn, mix[kind]) == 200
         except (OSError, httptools.HttpParserError):
             ok, conn = False, None
         end = time.perf_counter()
@@ -122,7 +110,7 @@ async def _verify_once(host: str, port: int, data: bytes, window: tuple[float, f
         async with asyncio.timeout(60):
             reader, writer = await asyncio.open_connection(host, port)
             try:
-                ok = await _send((reader, writer), data) == 200
+                ok = await send((reader, writer), data) == 200
             finally:
                 writer.close()
     except (OSError, httptools.HttpParserError):

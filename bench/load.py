@@ -100,6 +100,19 @@ class _Reply:
         self.done = True
 
 
+async def send(conn: tuple[asyncio.StreamReader, asyncio.StreamWriter], data: bytes) -> int:
+    """One request on a kept-alive connection; its status once the whole answer is read."""
+    reply = _Reply()
+    parser = httptools.HttpResponseParser(reply)
+    conn[1].write(data)
+    while not reply.done:
+        chunk = await conn[0].read(65536)
+        if not chunk:
+            raise ConnectionError("server closed the connection")
+        parser.feed_data(chunk)
+    return int(parser.get_status_code())
+
+
 async def _drive(sc: Scenario, t0: float, stop: asyncio.Event, out: Result) -> None:
     """Run sc's workers until `stop`; record into `out` only requests started after t0 (warm-up end)."""
     data, url = _wire(sc.request), sc.request.url
@@ -116,15 +129,8 @@ async def _drive(sc: Scenario, t0: float, stop: asyncio.Event, out: Result) -> N
             try:
                 async with asyncio.timeout(30):
                     conn = conn or await asyncio.open_connection(url.host, url.port)
-                    reply = _Reply()
-                    parser = httptools.HttpResponseParser(reply)
-                    conn[1].write(data)
-                    while not reply.done:
-                        chunk = await conn[0].read(65536)
-                        if not chunk:
-                            raise ConnectionError("server closed the connection")
-                        parser.feed_data(chunk)
-                ok = parser.get_status_code() == sc.expect
+                    status = await send(conn, data)
+                ok = status == sc.expect
             except (OSError, httptools.HttpParserError):  # TimeoutError is an OSError
                 ok, conn = False, None
             end = time.perf_counter()
