@@ -80,6 +80,7 @@ def test_an_admin_approves_and_disburses_a_loan_and_retries_a_failed_job(book_se
     # Disburse it with the bank's payout reference (typed, then the button reached by keyboard).
     Select(driver.find_element(By.ID, "status")).select_by_visible_text("Approved")
     driver.find_element(By.ID, "apply-filters").click()
+    WebDriverWait(driver, WAIT).until(ec.url_contains("status=APPROVED"))
     payout = wait_for(driver, f"#payout-{server['loan_id']}")
     payout.send_keys("UTR20261206000042")
     shot(driver, artifacts, "12-admin-loans-approved")
@@ -104,6 +105,8 @@ def test_an_admin_approves_and_disburses_a_loan_and_retries_a_failed_job(book_se
     nav(driver, "Users")
     wait_for(driver, "#q").send_keys(server["borrower"])
     driver.find_element(By.ID, "find").click()
+    # The page before the search lists users too: wait for the answer to the search, not an old link.
+    WebDriverWait(driver, WAIT).until(ec.url_contains("q="))
     found = wait_for(driver, "#users a.open")
     shot(driver, artifacts, "15-admin-users")
     found.click()

@@ -19,6 +19,7 @@ from tests.e2e.test_console_browser import (  # noqa: F401 - fixtures used by na
 )
 
 try:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 except ImportError:  # pragma: no cover - skipped by pytestmark
@@ -69,7 +70,8 @@ def test_an_auditor_works_a_case_with_the_keyboard_alone(console_server, browser
     link.send_keys(Keys.ENTER)
     wait_for(driver, "#claim-button")
     tab_to(driver, by_id("claim-button")).send_keys(Keys.ENTER)
-    WebDriverWait(driver, WAIT).until(lambda d: "You hold this case" in d.find_element("id", "claim").text)
+    WebDriverWait(driver, WAIT, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda d: "You hold this case" in d.find_element("id", "claim").text)  # the old page may go mid-read
 
     # Reject: the radio and two reasons with Space, the messages typed, the form sent with Enter.
     tab_to(driver, lambda e: e.get_attribute("name") == "decision").send_keys(Keys.ARROW_DOWN)  # approve → reject
