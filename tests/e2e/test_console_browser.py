@@ -24,7 +24,7 @@ from tests.e2e.test_server_process import _env, start_server
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 try:
     from selenium import webdriver
-    from selenium.common.exceptions import TimeoutException
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
@@ -163,15 +163,18 @@ def test_an_auditor_reviews_and_rejects_a_case_in_the_browser(console_server, br
     # Claim the second case (to hold it against Neha), then open the first and claim it.
     driver.get(f"{server['base']}/console/kyc/{second['kyc_id']}")
     wait_for(driver, "#claim-button").click()
-    wait_for(driver, "#claim")
-    assert "You hold this case" in driver.find_element(By.ID, "claim").text
+    WebDriverWait(driver, WAIT, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda d: "You hold this case" in d.find_element(By.ID, "claim").text)
     driver.get(f"{server['base']}/console/kyc?risk_level=High")
     driver.find_element(By.CSS_SELECTOR, f"tr[data-kyc-id='{first['kyc_id']}'] a.open").click()
     wait_for(driver, "#claim-button").click()
-    WebDriverWait(driver, WAIT).until(lambda d: "You hold this case" in d.find_element(By.ID, "claim").text)
+    # The page before the claim goes while it is read: read the new one.
+    WebDriverWait(driver, WAIT, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda d: "You hold this case" in d.find_element(By.ID, "claim").text)
 
     # Both images and the selfie side by side, loaded through the console's file route; checks with thresholds.
-    WebDriverWait(driver, WAIT).until(lambda d: all(i["loaded"] for i in images_side_by_side(d)))
+    WebDriverWait(driver, WAIT, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda d: all(i["loaded"] for i in images_side_by_side(d)))
     images = images_side_by_side(driver)
     assert [i["alt"] for i in images] == ["Aadhaar (front)", "PAN card", "Selfie"]
     assert len({round(i["y"]) for i in images}) == 1 and images[0]["x"] < images[1]["x"] < images[2]["x"]

@@ -75,7 +75,8 @@ def test_an_auditor_works_a_case_with_the_keyboard_alone(console_server, browser
 
     # Reject: the radio and two reasons with Space, the messages typed, the form sent with Enter.
     tab_to(driver, lambda e: e.get_attribute("name") == "decision").send_keys(Keys.ARROW_DOWN)  # approve → reject
-    WebDriverWait(driver, WAIT).until(lambda d: d.find_element("id", "decision-reject").is_selected())
+    WebDriverWait(driver, WAIT, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda d: d.find_element("id", "decision-reject").is_selected())
     for reason in ("face_mismatch", "liveness_failed"):
         tab_to(driver, lambda e, r=reason: e.get_attribute("value") == r).send_keys(Keys.SPACE)
     tab_to(driver, by_id("internal_note")).send_keys("Keyboard review; ticket KB-7")
