@@ -65,3 +65,13 @@ async def test_the_claim_routes_are_documented_with_their_schema(api):
         assert {"401", "403", "404", "409"} <= set(item[method]["responses"])
     assert set(spec["components"]["schemas"]["ClaimOut"]["properties"]) == {"kyc_id", "held_by", "held_by_name",
                                                                            "held_until"}
+
+
+async def test_a_malformed_case_id_is_a_clear_4xx_and_claims_nothing(api_factory):
+    api = await api_factory(job_workers=0)
+    auditor = await api.staff("auditor")
+    for bad in ("not-an-id", "%7B%22%24gt%22%3A%22%22%7D", "0" * 25):
+        for method in ("POST", "DELETE"):
+            r = await api.client.request(method, f"/kyc/{bad}/claim", headers=bearer(auditor))
+            assert 400 <= r.status_code < 500 and "error_code" in r.json(), (bad, r.status_code, r.text)
+    assert await api.container.db["kyc_doc"].count_documents({"claim": {"$ne": None}}) == 0
