@@ -4,7 +4,6 @@ with the API's request models, under the permission that route requires."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable
 from typing import Annotated
 
@@ -50,10 +49,9 @@ async def loans(request: Request, staff: StaffDep, c: ContainerDep, status: str 
         return error_page(request, staff, 400, "That status is not one the loan book has.", (LOANS, "Back to loans"))
     found = await c.loans.search(status=status or None, product_id=None, user_id=None,
                                  page=PageRequest(number, PAGE_SIZE))
-    ids = list({loan.user_id for loan in found.items})  # the page's customers by name: one read each, at once
-    customers = dict(zip(ids, await asyncio.gather(*(c.users_repo.get(i) for i in ids)), strict=True))
+    names = await c.users_repo.names(list({loan.user_id for loan in found.items}))  # one read for the page
     return render(request, "admin_loans.html", {
-        "staff": staff, "loans": found.items, "names": {i: u.name for i, u in customers.items() if u},
+        "staff": staff, "loans": found.items, "names": names,
         "total": found.total, "status": status, "statuses": list(LoanStatus),
         "page": number, "pages": _pages(found.total), "notice": DONE.get(done),
         "can_disburse": staff.user.can("loans:disburse")})
