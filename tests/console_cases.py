@@ -57,7 +57,7 @@ async def submitted_case(c: Container, *, name: str = "Asha Rao", read_name: str
         doc = CaseDocument(id=uuid.uuid4().hex, type=kind, side=side, file_id=file_id, content_type="image/jpeg",
                            uploaded_at=now, fields=fields, confidence=0.91, validation={"number_valid": True},
                            number_masked="XXXX-XXXX-1234" if kind == "aadhaar" else "XXXXX1234X")
-        assert await c.kyc.cases.add_document(case.id, user.id, doc, now) is not None
+        assert await c.kyc.cases.replace_document(case.id, user.id, doc, now) is not None
         docs.append(doc)
     selfie_id = await c.files.put(picture("selfie", (60, 140, 80), (400, 480)), owner_id=user.id, case_id=case.id,
                                   content_type="image/jpeg")

@@ -54,7 +54,7 @@ async def get_financial(principal: PrincipalDep, users: UserServiceDep) -> Any:
             responses=error_responses(401, e.AccountSuspended, 422))
 async def put_financial(body: FinancialDetails, principal: PrincipalDep, users: UserServiceDep) -> Any:
     """Replaces the saved financial details."""
-    user = await users.set_financial_details(principal.user, cast(DomainFinancialDetails, body.model_dump()))
+    user = await users.set_details(principal.user, "financial_details", cast(DomainFinancialDetails, body.model_dump()))
     return user.financial_details
 
 
@@ -69,5 +69,6 @@ async def get_employment(principal: PrincipalDep, users: UserServiceDep) -> Any:
             responses=error_responses(401, e.AccountSuspended, 422))
 async def put_employment(body: EmploymentDetails, principal: PrincipalDep, users: UserServiceDep) -> Any:
     """Replaces the saved employment details."""
-    user = await users.set_employment_details(principal.user, cast(DomainEmploymentDetails, body.model_dump()))
+    user = await users.set_details(principal.user, "employment_details",
+                                   cast(DomainEmploymentDetails, body.model_dump()))
     return user.employment_details

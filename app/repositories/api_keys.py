@@ -22,9 +22,7 @@ def _from_doc(doc: dict[str, Any]) -> ApiKey:
 
 class ApiKeyRepository(EntityRepository[ApiKey]):
     collection_name = "api_keys"
-
-    def to_entity(self, doc: dict[str, Any]) -> ApiKey:
-        return _from_doc(doc)
+    to_entity = staticmethod(_from_doc)
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index("key_hash", unique=True)
@@ -55,7 +53,5 @@ class ApiKeyRepository(EntityRepository[ApiKey]):
         return await self.paginate({}, sort=[("created_at", -1), ("_id", -1)], page=page)
 
     async def revoke(self, key_id: str, now: datetime) -> ApiKey | None:
-        oid = to_object_id(key_id)
-        if oid is None:
-            return None
-        return await self.update_entity({"_id": oid, "revoked_at": None}, {"$set": {"revoked_at": now}})
+        return await self.update_entity({"_id": to_object_id(key_id), "revoked_at": None},
+                                        {"$set": {"revoked_at": now}})

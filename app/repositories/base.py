@@ -169,8 +169,8 @@ class EntityRepository(RepositoryBase, Generic[E]):
             return None
         return await self.find_entity({"_id": oid} if user_id is None else {"_id": oid, "user_id": user_id})
 
-    async def find_entity(self, query: dict[str, Any]) -> E | None:
-        doc = await self.collection.find_one(query)
+    async def find_entity(self, query: dict[str, Any], **options: Any) -> E | None:
+        doc = await self.collection.find_one(query, **options)
         return self.to_entity(doc) if doc else None
 
     async def update_entity(self, query: dict[str, Any], update: Any, **options: Any) -> E | None:

@@ -53,9 +53,7 @@ def _bank(doc: dict[str, Any]) -> Bank:
 
 class BankRepository(EntityRepository[Bank]):
     collection_name = "banks"
-
-    def to_entity(self, doc: dict[str, Any]) -> Bank:
-        return _bank(doc)
+    to_entity = staticmethod(_bank)
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index("code", unique=True)
@@ -82,9 +80,7 @@ class BankRepository(EntityRepository[Bank]):
 
 class LoanProductRepository(EntityRepository[LoanProduct]):
     collection_name = "loan_products"
-
-    def to_entity(self, doc: dict[str, Any]) -> LoanProduct:
-        return product_from_doc(doc)
+    to_entity = staticmethod(product_from_doc)
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index([("bank_id", ASCENDING), ("name", ASCENDING)], unique=True)
@@ -101,14 +97,11 @@ class LoanProductRepository(EntityRepository[LoanProduct]):
 
     async def replace(self, product_id: str, product: LoanProduct, now: datetime) -> LoanProduct | None:
         """New terms for a product; loans already opened keep the terms they were agreed on."""
-        oid = to_object_id(product_id)
-        if oid is None:
-            return None
         try:
-            return await self.update_entity({"_id": oid}, {"$set": {**product_to_doc(product), "updated_at": now}})
+            return await self.update_entity({"_id": to_object_id(product_id)},
+                                            {"$set": {**product_to_doc(product), "updated_at": now}})
         except DuplicateKeyError:
             raise ProductExists(f"This bank already has a product named {product.name!r}.") from None
-
 
     async def find(self, *, bank_id: str | None = None, name: str | None = None) -> LoanProduct | None:
         return await self.find_entity({"bank_id": bank_id, "name": name})

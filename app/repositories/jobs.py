@@ -32,6 +32,7 @@ def _from_doc(doc: dict[str, Any]) -> Job:
 
 class JobRepository(EntityRepository[Job]):
     collection_name = "jobs"
+    to_entity = staticmethod(_from_doc)
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index("key", unique=True)
@@ -135,22 +136,13 @@ class JobRepository(EntityRepository[Job]):
 
     # --- reading and admin --------------------------------------------------------------
 
-    def to_entity(self, doc: dict[str, Any]) -> Job:
-        return _from_doc(doc)
-
-    async def get_by_key(self, key: str) -> Job | None:
-        return await self.find_entity({"key": key})
-
     async def search(self, *, status: JobStatus | None = None, page: PageRequest = PageRequest()) -> Page[Job]:
         query: dict[str, Any] = {"status": status.value} if status else {}
         return await self.paginate(query, sort=[("updated_at", DESCENDING), ("_id", DESCENDING)], page=page)
 
     async def retry(self, job_id: str, *, now: datetime) -> Job | None:
         """A failed job back to the queue with a fresh set of attempts; None unless it was failed."""
-        oid = to_object_id(job_id)
-        if oid is None:
-            return None
         return await self.update_entity(
-            {"_id": oid, "status": JobStatus.FAILED.value},
+            {"_id": to_object_id(job_id), "status": JobStatus.FAILED.value},
             {"$set": {"status": JobStatus.QUEUED.value, "attempts": 0, "run_at": now, "finished_at": None,
                       "updated_at": now}})

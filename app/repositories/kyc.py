@@ -97,9 +97,7 @@ def _unclaimed_or_held_by(auditor_id: str, now: datetime) -> list[dict[str, Any]
 
 class KycCaseRepository(EntityRepository[KycCase]):
     collection_name = "kyc_doc"
-
-    def to_entity(self, doc: dict[str, Any]) -> KycCase:
-        return _from_doc(doc)
+    to_entity = staticmethod(_from_doc)
 
     async def ensure_indexes(self) -> None:
         # At most one open case per customer: two first uploads at once end in one case.
@@ -178,10 +176,6 @@ class KycCaseRepository(EntityRepository[KycCase]):
 
     def _open(self, case_id: str, user_id: str) -> dict[str, Any]:
         return {"_id": to_object_id(case_id), "user_id": user_id, "status": CaseStatus.OPEN.value}
-
-    async def add_document(self, case_id: str, user_id: str, document: CaseDocument, now: datetime) -> KycCase | None:
-        replaced = await self.replace_document(case_id, user_id, document, now)
-        return replaced[0] if replaced else None
 
     async def replace_document(self, case_id: str, user_id: str, document: CaseDocument,
                                now: datetime) -> tuple[KycCase, list[CaseDocument]] | None:

@@ -6,10 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pymongo import ReturnDocument
-
 from app.domain.otp import Otp, OtpPurpose
-from app.repositories.base import RepositoryBase, to_object_id
+from app.repositories.base import EntityRepository, to_object_id
 
 
 def _from_doc(doc: dict[str, Any]) -> Otp:
@@ -20,8 +18,9 @@ def _from_doc(doc: dict[str, Any]) -> Otp:
     )
 
 
-class OtpRepository(RepositoryBase):
+class OtpRepository(EntityRepository[Otp]):
     collection_name = "otp"
+    to_entity = staticmethod(_from_doc)
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index([("user_id", 1), ("purpose", 1)])
@@ -65,28 +64,19 @@ class OtpRepository(RepositoryBase):
             upsert=True,
         )
 
-    async def find(self, user_id: str, purpose: OtpPurpose) -> Otp | None:
-        doc = await self.collection.find_one({"user_id": user_id, "purpose": purpose.value})
-        return _from_doc(doc) if doc else None
-
     async def find_for(self, identifier: str, purpose: OtpPurpose, user_id: str | None = None) -> Otp | None:
         """The live code (or decoy) sent to `identifier`; `user_id` is required for `confirm`."""
-        doc = await self.collection.find_one(self._slot(user_id, purpose, identifier),
-                                             sort=[("created_at", -1), ("_id", -1)])
-        return _from_doc(doc) if doc else None
+        return await self.find_entity(self._slot(user_id, purpose, identifier),
+                                      sort=[("created_at", -1), ("_id", -1)])
 
     async def find_by_token(self, token_hash: str) -> Otp | None:
-        doc = await self.collection.find_one({"token_hash": token_hash, "purpose": OtpPurpose.LOGIN.value})
-        return _from_doc(doc) if doc else None
+        return await self.find_entity({"token_hash": token_hash, "purpose": OtpPurpose.LOGIN.value})
 
     async def claim_attempt(self, otp_id: str, max_attempts: int) -> Otp | None:
         """Take one try atomically (None when none are left), so parallel guesses can't
         all be compared against the code."""
-        doc = await self.collection.find_one_and_update(
-            {"_id": to_object_id(otp_id), "attempts": {"$lt": max_attempts}},
-            {"$inc": {"attempts": 1}}, return_document=ReturnDocument.AFTER,
-        )
-        return _from_doc(doc) if doc else None
+        return await self.update_entity({"_id": to_object_id(otp_id), "attempts": {"$lt": max_attempts}},
+                                        {"$inc": {"attempts": 1}})
 
     async def consume(self, otp_id: str) -> bool:
         """Delete the code; False when another request used it first."""

@@ -22,6 +22,7 @@ class UserLogRepository(EntityRepository[AuditEntry]):
     """Append-only: entries are added and read, never updated or deleted."""
 
     collection_name = "user_log"
+    to_entity = staticmethod(_from_doc)
 
     async def ensure_indexes(self) -> None:
         # Pages sort by `timestamp`, then `_id` (a stable order): both keys, or MongoDB sorts in memory.
@@ -29,9 +30,6 @@ class UserLogRepository(EntityRepository[AuditEntry]):
         await self.collection.create_index([("user_id", 1), ("timestamp", -1), ("_id", -1)])
         await self.collection.create_index([("actor_id", 1), ("timestamp", -1), ("_id", -1)])
         await self.collection.create_index([("action", 1), ("timestamp", -1), ("_id", -1)])
-
-    def to_entity(self, doc: dict[str, Any]) -> AuditEntry:
-        return _from_doc(doc)
 
     async def add(self, entry: AuditEntry) -> None:
         await self.collection.insert_one({

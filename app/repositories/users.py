@@ -82,6 +82,7 @@ class UserRepository(EntityRepository[User]):
     request needs both, and one document read is half the cost of two."""
 
     collection_name = "user"
+    to_entity = staticmethod(_from_doc)
 
     async def ensure_indexes(self) -> None:
         # Email and phone are each optional but unique when present.
@@ -135,9 +136,6 @@ class UserRepository(EntityRepository[User]):
         except DuplicateKeyError as exc:
             raise Conflict("An account with this email or phone already exists.", code="identifier_taken") from exc
         doc["_id"] = result.inserted_id
-        return _from_doc(doc)
-
-    def to_entity(self, doc: dict[str, Any]) -> User:
         return _from_doc(doc)
 
     async def claim_loan_book(self, user_id: str) -> None:
@@ -276,10 +274,7 @@ class UserRepository(EntityRepository[User]):
     async def _set(self, user_id: str, changes: dict[str, Any], *,
                    expect: dict[str, Any] | None = None) -> User | None:
         """Set fields atomically; `expect` adds conditions (compare-and-set)."""
-        oid = to_object_id(user_id)
-        if oid is None:
-            return None
-        return await self.update_entity({"_id": oid, **(expect or {})}, {"$set": changes})
+        return await self.update_entity({"_id": to_object_id(user_id), **(expect or {})}, {"$set": changes})
 
     # --- named changes (services never build update documents) -----------------------------
 
@@ -300,15 +295,10 @@ class UserRepository(EntityRepository[User]):
         expect = {"kyc_status": {"$nin": list(_IDENTITY_HELD)}} if identity_open else None
         return await self._set(user_id, changes, expect=expect)
 
-    async def save_financial_details(self, user_id: str, details: FinancialDetails, now: datetime, *,
-                                     queue_risk_at: datetime | None = None) -> User | None:
-        return await self._set(user_id, {"financial_details": dict(details), "updated_at": now,
-                                         **self._pending_risk(queue_risk_at)})
-
-    async def save_employment_details(self, user_id: str, details: EmploymentDetails, now: datetime, *,
-                                      queue_risk_at: datetime | None = None) -> User | None:
-        return await self._set(user_id, {"employment_details": dict(details), "updated_at": now,
-                                         **self._pending_risk(queue_risk_at)})
+    async def save_details(self, user_id: str, kind: str, details: FinancialDetails | EmploymentDetails,
+                           now: datetime, *, queue_risk_at: datetime | None = None) -> User | None:
+        """`kind`: `financial_details` or `employment_details`."""
+        return await self._set(user_id, {kind: dict(details), "updated_at": now, **self._pending_risk(queue_risk_at)})
 
     async def finish_profile_risk(self, user_id: str, queued_at: datetime, *, score: int, level: str,
                                   factors: dict[str, int], now: datetime) -> bool:
@@ -317,13 +307,8 @@ class UserRepository(EntityRepository[User]):
             "status": "DONE", "score": score, "level": level, "factors": factors, "assessed_at": now,
         }}, expect={"profile_risk.status": "PENDING", "profile_risk.queued_at": queued_at}) is not None
 
-    async def set_password(self, user_id: str, password_hash: str, now: datetime, *,
-                           activate: bool = False) -> User | None:
-        """A new password hash; `activate`: a pending account proved it owns its identifier (a reset code)."""
-        changes: dict[str, Any] = {"password_hash": password_hash, "updated_at": now}
-        if activate:
-            changes["status"] = UserStatus.ACTIVE.value
-        return await self._set(user_id, changes)
+    async def set_password(self, user_id: str, password_hash: str, now: datetime) -> User | None:
+        return await self._set(user_id, {"password_hash": password_hash, "updated_at": now})
 
     async def set_status(self, user_id: str, status: UserStatus, now: datetime) -> User | None:
         return await self._set(user_id, {"status": status.value, "updated_at": now})

@@ -102,10 +102,6 @@ class DocumentCipher:
     def key_id(self) -> str:
         return self.current.key_id
 
-    @property
-    def key_ids(self) -> frozenset[str]:
-        return frozenset(self._keys)
-
     # --- blobs --------------------------------------------------------------------------
 
     def encrypt(self, plaintext: bytes, aad: str | bytes) -> tuple[str, bytes]:

@@ -100,12 +100,9 @@ class UserService:
             raise NotFound(f"No {kind.replace('_', ' ')} saved yet.", code="details_not_found")
         return value
 
-    async def set_financial_details(self, user: User, details: FinancialDetails) -> User:
-        """Both kinds of details feed the profile risk, so a complete profile is assessed again."""
+    async def set_details(self, user: User, kind: str, details: FinancialDetails | EmploymentDetails) -> User:
+        """`financial_details` or `employment_details`: both feed the profile risk, so a complete profile
+        is assessed again."""
         return await self._save(user.id, is_profile_complete(user.profile), lambda queued, users:
-                                users.save_financial_details(user.id, details, self.clock.now(), queue_risk_at=queued))
-
-    async def set_employment_details(self, user: User, details: EmploymentDetails) -> User:
-        return await self._save(user.id, is_profile_complete(user.profile), lambda queued, users:
-                                users.save_employment_details(user.id, details, self.clock.now(), queue_risk_at=queued))
+                                users.save_details(user.id, kind, details, self.clock.now(), queue_risk_at=queued))
 

@@ -94,12 +94,12 @@ async def open_case_with_documents(container: Container, user_id: str) -> KycCas
     cases = container.kyc.cases
     case = await cases.open_case(user_id, now)
     for kind, masked in (("pan", "XXXXXX234F"), ("aadhaar", "XXXX XXXX 1234")):
-        updated = await cases.add_document(case.id, user_id, CaseDocument(
+        replaced = await cases.replace_document(case.id, user_id, CaseDocument(
             id=uuid.uuid4().hex, type=kind, side="front", file_id=uuid.uuid4().hex, content_type="image/jpeg",
             uploaded_at=now, fields={"full_name": "Asha Rao"}, confidence=0.9, validation={"valid": True},
             number_masked=masked), now)
-        assert updated is not None
-        case = updated
+        assert replaced is not None
+        case = replaced[0]
     return case
 
 

@@ -62,7 +62,7 @@ class Queue:
             side = ("front", "back")[n % 2] if kind == "aadhaar" else None
             doc = CaseDocument(id=uuid.uuid4().hex, type=kind, side=side, file_id=str(ObjectId()),
                                content_type="image/jpeg", uploaded_at=now, fields={}, confidence=0.9, validation={})
-            assert await c.kyc.cases.add_document(case.id, user.id, doc, now) is not None
+            assert await c.kyc.cases.replace_document(case.id, user.id, doc, now) is not None
         return {"id": case.id, "user": user, "types": set(types), "level": None, "decided": False}
 
     async def submit(self, case: dict[str, Any]) -> None:

@@ -114,13 +114,13 @@ async def test_otps_and_rate_events(db):
     for code_hash in ("first", "second"):
         await otps.replace(user_id="u1", purpose=OtpPurpose.LOGIN, code_hash=code_hash, expires_at=NOW, max_attempts=5,
                            now=NOW, token_hash="t-" + code_hash)
-    assert (await otps.find("u1", OtpPurpose.LOGIN)).code_hash == "second"
+    assert (await otps.find_entity({"user_id": "u1", "purpose": OtpPurpose.LOGIN.value})).code_hash == "second"
     assert await otps.find_by_token("t-first") is None
     otp = await otps.find_by_token("t-second")
     assert (await otps.claim_attempt(otp.id, 2)).attempts == 1
     assert (await otps.claim_attempt(otp.id, 2)).attempts == 2
     assert await otps.claim_attempt(otp.id, 2) is None  # no try left
-    assert (await otps.find("u1", OtpPurpose.LOGIN)).attempts == 2
+    assert (await otps.find_entity({"user_id": "u1", "purpose": OtpPurpose.LOGIN.value})).attempts == 2
     assert await otps.consume(otp.id) and not await otps.consume(otp.id)
     for minutes in (1, 2, 3):
         await events.add("k", NOW + timedelta(minutes=minutes), timedelta(hours=1))

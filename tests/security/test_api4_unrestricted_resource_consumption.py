@@ -187,7 +187,7 @@ async def test_every_request_field_has_a_size_limit(api):
 
 async def test_only_routes_that_take_files_or_frames_get_a_large_body_limit(api):
     """The large limits follow the route (method and template), not a path prefix."""
-    from app.api.middleware import large_body_routes
+    from tests.body_limit_routes import large_body_routes
 
     app = api.client._transport.app  # type: ignore[attr-defined]
     large = {(method, path.removeprefix("/api/v1")): kind for method, path, kind in large_body_routes(app)}
@@ -350,7 +350,7 @@ async def test_a_slow_webhook_receiver_never_holds_the_worker_that_runs_kyc_chec
         jobs = api.container.jobs.repo
 
         async def checks_done() -> bool:
-            job = await jobs.get_by_key(f"{CHECKS_JOB}:{case.id}")
+            job = await jobs.find_entity({"key": f"{CHECKS_JOB}:{case.id}"})
             return job is not None and job.status.value == "done"
 
         assert await eventually(checks_done, timeout=10)

@@ -508,7 +508,7 @@ async def test_item12_more_slow_receivers_than_delivery_workers_still_leave_kyc_
         case = await submitted_case(api.container, second["user_id"])
 
         async def done() -> bool:
-            job = await api.container.jobs.repo.get_by_key(f"{CHECKS_JOB}:{case.id}")
+            job = await api.container.jobs.repo.find_entity({"key": f"{CHECKS_JOB}:{case.id}"})
             return job is not None and job.status.value == "done"
 
         assert await eventually(done, timeout=10)
