@@ -151,7 +151,7 @@ class AuthService:
         if user is not None and user.status == UserStatus.PENDING_VERIFICATION:
             return (await self._send_otp(user, OtpPurpose.VERIFY, to=ident, anonymous=True, later=later))[1]
         # The same limits, headers and stored decoy whether or not the account exists.
-        return (await self._send_decoy(ident, OtpPurpose.VERIFY))[1]
+        return (await self._store_code(OtpPurpose.VERIFY, ident, None, decoy_hash()))[1]
 
     async def _usable_account(self, ident: str) -> User | None:
         """The account that may use `ident` (sign in, codes, reset); None for an unverified claim."""
@@ -230,7 +230,7 @@ class AuthService:
         message = "If the account exists, we sent a sign-in code."
         # Staff always pass a password and a code; a mailed code alone must not open a staff session.
         if user is None or user.status != UserStatus.ACTIVE or user.is_staff:
-            token, quota = await self._send_decoy(ident, OtpPurpose.LOGIN)
+            token, quota = await self._store_code(OtpPurpose.LOGIN, ident, None, decoy_hash())
         else:
             token, quota = await self._send_otp(user, OtpPurpose.LOGIN, to=ident, anonymous=True, later=later)
         return MfaChallenge(otp_token=token or "", message=message, quota=quota)
@@ -349,7 +349,7 @@ class AuthService:
         ident = normalize_identifier(identifier)
         user = await self._usable_account(ident)
         if user is None or user.status == UserStatus.SUSPENDED:
-            return (await self._send_decoy(ident, OtpPurpose.RESET))[1]
+            return (await self._store_code(OtpPurpose.RESET, ident, None, decoy_hash()))[1]
         return (await self._send_otp(user, OtpPurpose.RESET, to=ident, anonymous=True, later=later))[1]
 
     async def reset_password(self, identifier: str, code: str, new_password: str, client: ClientInfo) -> None:
@@ -377,15 +377,26 @@ class AuthService:
 
     # --- one-time codes ---------------------------------------------------------------
 
-    async def _count_send(self, identifier: str, purpose: OtpPurpose) -> Quota:
-        """Apply and record the send limits, per identifier and purpose: never per account, so an
-        email and a phone of one account count apart exactly as two strangers' would (and
-        verifying and then signing in within a minute is normal, not abuse)."""
-        key, window = f"otp_send:{purpose}:{identifier}", timedelta(hours=1)
+    async def _store_code(self, purpose: OtpPurpose, to: str, user_id: str | None,
+                          code_hash: str) -> tuple[str | None, Quota]:
+        """Apply and record the send limits, then store the code (a decoy's hash, which nothing
+        matches, where no account may use `to`: later guesses count tries and expire like real ones).
+        Limits are per identifier and purpose, never per account, so an email and a phone of one
+        account count apart exactly as two strangers' would (and verifying and then signing in
+        within a minute is normal, not abuse)."""
+        key, window = f"otp_send:{purpose}:{to}", timedelta(hours=1)
         limit = self.s.otp_max_sends_per_hour
         await self.limiter.check(key, cooldown=timedelta(seconds=self.s.otp_resend_cooldown_seconds),
                                  limit=limit, window=window)
-        return await self.limiter.record(key, limit=limit, window=window)
+        quota = await self.limiter.record(key, limit=limit, window=window)
+        token = secrets.token_urlsafe(32) if purpose == OtpPurpose.LOGIN else None
+        now = self.clock.now()
+        await self.otps.replace(
+            user_id=user_id, purpose=purpose, code_hash=code_hash, max_attempts=self.s.otp_max_attempts,
+            expires_at=now + timedelta(seconds=self.s.otp_ttl_seconds), now=now,
+            token_hash=hash_token(token) if token else None, identifier=to,
+        )
+        return token, quota
 
     async def _send_otp(self, user: User, purpose: OtpPurpose, *, to: str, anonymous: bool = False,
                         later: Later | None = None) -> tuple[str | None, Quota]:
@@ -394,15 +405,9 @@ class AuthService:
         it is logged, and the code can be sent again. `later`: hand the delivery to the caller to run
         after the answer has gone out, so an anonymous caller cannot tell by the answer's timing that
         a real mail (an SMTP round trip) was sent rather than a decoy stored."""
-        quota = await self._count_send(to, purpose)
         code = generate_code()
-        token = secrets.token_urlsafe(32) if purpose == OtpPurpose.LOGIN else None
-        now = self.clock.now()
-        await self.otps.replace(
-            user_id=user.id, purpose=purpose, code_hash=hash_code(self._otp_key, user.id, purpose, code),
-            expires_at=now + timedelta(seconds=self.s.otp_ttl_seconds), max_attempts=self.s.otp_max_attempts,
-            now=now, token_hash=hash_token(token) if token else None, identifier=to,
-        )
+        token, quota = await self._store_code(purpose, to, user.id, hash_code(self._otp_key, user.id, purpose, code))
+
         async def deliver() -> None:
             try:
                 await self.notifier.send_code(to=to, purpose=purpose.value, code=code, name=user.name)
@@ -415,19 +420,6 @@ class AuthService:
             later(deliver)
         else:
             await deliver()
-        return token, quota
-
-    async def _send_decoy(self, ident: str, purpose: OtpPurpose) -> tuple[str | None, Quota]:
-        """What `_send_otp` does for an identifier no account may use: the same limits and a stored
-        code (that nothing matches), so later guesses count tries and expire like real ones."""
-        quota = await self._count_send(ident, purpose)
-        token = secrets.token_urlsafe(32) if purpose == OtpPurpose.LOGIN else None
-        now = self.clock.now()
-        await self.otps.replace(
-            user_id=None, purpose=purpose, code_hash=decoy_hash(), max_attempts=self.s.otp_max_attempts,
-            expires_at=now + timedelta(seconds=self.s.otp_ttl_seconds), now=now,
-            token_hash=hash_token(token) if token else None, identifier=ident,
-        )
         return token, quota
 
     async def _live_otp(self, ident: str, purpose: OtpPurpose) -> Otp:
