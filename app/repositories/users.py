@@ -339,10 +339,8 @@ class UserRepository(EntityRepository[User]):
         await self.collection.update_one({"_id": to_object_id(user_id)}, update)
 
     async def role_counts(self) -> dict[str, int]:
-        rows = await self.aggregate([{"$group": {"_id": "$role", "n": {"$sum": 1}}}])
-        counts = {role.value: 0 for role in Role}
-        counts.update({row["_id"]: row["n"] for row in rows})
-        return counts
+        counts = await self.count_by("role")
+        return {role.value: counts.get((role.value,), 0) for role in Role}
 
     async def set_kyc_risk(self, user_id: str, risk_level: str, score: int) -> None:
         await self.collection.update_one({"_id": to_object_id(user_id)},

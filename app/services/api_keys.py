@@ -92,15 +92,15 @@ class ApiKeyService:
 
     async def _flush_later(self) -> None:
         await asyncio.sleep(self.usage_flush_seconds)
-        try:
-            await self.flush_usage()
-        except Exception:  # a lost "last used" time is not worth a crash; the next use schedules again
-            log.warning("could not record API key use", exc_info=True)
+        await self.flush_usage()
 
     async def flush_usage(self) -> None:
-        """Write the pending `last_used_at` times in one batch."""
+        """Write the pending `last_used_at` times in one batch (nothing when none is pending)."""
         pending, self._pending = self._pending, {}
-        await self.repo.record_use(pending)
+        try:
+            await self.repo.record_use(pending)
+        except Exception:  # a lost "last used" time is not worth a crash; the next use schedules again
+            log.warning("could not record API key use", exc_info=True)
 
     async def close(self) -> None:
         """At shutdown: stop the timer and write what is pending."""
@@ -108,8 +108,4 @@ class ApiKeyService:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
-        if self._pending:
-            try:
-                await self.flush_usage()
-            except Exception:
-                log.warning("could not record API key use at shutdown", exc_info=True)
+        await self.flush_usage()
