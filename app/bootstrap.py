@@ -154,24 +154,6 @@ async def database_uri(settings: Settings) -> tuple[str, EmbeddedMongo | None]:
     return await asyncio.to_thread(embedded.start), embedded  # polls for the child: not on the loop
 
 
-class Repositories:
-    """Builds the repositories on one database and remembers them, so `ensure_indexes` reaches
-    every one the container uses (no hand-kept list to forget a new collection in)."""
-
-    def __init__(self, db: Any) -> None:
-        self.db = db
-        self.built: list[Any] = []
-
-    def __call__(self, cls: Callable[..., R], *args: Any, **kwargs: Any) -> R:
-        built = cls(self.db, *args, **kwargs)
-        self.built.append(built)
-        return built
-
-    async def ensure_indexes(self) -> None:
-        for built in self.built:
-            await built.ensure_indexes()
-
-
 async def require_transactions(client: Any) -> None:
     """Every change commits with its jobs, events and notices in one transaction, which needs a replica
     set or mongos (Atlas, SecantusDB): a standalone mongod is refused, and the client closed."""
@@ -192,7 +174,14 @@ async def build_container(
     await require_transactions(client)
     db = client[db_name or settings.mongodb_db]
     clock = Clock()
-    repo = Repositories(db)  # every repository built here gets its indexes, none is forgotten
+    # Every repository built through `repo` gets its indexes: no hand-kept list to forget a new collection in.
+    built: list[Any] = []
+
+    def repo(cls: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+        made = cls(db, *args, **kwargs)
+        built.append(made)
+        return made
+
     users_repo, otps = repo(UserRepository), repo(OtpRepository)
     rate_events, user_log = repo(RateEventRepository), repo(UserLogRepository)
     api_keys, challenges = repo(ApiKeyRepository), repo(LivenessChallengeRepository)
@@ -206,7 +195,8 @@ async def build_container(
     endpoints = repo(WebhookEndpointRepository, cipher)
     attempts = repo(WebhookAttemptRepository, retention=retention)
     files = repo(EncryptedFileStore, cipher)
-    await repo.ensure_indexes()
+    for made in built:
+        await made.ensure_indexes()
     passwords = PasswordHasher(settings.bcrypt_rounds, settings.password_workers)
     audit = AuditService(user_log, clock)
     jobs = JobService(jobs_repo, clock, JobSettings(
@@ -264,7 +254,7 @@ async def build_container(
         admin=AdminService(users_repo, passwords, audit, clock), audit=audit,
         api_keys=ApiKeyService(api_keys, audit, clock, usage_flush_seconds=settings.api_key_usage_flush_seconds),
         ml=ml, transactions=transactions,
-        verification=verification, jobs=jobs, repositories=repo.built,
+        verification=verification, jobs=jobs, repositories=built,
         request_limits=RequestLimiter(rate_counters, clock, settings.rate_limit_table(), batch=settings.rate_limit_batch),
         in_flight=InFlightLimiter(settings.max_in_flight_per_caller),
         gateway=GatewayService(settings.gateway_services, connect_timeout=settings.gateway_connect_timeout_seconds,
