@@ -9,7 +9,7 @@ import binascii
 import hashlib
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 KEY_BYTES = 32
 _KEY_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
@@ -19,13 +19,10 @@ class KeyConfigError(RuntimeError):
     """A document key setting is missing or malformed (a start-up error; never shows the key)."""
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True)
 class DocumentKey:
     key_id: str
-    secret: bytes
-
-    def __repr__(self) -> str:  # keys end up in tracebacks; never their bytes
-        return f"DocumentKey(key_id={self.key_id!r})"
+    secret: bytes = field(repr=False)  # keys end up in tracebacks; never their bytes
 
 
 def generate_key_spec() -> str:

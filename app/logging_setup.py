@@ -20,9 +20,7 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
+            "level": record.levelname, "logger": record.name, "message": record.getMessage(),
         }
         request_id = request_id_var.get()
         if request_id:

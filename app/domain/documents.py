@@ -22,8 +22,6 @@ class DocumentType(StrEnum):
     GENERIC = "generic"
 
 
-# --- Verhoeff (Aadhaar) -------------------------------------------------------------------
-
 # Dihedral group D5 multiplication, permutation and inverse tables (Verhoeff 1969).
 _D = (
     (0, 1, 2, 3, 4, 5, 6, 7, 8, 9),
@@ -77,21 +75,11 @@ def is_valid_aadhaar(number: str) -> bool:
     return len(n) == 12 and n.isdigit() and n[0] not in "01" and verhoeff_valid(n)
 
 
-# --- PAN ------------------------------------------------------------------------------------
-
 PAN_RE = re.compile(r"^[A-Z]{5}[0-9]{4}[A-Z]$")
 PAN_HOLDER_TYPES = {
-    "P": "individual",
-    "C": "company",
-    "H": "huf",
-    "F": "firm",
-    "A": "association_of_persons",
-    "T": "trust",
-    "B": "body_of_individuals",
-    "L": "local_authority",
-    "J": "artificial_juridical_person",
-    "G": "government",
-}
+    "P": "individual", "C": "company", "H": "huf", "F": "firm", "A": "association_of_persons", "T": "trust",
+    "B": "body_of_individuals", "L": "local_authority", "J": "artificial_juridical_person", "G": "government",
+}  # fmt: skip
 
 
 def is_valid_pan(pan: str) -> bool:
@@ -104,8 +92,6 @@ def pan_holder_type(pan: str) -> str | None:
     p = pan.strip().upper()
     return PAN_HOLDER_TYPES.get(p[3]) if PAN_RE.match(p) else None
 
-
-# --- Driving licence and voter ID -----------------------------------------------------------
 
 # Sarathi format: state (2 letters) + RTO (2 digits) + issue year (4) + serial (7).
 # OCR and people write it with spaces or dashes anywhere; they carry no meaning.
@@ -128,15 +114,8 @@ def normalise_driving_licence(text: str) -> str | None:
     return compact
 
 
-def is_valid_driving_licence(text: str) -> bool:
-    return normalise_driving_licence(text) is not None
-
-
 def is_valid_voter_id(text: str) -> bool:
     return bool(EPIC_RE.match(text.strip().upper()))
-
-
-# --- masking --------------------------------------------------------------------------------
 
 
 def mask_aadhaar(number: str) -> str:
@@ -153,8 +132,6 @@ def mask_number(number: str, visible: int = 4) -> str:
     return "X" * (len(n) - visible) + n[-visible:]
 
 
-# --- dates ----------------------------------------------------------------------------------
-
 _DMY_RE = re.compile(r"(?<!\d)(\d{1,2})\s*[/.\-]\s*(\d{1,2})\s*[/.\-]\s*((?:19|20)\d{2})(?!\d)")
 _MONTHS = {m: i + 1 for i, m in enumerate("JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split())}
 _DMONY_RE = re.compile(r"(?<!\d)(\d{1,2})\s+([A-Z]{3})[A-Z]*(?:/[A-Z]+)?\s+(\d{2}|\d{4})(?!\d)")
@@ -170,12 +147,7 @@ def iso_date(year: int, month: int, day: int) -> str | None:
 def find_dmy_dates(text: str) -> list[str]:
     """Every valid `DD/MM/YYYY` (or `.`/`-` separated) date in `text`, as ISO strings.
     Indian documents print day first, so `03/04/1990` is 3 April."""
-    out = []
-    for d, m, y in _DMY_RE.findall(text):
-        iso = iso_date(int(y), int(m), int(d))
-        if iso:
-            out.append(iso)
-    return out
+    return [iso for d, m, y in _DMY_RE.findall(text) if (iso := iso_date(int(y), int(m), int(d)))]
 
 
 def parse_day_month_name(text: str, *, future: bool) -> str | None:

@@ -11,11 +11,8 @@ from datetime import datetime, timedelta
 
 ACTIONS = ("blink", "turn_left", "turn_right")
 QUESTIONS = {"blink": "blink eyes", "turn_left": "turn face left", "turn_right": "turn face right"}
-INSTRUCTIONS = {
-    "blink": "Blink your eyes once",
-    "turn_left": "Turn your face to the left",
-    "turn_right": "Turn your face to the right",
-}
+INSTRUCTIONS = {"blink": "Blink your eyes once", "turn_left": "Turn your face to the left",
+                "turn_right": "Turn your face to the right"}
 
 
 @dataclass
@@ -36,12 +33,8 @@ class Challenge:
         return bool(self.caller) and hmac.compare_digest(self.caller.encode(), caller.encode())
 
 
-def _payload(challenge_id: str, actions: list[str], nonce: str, expires_at: datetime, caller: str) -> bytes:
-    return f"{challenge_id}|{','.join(actions)}|{nonce}|{int(expires_at.timestamp())}|{caller}".encode()
-
-
 def sign(key: str, challenge_id: str, actions: list[str], nonce: str, expires_at: datetime, caller: str) -> str:
-    payload = _payload(challenge_id, actions, nonce, expires_at, caller)
+    payload = f"{challenge_id}|{','.join(actions)}|{nonce}|{int(expires_at.timestamp())}|{caller}".encode()
     return hmac.new(key.encode(), payload, hashlib.sha256).hexdigest()
 
 

@@ -253,11 +253,6 @@ def _candidates(lines: list[str]) -> list[str]:
     return [wide, narrow] if lines[0].startswith("P") or longest > 36 else [narrow, wide]
 
 
-def detect_format(raw_lines: list[str]) -> str:
-    """The ICAO format of these rows (see `parse_mrz`)."""
-    return parse_mrz(raw_lines).format
-
-
 def parse_mrz(raw_lines: list[str], today: date | None = None) -> MrzData:
     """Parse 2 or 3 MRZ lines (already split by row). Raises InvalidInput (`mrz_unreadable`)
     for a shape that is no ICAO format; check-digit failures are reported in `check_digits`.
