@@ -74,11 +74,9 @@ class TokenService:
             )
         except JWTError as exc:
             raise _invalid() from exc
-        if any(claims.get(name) in (None, "") for name in REQUIRED_CLAIMS):
-            raise _invalid()
-        if not all(isinstance(claims[name], str) for name in ("sub", "sid", "jti", "typ", "role")):
-            raise _invalid()
-        if not all(type(claims[name]) in (int, float) for name in ("iat", "exp")):  # bool is an int: refused
+        if (any(claims.get(name) in (None, "") for name in REQUIRED_CLAIMS)
+                or not all(isinstance(claims[name], str) for name in ("sub", "sid", "jti", "typ", "role"))
+                or not all(type(claims[name]) in (int, float) for name in ("iat", "exp"))):  # bool is an int: refused
             raise _invalid()
         return claims
 
