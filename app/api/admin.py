@@ -78,9 +78,8 @@ async def stats(_: Annotated[Principal, allow("stats:read")], service: AdminServ
                 loans: LoanServiceDep) -> StatsOut:
     """Counted by aggregation pipelines in the database, never by reading every record."""
     by_role = await service.role_counts()
-    book = await loans.stats()
     return StatsOut(users=UserCounts(total=sum(by_role.values()), by_role=by_role), kyc=KycCounts(**await kyc.stats()),
-                    loans=LoanCounts(**book))
+                    loans=LoanCounts(**await loans.stats()))
 
 
 @router.get("/roles", response_model=list[RoleOut], summary="Roles and their permissions",

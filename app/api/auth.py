@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter, BackgroundTasks, Response, status
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Response, status
-from fastapi.security import HTTPAuthorizationCredentials
-
-from app.api.deps import AuthServiceDep, ClientDep, PrincipalDep, bearer
+from app.api.deps import AuthServiceDep, ClientDep, OptionalPrincipalDep, PrincipalDep
 from app.api.routing import ExactJsonRoute
 from app.api.schemas.auth import (
     ChangePasswordRequest,
@@ -28,7 +25,7 @@ from app.api.schemas.auth import (
 )
 from app.api.schemas.common import Message, error_responses
 from app.domain import errors as e
-from app.services.auth import MfaChallenge, Principal
+from app.services.auth import MfaChallenge
 from app.services.rate_limits import Quota
 
 router = APIRouter(prefix="/auth", tags=["Auth"], route_class=ExactJsonRoute)
@@ -40,18 +37,6 @@ def _quota(response: Response, quota: Quota | None) -> None:
         response.headers["X-RateLimit-Limit"] = str(quota.limit)
         response.headers["X-RateLimit-Remaining"] = str(quota.remaining)
         response.headers["X-RateLimit-Reset"] = str(int(quota.reset_at.timestamp()))
-
-
-async def _optional_principal(
-    auth: AuthServiceDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> Principal | None:
-    """The caller when a bearer token is sent (it must then be valid); None for anonymous callers."""
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        return None
-    return await auth.authenticate(credentials.credentials)
-
-
-OptionalPrincipalDep = Annotated[Principal | None, Depends(_optional_principal)]
 
 
 @router.post("/register", status_code=status.HTTP_201_CREATED, response_model=RegisterResponse,

@@ -37,14 +37,12 @@ def parse(headers: list[tuple[bytes, bytes]]) -> Credential:
     if name.lower() == b"x-api-key":
         return Credential(api_key=value or None)
     scheme, _, token = value.partition(" ")
-    token = token.strip()
-    return Credential(bearer=token or None) if scheme.lower() == "bearer" else Credential()
+    return Credential(bearer=token.strip() or None) if scheme.lower() == "bearer" else Credential()
 
 
 def credential_of(scope: MutableMapping[str, Any]) -> Credential:
     """The request's credential (parsed on first use, then kept); raises InvalidInput as `parse` does."""
     state = scope.setdefault("state", {})
-    credential = state.get(_STATE_KEY)
-    if credential is None:
-        credential = state[_STATE_KEY] = parse(scope["headers"])
-    return credential
+    if _STATE_KEY not in state:
+        state[_STATE_KEY] = parse(scope["headers"])
+    return state[_STATE_KEY]

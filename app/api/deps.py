@@ -95,12 +95,14 @@ async def client_info(request: Request, c: ContainerDep) -> ClientInfo:
 def client_ip(peer: str | None, forwarded: str | None, proxies: list[str]) -> str | None:
     """The first X-Forwarded-For address when the peer is a trusted proxy, else the peer
     (one rule for the audit trail, the rate limits and the gateway)."""
-    if forwarded and peer and _trusted(peer, proxies):
+    if forwarded and is_trusted_proxy(peer, proxies):
         return forwarded.split(",")[0].strip() or peer
     return peer
 
 
-def _trusted(peer: str, proxies: list[str]) -> bool:
+def is_trusted_proxy(peer: str | None, proxies: list[str]) -> bool:
+    if not peer:
+        return False
     try:
         address = ipaddress.ip_address(peer)
         return any(address in ipaddress.ip_network(p, strict=False) for p in proxies)
@@ -111,12 +113,20 @@ def _trusted(peer: str, proxies: list[str]) -> bool:
 ClientDep = Annotated[ClientInfo, Depends(client_info)]
 
 
-async def current_principal(
+async def optional_principal(
     auth: AuthServiceDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer":
+) -> Principal | None:
+    """The caller when a bearer token is sent (it must then be valid); None for anonymous callers."""
+    return None if credentials is None else await auth.authenticate(credentials.credentials)
+
+
+OptionalPrincipalDep = Annotated[Principal | None, Depends(optional_principal)]
+
+
+async def current_principal(principal: OptionalPrincipalDep) -> Principal:
+    if principal is None:
         raise Unauthenticated("Send a bearer access token.", code="not_authenticated")
-    return await auth.authenticate(credentials.credentials)
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]

@@ -19,10 +19,6 @@ _REDOC_CDN_LOGO = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
 _LOCAL_LOGO = b"/static/docs/favicon.png"
 
 
-def _offline_redoc_js() -> bytes:
-    return (ASSETS / "redoc.standalone.js").read_bytes().replace(_REDOC_CDN_LOGO, _LOCAL_LOGO)
-
-
 def _envelope_for_422(schema: dict[str, Any]) -> dict[str, Any]:
     """FastAPI documents its own 422 body; ours is the error envelope, so say so."""
     envelope = {"$ref": "#/components/schemas/ErrorResponse"}
@@ -94,7 +90,7 @@ def install_docs(app: FastAPI) -> None:
     async def swagger_redirect() -> HTMLResponse:
         return get_swagger_ui_oauth2_redirect_html()
 
-    redoc_js = _offline_redoc_js()
+    redoc_js = (ASSETS / "redoc.standalone.js").read_bytes().replace(_REDOC_CDN_LOGO, _LOCAL_LOGO)
 
     @app.get("/redoc/redoc.standalone.js", include_in_schema=False)
     async def redoc_bundle() -> Response:

@@ -16,7 +16,6 @@ from app.domain import catalogue, jobs, kyc, loan_schedule, loans, money, profil
 from app.domain import errors as e
 from app.domain.api_keys import InsufficientScope
 from app.domain.gateway import GatewayPathRefused, UnknownService, UpstreamFailed, UpstreamTimeout
-from app.domain.jobs import JobNotFailed, JobNotFound
 from app.domain.rate_limits import TooManyConcurrent
 from app.logging_setup import request_id_var
 
@@ -30,8 +29,7 @@ STATUS: dict[type[e.DomainError], int] = {
     e.Unauthenticated: 401, e.InvalidCredentials: 401, e.InvalidToken: 401, e.SessionRevoked: 401,
     e.Forbidden: 403, e.AccountLocked: 403, e.AccountSuspended: 403, e.AccountNotVerified: 403,
     e.InsufficientRole: 403,
-    e.NotFound: 404, e.UserNotFound: 404, JobNotFound: 404,
-    JobNotFailed: 409,
+    e.NotFound: 404, e.UserNotFound: 404,
     e.Conflict: 409, e.IdentifierTaken: 409, e.DocumentIntegrityError: 409, e.IdempotencyInProgress: 409,
     e.ConcurrentChange: 409,
     e.FileTooLarge: 413, e.RecordTooLarge: 413,

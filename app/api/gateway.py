@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
-from app.api.deps import ContainerDep, GatewayCaller, client_ip
+from app.api.deps import ClientDep, ContainerDep, GatewayCaller
 from app.api.middleware import body_limit
 from app.api.routing import ExactJsonRoute
 from app.api.schemas.common import error_responses
@@ -43,7 +43,8 @@ def _has_body(request: Request) -> bool:
 
 
 @body_limit("gateway")  # streamed through, never held: its own (large) limit
-async def forward(service: str, path: str, request: Request, _: GatewayCaller, c: ContainerDep) -> StreamingResponse:
+async def forward(service: str, path: str, request: Request, _: GatewayCaller, c: ContainerDep,
+                  client: ClientDep) -> StreamingResponse:
     """Forwards method, query, headers and body; streams the upstream's answer back with its status.
     Redirects come back as sent (never followed); hop-by-hop headers and, unless
     GATEWAY_FORWARD_AUTH, the caller's credentials stay here."""
@@ -51,9 +52,7 @@ async def forward(service: str, path: str, request: Request, _: GatewayCaller, c
     url = gateway.url_for(service, _tail(request, service, path), request.scope["query_string"].decode("latin-1"))
     headers = g.request_headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw],
                                 forward_auth=c.settings.gateway_forward_auth)
-    peer = request.client.host if request.client else None
-    forwarded_for = client_ip(peer, request.headers.get("x-forwarded-for"), c.settings.trusted_proxies)
-    headers += [("x-forwarded-for", forwarded_for or ""), ("x-forwarded-proto", request.url.scheme),
+    headers += [("x-forwarded-for", client.ip_address or ""), ("x-forwarded-proto", request.url.scheme),
                 ("x-forwarded-host", request.headers.get("host", ""))]
     upstream = await gateway.open(request.method, url, headers, request.stream() if _has_body(request) else None)
     response = StreamingResponse(gateway.relay(upstream), status_code=upstream.status_code,

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from fastapi import params
 from starlette.exceptions import HTTPException
 
+from app.api.deps import is_trusted_proxy
 from app.api.errors import envelope
 from app.logging_setup import request_id_var
 from app.metrics import observe_request
@@ -120,21 +121,6 @@ def route_body_kind(route: Any) -> str | None:
     return None
 
 
-def large_body_routes(app: Any) -> list[tuple[str, str, str]]:
-    """(method, path template, kind) of every route allowed more than the JSON limit (docs and tests)."""
-    found: list[tuple[str, str, str]] = []
-    pending = list(app.routes)
-    while pending:
-        route = pending.pop(0)
-        if hasattr(route, "effective_candidates"):  # FastAPI 0.16x wraps included routers
-            pending[:0] = route.effective_candidates()
-            continue
-        kind = route_body_kind(route)
-        if kind is not None:
-            found += [(method, route.path, kind) for method in sorted(getattr(route, "methods", None) or ())]
-    return found
-
-
 # Long-lived responses to body-less requests (SSE): passed through untouched, so nothing wraps the
 # receive() a stream waits on for the client's disconnect for its whole life.
 STREAM_ROUTES = ("/events",)
@@ -184,10 +170,7 @@ class BodyLimitMiddleware:
         try:
             await self.app(scope, counting_receive, send)
         except _BodyTooLarge as exc:
-            await self._refuse(exc.max_bytes, scope, receive, send)
-
-    async def _refuse(self, max_bytes: int, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        await envelope(413, "payload_too_large", _too_large(max_bytes))(scope, receive, send)
+            await envelope(413, "payload_too_large", _too_large(exc.max_bytes))(scope, receive, send)
 
 
 _STATIC_HEADERS = [
@@ -204,21 +187,16 @@ class SecurityHeadersMiddleware:
     proxy's X-Forwarded-Proto); `no-store` on API answers, which carry tokens and personal data."""
 
     def __init__(self, app: Any, *, api_prefix: str, trusted_proxies: list[str], public: tuple[str, ...] = ()) -> None:
-        self.app, self.api_prefix, self.public = app, api_prefix, public
-        self.proxies = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
+        self.app, self.api_prefix, self.public, self.proxies = app, api_prefix, public, trusted_proxies
+        for proxy in trusted_proxies:  # a malformed TRUSTED_PROXIES entry fails at start, not quietly per request
+            ipaddress.ip_network(proxy, strict=False)
 
     def _over_tls(self, scope: dict[str, Any]) -> bool:
         if scope.get("scheme") == "https":
             return True
         proto = next((v for k, v in scope["headers"] if k == b"x-forwarded-proto"), b"")
         peer = (scope.get("client") or ("",))[0]
-        if proto.split(b",")[0].strip().lower() != b"https" or not peer:
-            return False
-        try:
-            address = ipaddress.ip_address(peer)
-        except ValueError:
-            return False
-        return any(address in network for network in self.proxies)
+        return proto.split(b",")[0].strip().lower() == b"https" and is_trusted_proxy(peer, self.proxies)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":

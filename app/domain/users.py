@@ -9,7 +9,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, NotRequired, TypedDict
 
-from app.domain.errors import Forbidden, InvalidIdentifier, InvalidInput
+from app.domain.errors import AccountNotVerified, AccountSuspended, InvalidIdentifier, WeakPassword
 
 
 class Role(StrEnum):
@@ -32,6 +32,7 @@ class KycStatus(StrEnum):
     SUBMITTED = "SUBMITTED"
     APPROVED = "APPROVED"
     REJECTED = "REJECTED"
+    RESUBMISSION_REQUESTED = "RESUBMISSION_REQUESTED"  # the case was sent back for something to redo
 
 
 # Admin can do all an auditor can; an auditor all a signed-in user can read.
@@ -109,15 +110,15 @@ MIN_PASSWORD_LENGTH = 10
 def check_password_policy(password: str, *, email: str | None = None, phone: str | None = None) -> None:
     """Length >= 10, not the email/phone, not a well-known password."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(f"Password must be at least {MIN_PASSWORD_LENGTH} characters.", code="weak_password")
+        raise WeakPassword(f"Password must be at least {MIN_PASSWORD_LENGTH} characters.")
     if len(password) > 128:
-        raise InvalidInput("Password must be at most 128 characters.", code="weak_password")
+        raise WeakPassword("Password must be at most 128 characters.")
     lowered = password.lower()
     for ident in (email, phone, (email or "").split("@")[0] or None):
         if ident and lowered == ident.lower():
-            raise InvalidInput("Password must not be your email or phone number.", code="weak_password")
+            raise WeakPassword("Password must not be your email or phone number.")
     if lowered in COMMON_PASSWORDS:
-        raise InvalidInput("This password is too common; choose another.", code="weak_password")
+        raise WeakPassword("This password is too common; choose another.")
 
 
 class FinancialDetails(TypedDict):
@@ -193,9 +194,9 @@ class User:
 
     def ensure_can_sign_in(self) -> None:
         if self.status == UserStatus.SUSPENDED:
-            raise Forbidden("This account is suspended.", code="account_suspended")
+            raise AccountSuspended()
         if self.status == UserStatus.PENDING_VERIFICATION:
-            raise Forbidden("Verify your account with the code we sent first.", code="account_not_verified")
+            raise AccountNotVerified()
 
     @property
     def identity(self) -> dict[str, Any]:
@@ -207,7 +208,3 @@ class User:
 
     def can(self, permission: str) -> bool:
         return role_can(self.role, permission)
-
-    def has_role(self, *roles: Role) -> bool:
-        # Admin can do all an auditor can.
-        return self.role in roles or (self.role == Role.ADMIN and Role.AUDITOR in roles)

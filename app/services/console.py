@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from app.config import Settings
 from app.domain.audit import AuditAction, ClientInfo
-from app.domain.errors import Forbidden, InvalidCredentials, InvalidOtp, Unauthenticated
+from app.domain.errors import AccountSuspended, InvalidCredentials, InvalidOtp, Unauthenticated
 from app.domain.sessions import Session
 from app.domain.users import User, UserStatus
 from app.repositories.users import UserRepository
@@ -92,18 +92,16 @@ class ConsoleService:
         too many sessions), idle too long, past its lifetime, suspended or no longer staff."""
         user_id, session_id, secret = _parts(cookie)
         user, session = await self.users.get_with_session(user_id, session_id) if secret else (None, None)
-        if user is None or session is None or session.kind != "console" or not session.secret_hash \
-                or not hmac.compare_digest(session.secret_hash, _digest(secret)):
-            raise Unauthenticated(SIGNED_OUT, code="session_revoked")
         now = self.clock.now()
-        if not session.is_active(now):
+        if user is None or session is None or session.kind != "console" or not session.secret_hash \
+                or not hmac.compare_digest(session.secret_hash, _digest(secret)) or not session.is_active(now):
             raise Unauthenticated(SIGNED_OUT, code="session_revoked")
         if session.idle_for(now) > self.idle:
             await self.users.revoke_sessions(user.id, "idle", now, only=session.id)
             raise Unauthenticated(f"You were signed out after {int(self.idle.total_seconds()) // 60} minutes without "
                                   "activity; sign in again.", code="session_idle")
         if user.status == UserStatus.SUSPENDED:
-            raise Forbidden("This account is suspended.", code="account_suspended")
+            raise AccountSuspended()
         if not user.is_staff:
             raise Unauthenticated(SIGNED_OUT, code="session_revoked")
         if session.idle_for(now) > TOUCH_EVERY:
@@ -136,8 +134,6 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _parts(cookie: str | None) -> tuple[str, str, str]:
+def _parts(cookie: str | None) -> list[str]:
     parts = (cookie or "").split(".")
-    if len(parts) != 3 or not all(parts) or len(cookie or "") > 200:
-        return "", "", ""
-    return parts[0], parts[1], parts[2]
+    return parts if len(parts) == 3 and all(parts) and len(cookie or "") <= 200 else ["", "", ""]

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from app.api.middleware import large_body_routes
+from tests.body_limit_routes import large_body_routes
 from tests.conftest import PASSWORD, bearer
 
 # --- body size per route ---------------------------------------------------------------------

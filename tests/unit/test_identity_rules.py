@@ -11,7 +11,7 @@ from app.domain.errors import InvalidInput
 from app.domain.otp import Otp, OtpPurpose, generate_code, hash_code
 from app.domain.profile import is_profile_complete, profile_risk_score
 from app.domain.sessions import Session
-from app.domain.users import Role, User, UserStatus, check_password_policy, normalize_identifier
+from app.domain.users import PERMISSIONS, Role, User, UserStatus, check_password_policy, normalize_identifier
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -64,7 +64,7 @@ def test_session_activity():
 
 def test_admin_has_auditor_powers():
     admin = User(id="1", name="A", role=Role.ADMIN, status=UserStatus.ACTIVE, password_hash="", created_at=NOW)
-    assert admin.has_role(Role.AUDITOR) and admin.is_staff and not admin.has_role(Role.CUSTOMER)
+    assert all(admin.can(p) for p in PERMISSIONS[Role.AUDITOR]) and admin.is_staff
 
 
 ADDRESS = {"line1": "1 Road", "city": "Pune", "state": "MH", "pincode": "411001"}
