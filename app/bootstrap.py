@@ -32,6 +32,7 @@ from app.repositories.otps import OtpRepository
 from app.repositories.rate_counters import RateCounterRepository
 from app.repositories.rate_events import RateEventRepository
 from app.repositories.repayments import RepaymentRepository
+from app.repositories.screening import WatchlistEntryRepository, WatchlistRepository
 from app.repositories.transactions import Transactions, UnitOfWork
 from app.repositories.user_log import UserLogRepository
 from app.repositories.users import UserRepository
@@ -55,6 +56,7 @@ from app.services.notifications import Mailer, Notices, Notifier, OutboxSms
 from app.services.passwords import PasswordHasher
 from app.services.rate_limits import RateLimiter
 from app.services.request_limits import InFlightLimiter, RequestLimiter
+from app.services.screening import ScreeningService
 from app.services.tokens import TokenService
 from app.services.users import UserService
 from app.services.verification import VerificationService
@@ -87,6 +89,7 @@ class Container:
     jobs: JobService
     kyc: KycCaseService  # the customer's case
     kyc_checks: KycChecksService
+    screening: ScreeningService
     kyc_review: KycReviewService
     idempotency: IdempotencyService
     catalogue: CatalogueService
@@ -189,6 +192,7 @@ async def build_container(
     banks, products = repo(BankRepository), repo(LoanProductRepository)
     loans, repayments = repo(LoanRepository), repo(RepaymentRepository)
     rate_counters = repo(RateCounterRepository)
+    watchlists, watchlist_entries = repo(WatchlistRepository), repo(WatchlistEntryRepository)
     cipher = DocumentCipher.from_settings(settings)  # documents at rest: GridFS bucket `kyc_files`
     retention = timedelta(days=settings.events_retention_days)
     events_repo = repo(EventRepository, retention=retention)
@@ -209,16 +213,19 @@ async def build_container(
         users=users_repo, kyc=kyc_cases, loans=loans, repayments=repayments, jobs=jobs_repo, events=events_repo,
         audit=user_log), after_commit=jobs.wake)
     events = EventService(events_repo, jobs, clock)
-    webhooks = WebhookService(
-        settings=WebhookSettings(
-            production=settings.is_production, timeout_seconds=settings.webhook_timeout_seconds,
-            max_attempts=settings.webhook_max_attempts, backoff_base_seconds=settings.webhook_backoff_base_seconds,
-            backoff_cap_seconds=settings.webhook_backoff_cap_seconds,
-            secret_grace_seconds=settings.webhook_secret_grace_seconds),
-        endpoints=endpoints, attempts=attempts, events=events_repo, jobs=jobs, audit=audit, clock=clock)
     notifier = Notifier(Mailer(settings, clock), OutboxSms(settings.data_dir / "outbox", clock),
                         settings.otp_ttl_seconds // 60)
     notices = Notices(jobs, notifier)
+    webhooks = WebhookService(
+        settings=WebhookSettings(
+            production=settings.is_production, timeout_seconds=settings.webhook_timeout_seconds,
+            retry_schedule=tuple(settings.webhook_retry_schedule), retry_jitter=settings.webhook_retry_jitter,
+            retry_after_cap_seconds=settings.webhook_retry_after_cap_seconds,
+            disable_after_days=settings.webhook_disable_after_days,
+            endpoint_concurrency=settings.webhook_endpoint_concurrency,
+            secret_grace_seconds=settings.webhook_secret_grace_seconds),
+        endpoints=endpoints, attempts=attempts, events=events_repo, jobs=jobs, audit=audit, clock=clock,
+        outbox=events, notices=notices, users=users_repo, transactions=transactions)
     auth = AuthService(
         settings=settings, users=users_repo, otps=otps, passwords=passwords,
         tokens=TokenService(settings, clock), notifier=notifier, limiter=RateLimiter(rate_events, clock),
@@ -231,23 +238,29 @@ async def build_container(
     kyc_review = KycReviewService(
         cases=kyc_cases, users=users_repo, files=files, ml=ml, limits=verification.limits, transactions=transactions,
         audit=audit, notices=notices, clock=clock, events=events, claim_minutes=settings.kyc_claim_minutes,
-        four_eyes_high_risk=settings.kyc_four_eyes_high_risk)
+        four_eyes_high_risk=settings.kyc_four_eyes_high_risk, max_resubmissions=settings.kyc_max_resubmissions,
+        final_rejection_days=settings.kyc_final_rejection_days)
+    screening = ScreeningService(
+        lists=watchlists, entries=watchlist_entries, users=users_repo, cases=kyc_cases,
+        transactions=transactions, jobs=jobs, audit=audit, events=events, clock=clock,
+        weights=settings.kyc_check_weights)
     kyc_checks = KycChecksService(
         cases=kyc_cases, users=users_repo, files=files, ml=ml, limits=verification.limits, transactions=transactions,
         jobs=jobs, audit=audit, clock=clock, events=events, review=kyc_review, weights=settings.kyc_check_weights,
-        auto_decision=settings.kyc_auto_decision)
+        auto_decision=settings.kyc_auto_decision, screening=screening)
     kyc = KycCaseService(
         policy=SubmissionPolicy(tuple(settings.kyc_identity_documents), tuple(settings.kyc_required_documents),
                                 settings.kyc_require_selfie),
         cases=kyc_cases, files=files, cipher=cipher, challenges=challenges, ml=ml, limits=verification.limits,
-        transactions=transactions, jobs=jobs, audit=audit, clock=clock, events=events)
+        transactions=transactions, jobs=jobs, audit=audit, clock=clock, events=events,
+        final_rejection_days=settings.kyc_final_rejection_days)
     catalogue = CatalogueService(banks, products, audit, clock)
     lending = LoanService(loans=loans, repayments=repayments, catalogue=catalogue, users=users_repo, audit=audit,
                           notices=notices, transactions=transactions, clock=clock, events=events)
     return Container(
         catalogue=catalogue, loans=lending, events=events, webhooks=webhooks,
         events_hub=EventHub(events_repo, poll_seconds=settings.events_poll_seconds),
-        cipher=cipher, files=files, kyc=kyc, kyc_checks=kyc_checks, kyc_review=kyc_review,
+        cipher=cipher, files=files, kyc=kyc, kyc_checks=kyc_checks, screening=screening, kyc_review=kyc_review,
         idempotency=IdempotencyService(idempotency, clock),
         settings=settings, clock=clock, client=client, db=db, embedded=embedded, passwords=passwords,
         users_repo=users_repo, auth=auth, users=UserService(users_repo, audit, clock, jobs, transactions),

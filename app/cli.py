@@ -1,4 +1,4 @@
-"""`kycflow` command line: serve, worker, create-user, seed-catalogue, eval."""
+"""`kycflow` command line: serve, worker, create-user, seed-catalogue, screening load, eval."""
 
 from __future__ import annotations
 
@@ -101,6 +101,25 @@ async def _seed_catalogue(_: argparse.Namespace) -> int:
     return 0
 
 
+async def _screening_load(args: argparse.Namespace) -> int:
+    """A watchlist file in force as list `--list`, atomically; the re-screen of approved customers queued."""
+    from pathlib import Path
+
+    from app.bootstrap import build_container
+
+    container = await build_container(get_settings(), ml_loaders={})
+    try:
+        loaded = await container.screening.load(args.list, Path(args.file))
+    except DomainError as exc:
+        print(f"error: {exc.message} ({exc.code}); the list in force is unchanged", file=sys.stderr)
+        return 1
+    finally:
+        await container.close()
+    print(f"list {loaded.name} version {loaded.version} in force: {loaded.entries} entries, {loaded.changed} new or "
+          "changed; approved customers are re-screened against those by the job workers")
+    return 0
+
+
 def _eval(args: argparse.Namespace) -> int:
     """Run the service's own model classes over labelled data and print the figures."""
     import json
@@ -108,14 +127,10 @@ def _eval(args: argparse.Namespace) -> int:
 
     from app.ml import evaluation, models
 
-    settings = get_settings()
-    path = Path(args.path)
-    if args.kind == "faces":
-        report = evaluation.evaluate_faces(path, models.face_matcher(settings))
-    elif args.kind == "ocr":
-        report = evaluation.evaluate_ocr(path, models.ocr_extractor(settings))
-    else:
-        report = evaluation.evaluate_liveness(path, models.liveness_detector(settings))
+    evaluate, build = {"faces": (evaluation.evaluate_faces, models.face_matcher),
+                       "ocr": (evaluation.evaluate_ocr, models.ocr_extractor),
+                       "liveness": (evaluation.evaluate_liveness, models.liveness_detector)}[args.kind]
+    report = evaluate(Path(args.path), build(get_settings()))
     print(json.dumps(report, indent=2, default=str))
     return 0
 
@@ -134,6 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--name", required=True)
     create.add_argument("--role", choices=[r.value for r in Role], default=Role.CUSTOMER.value)
     sub.add_parser("seed-catalogue", help="add the sample banks and loan products (safe to run twice)")
+    screening = sub.add_parser("screening", help="sanctions and PEP watchlists").add_subparsers(dest="action",
+                                                                                              required=True)
+    load = screening.add_parser("load", help="put a watchlist file in force (OpenSanctions targets.simple.csv or "
+                                             "the UN consolidated list XML), replacing the list of that name")
+    load.add_argument("file")
+    load.add_argument("--list", required=True, help="the list's name, e.g. opensanctions or un")
     evaluate = sub.add_parser("eval", help="accuracy of the models on a folder of labelled data")
     evaluate.add_argument("kind", choices=["faces", "ocr", "liveness"])
     evaluate.add_argument("path", help="a labelled CSV (pairs.csv, mrz_expected.csv, annotations.csv) or its folder")
@@ -158,6 +179,8 @@ def _run(args: argparse.Namespace) -> int:
         return _eval(args)
     if args.command == "worker":
         return asyncio.run(_worker(args))
+    if args.command == "screening":
+        return asyncio.run(_screening_load(args))
     if args.command == "seed-catalogue":
         return asyncio.run(_seed_catalogue(args))
     return asyncio.run(_create_user(args))

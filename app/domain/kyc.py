@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -22,6 +22,7 @@ class CaseStatus(StrEnum):
     SUBMITTED = "SUBMITTED"  # checks run, then an auditor (or the auto-decision) decides
     APPROVED = "APPROVED"
     REJECTED = "REJECTED"
+    RESUBMISSION_REQUESTED = "RESUBMISSION_REQUESTED"  # sent back: the customer redoes what the auditor named
 
 
 class ChecksState(StrEnum):
@@ -49,6 +50,7 @@ class CheckName(StrEnum):
     FACE_MATCH = "face_match"
     SELFIE_QUALITY = "selfie_quality"
     LIVENESS = "liveness"
+    SCREENING = "screening"  # sanctions and PEP lists (app/domain/checks/screening.py)
 
 
 class RiskLevel(StrEnum):
@@ -96,7 +98,7 @@ assert set(RejectionReason) == set(REJECTION_REASONS)
 DEFAULT_WEIGHTS: dict[str, float] = {
     CheckName.OCR: 10, CheckName.DOCUMENT_VALIDITY: 20, CheckName.NAME_MATCH: 15, CheckName.DOB_MATCH: 10,
     CheckName.FACE_MATCH: 25, CheckName.SELFIE_QUALITY: 5, CheckName.LIVENESS: 10,
-    CheckName.DUPLICATE_DOCUMENT: 5, CheckName.CORRECTIONS: 0,
+    CheckName.DUPLICATE_DOCUMENT: 5, CheckName.CORRECTIONS: 0, CheckName.SCREENING: 0,
 }
 
 
@@ -180,6 +182,7 @@ CUSTOMER_HINTS: dict[str, str] = {
     CheckName.LIVENESS: "Complete a liveness challenge, then upload your selfie with its id.",
     CheckName.DUPLICATE_DOCUMENT: "A reviewer will look at this document.",
     CheckName.CORRECTIONS: "A reviewer will compare what you entered with the document.",
+    CheckName.SCREENING: "A reviewer will look at this.",
 }
 _DEFAULT_HINT = "A reviewer will look at this."
 assert set(DEFAULT_WEIGHTS) == set(CUSTOMER_HINTS) == set(CheckName)
@@ -297,6 +300,13 @@ class Decision:
     reasons: list[str] = field(default_factory=list)
     internal_note: str | None = None
     customer_message: str | None = None
+    final: bool = False  # a FINAL rejection: no new case (ever, or for KYC_FINAL_REJECTION_DAYS); else RETRY
+
+    def ensure_may_reapply(self, now: datetime, days: int | None) -> None:
+        if self.final and (days is None or now < self.at + timedelta(days=days)):
+            after = "" if days is None else f" before {self.at + timedelta(days=days):%Y-%m-%d}"
+            raise CaseNotEditable(f"Your KYC was rejected finally; you cannot apply again{after}.",
+                                  code="kyc_rejected_final")
 
     @property
     def reason(self) -> str | None:
@@ -336,6 +346,70 @@ def ensure_not_claimed(claim: Claim | None, actor_id: str, now: datetime) -> Non
                                 claimed_until=claim.until.isoformat())
 
 
+SELFIE, LIVENESS = "selfie", "liveness"
+
+
+@dataclass(frozen=True)
+class Redo:
+    """One thing a resubmission asks for again: a document (its type, and side when given), the selfie,
+    or the liveness step (a new selfie with a passed liveness challenge)."""
+
+    kind: str  # "document", SELFIE or LIVENESS
+    document_type: str | None = None
+    side: str | None = None
+
+    @property
+    def label(self) -> str:
+        if self.kind != "document":
+            return self.kind
+        return f"{self.document_type} ({self.side})" if self.side else str(self.document_type)
+
+    def covers(self, doc: CaseDocument) -> bool:
+        return self.kind == "document" and doc.type == self.document_type and self.side in (None, doc.side)
+
+    def answered_by(self, upload: Redo) -> bool:
+        """Whether an upload (a document, a selfie, a selfie with a passed challenge) is what this asks;
+        an upload's side None is not read yet, and may still be the one asked."""
+        if self.kind == "document":
+            return upload.kind == "document" and upload.document_type == self.document_type and (
+                None in (self.side, upload.side) or self.side == upload.side)
+        return upload.kind == LIVENESS or upload.kind == self.kind
+
+
+# Per-document checks (one result per document) whose inputs are the document as read and the profile's name
+# and date of birth, held from submission to decision: an untouched document keeps them in the next round.
+# The rest run again: validity (an expiry moves with the date), duplicate_document (other accounts' cases
+# change), corrections (pure; may give several per document), the selfie's and every case-wide check; the face
+# match is kept when neither the selfie nor the document it compared changed.
+KEPT_PER_DOCUMENT = frozenset({CheckName.OCR, CheckName.NAME_MATCH, CheckName.DOB_MATCH})
+
+
+@dataclass
+class Round:
+    """A submission an auditor sent back, kept whole: its documents, selfie and checks as they were, what
+    was asked (by whom, when, the messages) and, once the customer submitted again, what they replaced."""
+
+    number: int
+    submitted_at: datetime | None
+    documents: list[CaseDocument]
+    selfie: Selfie | None
+    checks: list[Check]
+    overall_score: int | None
+    risk_level: RiskLevel | None
+    requested_by: str
+    requested_by_name: str
+    requested_at: datetime
+    items: list[Redo]
+    customer_message: str
+    internal_note: str | None = None
+    replaced: list[str] = field(default_factory=list)  # the items' labels, as redone
+    resubmitted_at: datetime | None = None
+
+    @property
+    def document_ids(self) -> set[str]:
+        return {d.id for d in self.documents}
+
+
 @dataclass
 class KycCase:
     id: str
@@ -356,6 +430,7 @@ class KycCase:
     applicant: dict[str, Any] = field(default_factory=dict)  # name, email, phone as at submission
     claim: Claim | None = None  # the auditor working on it (a SUBMITTED case)
     first_approval: FirstApproval | None = None  # four eyes: waiting for a second auditor's approval
+    rounds: list[Round] = field(default_factory=list)  # each submission an auditor sent back, oldest first
 
     def first_of_two(self, actor_id: str, approved: bool, four_eyes: bool) -> bool:
         """Whether this approval is the first of two (recorded; nothing decided yet): four eyes on and
@@ -376,18 +451,53 @@ class KycCase:
         raise CaseNotFound("No such document in this case.", code="document_not_found")
 
     def file_ids(self) -> set[str]:
-        ids = {d.file_id for d in self.documents}
-        return ids | ({self.selfie.file_id} if self.selfie else set())
+        """Every file of the case, those of earlier rounds too (kept: the record of what was sent back)."""
+        return {d.file_id for d in self.documents + [d for r in self.rounds for d in r.documents]} | {
+            s.file_id for s in [self.selfie, *(r.selfie for r in self.rounds)] if s}
 
-    def ensure_open(self) -> None:
-        if self.status != CaseStatus.OPEN:
-            raise CaseNotEditable(f"The case is {self.status.value}; it can no longer be changed.")
+    @property
+    def request(self) -> Round | None:
+        """The resubmission the customer is asked for now, if any."""
+        return self.rounds[-1] if self.rounds and self.status == CaseStatus.RESUBMISSION_REQUESTED else None
+
+    def ensure_open(self, upload: Redo | None = None, document: CaseDocument | None = None) -> None:
+        """Open, or sent back and `upload` is what was asked (or `document` is one uploaded since)."""
+        request = self.request
+        if request is None:
+            if self.status != CaseStatus.OPEN:
+                raise CaseNotEditable(f"The case is {self.status.value}; it can no longer be changed.")
+            return
+        if (upload is not None and any(item.answered_by(upload) for item in request.items)) or (
+                document is not None and document.id not in request.document_ids):
+            return
+        raise CaseNotEditable("Only what the reviewer asked for can change: "
+                              + ", ".join(i.label for i in request.items) + ".", code="resubmission_not_requested")
+
+    def redone(self, item: Redo) -> bool:
+        before = self.rounds[-1]
+        if item.kind == "document":
+            return any(item.covers(d) and d.id not in before.document_ids for d in self.documents)
+        selfie = self.selfie
+        fresh = selfie is not None and (before.selfie is None or selfie.file_id != before.selfie.file_id)
+        return fresh and (item.kind == SELFIE or bool(selfie and selfie.liveness_passed))
 
     def missing(self, policy: SubmissionPolicy) -> list[str]:
-        """What an open case still needs under the policy (nothing once it is submitted)."""
+        """What an open case still needs under the policy, or a case sent back what it asks (nothing once submitted)."""
+        if (request := self.request) is not None:
+            return [i.label for i in request.items if not self.redone(i)]
         if self.status != CaseStatus.OPEN:
             return []
         return policy.missing([d.type for d in self.documents], self.selfie is not None)
+
+    def carried_over(self) -> dict[tuple[str, str | None], Check]:
+        """Resubmitted: the last round's results whose inputs did not change, by (check, document id)."""
+        if not self.rounds:
+            return {}
+        before = self.rounds[-1]
+        untouched = {d.id for d in self.documents} & before.document_ids
+        same_selfie = self.selfie is not None and before.selfie is not None and self.selfie.file_id == before.selfie.file_id
+        return {(c.name, c.document_id): c for c in before.checks if c.document_id in untouched and (
+            c.name in KEPT_PER_DOCUMENT or (c.name == CheckName.FACE_MATCH and same_selfie))}
 
     @property
     def decided_at(self) -> datetime | None:

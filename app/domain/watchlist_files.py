@@ -121,7 +121,7 @@ class _UnList:
                                _dates(item["dates"] + years), _countries(item["nationalities"]), item["program"]))
 
 
-def _refuse(*_: Any) -> None:
+def _refuse(*_: Any) -> int:
     raise WatchlistInvalid("The XML declares a DTD or entities; the UN list has none, and they are refused.")
 
 

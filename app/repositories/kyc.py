@@ -27,7 +27,9 @@ from app.domain.kyc import (
     Decision,
     FirstApproval,
     KycCase,
+    Redo,
     RiskLevel,
+    Round,
     Selfie,
 )
 from app.domain.pages import Page, PageRequest
@@ -67,7 +69,27 @@ def _decision(d: dict[str, Any]) -> Decision:
     if reasons is None:
         reasons = [d["reason"]] if d.get("reason") else []
     return Decision(by=d["by"], role=d["role"], at=d["at"], approved=d["approved"], reasons=list(reasons),
-                    internal_note=d.get("internal_note", d.get("notes")), customer_message=d.get("customer_message"))
+                    internal_note=d.get("internal_note", d.get("notes")), customer_message=d.get("customer_message"),
+                    final=d.get("final", False))
+
+
+def _check(c: dict[str, Any]) -> Check:
+    return Check(c["name"], CheckStatus(c["status"]), c["score"], c["detail"], c.get("document_id"))
+
+
+def _selfie(s: dict[str, Any] | None) -> Selfie | None:
+    return Selfie(**{**s, "file_id": str(s["file_id"])}) if s else None
+
+
+def _round(r: dict[str, Any]) -> Round:
+    return Round(**{**r, "documents": [_document(d) for d in r["documents"]], "selfie": _selfie(r["selfie"]),
+                    "checks": [_check(c) for c in r["checks"]], "items": [Redo(**i) for i in r["items"]],
+                    "risk_level": RiskLevel(r["risk_level"]) if r.get("risk_level") else None})
+
+
+def round_doc(r: Round) -> dict[str, Any]:
+    return {**asdict(r), "checks": [c.as_dict() for c in r.checks],
+            "risk_level": r.risk_level.value if r.risk_level else None}
 
 
 def _from_doc(doc: dict[str, Any]) -> KycCase:
@@ -78,9 +100,7 @@ def _from_doc(doc: dict[str, Any]) -> KycCase:
         checks_state=ChecksState(doc.get("checks_state", ChecksState.NOT_STARTED)),
         created_at=doc["created_at"], updated_at=doc["updated_at"],
         documents=[_document(d) for d in doc.get("documents", [])],
-        selfie=Selfie(**{**selfie, "file_id": str(selfie["file_id"])}) if selfie else None,
-        checks=[Check(c["name"], CheckStatus(c["status"]), c["score"], c["detail"], c.get("document_id"))
-                for c in doc.get("checks", [])],
+        selfie=_selfie(selfie), checks=[_check(c) for c in doc.get("checks", [])],
         overall_score=doc.get("overall_score"),
         risk_level=RiskLevel(doc["risk_level"]) if doc.get("risk_level") else None,
         breakdown=doc.get("breakdown") or {}, submitted_at=doc.get("submitted_at"),
@@ -88,6 +108,7 @@ def _from_doc(doc: dict[str, Any]) -> KycCase:
         decision=_decision(decision) if decision else None, applicant=doc.get("applicant") or {},
         claim=Claim(**doc["claim"]) if doc.get("claim") else None,
         first_approval=FirstApproval(**doc["first_approval"]) if doc.get("first_approval") else None,
+        rounds=[_round(r) for r in doc.get("rounds", [])],
     )
 
 
@@ -175,7 +196,9 @@ class KycCaseRepository(EntityRepository[KycCase]):
             return again
 
     def _open(self, case_id: str, user_id: str) -> dict[str, Any]:
-        return {"_id": to_object_id(case_id), "user_id": user_id, "status": CaseStatus.OPEN.value}
+        """Open, or sent back to its customer (the service says what may change then)."""
+        return {"_id": to_object_id(case_id), "user_id": user_id,
+                "status": {"$in": [CaseStatus.OPEN.value, CaseStatus.RESUBMISSION_REQUESTED.value]}}
 
     async def replace_document(self, case_id: str, user_id: str, document: CaseDocument,
                                now: datetime) -> tuple[KycCase, list[CaseDocument]] | None:
@@ -211,11 +234,26 @@ class KycCaseRepository(EntityRepository[KycCase]):
 
     # --- transitions -----------------------------------------------------------------------
 
-    async def submit(self, case_id: str, user_id: str, applicant: dict[str, Any], now: datetime) -> KycCase | None:
-        return await self.update_entity(self._open(case_id, user_id), {"$set": {
+    async def submit(self, case_id: str, user_id: str, applicant: dict[str, Any], now: datetime,
+                     replaced: list[str] | None = None) -> KycCase | None:
+        """Submits an open case, or (`replaced` given) a case sent back, recording on its round what was redone."""
+        query, changes = self._open(case_id, user_id), {}
+        if replaced is not None:
+            query["status"] = CaseStatus.RESUBMISSION_REQUESTED.value
+            changes = {"rounds.$[last].replaced": replaced, "rounds.$[last].resubmitted_at": now}
+        return await self.update_entity(query, {"$set": {
             "status": CaseStatus.SUBMITTED.value, "checks_state": ChecksState.RUNNING.value, "submitted_at": now,
-            "updated_at": now, "applicant": applicant, "risk_rank": UNASSESSED,
-        }})
+            "updated_at": now, "applicant": applicant, "risk_rank": UNASSESSED, **changes,
+        }}, array_filters=[{"last.resubmitted_at": None}] if changes else None)
+
+    async def send_back(self, case_id: str, sent: Round, most: int) -> KycCase | None:
+        """A decidable case goes back to its customer with the round kept whole, at most `most` times."""
+        return await self.update_entity(
+            {"_id": to_object_id(case_id), "status": CaseStatus.SUBMITTED.value, "checks_state": ChecksState.DONE.value,
+             "user_id": {"$ne": sent.requested_by}, f"rounds.{most - 1}": {"$exists": False},
+             "$or": _unclaimed_or_held_by(sent.requested_by, sent.requested_at)},
+            {"$set": {"status": CaseStatus.RESUBMISSION_REQUESTED.value, "claim": None, "first_approval": None,
+                      "updated_at": sent.requested_at}, "$push": {"rounds": round_doc(sent)}})
 
     async def record_checks(self, case_id: str, checks: list[Check], assessment: Assessment,
                             now: datetime) -> KycCase | None:
@@ -228,6 +266,17 @@ class KycCaseRepository(EntityRepository[KycCase]):
                       "risk_rank": RISK_RANK[assessment.risk_level.value],
                       "checks_completed_at": now,
                       "checks_state": ChecksState.DONE.value, "updated_at": now}})
+
+    async def reopen(self, case_id: str, checks: list[Check], assessment: Assessment, now: datetime) -> KycCase | None:
+        """An approved case back in the review queue with `checks` (a watchlist reload found the customer):
+        decided again as any case. Only from APPROVED, so a retried job changes nothing."""
+        return await self.update_entity(
+            {"_id": to_object_id(case_id), "status": CaseStatus.APPROVED.value},
+            {"$set": {"status": CaseStatus.SUBMITTED.value, "checks": [c.as_dict() for c in checks],
+                      "overall_score": assessment.overall_score, "risk_level": assessment.risk_level.value,
+                      "breakdown": assessment.breakdown, "risk_rank": RISK_RANK[assessment.risk_level.value],
+                      "checks_completed_at": now, "checks_state": ChecksState.DONE.value, "decision": None,
+                      "first_approval": None, "claim": None, "updated_at": now}})
 
     async def claim(self, case_id: str, claim: Claim) -> KycCase | None:
         """Take (or extend) a submitted case for `claim.by`, unless another auditor's claim is live."""

@@ -43,7 +43,7 @@ class WatchlistRepository(RepositoryBase):
         return [d for d in await self.find_many({}) if d.get("version")]
 
     async def get(self, name: str) -> dict[str, Any] | None:
-        return await self.collection.find_one({"_id": name})  # type: ignore[no-any-return]
+        return await self.collection.find_one({"_id": name})
 
     async def reserve_version(self, name: str) -> int:
         """A version number no other load of this list gets, even two at once."""

@@ -18,7 +18,7 @@ import asyncio
 import hashlib
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,7 +85,7 @@ def _survey(path: Path) -> tuple[Counter[str], int, str]:
     return counts, len(seen), digest.hexdigest()
 
 
-def _batches(path: Path) -> Iterator[list[Entry]]:
+def _batches(path: Path) -> Generator[list[Entry], None, None]:
     batch: list[Entry] = []
     for entry in entries(path):
         batch.append(entry)
@@ -121,11 +121,12 @@ class ScreeningService:
         before = await self.entries.digests(name, current) if current else {}
         version = await self.lists.reserve_version(name)
         changed = 0
-        batches = _batches(path)
-        while batch := await asyncio.to_thread(next, batches, []):  # parsing stays off the event loop
+        batches, empty = _batches(path), list[Entry]()
+        while batch := await asyncio.to_thread(next, batches, empty):  # parsing stays off the event loop
             docs = [entry_doc(name, version, e, entry_keys(e, common), before.get(e.id) != e.digest()) for e in batch]
             changed += sum(d["changed"] for d in docs)
             await self.entries.insert(docs)
+        batches.close()
         info = {"entries": total, "changed": changed, "source": path.name, "sha256": sha256,
                 "loaded_at": self.clock.now()}
         await self.jobs.enqueue(RESCREEN_JOB, f"screening:{name}:{version}", {"list": name, "version": version,

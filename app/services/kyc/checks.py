@@ -36,6 +36,7 @@ from app.services.clock import Clock
 from app.services.events import EventService
 from app.services.jobs import JobService
 from app.services.kyc.review import DecisionInput, KycReviewService
+from app.services.screening import ScreeningService
 
 CHECKS_JOB = "kyc_checks"
 # Documents that carry the holder's photo, in the order the face match prefers them.
@@ -48,12 +49,12 @@ class KycChecksService:
         self, *, cases: KycCaseRepository, users: UserRepository, files: EncryptedFileStore, ml: MlGateway,
         limits: tasks.Limits, transactions: Transactions, jobs: JobService, audit: AuditService, clock: Clock,
         events: EventService, review: KycReviewService, weights: Mapping[str, float] | None = None,
-        auto_decision: bool = False,
+        auto_decision: bool = False, screening: ScreeningService | None = None,
     ) -> None:
         self.cases, self.users, self.files, self.ml, self.limits = cases, users, files, ml, limits
         self.transactions, self.audit, self.clock, self.events = transactions, audit, clock, events
         self.review = review  # records the automatic decision as an auditor's is recorded
-        self.weights, self.auto_decision = weights, auto_decision
+        self.weights, self.auto_decision, self.screening = weights, auto_decision, screening
         jobs.register(CHECKS_JOB, self.handle)
 
     async def handle(self, job: Job) -> None:
@@ -88,21 +89,24 @@ class KycChecksService:
     async def run_checks(self, case: KycCase, user: User) -> list[Check]:
         """Each document's checks, then the selfie's: the face match and the registered selfie rules."""
         checks: list[Check] = []
-        today = self.clock.now().date()
+        today, kept = self.clock.now().date(), case.carried_over()  # resubmitted: what did not change stays
         # The face match is the slow part (the models): started first, the rest runs beside it.
         face = asyncio.create_task(self._face_check(case)) if case.selfie is not None else None
         try:
             for doc in case.documents:
                 owners = (await self.cases.duplicate_owners(doc.shown_fingerprint, user.id)
                           if doc.shown_fingerprint else [])
-                checks += document_checks(Facts(doc, user, today, tuple(owners)))
+                checks += [kept.get((c.name, c.document_id), c)
+                           for c in document_checks(Facts(doc, user, today, tuple(owners)))]
+            # Not carried over from an earlier round: the lists may have changed since.
+            screened = [await self.screening.check(case, user)] if self.screening else []
         except BaseException:
             if face is not None:
                 face.cancel()  # never left running (or failing unseen) behind an error
             raise
         if case.selfie is not None and face is not None:
             checks += [await face, *selfie_checks(case.selfie)]
-        return checks
+        return checks + screened
 
     async def _face_check(self, case: KycCase) -> Check:
         assert case.selfie is not None
@@ -110,6 +114,8 @@ class KycChecksService:
                       if d.type == t and d.side in (None, "front")), None)
         if photo is None:
             return Check(CheckName.FACE_MATCH, CheckStatus.REVIEW, 0.5, "No document with a photo to compare.")
+        if (kept := case.carried_over().get((CheckName.FACE_MATCH, photo.id))) is not None:
+            return kept  # neither this document nor the selfie changed since the round sent back
         (document, _), (selfie, _) = await asyncio.gather(
             self.files.get(photo.file_id, owner_id=case.user_id, case_id=case.id),
             self.files.get(case.selfie.file_id, owner_id=case.user_id, case_id=case.id))
