@@ -128,14 +128,7 @@ class RepositoryBase:
         self, query: dict[str, Any], *, sort: list[tuple[str, int]] | None = None, skip: int = 0, limit: int = 0
     ) -> list[dict[str, Any]]:
         async def run() -> list[dict[str, Any]]:
-            cursor = self.collection.find(query)
-            if sort:
-                cursor = cursor.sort(sort)
-            if skip:
-                cursor = cursor.skip(skip)
-            if limit:
-                cursor = cursor.limit(limit)
-            return [doc async for doc in cursor]
+            return [doc async for doc in self.collection.find(query, sort=sort or None, skip=skip, limit=limit)]
 
         return await guarded(run, read=True)
 
