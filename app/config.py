@@ -150,15 +150,21 @@ class Settings(BaseSettings):
     kyc_four_eyes_high_risk: bool = False
     # An auditor's claim on a case (console or API) holds this long without a decision, then lapses.
     kyc_claim_minutes: int = Field(30, gt=0, le=24 * 60)
+    # Times an auditor may send a case back for something to redo; then only approve or reject remain.
+    kyc_max_resubmissions: int = Field(3, ge=0, le=20)
+    # A FINAL rejection blocks a new case for this many days; unset: for good.
+    kyc_final_rejection_days: int | None = Field(None, gt=0)
 
     # Live events (GET /events) and webhooks (see app/services/webhooks.py for the retry schedule)
     events_poll_seconds: float = Field(0.5, gt=0)
     events_heartbeat_seconds: float = Field(15.0, gt=0)
     webhook_timeout_seconds: float = Field(5.0, gt=0)
     webhook_delivery_workers: int = Field(4, ge=1, description="Deliveries at once per process running job workers")
-    webhook_max_attempts: int = Field(14, ge=1)
-    webhook_backoff_base_seconds: float = Field(60.0, ge=0)
-    webhook_backoff_cap_seconds: float = Field(14_400.0, ge=0)
+    webhook_retry_schedule: list[float] = Field([5, 300, 1800, 7200, 18000, 36000, 36000], max_length=50)
+    webhook_retry_jitter: float = Field(0.2, ge=0, lt=1)
+    webhook_retry_after_cap_seconds: float = Field(86_400.0, ge=0)
+    webhook_disable_after_days: float = Field(5.0, gt=0)
+    webhook_endpoint_concurrency: int = Field(2, ge=1, description="Tries to one endpoint at once per process")
     webhook_secret_grace_seconds: float = Field(86_400.0, ge=0)
     events_retention_days: int = Field(30, ge=1)
 

@@ -30,6 +30,7 @@ from app.api.schemas.kyc import (
     OneStepUploaded,
     PendingCase,
     RejectIn,
+    ResubmissionIn,
     SelfieUploaded,
     Submitted,
 )
@@ -109,7 +110,9 @@ async def upload_selfie(
                                        (409, "kyc_already_submitted", "The case was already submitted."),
                                        k.AlreadyApproved, 401, 403))
 async def submit_case(principal: Customer, kyc: KycCaseServiceDep, client: ClientDep) -> Submitted:
-    """The checks then run in the background and survive a restart; `GET /kyc/me` shows them."""
+    """The checks then run in the background and survive a restart; `GET /kyc/me` shows them. A case sent
+    back (`RESUBMISSION_REQUESTED`) is submitted again the same way once what was asked is uploaded: the
+    same case, a new round; checks whose inputs did not change keep their results."""
     case = await kyc.submit(principal.user, client)
     return Submitted.of(case)
 
@@ -189,8 +192,9 @@ async def get_case(kyc_id: str, principal: CaseViewer, review: KycReviewServiceD
     """Every check, the extracted fields (numbers masked), corrections, the risk breakdown and links
     to the files. The view is audit-logged."""
     case = await review.get_case(kyc_id, principal.user, client)
+    earlier = [d for r in case.rounds for d in r.documents if d.file_id not in {c.file_id for c in case.documents}]
     files = [FileLink(file_id=d.file_id, kind="document", document_id=d.id, content_type=d.content_type,
-                      url=f"/api/v1/kyc/{case.id}/files/{d.file_id}") for d in case.documents]
+                      url=f"/api/v1/kyc/{case.id}/files/{d.file_id}") for d in case.documents + earlier]
     if case.selfie:
         files.append(FileLink(file_id=case.selfie.file_id, kind="selfie", document_id=None,
                               content_type=case.selfie.content_type,
@@ -264,5 +268,21 @@ async def reject_case(kyc_id: str, body: RejectIn, principal: Reviewer, review: 
     never `internal_note`."""
     case = await review.decide(kyc_id, principal.user, DecisionInput(
         approved=False, reasons=[str(r) for r in body.reasons or []], internal_note=body.internal_note,
-        customer_message=body.customer_message), client)
+        customer_message=body.customer_message, final=body.reject_type == "FINAL"), client)
     return DecisionMessage(message="KYC rejected successfully", status=case.status.value)
+
+
+@router.put("/{kyc_id}/request-resubmission", response_model=DecisionMessage, summary="Ask the customer to redo part",
+            responses=error_responses(k.CaseNotFound, k.CaseNotReviewable, 401, 403, 422, (
+                409, "resubmission_limit_reached", "This case was sent back 3 times, the most allowed; approve or "
+                                                   "reject it.")))
+async def request_resubmission(kyc_id: str, body: ResubmissionIn, principal: Reviewer, review: KycReviewServiceDep,
+                               client: ClientDep) -> DecisionMessage:
+    """Sends a SUBMITTED case whose checks finished back to its customer (`RESUBMISSION_REQUESTED`) to
+    upload again only the named documents, the selfie or the liveness step, at most KYC_MAX_RESUBMISSIONS
+    times. The customer is mailed the items and `customer_message` (never `internal_note`), sees them in
+    `GET /kyc/me` (`resubmission`, `missing`) and submits again into the same case; `GET /kyc/{kyc_id}`
+    keeps every round. A document the case does not have is 422 `resubmission_item_unknown`."""
+    case = await review.request_resubmission(kyc_id, principal.user, body.redo(), body.customer_message,
+                                             body.internal_note or None, client)
+    return DecisionMessage(message="Resubmission requested", status=case.status.value)

@@ -38,6 +38,8 @@ class AuditAction(StrEnum):
     KYC_APPROVED = "kyc_approved"
     KYC_FIRST_APPROVAL = "kyc_first_approval"  # four eyes: the first of two approvals
     KYC_REJECTED = "kyc_rejected"
+    KYC_RESUBMISSION_REQUESTED = "kyc_resubmission_requested"
+    KYC_RESUBMITTED = "kyc_resubmitted"
     BANK_CREATED = "bank_created"
     PRODUCT_CREATED = "product_created"
     PRODUCT_UPDATED = "product_updated"
@@ -53,6 +55,8 @@ class AuditAction(StrEnum):
     WEBHOOK_DISABLED = "webhook_disabled"
     WEBHOOK_SECRET_ROTATED = "webhook_secret_rotated"
     WEBHOOK_REDELIVERED = "webhook_redelivered"
+    WEBHOOK_ENABLED = "webhook_enabled"
+    WEBHOOK_REPLAYED = "webhook_replayed"
 
 
 @dataclass(frozen=True)

@@ -21,19 +21,22 @@ class EventType(StrEnum):
     KYC_CHECKS_COMPLETED = "kyc.checks_completed"
     KYC_APPROVED = "kyc.approved"
     KYC_REJECTED = "kyc.rejected"
+    KYC_RESUBMISSION_REQUESTED = "kyc.resubmission_requested"
+    KYC_RESUBMITTED = "kyc.resubmitted"
     LOAN_APPLIED = "loan.applied"
     LOAN_APPROVED = "loan.approved"
     LOAN_REJECTED = "loan.rejected"
     LOAN_DISBURSED = "loan.disbursed"
     LOAN_REPAYMENT_RECEIVED = "loan.repayment_received"
     LOAN_CLOSED = "loan.closed"
+    WEBHOOK_ENDPOINT_DISABLED = "webhook.endpoint_disabled"  # to admins (`webhooks:manage`), as Svix's operational hook
 
 
 EVENT_TYPES: tuple[str, ...] = tuple(t.value for t in EventType)
-STAFF = "staff"
+STAFF, ADMINS = "staff", "admins"
 # What the review queue shows: a case arrives, its checks finish, it is decided (and leaves the queue).
 STAFF_EVENTS = frozenset({EventType.KYC_SUBMITTED, EventType.KYC_CHECKS_COMPLETED, EventType.KYC_APPROVED,
-                          EventType.KYC_REJECTED})
+                          EventType.KYC_REJECTED, EventType.KYC_RESUBMISSION_REQUESTED, EventType.KYC_RESUBMITTED})
 # Wire-visible job kind: the fan-out of one event to the webhook endpoints subscribed to it.
 WEBHOOK_FANOUT_JOB = "webhook_fanout"
 
@@ -44,11 +47,13 @@ def user_audience(user_id: str) -> str:
 
 def audiences_for(event_type: EventType, user_id: str) -> tuple[str, ...]:
     """Who may see an event live: the customer it is about, and staff for the review-queue events."""
+    if event_type is EventType.WEBHOOK_ENDPOINT_DISABLED:
+        return (ADMINS,)
     return (user_audience(user_id), STAFF) if event_type in STAFF_EVENTS else (user_audience(user_id),)
 
 
-def viewer_audiences(user_id: str, *, staff: bool) -> frozenset[str]:
-    return frozenset({user_audience(user_id), STAFF} if staff else {user_audience(user_id)})
+def viewer_audiences(user_id: str, *, staff: bool, admin: bool = False) -> frozenset[str]:
+    return frozenset({user_audience(user_id), *([STAFF] if staff else []), *([ADMINS] if admin else [])})
 
 
 @dataclass(frozen=True)

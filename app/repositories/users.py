@@ -21,7 +21,7 @@ MAX_SESSIONS = 20  # live sign-ins kept per user; the oldest is dropped beyond t
 
 _STRING = {"$type": "string"}
 # While a case reviews them and once one approved them, name and date of birth are held.
-_IDENTITY_HELD = (KycStatus.SUBMITTED.value, KycStatus.APPROVED.value)
+_IDENTITY_HELD = (KycStatus.SUBMITTED.value, KycStatus.APPROVED.value, KycStatus.RESUBMISSION_REQUESTED.value)
 # An update-pipeline stage copying the record's name and date of birth as verified.
 _PIN_IDENTITY = {"$set": {"verified_identity": {"name": "$name", "dob": "$profile.dob",
                                                 "verified_at": "$kyc_status_updated_at"}}}

@@ -147,7 +147,8 @@ class Notices:
                                                                 lines=p["lines"]))
 
 
-def decision_notice(*, approved: bool, reasons: list[str], message: str | None) -> tuple[str, list[str]]:
+def decision_notice(*, approved: bool, reasons: list[str], message: str | None,
+                    again: str = "You can start a new KYC submission in the app.") -> tuple[str, list[str]]:
     """The subject and lines of a KYC decision notice: the decision, the reasons' customer-facing
     sentences and the reviewer's message to the customer (the internal note is never passed here)."""
     if approved:
@@ -159,5 +160,5 @@ def decision_notice(*, approved: bool, reasons: list[str], message: str | None) 
     if message:
         lines.append(f"Message from the reviewer: {message}")
     if not approved:
-        lines.append("You can start a new KYC submission in the app.")
+        lines.append(again)
     return "Your KYC verification " + ("is approved" if approved else "was not approved"), lines

@@ -43,7 +43,8 @@ class UserService:
     async def update_profile(self, user: User, changes: dict[str, Any], client: ClientInfo) -> User:
         """Merge profile fields; a profile that becomes complete queues its risk assessment. A name or
         date of birth that a KYC case is reviewing or approved is refused (409), not changed."""
-        if user.kyc_status in (KycStatus.SUBMITTED, KycStatus.APPROVED):  # checks compare them; approval pins them
+        if user.kyc_status in (KycStatus.SUBMITTED, KycStatus.APPROVED, KycStatus.RESUBMISSION_REQUESTED):
+            # checks compare them (an untouched document's keep across a resubmission); approval pins them
             ensure_identity_unchanged(user.identity, changes, approved=user.kyc_status == KycStatus.APPROVED)
         moving = identity_changes(user.identity, changes)  # allowed now: the write re-checks that it still is
         profile = {k: v for k, v in {**user.profile, **changes}.items() if v is not None}  # null clears

@@ -17,6 +17,7 @@ from app.domain.kyc import (
     CheckStatus,
     CustomerCheckState,
     KycCase,
+    Redo,
     RejectionReason,
     RiskLevel,
     customer_check,
@@ -113,6 +114,7 @@ class DecisionOut(Out):
     reasons: list[RejectionReason]
     internal_note: str | None = Field(description="The case file's note: auditors only, never the customer")
     customer_message: str | None = Field(description="What the customer was told beside the decision")
+    final: bool = Field(description="A FINAL rejection: the customer cannot open a new case (see KYC_FINAL_REJECTION_DAYS)")
 
 
 class RejectionReasonOut(BaseModel):
@@ -129,7 +131,45 @@ def _rejection(case: KycCase) -> dict[str, Any]:
         "rejection_message": REJECTION_REASONS.get(reasons[0]) if reasons else None,
         "rejection_reasons": [RejectionReasonOut(code=RejectionReason(r), message=REJECTION_REASONS[r])
                               for r in reasons if r in REJECTION_REASONS],
+        "reject_type": ("FINAL" if decision.final else "RETRY") if decision is not None and rejected else None,
     }
+
+
+RejectType = Literal["RETRY", "FINAL"]
+_REJECT_TYPE = "RETRY: the customer may start a new case; FINAL: not again (or only after KYC_FINAL_REJECTION_DAYS)"
+
+
+class RedoOut(Out):
+    kind: Literal["document", "selfie", "liveness"] = Field(description="liveness: a new selfie with a passed "
+                                                                        "liveness challenge")
+    document_type: str | None
+    side: str | None = Field(description="null: whichever side the case has")
+
+
+class ResubmissionAsked(Out):
+    """What the reviewer asked to redo: upload each again (`missing` lists those not yet done), then submit."""
+
+    round: int = Field(validation_alias=AliasChoices("round", "number"), description="1 for the first submission")
+    items: list[RedoOut]
+    message: str = Field(validation_alias=AliasChoices("message", "customer_message"))
+    requested_at: UtcDatetime
+
+
+class RoundOut(ResubmissionAsked):
+    """A submission an auditor sent back, as it was: its documents, selfie and checks, what was asked, by
+    whom, and what the customer replaced before submitting again."""
+
+    internal_note: str | None
+    requested_by: str
+    requested_by_name: str
+    submitted_at: UtcDatetime | None
+    documents: list[DocumentOut]
+    selfie: SelfieOut | None
+    checks: list[CheckOut]
+    overall_score: int | None
+    risk_level: RiskLevel | None
+    replaced: list[str]
+    resubmitted_at: UtcDatetime | None
 
 
 class _CaseHead(Out):
@@ -162,6 +202,8 @@ class CaseDetail(_CaseHead):
     breakdown: dict[str, float] = Field(description="Score 0-100 of each kind of check")
     files: list[FileLink]
     decision: DecisionOut | None
+    reject_type: RejectType | None = Field(description=_REJECT_TYPE)
+    rounds: list[RoundOut] = Field(description="Each earlier submission sent back for something to redo, oldest first")
 
     @classmethod
     def view(cls, case: KycCase, missing: list[str], files: list[FileLink]) -> CaseDetail:
@@ -214,11 +256,14 @@ class CustomerCase(_CaseHead):
     rejection_reasons: list[RejectionReasonOut]
     message: str | None = Field(description="The reviewer's message to you with the decision")
     decided_at: UtcDatetime | None
+    reject_type: RejectType | None = Field(description=_REJECT_TYPE)
+    resubmission: ResubmissionAsked | None = Field(description="While RESUBMISSION_REQUESTED: what to redo")
 
     @classmethod
     def view(cls, case: KycCase, missing: list[str]) -> CustomerCase:
         return cls.of(case, missing=missing, checks=[customer_check(c) for c in case.checks],
-                      message=case.decision.customer_message if case.decision else None, **_rejection(case))
+                      message=case.decision.customer_message if case.decision else None, resubmission=case.request,
+                      **_rejection(case))
 
 
 class PendingCase(Out):
@@ -337,6 +382,7 @@ class RejectIn(_DecisionIn):
         None, min_length=1, max_length=len(REJECTION_REASONS),
         description="One or more of: " + "; ".join(f"`{k}`: {v}" for k, v in REJECTION_REASONS.items()))
     reason: RejectionReason | None = Field(None, description="Earlier form: a single reason; give it or `reasons`")
+    reject_type: RejectType = Field("RETRY", description=_REJECT_TYPE)
 
     model_config = ConfigDict(json_schema_extra={"example": {
         "reasons": ["document_unreadable"], "internal_note": "", "customer_message": ""}})
@@ -347,6 +393,25 @@ class RejectIn(_DecisionIn):
             raise ValueError("Give the reasons as `reasons` (a list), or one as `reason`; not both, not none.")
         self.reasons, self.reason = self.reasons or [self.reason], None  # type: ignore[list-item]
         return self
+
+
+class DocumentRedoIn(Input):
+    document_type: DocumentTypeIn
+    side: Literal["front", "back"] | None = Field(None, description="Left out: whichever side the case has")
+
+
+class ResubmissionIn(Input):
+    items: list[DocumentRedoIn | Literal["selfie", "liveness"]] = Field(
+        min_length=1, max_length=12, description="What to redo: a document of the case (`{document_type, side?}`), "
+                                                 "`selfie`, or `liveness` (a new selfie with a passed challenge)")
+    customer_message: PlainText = Field(min_length=1, max_length=1000, description="Sent to the customer: what to do")
+    internal_note: PlainText | None = Field(None, max_length=2000, description=_NOTE)
+
+    model_config = ConfigDict(json_schema_extra={"example": {
+        "items": [{"document_type": "pan", "side": "front"}], "customer_message": "", "internal_note": ""}})
+
+    def redo(self) -> list[Redo]:
+        return [Redo(i) if isinstance(i, str) else Redo("document", i.document_type, i.side) for i in self.items]
 
 
 class DecisionMessage(BaseModel):

@@ -17,6 +17,8 @@ from app.domain.errors import InvalidInput, NoFaceDetected
 from app.domain.events import EventType
 from app.domain.kyc import (
     CORRECTABLE_FIELDS,
+    LIVENESS,
+    SELFIE,
     AlreadyApproved,
     CaseDocument,
     CaseIncomplete,
@@ -24,6 +26,7 @@ from app.domain.kyc import (
     CaseNotFound,
     CaseStatus,
     KycCase,
+    Redo,
     Selfie,
     SubmissionPolicy,
 )
@@ -53,31 +56,36 @@ class KycCaseService:
     def __init__(
         self, *, policy: SubmissionPolicy, cases: KycCaseRepository, files: EncryptedFileStore, cipher: DocumentCipher,
         challenges: LivenessChallengeRepository, ml: MlGateway, limits: tasks.Limits, transactions: Transactions,
-        jobs: JobService, audit: AuditService, clock: Clock, events: EventService,
+        jobs: JobService, audit: AuditService, clock: Clock, events: EventService, final_rejection_days: int | None = None,
     ) -> None:
         self.policy, self.cases, self.files, self.cipher = policy, cases, files, cipher
         self.challenges, self.ml, self.limits, self.transactions = challenges, ml, limits, transactions
         self.jobs, self.audit, self.clock, self.events = jobs, audit, clock, events
+        self.final_rejection_days = final_rejection_days  # None: a FINAL rejection is for good
 
-    async def _case_for_upload(self, user: User) -> KycCase:
+    async def _case_for_upload(self, user: User, upload: Redo) -> KycCase:
         latest = await self.cases.latest_for_user(user.id)
         if latest is not None and latest.status == CaseStatus.APPROVED:
             raise AlreadyApproved("Your KYC is already approved.")
         if latest is not None and latest.status == CaseStatus.SUBMITTED:
             raise CaseNotEditable("Your KYC case is being reviewed; wait for the decision.", code="kyc_in_review")
-        if latest is not None and latest.status == CaseStatus.OPEN:
+        if latest is not None and latest.status in (CaseStatus.OPEN, CaseStatus.RESUBMISSION_REQUESTED):
+            latest.ensure_open(upload)  # sent back: only what the auditor asked for
             return latest
-        return await self.cases.open_case(user.id, self.clock.now())  # none yet, or the last was rejected
+        if latest is not None and latest.decision is not None:
+            latest.decision.ensure_may_reapply(self.clock.now(), self.final_rejection_days)
+        return await self.cases.open_case(user.id, self.clock.now())  # none yet, or the last was rejected (RETRY)
 
     async def upload_document(self, user: User, *, document_type: str, side: str | None, data: bytes,
                               declared_number: str | None, client: ClientInfo) -> tuple[KycCase, CaseDocument]:
         if document_type not in {d.value for d in DocumentType} - {DocumentType.GENERIC}:
             raise InvalidInput(f"Unknown document type {document_type!r}.", code="invalid_document_type")
-        await self._case_for_upload(user)  # refuse early, before the models run
+        await self._case_for_upload(user, Redo("document", document_type))  # refuse early, before the models run
         # Decoding and OCR both check the content: nothing unreadable is ever stored.
         reading = await self.ml.run(tasks.read_document, data, document_type, self.limits)
         number = self._document_number(document_type, declared_number, reading.document_number_raw)
-        case = await self._case_for_upload(user)
+        side = side or reading.side
+        case = await self._case_for_upload(user, Redo("document", document_type, side))
         document_id = uuid.uuid4().hex
         content_type = CONTENT_TYPES[sniff_format(data) or "jpeg"]
         file_id = await self.files.put(data, owner_id=user.id, case_id=case.id, content_type=content_type)
@@ -90,7 +98,7 @@ class KycCaseService:
             assert protected is not None
             corrections["document_number"] = protected.masked
         document = CaseDocument(
-            id=document_id, type=document_type, side=side or reading.side, file_id=file_id,
+            id=document_id, type=document_type, side=side, file_id=file_id,
             content_type=content_type, uploaded_at=self.clock.now(), fields=dict(reading.fields),
             confidence=reading.confidence, validation=dict(reading.validation),
             number_masked=protected.masked if protected else None,
@@ -104,8 +112,9 @@ class KycCaseService:
             await self.files.delete(file_id)
             raise CaseNotEditable("The case was submitted meanwhile; it can no longer be changed.")
         updated, replaced = added
-        for old in replaced:  # a better photo of the same side: the file this update took out goes
-            await self.files.delete(old.file_id)
+        for old in replaced:  # a better photo of the same side: the file this update took out goes,
+            if all(old.id not in r.document_ids for r in case.rounds):  # unless an earlier round keeps it
+                await self.files.delete(old.file_id)
         await self.audit.record(AuditAction.KYC_DOCUMENT_UPLOADED, user_id=user.id, actor=user, client=client,
                                 kyc_id=case.id, document_id=document_id, document_type=document_type,
                                 file_id=file_id)
@@ -127,7 +136,8 @@ class KycCaseService:
 
     async def upload_selfie(self, user: User, data: bytes, liveness_challenge_id: str | None,
                             client: ClientInfo) -> tuple[KycCase, Selfie]:
-        await self._case_for_upload(user)
+        upload = Redo(LIVENESS if liveness_challenge_id else SELFIE)
+        await self._case_for_upload(user, upload)
         quality = await self.ml.run(tasks.check_selfie, data, self.limits)
         if not quality.face_detected:
             raise NoFaceDetected("No face was found in the selfie; take it again facing the camera.")
@@ -136,7 +146,7 @@ class KycCaseService:
             passed = await self.challenges.passed_by(liveness_challenge_id, f"user:{user.id}")
             if not passed:
                 raise InvalidInput("That liveness challenge was not passed by you.", code="liveness_not_passed")
-        case = await self._case_for_upload(user)
+        case = await self._case_for_upload(user, upload)
         content_type = CONTENT_TYPES[sniff_format(data) or "jpeg"]
         file_id = await self.files.put(data, owner_id=user.id, case_id=case.id, content_type=content_type)
         selfie = Selfie(file_id=file_id, content_type=content_type, uploaded_at=self.clock.now(),
@@ -147,7 +157,7 @@ class KycCaseService:
         if updated is None:
             await self.files.delete(file_id)
             raise CaseNotEditable("The case was submitted meanwhile; it can no longer be changed.")
-        if old is not None:
+        if old is not None and all(not r.selfie or r.selfie.file_id != old.file_id for r in case.rounds):
             await self.files.delete(old.file_id)
         await self.audit.record(AuditAction.KYC_SELFIE_UPLOADED, user_id=user.id, actor=user, client=client,
                                 kyc_id=case.id, file_id=file_id, liveness_challenge_id=liveness_challenge_id)
@@ -168,7 +178,7 @@ class KycCaseService:
         if case is None:
             raise CaseNotFound()
         document = case.document(document_id)
-        case.ensure_open()
+        case.ensure_open(document=document)  # sent back: only a document uploaded since
         stored = dict(document.corrections)
         for name, value in corrections.items():
             if name == "document_number":
@@ -199,29 +209,35 @@ class KycCaseService:
             raise AlreadyApproved("Your KYC is already approved.")
         if case is not None and case.status == CaseStatus.SUBMITTED:  # a retried submit: say so, not "upload"
             raise CaseNotEditable("The case was already submitted.", code="kyc_already_submitted")
-        if case is None or case.status != CaseStatus.OPEN:
+        if case is None or case.status not in (CaseStatus.OPEN, CaseStatus.RESUBMISSION_REQUESTED):
             raise CaseIncomplete("Nothing to submit: upload your documents and a selfie first.",
                                  missing=self.policy.missing([], False))
         missing = case.missing(self.policy)
         if missing:
             raise CaseIncomplete("The case is incomplete: " + "; ".join(missing) + ".", missing=missing)
         applicant = {"name": user.name, "email": user.email, "phone": user.phone}
+        # Sent back: the same case again, its round told what was redone; the checks job keeps what did not change.
+        redone = [i.label for i in case.request.items] if case.request else None
+        nth = f":{len(case.rounds) + 1}" if redone else ""
 
         async def step(tx: UnitOfWork) -> KycCase | None:
-            submitted = await tx.kyc.submit(case.id, user.id, applicant, self.clock.now())
+            submitted = await tx.kyc.submit(case.id, user.id, applicant, self.clock.now(), redone)
             if submitted is not None:
-                await self.jobs.enqueue(CHECKS_JOB, f"{CHECKS_JOB}:{case.id}", {"case_id": case.id}, tx=tx)
+                await self.jobs.enqueue(CHECKS_JOB, f"{CHECKS_JOB}:{case.id}{nth}", {"case_id": case.id}, tx=tx)
                 await tx.users.set_kyc_status(user.id, KycStatus.SUBMITTED, self.clock.now())
-                await self.events.publish(EventType.KYC_SUBMITTED, tx=tx, user_id=user.id, data={
+                await self.events.publish(EventType.KYC_RESUBMITTED if redone else EventType.KYC_SUBMITTED, tx=tx,
+                                          user_id=user.id, data={
                     "kyc_id": case.id, "status": submitted.status.value,
-                    "documents": [{"type": d.type, "number_masked": d.number_masked} for d in submitted.documents]})
+                    "documents": [{"type": d.type, "number_masked": d.number_masked} for d in submitted.documents],
+                    **({"round": len(case.rounds) + 1, "replaced": redone} if redone else {})})
             return submitted
 
         submitted = await self.transactions.run(step)
         if submitted is None:
             raise CaseNotEditable("The case was already submitted.", code="kyc_already_submitted")
-        await self.audit.record(AuditAction.KYC_SUBMITTED, user_id=user.id, actor=user, client=client,
-                                kyc_id=case.id, document_types=[d.type for d in case.documents])
+        await self.audit.record(AuditAction.KYC_RESUBMITTED if redone else AuditAction.KYC_SUBMITTED, user_id=user.id,
+                                actor=user, client=client, kyc_id=case.id, document_types=[d.type for d in case.documents],
+                                replaced=redone)
         return submitted
 
     async def upload_and_submit(self, user: User, *, document_type: str, side: str | None, data: bytes,

@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from app.domain.audit import AuditAction, ClientInfo
-from app.domain.errors import InvalidInput
+from app.domain.errors import InvalidInput, RuleViolation
 from app.domain.events import EventType
 from app.domain.ids import parse_id
 from app.domain.kyc import (
@@ -23,6 +23,8 @@ from app.domain.kyc import (
     Decision,
     FirstApproval,
     KycCase,
+    Redo,
+    Round,
     ensure_not_claimed,
     ensure_reviewable,
 )
@@ -49,18 +51,21 @@ class DecisionInput:
     reasons: list[str] = field(default_factory=list)
     internal_note: str | None = None
     customer_message: str | None = None
+    final: bool = False  # a rejection the customer cannot start over from (RETRY, the default, they can)
 
 
 class KycReviewService:
     def __init__(
         self, *, cases: KycCaseRepository, users: UserRepository, files: EncryptedFileStore, ml: MlGateway,
         limits: tasks.Limits, transactions: Transactions, audit: AuditService, notices: Notices, clock: Clock,
-        events: EventService, claim_minutes: int = 30, four_eyes_high_risk: bool = False,
+        events: EventService, claim_minutes: int = 30, four_eyes_high_risk: bool = False, max_resubmissions: int = 3,
+        final_rejection_days: int | None = None,
     ) -> None:
         self.cases, self.users, self.files, self.ml, self.limits = cases, users, files, ml, limits
         self.transactions, self.audit, self.notices, self.clock, self.events = transactions, audit, notices, clock, events
         self.claim_minutes = claim_minutes  # how long an auditor's claim on a case holds without a decision
         self.four_eyes_high_risk = four_eyes_high_risk  # a High-risk approval takes two auditors
+        self.max_resubmissions, self.final_rejection_days = max_resubmissions, final_rejection_days
 
     async def pending(self, **filters: Any) -> Page[KycCase]:
         return await self.cases.pending(**filters)
@@ -165,8 +170,9 @@ class KycReviewService:
         approved, now = given.approved, self.clock.now()
         by, role = (actor.id, actor.role.value) if actor else ("system", "system")
         reasons = [] if approved else list(dict.fromkeys(str(r) for r in given.reasons))  # once each, in order
+        final = given.final and not approved
         decision = Decision(by=by, role=role, at=now, approved=approved, reasons=reasons,
-                            internal_note=given.internal_note, customer_message=given.customer_message)
+                            internal_note=given.internal_note, customer_message=given.customer_message, final=final)
         decided = await tx.kyc.decide(case.id, decision, now)
         if decided is None:
             return None
@@ -174,16 +180,69 @@ class KycReviewService:
         await self.events.publish(EventType.KYC_APPROVED if approved else EventType.KYC_REJECTED, tx=tx,
                                   user_id=user.id, data={"kyc_id": case.id, "status": decided.status.value,
                                                          "reason": decision.reason,
-                                                         **({} if approved else {"reasons": reasons})})
+                                                         **({} if approved else {"reasons": reasons, "reject_type":
+                                                                                 "FINAL" if final else "RETRY"})})
         action = AuditAction.KYC_APPROVED if approved else AuditAction.KYC_REJECTED
         await self.audit.record(action, user_id=user.id, actor=actor, actor_id=decision.by, actor_role=decision.role,
                                 client=client, kyc_id=case.id, reasons=reasons, internal_note=decision.internal_note,
-                                customer_message=decision.customer_message, tx=tx)
+                                customer_message=decision.customer_message, final=final, tx=tx)
+        days = self.final_rejection_days
+        again = {} if not final else {"again": "You cannot apply again." if days is None else
+                                      f"You can apply again from {now + timedelta(days=days):%Y-%m-%d}."}
         # The customer hears the decision, the reasons' sentences and the message; never the internal note.
         subject, lines = decision_notice(approved=approved, reasons=[REJECTION_REASONS[r] for r in reasons],
-                                         message=decision.customer_message)
+                                         message=decision.customer_message, **again)
         await self.notices.queue(tx, user, f"kyc:{case.id}", subject, lines)  # a case is decided once
         return decided
+
+    async def request_resubmission(self, case_id: str, actor: User, items: list[Redo], customer_message: str,
+                                   internal_note: str | None, client: ClientInfo) -> KycCase:
+        """Sends a SUBMITTED case whose checks finished back to its customer to redo `items` (at most
+        `max_resubmissions` times); the round is kept whole, and the customer is told the message only."""
+        case = await self.cases.get(case_id)
+        if case is None:
+            raise CaseNotFound()
+        now = self.clock.now()
+        ensure_reviewable(case.status, case.checks_state, case.user_id, actor.id)
+        ensure_not_claimed(case.claim, actor.id, now)
+        if len(case.rounds) >= self.max_resubmissions:
+            raise CaseNotReviewable(f"This case was sent back {len(case.rounds)} times, the most allowed; approve or "
+                                    "reject it.", code="resubmission_limit_reached")
+        for n, item in enumerate(items):
+            if item.kind == "document" and not any(item.covers(d) for d in case.documents):
+                raise RuleViolation(f"The case has no {item.label} document to redo.", code="resubmission_item_unknown",
+                                    errors=[{"field": f"items.{n}", "message": "not a document of this case"}])
+        user = await self.users.get(case.user_id)
+        if user is None:
+            raise CaseNotFound()
+        items = list(dict.fromkeys(items))  # once each, in order
+        sent = Round(len(case.rounds) + 1, case.submitted_at, case.documents, case.selfie, case.checks,
+                     case.overall_score, case.risk_level, actor.id, actor.name, now, items, customer_message,
+                     internal_note)
+        labels = [i.label for i in items]
+
+        async def step(tx: UnitOfWork) -> KycCase | None:
+            back = await tx.kyc.send_back(case.id, sent, self.max_resubmissions)
+            if back is None:
+                return None
+            await tx.users.set_kyc_status(user.id, KycStatus.RESUBMISSION_REQUESTED, now)
+            await self.events.publish(EventType.KYC_RESUBMISSION_REQUESTED, tx=tx, user_id=user.id, data={
+                "kyc_id": case.id, "status": back.status.value, "round": sent.number, "items": labels})
+            await self.audit.record(AuditAction.KYC_RESUBMISSION_REQUESTED, user_id=user.id, actor=actor, client=client,
+                                    kyc_id=case.id, round=sent.number, items=labels, internal_note=internal_note,
+                                    customer_message=customer_message, tx=tx)
+            # The customer is told what to redo and the message, never the internal note.
+            await self.notices.queue(tx, user, f"kyc:{case.id}:round:{sent.number}", "Your KYC verification needs "
+                                     "something again", ["A reviewer asks you to upload again:",
+                                                         *(f"- {_REDO.get(i.kind, 'your ' + i.label)}" for i in items),
+                                                         f"Message from the reviewer: {customer_message}",
+                                                         "Upload it in the app, then submit your KYC again."])
+            return back
+
+        back = await self.transactions.run(step)
+        if back is None:  # decided, claimed or sent back a moment ago
+            raise CaseNotReviewable("The case changed meanwhile; reload it.")
+        return back
 
     async def stats(self) -> dict[str, Any]:
         return await self.cases.stats()
@@ -206,3 +265,6 @@ class KycReviewService:
                     if other.status in (CaseStatus.SUBMITTED, CaseStatus.APPROVED)
                     and any(d.shown_fingerprint == doc.shown_fingerprint for d in other.documents))
         return found
+
+
+_REDO = {"selfie": "a new selfie", "liveness": "a new selfie with a passed liveness challenge"}
