@@ -128,6 +128,3 @@ class InFlightLimiter:
         self._in_flight[caller] -= 1
         if self._in_flight[caller] <= 0:
             del self._in_flight[caller]
-
-    def in_flight(self, caller: str) -> int:
-        return self._in_flight[caller]
