@@ -549,7 +549,9 @@ class OpenInstalment:
 
 @lru_cache(maxsize=1024)
 def _schedule(amount: Decimal, rate: Decimal, tenure_months: int, frequency: RepaymentFrequency) -> Schedule:
-    return build_schedule(amount, rate, tenure_months, frequency)  # immutable: safe to share between loans
+    # Immutable, so shared: the loan opened with these terms and every later read of it (or of any
+    # loan with the same terms) use one build.
+    return build_schedule(amount, rate, tenure_months, frequency)
 
 
 @dataclass(frozen=True, slots=True)
@@ -591,7 +593,7 @@ class Loan:
     def open(cls, product: LoanProduct, *, user_id: str, amount: Decimal, tenure_months: int, purpose: str,
              status: LoanStatus, origin: LoanOrigin, by: str, now: datetime) -> Loan:
         """A new application (APPLIED) or an admin's direct loan (APPROVED), with its schedule and KFS."""
-        schedule = build_schedule(amount, product.annual_interest_rate, tenure_months, product.repayment_frequency)
+        schedule = _schedule(amount, product.annual_interest_rate, tenure_months, product.repayment_frequency)
         assert product.id is not None
         return cls(id="", user_id=user_id, product_id=product.id, product=product, amount=amount,
                    tenure_months=tenure_months, purpose=purpose, status=status, origin=origin, emi=schedule.emi,
