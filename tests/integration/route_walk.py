@@ -126,6 +126,7 @@ async def _walk(api_factory: Any) -> WalkResult:
             await _filtered_lists(w, people)
             await _gateway(w, people)
             await _events(w, people)  # last: it moves the clock past every token
+            await _watchlist(w, [cards.Person().name])  # a reload sends the approved customer back to review
             await w.run_jobs()
             result.commands = list(log.commands)
             result.kinds = api.container.jobs.kinds
@@ -201,6 +202,7 @@ async def _kyc(w: Walker) -> dict[str, Any]:
                  f"/kyc/documents/{document['document_id']}/corrections", headers=h,
                  json={"fields": {"full_name": person.name}})
     await w.call("GET", "/kyc/me", headers=h)
+    await _watchlist(w, [])  # the cases' screening check reads a loaded list
     await w.call("POST", "/kyc/submit", headers=h)
 
     other = await _customer(w)
@@ -229,6 +231,12 @@ async def _kyc(w: Walker) -> dict[str, Any]:
     await w.call("PUT", "/kyc/{kyc_id}/approve", f"/kyc/{kyc_id}/approve", headers=ah, json={"notes": "Fine."})
     await w.call("PUT", "/kyc/{kyc_id}/reject", f"/kyc/{other_id}/reject", headers=ah,
                  json={"reason": "document_expired", "notes": "Upload a current card."})
+    # The third case sent back for its PAN, which the customer uploads again and submits (a second round).
+    third_id = (await w.api.client.get("/kyc/me", headers=third["headers"])).json()["kyc_id"]
+    await w.call("PUT", "/kyc/{kyc_id}/request-resubmission", f"/kyc/{third_id}/request-resubmission", headers=ah,
+                 json={"items": [{"document_type": "pan"}], "customer_message": "A sharper PAN, please."})
+    await upload(third, "pan", pan)
+    await w.call("POST", "/kyc/submit", headers=third["headers"])
     await w.run_jobs()
     return {"customer": who, "auditor": auditor}
 
@@ -388,3 +396,15 @@ async def _gateway(w: Walker, people: dict[str, Any]) -> None:
     for method in GATEWAY_METHODS:
         await w.call(method, "/gateway/{service}/{path:path}", "/gateway/echo/echo", headers=h,
                      **({"content": b"hi"} if method in ("POST", "PUT", "PATCH") else {}))
+
+
+async def _watchlist(w: Walker, names: list[str]) -> None:
+    """A generated list loaded (no route: `kycflow screening load`); the re-screen job runs after it."""
+    import tempfile
+    from pathlib import Path
+
+    from tests.screening_lists import Listed, filler, write_csv
+
+    with tempfile.TemporaryDirectory() as folder:
+        people = filler(60) + [Listed(f"walk-{i}", name, birth_date="1990-08-15") for i, name in enumerate(names)]
+        await w.api.container.screening.load("walk", write_csv(Path(folder) / "list.csv", people))

@@ -21,6 +21,7 @@ BOUNDED = {
     "loan_products": "each bank's products: tens to hundreds, entered by admins",
     "webhook_endpoints": "integrators' receivers: a handful, registered by admins",
     "api_keys": "integrators' keys: tens, issued by admins",
+    "screening_lists": "the watchlists operators load: a handful",
 }
 # Reads of a whole growing collection that no index can make O(page), each named by the gap line
 # it makes. Not bounded: they are listed so that they stay few and visible.

@@ -127,12 +127,15 @@ ROUTES: dict[tuple[str, str], tuple[int, str]] = {
 
 # Job kind: (budget per run of its handler, why)
 JOBS: dict[str, tuple[int, str]] = {
-    "kyc_checks": (16, "case, user, 2 duplicate checks, 2 files (metadata twice each, chunks); results, event job + "
-                       "event, user's risk, audit (and an automatic decision's writes) in one transaction (commit)"),
+    "kyc_checks": (18, "case, user, 2 duplicate checks, 2 files (metadata twice each, chunks), screening (lists in "
+                       "force, candidates); results, event job + event, user's risk, audit (and an automatic decision's writes) in one transaction (commit)"),
     "profile_risk": (2, "user, the score under the queued marker"),
     "customer_notice": (1, "claim the mail on its job (it goes after; a refused mail gives the claim back)"),
     "webhook_fanout": (3, "event, matching endpoints, a delivery job per endpoint"),
     "webhook_delivery": (4, "endpoint, earlier attempts, event, record the attempt"),
+    "screening_rescreen": (13, "switch the list (done already), drop older entries, changed entries, approved "
+                               "customers (page, total); per hit: case, then reopen, status, risk, event + fan-out "
+                               "job, audit in one transaction (commit)"),
 }
 # What the job machinery adds to every run: claim, complete, and a sweep for lapsed leases (at most
 # once a poll interval per lane, not beside every claim).
@@ -205,3 +208,7 @@ def test_the_readme_shows_the_budgets():
 
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     assert markdown_table() in readme, "README's round-trip table is stale: paste markdown_table()'s output"
+
+
+ROUTES[("PUT", "/kyc/{kyc_id}/request-resubmission")] = (10, "as reject: principal, case, customer; the round, user, "
+                                                             "event job + event, audit, notice job (commit)")
