@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import secrets
 import tempfile
 from collections.abc import Callable
@@ -11,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, StringConstraints, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
@@ -19,6 +18,9 @@ from app.document_keys import KeyConfigError, generate_key_spec, parse_key
 from app.domain.kyc import DEFAULT_WEIGHTS
 from app.domain.rate_limits import DEFAULT_LIMITS, RateLimit, RouteGroup
 
+# A gateway service: a name that fits a URL path segment, and an http(s) base URL without query or fragment.
+_ServiceName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+_BaseUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$")]
 # HS256 needs a key at least as long as its hash (RFC 7518 §3.2); the secret also keys the OTP hashes.
 MIN_JWT_SECRET_BYTES = 32
 
@@ -178,7 +180,7 @@ class Settings(BaseSettings):
     max_in_flight_per_caller: int = Field(4, ge=1)
     # `last_used_at` of an API key is written at most this often per key (kept in memory meanwhile).
     api_key_usage_flush_seconds: float = Field(60.0, gt=0)
-    gateway_services: dict[str, str] = {}
+    gateway_services: dict[_ServiceName, _BaseUrl] = {}
     gateway_forward_auth: bool = False
     gateway_connect_timeout_seconds: float = Field(5.0, gt=0)
     gateway_read_timeout_seconds: float = Field(30.0, gt=0)
@@ -193,16 +195,6 @@ class Settings(BaseSettings):
         for spec in value.values():
             RateLimit.parse(spec)
         return {**DEFAULT_LIMITS, **value}
-
-    @field_validator("gateway_services")
-    @classmethod
-    def _gateway_services(cls, value: dict[str, str]) -> dict[str, str]:
-        for name, url in value.items():
-            if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,62}", name):
-                raise ValueError(f"service name {name!r}: lower-case letters, digits, '-' and '_'")
-            if not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", url):
-                raise ValueError(f"service {name!r}: {url!r} is not an http(s) base URL without query")
-        return value
 
     def rate_limit_table(self) -> dict[RouteGroup, RateLimit]:
         return {RouteGroup(group): RateLimit.parse(spec) for group, spec in self.rate_limits.items()}
