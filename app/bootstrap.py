@@ -150,13 +150,6 @@ class Container:
             await asyncio.to_thread(self.embedded.stop)  # waits for the child: not on the loop
 
 
-async def database_uri(settings: Settings) -> tuple[str, EmbeddedMongo | None]:
-    if settings.mongodb_uri:
-        return settings.mongodb_uri, None
-    embedded = EmbeddedMongo(settings.data_dir)
-    return await asyncio.to_thread(embedded.start), embedded  # polls for the child: not on the loop
-
-
 async def require_transactions(client: Any) -> None:
     """Every change commits with its jobs, events and notices in one transaction, which needs a replica
     set or mongos (Atlas, SecantusDB): a standalone mongod is refused, and the client closed."""
@@ -171,7 +164,10 @@ async def build_container(
     db_listeners: list[Any] | None = None,
 ) -> Container:
     """`db_listeners`: PyMongo command listeners on the client (tests count each route's round trips)."""
-    uri, embedded = await database_uri(settings)
+    uri, embedded = settings.mongodb_uri, None
+    if not uri:
+        embedded = EmbeddedMongo(settings.data_dir)
+        uri = await asyncio.to_thread(embedded.start)  # polls for the child: not on the loop
     client = make_client(uri, max_idle_seconds=settings.mongo_max_idle_seconds,
                          **({"event_listeners": db_listeners} if db_listeners else {}))
     await require_transactions(client)

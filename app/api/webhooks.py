@@ -1,4 +1,4 @@
-"""Webhook endpoints (admins): register, list, disable, rotate the secret, see attempts, redeliver."""
+"""Webhook endpoints (admins): register, list, disable and enable, rotate the secret, see attempts, redeliver, replay."""
 
 from __future__ import annotations
 
@@ -9,7 +9,15 @@ from fastapi import APIRouter, status
 from app.api.deps import ClientDep, ClockDep, WebhookServiceDep, allow
 from app.api.routing import ExactJsonRoute
 from app.api.schemas.common import Page, PageNo, PageSize, error_responses
-from app.api.schemas.webhooks import AttemptOut, RedeliveryOut, WebhookCreate, WebhookOut, WebhookWithSecret
+from app.api.schemas.webhooks import (
+    AttemptOut,
+    RedeliveryOut,
+    ReplayIn,
+    ReplayOut,
+    WebhookCreate,
+    WebhookOut,
+    WebhookWithSecret,
+)
 from app.domain import webhooks as w
 from app.domain.pages import PageRequest
 from app.services.auth import Principal
@@ -84,3 +92,23 @@ async def redeliver_webhook_attempt(webhook_id: str, attempt_id: str, admin: Adm
     """Queues a new delivery of that event (same `webhook-id`, so receivers can drop a duplicate), with its
     own retries; its tries appear in the attempts."""
     return RedeliveryOut.of(await hooks.redeliver(admin.user, webhook_id, attempt_id, client))
+
+
+@router.post("/{webhook_id}/enable", response_model=WebhookOut, summary="Enable a disabled webhook endpoint",
+             responses=error_responses(w.WebhookNotFound, 401, 403))
+async def enable_webhook(webhook_id: str, admin: Admin, hooks: WebhookServiceDep, clock: ClockDep,
+                         client: ClientDep) -> WebhookOut:
+    """New events are sent again (after a `410 Gone` or a long failure, or a delete); replay sends the missed ones."""
+    return WebhookOut.at(await hooks.enable(admin.user, webhook_id, client), clock.now())
+
+
+@router.post("/{webhook_id}/replay", status_code=status.HTTP_202_ACCEPTED, response_model=ReplayOut,
+             summary="Send again every failed delivery since a time",
+             responses=error_responses(w.WebhookNotFound, w.WebhookDisabled, 401, 403, 422))
+async def replay_webhook(webhook_id: str, body: ReplayIn, admin: Admin, hooks: WebhookServiceDep,
+                         client: ClientDep) -> ReplayOut:
+    """Queues a new delivery (same `webhook-id`) of each event whose last try to this endpoint at or after
+    `since` failed for good (no retry left, or the endpoint was disabled). Asking again before those ran
+    queues nothing more."""
+    queued = await hooks.replay(admin.user, webhook_id, body.since, client)
+    return ReplayOut(webhook_id=webhook_id, since=body.since, queued=queued)

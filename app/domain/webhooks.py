@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 from app.domain.errors import Conflict, InvalidInput, NotFound
@@ -46,6 +47,8 @@ class WebhookEndpoint:
     updated_at: datetime
     created_by: str | None = None
     disabled_at: datetime | None = None
+    disabled_reason: str | None = None  # one of DISABLE_REASONS
+    failing_since: datetime | None = None  # the first failed try since the last success
     rev: int = 0  # bumped by every secret rotation (the repository's race guard)
 
     def signing_secrets(self, now: datetime) -> list[str]:
@@ -74,14 +77,34 @@ class DeliveryAttempt:
     success: bool = field(default=False)
 
 
-def retry_schedule(max_attempts: int, base: float, cap: float) -> list[float]:
-    """Seconds after the first try at which each try is made (the first at 0): exponential from
-    `base`, at most `cap` apart. The defaults (14 tries, 60 s, 4 h) span 24 h 15 min."""
-    offsets, at = [0.0], 0.0
-    for n in range(1, max_attempts):
-        at += min(cap, base * 2 ** (n - 1))
-        offsets.append(at)
-    return offsets
+# Svix's schedule (https://docs.svix.com/retries): the waits after each failed try, ~27.6 h in all.
+DEFAULT_RETRY_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+DISABLE_REASONS = ("admin", "gone", "failing")  # by an admin, on a `410 Gone`, failing for WEBHOOK_DISABLE_AFTER_DAYS
+
+
+def retry_delay(schedule: tuple[float, ...], attempt: int, *, jitter: float, rand: float,
+                retry_after: float | None = None, retry_after_cap: float = 86_400.0) -> float | None:
+    """Seconds from the failed try `attempt` (1-based) to the next; None after the last. The wait is
+    scaled by a factor in [1 - jitter, 1 + jitter] (`rand` in [0, 1]), so receivers that come back are
+    not hit by every retry at once; a receiver's `Retry-After` (429, 503) makes it longer, never
+    shorter, up to `retry_after_cap`."""
+    if attempt > len(schedule):
+        return None
+    delay = schedule[attempt - 1] * (1 + jitter * (2 * rand - 1))
+    return delay if retry_after is None else max(delay, min(retry_after, retry_after_cap))
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """`Retry-After` as seconds from `now`: delta-seconds or an HTTP date (RFC 9110 10.2.3); None if absent or bad."""
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        at = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (at - now).total_seconds()) if at.tzinfo else None
 
 
 # --- the URL policy -------------------------------------------------------------------------

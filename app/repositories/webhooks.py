@@ -46,7 +46,7 @@ class WebhookEndpointRepository(EntityRepository[WebhookEndpoint]):
             id=endpoint_id, url=doc["url"], events=tuple(doc.get("events", [])), description=doc.get("description", ""),
             enabled=doc.get("enabled", True), secrets=secrets, created_at=doc["created_at"],
             updated_at=doc["updated_at"], created_by=doc.get("created_by"), disabled_at=doc.get("disabled_at"),
-            rev=doc.get("rev", 0),
+            disabled_reason=doc.get("disabled_reason"), failing_since=doc.get("failing_since"), rev=doc.get("rev", 0),
         )
 
     async def add(self, endpoint: WebhookEndpoint) -> WebhookEndpoint:
@@ -67,11 +67,21 @@ class WebhookEndpointRepository(EntityRepository[WebhookEndpoint]):
                                     sort=[("_id", ASCENDING)])
         return [self.to_entity(d) for d in docs]
 
-    async def disable(self, endpoint_id: str, now: datetime) -> WebhookEndpoint | None:
+    async def disable(self, endpoint_id: str, now: datetime, reason: str = "admin") -> WebhookEndpoint | None:
         """None unless it was enabled (an endpoint is disabled once: `disabled_at` stays the first time)."""
         return await self.update_entity(
             {"_id": to_object_id(endpoint_id), "enabled": True},
-            {"$set": {"enabled": False, "disabled_at": now, "updated_at": now}})
+            {"$set": {"enabled": False, "disabled_at": now, "disabled_reason": reason, "updated_at": now}})
+
+    async def enable(self, endpoint_id: str, now: datetime) -> WebhookEndpoint | None:
+        """None unless it was disabled; its failure streak starts again."""
+        return await self.update_entity({"_id": to_object_id(endpoint_id), "enabled": False}, {"$set": {
+            "enabled": True, "disabled_at": None, "disabled_reason": None, "failing_since": None, "updated_at": now}})
+
+    async def set_failing(self, endpoint_id: str, since: datetime | None) -> None:
+        """Starts a failure streak (kept if one runs: the first failure counts) or ends it (None)."""
+        kept = {"failing_since": None} if since else {"failing_since": {"$ne": None}}
+        await self.collection.update_one({"_id": ObjectId(endpoint_id), **kept}, {"$set": {"failing_since": since}})
 
     async def replace_secrets(self, endpoint: WebhookEndpoint, secrets: tuple[SigningSecret, ...],
                               now: datetime) -> WebhookEndpoint | None:
@@ -124,6 +134,12 @@ class WebhookAttemptRepository(EntityRepository[DeliveryAttempt]):
     async def of_endpoint(self, endpoint_id: str, attempt_id: str) -> DeliveryAttempt | None:
         oid = to_object_id(attempt_id)
         return await self.find_entity({"_id": oid, "endpoint_id": endpoint_id}) if oid else None
+
+    async def latest_since(self, endpoint_id: str, since: datetime, *, limit: int = 10_000) -> list[DeliveryAttempt]:
+        """Each event's latest try to the endpoint among those made at or after `since`, oldest event first."""
+        docs = await self.find_many({"endpoint_id": endpoint_id, "at": {"$gte": since}},
+                                    sort=[("at", ASCENDING), ("_id", ASCENDING)], limit=limit)
+        return list({d["event_id"]: _attempt_from_doc(d) for d in docs}.values())
 
     async def for_endpoint(self, endpoint_id: str, *, page: PageRequest) -> Page[DeliveryAttempt]:
         return await self.paginate({"endpoint_id": endpoint_id}, sort=[("at", DESCENDING), ("_id", DESCENDING)],

@@ -58,7 +58,7 @@ class EventService:
 
     @staticmethod
     def audiences_of(user: User) -> frozenset[str]:
-        return viewer_audiences(user.id, staff=user.can(STAFF_PERMISSION))
+        return viewer_audiences(user.id, staff=user.can(STAFF_PERMISSION), admin=user.can("webhooks:manage"))
 
     async def missed(self, after_id: str, audiences: frozenset[str], *, limit: int = 500) -> list[Event]:
         return await self.repo.after(after_id, audiences=audiences, limit=limit)

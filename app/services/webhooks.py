@@ -3,15 +3,20 @@
 **Flow.** `EventService.publish` queues one `webhook_fanout` job per event, in the state change's
 transaction. That job queues one `webhook_delivery` job per subscribed endpoint (key: event and
 endpoint, so running it twice queues nothing twice). A delivery job signs and POSTs the event and
-records the attempt; a non-2xx answer, a timeout or a refused address raises, and the job
-mechanism retries it later. Deliveries run on their own workers (`WEBHOOK_DELIVERY_WORKERS`, the
-`webhooks` lane of `app/services/jobs.py`), and one try takes at most `WEBHOOK_TIMEOUT_SECONDS`
-(default 5) in all: a slow receiver delays only deliveries, never KYC checks or notices.
+records the attempt; after a non-2xx answer, a timeout or a refused address it queues the next try
+as a job of its own, due when the schedule says (its time is the attempt's `next_retry_at`).
+Deliveries run on their own workers (`WEBHOOK_DELIVERY_WORKERS`, the `webhooks` lane of
+`app/services/jobs.py`), one try takes at most `WEBHOOK_TIMEOUT_SECONDS` (default 5) in all, and at
+most `WEBHOOK_ENDPOINT_CONCURRENCY` (2) tries per process go to one endpoint at once: a try beyond that
+is put back for a few seconds without being made, so one slow receiver never holds every worker.
 
-**Retry schedule** (`WEBHOOK_MAX_ATTEMPTS`, `WEBHOOK_BACKOFF_BASE_SECONDS`, `WEBHOOK_BACKOFF_CAP_SECONDS`;
-defaults 14, 60 s, 4 h): tries at 0, 1, 3, 7, 15, 31, 63 min, 2 h 7, 4 h 15, then every 4 h, the
-14th and last 24 h 15 min after the first. Then the job is `failed` (`GET /admin/jobs?status=failed`,
-retry there) and the attempts stay listed under the endpoint.
+**Retry schedule** (Svix's, `WEBHOOK_RETRY_SCHEDULE`): after a failed try wait about 5 s, 5 min,
+30 min, 2 h, 5 h, 10 h, 10 h: 8 tries, the last ~27.6 h after the first. Each wait is multiplied by a
+random factor in [0.8, 1.2] (`WEBHOOK_RETRY_JITTER`, 0.2), so a receiver that comes back is not hit by
+a wave. A 429 or 503 with `Retry-After` (seconds or an HTTP date) waits at least that long, at most
+`WEBHOOK_RETRY_AFTER_CAP_SECONDS` (1 day). A `410 Gone` disables the endpoint at once; so does failing
+every try for `WEBHOOK_DISABLE_AFTER_DAYS` (5): admins then get a `webhook.endpoint_disabled` event and
+a mail. `POST .../replay` sends again every event whose last try since a time failed for good.
 
 **Secret rotation.** A new `whsec_` secret signs at once; the previous one keeps signing beside
 it for `WEBHOOK_SECRET_GRACE_SECONDS` (default 24 h; 0 = never), both in one `webhook-signature`
@@ -29,13 +34,14 @@ import asyncio
 import base64
 import json
 import logging
+import random
 import secrets
 import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -44,11 +50,12 @@ from standardwebhooks import Webhook
 
 from app import metrics
 from app.domain.audit import AuditAction, ClientInfo
-from app.domain.events import WEBHOOK_FANOUT_JOB, Event
-from app.domain.jobs import Job, next_run_at
+from app.domain.events import WEBHOOK_FANOUT_JOB, Event, EventType
+from app.domain.jobs import Job
 from app.domain.pages import Page, PageRequest
-from app.domain.users import User
+from app.domain.users import User, UserStatus
 from app.domain.webhooks import (
+    DEFAULT_RETRY_SCHEDULE,
     SECRET_PREFIX,
     WEBHOOK_DELIVERY_JOB,
     WEBHOOK_DELIVERY_LANE,
@@ -63,13 +70,19 @@ from app.domain.webhooks import (
     check_addresses,
     check_events,
     grace_end,
+    parse_retry_after,
     parse_target,
+    retry_delay,
 )
 from app.repositories.events import EventRepository
+from app.repositories.transactions import Transactions
+from app.repositories.users import UserRepository
 from app.repositories.webhooks import WebhookAttemptRepository, WebhookEndpointRepository
 from app.services.audit import AuditService
 from app.services.clock import Clock
+from app.services.events import EventService
 from app.services.jobs import JobService
+from app.services.notifications import Notices
 
 log = logging.getLogger("kycflow.webhooks")
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -93,17 +106,20 @@ def sign(signing_secrets: list[str], msg_id: str, at: datetime, body: str) -> di
     return {"webhook-id": msg_id, "webhook-timestamp": str(int(at.timestamp())), "webhook-signature": signature}
 
 
-class WebhookDeliveryError(Exception):
-    """A try that did not get a 2xx: the job mechanism retries it (the message lands in `last_error`)."""
+class EndpointBusy(Exception):
+    """WEBHOOK_ENDPOINT_CONCURRENCY tries to the endpoint are under way here: the job mechanism puts this
+    one back for a moment (the try is not made, nor counted as one)."""
 
 
 @dataclass(frozen=True)
 class WebhookSettings:
     production: bool = False
     timeout_seconds: float = 5.0  # one whole try: connect, send, the receiver's status line and headers
-    max_attempts: int = 14
-    backoff_base_seconds: float = 60.0
-    backoff_cap_seconds: float = 14_400.0
+    retry_schedule: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE
+    retry_jitter: float = 0.2
+    retry_after_cap_seconds: float = 86_400.0
+    disable_after_days: float = 5.0
+    endpoint_concurrency: int = 2
     secret_grace_seconds: float = 86_400.0
 
 
@@ -112,6 +128,7 @@ class Outcome:
     status_code: int | None
     duration_ms: float
     error: str | None
+    retry_after: str | None = None
 
     @property
     def success(self) -> bool:
@@ -121,14 +138,20 @@ class Outcome:
 class WebhookService:
     def __init__(self, *, settings: WebhookSettings, endpoints: WebhookEndpointRepository,
                  attempts: WebhookAttemptRepository, events: EventRepository, jobs: JobService, audit: AuditService,
-                 clock: Clock, resolver: Resolver = resolve) -> None:
+                 clock: Clock, outbox: EventService, notices: Notices, users: UserRepository,
+                 transactions: Transactions, resolver: Resolver = resolve) -> None:
         self.s, self.endpoints, self.attempts, self.events = settings, endpoints, attempts, events
         self.jobs, self.audit, self.clock, self.resolver = jobs, audit, clock, resolver
+        self.outbox, self.notices, self.users, self.transactions = outbox, notices, users, transactions
+        self.rand = random.random  # the jitter's source (tests pin it)
         self._client: httpx.AsyncClient | None = None
+        self._busy: dict[str, int] = {}  # endpoint id -> tries under way in this process
         jobs.register(WEBHOOK_FANOUT_JOB, self._fanout_job, timeout=60)
+        # The job's own attempts and backoff only cover a busy endpoint (EndpointBusy) and a crashed
+        # worker; the receiver's failures are retried on the schedule, each try a job of its own.
         jobs.register(WEBHOOK_DELIVERY_JOB, self._delivery_job, timeout=settings.timeout_seconds + 30,
-                      max_attempts=settings.max_attempts, backoff_base=settings.backoff_base_seconds,
-                      backoff_cap=settings.backoff_cap_seconds, lane=WEBHOOK_DELIVERY_LANE)
+                      max_attempts=1000, backoff_base=1.0, backoff_cap=2 * settings.timeout_seconds,
+                      lane=WEBHOOK_DELIVERY_LANE)
 
     async def close(self) -> None:
         if self._client is not None:
@@ -165,8 +188,59 @@ class WebhookService:
         if endpoint is None:
             return await self.get(endpoint_id)  # already disabled (DELETE twice): as it is, or 404
         await self.audit.record(AuditAction.WEBHOOK_DISABLED, user_id=None, actor=admin, client=client,
+                                webhook_id=endpoint.id, reason="admin")
+        return endpoint
+
+    async def enable(self, admin: User, endpoint_id: str, client: ClientInfo) -> WebhookEndpoint:
+        """Deliveries resume for new events (replay sends the missed ones); enabled already: as it is."""
+        endpoint = await self.endpoints.enable(endpoint_id, self.clock.now())
+        if endpoint is None:
+            return await self.get(endpoint_id)
+        await self.audit.record(AuditAction.WEBHOOK_ENABLED, user_id=None, actor=admin, client=client,
                                 webhook_id=endpoint.id)
         return endpoint
+
+    async def _auto_disable(self, endpoint: WebhookEndpoint, reason: str, last_error: str) -> None:
+        """Disables a gone or long-failing endpoint and tells the admins (an event and a mail), once."""
+        now = self.clock.now()
+        if await self.endpoints.disable(endpoint.id, now, reason) is None:
+            return  # disabled meanwhile: whoever did it told them
+        why = ("it answered 410 Gone" if reason == "gone" else
+               f"every try failed for {self.s.disable_after_days:g} days (since {endpoint.failing_since or now:%Y-%m-%d %H:%M} UTC)")
+        admins = [u for u in (await self.users.search(role="admin", page=PageRequest(1, 100))).items
+                  if u.status is UserStatus.ACTIVE]
+
+        async def step(tx: Any) -> None:
+            await self.outbox.publish(EventType.WEBHOOK_ENDPOINT_DISABLED, user_id="", tx=tx, data={
+                "webhook_id": endpoint.id, "url": endpoint.url, "reason": reason, "last_error": last_error})
+            for admin in admins:
+                await self.notices.queue(tx, admin, f"webhook_disabled:{endpoint.id}:{now.isoformat()}:{admin.id}",
+                                         "A webhook endpoint was disabled", [
+                                             f"The webhook endpoint {endpoint.url} was disabled: {why}.",
+                                             f"Last error: {last_error}.", "Fix the receiver, enable the endpoint "
+                                             "again and replay the failed deliveries (POST /api/v1/admin/webhooks/"
+                                             f"{endpoint.id}/enable, then /replay)."])
+            await self.audit.record(AuditAction.WEBHOOK_DISABLED, user_id=None, tx=tx, actor_role="system",
+                                    webhook_id=endpoint.id, reason=reason)
+
+        await self.transactions.run(step)
+        log.warning("webhook endpoint disabled", extra={"webhook_id": endpoint.id, "reason": reason})
+
+    async def replay(self, admin: User, endpoint_id: str, since: datetime, client: ClientInfo) -> int:
+        """Queues a new delivery of each event whose last try to the endpoint since `since` failed for
+        good; the delivery is named after that try, so asking twice (a double click) queues it once."""
+        endpoint = await self.get(endpoint_id)
+        if not endpoint.enabled:
+            raise WebhookDisabled("The endpoint is disabled; enable it before replaying.")
+        failed = [a for a in await self.attempts.latest_since(endpoint.id, since)
+                  if not a.success and a.next_retry_at is None]
+        for a in failed:
+            delivery = f"replay:{a.id}"
+            await self.jobs.enqueue(WEBHOOK_DELIVERY_JOB, f"{WEBHOOK_DELIVERY_JOB}:{a.event_id}:{endpoint.id}:{delivery}",
+                                    {"event_id": a.event_id, "endpoint_id": endpoint.id, "delivery": delivery})
+        await self.audit.record(AuditAction.WEBHOOK_REPLAYED, user_id=None, actor=admin, client=client,
+                                webhook_id=endpoint.id, since=since.isoformat(), events=len(failed))
+        return len(failed)
 
     async def rotate(self, admin: User, endpoint_id: str, client: ClientInfo) -> tuple[WebhookEndpoint, str]:
         endpoint = await self.get(endpoint_id)
@@ -229,27 +303,50 @@ class WebhookService:
                                     {"event_id": event.id, "endpoint_id": endpoint.id, "delivery": "auto"})
 
     async def _delivery_job(self, job: Job) -> None:
-        payload = job.payload
-        endpoint = await self.endpoints.get(payload["endpoint_id"])
+        p = job.payload
+        endpoint = await self.endpoints.get(p["endpoint_id"])
         if endpoint is None or not endpoint.enabled:
             return  # disabled meanwhile: nothing more is sent
-        if await self.attempts.delivered(payload["event_id"], endpoint.id, payload["delivery"]):
+        if await self.attempts.delivered(p["event_id"], endpoint.id, p["delivery"]):
             return  # a second run of a job whose try succeeded
-        event = await self.events.get(payload["event_id"])
+        event = await self.events.get(p["event_id"])
         if event is None:
             return
-        outcome = await self.send(endpoint, event)
+        if self._busy.get(endpoint.id, 0) >= self.s.endpoint_concurrency:
+            raise EndpointBusy(f"{self.s.endpoint_concurrency} tries to this endpoint under way")
+        self._busy[endpoint.id] = self._busy.get(endpoint.id, 0) + 1
+        try:
+            outcome = await self.send(endpoint, event)
+        finally:
+            self._busy[endpoint.id] -= 1
+            if not self._busy[endpoint.id]:
+                del self._busy[endpoint.id]
         metrics.WEBHOOK_DELIVERIES.labels("delivered" if outcome.success else "failed").inc()
-        now = self.clock.now()
-        retry = None if outcome.success or job.attempts_exhausted else next_run_at(
-            now, job.attempts, base=self.s.backoff_base_seconds, cap=self.s.backoff_cap_seconds)
+        now, attempt = self.clock.now(), p.get("attempt", 1)
+        delay = None if outcome.success or outcome.status_code == 410 else retry_delay(
+            self.s.retry_schedule, attempt, jitter=self.s.retry_jitter, rand=self.rand(),
+            retry_after=parse_retry_after(outcome.retry_after, now) if outcome.status_code in (429, 503) else None,
+            retry_after_cap=self.s.retry_after_cap_seconds)
+        retry = None if delay is None else now + timedelta(seconds=delay)
         await self.attempts.add(DeliveryAttempt(
-            id="", endpoint_id=endpoint.id, event_id=event.id, event_type=event.type.value,
-            delivery=payload["delivery"], attempt=job.attempts, at=now, url=endpoint.url,
-            status_code=outcome.status_code, duration_ms=outcome.duration_ms, error=outcome.error,
-            next_retry_at=retry, success=outcome.success))
-        if not outcome.success:
-            raise WebhookDeliveryError(outcome.error or f"HTTP {outcome.status_code}")
+            id="", endpoint_id=endpoint.id, event_id=event.id, event_type=event.type.value, delivery=p["delivery"],
+            attempt=attempt, at=now, url=endpoint.url, status_code=outcome.status_code,
+            duration_ms=outcome.duration_ms, error=outcome.error, next_retry_at=retry, success=outcome.success))
+        if outcome.success:
+            if endpoint.failing_since is not None:
+                await self.endpoints.set_failing(endpoint.id, None)
+            return
+        if retry is not None:  # the first try's key is the job's own (fan-out); later ones add their number
+            base = job.key.split("#", 1)[0]
+            await self.jobs.enqueue(WEBHOOK_DELIVERY_JOB, f"{base}#{attempt + 1}", {**p, "attempt": attempt + 1},
+                                    run_at=retry)
+        if endpoint.failing_since is None:
+            await self.endpoints.set_failing(endpoint.id, now)
+        error = outcome.error or f"HTTP {outcome.status_code}"
+        if outcome.status_code == 410:
+            await self._auto_disable(endpoint, "gone", error)
+        elif endpoint.failing_since and now - endpoint.failing_since >= timedelta(days=self.s.disable_after_days):
+            await self._auto_disable(endpoint, "failing", error)
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
@@ -282,7 +379,7 @@ class WebhookService:
                          "host": host_header},
             ) as response:  # the receiver's body is never read: only its status counts
                 return Outcome(response.status_code, took(), None if response.is_success
-                               else f"HTTP {response.status_code}")
+                               else f"HTTP {response.status_code}", response.headers.get("retry-after"))
         except (httpx.TimeoutException, TimeoutError):
             return Outcome(None, took(), f"timeout after {self.s.timeout_seconds:g} s")
         except httpx.HTTPError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Self
 
-from pydantic import AliasChoices, AliasPath, ConfigDict, Field
+from pydantic import AliasChoices, AliasPath, AwareDatetime, ConfigDict, Field
 
 from app.api.schemas.common import Input, Out, UtcDatetime
 from app.domain.events import EventType
@@ -30,7 +30,8 @@ class WebhookOut(Out):
     model_config = ConfigDict(json_schema_extra={"example": {
         "id": _ID, "url": "https://lender.example.com/hooks/kycflow", "events": ["kyc.approved"],
         "description": "Lender back end", "enabled": True, "created_at": "2026-11-22T10:00:00.000Z",
-        "updated_at": "2026-11-22T10:00:00.000Z", "disabled_at": None, "previous_secret_expires_at": None}})
+        "updated_at": "2026-11-22T10:00:00.000Z", "disabled_at": None, "disabled_reason": None, "failing_since": None,
+        "previous_secret_expires_at": None}})
 
     id: str
     url: str
@@ -40,6 +41,9 @@ class WebhookOut(Out):
     created_at: UtcDatetime
     updated_at: UtcDatetime
     disabled_at: UtcDatetime | None
+    disabled_reason: str | None = Field(description="`admin` (deleted), `gone` (it answered 410) or `failing` "
+                                        "(every try failed for WEBHOOK_DISABLE_AFTER_DAYS)")
+    failing_since: UtcDatetime | None = Field(description="The first failed try since the last success")
     previous_secret_expires_at: UtcDatetime | None = Field(
         description="After a rotation: until when the previous secret still signs beside the new one")
 
@@ -52,8 +56,8 @@ class WebhookWithSecret(WebhookOut):
     model_config = ConfigDict(json_schema_extra={"example": {
         "id": _ID, "url": "https://lender.example.com/hooks/kycflow", "events": ["kyc.approved"],
         "description": "Lender back end", "enabled": True, "created_at": "2026-11-22T10:00:00.000Z",
-        "updated_at": "2026-11-22T10:00:00.000Z", "disabled_at": None, "previous_secret_expires_at": None,
-        "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}})
+        "updated_at": "2026-11-22T10:00:00.000Z", "disabled_at": None, "disabled_reason": None, "failing_since": None,
+        "previous_secret_expires_at": None, "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}})
 
     secret: str = Field(description="The signing secret (`whsec_...`): shown only now; verify deliveries with it")
 
@@ -89,3 +93,20 @@ class RedeliveryOut(Out):
     job_id: str = Field(validation_alias=AliasChoices("job_id", "id"),
                         description="The delivery job (`GET /admin/jobs`); its tries appear under the attempts")
     status: JobStatus
+
+
+class ReplayIn(Input):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"since": "2026-11-22T10:00:00Z"}})
+
+    since: AwareDatetime = Field(description="Replay the events whose last try at or after this instant failed for "
+                                             "good (with its offset: `Z` or `+05:30`)")
+
+
+class ReplayOut(Out):
+    model_config = ConfigDict(json_schema_extra={"example": {"webhook_id": _ID, "since": "2026-11-22T10:00:00.000Z",
+                                                             "queued": 3}})
+
+    webhook_id: str
+    since: UtcDatetime
+    queued: int = Field(description="Events queued for a new delivery (asked again before they ran: the same ones, "
+                                    "not sent twice)")
