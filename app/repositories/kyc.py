@@ -140,8 +140,7 @@ class KycCaseRepository(EntityRepository[KycCase]):
     # --- reading ---------------------------------------------------------------------------
 
     async def latest_for_user(self, user_id: str) -> KycCase | None:
-        docs = await self.find_many({"user_id": user_id}, sort=[("created_at", DESCENDING)], limit=1)
-        return _from_doc(docs[0]) if docs else None
+        return await self.find_entity({"user_id": user_id}, sort=[("created_at", DESCENDING)])
 
     async def list_for_user(self, user_id: str) -> list[KycCase]:
         return [_from_doc(d) for d in await self.find_many({"user_id": user_id}, sort=[("created_at", DESCENDING)])]

@@ -145,8 +145,7 @@ class UserRepository(EntityRepository[User]):
         await self.collection.update_one({"_id": to_object_id(user_id)}, {"$inc": {"loan_book_version": 1}})
 
     async def get_with_session(self, user_id: str, session_id: str) -> tuple[User | None, Session | None]:
-        oid = to_object_id(user_id)
-        doc = await self.collection.find_one({"_id": oid}) if oid else None
+        doc = await self.collection.find_one({"_id": to_object_id(user_id)})
         if doc is None:
             return None, None
         raw = (doc.get("sessions") or {}).get(session_id)
