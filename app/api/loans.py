@@ -133,8 +133,7 @@ async def my_loans(principal: OwnReader, loans: LoanServiceDep, page: PageNo = 1
             responses=error_responses(401, 403, ln.LoanNotFound))
 async def my_loan(loan_id: str, principal: OwnReader, loans: LoanServiceDep) -> Response:
     """Schedule, repayments, outstanding, next due and the KFS; anyone else's loan is 404."""
-    view = await loans.my_loan(principal.user, loan_id)
-    return _detail(view.loan, view.repayments)
+    return _detail(*await loans.my_loan(principal.user, loan_id))
 
 
 @router.post("/loans/my-loans/{loan_id}/repayments", status_code=status.HTTP_201_CREATED,
@@ -186,8 +185,7 @@ async def admin_loans(
             responses=error_responses(401, 403, ln.LoanNotFound))
 async def admin_loan(loan_id: str, _: BookReader, loans: LoanServiceDep) -> Response:
     """Any customer's loan with schedule, repayments and history."""
-    view = await loans.loan(loan_id)
-    return _detail(view.loan, view.repayments)
+    return _detail(*await loans.loan(loan_id))
 
 
 @router.post("/admin/loans", status_code=status.HTTP_201_CREATED, response_model=LoanApplied,

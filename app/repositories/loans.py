@@ -48,18 +48,8 @@ _ENTERED = {LoanStatus.APPROVED: "approved_at", LoanStatus.REJECTED: "rejected_a
             LoanStatus.DISBURSED: "disbursed_at", LoanStatus.PRE_CLOSURE_REQUESTED: "preclosure_requested_at"}
 
 
-def kfs_to_doc(kfs: KeyFactStatement) -> dict[str, Any]:
-    doc = asdict(kfs)
-    doc["repayment_frequency"] = kfs.repayment_frequency.value
-    return doc
-
-
 def _kfs(d: dict[str, Any]) -> KeyFactStatement:
-    money = {k: d[k] for k in ("principal", "annual_interest_rate", "processing_fee_pct", "processing_fee",
-                                     "net_disbursed", "emi", "total_interest", "total_payable", "apr",
-                                     "effective_annual_rate")}
-    return KeyFactStatement(repayment_frequency=RepaymentFrequency(d["repayment_frequency"]),
-                            tenure_months=d["tenure_months"], instalments=d["instalments"], **money)
+    return KeyFactStatement(**{**d, "repayment_frequency": RepaymentFrequency(d["repayment_frequency"])})
 
 
 def _history(d: dict[str, Any]) -> StatusChange:
@@ -138,11 +128,10 @@ class LoanRepository(EntityRepository[Loan]):
         first = loan.history[0] if loan.history else StatusChange(loan.status, loan.created_at, None)
         doc = {
             "_id": oid, "user_id": loan.user_id, "product_id": loan.product_id, "bank_id": loan.product.bank_id,
-            "product": product_to_doc(loan.product), "amount": loan.amount,
-            "tenure_months": loan.tenure_months, "purpose": loan.purpose, "status": loan.status.value, "open": True,
-            "origin": loan.origin.value, "emi": loan.emi, "kfs": kfs_to_doc(loan.kfs), **_figures(loan),
-            "schedule_paid": loan.schedule_paid, "paid_total": loan.paid_total, "created_at": loan.created_at,
-            "updated_at": loan.updated_at, "history": [_change(first)], "rev": 0, "decided_by": loan.decided_by,
+            "product": product_to_doc(loan.product), "amount": loan.amount, "tenure_months": loan.tenure_months,
+            "purpose": loan.purpose, "origin": loan.origin.value, "emi": loan.emi,
+            "kfs": {**asdict(loan.kfs), "repayment_frequency": loan.kfs.repayment_frequency.value},
+            "created_at": loan.created_at, "history": [_change(first)], "rev": 0, **_state(loan),
         }
         try:
             await self.collection.insert_one(doc)
@@ -221,21 +210,16 @@ class LoanRepository(EntityRepository[Loan]):
         }}])
         facet = rows[0] if rows else {}
 
-        def total(name: str) -> dict[str, Any]:
-            found = facet.get(name) or []
-            return {"count": found[0]["count"], "amount": from_db(found[0]["amount"])} if found else \
-                {"count": 0, "amount": ZERO}
+        def per(name: str) -> dict[Any, dict[str, Any]]:  # {_id: {count, amount}} of one facet's groups
+            return {r["_id"]: {"count": r["count"], "amount": from_db(r["amount"])} for r in facet.get(name, [])}
 
-        by_status = {s.value: {"count": 0, "amount": ZERO} for s in LoanStatus}
-        by_status.update({r["_id"]: {"count": r["count"], "amount": from_db(r["amount"])} for r in facet.get("status", [])})
-        disbursed = total("disbursed")
-        disbursed["net_amount"] = from_db(facet["disbursed"][0]["net"]) if facet.get("disbursed") else ZERO
+        nothing = {"count": 0, "amount": ZERO}
+        net = from_db(facet["disbursed"][0]["net"]) if facet.get("disbursed") else ZERO
         return {
-            "by_status": by_status, "disbursed": disbursed, "outstanding": total("outstanding"),
+            "by_status": {s.value: nothing for s in LoanStatus} | per("status"),
+            "disbursed": {**per("disbursed").get(None, nothing), "net_amount": net},
+            "outstanding": per("outstanding").get(None, nothing),
             "by_product": [{"product_id": r["_id"], "name": r["name"], "type": r["type"], "count": r["count"],
                             "amount": from_db(r["amount"])} for r in facet.get("product", [])],
-            "applied_by_day": {r["_id"]: {"count": r["count"], "amount": from_db(r["amount"])}
-                               for r in facet.get("applied", [])},
-            "disbursed_by_day": {r["_id"]: {"count": r["count"], "amount": from_db(r["amount"])}
-                                 for r in facet.get("paid_out", [])},
+            "applied_by_day": per("applied"), "disbursed_by_day": per("paid_out"),
         }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from bson import ObjectId
@@ -28,15 +29,9 @@ class RepaymentRepository(RepositoryBase):
         await self.collection.create_index([("loan_id", ASCENDING), ("paid_at", ASCENDING), ("_id", ASCENDING)])
 
     async def add(self, repayment: Repayment) -> Repayment:
-        oid = ObjectId()
-        doc = {
-            "_id": oid, "loan_id": repayment.loan_id, "user_id": repayment.user_id, "kind": repayment.kind.value,
-            "amount": repayment.amount,
-            "allocations": [{"instalment": a.instalment, "interest": a.interest, "principal": a.principal}
-                            for a in repayment.allocations],
-            "outstanding_after": repayment.outstanding_after, "paid_at": repayment.paid_at,
-            "recorded_by": repayment.recorded_by, "breakdown": repayment.breakdown,
-        }
+        # The record as it is, allocations as {instalment, interest, principal}; the id is the document's.
+        doc = {"_id": ObjectId(), **asdict(repayment), "kind": repayment.kind.value}
+        del doc["id"]
         await self.collection.insert_one(doc)
         return _from_doc(doc)
 

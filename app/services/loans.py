@@ -12,8 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -59,12 +58,6 @@ from app.services.notifications import Notices
 log = logging.getLogger("kycflow.loans")
 TREND_DAYS = 30
 Notice = Callable[[Loan], tuple[str, list[str]]]  # a change's notice to the customer: subject and lines
-
-
-@dataclass(frozen=True)
-class LoanView:
-    loan: Loan
-    repayments: list[Repayment]
 
 
 def applicant_of(user: User, book: Sequence[OpenInstalment | Loan], today: date) -> Applicant:
@@ -127,10 +120,12 @@ class LoanService:
         await tx.users.claim_loan_book(user_id)
         return await tx.loans.open_loans(user_id)
 
-    async def _still_eligible(self, tx: UnitOfWork, loan: Loan, customer: User) -> None:
+    async def _still_eligible(self, tx: UnitOfWork, loan: Loan, customer: User | None) -> None:
         """Approving re-checks the application on the terms it keeps, against the customer's record and
         every other open application and loan as they are now (422 `not_eligible` with the reasons),
         inside the approval's transaction (see `_book`)."""
+        if customer is None:
+            raise UserNotFound("The customer does not exist.")
         book = await self._book(tx, loan.user_id)
         others = [other for other in book if other.id != loan.id]
         ensure_eligible(check_eligibility(loan.product, applicant_of(customer, others, self.today()), self.today(),
@@ -212,12 +207,6 @@ class LoanService:
             raise LoanNotFound()
         return loan
 
-    @staticmethod
-    def _lost_race(loan: Loan, target: LoanStatus, fresh: Loan | None) -> InvalidTransition:
-        current = fresh.status if fresh else loan.status
-        return InvalidTransition(f"The loan is {current.value} and cannot become {target.value}.", current=current.value,
-                                 target=target.value)
-
     async def _save(self, tx: UnitOfWork, loan: Loan, after: Loan, event_type: EventType, customer: User | None,
                     notice: Notice, **data: Any) -> Loan | None:
         """`after` stored, with its event and notice; None when the loan changed since it was read."""
@@ -226,47 +215,48 @@ class LoanService:
             await self._publish(tx, event_type, done, customer, notice, **data)
         return done
 
-    async def approve(self, admin: User, loan_id: str, client: ClientInfo) -> Loan:
-        loan = await self._admin_loan(loan_id)
-        approved = loan.approve(by=admin.id, now=self.clock.now())
+    async def _decide(self, admin: User, loan: Loan, after: Loan, event_type: EventType, action: AuditAction,
+                      client: ClientInfo, notice: Notice, *, audit: Mapping[str, Any] | None = None,
+                      check: Callable[[UnitOfWork, User | None], Awaitable[None]] | None = None, **data: Any) -> Loan:
+        """An admin's transition stored with its event and notice, then audited; 409 naming the state the loan
+        is in now when it changed since it was read (another admin got there first)."""
         customer = await self.users.get(loan.user_id)
-        if customer is None:
-            raise UserNotFound("The customer does not exist.")
 
         async def step(tx: UnitOfWork) -> Loan | None:
-            await self._still_eligible(tx, loan, customer)
-            return await self._save(tx, loan, approved, EventType.LOAN_APPROVED, customer, lambda done: (
-                "Your loan is approved", [
-                    f"Your loan {done.id} of {_money(done.amount)} is approved.",
-                    f"{_money(done.kfs.net_disbursed)} will be paid out to you after the processing fee of "
-                    f"{_money(done.kfs.processing_fee)}."]))
+            if check is not None:
+                await check(tx, customer)
+            return await self._save(tx, loan, after, event_type, customer, notice, **data)
 
         updated = await self.transactions.run(step)
         if updated is None:
-            raise self._lost_race(loan, LoanStatus.APPROVED, await self.loans.get(loan.id))
-        await self._audit(admin, updated, AuditAction.LOAN_APPROVED, client)
+            now, target = (await self.loans.get(loan.id) or loan).status.value, after.status.value
+            raise InvalidTransition(f"The loan is {now} and cannot become {target}.", current=now, target=target)
+        await self._audit(admin, updated, action, client, **(audit or {}))
         return updated
+
+    async def approve(self, admin: User, loan_id: str, client: ClientInfo) -> Loan:
+        loan = await self._admin_loan(loan_id)
+        return await self._decide(
+            admin, loan, loan.approve(by=admin.id, now=self.clock.now()), EventType.LOAN_APPROVED,
+            AuditAction.LOAN_APPROVED, client, lambda done: ("Your loan is approved", [
+                f"Your loan {done.id} of {_money(done.amount)} is approved.",
+                f"{_money(done.kfs.net_disbursed)} will be paid out to you after the processing fee of "
+                f"{_money(done.kfs.processing_fee)}."]),
+            check=lambda tx, customer: self._still_eligible(tx, loan, customer))
 
     async def reject(self, admin: User, loan_id: str, reason: str, client: ClientInfo) -> Loan:
         loan = await self._admin_loan(loan_id)
-        rejected = loan.reject(by=admin.id, reason=reason, now=self.clock.now())
-        customer = await self.users.get(loan.user_id)
-        updated = await self.transactions.run(lambda tx: self._save(
-            tx, loan, rejected, EventType.LOAN_REJECTED, customer, lambda done: (
-                "Your loan application was not approved", [
-                    f"Your application {done.id} for {_money(done.amount)} was not approved.", f"Reason: {reason}",
-                    "You may apply again."])))
-        if updated is None:
-            raise self._lost_race(loan, LoanStatus.REJECTED, await self.loans.get(loan.id))
-        await self._audit(admin, updated, AuditAction.LOAN_REJECTED, client, reason=reason)
-        return updated
+        return await self._decide(
+            admin, loan, loan.reject(by=admin.id, reason=reason, now=self.clock.now()), EventType.LOAN_REJECTED,
+            AuditAction.LOAN_REJECTED, client, lambda done: ("Your loan application was not approved", [
+                f"Your application {done.id} for {_money(done.amount)} was not approved.", f"Reason: {reason}",
+                "You may apply again."]), audit={"reason": reason})
 
     async def disburse(self, admin: User, loan_id: str, reference: str | None, client: ClientInfo) -> Loan:
         """Pays out the net amount (principal less the fee) and dates the schedule from today."""
         loan = await self._admin_loan(loan_id)
         reference = reference or f"PAYOUT-{uuid.uuid4().hex[:12].upper()}"
         disbursed = loan.disburse(by=admin.id, now=self.clock.now(), on=self.today(), reference=reference)
-        customer = await self.users.get(loan.user_id)
 
         def notice(done: Loan) -> tuple[str, list[str]]:
             first = done.next_due
@@ -275,13 +265,9 @@ class LoanService:
                 lines.append(f"Your first instalment of {_money(first.amount)} is due on {first.due_date.isoformat()}.")
             return "Your loan is disbursed", lines
 
-        updated = await self.transactions.run(lambda tx: self._save(
-            tx, loan, disbursed, EventType.LOAN_DISBURSED, customer, notice, net_disbursed=loan.kfs.net_disbursed))
-        if updated is None:
-            raise self._lost_race(loan, LoanStatus.DISBURSED, await self.loans.get(loan.id))
-        await self._audit(admin, updated, AuditAction.LOAN_DISBURSED, client, net=str(updated.kfs.net_disbursed),
-                          reference=reference)
-        return updated
+        return await self._decide(admin, loan, disbursed, EventType.LOAN_DISBURSED, AuditAction.LOAN_DISBURSED, client,
+                                  notice, audit={"net": str(loan.kfs.net_disbursed), "reference": reference},
+                                  net_disbursed=loan.kfs.net_disbursed)
 
     async def confirm_preclosure(self, admin: User, loan_id: str, client: ClientInfo) -> tuple[Loan, Repayment]:
         """Closes a loan whose customer asked to pre-close: the final payment is the quote of today."""
@@ -369,16 +355,15 @@ class LoanService:
     async def my_loans(self, user: User, page: PageRequest) -> Page[Loan]:
         return await self.loans.search(user_id=user.id, page=page)
 
-    async def my_loan(self, user: User, loan_id: str) -> LoanView:
-        # Both reads at once; the payments are only shown once the loan proved to be this customer's.
-        loan, repayments = await asyncio.gather(self._own(user, loan_id),
-                                                self.repayments.for_loan(parse_id(loan_id) or ""))
-        return LoanView(loan, repayments)
+    async def my_loan(self, user: User, loan_id: str) -> tuple[Loan, list[Repayment]]:
+        return await self._with_repayments(self._own(user, loan_id), loan_id)
 
-    async def loan(self, loan_id: str) -> LoanView:
-        loan, repayments = await asyncio.gather(self._admin_loan(loan_id),
-                                                self.repayments.for_loan(parse_id(loan_id) or ""))
-        return LoanView(loan, repayments)
+    async def loan(self, loan_id: str) -> tuple[Loan, list[Repayment]]:
+        return await self._with_repayments(self._admin_loan(loan_id), loan_id)
+
+    async def _with_repayments(self, loan: Awaitable[Loan], loan_id: str) -> tuple[Loan, list[Repayment]]:
+        # Both reads at once; the payments are only shown once the loan proved to be the caller's.
+        return await asyncio.gather(loan, self.repayments.for_loan(parse_id(loan_id) or ""))
 
     async def search(self, *, status: str | None, product_id: str | None, user_id: str | None,
                      page: PageRequest) -> Page[Loan]:
