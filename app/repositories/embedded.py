@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 
 # SecantusDB slows to ~100 writes/s after ~10k writes with retryable writes on.
 URI_OPTIONS = "retryWrites=false"
+START_TIMEOUT_SECONDS = 60.0
 
 
 def with_options(uri: str) -> str:
@@ -45,11 +46,9 @@ def _pid_alive(pid: int) -> bool:
 
 
 class EmbeddedMongo:
-    def __init__(self, data_dir: Path, *, ttl_sweep_seconds: float = 60.0, start_timeout: float = 60.0) -> None:
+    def __init__(self, data_dir: Path) -> None:
         self.data_dir = Path(data_dir)
         self.address_file = self.data_dir / "mongo.json"
-        self.ttl_sweep_seconds = ttl_sweep_seconds
-        self.start_timeout = start_timeout
         self.process: subprocess.Popen[bytes] | None = None
         self.uri: str | None = None
 
@@ -81,12 +80,11 @@ class EmbeddedMongo:
                 sys.executable, "-m", "app.repositories.embedded_server",
                 "--storage", str(self.data_dir / "db"),
                 "--address-file", str(self.address_file),
-                "--ttl-sweep-seconds", str(self.ttl_sweep_seconds),
             ],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL,
         )
         log.close()
-        deadline = time.monotonic() + self.start_timeout
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"embedded MongoDB exited; see {self.data_dir / 'mongo.log'}")
