@@ -185,6 +185,8 @@ CUSTOMER_HINTS: dict[str, str] = {
     CheckName.SCREENING: "A reviewer will look at this.",
 }
 _DEFAULT_HINT = "A reviewer will look at this."
+# Never in the customer's view, passed or not: telling a listed person they matched a list is tipping off.
+HIDDEN_FROM_CUSTOMER = frozenset({CheckName.SCREENING})
 assert set(DEFAULT_WEIGHTS) == set(CUSTOMER_HINTS) == set(CheckName)
 
 

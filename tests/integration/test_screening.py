@@ -14,10 +14,11 @@ import pytest
 from app.domain.kyc import CheckName, CheckStatus
 from app.services.kyc.review import DecisionInput
 from app.services.screening import RESCREEN_JOB
-from tests.conftest import bearer
+from tests.conftest import PASSWORD, bearer
 from tests.console_cases import submitted_case
 from tests.e2e._cluster_helpers import cluster_env
 from tests.e2e.test_server_process import KYCFLOW
+from tests.integration.test_console import Console
 from tests.screening_lists import BILLION_LAUGHS, Listed, filler, write_csv
 
 DOB = "1990-04-12"  # every seeded customer's (tests/console_cases.py)
@@ -107,6 +108,16 @@ async def test_a_reload_sends_a_newly_listed_approved_customer_back_to_review(ap
             ) == screening[0]["detail"]
     log = await c.db["user_log"].find_one({"user_id": listed["user_id"], "details.trigger": "watchlist_reload"})
     assert log["details"]["entries"] == ["OS-EXACT"]
+    console = Console(api)
+    await console.staff("auditor")
+    page = (await console.get(f"/console/kyc/{listed['kyc_id']}")).text
+    assert "Sanctions and PEP lists" in page and "list un v2, entry OS-EXACT (RATHORE, Vikram Singh)" in page
+    assert "fail at name ≥ 0.95" in page
+    # The customer is not told of a list (tipping off): no screening check in their view, just "in review".
+    tokens = (await api.client.post("/auth/login", json={"identifier": listed["email"], "password": PASSWORD})).json()
+    mine = (await api.client.get("/kyc/me", headers=bearer(tokens))).json()
+    assert mine["status"] == "SUBMITTED" and "screening" not in [ch["name"] for ch in mine["checks"]]
+    assert "face_match" in [ch["name"] for ch in mine["checks"]]
     # The auditor decides it again as any case.
     r = await api.client.put(f"/kyc/{listed['kyc_id']}/reject", headers=auditor, json={"reasons": ["suspected_fraud"]})
     assert r.status_code == 200, r.text

@@ -12,6 +12,7 @@ from app.domain.audit import AuditEntry
 from app.domain.checks.name import NAME_PASS, NAME_REVIEW
 from app.domain.checks.ocr import OCR_PASS
 from app.domain.kyc import REJECTION_REASONS, CaseDocument, CheckName, CheckStatus, KycCase
+from app.domain.screening import STRONG, WEAK
 from app.domain.users import User
 from app.ml.faces import ARCFACE_COSINE_THRESHOLD, DLIB_COSINE_THRESHOLD
 
@@ -23,7 +24,8 @@ CHECK_NAMES: dict[str, str] = {CheckName.OCR: "Document read (OCR)", CheckName.D
                                  CheckName.FACE_MATCH: "Selfie matches document photo",
                                  CheckName.SELFIE_QUALITY: "Selfie quality", CheckName.LIVENESS: "Liveness",
                                  CheckName.DUPLICATE_DOCUMENT: "Not on another account",
-                                 CheckName.CORRECTIONS: "Customer's correction"}
+                                 CheckName.CORRECTIONS: "Customer's correction",
+                                 CheckName.SCREENING: "Sanctions and PEP lists"}
 
 
 def thresholds(settings: Settings) -> dict[str, str]:
@@ -42,6 +44,8 @@ def thresholds(settings: Settings) -> dict[str, str]:
         CheckName.LIVENESS: "a passed liveness challenge",
         CheckName.DUPLICATE_DOCUMENT: "no other account's submitted or approved case shows this number",
         CheckName.CORRECTIONS: "the customer's value equals what was read",
+        CheckName.SCREENING: f"fail at name ≥ {STRONG:.2f} with no date of birth or nationality against it; "
+                             f"review at ≥ {WEAK:.2f} unless the date of birth differs",
     }
 
 

@@ -9,6 +9,7 @@ from pydantic import AliasChoices, AliasPath, BaseModel, ConfigDict, Field, mode
 from app.api.schemas.common import Input, Out, Overlay, PersonName, PlainText, UtcDatetime
 from app.domain.kyc import (
     CORRECTABLE_FIELDS,
+    HIDDEN_FROM_CUSTOMER,
     IDENTITY_DOCUMENTS,
     REJECTION_REASONS,
     CaseDocument,
@@ -261,7 +262,8 @@ class CustomerCase(_CaseHead):
 
     @classmethod
     def view(cls, case: KycCase, missing: list[str]) -> CustomerCase:
-        return cls.of(case, missing=missing, checks=[customer_check(c) for c in case.checks],
+        return cls.of(case, missing=missing, checks=[customer_check(c) for c in case.checks
+                                                     if c.name not in HIDDEN_FROM_CUSTOMER],
                       message=case.decision.customer_message if case.decision else None, resubmission=case.request,
                       **_rejection(case))
 
