@@ -45,10 +45,6 @@ class Page:
         return "\n".join(self.row_texts)
 
     @property
-    def upper_text(self) -> str:
-        return self.text.upper()
-
-    @property
     def mean_confidence(self) -> float:
         return sum(ln.confidence for ln in self.lines) / len(self.lines) if self.lines else 0.0
 
@@ -138,9 +134,6 @@ def _find_gender(page: Page, out: Found) -> None:
             return out.put("gender", {"MALE": "M", "FEMALE": "F"}.get(m.group(1), "X"), page.row_conf(i))
 
 
-# --- Aadhaar --------------------------------------------------------------------------------
-
-
 # e-Aadhaar and masked Aadhaar print only the last four digits (`XXXX XXXX 1234`); OCR
 # reads the X as x, × or K now and then.
 _MASKED_UID_RE = re.compile(
@@ -217,8 +210,6 @@ def _aadhaar_address(page: Page, out: Found) -> None:
             out.put("father_name", _tidy_name(rel.group(1)), sum(confs) / len(confs))
 
 
-# --- PAN ------------------------------------------------------------------------------------
-
 _PAN_LETTER = str.maketrans({"0": "O", "1": "I", "2": "Z", "5": "S", "8": "B", "6": "G"})
 _PAN_DIGIT = str.maketrans({"O": "0", "D": "0", "Q": "0", "I": "1", "L": "1", "Z": "2", "S": "5", "B": "8", "G": "6"})
 
@@ -240,11 +231,9 @@ def parse_pan(page: Page) -> Found:
             if pan and out.number_raw is None:
                 out.number_raw = pan
                 out.put("document_number", rules.mask_number(pan), ln.confidence)
-                out.validation.update(
-                    number_valid=rules.is_valid_pan(pan), checksum="format", holder_type=rules.pan_holder_type(pan),
-                    pan={"valid": rules.is_valid_pan(pan), "holder_type_code": pan[3],
-                         "holder_type": rules.pan_holder_type(pan)},
-                )
+                valid, holder = rules.is_valid_pan(pan), rules.pan_holder_type(pan)
+                out.validation.update(number_valid=valid, checksum="format", holder_type=holder,
+                                      pan={"valid": valid, "holder_type_code": pan[3], "holder_type": holder})
     _put_name(page, out, "father_name", r"father'?s?\s*name")
     _put_name(page, out, "full_name", r"^(?!.*father)\s*name\b")
     if "full_name" not in out.fields:  # older cards: name then father's name under the header
@@ -255,9 +244,6 @@ def parse_pan(page: Page) -> Found:
             out.put("father_name", _tidy_name(names[1].text), names[1].confidence)
     _find_dob(page, out)
     return out
-
-
-# --- passport / ID card by MRZ --------------------------------------------------------------
 
 
 @dataclass
@@ -348,7 +334,7 @@ def read_mrz(page: Page, today=None) -> tuple[MrzData | None, list[MrzRow]]:
 
 def find_mrz_rows(page: Page) -> list[str]:
     """The MRZ lines the page holds (empty when it has none): used to classify."""
-    mrz, rows = read_mrz(page)
+    mrz = read_mrz(page)[0]
     return mrz.lines if mrz else []
 
 
@@ -415,9 +401,6 @@ def parse_mrz_document(page: Page) -> Found:
         document_code=mrz.document_code, expired=rules.is_expired(mrz.expiry_date),
     )  # fmt: skip
     return out
-
-
-# --- driving licence, voter ID, generic -----------------------------------------------------
 
 
 def _by_format(page: Page, pattern: str, normalise, out: Found) -> None:

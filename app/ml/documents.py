@@ -46,13 +46,9 @@ class DocumentReading:
     def ocr_data(self) -> dict:
         """The API's `ocr_data` object, plus `validation` (the API's `DocumentValidation`,
         which the routes place beside `ocr_data`)."""
-        return {
-            "document_type": self.document_type,
-            "confidence": self.confidence,
-            "extracted_text": self.extracted_text,
-            "fields": dict(self.fields),
-            "validation": self.validation_report(),
-        }
+        return {"document_type": self.document_type, "confidence": self.confidence,
+                "extracted_text": self.extracted_text, "fields": dict(self.fields),
+                "validation": self.validation_report()}
 
     def validation_report(self) -> dict:
         """Every check made on the document, in the API's `DocumentValidation` shape."""
@@ -83,7 +79,7 @@ class DocumentReading:
 def classify(page: Page) -> tuple[str, str | None]:
     """Document type and side from the text alone. Order matters: PAN and voter ID
     cards also say "Govt. of India", so the Aadhaar test comes after them."""
-    t = page.upper_text
+    t = page.text.upper()
     # OCR drops or inserts spaces between words ("UNIQUEIDENTIFICATION"), so keywords
     # are matched on the text without any whitespace.
     c = re.sub(r"\s+", "", t)
@@ -97,8 +93,7 @@ def classify(page: Page) -> tuple[str, str | None]:
     if "DRIVINGLICEN" in c:
         return DocumentType.DRIVING_LICENCE, None
     has_uid = re.search(r"(?<!\d)\d{4}\s?\d{4}\s?\d{4}(?!\s?\d)", t) is not None
-    words = ("AADHAAR", "AADHAR", "आधार", "UNIQUEIDENTIFICATION", "GOVERNMENTOFINDIA")
-    aadhaar_words = any(w in c for w in words)
+    aadhaar_words = any(w in c for w in ("AADHAAR", "AADHAR", "आधार", "UNIQUEIDENTIFICATION", "GOVERNMENTOFINDIA"))
     if aadhaar_words or (has_uid and ("VID" in c or "ADDRESS" in c)):
         return DocumentType.AADHAAR, _aadhaar_side(t)
     return DocumentType.GENERIC, None
@@ -268,7 +263,7 @@ class DocumentReader:
         declared = DocumentType(document_type) if document_type else None
         kind = declared or DocumentType(detected)
         if kind == DocumentType.AADHAAR and side is None:
-            side = _aadhaar_side(page.upper_text)
+            side = _aadhaar_side(page.text.upper())
         found = PARSERS.get(kind, PARSERS[DocumentType.GENERIC])(page)
         validation = dict(found.validation)
         validation["detected_type"] = str(detected)
@@ -277,17 +272,9 @@ class DocumentReader:
         # no field may carry a number in full either (parsers mask document_number;
         # this also covers a number OCR glued onto a name or address)
         fields = {k: redact(v, found.number_raw) if v else v for k in FIELD_KEYS for v in [found.fields.get(k)]}
-        if kind == DocumentType.GENERIC:
-            confidence = round(0.5 * page.mean_confidence, 4)
-        else:
-            confidence = _document_confidence(found)
+        confidence = round(0.5 * page.mean_confidence, 4) if kind == DocumentType.GENERIC else _document_confidence(found)
         return DocumentReading(
-            document_type=str(kind),
-            side=side if kind == DocumentType.AADHAAR else None,
-            confidence=confidence,
-            extracted_text=redact(page.text, found.number_raw),
-            fields=fields,
-            field_confidence={k: round(v, 4) for k, v in found.conf.items()},
-            validation=validation,
-            document_number_raw=found.number_raw,
+            document_type=str(kind), side=side if kind == DocumentType.AADHAAR else None, confidence=confidence,
+            extracted_text=redact(page.text, found.number_raw), fields=fields, validation=validation,
+            field_confidence={k: round(v, 4) for k, v in found.conf.items()}, document_number_raw=found.number_raw,
         )

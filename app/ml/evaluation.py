@@ -14,16 +14,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from app.domain.documents import resolve_yymmdd
 from app.ml.images import decode_image
 
 
-def find_csv(path: Path, default_name: str) -> Path:
+def find_csv(path: Path, *names: str) -> Path:
+    """`path` itself when it is a file, else the first of `names` found in or below it."""
     if path.is_file():
         return path
-    for candidate in (path / default_name, *path.rglob(default_name)):
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(f"no {default_name} under {path}")
+    for name in names:
+        for candidate in (path / name, *path.rglob(name)):
+            if candidate.is_file():
+                return candidate
+    raise FileNotFoundError(f"no {' or '.join(names)} under {path}")
 
 
 def resolve(csv_path: Path, name: str) -> Path:
@@ -40,14 +43,6 @@ def rows(csv_path: Path) -> Iterator[dict[str, str]]:
 
 def load(path: Path) -> Any:
     return decode_image(path.read_bytes())
-
-
-# --- OCR --------------------------------------------------------------------------------
-
-def _yymmdd(value: str, *, future: bool) -> str | None:
-    from app.domain.documents import resolve_yymmdd
-
-    return resolve_yymmdd(value, expiry=future)
 
 
 def _expected_fields(row: dict[str, str]) -> dict[str, str]:
@@ -67,7 +62,7 @@ def _expected_fields(row: dict[str, str]) -> dict[str, str]:
         out["document_number_raw"] = row["number"]
     for ours, theirs, future in (("date_of_birth", "date_of_birth", False), ("expiry_date", "expiration_date", True)):
         value = row.get(theirs, "")
-        out_value = _yymmdd(value, future=future) if len(value) == 6 else value
+        out_value = resolve_yymmdd(value, expiry=future) if len(value) == 6 else value
         if out_value:
             out[ours] = out_value
     for name in ("full_name", "document_number", "document_number_raw", "father_name", "address", "issue_date",
@@ -91,7 +86,7 @@ def evaluate_ocr(path: Path, reader: Any) -> dict[str, Any]:
     `python -m tests.ml.generated_set`) also per class: documents fully right, the share
     whose number every check validates, and numbers reported valid that are wrong (the
     one figure that must stay 0)."""
-    csv_path = path if path.is_file() else _find_any(path)
+    csv_path = find_csv(path, "mrz_expected.csv", "expected.csv")
     per_field: dict[str, list[int]] = {}
     documents: list[dict[str, Any]] = []
     times: list[float] = []
@@ -134,15 +129,6 @@ def _p50(values: list[float]) -> float | None:
     return round(sorted(values)[len(values) // 2], 1) if values else None
 
 
-def _find_any(path: Path) -> Path:
-    for name in ("mrz_expected.csv", "expected.csv"):
-        try:
-            return find_csv(path, name)
-        except FileNotFoundError:
-            continue
-    raise FileNotFoundError(f"no expected.csv or mrz_expected.csv under {path}")
-
-
 def _per_class(documents: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for cls in sorted({d["class"] for d in documents}):
@@ -160,8 +146,6 @@ def _per_class(documents: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         }
     return out
 
-
-# --- faces ------------------------------------------------------------------------------
 
 def evaluate_faces(path: Path, matcher: Any) -> dict[str, Any]:
     """Pairs CSV `img_a,img_b,same_person`: accuracy, false accepts and false rejects."""
@@ -203,8 +187,6 @@ def evaluate_faces(path: Path, matcher: Any) -> dict[str, Any]:
         "ms_per_image": round((time.perf_counter() - start) * 1000 / max(len(embeddings) + len(no_face), 1), 1),
     }
 
-
-# --- liveness ---------------------------------------------------------------------------
 
 def read_clip(path: Path) -> list[Any]:
     import cv2

@@ -32,13 +32,8 @@ class FaceBox:
     score: float = 1.0
 
     def scaled(self, factor: float) -> FaceBox:
-        return replace(
-            self,
-            x=int(round(self.x * factor)),
-            y=int(round(self.y * factor)),
-            w=int(round(self.w * factor)),
-            h=int(round(self.h * factor)),
-        )
+        return replace(self, x=round(self.x * factor), y=round(self.y * factor), w=round(self.w * factor),
+                       h=round(self.h * factor))
 
     def clipped(self, width: int, height: int) -> FaceBox:
         x0, y0 = max(0, self.x), max(0, self.y)
@@ -126,19 +121,9 @@ class MediaPipeFaceDetector(_ResizingDetector):
     def _detect(self, image_bgr: np.ndarray) -> list[FaceBox]:
         height, width = image_bgr.shape[:2]
         result = self._model.process(np.ascontiguousarray(image_bgr[:, :, ::-1]))
-        boxes = []
-        for detection in result.detections or []:
-            rel = detection.location_data.relative_bounding_box
-            boxes.append(
-                FaceBox(
-                    int(rel.xmin * width),
-                    int(rel.ymin * height),
-                    int(rel.width * width),
-                    int(rel.height * height),
-                    float(detection.score[0]),
-                )
-            )
-        return boxes
+        rels = [(d.location_data.relative_bounding_box, d.score[0]) for d in result.detections or []]
+        return [FaceBox(int(r.xmin * width), int(r.ymin * height), int(r.width * width), int(r.height * height),
+                        float(score)) for r, score in rels]
 
 
 class FallbackDetector:
@@ -149,11 +134,7 @@ class FallbackDetector:
         self.name = "+".join(d.name for d in detectors)
 
     def detect(self, image_bgr: np.ndarray) -> list[FaceBox]:
-        for detector in self.detectors:
-            boxes = detector.detect(image_bgr)
-            if boxes:
-                return boxes
-        return []
+        return next((boxes for detector in self.detectors if (boxes := detector.detect(image_bgr))), [])
 
 
 class DlibLandmarker:
@@ -164,34 +145,29 @@ class DlibLandmarker:
 
         self._dlib = dlib
         self.sp5 = dlib.shape_predictor(str(models_dir() / "shape_predictor_5_face_landmarks.dat"))
-        self.sp68 = (
-            dlib.shape_predictor(str(models_dir() / "shape_predictor_68_face_landmarks.dat")) if with_68 else None
-        )
+        self.sp68 = dlib.shape_predictor(str(models_dir() / "shape_predictor_68_face_landmarks.dat")) if with_68 else None
         self._lock = threading.Lock()
 
-    def rect(self, box: FaceBox):
+    def _rect(self, box: FaceBox):
         return self._dlib.rectangle(box.x, box.y, box.x + box.w, box.y + box.h)
 
     def shape5(self, image_rgb: np.ndarray, box: FaceBox):
         with self._lock:
-            return self.sp5(image_rgb, self.rect(box))
+            return self.sp5(image_rgb, self._rect(box))
 
     def arcface_points(self, image_rgb: np.ndarray, box: FaceBox) -> np.ndarray:
         """Eye centres, nose tip and mouth corners (image left to right), shape (5, 2)."""
         if self.sp68 is None:
             raise RuntimeError("DlibLandmarker(with_68=True) is needed for ArcFace alignment")
         with self._lock:
-            shape = self.sp68(image_rgb, self.rect(box))
+            shape = self.sp68(image_rgb, self._rect(box))
         pts = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
-        return np.stack(
-            [pts[36:42].mean(axis=0), pts[42:48].mean(axis=0), pts[30], pts[48], pts[54]]
-        ).astype(np.float32)
+        return np.stack([pts[36:42].mean(axis=0), pts[42:48].mean(axis=0), pts[30], pts[48], pts[54]]).astype(np.float32)
 
 
 def default_detector() -> FallbackDetector:
-    """The detector chosen by measured recall (see faces.py's module docstring): dlib HOG at
-    native scale, then HOG with one pyramid upsample (faces down to ~40 px), then MediaPipe
-    full-range for tilted or partly profile faces. The slower stages only run on misses."""
+    """Chosen by measured recall (faces.py's docstring): HOG with one upsample finds faces down to ~40 px,
+    MediaPipe full-range tilted or partly profile ones; the slower stages only run on misses."""
     return FallbackDetector(DlibHogDetector(upsample=0), DlibHogDetector(upsample=1), MediaPipeFaceDetector())
 
 
@@ -215,11 +191,12 @@ class FaceMeshRunner:
     ``FieldDescriptor.label``, gone in protobuf >= 6.
     """
 
-    def __init__(self, *, max_side: int = 640) -> None:
+    max_side = 640
+
+    def __init__(self) -> None:
         from mediapipe.python.solution_base import SolutionBase
 
         self._solution_base = SolutionBase
-        self.max_side = max_side
 
     def run(self, frames_bgr: list[np.ndarray]) -> list[np.ndarray | None]:
         """Per frame, landmarks as an (N, 3) array in the frame's pixels (z scaled like x), or None."""

@@ -7,8 +7,6 @@ Measured on this project's fixtures (2-core CPU; see the ML report for the numbe
   then MediaPipe (29/29, 87/87).
 - Embedder: dlib's ResNet (128-d, ships in face_recognition_models). ArcFace (InsightFace
   ``buffalo_l``) is supported when its ONNX file is provisioned locally.
-- Threshold: cosine >= DLIB_COSINE_THRESHOLD on L2-normalised dlib descriptors, calibrated
-  on fixtures/faces/pairs.csv (see DLIB_COSINE_THRESHOLD).
 """
 
 from __future__ import annotations
@@ -23,7 +21,7 @@ import cv2
 import numpy as np
 
 from app.domain.errors import NoFaceDetected
-from app.ml.face_backends import DlibLandmarker, FaceBox, FaceDetector, default_detector, models_dir
+from app.ml.face_backends import DlibLandmarker, FaceBox, FaceDetector, models_dir
 
 # dlib's documented rule is "same person if raw euclidean distance < 0.6". Raw dlib
 # descriptors have norm ~1.4, so on L2-normalised vectors 0.6 is a distance of ~0.43,
@@ -61,10 +59,10 @@ class DlibFaceEmbedder:
     name = "dlib-resnet"
     threshold = DLIB_COSINE_THRESHOLD
 
-    def __init__(self, landmarker: DlibLandmarker | None = None) -> None:
+    def __init__(self) -> None:
         import dlib
 
-        self.landmarker = landmarker or DlibLandmarker()
+        self.landmarker = DlibLandmarker()
         self._model = dlib.face_recognition_model_v1(str(models_dir() / "dlib_face_recognition_resnet_model_v1.dat"))
         self._lock = threading.Lock()  # the dnn keeps per-call buffers
 
@@ -87,27 +85,20 @@ class InsightFaceEmbedder:
     name = "insightface-arcface"
     threshold = ARCFACE_COSINE_THRESHOLD
 
-    def __init__(
-        self,
-        model_dir: str | Path,
-        *,
-        model_file: str = "w600k_r50.onnx",
-        landmarker: DlibLandmarker | None = None,
-        threads: int = 1,
-    ) -> None:
+    def __init__(self, model_dir: str | Path) -> None:
         import onnxruntime as ort
 
-        path = Path(model_dir) / model_file
+        path = Path(model_dir) / "w600k_r50.onnx"
         if not path.is_file():
             raise FileNotFoundError(f"ArcFace model not found at {path}")
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
+        options.intra_op_num_threads = 1
         self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         model_input = self._session.get_inputs()[0]
         if list(model_input.shape[1:]) != [3, 112, 112]:
             raise ValueError(f"{path.name} takes {model_input.shape}, expected Nx3x112x112")
         self._input_name = model_input.name
-        self.landmarker = landmarker or DlibLandmarker(with_68=True)
+        self.landmarker = DlibLandmarker(with_68=True)
 
     def align(self, image_bgr: np.ndarray, points: np.ndarray) -> np.ndarray:
         """Warp the face so its five points land on the ArcFace template (112x112 BGR)."""
@@ -148,21 +139,15 @@ def match_confidence(cosine: float, threshold: float, scale: float) -> float:
 class FaceMatcher:
     """Compares the largest face of an ID document with the largest face of a selfie."""
 
-    def __init__(
-        self,
-        detector: FaceDetector | None = None,
-        embedder: FaceEmbedder | None = None,
-        threshold: float | None = None,
-    ) -> None:
-        self.detector = detector or default_detector()
-        self.embedder = embedder or DlibFaceEmbedder()
+    def __init__(self, detector: FaceDetector, embedder: FaceEmbedder, threshold: float | None = None) -> None:
+        self.detector, self.embedder = detector, embedder
         self.threshold = threshold if threshold is not None else self.embedder.threshold
         self.name = f"{self.embedder.name} ({self.detector.name})"
         # Genuine and impostor cosines are ~0.05 apart for dlib, ~0.3 for ArcFace.
         self.confidence_scale = 0.02 if self.threshold > 0.6 else 0.08
 
     def embed_largest(self, image_bgr: np.ndarray, where: str = "image") -> np.ndarray:
-        """The embedding of the detector's most confident face (named for the usual "largest face" rule)."""
+        """The embedding of the detector's most confident face (the name is the usual "largest face" rule's)."""
         boxes = self.detector.detect(image_bgr)
         if not boxes:
             raise NoFaceDetected(f"No face detected in {where}")
@@ -175,13 +160,9 @@ class FaceMatcher:
         verified = cosine >= self.threshold
         verdict = "Faces match" if verified else "Faces do not match"
         return FaceMatch(
-            verified=verified,
-            confidence=round(confidence, 4),
-            cosine_similarity=round(cosine, 4),
-            euclidean_distance=round(distance, 4),
-            threshold_used=self.threshold,
+            verified=verified, confidence=round(confidence, 4), cosine_similarity=round(cosine, 4),
+            euclidean_distance=round(distance, 4), threshold_used=self.threshold, embedder=self.embedder.name,
             message=f"{verdict} ({confidence * 100:.1f}% match confidence, cosine {cosine:.3f})",
-            embedder=self.embedder.name,
         )
 
     def compare(self, document_bgr: np.ndarray, selfie_bgr: np.ndarray) -> FaceMatch:
@@ -201,14 +182,11 @@ class SelfieQuality:
     issues: list[str] = field(default_factory=list)
 
 
-def assess_selfie(
-    image_bgr: np.ndarray,
-    detector: FaceDetector,
-    *,
-    min_face_px: int = 80,
-    min_sharpness: float = 40.0,
-    brightness_range: tuple[float, float] = (50.0, 210.0),
-) -> SelfieQuality:
+# What a selfie needs to be matched later: face width in pixels, variance of the Laplacian, mean grey level.
+MIN_FACE_PX, MIN_SHARPNESS, BRIGHTNESS_RANGE = 80, 40.0, (50.0, 210.0)
+
+
+def assess_selfie(image_bgr: np.ndarray, detector: FaceDetector) -> SelfieQuality:
     """Face found, big enough, sharp and exposed well enough to be matched later."""
     boxes = detector.detect(image_bgr)
     if not boxes:
@@ -226,27 +204,20 @@ def assess_selfie(
     issues = []
     if others:
         issues.append("More than one face is visible")
-    if box.w < min_face_px:
+    if box.w < MIN_FACE_PX:
         issues.append("The face is too small; move closer to the camera")
-    if sharpness < min_sharpness:
+    if sharpness < MIN_SHARPNESS:
         issues.append("The image is blurry")
-    if not brightness_range[0] <= brightness <= brightness_range[1]:
-        issues.append("The face is too dark" if brightness < brightness_range[0] else "The face is overexposed")
+    if not BRIGHTNESS_RANGE[0] <= brightness <= BRIGHTNESS_RANGE[1]:
+        issues.append("The face is too dark" if brightness < BRIGHTNESS_RANGE[0] else "The face is overexposed")
     return SelfieQuality(
-        face_detected=True,
-        face_count=1 + len(others),
-        face_ratio=round(box.w / image_bgr.shape[1], 4),
-        sharpness=round(sharpness, 1),
-        brightness=round(brightness, 1),
-        acceptable=not issues,
-        issues=issues,
+        face_detected=True, face_count=1 + len(others), face_ratio=round(box.w / image_bgr.shape[1], 4),
+        sharpness=round(sharpness, 1), brightness=round(brightness, 1), acceptable=not issues, issues=issues,
     )
 
 
-def load_face_matcher(
-    backend: str = "dlib", model_dir: str | Path | None = None, threshold: float | None = None,
-    detector: FaceDetector | None = None,
-) -> FaceMatcher:
+def load_face_matcher(backend: str, model_dir: str | Path | None, threshold: float | None,
+                      detector: FaceDetector) -> FaceMatcher:
     """Build the matcher from settings. ``threshold=None`` takes the embedder's calibrated
     default (0.93 for dlib, 0.30 for ArcFace): the two cosine scales are not comparable."""
     if backend == "insightface":
@@ -257,4 +228,4 @@ def load_face_matcher(
         embedder = DlibFaceEmbedder()
     else:
         raise ValueError(f"Unknown face backend {backend!r}")
-    return FaceMatcher(detector or default_detector(), embedder, threshold)
+    return FaceMatcher(detector, embedder, threshold)

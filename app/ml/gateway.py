@@ -53,10 +53,7 @@ class _Worker:
         processes = list((getattr(self.executor, "_processes", None) or {}).values())
         self.executor.shutdown(wait=False, cancel_futures=True)
         for process in processes:
-            if kill:
-                process.kill()
-            else:
-                process.terminate()
+            process.kill() if kill else process.terminate()
 
 
 class MlGateway:
@@ -77,14 +74,11 @@ class MlGateway:
         if processes:
             # spawn: never fork a process that runs an event loop and threads.
             self._context = multiprocessing.get_context("spawn")
-            self._slots = [self._new_worker() for _ in range(self.workers)]
+            self._slots = [_Worker(self._context, loaders, memory_mb) for _ in range(self.workers)]
             self._idle = list(self._slots)
             self._free = asyncio.Semaphore(self.workers)
         else:
             self._threads = ThreadPoolExecutor(self.workers, thread_name_prefix="ml")
-
-    def _new_worker(self) -> _Worker:
-        return _Worker(self._context, self._loaders, self.memory_mb)
 
     def _count(self, delta: int) -> None:
         with self._occupied_lock:
@@ -208,7 +202,7 @@ class MlGateway:
         """Kill a worker whose task must not go on and put a fresh one in its place; after a
         preload, the fresh one takes tasks only once its models are loaded."""
         slot.stop(kill=True)
-        fresh = self._new_worker()
+        fresh = _Worker(self._context, self._loaders, self.memory_mb)
         self._slots[self._slots.index(slot)] = fresh
         self.recycled += 1
         if not self._preloaded:

@@ -58,7 +58,6 @@ _DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(?:;[^;,]*
 
 
 def sniff_format(data: bytes) -> str | None:
-    """Return "jpeg", "png" or "pdf" from the magic bytes, or None."""
     if data.startswith(_JPEG):
         return "jpeg"
     if data.startswith(_PNG):
@@ -74,11 +73,8 @@ def decode_image(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int = M
     if not data:
         raise InvalidImage("The file is empty.")
     if len(data) > max_bytes:
-        raise FileTooLarge(
-            f"The file is {len(data) / 1048576:.1f} MB; at most {max_bytes / 1048576:.0f} MB is accepted.",
-            size=len(data),
-            max_bytes=max_bytes,
-        )
+        raise FileTooLarge(f"The file is {len(data) / 1048576:.1f} MB; at most {max_bytes / 1048576:.0f} MB is "
+                           "accepted.", size=len(data), max_bytes=max_bytes)
     fmt = sniff_format(data)
     if fmt is None or (fmt == "pdf" and not allow_pdf):
         accepted = "JPEG, PNG or PDF" if allow_pdf else "JPEG or PNG"
@@ -104,9 +100,7 @@ def decode_frame(value: str, *, max_bytes: int = MAX_BYTES, max_pixels: int = MA
         text = re.sub(r"\s+", "", text)
     # Refuse on the encoded length so a huge string is never decoded into memory.
     if len(text) * 3 // 4 > max_bytes + 2:
-        raise FileTooLarge(
-            f"The frame is larger than {max_bytes / 1048576:.0f} MB.", max_bytes=max_bytes
-        )
+        raise FileTooLarge(f"The frame is larger than {max_bytes / 1048576:.0f} MB.", max_bytes=max_bytes)
     try:
         raw = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
     except (binascii.Error, ValueError) as exc:
@@ -163,13 +157,12 @@ def check_geometry(width: int, height: int, max_pixels: int = MAX_PIXELS, *, wha
 
 
 def _decode_raster(data: bytes, fmt: str, max_pixels: int) -> np.ndarray:
-    pil_format = "JPEG" if fmt == "jpeg" else "PNG"
-    name = pil_format
+    name = "JPEG" if fmt == "jpeg" else "PNG"
     try:
         with warnings.catch_warnings():
             # Our own pixel limit applies; Pillow's bomb warning would only be noise.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=[pil_format])
+            image = Image.open(io.BytesIO(data), formats=[name])
             # Image.open reads only the header: the size is known, no pixel decoded yet.
             width, height = image.size
             if width <= 0 or height <= 0:
@@ -179,10 +172,8 @@ def _decode_raster(data: bytes, fmt: str, max_pixels: int) -> np.ndarray:
             upright: Image.Image = ImageOps.exif_transpose(image)
             check_geometry(*upright.size, max_pixels)  # the OCR's padding depends on orientation
     except Image.DecompressionBombError as exc:
-        raise FileTooLarge(
-            f"The image's dimensions exceed the {max_pixels / 1e6:.0f}-megapixel limit.",
-            max_pixels=max_pixels,
-        ) from exc
+        raise FileTooLarge(f"The image's dimensions exceed the {max_pixels / 1e6:.0f}-megapixel limit.",
+                           max_pixels=max_pixels) from exc
     except (InvalidImage, FileTooLarge):
         raise
     except (OSError, SyntaxError, ValueError, Image.UnidentifiedImageError) as exc:
@@ -225,9 +216,7 @@ def _render_pdf(data: bytes, max_pixels: int) -> np.ndarray:
                     f"The PDF's first page is {width_pt:.0f}x{height_pt:.0f} points; its longer side may be at "
                     f"most {MAX_ASPECT:g} times its shorter side.", max_aspect=MAX_ASPECT)
             # Scale to PDF_DPI, then shrink so the bitmap respects both pixel limits.
-            scale = PDF_DPI / 72.0
-            scale = min(scale, PDF_MAX_SIDE / max(width_pt, height_pt))
-            scale = min(scale, (max_pixels / (width_pt * height_pt)) ** 0.5)
+            scale = min(PDF_DPI / 72.0, PDF_MAX_SIDE / max(width_pt, height_pt), (max_pixels / (width_pt * height_pt)) ** 0.5)
             # Judge the bitmap before rendering it, then the bitmap itself (page rotation).
             check_geometry(int(width_pt * scale), int(height_pt * scale), max_pixels,
                            what="The PDF's first page, rendered,")

@@ -100,16 +100,12 @@ class LivenessAnalyzer:
     static_threshold = 0.04
 
     def __init__(self) -> None:
-        self.mesh = FaceMeshRunner(max_side=640)
+        self.mesh = FaceMeshRunner()
         # Loaded now, not on the first request, so /health reports a broken model at start-up.
         self.identity = IdentityChecker(DlibFaceEmbedder())
 
     def _orientation(self, yaw: float) -> str | None:
-        if yaw >= self.yaw_threshold:
-            return "left"
-        if yaw <= -self.yaw_threshold:
-            return "right"
-        return None
+        return "left" if yaw >= self.yaw_threshold else "right" if yaw <= -self.yaw_threshold else None
 
     def check_frame_count(self, count: int, min_frames: int | None = None) -> None:
         """`min_frames` lowers the floor for batch detection; challenges keep the default."""
@@ -119,17 +115,15 @@ class LivenessAnalyzer:
         if count > self.max_frames:
             raise InvalidInput(f"At most {self.max_frames} frames are accepted; {count} were sent.")
 
-    def analyze(
-        self, frames_bgr: list[np.ndarray], initial_blink_count: int = 0, *, min_frames: int | None = None
-    ) -> LivenessAnalysis:
+    def analyze(self, frames_bgr: list[np.ndarray], initial_blink_count: int = 0, *,
+                min_frames: int | None = None) -> LivenessAnalysis:
         """All frames in this thread: `measure` them as one batch, then `merge`."""
         self.check_frame_count(len(frames_bgr), min_frames)
         batch = self.measure(frames_bgr)
         return self.merge([batch], initial_blink_count, min_frames=min_frames, frame_at=frames_bgr.__getitem__)
 
-    def measure(
-        self, frames_bgr: list[np.ndarray], *, start: int = 0, first: bool = True, last: bool = True
-    ) -> FrameBatch:
+    def measure(self, frames_bgr: list[np.ndarray], *, start: int = 0, first: bool = True,
+                last: bool = True) -> FrameBatch:
         """The pixel work for a run of consecutive frames (global indices from `start`); it embeds
         the run's first face frame if `first` (it opens the sequence), its last if `last`, and
         the frame after its biggest jump when over the threshold. Consecutive runs must share
@@ -205,17 +199,10 @@ class LivenessAnalyzer:
                     embeddings[index] = self.identity.embed(frame_at(index), _present(landmarks[index]))
             same, similarity = self.identity.compare([embeddings[i] for i in sorted(embeddings)])
         return LivenessAnalysis(
-            frame_count=len(landmarks),
-            frames=results,
-            blinks=len(blink_frames),
-            total_blinks=initial_blink_count + len(blink_frames),
-            blink_frames=blink_frames,
-            orientations=[r.orientation for r in results],
-            face_detection_ratio=round(ratio, 4),
-            is_static=is_static,
-            motion_score=round(motion, 5),
-            same_person=same,
-            identity_similarity=similarity,
+            frame_count=len(landmarks), frames=results, blinks=len(blink_frames), blink_frames=blink_frames,
+            total_blinks=initial_blink_count + len(blink_frames), orientations=[r.orientation for r in results],
+            face_detection_ratio=round(ratio, 4), is_static=is_static, motion_score=round(motion, 5),
+            same_person=same, identity_similarity=similarity,
         )
 
     def evaluate_challenge(self, analysis: LivenessAnalysis, actions: list[str]) -> tuple[bool, str]:
@@ -263,9 +250,6 @@ def _thumbnails_static(thumbnails: list[np.ndarray], threshold: float = 0.5) -> 
     noisy mesh."""
     diffs = [float(np.mean(cv2.absdiff(a, b))) for a, b in zip(thumbnails, thumbnails[1:])]
     return max(diffs, default=0.0) < threshold
-
-
-# --- motion and identity across frames ---------------------------------------------------
 
 
 def _normalised(points: np.ndarray) -> np.ndarray:

@@ -42,12 +42,8 @@ def liveness_detector(settings: Settings) -> Any:
     return LivenessAnalyzer()
 
 
-BUILDERS = {
-    "face_detector": face_detector,
-    "face_matcher": face_matcher,
-    "ocr_extractor": ocr_extractor,
-    "liveness_detector": liveness_detector,
-}
+BUILDERS = {"face_detector": face_detector, "face_matcher": face_matcher, "ocr_extractor": ocr_extractor,
+            "liveness_detector": liveness_detector}
 
 
 def loaders(settings: Settings) -> dict[str, Callable[[], Any]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -111,6 +112,12 @@ def reading_order(lines: list[OcrLine]) -> list[OcrLine]:
     return [ln for row in group_rows(lines) for ln in row]
 
 
+def _lines(found: Iterable[tuple[Any, Any, Any]]) -> list[OcrLine]:
+    """An engine's (text, score, quad) triples as lines in reading order, blank texts dropped."""
+    lines = [OcrLine(str(t).strip(), float(s), _to_box(quad), _quad(quad)) for t, s, quad in found]
+    return reading_order([ln for ln in lines if ln.text])
+
+
 def _check_image(image_bgr: np.ndarray) -> None:
     if not isinstance(image_bgr, np.ndarray) or image_bgr.ndim != 3 or image_bgr.shape[2] != 3:
         raise ValueError("expected an HxWx3 BGR uint8 image")
@@ -158,12 +165,7 @@ class RapidOcrEngine:
         out: Any = self._ocr(image_bgr, use_cls=use_cls)  # a RapidOCROutput (the stubs name every stage's type)
         if out.boxes is None or out.txts is None:
             return []
-        lines = [
-            OcrLine(str(t).strip(), float(s), _to_box(b), _quad(b))
-            for b, t, s in zip(out.boxes, out.txts, out.scores)
-            if str(t).strip()
-        ]
-        return reading_order(lines)
+        return _lines(zip(out.txts, out.scores, out.boxes))
 
 
 class PaddleOcrEngine:
@@ -189,31 +191,20 @@ class PaddleOcrEngine:
         try:
             from paddleocr import PaddleOCR  # heavy: imported only when this backend is chosen
         except ImportError as e:
-            raise ModelsUnavailable(
-                "the 'paddleocr' backend needs the paddleocr package (pip install paddleocr==3.7.0); "
-                "use backend='rapidocr' otherwise"
-            ) from e
+            raise ModelsUnavailable("the 'paddleocr' backend needs the paddleocr package (pip install "
+                                    "paddleocr==3.7.0); use backend='rapidocr' otherwise") from e
         needed = [root / sub / f for sub in ("det", "rec") for f in ("inference.onnx", "inference.yml")]
         missing = [str(p) for p in needed if not p.is_file()]
         if missing:
-            raise ModelsUnavailable(
-                f"PaddleOCR model files missing: {', '.join(missing)} "
-                "(build the folder with scripts/make_paddleocr_model_dir.py)"
-            )
+            raise ModelsUnavailable(f"PaddleOCR model files missing: {', '.join(missing)} "
+                                    "(build the folder with scripts/make_paddleocr_model_dir.py)")
         try:
             self._ocr = PaddleOCR(
-                text_detection_model_name=self.DET_NAME,
-                text_detection_model_dir=str(root / "det"),
-                text_recognition_model_name=self.REC_NAME,
-                text_recognition_model_dir=str(root / "rec"),
-                use_doc_orientation_classify=False,
-                use_doc_unwarping=False,
-                use_textline_orientation=False,
-                text_det_limit_side_len=736,
-                text_det_limit_type="min",
-                text_rec_score_thresh=min_score,
-                engine="onnxruntime",
-                engine_config={"intra_op_num_threads": threads, "inter_op_num_threads": 1},
+                text_detection_model_name=self.DET_NAME, text_detection_model_dir=str(root / "det"),
+                text_recognition_model_name=self.REC_NAME, text_recognition_model_dir=str(root / "rec"),
+                use_doc_orientation_classify=False, use_doc_unwarping=False, use_textline_orientation=False,
+                text_det_limit_side_len=736, text_det_limit_type="min", text_rec_score_thresh=min_score,
+                engine="onnxruntime", engine_config={"intra_op_num_threads": threads, "inter_op_num_threads": 1},
                 device="cpu",
             )
         except Exception as e:  # bad yml / model name mismatch / onnxruntime missing
@@ -222,15 +213,10 @@ class PaddleOcrEngine:
 
     def read(self, image_bgr: np.ndarray) -> list[OcrLine]:
         _check_image(image_bgr)
-        lines: list[OcrLine] = []
-        # A numpy input is taken as BGR (cv2 order), like RapidOCR's.
-        for res in self._ocr.predict(image_bgr):
-            # rec_polys: one 4x2 int16 quad per recognised line (after the score filter);
-            # rec_texts/rec_scores are aligned with it.
-            for t, s, poly in zip(res["rec_texts"], res["rec_scores"], res["rec_polys"]):
-                if str(t).strip():
-                    lines.append(OcrLine(str(t).strip(), float(s), _to_box(poly), _quad(poly)))
-        return reading_order(lines)
+        # A numpy input is taken as BGR (cv2 order), like RapidOCR's. rec_polys: one 4x2 int16 quad per
+        # recognised line (after the score filter), rec_texts/rec_scores aligned with it.
+        results = self._ocr.predict(image_bgr)
+        return _lines(item for r in results for item in zip(r["rec_texts"], r["rec_scores"], r["rec_polys"]))
 
 
 def load_ocr_engine(backend: str = "rapidocr", model_dir: str | None = None) -> OcrEngine:
@@ -239,8 +225,7 @@ def load_ocr_engine(backend: str = "rapidocr", model_dir: str | None = None) -> 
         return RapidOcrEngine(model_dir=model_dir)
     if backend == "paddleocr":
         if not model_dir:
-            raise ModelsUnavailable(
-                "the 'paddleocr' backend needs model_dir (a folder built by scripts/make_paddleocr_model_dir.py)"
-            )
+            raise ModelsUnavailable("the 'paddleocr' backend needs model_dir (a folder built by "
+                                    "scripts/make_paddleocr_model_dir.py)")
         return PaddleOcrEngine(model_dir)
     raise ModelsUnavailable(f"unknown OCR backend {backend!r} (rapidocr, paddleocr)")
