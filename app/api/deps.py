@@ -15,7 +15,7 @@ from app.bootstrap import Container
 from app.config import Settings
 from app.domain.api_keys import ApiKey, Scope
 from app.domain.audit import ClientInfo
-from app.domain.errors import Forbidden, Unauthenticated
+from app.domain.errors import InsufficientRole, Unauthenticated
 from app.domain.users import ALL_PERMISSIONS
 from app.services.admin import AdminService
 from app.services.api_keys import ApiKeyService
@@ -139,7 +139,7 @@ def require(permission: str) -> Callable[[Principal], Awaitable[Principal]]:
 
     async def check(principal: PrincipalDep) -> Principal:
         if not principal.user.can(permission):
-            raise Forbidden("Your role may not do this.", code="insufficient_role", permission=permission)
+            raise InsufficientRole(permission=permission)
         return principal
 
     return check
@@ -162,8 +162,7 @@ def scoped_caller(scope: Scope, *, staff_permission: str | None = None) -> Any:
     if staff_permission is not None and staff_permission not in ALL_PERMISSIONS:
         raise ValueError(f"unknown permission {staff_permission!r}")
 
-    async def caller(request: Request, c: ContainerDep,
-                     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    async def caller(request: Request, c: ContainerDep, principal: OptionalPrincipalDep,
                      api_key: Annotated[str | None, Depends(api_key_header)]) -> str:
         if api_key:
             key: ApiKey | None = getattr(request.state, "api_key", None)
@@ -171,10 +170,9 @@ def scoped_caller(scope: Scope, *, staff_permission: str | None = None) -> Any:
                 key = await c.api_keys.authenticate(api_key)
             key.require(scope)
             return f"api_key:{key.id}"
-        if credentials is not None:
-            principal = await c.auth.authenticate(credentials.credentials)
+        if principal is not None:
             if staff_permission is not None and not principal.user.can(staff_permission):
-                raise Forbidden("Your role may not do this.", code="insufficient_role", permission=staff_permission)
+                raise InsufficientRole(permission=staff_permission)
             return f"user:{principal.user.id}"
         raise Unauthenticated("Send a bearer access token or an X-API-Key.", code="not_authenticated")
 
