@@ -50,12 +50,8 @@ class ApiKey:
 
 def check_expiry(expires_at: datetime | None, now: datetime) -> None:
     """A new key's expiry: in the future, and within MAX_KEY_LIFETIME (keys are rotated, not eternal)."""
-    if expires_at is None:
+    if expires_at is None or now < expires_at <= now + MAX_KEY_LIFETIME:
         return
-    if expires_at <= now:
-        raise RuleViolation("expires_at must be in the future.", code="invalid_expiry",
-                            errors=[{"field": "expires_at", "message": "must be in the future"}])
-    if expires_at - now > MAX_KEY_LIFETIME:
-        raise RuleViolation(f"expires_at must be within {MAX_KEY_LIFETIME.days} days.", code="invalid_expiry",
-                            errors=[{"field": "expires_at",
-                                     "message": f"must be within {MAX_KEY_LIFETIME.days} days"}])
+    problem = "must be in the future" if expires_at <= now else f"must be within {MAX_KEY_LIFETIME.days} days"
+    raise RuleViolation(f"expires_at {problem}.", code="invalid_expiry",
+                        errors=[{"field": "expires_at", "message": problem}])

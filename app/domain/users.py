@@ -184,9 +184,8 @@ class User:
     def can_use(self, identifier: str) -> bool:
         """Whether `identifier` may sign in, ask for codes or reset the password: only once its own
         code was verified. A pending account's primary counts too (its code activates the account)."""
-        if self.is_verified(identifier):
-            return True
-        return self.status == UserStatus.PENDING_VERIFICATION and identifier == self.primary_identifier
+        return self.is_verified(identifier) or (
+            self.status == UserStatus.PENDING_VERIFICATION and identifier == self.primary_identifier)
 
     def unverified_claim(self, identifier: str) -> bool:
         """`identifier` is this account's secondary identifier still waiting for its own code."""
