@@ -146,10 +146,8 @@ class LoanProduct:
               "Repayment frequency must be monthly, weekly or daily.")
         check(self.min_amount > 0, "min_amount", "The minimum amount must be above 0.")
         check(self.min_amount <= self.max_amount, "max_amount", "The maximum amount must be at least the minimum.")
-        check(1 <= self.min_tenure_months <= MAX_TENURE_MONTHS, "min_tenure_months",
-              f"Tenures must be 1 to {MAX_TENURE_MONTHS} months.")
-        check(1 <= self.max_tenure_months <= MAX_TENURE_MONTHS, "max_tenure_months",
-              f"Tenures must be 1 to {MAX_TENURE_MONTHS} months.")
+        for name in ("min_tenure_months", "max_tenure_months"):
+            check(1 <= getattr(self, name) <= MAX_TENURE_MONTHS, name, f"Tenures must be 1 to {MAX_TENURE_MONTHS} months.")
         check(self.min_tenure_months <= self.max_tenure_months, "max_tenure_months",
               "The maximum tenure must be at least the minimum.")
         check(ZERO <= self.annual_interest_rate <= MAX_ANNUAL_RATE, "annual_interest_rate",

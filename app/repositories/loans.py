@@ -1,4 +1,4 @@
-"""`loans` collection: one document per loan, its schedule inside.
+"""`loans` collection: one document per loan.
 
 The schedule is not stored row by row: it is a pure function of the terms the loan keeps, and 360
 rows cost ~40 ms to write and read back. What is agreed is stored (the product's terms, the KFS,
@@ -82,7 +82,8 @@ def _from_doc(doc: dict[str, Any], *, full: bool = True) -> Loan:
 
 
 def _figures(loan: Loan) -> dict[str, Any]:
-    figures, due = loan.figures, loan.next_due
+    figures = loan.figures
+    due = figures.next_due
     return {"outstanding": figures.outstanding, "outstanding_principal": figures.outstanding_principal,
             "next_due": {"number": due.number, "due_date": date_to_db(due.due_date), "amount": due.amount}
             if due else None}
