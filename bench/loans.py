@@ -101,35 +101,18 @@ def prepare(server: BenchServer, products: int) -> tuple[str, list[str]]:
     return token, [str(c["_id"]) for c in copies]
 
 
-def wait_for_jobs(server: BenchServer, timeout: float = 120.0) -> None:
-    """Until the job workers have nothing due: each application queues its notice and webhook jobs,
-    and the next scenario is measured on a service as quiet as the `/users/me` it is compared with."""
-    client = _db(server)
-    try:
-        jobs = client["kycflow"]["jobs"]
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            busy = jobs.count_documents({"status": {"$in": ["queued", "running"]},
-                                         "run_at": {"$lte": datetime.now(UTC)}})
-            if not busy:
-                return
-            time.sleep(0.2)
-        raise RuntimeError(f"{busy} jobs still due after {timeout:.0f}s")
-    finally:
-        client.close()
-
-
 class JobsDrained:
-    """Awaited before each application, untimed: until the jobs the last one queued have run. Its
-    replay never runs them (replayed jobs are due in 2100), so the route is timed as its floor is, with
-    no job work of its own beside it; sent back to back, each application waited on the database
-    behind the last one's notice and webhook jobs (a few writes, each an fsync with `j: true`). What
-    the jobs cost is counted in the round-trip table (tests/integration/test_round_trips.py)."""
+    """Until the job workers have nothing due. Awaited before each application, untimed: its replay
+    never runs the jobs it queues (replayed jobs are due in 2100), so the route is timed as its floor
+    is, with no job work of its own beside it; sent back to back, each application waited on the
+    database behind the last one's notice and webhook jobs (a few writes, each an fsync with `j:
+    true`). What the jobs cost is counted in the round-trip table (tests/integration/test_round_trips.py).
+    Awaited between scenarios too, so each is measured on a quiet service."""
 
     def __init__(self, server: BenchServer) -> None:
         self.client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(server.db_uri)
 
-    async def __call__(self, timeout: float = 60.0) -> None:
+    async def __call__(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
         while await self.client["kycflow"]["jobs"].count_documents(
                 {"status": {"$in": ["queued", "running"]}, "run_at": {"$lte": datetime.now(UTC)}}, limit=1):
@@ -213,20 +196,20 @@ async def run_all(server: BenchServer) -> list[Result]:
     # would without it. Jobs the recorded applications queued are run before anything is timed.
     plans = replay.record(server, "loan_apply", applies[count:])
     applies = applies[:count]
-    wait_for_jobs(server)
-    if SELECTION.wanted("loan_apply"):
-        results.append(await _floor("loan_apply_replay", server, plans, count, warmup, APPLY_CONCURRENCY))
-    if SELECTION.wanted("loans_users_me"):
-        print(f"running loans_users_me ({CONCURRENCY} workers, {count} requests) ...", flush=True)
-        results.append(await _drive_list("loans_users_me", [me] * count, 200, warmup))
-    if SELECTION.wanted("loan_apply"):
-        print(f"running loan_apply ({APPLY_CONCURRENCY} worker, {count} applications) ...", flush=True)
-        drained = JobsDrained(server)
-        try:
+    drained = JobsDrained(server)
+    try:
+        await drained()
+        if SELECTION.wanted("loan_apply"):
+            results.append(await _floor("loan_apply_replay", server, plans, count, warmup, APPLY_CONCURRENCY))
+        if SELECTION.wanted("loans_users_me"):
+            print(f"running loans_users_me ({CONCURRENCY} workers, {count} requests) ...", flush=True)
+            results.append(await _drive_list("loans_users_me", [me] * count, 200, warmup))
+        if SELECTION.wanted("loan_apply"):
+            print(f"running loan_apply ({APPLY_CONCURRENCY} worker, {count} applications) ...", flush=True)
             results.append(await _drive_list("loan_apply", applies, 201, warmup, APPLY_CONCURRENCY, drained))
-        finally:
-            await drained.close()
-        wait_for_jobs(server)
+            await drained()
+    finally:
+        await drained.close()
     loans = httpx.get(f"{base}/loans/my-loans", headers=auth, params={"page_size": 1}).json()["items"]
     detail = httpx.Request("GET", f"{base}/loans/my-loans/{loans[0]['loan_id']}", headers=auth)
     if SELECTION.wanted("loan_detail"):
