@@ -39,7 +39,7 @@ class BankOut(Out):
 class ProductIn(Input):
     """A product's full terms (PUT replaces them all; loans already opened keep theirs)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, json_schema_extra={"example": {
+    model_config = ConfigDict(json_schema_extra={"example": {
         "bank_id": "6741f0c2a1b2c3d4e5f60718", "name": "Salary Personal Loan", "type": "personal",
         "min_amount": 50000, "max_amount": 2500000, "min_tenure_months": 12, "max_tenure_months": 60,
         "annual_interest_rate": 11.25, "processing_fee_pct": 1.5, "prepayment_charge_pct": 4,
@@ -94,7 +94,7 @@ class ProductOut(Out):
 
 
 class EligibilityIn(Input):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {
+    model_config = ConfigDict(json_schema_extra={"example": {
         "product_id": "6741f0c2a1b2c3d4e5f60718", "amount": 300000, "tenure_months": 36}})
 
     product_id: Id
@@ -123,7 +123,7 @@ class EligibilityOut(Out):
 
 
 class EmiIn(Input):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {
+    model_config = ConfigDict(json_schema_extra={"example": {
         "principal": 100000, "annual_interest_rate": 12, "tenure_months": 12, "include_schedule": False}})
 
     principal: PositiveMoney
@@ -144,7 +144,6 @@ class ScheduleRow(Out):
     principal_paid: Money
     amount_left: Money
     paid: bool
-
 
 
 # A row as JSON text, each figure the domain's exact Decimal written as its own digits (a Decimal's
@@ -179,9 +178,8 @@ class EmiOut(Out):
 
 
 class ApplyIn(Input):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, json_schema_extra={"example": {
-        "product_id": "6741f0c2a1b2c3d4e5f60718", "amount": 300000, "tenure_months": 36,
-        "purpose": "Home renovation"}})
+    model_config = ConfigDict(json_schema_extra={"example": {
+        "product_id": "6741f0c2a1b2c3d4e5f60718", "amount": 300000, "tenure_months": 36, "purpose": "Home renovation"}})
 
     product_id: Id
     amount: PositiveMoney
@@ -190,7 +188,7 @@ class ApplyIn(Input):
 
 
 class DirectLoanIn(ApplyIn):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, json_schema_extra={"example": {
+    model_config = ConfigDict(json_schema_extra={"example": {
         "user_id": "6741f0c2a1b2c3d4e5f60719", "product_id": "6741f0c2a1b2c3d4e5f60718", "amount": 300000,
         "tenure_months": 36, "purpose": "Working capital"}})
 
@@ -198,14 +196,13 @@ class DirectLoanIn(ApplyIn):
 
 
 class RepaymentIn(Input):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"amount": 9964.92}})
+    model_config = ConfigDict(json_schema_extra={"example": {"amount": 9964.92}})
 
     amount: PositiveMoney
 
 
 class RejectLoanIn(Input):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True,
-                              json_schema_extra={"example": {"reason": "Income could not be verified"}})
+    model_config = ConfigDict(json_schema_extra={"example": {"reason": "Income could not be verified"}})
 
     reason: PlainText = Field(min_length=3, max_length=500)
 
@@ -213,7 +210,7 @@ class RejectLoanIn(Input):
 class DisburseIn(Input):
     # An empty example: Swagger UI's untouched Execute would otherwise store an invented UTR as the
     # bank's payout reference (issue 15, item 16).
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, json_schema_extra={"example": {}})
+    model_config = ConfigDict(json_schema_extra={"example": {}})
 
     payout_reference: str | None = Field(None, max_length=40, pattern=r"^[A-Za-z0-9\-/]{4,40}$",
                                          description="The bank's payout reference (UTR, e.g. `UTR20261122000123`); "
