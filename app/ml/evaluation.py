@@ -87,22 +87,18 @@ def evaluate_ocr(path: Path, reader: Any) -> dict[str, Any]:
     whose number every check validates, and numbers reported valid that are wrong (the
     one figure that must stay 0)."""
     csv_path = find_csv(path, "mrz_expected.csv", "expected.csv")
-    per_field: dict[str, list[int]] = {}
     documents: list[dict[str, Any]] = []
-    times: list[float] = []
     for row in rows(csv_path):
         image = load(resolve(csv_path, row["file"]))
         start = time.perf_counter()
         reading = reader.read(image)
-        times.append((time.perf_counter() - start) * 1000)
+        ms = (time.perf_counter() - start) * 1000
         got = {**reading.fields, "document_type": reading.document_type,
                "document_number_raw": reading.document_number_raw}
         misses, checked = [], {}
         for name, expected in _expected_fields(row).items():
-            ok = checked[name] = _same(name, got.get(name), expected)
-            per_field.setdefault(name, [0, 0])[0] += ok
-            per_field[name][1] += 1
-            if not ok:
+            checked[name] = _same(name, got.get(name), expected)
+            if not checked[name]:
                 misses.append(f"{name}: expected {expected!r}, got {got.get(name)!r}")
         valid = reading.validation.get("number_valid")
         expected_number = row.get("document_number_raw") or row.get("number")
@@ -111,16 +107,16 @@ def evaluate_ocr(path: Path, reader: Any) -> dict[str, Any]:
             "misses": misses, "fields": checked, "mrz_valid": valid, "number_valid": valid,
             "wrong_number_reported_valid": bool(valid and expected_number
                                                 and reading.document_number_raw != expected_number),
-            "reread": bool(reading.validation.get("mrz_reread")), "ms": round(times[-1], 1),
+            "reread": bool(reading.validation.get("mrz_reread")), "ms": round(ms, 1),
         })  # fmt: skip
-    correct = sum(d["all_fields_correct"] for d in documents)
+    total = _summary(documents)
     return {
-        "kind": "ocr", "documents": len(documents), "documents_fully_correct": correct,
-        "field_accuracy": {k: round(v[0] / v[1], 3) for k, v in sorted(per_field.items())},
-        "numbers_valid": _share(sum(bool(d["number_valid"]) for d in documents), len(documents)),
-        "wrong_numbers_reported_valid": sum(d["wrong_number_reported_valid"] for d in documents),
-        "ms_per_document_p50": _p50(times),
-        "per_class": _per_class(documents),
+        "kind": "ocr", "documents": len(documents),
+        "documents_fully_correct": sum(d["all_fields_correct"] for d in documents),
+        **{key: total[key] for key in ("field_accuracy", "numbers_valid", "wrong_numbers_reported_valid")},
+        "ms_per_document_p50": total["ms_p50"],
+        "per_class": {cls: _summary([d for d in documents if d["class"] == cls])
+                      for cls in sorted({d["class"] for d in documents})},
         "details": documents,
     }
 
@@ -129,22 +125,19 @@ def _p50(values: list[float]) -> float | None:
     return round(sorted(values)[len(values) // 2], 1) if values else None
 
 
-def _per_class(documents: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for cls in sorted({d["class"] for d in documents}):
-        docs = [d for d in documents if d["class"] == cls]
-        fields = sorted({k for d in docs for k in d["fields"]})
-        out[cls] = {
-            "documents": len(docs),
-            "field_accuracy": {k: _share(sum(d["fields"].get(k, False) for d in docs),
-                                         sum(k in d["fields"] for d in docs)) for k in fields},
-            "fully_correct": _share(sum(d["all_fields_correct"] for d in docs), len(docs)),
-            "numbers_valid": _share(sum(bool(d["number_valid"]) for d in docs), len(docs)),
-            "wrong_numbers_reported_valid": sum(d["wrong_number_reported_valid"] for d in docs),
-            "second_pass": sum(d["reread"] for d in docs),
-            "ms_p50": _p50([d["ms"] for d in docs]),
-        }
-    return out
+def _summary(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The figures of a set of documents (all of them, or one class's)."""
+    fields = sorted({k for d in docs for k in d["fields"]})
+    return {
+        "documents": len(docs),
+        "field_accuracy": {k: _share(sum(d["fields"].get(k, False) for d in docs),
+                                     sum(k in d["fields"] for d in docs)) for k in fields},
+        "fully_correct": _share(sum(d["all_fields_correct"] for d in docs), len(docs)),
+        "numbers_valid": _share(sum(bool(d["number_valid"]) for d in docs), len(docs)),
+        "wrong_numbers_reported_valid": sum(d["wrong_number_reported_valid"] for d in docs),
+        "second_pass": sum(d["reread"] for d in docs),
+        "ms_p50": _p50([d["ms"] for d in docs]),
+    }
 
 
 def evaluate_faces(path: Path, matcher: Any) -> dict[str, Any]:
