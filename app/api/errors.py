@@ -85,8 +85,7 @@ def envelope(status: int, code: str, detail: str, errors: list[dict[str, Any]] |
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, e.DomainError)
+async def _domain_error(_: Request, exc: e.DomainError) -> JSONResponse:
     headers: dict[str, str] = {}
     retry_after = getattr(exc, "retry_after", None) or exc.details.get("retry_after")
     if isinstance(exc, e.Unauthenticated):
@@ -113,8 +112,7 @@ async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
                     reasons=exc.details.get("reasons"))
 
 
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
     errors = [
         {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
         for err in exc.errors()
@@ -124,8 +122,7 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return envelope(422, "malformed_json" if malformed else "validation_error", detail, errors)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
+async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
     detail = exc.detail if isinstance(exc.detail, str) else "Request failed."
     return envelope(exc.status_code, _HTTP_CODES.get(exc.status_code, "error"), detail,
                     headers=dict(exc.headers) if exc.headers else None)
@@ -139,7 +136,8 @@ async def _document_too_large(_: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(e.DomainError, _domain_error)
-    app.add_exception_handler(DocumentTooLarge, _document_too_large)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
+    # FastAPI's decorator form takes a handler typed for its own exception class.
+    app.exception_handler(e.DomainError)(_domain_error)
+    app.exception_handler(DocumentTooLarge)(_document_too_large)
+    app.exception_handler(RequestValidationError)(_validation_error)
+    app.exception_handler(StarletteHTTPException)(_http_error)

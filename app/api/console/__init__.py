@@ -18,13 +18,10 @@ def install_console(app: FastAPI) -> None:
     app.include_router(admin.router)
     app.include_router(book.router)
 
-    async def sign_in_again(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, SignInRequired)
+    @app.exception_handler(SignInRequired)
+    async def sign_in_again(request: Request, exc: SignInRequired) -> Response:
         return redirect(sign_in_url(exc.reason))
 
-    async def refused(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, Refused)
+    @app.exception_handler(Refused)
+    async def refused(request: Request, exc: Refused) -> Response:
         return error_page(request, exc.staff, exc.status, exc.message)
-
-    app.add_exception_handler(SignInRequired, sign_in_again)
-    app.add_exception_handler(Refused, refused)
