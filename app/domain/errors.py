@@ -89,9 +89,7 @@ class ServiceUnavailable(DomainError):
     code = "service_unavailable"
 
 
-# --- identity: the frequent refusals, one class each so a raise site names only the case ---
-
-
+# Identity: the frequent refusals, one class each so a raise site names only the case.
 class InvalidOtp(InvalidInput):
     """The code is not valid."""
 
@@ -176,9 +174,7 @@ class IdentifierTaken(Conflict):
     code = "identifier_taken"
 
 
-# --- idempotent requests -------------------------------------------------------------------
-
-
+# Idempotent requests.
 class IdempotencyKeyReused(RuleViolation):
     """This Idempotency-Key was already used with a different request body."""
 
@@ -197,9 +193,7 @@ class IdempotencyInProgress(Conflict):
     code = "idempotency_in_progress"
 
 
-# --- inputs to the verification engine -------------------------------------------------
-
-
+# Inputs to the verification engine.
 class InvalidImage(InvalidInput):
     """The file is not a readable JPEG, PNG or PDF image."""
 
@@ -230,9 +224,7 @@ class ModelsUnavailable(ServiceUnavailable):
     code = "models_unavailable"
 
 
-# --- documents at rest ---------------------------------------------------------------------
-
-
+# Documents at rest.
 class DocumentIntegrityError(Conflict):
     """The stored document failed its integrity check and cannot be shown."""
 

@@ -47,8 +47,6 @@ class ConsoleService:
         self.lifetime = timedelta(seconds=settings.console_session_max_seconds)
         self._key = hashlib.sha256(b"kycflow-console|" + settings.resolve_jwt_secret().encode()).digest()
 
-    # --- sign-in ---------------------------------------------------------------------------
-
     async def sign_in(self, identifier: str, password: str, client: ClientInfo) -> str | MfaChallenge:
         """The password step: a code challenge when staff sign in with a second factor (LOGIN_OTP),
         else the session cookie. A customer's right password answers as a wrong one: the console
@@ -85,8 +83,6 @@ class ConsoleService:
                                 method=method, session_id=session.id, channel="console")
         return f"{user.id}.{session.id}.{secret}"
 
-    # --- each request ----------------------------------------------------------------------
-
     async def resolve(self, cookie: str | None) -> StaffSession:
         """The staff member a cookie signs in, or Unauthenticated: revoked (logout, password change,
         too many sessions), idle too long, past its lifetime, suspended or no longer staff."""
@@ -112,8 +108,6 @@ class ConsoleService:
         await self.users.revoke_sessions(staff.user.id, "logout", self.clock.now(), only=staff.session_id)
         await self.audit.record(AuditAction.LOGOUT, user_id=staff.user.id, actor=staff.user, client=client,
                                 session_id=staff.session_id, channel="console")
-
-    # --- CSRF --------------------------------------------------------------------------------
 
     def _csrf(self, session_id: str) -> str:
         return hmac.new(self._key, b"csrf|" + session_id.encode(), hashlib.sha256).hexdigest()
