@@ -16,7 +16,7 @@ from app.api.deps import ClientDep, ContainerDep
 from app.api.errors import status_for
 from app.api.kyc import FILE_CSP
 from app.api.model_routes import RUNS_MODELS
-from app.api.schemas.kyc import ApproveIn, RejectIn
+from app.api.schemas.kyc import ApproveIn, RejectIn, ResubmissionIn
 from app.domain.audit import ClientInfo
 from app.domain.documents import DocumentType
 from app.domain.errors import DomainError, TooManyRequests
@@ -33,7 +33,8 @@ DONE_NOTICES = {"approved": "Case approved; the customer has been told.",
                 "rejected": "Case rejected; the customer has been told the reasons and your message.",
                 "released": "You released the case; another auditor can take it.",
                 "first_approval": "Your approval is recorded; a second auditor must approve this High-risk case "
-                                  "before it is decided."}
+                                  "before it is decided.",
+                "sent_back": "Case sent back; the customer has been told what to redo and your message."}
 
 
 @router.get("/kyc", response_class=HTMLResponse)
@@ -81,6 +82,8 @@ async def _case_page(request: Request, staff: StaffSession, c: ContainerDep, cli
         "held_by_other": claim is not None and claim.by != staff.user.id, "decidable": decidable,
         "can_review": staff.user.can("kyc:review"), "reasons": views.REASONS, "error": error, "form": form or {},
         "waiting": views.waiting(case.submitted_at, now), "profile_dob": (user.profile or {}).get("dob") if user else None,
+        "redo": [(f"{d.type}:{d.side or ''}", views.document_label(d)) for d in case.documents]
+        + [("selfie", "Selfie"), ("liveness", "Liveness (a new selfie with a passed challenge)")],
     }, status)
 
 
@@ -140,11 +143,12 @@ async def decide_case(
     kyc_id: str, request: Request, staff: CheckedStaffDep, c: ContainerDep, client: ClientDep,
     decision: Annotated[str, Form()] = "", reasons: Annotated[list[str] | None, Form()] = None,
     internal_note: Annotated[str, Form()] = "", customer_message: Annotated[str, Form()] = "",
+    final: Annotated[str, Form()] = "",
 ) -> Response:
     """The API's decision with the API's request rules (`PUT /kyc/{id}/approve` and `/reject` bodies)."""
     may(staff, "kyc:review")
     form = {"decision": decision, "reasons": reasons or [], "internal_note": internal_note,
-            "customer_message": customer_message}
+            "customer_message": customer_message, "final": final}
 
     async def refuse(message: str, status: int = 400) -> Response:
         return await _case_page(request, staff, c, client, kyc_id, status=status, error=message, form=form)
@@ -159,12 +163,14 @@ async def decide_case(
         body = (ApproveIn.model_validate({"internal_note": internal_note, "customer_message": customer_message})
                 if decision == "approve" else
                 RejectIn.model_validate({"reasons": reasons, "internal_note": internal_note,
-                                         "customer_message": customer_message}))
+                                         "customer_message": customer_message,
+                                         "reject_type": "FINAL" if final else "RETRY"}))
     except ValidationError as exc:
         return await refuse(form_problem(exc, _FIELDS))
     given = DecisionInput(approved=decision == "approve",
                           reasons=[str(r) for r in getattr(body, "reasons", None) or []],
-                          internal_note=body.internal_note, customer_message=body.customer_message)
+                          internal_note=body.internal_note, customer_message=body.customer_message,
+                          final=bool(final))
     try:
         case = await c.kyc_review.decide(kyc_id, staff.user, given, client)
     except DomainError as exc:
@@ -173,6 +179,32 @@ async def decide_case(
     return redirect(f"{PATH}/kyc?done={done}")
 
 
+@router.post("/kyc/{kyc_id}/resubmission", response_class=HTMLResponse)
+async def send_back(
+    kyc_id: str, request: Request, staff: CheckedStaffDep, c: ContainerDep, client: ClientDep,
+    items: Annotated[list[str] | None, Form()] = None, internal_note: Annotated[str, Form()] = "",
+    customer_message: Annotated[str, Form()] = "",
+) -> Response:
+    """The API's `PUT /kyc/{id}/request-resubmission` with its body's rules; an item is `type:side`, `selfie` or
+    `liveness`."""
+    may(staff, "kyc:review")
+    form = {"items": items or [], "resubmit_note": internal_note, "resubmit_message": customer_message}
+    asked = [i if i in ("selfie", "liveness") else {"document_type": i.partition(":")[0],
+                                                    "side": i.partition(":")[2] or None} for i in items or []]
+    try:
+        body = ResubmissionIn.model_validate({"items": asked, "customer_message": customer_message,
+                                              "internal_note": internal_note})
+        await c.kyc_review.request_resubmission(kyc_id, staff.user, body.redo(), body.customer_message,
+                                                body.internal_note or None, client)
+    except ValidationError as exc:
+        return await _case_page(request, staff, c, client, kyc_id, status=400, error=form_problem(exc, _FIELDS),
+                                form=form)
+    except DomainError as exc:
+        return await _case_page(request, staff, c, client, kyc_id, status=status_for(exc) or 400, error=exc.message,
+                                form=form)
+    return redirect(f"{PATH}/kyc?done=sent_back")
+
+
 _FIELDS = {"internal_note": "The internal note", "customer_message": "The message to the customer",
-           "reasons": "A reason"}
+           "reasons": "A reason", "items": "What to redo"}
 
