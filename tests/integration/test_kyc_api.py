@@ -460,7 +460,8 @@ async def test_admin_stats_and_user_views_show_kyc_state(api):
     assert r.status_code == 200, r.text
     stats = r.json()
     assert stats["users"]["by_role"]["customer"] == 2 and stats["users"]["total"] == 3
-    assert stats["kyc"]["status_counts"] == {"OPEN": 1, "SUBMITTED": 1, "APPROVED": 0, "REJECTED": 0}
+    assert stats["kyc"]["status_counts"] == {"OPEN": 1, "SUBMITTED": 1, "APPROVED": 0, "REJECTED": 0,
+                                             "RESUBMISSION_REQUESTED": 0}
     assert stats["kyc"]["total"] == 2 and stats["kyc"]["risk_levels"]["Medium"] == 1
     assert (await api.client.get("/admin/stats", headers=who["headers"])).status_code == 403
     me = (await api.client.get("/users/me", headers=who["headers"])).json()
