@@ -38,6 +38,7 @@ from app.api.metrics import router as metrics_router
 from app.api.middleware import BodyLimitMiddleware, RequestContextMiddleware, SecurityHeadersMiddleware
 from app.api.model_routes import model_routes
 from app.api.rate_limit import RateLimitMiddleware
+from app.api.realtime import mount_socketio
 from app.api.schemas.common import error_responses
 from app.bootstrap import build_container
 from app.config import Settings, StartupError, checked_settings, get_settings
@@ -135,6 +136,7 @@ def create_app(settings: Settings | None = None, *, ml_loaders: dict[str, Any] |
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX, responses=_ANY_ROUTE if router is health.router else _LIMITED_ROUTE)
     app.include_router(metrics_router)
+    mount_socketio(app, settings.cors_origins or None)  # /socket.io: live events for socket.io-client apps
     install_docs(app)
     install_console(app)
     # Capped per caller in flight: by RateLimitMiddleware under /api/v1, by the route itself elsewhere.

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -14,9 +16,11 @@ from fastapi.responses import StreamingResponse
 from app.api.deps import ContainerDep, PrincipalDep
 from app.api.routing import ExactJsonRoute
 from app.api.schemas.common import error_responses
+from app.bootstrap import Container
 from app.domain.errors import DomainError, InvalidInput
 from app.domain.events import Event, iso_z
-from app.services.events import StreamEnded
+from app.services.auth import Principal
+from app.services.events import StreamEnded, Subscription
 
 router = APIRouter(tags=["Users"], route_class=ExactJsonRoute)
 REPLAY_PAGE = 500
@@ -65,11 +69,50 @@ async def live_events(
     within one heartbeat of its session ending (logout, password change, suspension)."""
     if last_event_id is not None and not ObjectId.is_valid(last_event_id):
         raise InvalidInput("Last-Event-ID is not an id this stream sent.", code="invalid_last_event_id")
+    feed = live_feed(c, principal, last_event_id)  # subscribed now, before the response starts
+
+    async def stream() -> AsyncIterator[bytes]:
+        yield b"retry: 3000\n\n"
+        async with aclosing(feed):
+            async for item in feed:
+                if item is None:
+                    yield b": heartbeat\n\n"  # also how a vanished client is noticed: the write fails
+                elif isinstance(item, End):
+                    yield _end(item.resume_id, item.reason, c.clock.now())
+                else:
+                    yield _frame(item)
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+@dataclass(frozen=True)
+class End:
+    """The server ends the feed (`reason`: shutdown, too_slow, token_expired); `resume_id` is the last
+    event sent, or where the feed began, so a reconnect that sends it replays exactly what came after."""
+
+    reason: str
+    resume_id: str
+
+
+Feed = AsyncGenerator[Event | End | None, None]
+
+
+def live_feed(c: Container, principal: Principal, last_event_id: str | None) -> Feed:
+    """One viewer's live events, for SSE and Socket.IO alike: the events after `last_event_id` first,
+    then live ones from the outbox (through the process's hub); None when a heartbeat is due; an `End`
+    last when the server ends it. It stops without an `End` once the session ended. Subscribes at once,
+    before reading what was missed, so nothing falls between the two (duplicates are skipped)."""
     audiences = c.events.audiences_of(principal.user)
-    hub, heartbeat, clock = c.events_hub, c.settings.events_heartbeat_seconds, c.clock
-    # The stream lives as long as the token it was opened with, and as long as its session: that is
+    return _feed(c, principal, last_event_id, audiences, c.events_hub.subscribe(audiences, after_id=last_event_id))
+
+
+async def _feed(c: Container, principal: Principal, last_event_id: str | None, audiences: frozenset[str],
+                sub: Subscription) -> Feed:
+    heartbeat, clock = c.settings.events_heartbeat_seconds, c.clock
+    # The feed lives as long as the token it was opened with, and as long as its session: that is
     # read again at each heartbeat and before each event (one read), so a revoked session or a
-    # suspended account receives nothing more and its stream ends within one heartbeat.
+    # suspended account receives nothing more and its feed ends within one heartbeat.
     expires = principal.claims.exp
 
     async def signed_in() -> bool:
@@ -79,45 +122,35 @@ async def live_events(
             return False
         return True
 
-    # Subscribe before reading what was missed, so nothing falls between the two; duplicates are skipped.
-    sub = hub.subscribe(audiences, after_id=last_event_id)
-
-    async def stream() -> AsyncIterator[bytes]:
-        sent: set[str] = set()
-        last = sub.floor_id  # Last-Event-ID, or the moment it subscribed
-        try:
-            yield b"retry: 3000\n\n"
-            after = last_event_id
-            while after is not None:
-                missed = await c.events.missed(after, audiences, limit=REPLAY_PAGE)
-                if missed and after != last_event_id and not await signed_in():  # the first page: just checked
-                    return
-                for event in missed:
-                    sent.add(event.id)
-                    last = event.id
-                    yield _frame(event)
-                after = missed[-1].id if len(missed) == REPLAY_PAGE else None
-            while True:
-                left = (expires - clock.now()).total_seconds()
-                if left <= 0:
-                    yield _end(last, "token_expired", clock.now())
-                    return
-                try:
-                    live = await sub.next(min(heartbeat, left))
-                except StreamEnded as ended:
-                    yield _end(last, str(ended), clock.now())
-                    return
-                if live is not None and live.id in sent:
-                    continue
-                if not await signed_in():
-                    return
-                if live is None:
-                    yield b": heartbeat\n\n"  # also how a vanished client is noticed: the write fails
-                else:
-                    last = live.id
-                    yield _frame(live)
-        finally:
-            hub.unsubscribe(sub)
-
-    return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    sent: set[str] = set()
+    last = sub.floor_id  # Last-Event-ID, or the moment it subscribed
+    try:
+        after = last_event_id
+        while after is not None:
+            missed = await c.events.missed(after, audiences, limit=REPLAY_PAGE)
+            if missed and after != last_event_id and not await signed_in():  # the first page: just checked
+                return
+            for event in missed:
+                sent.add(event.id)
+                last = event.id
+                yield event
+            after = missed[-1].id if len(missed) == REPLAY_PAGE else None
+        while True:
+            left = (expires - clock.now()).total_seconds()
+            if left <= 0:
+                yield End("token_expired", last)
+                return
+            try:
+                live = await sub.next(min(heartbeat, left))
+            except StreamEnded as ended:
+                yield End(str(ended), last)
+                return
+            if live is not None and live.id in sent:
+                continue
+            if not await signed_in():
+                return
+            if live is not None:
+                last = live.id
+            yield live
+    finally:
+        c.events_hub.unsubscribe(sub)
