@@ -546,10 +546,11 @@ class OpenInstalment:
 
 
 @lru_cache(maxsize=1024)
-def _schedule(amount: Decimal, rate: Decimal, tenure_months: int, frequency: RepaymentFrequency) -> Schedule:
+def _schedule(amount: Decimal, rate: Decimal, tenure_months: int, frequency: RepaymentFrequency,
+              disbursed_on: date | None = None) -> Schedule:
     # Immutable, so shared: the loan opened with these terms and every later read of it (or of any
-    # loan with the same terms) use one build.
-    return build_schedule(amount, rate, tenure_months, frequency)
+    # loan with the same terms and disbursal day) use one build.
+    return build_schedule(amount, rate, tenure_months, frequency, disbursed_on)
 
 
 @dataclass(frozen=True, slots=True)
@@ -577,7 +578,8 @@ class Loan:
     rev: int = 0
     paid_total: Decimal = ZERO  # every payment, a pre-closure's included
     schedule_paid: Decimal = ZERO  # the instalment repayments, allocated over the schedule
-    listed: LoanFigures | None = None  # the figures as stored, read for a list instead of the schedule
+    # The figures as stored (read for a list, without the schedule) or as computed once from the schedule.
+    listed: LoanFigures | None = None
     decided_by: str | None = None
     rejection_reason: str | None = None
     disbursed_on: date | None = None
@@ -604,14 +606,20 @@ class Loan:
         instalment repayments (`schedule_paid`) allocated over it: one allocation of the sum leaves
         every row as the payments did (in order, interest then principal). The rebuilt schedule must
         give the agreed KFS: a change in the rounding rules fails loudly, never moves a signed loan."""
-        schedule = _schedule(self.amount, self.product.annual_interest_rate, self.tenure_months, self.frequency)
+        schedule = _schedule(self.amount, self.product.annual_interest_rate, self.tenure_months, self.frequency,
+                             self.disbursed_on)
         if (schedule.emi, schedule.total_interest, len(schedule.instalments)) != (
                 self.kfs.emi, self.kfs.total_interest, self.kfs.instalments):
             raise RuntimeError("the schedule rules no longer give the loan's agreed KFS")  # a defect, never a guess
-        rows = schedule.with_due_dates(self.disbursed_on).instalments if self.disbursed_on else schedule.instalments
+        rows = schedule.instalments
         if self.schedule_paid > 0:
             rows = allocate_repayment(rows, self.schedule_paid).instalments
-        return replace(self, instalments=rows, listed=None)
+        return self._with_rows(rows)
+
+    def _with_rows(self, rows: tuple[Instalment, ...], **changes: Any) -> Loan:
+        """The loan on these rows, its figures computed once (a detail reads them several times)."""
+        loan = replace(self, instalments=rows, listed=None, **changes)
+        return replace(loan, listed=loan.figures)
 
     @property
     def frequency(self) -> RepaymentFrequency:
@@ -671,8 +679,8 @@ class Loan:
                                     current=self.status.value)
         amount = money(amount, strict=True)
         result = allocate_repayment(self.instalments, amount)
-        paid = replace(self, instalments=result.instalments, schedule_paid=self.schedule_paid + amount,
-                       paid_total=self.paid_total + amount, updated_at=now)
+        paid = self._with_rows(result.instalments, schedule_paid=self.schedule_paid + amount,
+                               paid_total=self.paid_total + amount, updated_at=now)
         if result.fully_paid:
             paid = paid._become(LoanStatus.CLOSED, by=by, now=now, note=Closure.REPAID.value,
                                 closure=Closure.REPAID, closed_at=now)
