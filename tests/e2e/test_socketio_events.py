@@ -6,12 +6,17 @@ status change made through another instance (a `kycflow serve` process on the sa
 from __future__ import annotations
 
 import asyncio
+import json
+import shutil
+import subprocess
 import threading
 import uuid
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import socketio
 from bson import ObjectId
 
@@ -144,3 +149,37 @@ async def test_a_kyc_status_change_made_through_another_instance_arrives(mongo_u
             finally:
                 await on_a.close()
                 await admin_on_a.close()
+
+
+NODE_CLIENT = Path(__file__).with_name("socketio_client.cjs")
+
+
+def _node_client() -> bool:
+    """Node with the `socket.io-client` package on NODE_PATH (not a dependency of the project)."""
+    return shutil.which("node") is not None and subprocess.run(
+        ["node", "-e", "require.resolve('socket.io-client')"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not _node_client(), reason="needs node and socket.io-client on NODE_PATH")
+async def test_the_socket_io_client_package_receives_the_events_as_the_readme_shows(served):  # noqa: F811
+    api = served
+    customer = await api.customer()
+    refused = await asyncio.create_subprocess_exec("node", str(NODE_CLIENT), _root(api), "nope", "1",
+                                                   stdout=asyncio.subprocess.PIPE)
+    line = json.loads(await asyncio.wait_for(refused.stdout.readline(), 20))
+    assert line == {"error": "The token is invalid.", "data": {"error_code": "invalid_token"}}
+    await asyncio.wait_for(refused.wait(), 20)
+    node = await asyncio.create_subprocess_exec("node", str(NODE_CLIENT), _root(api), customer["access_token"], "1",
+                                                stdout=asyncio.subprocess.PIPE)
+    try:
+        assert json.loads(await asyncio.wait_for(node.stdout.readline(), 20)) == {"connected": True}
+        await until(lambda: api.container.events_hub.viewers == 1, what="the node client")
+        case_id = await _submit(api, customer["user_id"])
+        got = json.loads(await asyncio.wait_for(node.stdout.readline(), 20))
+        assert got["type"] == "kyc.submitted" and got["envelope"]["data"]["kyc_id"] == case_id
+        assert ObjectId.is_valid(got["id"]) and got["envelope"]["type"] == "kyc.submitted"
+        assert await asyncio.wait_for(node.wait(), 20) == 0
+    finally:
+        if node.returncode is None:
+            node.kill()
+            await node.wait()
