@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal, localcontext
 from enum import StrEnum
+from itertools import groupby
 
 from app.domain.errors import InvalidInput
 from app.domain.money import HUNDRED, MAX_AMOUNT, PAISE, ZERO, percent_of, round_money
@@ -279,12 +280,9 @@ def key_fact_statement(schedule: Schedule, processing_fee_pct: Decimal) -> KeyFa
 def _runs(payments: Sequence[Decimal]) -> list[tuple[int, int, Decimal]]:
     """Consecutive equal payments as (first period, count, amount): a schedule is 1 or 2 runs."""
     runs: list[tuple[int, int, Decimal]] = []
-    for period, amount in enumerate(payments, start=1):
-        if runs and runs[-1][2] == amount:
-            first, count, _ = runs[-1]
-            runs[-1] = (first, count + 1, amount)
-        else:
-            runs.append((period, 1, amount))
+    for amount, group in groupby(payments):
+        first = runs[-1][0] + runs[-1][1] if runs else 1
+        runs.append((first, sum(1 for _ in group), amount))
     return runs
 
 
