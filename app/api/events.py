@@ -66,7 +66,8 @@ async def live_events(
     """A customer receives their own case and loan events; staff (`kyc:read_any`) also the review queue's
     `kyc.*` events. Events made by any instance or worker arrive; a heartbeat comment every ~15 s. The
     stream ends when the access token expires (reconnect with a fresh one and `Last-Event-ID`), and
-    within one heartbeat of its session ending (logout, password change, suspension)."""
+    within one heartbeat of its session ending (logout, password change, suspension). The same events
+    are served over Socket.IO at `/socket.io` for `socket.io-client` apps (see the README)."""
     if last_event_id is not None and not ObjectId.is_valid(last_event_id):
         raise InvalidInput("Last-Event-ID is not an id this stream sent.", code="invalid_last_event_id")
     feed = live_feed(c, principal, last_event_id)  # subscribed now, before the response starts

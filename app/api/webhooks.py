@@ -60,7 +60,7 @@ async def get_webhook(webhook_id: str, _: Admin, hooks: WebhookServiceDep, clock
 async def disable_webhook(webhook_id: str, admin: Admin, hooks: WebhookServiceDep, clock: ClockDep,
                           client: ClientDep) -> WebhookOut:
     """Nothing more is sent (queued retries end unsent); the endpoint and its attempts stay listed."""
-    return WebhookOut.at(await hooks.disable(admin.user, webhook_id, client), clock.now())
+    return WebhookOut.at(await hooks.set_enabled(admin.user, webhook_id, False, client), clock.now())
 
 
 @router.post("/{webhook_id}/rotate-secret", response_model=WebhookWithSecret, summary="Rotate the signing secret",
@@ -99,7 +99,7 @@ async def redeliver_webhook_attempt(webhook_id: str, attempt_id: str, admin: Adm
 async def enable_webhook(webhook_id: str, admin: Admin, hooks: WebhookServiceDep, clock: ClockDep,
                          client: ClientDep) -> WebhookOut:
     """New events are sent again (after a `410 Gone` or a long failure, or a delete); replay sends the missed ones."""
-    return WebhookOut.at(await hooks.enable(admin.user, webhook_id, client), clock.now())
+    return WebhookOut.at(await hooks.set_enabled(admin.user, webhook_id, True, client), clock.now())
 
 
 @router.post("/{webhook_id}/replay", status_code=status.HTTP_202_ACCEPTED, response_model=ReplayOut,

@@ -39,6 +39,7 @@ import secrets
 import socket
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -145,7 +146,7 @@ class WebhookService:
         self.outbox, self.notices, self.users, self.transactions = outbox, notices, users, transactions
         self.rand = random.random  # the jitter's source (tests pin it)
         self._client: httpx.AsyncClient | None = None
-        self._busy: dict[str, int] = {}  # endpoint id -> tries under way in this process
+        self._busy: Counter[str] = Counter()  # endpoint id -> tries under way in this process
         jobs.register(WEBHOOK_FANOUT_JOB, self._fanout_job, timeout=60)
         # The job's own attempts and backoff only cover a busy endpoint (EndpointBusy) and a crashed
         # worker; the receiver's failures are retried on the schedule, each try a job of its own.
@@ -182,22 +183,15 @@ class WebhookService:
             raise WebhookNotFound()
         return endpoint
 
-    async def disable(self, admin: User, endpoint_id: str, client: ClientInfo) -> WebhookEndpoint:
-        """No new deliveries; queued retries end as no-ops. The attempts stay listed."""
-        endpoint = await self.endpoints.disable(endpoint_id, self.clock.now())
-        if endpoint is None:
-            return await self.get(endpoint_id)  # already disabled (DELETE twice): as it is, or 404
-        await self.audit.record(AuditAction.WEBHOOK_DISABLED, user_id=None, actor=admin, client=client,
-                                webhook_id=endpoint.id, reason="admin")
-        return endpoint
-
-    async def enable(self, admin: User, endpoint_id: str, client: ClientInfo) -> WebhookEndpoint:
-        """Deliveries resume for new events (replay sends the missed ones); enabled already: as it is."""
-        endpoint = await self.endpoints.enable(endpoint_id, self.clock.now())
+    async def set_enabled(self, admin: User, endpoint_id: str, enabled: bool, client: ClientInfo) -> WebhookEndpoint:
+        """Disabled: no new deliveries, queued retries end as no-ops, the attempts stay listed. Enabled
+        again: new events are sent (replay sends the missed ones). Asked twice: as it is (or 404)."""
+        now = self.clock.now()
+        endpoint = await (self.endpoints.enable(endpoint_id, now) if enabled else self.endpoints.disable(endpoint_id, now))
         if endpoint is None:
             return await self.get(endpoint_id)
-        await self.audit.record(AuditAction.WEBHOOK_ENABLED, user_id=None, actor=admin, client=client,
-                                webhook_id=endpoint.id)
+        await self.audit.record(AuditAction.WEBHOOK_ENABLED if enabled else AuditAction.WEBHOOK_DISABLED, user_id=None,
+                                actor=admin, client=client, webhook_id=endpoint.id)
         return endpoint
 
     async def _auto_disable(self, endpoint: WebhookEndpoint, reason: str, last_error: str) -> None:
@@ -235,9 +229,7 @@ class WebhookService:
         failed = [a for a in await self.attempts.latest_since(endpoint.id, since)
                   if not a.success and a.next_retry_at is None]
         for a in failed:
-            delivery = f"replay:{a.id}"
-            await self.jobs.enqueue(WEBHOOK_DELIVERY_JOB, f"{WEBHOOK_DELIVERY_JOB}:{a.event_id}:{endpoint.id}:{delivery}",
-                                    {"event_id": a.event_id, "endpoint_id": endpoint.id, "delivery": delivery})
+            await self._queue(a.event_id, endpoint.id, f"replay:{a.id}")
         await self.audit.record(AuditAction.WEBHOOK_REPLAYED, user_id=None, actor=admin, client=client,
                                 webhook_id=endpoint.id, since=since.isoformat(), events=len(failed))
         return len(failed)
@@ -273,10 +265,7 @@ class WebhookService:
         if await self.events.get(attempt.event_id) is None:
             raise DeliveryAttemptNotFound("The event is no longer kept (EVENTS_RETENTION_DAYS).",
                                           code="webhook_event_expired")
-        delivery = f"redeliver:{uuid.uuid4().hex[:12]}"
-        job = await self.jobs.enqueue(WEBHOOK_DELIVERY_JOB, f"{WEBHOOK_DELIVERY_JOB}:{attempt.event_id}:{endpoint.id}:"
-                                      f"{delivery}", {"event_id": attempt.event_id, "endpoint_id": endpoint.id,
-                                                      "delivery": delivery})
+        job = await self._queue(attempt.event_id, endpoint.id, f"redeliver:{uuid.uuid4().hex[:12]}")
         await self.audit.record(AuditAction.WEBHOOK_REDELIVERED, user_id=None, actor=admin, client=client,
                                 webhook_id=endpoint.id, event_id=attempt.event_id, job_id=job.id)
         return job
@@ -299,8 +288,13 @@ class WebhookService:
         if event is None:  # past EVENTS_RETENTION_DAYS: the job commits with its event, so never before
             return
         for endpoint in await self.endpoints.subscribed(event.type.value, created_by=event.created_at):
-            await self.jobs.enqueue(WEBHOOK_DELIVERY_JOB, f"{WEBHOOK_DELIVERY_JOB}:{event.id}:{endpoint.id}",
-                                    {"event_id": event.id, "endpoint_id": endpoint.id, "delivery": "auto"})
+            await self._queue(event.id, endpoint.id)
+
+    async def _queue(self, event_id: str, endpoint_id: str, delivery: str = "auto") -> Job:
+        """A delivery's first try: once per key (event, endpoint, and the delivery unless automatic)."""
+        key = f"{WEBHOOK_DELIVERY_JOB}:{event_id}:{endpoint_id}" + ("" if delivery == "auto" else f":{delivery}")
+        return await self.jobs.enqueue(WEBHOOK_DELIVERY_JOB, key, {"event_id": event_id, "endpoint_id": endpoint_id,
+                                                                   "delivery": delivery})
 
     async def _delivery_job(self, job: Job) -> None:
         p = job.payload
@@ -312,15 +306,13 @@ class WebhookService:
         event = await self.events.get(p["event_id"])
         if event is None:
             return
-        if self._busy.get(endpoint.id, 0) >= self.s.endpoint_concurrency:
+        if self._busy[endpoint.id] >= self.s.endpoint_concurrency:
             raise EndpointBusy(f"{self.s.endpoint_concurrency} tries to this endpoint under way")
-        self._busy[endpoint.id] = self._busy.get(endpoint.id, 0) + 1
+        self._busy[endpoint.id] += 1
         try:
             outcome = await self.send(endpoint, event)
         finally:
             self._busy[endpoint.id] -= 1
-            if not self._busy[endpoint.id]:
-                del self._busy[endpoint.id]
         metrics.WEBHOOK_DELIVERIES.labels("delivered" if outcome.success else "failed").inc()
         now, attempt = self.clock.now(), p.get("attempt", 1)
         delay = None if outcome.success or outcome.status_code == 410 else retry_delay(

@@ -177,7 +177,11 @@ async def test_410_gone_disables_the_endpoint_at_once_and_tells_the_admins(api_f
     assert hook["url"] in mail.get_body(preferencelist=("plain",)).get_content()
     [event] = await api.container.db["events"].find({"type": "webhook.endpoint_disabled"}).to_list(None)
     assert event["data"]["webhook_id"] == hook["id"] and event["data"]["reason"] == "gone"
-    assert event["audiences"] == ["admins"]
+    assert event["audiences"] == ["admins"]  # live (SSE, Socket.IO) to admins only
+    auditor = await api.staff("auditor")
+    audiences = api.container.events.audiences_of
+    assert "admins" in audiences(await api.container.users_repo.get(admin["user_id"]))
+    assert "admins" not in audiences(await api.container.users_repo.get(auditor["user_id"]))
     assert await api.container.db["user_log"].count_documents({"action": "webhook_disabled", "details.reason": "gone"}) == 1
     api.container.clock.advance(days=1)
     await _event(api)

@@ -80,7 +80,8 @@ class AttemptOut(Out):
     duration_ms: float | None
     error: str | None
     success: bool
-    next_retry_at: UtcDatetime | None = Field(description="When the next try is due; null after success or the last")
+    next_retry_at: UtcDatetime | None = Field(description="When the next try is due (the schedule, its jitter and any "
+                                              "Retry-After applied); null after a success, a 410 or the last try")
 
 
 class RedeliveryOut(Out):
