@@ -124,6 +124,17 @@ async def test_a_client_is_disconnected_when_its_session_is_revoked(served):  # 
     assert viewer.events == [] and api.container.events_hub.viewers == 0
 
 
+async def test_the_feed_ends_with_stream_end_when_the_token_expires(served):  # noqa: F811
+    api = served
+    customer = await api.customer()
+    viewer = await Viewer(_root(api), customer["access_token"]).connect()
+    await until(lambda: api.container.events_hub.viewers == 1, what="the viewer")
+    api.container.clock.advance(seconds=api.settings.access_token_ttl_seconds + 1)
+    assert await asyncio.to_thread(viewer.disconnected.wait, 5)
+    [(kind, envelope, resume_id)] = viewer.events
+    assert kind == "stream.end" and envelope["data"] == {"reason": "token_expired"} and ObjectId.is_valid(resume_id)
+
+
 async def test_a_kyc_status_change_made_through_another_instance_arrives(mongo_uri, tmp_path):
     db_name = f"sio_{ObjectId()}"
     env = cluster_env(mongo_uri, db_name, tmp_path / "var", EVENTS_HEARTBEAT_SECONDS="1")
