@@ -579,7 +579,7 @@ class Loan:
     paid_total: Decimal = ZERO  # every payment, a pre-closure's included
     schedule_paid: Decimal = ZERO  # the instalment repayments, allocated over the schedule
     # The figures as stored (read for a list, without the schedule) or as computed once from the schedule.
-    listed: LoanFigures | None = None
+    listed: LoanFigures | None = field(default=None, compare=False)
     decided_by: str | None = None
     rejection_reason: str | None = None
     disbursed_on: date | None = None
