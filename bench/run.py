@@ -47,7 +47,7 @@ from typing import Any
 
 import httpx
 
-from bench import capacity, events, kyc, limits, loans, ml, replay
+from bench import capacity, events, kyc, limits, loans, ml, replay, screening
 from bench.load import SELECTION, Result, Scenario, run_scenario
 from bench.server import BenchServer
 
@@ -169,6 +169,11 @@ CHECKS = [
           lambda v: v <= 4, "<= 4"),
     _loaded(f"health+{events.VIEWERS}_sse", "health_paced", 2.0),
     _info("webhook_fanout", 50, ""), _info("webhook_fanout", 99, ""),
+    # Screening one case against 100,000 generated watchlist entries (bench/screening.py): the issue's
+    # absolute target, and the time beside one face match.
+    Check("screening_100k p99 (ms)", lambda r: r["screening_100k"].pct(99), lambda v: v < 1000, "< 1000"),
+    _info("screening_100k", 50, ""), _shown("screening_100k p50 / bare face match p50", screening.face_ratio),
+    _shown("screening_load_100k (s): kycflow screening load", lambda r: r["screening_load_100k"].seconds),
     # One instance's capacity (bench/capacity.py), for the README's scaling section.
     _shown("capacity: virtual users at saturation", capacity.saturation_users),
     _shown("capacity: req/s of the mix at saturation", capacity.saturation_rps),
@@ -242,6 +247,8 @@ async def measure(server: BenchServer, health_status: int) -> list[Result]:
         results += await events.run_all(server)
     if SELECTION.wanted("users_me_limits_on", "users_me_limits_off"):
         results += await limits.run_all(server)
+    if SELECTION.wanted(*screening.NAMES):
+        results += await screening.run_all(server, bare)
     if SELECTION.wanted(*capacity.NAMES):
         results += await capacity.run_all(server, inputs)
     return results

@@ -116,8 +116,10 @@ class ScreeningService:
             raise WatchlistInvalid(f"Cannot read {path}: {exc.strerror}.") from exc
         if not total:
             raise WatchlistInvalid("The file has no entries; the list in force is kept.")
-        common = common_sounds(counts, total)
-        current = (await self.lists.get(name) or {}).get("version")
+        common, in_force = common_sounds(counts, total), await self.lists.get(name) or {}
+        current = in_force.get("version")
+        if current and in_force.get("sha256") == sha256:  # the daily reload of an unchanged file: nothing to do
+            return Loaded(name, current, total, 0)
         before = await self.entries.digests(name, current) if current else {}
         version = await self.lists.reserve_version(name)
         changed = 0

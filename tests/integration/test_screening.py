@@ -122,9 +122,13 @@ async def test_a_reload_sends_a_newly_listed_approved_customer_back_to_review(ap
     r = await api.client.put(f"/kyc/{listed['kyc_id']}/reject", headers=auditor, json={"reasons": ["suspected_fraud"]})
     assert r.status_code == 200, r.text
 
-    # The same file again: nothing new, nobody else flagged.
+    # The same file again (a daily reload): nothing written, nothing to re-screen. With one entry
+    # changed (a new date of birth): only that one, and nobody else flagged.
     again = await c.screening.load("un", write_csv(tmp_path / "v3.csv", filler(200) + NAMED[:1]))
-    assert (again.version, again.changed) == (3, 0)
+    assert (again.version, again.changed) == (2, 0)
+    changed = [Listed("gen-5", "Someone Else Entirely", birth_date="1950")]
+    again = await c.screening.load("un", write_csv(tmp_path / "v4.csv", filler(200)[:5] + changed + filler(200)[6:]))
+    assert (again.version, again.changed) == (3, 1)
     await _run_jobs(api)
     assert (await c.users_repo.get(clean["user_id"])).kyc_status == "APPROVED"
 
