@@ -155,12 +155,12 @@ class LoanRepository(EntityRepository[Loan]):
     # --- reading ---------------------------------------------------------------------------
 
     async def search(self, *, status: str | None = None, product_id: str | None = None, user_id: str | None = None,
-                     page: PageRequest = PageRequest(), full: bool = False) -> Page[Loan]:
-        """Newest first; `full` rebuilds each loan's schedule (lists show the stored figures)."""
+                     page: PageRequest = PageRequest()) -> Page[Loan]:
+        """Newest first, each loan with the figures stored beside it: a list rebuilds no schedule."""
         query = given({"status": status, "product_id": product_id, "user_id": user_id})
         docs = await self.find_many(query, sort=[("created_at", DESCENDING), ("_id", DESCENDING)], skip=page.skip,
                                     limit=page.page_size)
-        return Page([_from_doc(d, full=full) for d in docs], await self.count(query), page.page, page.page_size)
+        return Page([_from_doc(d, full=False) for d in docs], await self.count(query), page.page, page.page_size)
 
     async def open_loans(self, user_id: str) -> list[OpenInstalment]:
         """The customer's open applications and loans (applied, approved or running): each may end in
@@ -174,19 +174,6 @@ class LoanRepository(EntityRepository[Loan]):
                 for d in await guarded(run, read=True)]
 
     # --- figures ---------------------------------------------------------------------------
-
-    async def stats(self) -> dict[str, Any]:
-        """`{total, status_counts, disbursed_amount}` for `GET /admin/stats`."""
-        rows = await self.aggregate([{"$facet": {
-            "status": [{"$group": {"_id": "$status", "n": {"$sum": 1}}}],
-            "disbursed": [{"$match": {"disbursed_at": {"$ne": None}}},
-                          {"$group": {"_id": None, "amount": {"$sum": "$amount"}}}],
-        }}])
-        facet = rows[0] if rows else {"status": [], "disbursed": []}
-        counts = {s.value: 0 for s in LoanStatus}
-        counts.update({r["_id"]: r["n"] for r in facet["status"]})
-        disbursed = from_db(facet["disbursed"][0]["amount"]) if facet["disbursed"] else ZERO
-        return {"total": sum(counts.values()), "status_counts": counts, "disbursed_amount": disbursed}
 
     async def statistics(self, since: datetime) -> dict[str, Any]:
         """By status (count, amount), disbursed and outstanding totals, by product, and per day
