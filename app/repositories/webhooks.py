@@ -131,6 +131,11 @@ class WebhookAttemptRepository(EntityRepository[DeliveryAttempt]):
         return await self.collection.find_one({"event_id": event_id, "endpoint_id": endpoint_id,
                                                "delivery": delivery, "success": True}) is not None
 
+    async def no_retry(self, event_id: str, endpoint_id: str, delivery: str) -> None:
+        """The delivery's next try will not be made (the endpoint was disabled): its attempts say so."""
+        await self.collection.update_many({"event_id": event_id, "endpoint_id": endpoint_id, "delivery": delivery,
+                                           "next_retry_at": {"$ne": None}}, {"$set": {"next_retry_at": None}})
+
     async def of_endpoint(self, endpoint_id: str, attempt_id: str) -> DeliveryAttempt | None:
         oid = to_object_id(attempt_id)
         return await self.find_entity({"_id": oid, "endpoint_id": endpoint_id}) if oid else None

@@ -299,8 +299,9 @@ class WebhookService:
     async def _delivery_job(self, job: Job) -> None:
         p = job.payload
         endpoint = await self.endpoints.get(p["endpoint_id"])
-        if endpoint is None or not endpoint.enabled:
-            return  # disabled meanwhile: nothing more is sent
+        if endpoint is None or not endpoint.enabled:  # disabled meanwhile: nothing more is sent, and the
+            await self.attempts.no_retry(p["event_id"], p["endpoint_id"], p["delivery"])  # attempts say so
+            return
         if await self.attempts.delivered(p["event_id"], endpoint.id, p["delivery"]):
             return  # a second run of a job whose try succeeded
         event = await self.events.get(p["event_id"])
@@ -315,7 +316,10 @@ class WebhookService:
             self._busy[endpoint.id] -= 1
         metrics.WEBHOOK_DELIVERIES.labels("delivered" if outcome.success else "failed").inc()
         now, attempt = self.clock.now(), p.get("attempt", 1)
-        delay = None if outcome.success or outcome.status_code == 410 else retry_delay(
+        since = endpoint.failing_since or now
+        stop = None if outcome.success else "gone" if outcome.status_code == 410 else "failing" if (
+            now - since >= timedelta(days=self.s.disable_after_days)) else None
+        delay = None if outcome.success or stop else retry_delay(
             self.s.retry_schedule, attempt, jitter=self.s.retry_jitter, rand=self.rand(),
             retry_after=parse_retry_after(outcome.retry_after, now) if outcome.status_code in (429, 503) else None,
             retry_after_cap=self.s.retry_after_cap_seconds)
@@ -334,11 +338,8 @@ class WebhookService:
                                     run_at=retry)
         if endpoint.failing_since is None:
             await self.endpoints.set_failing(endpoint.id, now)
-        error = outcome.error or f"HTTP {outcome.status_code}"
-        if outcome.status_code == 410:
-            await self._auto_disable(endpoint, "gone", error)
-        elif endpoint.failing_since and now - endpoint.failing_since >= timedelta(days=self.s.disable_after_days):
-            await self._auto_disable(endpoint, "failing", error)
+        if stop:
+            await self._auto_disable(endpoint, stop, outcome.error or f"HTTP {outcome.status_code}")
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:

@@ -279,3 +279,28 @@ async def test_an_admin_replays_the_failed_deliveries_since_a_time_once_per_clic
     assert r.status_code == 403 and r.json()["error_code"] == "insufficient_role"
     r = await api.client.post("/admin/webhooks/6741f0c2a1b2c3d4e5f60730/replay", headers=bearer(admin), json=since)
     assert r.status_code == 404 and r.json()["error_code"] == "webhook_not_found"
+
+
+async def test_replay_after_an_auto_disable_sends_every_event_whose_retries_were_dropped(api_factory, receiver):
+    api, admin, hook = await _setup(api_factory, receiver, webhook_disable_after_days=0.01)  # 14.4 minutes
+    api.container.webhooks.rand = lambda: 0.5
+    clock, start = api.container.clock, api.container.clock.now()
+    receiver.statuses = [500] * 7
+    await _event(api)
+    await _event(api)
+    await _run(api)  # both first tries fail
+    for wait in (5, 300, 1800):  # the fourth round comes 35 minutes into the streak: disabled
+        clock.advance(seconds=wait)
+        await _run(api)
+    assert len(receiver.requests) == 7  # 3 + 3, then the try that disabled it; the other retry was dropped
+    got = (await api.client.get(f"/admin/webhooks/{hook['id']}", headers=bearer(admin))).json()
+    assert got["enabled"] is False and got["disabled_reason"] == "failing"
+    latest = {a["event_id"]: a for a in await _attempts(api, admin, hook)}
+    assert len(latest) == 2 and all(a["next_retry_at"] is None for a in latest.values())  # no try is coming
+    assert (await api.client.post(f"/admin/webhooks/{hook['id']}/enable", headers=bearer(admin))).status_code == 200
+    r = await api.client.post(f"/admin/webhooks/{hook['id']}/replay", headers=bearer(admin),
+                              json={"since": start.isoformat()})
+    assert r.status_code == 202 and r.json()["queued"] == 2, r.text
+    await _run(api)
+    assert [q.answered for q in receiver.requests[7:]] == [200, 200]
+    assert {q.headers["webhook-id"] for q in receiver.requests[7:]} == set(latest)
