@@ -164,6 +164,23 @@ def _schedule_json(rows: tuple[Instalment, ...]) -> str:
     return "[" + ",".join(out) + "]"
 
 
+# An unpaid loan's rows are its cached schedule's own tuple (`Loan.with_schedule`), the same object at
+# every read: their JSON is kept by the tuple's identity (the tuple held, so its id is never reused).
+_SHARED_ROWS: dict[int, tuple[tuple[Instalment, ...], str]] = {}
+
+
+def _rows_json(loan: Loan) -> str:
+    rows = loan.instalments
+    if loan.schedule_paid:  # rows of its own, allocated for this read
+        return _schedule_json(rows)
+    hit = _SHARED_ROWS.get(id(rows))
+    if hit is None or hit[0] is not rows:
+        if len(_SHARED_ROWS) >= 128:
+            del _SHARED_ROWS[next(iter(_SHARED_ROWS))]  # the oldest
+        hit = _SHARED_ROWS[id(rows)] = (rows, _schedule_json(rows))
+    return hit[1]
+
+
 class EmiOut(Out):
     model_config = ConfigDict(json_schema_extra={"example": {"emi": 8884.88, "total_interest": 6618.55,
                                                              "total_payment": 106618.55, "schedule": None}})
@@ -307,10 +324,10 @@ class LoanDetail(LoanApplied):
     @classmethod
     def body(cls, loan: Loan, repayments: list[Repayment]) -> bytes:
         """The JSON body, this model's shape (routes document it as their `response_model`); the
-        schedule is written by `_schedule_json` into the place pydantic left for it (the first
+        schedule is written by `_rows_json` into the place pydantic left for it (the first
         `"schedule":[]` is this key: no field before it holds an object with that key)."""
         head = cls.of(loan, schedule=[], repayments=repayments).model_dump_json().encode()
-        return head.replace(b'"schedule":[]', b'"schedule":' + _schedule_json(loan.instalments).encode(), 1)
+        return head.replace(b'"schedule":[]', b'"schedule":' + _rows_json(loan).encode(), 1)
 
 
 class RepaymentRecorded(BaseModel):
