@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from app import metrics
 from app.config import Settings, StartupError
 from app.domain.jobs import JobStatus
-from app.domain.kyc import CaseStatus, SubmissionPolicy
+from app.domain.kyc import CaseStatus
 from app.domain.loans import LoanStatus
 from app.domain.webhooks import WEBHOOK_DELIVERY_LANE
 from app.ml import models
@@ -231,11 +231,12 @@ async def build_container(
                    timeout=settings.ml_timeout_seconds, max_queue=settings.ml_max_queue,
                    processes=settings.ml_processes, memory_mb=settings.ml_worker_memory_mb)
     verification = VerificationService(settings, ml, challenges, clock)
+    levels = settings.kyc_level_table()
     kyc_review = KycReviewService(
         cases=kyc_cases, users=users_repo, files=files, ml=ml, limits=verification.limits, transactions=transactions,
         audit=audit, notices=notices, clock=clock, events=events, claim_minutes=settings.kyc_claim_minutes,
         four_eyes_high_risk=settings.kyc_four_eyes_high_risk, max_resubmissions=settings.kyc_max_resubmissions,
-        final_rejection_days=settings.kyc_final_rejection_days)
+        final_rejection_days=settings.kyc_final_rejection_days, levels=levels)
     screening = ScreeningService(
         lists=watchlists, entries=watchlist_entries, users=users_repo, cases=kyc_cases,
         transactions=transactions, jobs=jobs, audit=audit, events=events, clock=clock,
@@ -245,14 +246,12 @@ async def build_container(
         jobs=jobs, audit=audit, clock=clock, events=events, review=kyc_review, weights=settings.kyc_check_weights,
         auto_decision=settings.kyc_auto_decision, screening=screening)
     kyc = KycCaseService(
-        policy=SubmissionPolicy(tuple(settings.kyc_identity_documents), tuple(settings.kyc_required_documents),
-                                settings.kyc_require_selfie),
-        cases=kyc_cases, files=files, cipher=cipher, challenges=challenges, ml=ml, limits=verification.limits,
+        levels=levels, cases=kyc_cases, files=files, cipher=cipher, challenges=challenges, ml=ml, limits=verification.limits,
         transactions=transactions, jobs=jobs, audit=audit, clock=clock, events=events,
         final_rejection_days=settings.kyc_final_rejection_days)
-    catalogue = CatalogueService(banks, products, audit, clock)
+    catalogue = CatalogueService(banks, products, audit, clock, levels.names)
     lending = LoanService(loans=loans, repayments=repayments, catalogue=catalogue, users=users_repo, audit=audit,
-                          notices=notices, transactions=transactions, clock=clock, events=events)
+                          notices=notices, transactions=transactions, clock=clock, events=events, levels=levels)
     return Container(
         catalogue=catalogue, loans=lending, events=events, webhooks=webhooks,
         events_hub=EventHub(events_repo, poll_seconds=settings.events_poll_seconds),

@@ -10,12 +10,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, StringConstraints, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
 from app.document_keys import KeyConfigError, generate_key_spec, parse_key
-from app.domain.kyc import DEFAULT_WEIGHTS
+from app.domain.documents import DocumentType
+from app.domain.kyc import DEFAULT_LEVEL, DEFAULT_WEIGHTS, CheckName, SubmissionPolicy
+from app.domain.kyc_levels import Levels
 from app.domain.rate_limits import DEFAULT_LIMITS, RateLimit, RouteGroup
 
 # A gateway service: a name that fits a URL path segment, and an http(s) base URL without query or fragment.
@@ -33,6 +35,18 @@ class StartupError(RuntimeError):
         listed = "\n".join(f"  - {problem}" for problem in problems)
         count = "1 setting" if len(problems) == 1 else f"{len(problems)} settings"
         super().__init__(f"refusing to start: {count} to fix in the environment or .env:\n{listed}")
+
+
+class KycLevelSpec(BaseModel):
+    """One of KYC_LEVELS; a document list or `selfie` left out is KYC_IDENTITY_DOCUMENTS', KYC_REQUIRED_DOCUMENTS' or
+    KYC_REQUIRE_SELFIE's."""
+
+    model_config = ConfigDict(extra="forbid")
+    identity_documents: list[DocumentType] | None = None  # one of these
+    required_documents: list[DocumentType] | None = None  # each of these
+    selfie: bool | None = None
+    liveness: bool = False  # the selfie taken with a passed liveness challenge
+    checks: list[CheckName] = []  # must have passed for an approval at this level
 
 
 class Settings(BaseSettings):
@@ -156,6 +170,11 @@ class Settings(BaseSettings):
     kyc_max_resubmissions: int = Field(3, ge=0, le=20)
     # A FINAL rejection blocks a new case for this many days; unset: for good.
     kyc_final_rejection_days: int | None = Field(None, gt=0)
+    # Verification levels, lowest first (JSON); `standard` must be one: a case is opened for it unless the
+    # customer asks for another (POST /kyc/level), and cases and approvals from before levels were at it.
+    kyc_levels: dict[str, KycLevelSpec] = Field(default_factory=lambda: {
+        "basic": KycLevelSpec(identity_documents=[]), DEFAULT_LEVEL: KycLevelSpec(),
+        "full": KycLevelSpec(liveness=True, checks=[CheckName.LIVENESS])})
 
     # Live events (GET /events) and webhooks (see app/services/webhooks.py for the retry schedule)
     events_poll_seconds: float = Field(0.5, gt=0)
@@ -295,6 +314,20 @@ class Settings(BaseSettings):
         if self.is_production:
             raise RuntimeError(f"{name} must be set in production (documents are encrypted at rest)")
         return _read_or_create_secret(self.data_dir / file_name, generate_key_spec)
+
+    @field_validator("kyc_levels")
+    @classmethod
+    def _levels(cls, value: dict[str, KycLevelSpec]) -> dict[str, KycLevelSpec]:
+        if DEFAULT_LEVEL not in value:
+            raise ValueError(f"the levels must include {DEFAULT_LEVEL!r}")
+        return value
+
+    def kyc_level_table(self) -> Levels:
+        return Levels(tuple(SubmissionPolicy(
+            tuple(self.kyc_identity_documents if spec.identity_documents is None else spec.identity_documents),
+            tuple(self.kyc_required_documents if spec.required_documents is None else spec.required_documents),
+            self.kyc_require_selfie if spec.selfie is None else spec.selfie, spec.liveness, tuple(spec.checks), name)
+            for name, spec in self.kyc_levels.items()))
 
     @field_validator("kyc_check_weights")
     @classmethod

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pymongo.errors import DocumentTooLarge
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.domain import catalogue, jobs, kyc, loan_schedule, loans, money, profile, webhooks
+from app.domain import catalogue, jobs, kyc, kyc_levels, loan_schedule, loans, money, profile, webhooks
 from app.domain import errors as e
 from app.domain.api_keys import InsufficientScope
 from app.domain.gateway import GatewayPathRefused, UnknownService, UpstreamFailed, UpstreamTimeout
@@ -40,6 +40,7 @@ STATUS: dict[type[e.DomainError], int] = {
     # KYC cases
     kyc.CaseNotFound: 404, kyc.CaseIncomplete: 422, kyc.CaseNotEditable: 409, kyc.CaseNotReviewable: 409,
     kyc.AlreadyApproved: 409, kyc.SecondApproverRequired: 409,
+    kyc_levels.UnknownLevel: 422, kyc_levels.LevelReached: 409, kyc_levels.LevelRequired: 403,
     # jobs
     jobs.JobNotFound: 404, jobs.JobNotFailed: 409,
     # lending: amounts and terms that parse but break a rule are 422, like the schema's own refusals

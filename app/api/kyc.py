@@ -26,6 +26,7 @@ from app.api.schemas.kyc import (
     DocumentTypeIn,
     DocumentUploaded,
     FileLink,
+    LevelIn,
     OneStepUpload,
     OneStepUploaded,
     PendingCase,
@@ -37,6 +38,7 @@ from app.api.schemas.kyc import (
 from app.api.verification import read_upload
 from app.domain import errors as e
 from app.domain import kyc as k
+from app.domain import kyc_levels
 from app.domain.pages import PageRequest
 from app.services.auth import Principal
 from app.services.kyc.review import DecisionInput
@@ -85,7 +87,7 @@ async def correct_document(document_id: str, body: CorrectionsIn, principal: Cus
                   client: ClientDep) -> CustomerCase:
     """A corrected value is stored beside the OCR value; any difference becomes a `review` check."""
     case = await kyc.correct(principal.user, document_id, body.corrections(), client)
-    return CustomerCase.view(case, case.missing(kyc.policy))
+    return CustomerCase.view(case, kyc.missing(case))
 
 
 @router.post("/selfie", status_code=status.HTTP_201_CREATED, response_model=SelfieUploaded,
@@ -115,6 +117,20 @@ async def submit_case(principal: Customer, kyc: KycCaseServiceDep, client: Clien
     same case, a new round; checks whose inputs did not change keep their results."""
     case = await kyc.submit(principal.user, client)
     return Submitted.of(case)
+
+
+@router.post("/level", status_code=status.HTTP_201_CREATED, response_model=CustomerCase,
+             summary="Choose the verification level (step up)",
+             responses=error_responses(kyc_levels.UnknownLevel, kyc_levels.LevelReached, 401, 403, (
+                 409, "kyc_in_review", "Your KYC case is being reviewed; wait for the decision.")))
+async def choose_level(body: LevelIn, principal: Customer, kyc: KycCaseServiceDep, client: ClientDep) -> CustomerCase:
+    """Cases are for the `standard` level (KYC_LEVELS) unless this asks another: the open case (or a new one)
+    is for `level`, and `missing` lists what it needs. An approved customer below `level` gets a step-up case
+    that keeps the approved case's documents, selfie and the results of checks whose inputs stay the same:
+    only what the level adds is asked (upload it, then `POST /kyc/submit`); meanwhile, and if the step-up is
+    rejected, they stay approved at their level. A level already reached is 409 `kyc_level_reached`."""
+    case = await kyc.choose_level(principal.user, body.level, client)
+    return CustomerCase.view(case, kyc.missing(case))
 
 
 @router.post("/upload", status_code=status.HTTP_201_CREATED, response_model=OneStepUploaded,
@@ -167,7 +183,7 @@ async def my_case(principal: Reader, kyc: KycCaseServiceDep) -> CustomerCase:
     """The status, what is still missing, each check as pass or needs attention with what to do, and
     the decision's reasons and message. Scores and the risk level are for auditors only."""
     case = await kyc.current(principal.user)
-    return CustomerCase.view(case, case.missing(kyc.policy))
+    return CustomerCase.view(case, kyc.missing(case))
 
 
 @router.get("/pending", response_model=Page[PendingCase], summary="The review queue",
@@ -199,7 +215,7 @@ async def get_case(kyc_id: str, principal: CaseViewer, review: KycReviewServiceD
         files.append(FileLink(file_id=case.selfie.file_id, kind="selfie", document_id=None,
                               content_type=case.selfie.content_type,
                               url=f"/api/v1/kyc/{case.id}/files/{case.selfie.file_id}"))
-    return CaseDetail.view(case, case.missing(kyc.policy), files)
+    return CaseDetail.view(case, kyc.missing(case), files)
 
 
 # A stored file is the customer's, not the service's: whatever it holds, a browser that opens it runs

@@ -138,23 +138,38 @@ class AlreadyApproved(Conflict):
     code = "kyc_already_approved"
 
 
+DEFAULT_LEVEL = "standard"  # the level a case is opened for unless the customer asks (and every earlier case's)
+
+
 @dataclass(frozen=True)
 class SubmissionPolicy:
-    """What a case needs before it can be submitted (default: one proof of identity, PAN, a selfie)."""
+    """A verification level: what a case needs before it can be submitted (default: one proof of identity,
+    PAN, a selfie) and the checks that must have passed for an approval at this level."""
 
     identity_documents: tuple[str, ...] = tuple(IDENTITY_DOCUMENTS)
     required_documents: tuple[str, ...] = (DocumentType.PAN,)
     selfie: bool = True
+    liveness: bool = False  # the selfie taken with a passed liveness challenge
+    checks: tuple[str, ...] = ()
+    name: str = DEFAULT_LEVEL
 
-    def missing(self, document_types: Iterable[str], has_selfie: bool) -> list[str]:
+    def missing(self, document_types: Iterable[str], has_selfie: bool, liveness_passed: bool = False) -> list[str]:
         present = set(document_types)
         missing = []
         if self.identity_documents and not present & set(self.identity_documents):
             missing.append("identity_document (one of: " + ", ".join(self.identity_documents) + ")")
         missing += [str(d) for d in self.required_documents if d not in present]
-        if self.selfie and not has_selfie:
-            missing.append("selfie")
+        if self.liveness and not liveness_passed:
+            missing.append(LIVENESS)  # a selfie with a passed challenge: the selfie too
+        elif self.selfie and not has_selfie:
+            missing.append(SELFIE)
         return missing
+
+    def unmet_checks(self, checks: Iterable[Check]) -> list[str]:
+        """The checks this level needs passed that did not pass (or never ran)."""
+        passed = {c.name for c in checks if c.status == CheckStatus.PASS}
+        failed = {c.name for c in checks if c.status != CheckStatus.PASS}
+        return [n for n in self.checks if n in failed or n not in passed]
 
 
 @dataclass
@@ -411,6 +426,22 @@ class Round:
     def document_ids(self) -> set[str]:
         return {d.id for d in self.documents}
 
+    @property
+    def selfie_file_id(self) -> str | None:
+        return self.selfie.file_id if self.selfie else None
+
+
+@dataclass
+class StepUp:
+    """A case opened to raise an approved customer's level: what it carried over from the approved case
+    (its documents and selfie, copied under the same document ids, and their checks, kept where unchanged)."""
+
+    from_case: str
+    from_level: str
+    document_ids: set[str]
+    selfie_file_id: str | None
+    checks: list[Check]
+
 
 @dataclass
 class KycCase:
@@ -433,6 +464,8 @@ class KycCase:
     claim: Claim | None = None  # the auditor working on it (a SUBMITTED case)
     first_approval: FirstApproval | None = None  # four eyes: waiting for a second auditor's approval
     rounds: list[Round] = field(default_factory=list)  # each submission an auditor sent back, oldest first
+    level: str = DEFAULT_LEVEL  # the verification level the case is for
+    step_up: StepUp | None = None  # opened to raise an approved customer's level
 
     def first_of_two(self, actor_id: str, approved: bool, four_eyes: bool) -> bool:
         """Whether this approval is the first of two (recorded; nothing decided yet): four eyes on and
@@ -489,15 +522,17 @@ class KycCase:
             return [i.label for i in request.items if not self.redone(i)]
         if self.status != CaseStatus.OPEN:
             return []
-        return policy.missing([d.type for d in self.documents], self.selfie is not None)
+        return policy.missing([d.type for d in self.documents], self.selfie is not None,
+                              bool(self.selfie and self.selfie.liveness_passed))
 
     def carried_over(self) -> dict[tuple[str, str | None], Check]:
-        """Resubmitted: the last round's results whose inputs did not change, by (check, document id)."""
-        if not self.rounds:
+        """Resubmitted (or a step-up): the last round's (the approved case's) results whose inputs did not
+        change, by (check, document id)."""
+        before = self.rounds[-1] if self.rounds else self.step_up
+        if before is None:
             return {}
-        before = self.rounds[-1]
         untouched = {d.id for d in self.documents} & before.document_ids
-        same_selfie = self.selfie is not None and before.selfie is not None and self.selfie.file_id == before.selfie.file_id
+        same_selfie = self.selfie is not None and self.selfie.file_id == before.selfie_file_id
         return {(c.name, c.document_id): c for c in before.checks if c.document_id in untouched and (
             c.name in KEPT_PER_DOCUMENT or (c.name == CheckName.FACE_MATCH and same_selfie))}
 

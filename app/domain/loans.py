@@ -131,6 +131,8 @@ class LoanProduct:
     max_risk_level: str = "Medium"
     active: bool = True
     id: str | None = None
+    required_kyc_level: str | None = None  # the KYC level (KYC_LEVELS) a loan needs; None: any approved KYC
+    full_kyc_above: Decimal | None = None  # a loan above this amount needs the highest KYC level
 
     def validate(self) -> LoanProduct:
         """Every broken limit at once, as `errors=[{"field", "message"}]`."""
@@ -160,6 +162,7 @@ class LoanProduct:
         check(self.min_age <= self.max_age, "max_age", "The maximum age must be at least the minimum.")
         check(ZERO < self.max_foir <= 1, "max_foir", "max_foir must be above 0 and at most 1.")
         check(self.max_risk_level in RISK_LEVELS, "max_risk_level", f"Risk level must be one of {', '.join(RISK_LEVELS)}.")
+        check(self.full_kyc_above is None or self.full_kyc_above >= 0, "full_kyc_above", "The amount must not be negative.")
         if problems:
             raise InvalidLoanProduct(problems[0][1], errors=[{"field": f, "message": m} for f, m in problems])
         return self

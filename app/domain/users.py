@@ -151,6 +151,7 @@ class User:
     kyc_status: KycStatus = KycStatus.PENDING
     risk_level: str | None = None
     kyc_score: int | None = None  # overall score of the latest checked KYC case
+    kyc_level: str | None = None  # the verification level KYC approved (None unless APPROVED)
     updated_at: datetime | None = None  # any change to the record (a password reset too)
     kyc_status_updated_at: datetime | None = None  # only when `kyc_status` changed
     profile: dict[str, Any] = field(default_factory=dict)

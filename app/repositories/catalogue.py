@@ -42,6 +42,7 @@ def product_from_doc(doc: dict[str, Any], product_id: str | None = None) -> Loan
         repayment_frequency=RepaymentFrequency(doc["repayment_frequency"]), min_age=int(doc["min_age"]),
         max_age=int(doc["max_age"]), max_risk_level=doc.get("max_risk_level", "Medium"),
         active=bool(doc.get("active", True)), id=product_id if product_id is not None else str(doc["_id"]),
+        required_kyc_level=doc.get("required_kyc_level"), full_kyc_above=from_db(doc.get("full_kyc_above")),
         **numbers,
     )
 

@@ -17,6 +17,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from app.domain.kyc import (
+    DEFAULT_LEVEL,
     Assessment,
     CaseDocument,
     CaseStatus,
@@ -31,6 +32,7 @@ from app.domain.kyc import (
     RiskLevel,
     Round,
     Selfie,
+    StepUp,
 )
 from app.domain.pages import Page, PageRequest
 from app.repositories.base import EntityRepository, given, to_object_id
@@ -57,7 +59,8 @@ def _document(d: dict[str, Any]) -> CaseDocument:
         id=d["id"], type=d["type"], side=d.get("side"), file_id=str(d["file_id"]), content_type=d["content_type"],
         uploaded_at=d["uploaded_at"], fields=d.get("fields") or {}, confidence=d.get("confidence", 0.0),
         validation=d.get("validation") or {}, number_masked=d.get("number_masked"),
-        number_fingerprint=d.get("number_fingerprint"), corrections=d.get("corrections") or {},
+        number_fingerprint=d.get("number_fingerprint"), number_encrypted=d.get("number_encrypted"),
+        corrections=d.get("corrections") or {},
         shown_fingerprint=d.get("shown_fingerprint"),
     )
 
@@ -108,7 +111,9 @@ def _from_doc(doc: dict[str, Any]) -> KycCase:
         decision=_decision(decision) if decision else None, applicant=doc.get("applicant") or {},
         claim=Claim(**doc["claim"]) if doc.get("claim") else None,
         first_approval=FirstApproval(**doc["first_approval"]) if doc.get("first_approval") else None,
-        rounds=[_round(r) for r in doc.get("rounds", [])],
+        rounds=[_round(r) for r in doc.get("rounds", [])], level=doc.get("level", DEFAULT_LEVEL),
+        step_up=StepUp(**{**up, "document_ids": set(up["document_ids"]), "checks": [_check(c) for c in up["checks"]]})
+        if (up := doc.get("step_up")) else None,
     )
 
 
@@ -178,14 +183,14 @@ class KycCaseRepository(EntityRepository[KycCase]):
 
     # --- the customer's open case ------------------------------------------------------------
 
-    async def open_case(self, user_id: str, now: datetime) -> KycCase:
+    async def open_case(self, user_id: str, now: datetime, level: str = DEFAULT_LEVEL) -> KycCase:
         """The customer's open case, created on first use (one per customer, even under a race)."""
         mine = {"user_id": user_id, "status": CaseStatus.OPEN.value}
         if existing := await self.find_entity(mine):
             return existing
         doc = {"_id": ObjectId(), "user_id": user_id, "status": CaseStatus.OPEN.value,
                "checks_state": ChecksState.NOT_STARTED.value, "created_at": now, "updated_at": now,
-               "documents": [], "selfie": None, "checks": []}
+               "documents": [], "selfie": None, "checks": [], "level": level}
         try:
             await self.collection.insert_one(doc)
             return _from_doc(doc)
@@ -193,6 +198,19 @@ class KycCaseRepository(EntityRepository[KycCase]):
             again = await self.find_entity(mine)
             assert again is not None
             return again
+
+    async def set_level(self, case_id: str, user_id: str, level: str, now: datetime) -> KycCase | None:
+        return await self.update_entity({"_id": to_object_id(case_id), "user_id": user_id, "status": CaseStatus.OPEN.value},
+                                        {"$set": {"level": level, "updated_at": now}})
+
+    async def carry_over(self, case_id: str, user_id: str, documents: list[CaseDocument], selfie: Selfie | None,
+                         step_up: StepUp, now: datetime) -> KycCase | None:
+        """A new step-up case takes what it keeps of the approved case, in one write."""
+        return await self.update_entity(
+            {"_id": to_object_id(case_id), "user_id": user_id, "status": CaseStatus.OPEN.value, "documents": []},
+            {"$set": {"documents": [asdict(d) for d in documents], "selfie": asdict(selfie) if selfie else None,
+                      "step_up": {**asdict(step_up), "document_ids": sorted(step_up.document_ids),
+                                  "checks": [c.as_dict() for c in step_up.checks]}, "updated_at": now}})
 
     def _open(self, case_id: str, user_id: str) -> dict[str, Any]:
         """Open, or sent back to its customer (the service says what may change then)."""

@@ -11,6 +11,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
 from app.domain.errors import Conflict
+from app.domain.kyc import DEFAULT_LEVEL
 from app.domain.pages import Page, PageRequest
 from app.domain.sessions import Session
 from app.domain.users import EmploymentDetails, FinancialDetails, KycStatus, Role, User, UserStatus, identifier_kind
@@ -48,6 +49,8 @@ def _from_doc(doc: dict[str, Any]) -> User:
         # unique index, so it never blocks its real owner, who may register with it and verify first.
         email=doc.get("email") or doc.get("unverified_email"), phone=doc.get("phone") or doc.get("unverified_phone"),
         verified=_verified(doc), kyc_status=KycStatus(doc.get("kyc_status", KycStatus.PENDING)),
+        # Approved before levels existed: at the level every case was then (the default).
+        kyc_level=doc.get("kyc_level", DEFAULT_LEVEL) if doc.get("kyc_status") == KycStatus.APPROVED else None,
         risk_level=doc.get("risk_level"), kyc_score=doc.get("kyc_score"), updated_at=doc.get("updated_at"),
         kyc_status_updated_at=doc.get("kyc_status_updated_at"), profile=doc.get("profile") or {},
         profile_risk=doc.get("profile_risk"), financial_details=_financial(doc.get("financial_details")),
@@ -325,9 +328,11 @@ class UserRepository(EntityRepository[User]):
             query["$or"] = [{"name": pattern}, {"email": pattern}, {"phone": pattern}]
         return await self.paginate(query, sort=[("created_at", -1), ("_id", -1)], page=page)
 
-    async def set_kyc_status(self, user_id: str, status: KycStatus, now: datetime) -> None:
-        """The KYC summary follows the case (`kyc_doc` holds the truth); `kyc_status_updated_at` says when it moved."""
-        changes: dict[str, Any] = {"kyc_status": status.value, "kyc_status_updated_at": now}
+    async def set_kyc_status(self, user_id: str, status: KycStatus, now: datetime, level: str | None = None) -> None:
+        """The KYC summary follows the case (`kyc_doc` holds the truth); `kyc_status_updated_at` says when it moved;
+        `level`, the level an approval verified."""
+        changes: dict[str, Any] = {"kyc_status": status.value, "kyc_status_updated_at": now,
+                                   **({"kyc_level": level} if level else {})}
         if status == KycStatus.SUBMITTED:  # a new submission: the last case's risk no longer applies
             changes.update(risk_level=None, kyc_score=None)
         update: Any = {"$set": changes}

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 from app.domain.audit import AuditAction, ClientInfo
 from app.domain.catalogue import Bank, BankNotFound, ProductNotFound
+from app.domain.kyc import DEFAULT_LEVEL
 from app.domain.loan_schedule import RepaymentFrequency
-from app.domain.loans import LoanProduct, LoanType
+from app.domain.loans import InvalidLoanProduct, LoanProduct, LoanType
 from app.domain.money import money
 from app.domain.pages import Page, PageRequest
 from app.domain.users import User
@@ -43,15 +45,17 @@ SEED_PRODUCTS: list[dict[str, Any]] = [dict(zip(_SEED_FIELDS, row, strict=True))
 
 def product_of(fields: dict[str, Any]) -> LoanProduct:
     """A validated product from its fields (every broken limit reported at once)."""
-    amounts = {name: money(fields[name], strict=True) for name in ("min_amount", "max_amount", "min_monthly_income")}
+    amounts = {name: money(fields[name], strict=True) for name in ("min_amount", "max_amount", "min_monthly_income",
+                                                                    "full_kyc_above") if fields.get(name) is not None}
     return LoanProduct(**{**fields, **amounts, "type": LoanType(fields["type"]),
                           "repayment_frequency": RepaymentFrequency(fields["repayment_frequency"])}).validate()
 
 
 class CatalogueService:
     def __init__(self, banks: BankRepository, products: LoanProductRepository, audit: AuditService,
-                 clock: Clock) -> None:
+                 clock: Clock, kyc_levels: Sequence[str] = (DEFAULT_LEVEL,)) -> None:
         self.banks, self.products, self.audit, self.clock = banks, products, audit, clock
+        self.kyc_levels = kyc_levels  # what a product's `required_kyc_level` may name
 
     # --- banks -------------------------------------------------------------------------------
 
@@ -70,7 +74,7 @@ class CatalogueService:
     # --- products ----------------------------------------------------------------------------
 
     async def add_product(self, fields: dict[str, Any], *, actor: User, client: ClientInfo) -> LoanProduct:
-        product = product_of(fields)
+        product = self._check_level(product_of(fields))
         await self._bank_exists(product.bank_id)
         saved = await self.products.add(product, self.clock.now())
         await self.audit.record(AuditAction.PRODUCT_CREATED, user_id=None, actor=actor, client=client,
@@ -82,7 +86,7 @@ class CatalogueService:
         """Replaces the product's terms; loans already opened keep the terms they were agreed on."""
         if await self.products.get(product_id) is None:
             raise ProductNotFound()
-        product = product_of(fields)
+        product = self._check_level(product_of(fields))
         await self._bank_exists(product.bank_id)
         saved = await self.products.replace(product_id, product, self.clock.now())
         if saved is None:
@@ -90,6 +94,13 @@ class CatalogueService:
         await self.audit.record(AuditAction.PRODUCT_UPDATED, user_id=None, actor=actor, client=client,
                                 product_id=saved.id, fields=sorted(fields))
         return saved
+
+    def _check_level(self, product: LoanProduct) -> LoanProduct:
+        if product.required_kyc_level not in (None, *self.kyc_levels):
+            message = f"one of: {', '.join(self.kyc_levels)}"
+            raise InvalidLoanProduct(f"Unknown KYC level; {message}.",
+                                     errors=[{"field": "required_kyc_level", "message": message}])
+        return product
 
     async def _bank_exists(self, bank_id: str) -> None:
         if await self.banks.get(bank_id) is None:

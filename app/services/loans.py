@@ -21,6 +21,7 @@ from app.domain.audit import AuditAction, ClientInfo
 from app.domain.errors import UserNotFound
 from app.domain.events import EventType
 from app.domain.ids import parse_id
+from app.domain.kyc_levels import DEFAULT_LEVELS, Levels
 from app.domain.loan_schedule import Schedule, build_schedule
 from app.domain.loans import (
     Applicant,
@@ -88,10 +89,11 @@ def _money(amount: Decimal) -> str:
 class LoanService:
     def __init__(self, *, loans: LoanRepository, repayments: RepaymentRepository, catalogue: CatalogueService,
                  users: UserRepository, audit: AuditService, notices: Notices, transactions: Transactions,
-                 clock: Clock, events: EventService) -> None:
+                 clock: Clock, events: EventService, levels: Levels = DEFAULT_LEVELS) -> None:
         self.loans, self.repayments, self.catalogue, self.users = loans, repayments, catalogue, users
         self.audit, self.notices, self.transactions, self.clock = audit, notices, transactions, clock
         self.events = events  # each change publishes its event (loan.*) and its notice in its own transaction
+        self.levels = levels  # the KYC level a product needs (403 kyc_level_required below it)
 
     def today(self) -> date:
         return self.clock.now().date()
@@ -165,6 +167,7 @@ class LoanService:
                     status: LoanStatus, origin: LoanOrigin, *, by: User, client: ClientInfo, notice: Notice) -> Loan:
         amount = money(amount, strict=True)
         product = await self.catalogue.product(product_id)
+        self.levels.ensure(user.kyc_level, self.levels.needed(product.required_kyc_level, product.full_kyc_above, amount))
         opened = EventType.LOAN_APPLIED if status == LoanStatus.APPLIED else EventType.LOAN_APPROVED
 
         async def step(tx: UnitOfWork) -> Loan:

@@ -229,6 +229,7 @@ async def _kyc(w: Walker) -> dict[str, Any]:
     await w.call("POST", "/kyc/{kyc_id}/claim", f"/kyc/{kyc_id}/claim", headers=ah)
     await w.call("DELETE", "/kyc/{kyc_id}/claim", f"/kyc/{kyc_id}/claim", headers=ah)
     await w.call("PUT", "/kyc/{kyc_id}/approve", f"/kyc/{kyc_id}/approve", headers=ah, json={"notes": "Fine."})
+    await w.call("POST", "/kyc/level", headers=h, json={"level": "full"})  # a step-up: the approved case's 3 files copied
     await w.call("PUT", "/kyc/{kyc_id}/reject", f"/kyc/{other_id}/reject", headers=ah,
                  json={"reason": "document_expired", "notes": "Upload a current card."})
     # The third case sent back for its PAN, which the customer uploads again and submits (a second round).

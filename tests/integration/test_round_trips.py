@@ -212,3 +212,6 @@ def test_the_readme_shows_the_budgets():
 
 ROUTES[("PUT", "/kyc/{kyc_id}/request-resubmission")] = (10, "as reject: principal, case, customer; the round, user, "
                                                              "event job + event, audit, notice job (commit)")
+ROUTES[("POST", "/kyc/level")] = (27, "a step-up: principal, latest case; open case (read, insert); each of 3 files "
+                                       "copied (read: metadata twice, chunks; write: GridFS's checks x2, chunk, file); "
+                                       "carry over; audit")

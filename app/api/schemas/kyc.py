@@ -173,11 +173,25 @@ class RoundOut(ResubmissionAsked):
     resubmitted_at: UtcDatetime | None
 
 
+class StepUpOut(Out):
+    from_case: str = Field(examples=["6740a1b2c3d4e5f6a7b8c9d0"])
+    from_level: str = Field(examples=["basic"])
+    document_ids: list[str] = Field(description="Documents (and their kept checks) carried over, same ids")
+
+
+class LevelIn(Input):
+    model_config = ConfigDict(json_schema_extra={"example": {"level": "full"}})
+
+    level: str = Field(min_length=1, max_length=40, description="A level of KYC_LEVELS: basic, standard, full by default")
+
+
 class _CaseHead(Out):
     """What both views of a case begin with."""
 
     kyc_id: str = Field(validation_alias=AliasChoices("kyc_id", "id"))
     status: CaseStatus
+    level: str = Field(description="The verification level (KYC_LEVELS) the case is for; approved, the customer's "
+                                   "`kyc_level`", examples=["standard"])
     checks_state: ChecksState
     created_at: UtcDatetime
     submitted_at: UtcDatetime | None
@@ -205,6 +219,7 @@ class CaseDetail(_CaseHead):
     decision: DecisionOut | None
     reject_type: RejectType | None = Field(description=_REJECT_TYPE)
     rounds: list[RoundOut] = Field(description="Each earlier submission sent back for something to redo, oldest first")
+    step_up: StepUpOut | None = Field(description="A step-up: the approved case and level it carried documents over from")
 
     @classmethod
     def view(cls, case: KycCase, missing: list[str], files: list[FileLink]) -> CaseDetail:

@@ -63,6 +63,11 @@ class ProductIn(Input):
     max_foir: Fraction = Field(description="Most of the monthly income all EMIs may take, 0.55 = 55 %")
     max_risk_level: RiskLevel = RiskLevel.MEDIUM
     active: bool = True
+    required_kyc_level: str | None = Field(None, max_length=40, examples=["standard"], description=(
+        "The KYC level (KYC_LEVELS) a loan needs; null: any approved KYC. A customer below it is refused with 403 "
+        "`kyc_level_required` and steps up with POST /kyc/level"))
+    full_kyc_above: PositiveMoney | None = Field(None, examples=[500000],
+                                                 description="Above this amount a loan needs the highest KYC level")
 
     def fields(self) -> dict[str, Any]:
         return {**self.model_dump(), "bank_id": self.bank_id.lower()}
@@ -88,6 +93,8 @@ class ProductOut(Out):
     max_foir: Fraction
     max_risk_level: RiskLevel
     active: bool
+    required_kyc_level: str | None = Field(examples=["standard"], description="The KYC level a loan needs; null: any")
+    full_kyc_above: Money | None = Field(examples=[500000], description="Above this amount: the highest KYC level")
 
 
 # --- eligibility and EMI --------------------------------------------------------------

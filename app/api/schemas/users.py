@@ -57,7 +57,7 @@ class ProfileRisk(BaseModel):
 class UserOut(Out):
     model_config = ConfigDict(json_schema_extra={"example": {
         "id": "6741f0c2a1b2c3d4e5f60718", "email": "asha@example.com", "phone": "+919876543210", "name": "Asha Rao",
-        "role": "customer", "status": "active", "kyc_status": "PENDING", "created_at": "2026-11-22T10:00:00.000Z",
+        "role": "customer", "status": "active", "kyc_status": "PENDING", "kyc_level": None, "created_at": "2026-11-22T10:00:00.000Z",
         "profile": {"dob": "1990-04-12", "gender": "female", "family_size": 4},
         "profile_risk": {"status": "DONE", "score": 42, "level": "Medium",
                          "factors": {"age": 0, "dependants": 24, "no_earner": 0, "children": 8, "address_mismatch": 10}}}})
@@ -69,6 +69,9 @@ class UserOut(Out):
     role: Role
     status: UserStatus
     kyc_status: KycStatus
+    kyc_level: str | None = Field(None, description="The verification level (KYC_LEVELS) KYC approved; null unless "
+                                                    "APPROVED. A loan product may need a higher one: POST /kyc/level",
+                                  examples=["standard"])
     created_at: UtcDatetime
     profile: dict[str, Any]
     profile_risk: ProfileRisk | None = None

@@ -8,7 +8,8 @@ fingerprint for duplicate detection; the clear number never leaves this module's
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from dataclasses import replace
+from datetime import date, datetime
 from typing import Any
 
 from app.domain.audit import AuditAction, ClientInfo
@@ -17,6 +18,7 @@ from app.domain.errors import InvalidInput, NoFaceDetected
 from app.domain.events import EventType
 from app.domain.kyc import (
     CORRECTABLE_FIELDS,
+    DEFAULT_LEVEL,
     LIVENESS,
     SELFIE,
     AlreadyApproved,
@@ -28,8 +30,9 @@ from app.domain.kyc import (
     KycCase,
     Redo,
     Selfie,
-    SubmissionPolicy,
+    StepUp,
 )
+from app.domain.kyc_levels import LevelReached, Levels
 from app.domain.users import KycStatus, User
 from app.ml import tasks
 from app.ml.gateway import MlGateway
@@ -54,11 +57,11 @@ def _number_aad(user_id: str, case_id: str, document_id: str) -> str:
 
 class KycCaseService:
     def __init__(
-        self, *, policy: SubmissionPolicy, cases: KycCaseRepository, files: EncryptedFileStore, cipher: DocumentCipher,
+        self, *, levels: Levels, cases: KycCaseRepository, files: EncryptedFileStore, cipher: DocumentCipher,
         challenges: LivenessChallengeRepository, ml: MlGateway, limits: tasks.Limits, transactions: Transactions,
         jobs: JobService, audit: AuditService, clock: Clock, events: EventService, final_rejection_days: int | None = None,
     ) -> None:
-        self.policy, self.cases, self.files, self.cipher = policy, cases, files, cipher
+        self.levels, self.cases, self.files, self.cipher = levels, cases, files, cipher
         self.challenges, self.ml, self.limits, self.transactions = challenges, ml, limits, transactions
         self.jobs, self.audit, self.clock, self.events = jobs, audit, clock, events
         self.final_rejection_days = final_rejection_days  # None: a FINAL rejection is for good
@@ -72,6 +75,8 @@ class KycCaseService:
         if latest is not None and latest.status in (CaseStatus.OPEN, CaseStatus.RESUBMISSION_REQUESTED):
             latest.ensure_open(upload)  # sent back: only what the auditor asked for
             return latest
+        if latest is not None and latest.step_up is not None:  # a step-up was rejected: still approved below it
+            raise AlreadyApproved("Your KYC is already approved; to step up again, POST /kyc/level first.")
         if latest is not None and latest.decision is not None:
             latest.decision.ensure_may_reapply(self.clock.now(), self.final_rejection_days)
         return await self.cases.open_case(user.id, self.clock.now())  # none yet, or the last was rejected (RETRY)
@@ -211,8 +216,8 @@ class KycCaseService:
             raise CaseNotEditable("The case was already submitted.", code="kyc_already_submitted")
         if case is None or case.status not in (CaseStatus.OPEN, CaseStatus.RESUBMISSION_REQUESTED):
             raise CaseIncomplete("Nothing to submit: upload your documents and a selfie first.",
-                                 missing=self.policy.missing([], False))
-        missing = case.missing(self.policy)
+                                 missing=self.levels.of(DEFAULT_LEVEL).missing([], False))
+        missing = self.missing(case)
         if missing:
             raise CaseIncomplete("The case is incomplete: " + "; ".join(missing) + ".", missing=missing)
         applicant = {"name": user.name, "email": user.email, "phone": user.phone}
@@ -224,10 +229,11 @@ class KycCaseService:
             submitted = await tx.kyc.submit(case.id, user.id, applicant, self.clock.now(), redone)
             if submitted is not None:
                 await self.jobs.enqueue(CHECKS_JOB, f"{CHECKS_JOB}:{case.id}{nth}", {"case_id": case.id}, tx=tx)
-                await tx.users.set_kyc_status(user.id, KycStatus.SUBMITTED, self.clock.now())
+                if case.step_up is None:  # stepping up, the customer stays approved at their level meanwhile
+                    await tx.users.set_kyc_status(user.id, KycStatus.SUBMITTED, self.clock.now())
                 await self.events.publish(EventType.KYC_RESUBMITTED if redone else EventType.KYC_SUBMITTED, tx=tx,
                                           user_id=user.id, data={
-                    "kyc_id": case.id, "status": submitted.status.value,
+                    "kyc_id": case.id, "status": submitted.status.value, "level": case.level,
                     "documents": [{"type": d.type, "number_masked": d.number_masked} for d in submitted.documents],
                     **({"round": len(case.rounds) + 1, "replaced": redone} if redone else {})})
             return submitted
@@ -240,13 +246,65 @@ class KycCaseService:
                                 replaced=redone)
         return submitted
 
+    def missing(self, case: KycCase) -> list[str]:
+        return case.missing(self.levels.of(case.level))
+
+    async def choose_level(self, user: User, level: str, client: ClientInfo) -> KycCase:
+        """`POST /kyc/level`: the open case is for `level` from now on, or a case for it is opened: for an
+        approved customer below it, a step-up that keeps the approved case's documents and selfie and the
+        results of checks whose inputs stay the same, so only what the level adds is asked."""
+        self.levels[level]  # 422 when unknown
+        if user.kyc_level is not None and self.levels.reaches(user.kyc_level, level):
+            raise LevelReached(f"You are verified at {user.kyc_level!r}, which covers {level!r}.")
+        latest, now = await self.cases.latest_for_user(user.id), self.clock.now()
+        if latest is not None and latest.status in (CaseStatus.SUBMITTED, CaseStatus.RESUBMISSION_REQUESTED):
+            raise CaseNotEditable("Your KYC case is being reviewed; wait for the decision.", code="kyc_in_review")
+        if latest is not None and latest.status == CaseStatus.OPEN:
+            case = await self.cases.set_level(latest.id, user.id, level, now)
+        elif user.kyc_level is None or latest is None:
+            if latest is not None and latest.decision is not None:
+                latest.decision.ensure_may_reapply(now, self.final_rejection_days)
+            case = await self.cases.open_case(user.id, now, level)
+        else:  # approved below `level`: from the approved case (the latest, or the one a rejected step-up left)
+            approved = latest if latest.step_up is None else await self.cases.get(latest.step_up.from_case)
+            case = await self._step_up(user, approved or latest, level, now)
+        if case is None:
+            raise CaseNotEditable("The case changed meanwhile; read it again.")
+        await self.audit.record(AuditAction.KYC_LEVEL_REQUESTED, user_id=user.id, actor=user, client=client,
+                                kyc_id=case.id, level=level, step_up_from=case.step_up.from_case if case.step_up else None)
+        return case
+
+    async def _step_up(self, user: User, approved: KycCase, level: str, now: datetime) -> KycCase | None:
+        """A new case for `level` holding copies of the approved case's files and numbers, re-encrypted
+        under the new case (each is bound to its case) with the same document ids, so kept results still apply."""
+        case = await self.cases.open_case(user.id, now, level)
+
+        async def copy(file_id: str) -> str:
+            data, content_type = await self.files.get(file_id, owner_id=user.id, case_id=approved.id)
+            return await self.files.put(data, owner_id=user.id, case_id=case.id, content_type=content_type)
+
+        def rebind(token: str | None, document_id: str, suffix: str = "") -> str | None:
+            return token and self.cipher.encrypt_text(self.cipher.decrypt_text(
+                token, _number_aad(user.id, approved.id, document_id) + suffix),
+                _number_aad(user.id, case.id, document_id) + suffix)
+
+        documents = [replace(d, file_id=await copy(d.file_id), number_encrypted=rebind(d.number_encrypted, d.id),
+                             corrections={**d.corrections, **({"document_number_encrypted": rebind(
+                                 d.corrections["document_number_encrypted"], d.id, "|corrected")}
+                                 if "document_number_encrypted" in d.corrections else {})})
+                     for d in approved.documents]
+        selfie = approved.selfie and replace(approved.selfie, file_id=await copy(approved.selfie.file_id))
+        kept = StepUp(approved.id, approved.level, {d.id for d in documents}, selfie.file_id if selfie else None,
+                      approved.checks)
+        return await self.cases.carry_over(case.id, user.id, documents, selfie, kept, now)
+
     async def upload_and_submit(self, user: User, *, document_type: str, side: str | None, data: bytes,
                                 declared_number: str | None, client: ClientInfo) -> tuple[KycCase, list[str]]:
         """`POST /kyc/upload`: adds the document, then submits the case once it meets the submission
         policy. Returns the case and what it still needs (nothing once submitted)."""
         case, _ = await self.upload_document(user, document_type=document_type, side=side, data=data,
                                              declared_number=declared_number, client=client)
-        missing = case.missing(self.policy)
+        missing = self.missing(case)
         if missing:
             return case, missing
         return await self.submit(user, client), []

@@ -28,6 +28,7 @@ from app.domain.kyc import (
     ensure_not_claimed,
     ensure_reviewable,
 )
+from app.domain.kyc_levels import DEFAULT_LEVELS, Levels
 from app.domain.pages import Page
 from app.domain.users import KycStatus, User
 from app.ml import tasks
@@ -59,13 +60,14 @@ class KycReviewService:
         self, *, cases: KycCaseRepository, users: UserRepository, files: EncryptedFileStore, ml: MlGateway,
         limits: tasks.Limits, transactions: Transactions, audit: AuditService, notices: Notices, clock: Clock,
         events: EventService, claim_minutes: int = 30, four_eyes_high_risk: bool = False, max_resubmissions: int = 3,
-        final_rejection_days: int | None = None,
+        final_rejection_days: int | None = None, levels: Levels = DEFAULT_LEVELS,
     ) -> None:
         self.cases, self.users, self.files, self.ml, self.limits = cases, users, files, ml, limits
         self.transactions, self.audit, self.notices, self.clock, self.events = transactions, audit, notices, clock, events
         self.claim_minutes = claim_minutes  # how long an auditor's claim on a case holds without a decision
         self.four_eyes_high_risk = four_eyes_high_risk  # a High-risk approval takes two auditors
         self.max_resubmissions, self.final_rejection_days = max_resubmissions, final_rejection_days
+        self.levels = levels  # an approval needs the checks its case's level names passed
 
     async def pending(self, **filters: Any) -> Page[KycCase]:
         return await self.cases.pending(**filters)
@@ -137,6 +139,9 @@ class KycReviewService:
             raise CaseNotFound()
         ensure_reviewable(case.status, case.checks_state, case.user_id, actor.id)
         ensure_not_claimed(case.claim, actor.id, self.clock.now())
+        if decision.approved and (unmet := self.levels.of(case.level).unmet_checks(case.checks)):
+            raise CaseNotReviewable(f"Level {case.level!r} needs these checks passed: {', '.join(unmet)}; ask for a "
+                                    "resubmission or reject the case.", code="kyc_level_checks_unmet")
         if case.first_of_two(actor.id, decision.approved, self.four_eyes_high_risk):
             return await self._approve_first(case, actor, decision, client)
         user = await self.users.get(case.user_id)
@@ -176,9 +181,12 @@ class KycReviewService:
         decided = await tx.kyc.decide(case.id, decision, now)
         if decided is None:
             return None
-        await tx.users.set_kyc_status(user.id, KycStatus.APPROVED if approved else KycStatus.REJECTED, now)
+        if approved or case.step_up is None:  # a step-up refused leaves the customer approved at their level
+            await tx.users.set_kyc_status(user.id, KycStatus.APPROVED if approved else KycStatus.REJECTED, now,
+                                          level=case.level if approved else None)
         await self.events.publish(EventType.KYC_APPROVED if approved else EventType.KYC_REJECTED, tx=tx,
                                   user_id=user.id, data={"kyc_id": case.id, "status": decided.status.value,
+                                                         "level": case.level,
                                                          "reason": decision.reason,
                                                          **({} if approved else {"reasons": reasons, "reject_type":
                                                                                  "FINAL" if final else "RETRY"})})
@@ -225,9 +233,10 @@ class KycReviewService:
             back = await tx.kyc.send_back(case.id, sent, self.max_resubmissions)
             if back is None:
                 return None
-            await tx.users.set_kyc_status(user.id, KycStatus.RESUBMISSION_REQUESTED, now)
+            if case.step_up is None:  # stepping up, the customer stays approved at their level meanwhile
+                await tx.users.set_kyc_status(user.id, KycStatus.RESUBMISSION_REQUESTED, now)
             await self.events.publish(EventType.KYC_RESUBMISSION_REQUESTED, tx=tx, user_id=user.id, data={
-                "kyc_id": case.id, "status": back.status.value, "round": sent.number, "items": labels})
+                "kyc_id": case.id, "status": back.status.value, "round": sent.number, "items": labels, "level": case.level})
             await self.audit.record(AuditAction.KYC_RESUBMISSION_REQUESTED, user_id=user.id, actor=actor, client=client,
                                     kyc_id=case.id, round=sent.number, items=labels, internal_note=internal_note,
                                     customer_message=customer_message, tx=tx)
