@@ -35,19 +35,10 @@ _EXAMPLE = ('retry: 3000\n\n'
 END_EVENT = "stream.end"  # not a domain event: the server ended this stream (reason: shutdown, too_slow, token_expired)
 
 
-def _frame(event: Event) -> bytes:
-    return _sse(event.id, event.envelope())
-
-
-def _sse(event_id: str, envelope: dict[str, Any]) -> bytes:
+def _frame(event: Event | End) -> bytes:
+    envelope = event.envelope()
     data = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
-    return f"id: {event_id}\nevent: {envelope['type']}\ndata: {data}\n\n".encode()
-
-
-def _end(resume_id: str, reason: str, now: datetime) -> bytes:
-    """The last frame of a stream the server ends: its id is the last event sent (or where the stream
-    began), so the reconnect's Last-Event-ID replays exactly what came after."""
-    return _sse(resume_id, {"type": END_EVENT, "timestamp": iso_z(now), "data": {"reason": reason}})
+    return f"id: {event.id}\nevent: {envelope['type']}\ndata: {data}\n\n".encode()
 
 
 @router.get("/events", summary="Live events (Server-Sent Events)", response_class=StreamingResponse,
@@ -75,13 +66,8 @@ async def live_events(
     async def stream() -> AsyncIterator[bytes]:
         yield b"retry: 3000\n\n"
         async with aclosing(feed):
-            async for item in feed:
-                if item is None:
-                    yield b": heartbeat\n\n"  # also how a vanished client is noticed: the write fails
-                elif isinstance(item, End):
-                    yield _end(item.resume_id, item.reason, c.clock.now())
-                else:
-                    yield _frame(item)
+            async for item in feed:  # a heartbeat is also how a vanished client is noticed: the write fails
+                yield b": heartbeat\n\n" if item is None else _frame(item)
 
     return StreamingResponse(stream(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
@@ -89,11 +75,16 @@ async def live_events(
 
 @dataclass(frozen=True)
 class End:
-    """The server ends the feed (`reason`: shutdown, too_slow, token_expired); `resume_id` is the last
-    event sent, or where the feed began, so a reconnect that sends it replays exactly what came after."""
+    """The last item of a feed the server ends (`reason`: shutdown, too_slow, token_expired), sent as a
+    `stream.end` event. Its id is the last event sent (or where the feed began), so a reconnect that
+    sends it as Last-Event-ID (`last_event_id`) replays exactly what came after."""
 
     reason: str
-    resume_id: str
+    id: str
+    at: datetime
+
+    def envelope(self) -> dict[str, Any]:
+        return {"type": END_EVENT, "timestamp": iso_z(self.at), "data": {"reason": self.reason}}
 
 
 Feed = AsyncGenerator[Event | End | None, None]
@@ -139,12 +130,12 @@ async def _feed(c: Container, principal: Principal, last_event_id: str | None, a
         while True:
             left = (expires - clock.now()).total_seconds()
             if left <= 0:
-                yield End("token_expired", last)
+                yield End("token_expired", last, clock.now())
                 return
             try:
                 live = await sub.next(min(heartbeat, left))
             except StreamEnded as ended:
-                yield End(str(ended), last)
+                yield End(str(ended), last, clock.now())
                 return
             if live is not None and live.id in sent:
                 continue

@@ -10,7 +10,6 @@ stops, a disconnect within one heartbeat of the session ending (logout, password
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from contextlib import aclosing
 from typing import Any
 
@@ -18,9 +17,8 @@ import socketio
 from bson import ObjectId
 from fastapi import FastAPI
 
-from app.api.events import END_EVENT, End, Feed, live_feed
+from app.api.events import Feed, live_feed
 from app.domain.errors import DomainError, InvalidInput, Unauthenticated
-from app.domain.events import iso_z
 
 
 def mount_socketio(app: FastAPI, cors_origins: list[str] | None) -> socketio.AsyncServer:
@@ -55,25 +53,18 @@ def mount_socketio(app: FastAPI, cors_origins: list[str] | None) -> socketio.Asy
                     if sio.manager.is_connected(sid, "/"):
                         break
                     await asyncio.sleep(0.01)
-                async for item in feed:
-                    if isinstance(item, End):
-                        now = iso_z(app.state.container.clock.now())
-                        end = {"type": END_EVENT, "timestamp": now, "data": {"reason": item.reason}}
-                        await sio.emit(END_EVENT, (end, item.resume_id), to=sid)
-                        break
-                    if item is not None:  # a heartbeat only rechecks the session: engine.io's pings keep it open
-                        await sio.emit(item.type.value, (item.envelope(), item.id), to=sid)
+                async for item in feed:  # a heartbeat (None) only rechecks the session: engine.io pings keep it open
+                    if item is not None:  # an event, or the `stream.end` the feed ends with
+                        envelope = item.envelope()
+                        await sio.emit(envelope["type"], (envelope, item.id), to=sid)
         finally:
             if pumps.pop(sid, None) is not None:  # ended here, not by the client leaving
                 await sio.disconnect(sid)
 
     @sio.event
     async def disconnect(sid: str, *_: Any) -> None:
-        task = pumps.pop(sid, None)
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if (task := pumps.pop(sid, None)) is not None:
+            task.cancel()  # its feed unsubscribes as it closes
 
     app.mount("/socket.io", socketio.ASGIApp(sio, socketio_path="socket.io"))
     return sio
