@@ -15,7 +15,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from functools import cache
@@ -30,7 +30,7 @@ STRONG, WEAK = 0.95, 0.85
 TRANSLITERATED, PART = 0.92, 0.90  # a match by sound only; the whole of one name inside the other
 HONORIFICS = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "shri", "sri", "shree", "smt",
                         "shrimati", "kumari", "kum", "late", "hon", "haji", "hajji"})
-ABBREVIATIONS = {"md": "mohammed", "mohd": "mohammed", "muhd": "mohammed", "mohd.": "mohammed"}
+ABBREVIATIONS = {"md": "mohammed", "mohd": "mohammed", "muhd": "mohammed"}
 _SOUNDS = (("ph", "f"), ("q", "k"), ("x", "ks"), ("ck", "k"), ("w", "v"), ("dj", "j"), ("z", "s"))
 
 
@@ -92,15 +92,6 @@ class Hit:
                 f"date of birth {self.dob.value}, nationality {self.nationality.value}")
 
 
-@dataclass
-class _Name:
-    words: tuple[str, ...]
-    sounds: tuple[str, ...] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.sounds = tuple(sound(w) for w in self.words)
-
-
 def words(name: str) -> tuple[str, ...]:
     """Lower-case ASCII words, honorifics dropped, Md/Mohd written out."""
     text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
@@ -117,6 +108,10 @@ def sound(word: str) -> str:
     return re.sub(r"(.)\1+", r"\1", head + re.sub(r"[aeiouyh]", "", word[1:]))
 
 
+def sounds(name: str) -> tuple[str, ...]:
+    return tuple(sound(w) for w in words(name))
+
+
 def _pairs(sounds: Iterable[str]) -> set[str]:
     return {f"{a}|{b}" for a, b in combinations(sorted(set(sounds)), 2)}
 
@@ -125,22 +120,20 @@ def subject_keys(subject: Subject) -> list[str]:
     """What a person is looked up by: each word's sound, and each pair of them."""
     keys: set[str] = set()
     for name in subject.names:
-        sounds = _Name(words(name)).sounds
-        keys |= set(sounds) | _pairs(sounds)
+        keys |= set(sounds(name)) | _pairs(sounds(name))
     return sorted(keys)
 
 
 def entry_sounds(entry: Entry) -> list[set[str]]:
-    return [set(_Name(words(n)).sounds) for n in entry.names]
+    return [set(sounds(n)) for n in entry.names]
 
 
 def entry_keys(entry: Entry, common: set[str]) -> list[str]:
     """Blocking keys: each word's sound, but a sound that `common` (found in many entries of the list)
     holds only as part of a pair, so that a lookup by Mohammed does not fetch thousands."""
     keys: set[str] = set()
-    for sounds in entry_sounds(entry):
-        rare = sounds - common
-        keys |= rare | (_pairs(sounds) if len(sounds) > 1 else sounds)
+    for heard in entry_sounds(entry):
+        keys |= (heard - common) | (_pairs(heard) if len(heard) > 1 else heard)
     return sorted(keys)
 
 
@@ -151,13 +144,12 @@ def common_sounds(counts: Counter[str], entries: int) -> set[str]:
 
 def name_score(a: str, b: str) -> tuple[float, str]:
     """0..1 and how: spelling, transliteration, or one name inside the other (two words at least)."""
-    x, y = _Name(words(a)), _Name(words(b))
-    if not x.words or not y.words:
+    x, y, sx, sy = words(a), words(b), set(sounds(a)), set(sounds(b))
+    if not x or not y:
         return 0.0, "spelling"
-    spelt = fuzz.token_sort_ratio(" ".join(x.words), " ".join(y.words)) / 100
-    heard = TRANSLITERATED * fuzz.token_sort_ratio(" ".join(x.sounds), " ".join(y.sounds)) / 100
-    inside = PART if len(set(x.sounds) & set(y.sounds)) >= 2 and (
-        set(x.sounds) <= set(y.sounds) or set(y.sounds) <= set(x.sounds)) else 0.0
+    spelt = fuzz.token_sort_ratio(" ".join(x), " ".join(y)) / 100
+    heard = TRANSLITERATED * fuzz.token_sort_ratio(" ".join(sounds(a)), " ".join(sounds(b))) / 100
+    inside = PART if len(sx & sy) >= 2 and (sx <= sy or sy <= sx) else 0.0
     return max((spelt, "spelling"), (heard, "transliteration"), (inside, "part of the name"))
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, ReturnDocument
@@ -52,12 +51,10 @@ class WatchlistRepository(RepositoryBase):
                                                          return_document=ReturnDocument.AFTER)
         return int(doc["next_version"])
 
-    async def switch(self, name: str, version: int, loaded_at: datetime, info: dict[str, Any]) -> bool:
+    async def switch(self, name: str, version: int, info: dict[str, Any]) -> None:
         """The one write that puts `version` in force; never back to an older one (a load that lost a race)."""
-        result = await self.collection.update_one(
-            {"_id": name, "$or": [{"version": None}, {"version": {"$lt": version}}]},
-            {"$set": {"version": version, "loaded_at": loaded_at, **info}})
-        return bool(result.modified_count)
+        await self.collection.update_one({"_id": name, "$or": [{"version": None}, {"version": {"$lt": version}}]},
+                                         {"$set": {"version": version, **info}})
 
 
 class WatchlistEntryRepository(RepositoryBase):

@@ -18,8 +18,9 @@ import asyncio
 import hashlib
 import re
 from collections import Counter, defaultdict
-from collections.abc import Generator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from app.domain.kyc import CaseStatus, Check, CheckName, KycCase, assess
 from app.domain.pages import PageRequest
 from app.domain.screening import (
     Entry,
+    Hit,
     Subject,
     WatchlistInvalid,
     common_sounds,
@@ -85,16 +87,6 @@ def _survey(path: Path) -> tuple[Counter[str], int, str]:
     return counts, len(seen), digest.hexdigest()
 
 
-def _batches(path: Path) -> Generator[list[Entry], None, None]:
-    batch: list[Entry] = []
-    for entry in entries(path):
-        batch.append(entry)
-        if len(batch) == BATCH:
-            yield batch
-            batch = []
-    yield batch
-
-
 class ScreeningService:
     def __init__(self, *, lists: WatchlistRepository, entries: WatchlistEntryRepository, users: UserRepository,
                  cases: KycCaseRepository, transactions: Transactions, jobs: JobService, audit: AuditService,
@@ -123,12 +115,12 @@ class ScreeningService:
         before = await self.entries.digests(name, current) if current else {}
         version = await self.lists.reserve_version(name)
         changed = 0
-        batches, empty = _batches(path), list[Entry]()
-        while batch := await asyncio.to_thread(next, batches, empty):  # parsing stays off the event loop
+        read, none = entries(path), list[Entry]()
+        batches = iter(lambda: list(islice(read, BATCH)), none)
+        while batch := await asyncio.to_thread(next, batches, none):  # parsing stays off the event loop
             docs = [entry_doc(name, version, e, entry_keys(e, common), before.get(e.id) != e.digest()) for e in batch]
             changed += sum(d["changed"] for d in docs)
             await self.entries.insert(docs)
-        batches.close()
         info = {"entries": total, "changed": changed, "source": path.name, "sha256": sha256,
                 "loaded_at": self.clock.now()}
         await self.jobs.enqueue(RESCREEN_JOB, f"screening:{name}:{version}", {"list": name, "version": version,
@@ -137,12 +129,12 @@ class ScreeningService:
         return Loaded(name, version, total, changed)
 
     async def _switch(self, name: str, version: int, info: dict[str, Any]) -> None:
-        await self.lists.switch(name, version, info["loaded_at"], {k: v for k, v in info.items() if k != "loaded_at"})
+        await self.lists.switch(name, version, info)
         await self.entries.drop_older(name, version)
 
     # --- screening -----------------------------------------------------------------------
 
-    async def screen(self, who: Subject) -> tuple[list[Any], list[str]]:
+    async def screen(self, who: Subject) -> tuple[list[Hit], list[str]]:
         """The hits on the lists in force, and those lists as `name vN`."""
         lists = await self.lists.all()
         keys = subject_keys(who)
@@ -204,6 +196,6 @@ class ScreeningService:
         await self.transactions.run(step)
 
 
-def _hits(who: Subject, index: dict[str, list[Candidate]]) -> list[Any]:
+def _hits(who: Subject, index: dict[str, list[Candidate]]) -> list[Hit]:
     found = {(c[0], c[2].id): c for key in subject_keys(who) for c in index.get(key, ())}
     return screen(who, found.values())
