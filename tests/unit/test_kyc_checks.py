@@ -20,13 +20,15 @@ def _results(found):
 
 def test_check_names_keep_the_values_the_api_answers_with():
     assert [n.value for n in CheckName] == ["ocr", "document_validity", "name_match", "dob_match", "corrections",
-                                            "duplicate_document", "face_match", "selfie_quality", "liveness"]
+                                            "duplicate_document", "face_match", "selfie_quality", "liveness",
+                                            "screening", "face_duplicate"]
     assert set(DEFAULT_WEIGHTS) == set(CUSTOMER_HINTS) == set(CheckName)
 
 
-def test_every_check_but_the_face_match_is_a_registered_rule():
+def test_every_check_but_the_face_match_and_screening_is_a_registered_rule():
     registered = set(checks._DOCUMENT_RULES) | set(checks._SELFIE_RULES)
-    assert registered == set(CheckName) - {CheckName.FACE_MATCH}
+    # The service's own: the models (face match, face duplicate), the lists (screening).
+    assert registered == set(CheckName) - {CheckName.FACE_MATCH, CheckName.SCREENING, CheckName.FACE_DUPLICATE}
 
 
 def test_a_document_gets_its_checks_in_the_declared_order():
