@@ -153,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                                                               required=True)
     load = screening.add_parser("load", help="put a watchlist file in force (OpenSanctions targets.simple.csv or "
                                              "the UN consolidated list XML), replacing the list of that name")
-    load.add_argument("file")
+    load.add_argument("file", help="a targets.simple.csv, or the UN XML (a file starting with '<')")
     load.add_argument("--list", required=True, help="the list's name, e.g. opensanctions or un")
     evaluate = sub.add_parser("eval", help="accuracy of the models on a folder of labelled data")
     evaluate.add_argument("kind", choices=["faces", "ocr", "liveness"])
