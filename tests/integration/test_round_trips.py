@@ -215,3 +215,10 @@ ROUTES[("PUT", "/kyc/{kyc_id}/request-resubmission")] = (10, "as reject: princip
 ROUTES[("POST", "/kyc/level")] = (27, "a step-up: principal, latest case; open case (read, insert); each of 3 files "
                                        "copied (read: metadata twice, chunks; write: GridFS's checks x2, chunk, file); "
                                        "carry over; audit")
+
+# Webhooks: enabling a disabled endpoint again, and replaying its failed deliveries since a time.
+ROUTES.update({
+    ("POST", "/admin/webhooks/{webhook_id}/enable"): (3, "principal, enable, audit"),
+    ("POST", "/admin/webhooks/{webhook_id}/replay"): (4, "principal, endpoint, latest attempts since, audit (and a "
+                                                         "delivery job per failed event: none in the walk)"),
+})
