@@ -205,8 +205,9 @@ class WebhookService:
                   if u.status is UserStatus.ACTIVE]
 
         async def step(tx: Any) -> None:
-            await self.outbox.publish(EventType.WEBHOOK_ENDPOINT_DISABLED, user_id="", tx=tx, data={
-                "webhook_id": endpoint.id, "url": endpoint.url, "reason": reason, "last_error": last_error})
+            # Ids only: a URL or an error text could look like a document number to the payload guard.
+            await self.outbox.publish(EventType.WEBHOOK_ENDPOINT_DISABLED, user_id="", tx=tx,
+                                      data={"webhook_id": endpoint.id, "reason": reason})
             for admin in admins:
                 await self.notices.queue(tx, admin, f"webhook_disabled:{endpoint.id}:{now.isoformat()}:{admin.id}",
                                          "A webhook endpoint was disabled", [
