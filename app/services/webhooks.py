@@ -70,7 +70,6 @@ from app.domain.webhooks import (
     WebhookTarget,
     check_addresses,
     check_events,
-    grace_end,
     parse_retry_after,
     parse_target,
     retry_delay,
@@ -242,7 +241,7 @@ class WebhookService:
         now, secret = self.clock.now(), new_secret()
         grace = self.s.secret_grace_seconds
         # The old secret(s) keep signing beside the new one until the grace period ends.
-        kept = () if grace <= 0 else tuple(SigningSecret(s.secret, s.created_at, s.expires_at or grace_end(now, grace))
+        kept = () if grace <= 0 else tuple(SigningSecret(s.secret, s.created_at, s.expires_at or now + timedelta(seconds=grace))
                                            for s in endpoint.secrets if s.active(now))
         updated = await self.endpoints.replace_secrets(endpoint, (SigningSecret(secret, now), *kept), now)
         if updated is None:
