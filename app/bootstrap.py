@@ -23,6 +23,7 @@ from app.repositories.database import close_client, make_client, ping
 from app.repositories.embedded import EmbeddedMongo
 from app.repositories.events import EventRepository
 from app.repositories.files import EncryptedFileStore
+from app.repositories.grievances import GrievanceRepository
 from app.repositories.idempotency import IdempotencyRepository
 from app.repositories.jobs import JobRepository
 from app.repositories.kyc import KycCaseRepository
@@ -46,6 +47,7 @@ from app.services.clock import Clock
 from app.services.encryption import DocumentCipher
 from app.services.events import EventHub, EventService
 from app.services.gateway import GatewayService
+from app.services.grievances import GrievanceOfficer, GrievanceService
 from app.services.idempotency import IdempotencyService
 from app.services.jobs import JobService, JobSettings
 from app.services.kyc.case import KycCaseService
@@ -57,6 +59,7 @@ from app.services.passwords import PasswordHasher
 from app.services.rate_limits import RateLimiter
 from app.services.request_limits import InFlightLimiter, RequestLimiter
 from app.services.screening import ScreeningService
+from app.services.statements import StatementService
 from app.services.tokens import TokenService
 from app.services.users import UserService
 from app.services.verification import VerificationService
@@ -94,6 +97,8 @@ class Container:
     idempotency: IdempotencyService
     catalogue: CatalogueService
     loans: LoanService
+    grievances: GrievanceService
+    statements: StatementService
     events: EventService
     events_hub: EventHub
     webhooks: WebhookService
@@ -186,7 +191,7 @@ async def build_container(
     api_keys, challenges = repo(ApiKeyRepository), repo(LivenessChallengeRepository)
     jobs_repo, kyc_cases, idempotency = repo(JobRepository), repo(KycCaseRepository), repo(IdempotencyRepository)
     banks, products = repo(BankRepository), repo(LoanProductRepository)
-    loans, repayments = repo(LoanRepository), repo(RepaymentRepository)
+    loans, repayments, grievances = repo(LoanRepository), repo(RepaymentRepository), repo(GrievanceRepository)
     rate_counters = repo(RateCounterRepository)
     watchlists, watchlist_entries = repo(WatchlistRepository), repo(WatchlistEntryRepository)
     cipher = DocumentCipher.from_settings(settings)  # documents at rest: GridFS bucket `kyc_files`
@@ -207,7 +212,7 @@ async def build_container(
     ), audit)
     transactions = Transactions(client, UnitOfWork(
         users=users_repo, kyc=kyc_cases, loans=loans, repayments=repayments, jobs=jobs_repo, events=events_repo,
-        audit=user_log), after_commit=jobs.wake)
+        audit=user_log, grievances=grievances), after_commit=jobs.wake)
     events = EventService(events_repo, jobs, clock)
     notifier = Notifier(Mailer(settings, clock), OutboxSms(settings.data_dir / "outbox", clock),
                         settings.otp_ttl_seconds // 60)
@@ -253,6 +258,12 @@ async def build_container(
     lending = LoanService(loans=loans, repayments=repayments, catalogue=catalogue, users=users_repo, audit=audit,
                           notices=notices, transactions=transactions, clock=clock, events=events, levels=levels)
     return Container(
+        grievances=GrievanceService(
+            grievances=grievances, loans=loans, users=users_repo, transactions=transactions, notices=notices,
+            events=events, audit=audit, clock=clock, officer=GrievanceOfficer(
+                settings.grievance_officer_name, settings.grievance_officer_email, settings.grievance_officer_phone)),
+        statements=StatementService(loans=lending, users=users_repo, catalogue=catalogue, clock=clock,
+                                    lender=settings.lender_name),
         catalogue=catalogue, loans=lending, events=events, webhooks=webhooks,
         events_hub=EventHub(events_repo, poll_seconds=settings.events_poll_seconds),
         cipher=cipher, files=files, kyc=kyc, kyc_checks=kyc_checks, screening=screening, kyc_review=kyc_review,

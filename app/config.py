@@ -189,6 +189,12 @@ class Settings(BaseSettings):
     webhook_secret_grace_seconds: float = Field(86_400.0, ge=0)
     events_retention_days: int = Field(30, ge=1)
 
+    # The lender as borrowers see it (statements of account) and its grievance officer (grievances, the KFS).
+    lender_name: str = Field("KYC Flow Finance", min_length=1, max_length=120)
+    grievance_officer_name: str = Field("Grievance Officer", min_length=1, max_length=120)
+    grievance_officer_email: str = Field("grievances@example.com", min_length=3, max_length=254)
+    grievance_officer_phone: str = Field("+911800000000", min_length=3, max_length=32)
+
     # Integrators: request limits shared by every instance, heavy-route caps, API keys, the gateway.
     rate_limits_enabled: bool = True
     # Per caller (API key, else signed-in user, else IP) and route group; groups left out keep their default.

@@ -22,10 +22,12 @@ from app.api import (
     auth,
     catalogue,
     events,
+    grievances,
     health,
     jobs,
     kyc,
     loans,
+    statements,
     users,
     verification,
     webhooks,
@@ -45,8 +47,8 @@ from app.config import Settings, StartupError, checked_settings, get_settings
 from app.logging_setup import configure_logging
 
 API_PREFIX = "/api/v1"
-ROUTERS = tuple(module.router for module in (health, auth, users, kyc, admin, audit, api_keys, verification, jobs,
-                                             loans, catalogue, webhooks, events)) + (gateway_router,)
+ROUTERS = tuple(module.router for module in (health, auth, users, kyc, admin, audit, api_keys, verification, jobs, loans,
+                                             statements, grievances, catalogue, webhooks, events)) + (gateway_router,)
 # What the middleware answers before any route runs, so every route may answer it (a route's own 400
 # or 429 replaces these in its docs): two credentials, a caller over its rate limit (never /health), and a
 # request still running when SHUTDOWN_GRACE_SECONDS ran out.
@@ -74,6 +76,7 @@ TAGS = [
     {"name": "Admin", "description": "Staff accounts, user browsing, roles, API keys and the audit trail."},
     {"name": "Verification", "description": "Stateless OCR, face match and liveness (bearer token or X-API-Key)."},
     {"name": "Loans", "description": "Products, eligibility and EMI, applications, repayments, pre-closure; the loan book."},
+    {"name": "Grievances", "description": "A borrower's grievances about a loan; the staff queue on the RBI's 30-day clock."},
     {"name": "Catalogue", "description": "Banks and their loan products (admins)."},
     {"name": "Gateway", "description": "Configured internal services, proxied (staff or a `gateway`-scoped API key)."},
 ]

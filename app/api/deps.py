@@ -23,11 +23,13 @@ from app.services.audit import AuditService
 from app.services.auth import AuthService, Principal
 from app.services.catalogue import CatalogueService
 from app.services.clock import Clock
+from app.services.grievances import GrievanceService
 from app.services.idempotency import IdempotencyService
 from app.services.jobs import JobService
 from app.services.kyc.case import KycCaseService
 from app.services.kyc.review import KycReviewService
 from app.services.loans import LoanService
+from app.services.statements import StatementService
 from app.services.users import UserService
 from app.services.verification import VerificationService
 from app.services.webhooks import WebhookService
@@ -80,6 +82,8 @@ KycCaseServiceDep = Annotated[KycCaseService, _part("kyc")]
 KycReviewServiceDep = Annotated[KycReviewService, _part("kyc_review")]
 LoanServiceDep = Annotated[LoanService, _part("loans")]
 CatalogueServiceDep = Annotated[CatalogueService, _part("catalogue")]
+GrievanceServiceDep = Annotated[GrievanceService, _part("grievances")]
+StatementServiceDep = Annotated[StatementService, _part("statements")]
 IdempotencyServiceDep = Annotated[IdempotencyService, _part("idempotency")]
 ClockDep = Annotated[Clock, _part("clock")]
 SettingsDep = Annotated[Settings, _part("settings")]

@@ -44,6 +44,8 @@ _LINKS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "apply": ("201", "loan_id", "loan_id", ("my_loan", "admin_loan", "approve", "reject")),
     "open_loan": ("201", "loan_id", "loan_id", ("admin_loan", "approve", "reject", "disburse")),
     "approve": ("200", "loan_id", "loan_id", ("admin_loan", "disburse")),
+    "disburse": ("200", "loan_id", "loan_id", ("statement", "raise_grievance")),
+    "raise_grievance": ("201", "grievance_id", "grievance_id", ("respond_to_grievance", "close_grievance")),
     "add_product": ("201", "id", "product_id", ("product", "update_product")),
     "create_webhook": ("201", "id", "webhook_id", ("get_webhook", "rotate_webhook_secret", "list_webhook_attempts",
                                                     "disable_webhook")),

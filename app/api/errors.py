@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pymongo.errors import DocumentTooLarge
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.domain import catalogue, jobs, kyc, kyc_levels, loan_schedule, loans, money, profile, webhooks
+from app.domain import catalogue, grievances, jobs, kyc, kyc_levels, loan_schedule, loans, money, profile, webhooks
 from app.domain import errors as e
 from app.domain.api_keys import InsufficientScope
 from app.domain.gateway import GatewayPathRefused, UnknownService, UpstreamFailed, UpstreamTimeout
@@ -57,6 +57,7 @@ STATUS: dict[type[e.DomainError], int] = {
     # webhooks: a refused URL or event list names the field, like the schema's own refusals
     webhooks.InvalidWebhookUrl: 422, webhooks.InvalidWebhookEvents: 422, webhooks.WebhookNotFound: 404,
     webhooks.DeliveryAttemptNotFound: 404, webhooks.WebhookDisabled: 409,
+    grievances.GrievanceNotFound: 404, grievances.GrievanceClosed: 409,
 }
 
 _HTTP_CODES = {

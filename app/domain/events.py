@@ -29,6 +29,9 @@ class EventType(StrEnum):
     LOAN_DISBURSED = "loan.disbursed"
     LOAN_REPAYMENT_RECEIVED = "loan.repayment_received"
     LOAN_CLOSED = "loan.closed"
+    GRIEVANCE_OPENED = "grievance.opened"
+    GRIEVANCE_RESPONDED = "grievance.responded"
+    GRIEVANCE_CLOSED = "grievance.closed"
     WEBHOOK_ENDPOINT_DISABLED = "webhook.endpoint_disabled"  # to admins (`webhooks:manage`), as Svix's operational hook
 
 

@@ -111,3 +111,14 @@ def percent(value: object, *, low: Decimal = ZERO, high: Decimal = HUNDRED) -> D
 def percent_of(amount: Decimal, pct: Decimal) -> Decimal:
     """`pct` % of `amount`, rounded half-up to paise (a fee or a charge)."""
     return round_money(amount * pct / HUNDRED)
+
+
+def rupees(amount: Decimal | int | None) -> str:
+    """Indian digit grouping (₹1,00,000.00), as borrowers and the loan book's people read amounts."""
+    if amount is None:
+        return "—"
+    whole, paise = f"{Decimal(amount):.2f}".split(".")
+    sign, whole = ("-", whole[1:]) if whole.startswith("-") else ("", whole)
+    head, tail = whole[:-3], whole[-3:]
+    groups = [head[max(i - 2, 0):i] for i in range(len(head), 0, -2)][::-1]
+    return f"{sign}₹{','.join([*groups, tail])}.{paise}"

@@ -19,6 +19,7 @@ from pymongo.errors import PyMongoError
 from app.domain.errors import ConcurrentChange
 from app.repositories.base import unavailable
 from app.repositories.events import EventRepository
+from app.repositories.grievances import GrievanceRepository
 from app.repositories.jobs import JobRepository
 from app.repositories.kyc import KycCaseRepository
 from app.repositories.loans import LoanRepository
@@ -42,6 +43,7 @@ class UnitOfWork:
     jobs: JobRepository
     events: EventRepository
     audit: UserLogRepository
+    grievances: GrievanceRepository
 
     def bound(self, session: Any) -> UnitOfWork:
         return UnitOfWork(**{f.name: getattr(self, f.name).bound(session) for f in fields(self)})

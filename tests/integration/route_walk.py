@@ -22,6 +22,7 @@ from tests.conftest import PASSWORD, Api, bearer
 from tests.integration.db_commands import Command, CommandLog
 from tests.integration.events_helpers import Receiver
 from tests.integration.gateway_upstream import Upstream
+from tests.integration._servicing_walk import walk_servicing
 from tests.integration.lending_helpers import apply_body, borrower, make_product
 from tests.integration.test_verification_api import encode
 from tests.ml import cards
@@ -122,6 +123,7 @@ async def _walk(api_factory: Any) -> WalkResult:
             await _admin(w, people)
             await _verification(w)
             await _lending(w, people)
+            await walk_servicing(w, people)
             await _webhooks(w, people, receiver)
             await _filtered_lists(w, people)
             await _gateway(w, people)
@@ -372,10 +374,6 @@ async def _webhooks(w: Walker, people: dict[str, Any], receiver: Receiver) -> No
     await w.call("POST", "/admin/webhooks/{webhook_id}/attempts/{attempt_id}/redeliver",
                  f"/admin/webhooks/{hook['id']}/attempts/{attempts[0]['id']}/redeliver", headers=h)
     await w.run_jobs()
-    await w.call("DELETE", "/admin/webhooks/{webhook_id}", f"/admin/webhooks/{hook['id']}", headers=h)
-    await w.call("POST", "/admin/webhooks/{webhook_id}/enable", f"/admin/webhooks/{hook['id']}/enable", headers=h)
-    await w.call("POST", "/admin/webhooks/{webhook_id}/replay", f"/admin/webhooks/{hook['id']}/replay", headers=h,
-                 json={"since": "2026-01-01T00:00:00Z"})
     await w.call("DELETE", "/admin/webhooks/{webhook_id}", f"/admin/webhooks/{hook['id']}", headers=h)
 
 

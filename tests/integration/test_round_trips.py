@@ -216,9 +216,15 @@ ROUTES[("POST", "/kyc/level")] = (27, "a step-up: principal, latest case; open c
                                        "copied (read: metadata twice, chunks; write: GridFS's checks x2, chunk, file); "
                                        "carry over; audit")
 
-# Webhooks: enabling a disabled endpoint again, and replaying its failed deliveries since a time.
+# Loan servicing: statements and grievances.
 ROUTES.update({
-    ("POST", "/admin/webhooks/{webhook_id}/enable"): (3, "principal, enable, audit"),
-    ("POST", "/admin/webhooks/{webhook_id}/replay"): (4, "principal, endpoint, latest attempts since, audit (and a "
-                                                         "delivery job per failed event: none in the walk)"),
+    ("GET", "/loans/my-loans/{loan_id}/statement"): (5, "principal, loan, repayments; the PDF's customer (staff only) "
+                                                        "and bank"),
+    ("POST", "/loans/my-loans/{loan_id}/grievances"): (8, "principal, own loan; grievance, event + fan-out job, audit, "
+                                                          "notice job, commit"),
+    ("GET", "/loans/my-loans/{loan_id}/grievances"): (4, "principal, own loan, page, total"),
+    ("GET", "/admin/grievances"): (3, "principal, page, total"),
+    ("POST", "/admin/grievances/{grievance_id}/responses"): (9, "principal, grievance, customer; reply under its "
+                                                                 "state, event + fan-out job, audit, notice job, commit"),
+    ("POST", "/admin/grievances/{grievance_id}/close"): (9, "as a response"),
 })

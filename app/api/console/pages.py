@@ -4,7 +4,6 @@ headers a page goes out with."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping
-from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -18,21 +17,11 @@ from app.api.deps import ContainerDep
 from app.api.errors import status_for
 from app.bootstrap import Container
 from app.domain.errors import DomainError, Forbidden, Unauthenticated
+from app.domain.money import rupees
 from app.services.console import ConsoleService, StaffSession
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
-
-
-def rupees(amount: Decimal | int | None) -> str:
-    """Indian digit grouping (₹1,00,000.00), as the loan book's people read amounts."""
-    if amount is None:
-        return "—"
-    whole, paise = f"{Decimal(amount):.2f}".split(".")
-    sign, whole = ("-", whole[1:]) if whole.startswith("-") else ("", whole)
-    head, tail = whole[:-3], whole[-3:]
-    groups = [head[max(i - 2, 0):i] for i in range(len(head), 0, -2)][::-1]
-    return f"{sign}₹{','.join([*groups, tail])}.{paise}"
 
 
 templates.env.filters["rupees"] = rupees
