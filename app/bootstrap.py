@@ -13,6 +13,7 @@ from app import metrics
 from app.config import Settings, StartupError
 from app.domain.jobs import JobStatus
 from app.domain.kyc import CaseStatus
+from app.domain.kyc_renewal import Renewal
 from app.domain.loans import LoanStatus
 from app.domain.webhooks import WEBHOOK_DELIVERY_LANE
 from app.ml import models
@@ -52,6 +53,7 @@ from app.services.idempotency import IdempotencyService
 from app.services.jobs import JobService, JobSettings
 from app.services.kyc.case import KycCaseService
 from app.services.kyc.checks import KycChecksService
+from app.services.kyc.renewals import KycRenewals
 from app.services.kyc.review import KycReviewService
 from app.services.loans import LoanService
 from app.services.notifications import Mailer, Notices, Notifier, OutboxSms
@@ -237,11 +239,14 @@ async def build_container(
                    processes=settings.ml_processes, memory_mb=settings.ml_worker_memory_mb)
     verification = VerificationService(settings, ml, challenges, clock)
     levels = settings.kyc_level_table()
+    renewals = KycRenewals(
+        renewal=Renewal(settings.kyc_validity_years, settings.kyc_renewal_notice_days), users=users_repo,
+        cases=kyc_cases, transactions=transactions, jobs=jobs, events=events, notices=notices, audit=audit, clock=clock)
     kyc_review = KycReviewService(
         cases=kyc_cases, users=users_repo, files=files, ml=ml, limits=verification.limits, transactions=transactions,
         audit=audit, notices=notices, clock=clock, events=events, claim_minutes=settings.kyc_claim_minutes,
         four_eyes_high_risk=settings.kyc_four_eyes_high_risk, max_resubmissions=settings.kyc_max_resubmissions,
-        final_rejection_days=settings.kyc_final_rejection_days, levels=levels)
+        final_rejection_days=settings.kyc_final_rejection_days, levels=levels, renewals=renewals)
     screening = ScreeningService(
         lists=watchlists, entries=watchlist_entries, users=users_repo, cases=kyc_cases,
         transactions=transactions, jobs=jobs, audit=audit, events=events, clock=clock,

@@ -16,8 +16,9 @@ from pydantic_settings.exceptions import SettingsError
 
 from app.document_keys import KeyConfigError, generate_key_spec, parse_key
 from app.domain.documents import DocumentType
-from app.domain.kyc import DEFAULT_LEVEL, DEFAULT_WEIGHTS, CheckName, SubmissionPolicy
+from app.domain.kyc import DEFAULT_LEVEL, DEFAULT_WEIGHTS, CheckName, RiskLevel, SubmissionPolicy
 from app.domain.kyc_levels import Levels
+from app.domain.kyc_renewal import DEFAULT_YEARS
 from app.domain.rate_limits import DEFAULT_LIMITS, RateLimit, RouteGroup
 
 # A gateway service: a name that fits a URL path segment, and an http(s) base URL without query or fragment.
@@ -175,6 +176,11 @@ class Settings(BaseSettings):
     kyc_levels: dict[str, KycLevelSpec] = Field(default_factory=lambda: {
         "basic": KycLevelSpec(identity_documents=[]), DEFAULT_LEVEL: KycLevelSpec(),
         "full": KycLevelSpec(liveness=True, checks=[CheckName.LIVENESS])})
+    # Periodic re-KYC (RBI: at least every 2, 8 and 10 years): the years an approval holds by its case's risk level
+    # (never past a document's expiry), and the days of notice before it runs out (a daily job, 00:00 UTC).
+    kyc_validity_years: dict[RiskLevel, Annotated[int, Field(gt=0, le=50)]] = Field(
+        default_factory=lambda: dict(DEFAULT_YEARS))
+    kyc_renewal_notice_days: int = Field(30, gt=0, le=365)
 
     # Live events (GET /events) and webhooks (see app/services/webhooks.py for the retry schedule)
     events_poll_seconds: float = Field(0.5, gt=0)
@@ -334,6 +340,13 @@ class Settings(BaseSettings):
             tuple(self.kyc_required_documents if spec.required_documents is None else spec.required_documents),
             self.kyc_require_selfie if spec.selfie is None else spec.selfie, spec.liveness, tuple(spec.checks), name)
             for name, spec in self.kyc_levels.items()))
+
+    @field_validator("kyc_validity_years")
+    @classmethod
+    def _years(cls, value: dict[RiskLevel, int]) -> dict[RiskLevel, int]:
+        if set(value) != set(RiskLevel):
+            raise ValueError("a period for each risk level: High, Medium and Low")
+        return value
 
     @field_validator("kyc_check_weights")
     @classmethod

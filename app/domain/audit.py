@@ -40,6 +40,7 @@ class AuditAction(StrEnum):
     KYC_REJECTED = "kyc_rejected"
     KYC_RESUBMISSION_REQUESTED = "kyc_resubmission_requested"
     KYC_RESUBMITTED = "kyc_resubmitted"
+    KYC_EXPIRED = "kyc_expired"  # periodic re-KYC: the approval ran out, a renewal round opened
     KYC_LEVEL_REQUESTED = "kyc_level_requested"  # a case for a level: the first, or a step-up
     BANK_CREATED = "bank_created"
     PRODUCT_CREATED = "product_created"

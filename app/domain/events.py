@@ -23,6 +23,8 @@ class EventType(StrEnum):
     KYC_REJECTED = "kyc.rejected"
     KYC_RESUBMISSION_REQUESTED = "kyc.resubmission_requested"
     KYC_RESUBMITTED = "kyc.resubmitted"
+    KYC_EXPIRING = "kyc.expiring"  # periodic re-KYC: the notice ahead (KYC_RENEWAL_NOTICE_DAYS)
+    KYC_EXPIRED = "kyc.expired"  # the approval ran out: RE_KYC_DUE, a renewal round opened
     LOAN_APPLIED = "loan.applied"
     LOAN_APPROVED = "loan.approved"
     LOAN_REJECTED = "loan.rejected"

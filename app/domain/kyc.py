@@ -318,6 +318,7 @@ class Decision:
     internal_note: str | None = None
     customer_message: str | None = None
     final: bool = False  # a FINAL rejection: no new case (ever, or for KYC_FINAL_REJECTION_DAYS); else RETRY
+    valid_until: datetime | None = None  # an approval: when it runs out (app/domain/kyc_renewal.py)
 
     def ensure_may_reapply(self, now: datetime, days: int | None) -> None:
         if self.final and (days is None or now < self.at + timedelta(days=days)):
@@ -539,3 +540,7 @@ class KycCase:
     @property
     def decided_at(self) -> datetime | None:
         return self.decision.at if self.decision else None
+
+    @property
+    def valid_until(self) -> datetime | None:
+        return self.decision.valid_until if self.decision else None

@@ -69,6 +69,15 @@ class KycNotApproved(Forbidden):
     code = "kyc_not_approved"
 
 
+def ensure_kyc_approved(kyc_status: str) -> None:
+    """Borrowing needs approved KYC; one that ran out (periodic re-KYC) says so, as it is renewed, not redone."""
+    if kyc_status == "RE_KYC_DUE":
+        raise KycNotApproved("Your KYC verification has expired; renew it (GET /kyc/me lists what to upload) "
+                             "before you apply.", code="re_kyc_due")
+    if kyc_status != "APPROVED":
+        raise KycNotApproved()
+
+
 class LoanNotFound(NotFound):
     """No such loan."""
 

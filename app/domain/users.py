@@ -33,6 +33,7 @@ class KycStatus(StrEnum):
     APPROVED = "APPROVED"
     REJECTED = "REJECTED"
     RESUBMISSION_REQUESTED = "RESUBMISSION_REQUESTED"  # the case was sent back for something to redo
+    RE_KYC_DUE = "RE_KYC_DUE"  # the approval ran out (periodic re-KYC): renew in the approved case
 
 
 # Admin can do all an auditor can; an auditor all a signed-in user can read.
@@ -154,6 +155,7 @@ class User:
     kyc_level: str | None = None  # the verification level KYC approved (None unless APPROVED)
     updated_at: datetime | None = None  # any change to the record (a password reset too)
     kyc_status_updated_at: datetime | None = None  # only when `kyc_status` changed
+    kyc_valid_until: datetime | None = None  # when the last approval runs out (periodic re-KYC)
     profile: dict[str, Any] = field(default_factory=dict)
     profile_risk: dict[str, Any] | None = None
     financial_details: FinancialDetails | None = None

@@ -73,7 +73,7 @@ def _decision(d: dict[str, Any]) -> Decision:
         reasons = [d["reason"]] if d.get("reason") else []
     return Decision(by=d["by"], role=d["role"], at=d["at"], approved=d["approved"], reasons=list(reasons),
                     internal_note=d.get("internal_note", d.get("notes")), customer_message=d.get("customer_message"),
-                    final=d.get("final", False))
+                    final=d.get("final", False), valid_until=d.get("valid_until"))
 
 
 def _check(c: dict[str, Any]) -> Check:
@@ -271,6 +271,13 @@ class KycCaseRepository(EntityRepository[KycCase]):
              "$or": _unclaimed_or_held_by(sent.requested_by, sent.requested_at)},
             {"$set": {"status": CaseStatus.RESUBMISSION_REQUESTED.value, "claim": None, "first_approval": None,
                       "updated_at": sent.requested_at}, "$push": {"rounds": round_doc(sent)}})
+
+    async def renew(self, case_id: str, sent: Round) -> KycCase | None:
+        """An approval that ran out (periodic re-KYC) back to its customer with a round of what to renew; once."""
+        return await self.update_entity(
+            {"_id": to_object_id(case_id), "status": CaseStatus.APPROVED.value},
+            {"$set": {"status": CaseStatus.RESUBMISSION_REQUESTED.value, "updated_at": sent.requested_at},
+             "$push": {"rounds": round_doc(sent)}})
 
     async def record_checks(self, case_id: str, checks: list[Check], assessment: Assessment,
                             now: datetime) -> KycCase | None:

@@ -12,6 +12,7 @@ from pymongo.errors import DuplicateKeyError
 
 from app.domain.errors import Conflict
 from app.domain.kyc import DEFAULT_LEVEL
+from app.domain.kyc_renewal import Validity
 from app.domain.pages import Page, PageRequest
 from app.domain.sessions import Session
 from app.domain.users import EmploymentDetails, FinancialDetails, KycStatus, Role, User, UserStatus, identifier_kind
@@ -22,7 +23,8 @@ MAX_SESSIONS = 20  # live sign-ins kept per user; the oldest is dropped beyond t
 
 _STRING = {"$type": "string"}
 # While a case reviews them and once one approved them, name and date of birth are held.
-_IDENTITY_HELD = (KycStatus.SUBMITTED.value, KycStatus.APPROVED.value, KycStatus.RESUBMISSION_REQUESTED.value)
+_IDENTITY_HELD = (KycStatus.SUBMITTED.value, KycStatus.APPROVED.value, KycStatus.RESUBMISSION_REQUESTED.value,
+                  KycStatus.RE_KYC_DUE.value)
 # An update-pipeline stage copying the record's name and date of birth as verified.
 _PIN_IDENTITY = {"$set": {"verified_identity": {"name": "$name", "dob": "$profile.dob",
                                                 "verified_at": "$kyc_status_updated_at"}}}
@@ -52,7 +54,8 @@ def _from_doc(doc: dict[str, Any]) -> User:
         # Approved before levels existed: at the level every case was then (the default).
         kyc_level=doc.get("kyc_level", DEFAULT_LEVEL) if doc.get("kyc_status") == KycStatus.APPROVED else None,
         risk_level=doc.get("risk_level"), kyc_score=doc.get("kyc_score"), updated_at=doc.get("updated_at"),
-        kyc_status_updated_at=doc.get("kyc_status_updated_at"), profile=doc.get("profile") or {},
+        kyc_status_updated_at=doc.get("kyc_status_updated_at"), kyc_valid_until=doc.get("kyc_valid_until"),
+        profile=doc.get("profile") or {},
         profile_risk=doc.get("profile_risk"), financial_details=_financial(doc.get("financial_details")),
         employment_details=doc.get("employment_details"), verified_identity=doc.get("verified_identity"),
     )
@@ -98,6 +101,7 @@ class UserRepository(EntityRepository[User]):
         await self.collection.create_index([("role", ASCENDING), ("kyc_status", ASCENDING), ("created_at", DESCENDING),
                                             ("_id", DESCENDING)])
         await self.collection.create_index("kyc_status")
+        await self.collection.create_index([("kyc_status", ASCENDING), ("kyc_renewal_at", ASCENDING)])  # re-KYC
         for kind in _KINDS:
             await self.collection.create_index(f"unverified_{kind}", sparse=True)
         await self._move_legacy_claims()
@@ -328,11 +332,14 @@ class UserRepository(EntityRepository[User]):
             query["$or"] = [{"name": pattern}, {"email": pattern}, {"phone": pattern}]
         return await self.paginate(query, sort=[("created_at", -1), ("_id", -1)], page=page)
 
-    async def set_kyc_status(self, user_id: str, status: KycStatus, now: datetime, level: str | None = None) -> None:
+    async def set_kyc_status(self, user_id: str, status: KycStatus, now: datetime, level: str | None = None,
+                             validity: Validity | None = None) -> None:
         """The KYC summary follows the case (`kyc_doc` holds the truth); `kyc_status_updated_at` says when it moved;
-        `level`, the level an approval verified."""
+        `level`, the level an approval verified; `validity`, when it runs out (`kyc_renewal_at`: the job's next step)."""
         changes: dict[str, Any] = {"kyc_status": status.value, "kyc_status_updated_at": now,
-                                   **({"kyc_level": level} if level else {})}
+                                   **({"kyc_level": level} if level else {}),
+                                   **({"kyc_valid_until": validity.until, "kyc_renewal_at": validity.notice_at}
+                                      if validity else {})}
         if status == KycStatus.SUBMITTED:  # a new submission: the last case's risk no longer applies
             changes.update(risk_level=None, kyc_score=None)
         update: Any = {"$set": changes}
@@ -341,6 +348,27 @@ class UserRepository(EntityRepository[User]):
             # values at this instant (held unchanged since the submission: `save_profile`).
             update = [{"$set": changes}, _PIN_IDENTITY]
         await self.collection.update_one({"_id": to_object_id(user_id)}, update)
+
+    # --- periodic re-KYC (app/services/kyc/renewals.py): each step once, filtered on the approval's end ---
+
+    async def renewals_due(self, now: datetime, limit: int) -> list[User]:
+        """Approved customers whose notice or expiry is due, the longest due first."""
+        return [_from_doc(d) for d in await self.find_many(
+            {"kyc_status": KycStatus.APPROVED.value, "kyc_renewal_at": {"$lte": now}},
+            sort=[("kyc_renewal_at", ASCENDING)], limit=limit)]
+
+    async def renewal_noticed(self, user: User) -> bool:
+        """The notice went out for this approval: its next step is the expiry."""
+        until = user.kyc_valid_until
+        return (await self.collection.update_one(
+            {"_id": to_object_id(user.id), "kyc_status": KycStatus.APPROVED.value, "kyc_valid_until": until,
+             "kyc_renewal_at": {"$lt": until}}, {"$set": {"kyc_renewal_at": until}})).modified_count == 1
+
+    async def renewal_due(self, user: User, now: datetime) -> bool:
+        return (await self.collection.update_one(
+            {"_id": to_object_id(user.id), "kyc_status": KycStatus.APPROVED.value,
+             "kyc_valid_until": user.kyc_valid_until},
+            {"$set": {"kyc_status": KycStatus.RE_KYC_DUE.value, "kyc_status_updated_at": now}})).modified_count == 1
 
     async def role_counts(self) -> dict[str, int]:
         counts = await self.count_by("role")

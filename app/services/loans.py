@@ -39,6 +39,7 @@ from app.domain.loans import (
     Repayment,
     check_eligibility,
     ensure_eligible,
+    ensure_kyc_approved,
     monthly_equivalent,
 )
 from app.domain.money import ZERO, money
@@ -139,8 +140,7 @@ class LoanService:
                     client: ClientInfo) -> Loan:
         """APPLIED, with the product's terms and the KFS as agreed now. 403 without approved KYC,
         422 with every reason when not eligible, 409 when this product is already open."""
-        if user.kyc_status != KycStatus.APPROVED:
-            raise KycNotApproved()
+        ensure_kyc_approved(user.kyc_status)
         return await self._open(user, product_id, amount, tenure_months, purpose, LoanStatus.APPLIED,
                                 LoanOrigin.APPLICATION, by=user, client=client, notice=lambda loan: (
             "We received your loan application", [

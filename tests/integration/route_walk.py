@@ -129,6 +129,7 @@ async def _walk(api_factory: Any) -> WalkResult:
             await _gateway(w, people)
             await _events(w, people)  # last: it moves the clock past every token
             await _watchlist(w, [cards.Person().name])  # a reload sends the approved customer back to review
+            await _renewals(w)  # last: it moves the clock years ahead
             await w.run_jobs()
             result.commands = list(log.commands)
             result.kinds = api.container.jobs.kinds
@@ -411,3 +412,15 @@ async def _watchlist(w: Walker, names: list[str]) -> None:
     with tempfile.TemporaryDirectory() as folder:
         people = filler(60) + [Listed(f"walk-{i}", name, birth_date="1990-08-15") for i, name in enumerate(names)]
         await w.api.container.screening.load("walk", write_csv(Path(folder) / "list.csv", people))
+
+
+async def _renewals(w: Walker) -> None:
+    """Periodic re-KYC: an approval (armed the daily job) whose validity runs out; one run notices and expires it."""
+    from tests.console_cases import submitted_case
+
+    case = await submitted_case(w.api.container)
+    auditor = bearer(await w.api.staff("auditor"))
+    assert (await w.api.client.put(f"/kyc/{case['kyc_id']}/approve", headers=auditor, json={})).status_code == 200
+    await w.run_jobs()
+    w.api.container.clock.advance(days=11 * 366)
+    await w.run_jobs()

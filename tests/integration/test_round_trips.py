@@ -228,3 +228,10 @@ ROUTES.update({
                                                                  "state, event + fan-out job, audit, notice job, commit"),
     ("POST", "/admin/grievances/{grievance_id}/close"): (9, "as a response"),
 })
+
+# Periodic re-KYC: an approval also queues the next daily run (once per day), and the daily job.
+ROUTES[("PUT", "/kyc/{kyc_id}/approve")] = (11, "principal, case, customer; decision, user, event job + event, audit, "
+                                                "notice job, next daily re-KYC run in one transaction (commit)")
+JOBS["kyc_renewals"] = (17, "the next day's run, customers due (a page); per customer a notice (flag, event + "
+                            "fan-out job, notice job, commit: 5) or an expiry (case; status, the case's round, event + "
+                            "fan-out job, audit, notice job, commit: 8); the walk expires two")

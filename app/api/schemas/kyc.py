@@ -196,6 +196,8 @@ class _CaseHead(Out):
     created_at: UtcDatetime
     submitted_at: UtcDatetime | None
     checks_completed_at: UtcDatetime | None = Field(description="When the automated checks finished")
+    valid_until: UtcDatetime | None = Field(description="Approved: when the approval runs out (by risk level: "
+                                            "KYC_VALIDITY_YEARS, never past a document's expiry); then RE_KYC_DUE")
 
 
 class CaseDetail(_CaseHead):

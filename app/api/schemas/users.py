@@ -72,6 +72,8 @@ class UserOut(Out):
     kyc_level: str | None = Field(None, description="The verification level (KYC_LEVELS) KYC approved; null unless "
                                                     "APPROVED. A loan product may need a higher one: POST /kyc/level",
                                   examples=["standard"])
+    kyc_valid_until: UtcDatetime | None = Field(None, description="When the last KYC approval runs out: the "
+                                                "customer is mailed KYC_RENEWAL_NOTICE_DAYS ahead, then RE_KYC_DUE")
     created_at: UtcDatetime
     profile: dict[str, Any]
     profile_risk: ProfileRisk | None = None

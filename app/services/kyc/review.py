@@ -40,6 +40,7 @@ from app.repositories.users import UserRepository
 from app.services.audit import AuditService
 from app.services.clock import Clock
 from app.services.events import EventService
+from app.services.kyc.renewals import KycRenewals
 from app.services.notifications import Notices, decision_notice
 
 
@@ -60,7 +61,7 @@ class KycReviewService:
         self, *, cases: KycCaseRepository, users: UserRepository, files: EncryptedFileStore, ml: MlGateway,
         limits: tasks.Limits, transactions: Transactions, audit: AuditService, notices: Notices, clock: Clock,
         events: EventService, claim_minutes: int = 30, four_eyes_high_risk: bool = False, max_resubmissions: int = 3,
-        final_rejection_days: int | None = None, levels: Levels = DEFAULT_LEVELS,
+        final_rejection_days: int | None = None, levels: Levels = DEFAULT_LEVELS, renewals: KycRenewals | None = None,
     ) -> None:
         self.cases, self.users, self.files, self.ml, self.limits = cases, users, files, ml, limits
         self.transactions, self.audit, self.notices, self.clock, self.events = transactions, audit, notices, clock, events
@@ -68,6 +69,7 @@ class KycReviewService:
         self.four_eyes_high_risk = four_eyes_high_risk  # a High-risk approval takes two auditors
         self.max_resubmissions, self.final_rejection_days = max_resubmissions, final_rejection_days
         self.levels = levels  # an approval needs the checks its case's level names passed
+        self.renewals = renewals  # an approval holds for a period (periodic re-KYC)
 
     async def pending(self, **filters: Any) -> Page[KycCase]:
         return await self.cases.pending(**filters)
@@ -176,17 +178,22 @@ class KycReviewService:
         by, role = (actor.id, actor.role.value) if actor else ("system", "system")
         reasons = [] if approved else list(dict.fromkeys(str(r) for r in given.reasons))  # once each, in order
         final = given.final and not approved
+        validity = self.renewals.renewal.validity(case, now) if approved and self.renewals else None
         decision = Decision(by=by, role=role, at=now, approved=approved, reasons=reasons,
-                            internal_note=given.internal_note, customer_message=given.customer_message, final=final)
+                            internal_note=given.internal_note, customer_message=given.customer_message, final=final,
+                            valid_until=validity.until if validity else None)
         decided = await tx.kyc.decide(case.id, decision, now)
         if decided is None:
             return None
         if approved or case.step_up is None:  # a step-up refused leaves the customer approved at their level
             await tx.users.set_kyc_status(user.id, KycStatus.APPROVED if approved else KycStatus.REJECTED, now,
-                                          level=case.level if approved else None)
+                                          level=case.level if approved else None, validity=validity)
+        if validity and self.renewals:
+            await self.renewals.arm(tx)
         await self.events.publish(EventType.KYC_APPROVED if approved else EventType.KYC_REJECTED, tx=tx,
                                   user_id=user.id, data={"kyc_id": case.id, "status": decided.status.value,
                                                          "level": case.level,
+                                                         **({"valid_until": validity.until} if validity else {}),
                                                          "reason": decision.reason,
                                                          **({} if approved else {"reasons": reasons, "reject_type":
                                                                                  "FINAL" if final else "RETRY"})})
