@@ -24,8 +24,9 @@ from app.domain.errors import DomainError, InvalidInput, Unauthenticated
 def mount_socketio(app: FastAPI, cors_origins: list[str] | None) -> socketio.AsyncServer:
     """`cors_origins`: the browser origins allowed (CORS_ORIGINS); None: the same origin only (apps that
     send no Origin header, mobile and server ones, are not concerned)."""
+    # Clients send nothing but the handshake's auth: a small buffer caps what one message may hold.
     sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins=cors_origins, logger=False,
-                               engineio_logger=False)
+                               engineio_logger=False, max_http_buffer_size=64 * 1024)
     pumps: dict[str, asyncio.Task[None]] = {}
 
     @sio.event

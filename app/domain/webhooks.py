@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
@@ -47,7 +47,7 @@ class WebhookEndpoint:
     updated_at: datetime
     created_by: str | None = None
     disabled_at: datetime | None = None
-    disabled_reason: str | None = None  # one of DISABLE_REASONS
+    disabled_reason: str | None = None  # "admin", "gone" (a 410) or "failing" (WEBHOOK_DISABLE_AFTER_DAYS)
     failing_since: datetime | None = None  # the first failed try since the last success
     rev: int = 0  # bumped by every secret rotation (the repository's race guard)
 
@@ -79,7 +79,6 @@ class DeliveryAttempt:
 
 # Svix's schedule (https://docs.svix.com/retries): the waits after each failed try, ~27.6 h in all.
 DEFAULT_RETRY_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
-DISABLE_REASONS = ("admin", "gone", "failing")  # by an admin, on a `410 Gone`, failing for WEBHOOK_DISABLE_AFTER_DAYS
 
 
 def retry_delay(schedule: tuple[float, ...], attempt: int, *, jitter: float, rand: float,
@@ -224,10 +223,6 @@ def check_events(events: list[str]) -> tuple[str, ...]:
         message = "Subscribe to at least one event type."
         raise InvalidWebhookEvents(message, errors=[{"field": "events", "message": message}])
     return tuple(dict.fromkeys(events))
-
-
-def grace_end(now: datetime, grace_seconds: float) -> datetime:
-    return now + timedelta(seconds=grace_seconds)
 
 
 class InvalidWebhookUrl(InvalidInput):

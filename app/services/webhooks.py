@@ -70,7 +70,6 @@ from app.domain.webhooks import (
     WebhookTarget,
     check_addresses,
     check_events,
-    grace_end,
     parse_retry_after,
     parse_target,
     retry_delay,
@@ -205,8 +204,9 @@ class WebhookService:
                   if u.status is UserStatus.ACTIVE]
 
         async def step(tx: Any) -> None:
-            await self.outbox.publish(EventType.WEBHOOK_ENDPOINT_DISABLED, user_id="", tx=tx, data={
-                "webhook_id": endpoint.id, "url": endpoint.url, "reason": reason, "last_error": last_error})
+            # Ids only: a URL or an error text could look like a document number to the payload guard.
+            await self.outbox.publish(EventType.WEBHOOK_ENDPOINT_DISABLED, user_id="", tx=tx,
+                                      data={"webhook_id": endpoint.id, "reason": reason})
             for admin in admins:
                 await self.notices.queue(tx, admin, f"webhook_disabled:{endpoint.id}:{now.isoformat()}:{admin.id}",
                                          "A webhook endpoint was disabled", [
@@ -241,7 +241,7 @@ class WebhookService:
         now, secret = self.clock.now(), new_secret()
         grace = self.s.secret_grace_seconds
         # The old secret(s) keep signing beside the new one until the grace period ends.
-        kept = () if grace <= 0 else tuple(SigningSecret(s.secret, s.created_at, s.expires_at or grace_end(now, grace))
+        kept = () if grace <= 0 else tuple(SigningSecret(s.secret, s.created_at, s.expires_at or now + timedelta(seconds=grace))
                                            for s in endpoint.secrets if s.active(now))
         updated = await self.endpoints.replace_secrets(endpoint, (SigningSecret(secret, now), *kept), now)
         if updated is None:

@@ -376,6 +376,10 @@ async def _webhooks(w: Walker, people: dict[str, Any], receiver: Receiver) -> No
                  f"/admin/webhooks/{hook['id']}/attempts/{attempts[0]['id']}/redeliver", headers=h)
     await w.run_jobs()
     await w.call("DELETE", "/admin/webhooks/{webhook_id}", f"/admin/webhooks/{hook['id']}", headers=h)
+    await w.call("POST", "/admin/webhooks/{webhook_id}/enable", f"/admin/webhooks/{hook['id']}/enable", headers=h)
+    await w.call("POST", "/admin/webhooks/{webhook_id}/replay", f"/admin/webhooks/{hook['id']}/replay", headers=h,
+                 json={"since": "2026-01-01T00:00:00Z"})
+    await w.call("DELETE", "/admin/webhooks/{webhook_id}", f"/admin/webhooks/{hook['id']}", headers=h)
 
 
 async def _events(w: Walker, people: dict[str, Any]) -> None:

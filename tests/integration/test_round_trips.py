@@ -235,3 +235,10 @@ ROUTES[("PUT", "/kyc/{kyc_id}/approve")] = (11, "principal, case, customer; deci
 JOBS["kyc_renewals"] = (17, "the next day's run, customers due (a page); per customer a notice (flag, event + "
                             "fan-out job, notice job, commit: 5) or an expiry (case; status, the case's round, event + "
                             "fan-out job, audit, notice job, commit: 8); the walk expires two")
+
+# Webhooks: enabling a disabled endpoint again, and replaying its failed deliveries since a time.
+ROUTES.update({
+    ("POST", "/admin/webhooks/{webhook_id}/enable"): (3, "principal, enable, audit"),
+    ("POST", "/admin/webhooks/{webhook_id}/replay"): (4, "principal, endpoint, latest attempts since, audit (and a "
+                                                         "delivery job per failed event: none in the walk)"),
+})

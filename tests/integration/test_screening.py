@@ -160,3 +160,27 @@ async def test_a_hostile_or_broken_file_is_refused_and_the_list_in_force_stays(a
     assert await c.db["screening_entries"].count_documents({}) == 4
     seeded = await _case(api, "Vikram Singh Rathore")
     assert (await _screening_of(api, seeded)).status == CheckStatus.FAIL
+
+
+async def test_through_the_api_each_customers_case_shows_its_screening_verdict(api_factory, tmp_path):
+    """The same four entries, through upload, submit, the checks job and the auditor's case view."""
+    from tests.integration.test_kyc_api import case_detail, customer, ready_case
+
+    api = await api_factory(job_workers=0)
+    dob = "1990-08-15"  # the generated cards' (the entries below agree with it, the near miss does not)
+    listed = [Listed("OS-EXACT", "RATHORE, Vikram Singh", birth_date=dob), Listed("OS-ALIAS", "Abu Farhan",
+              ["Farhan Qureshi"], birth_date="1990"), Listed("OS-TRANS", "Muhammad Irfan Ansari", birth_date=dob),
+              Listed("OS-NEAR", "Priya Naik", birth_date="1975-01-01")]
+    await api.container.screening.load("opensanctions", write_csv(tmp_path / "t.csv", listed + filler(100)))
+    cases = {}
+    for name in ("Vikram Singh Rathore", "Farhan Qureshi", "Mohammed Irfan Ansari", "Priya Nair"):
+        who = await customer(api, name=name, dob=dob)
+        cases[name] = await ready_case(api, who)
+        assert (await api.client.post("/kyc/submit", headers=who["headers"])).status_code == 202
+    await _run_jobs(api)
+    verdicts = {}
+    for name, kyc_id in cases.items():
+        [screening] = [c for c in (await case_detail(api, kyc_id))["checks"] if c["name"] == "screening"]
+        verdicts[name] = screening["status"]
+    assert verdicts == {"Vikram Singh Rathore": "fail", "Farhan Qureshi": "fail", "Mohammed Irfan Ansari": "review",
+                        "Priya Nair": "pass"}

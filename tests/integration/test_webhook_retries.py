@@ -176,7 +176,7 @@ async def test_410_gone_disables_the_endpoint_at_once_and_tells_the_admins(api_f
     [mail] = await _admin_mails(api, admin)
     assert hook["url"] in mail.get_body(preferencelist=("plain",)).get_content()
     [event] = await api.container.db["events"].find({"type": "webhook.endpoint_disabled"}).to_list(None)
-    assert event["data"]["webhook_id"] == hook["id"] and event["data"]["reason"] == "gone"
+    assert event["data"] == {"webhook_id": hook["id"], "reason": "gone"}
     assert event["audiences"] == ["admins"]  # live (SSE, Socket.IO) to admins only
     auditor = await api.staff("auditor")
     audiences = api.container.events.audiences_of
