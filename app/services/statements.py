@@ -139,7 +139,7 @@ def pdf(loan: Loan, rows: Sequence[Entry], *, lender: str, borrower: str, bank: 
             (12, 24, 30, 29, 29, 28, 28), [
                 (r.reference.split("/")[0], r.on.isoformat(), money(r.amount), money(r.interest), money(r.principal),
                  money(r.paid), money(r.due)) for r in rows if r.entry == "instalment"], texts=2)
-    section("Payments and charges", ("Date", "Entry", "Reference", "Amount", "Interest", "Principal", "Outstanding"),
+    section("Payments and charges", ("Date", "Entry", "Reference", "Amount", "Interest", "Principal", "Balance"),
             (20, 27, 49, 21, 21, 21, 21), [
                 (r.on.isoformat(), r.description, r.reference, money(r.amount), money(r.interest),
                  money(r.principal), money(r.outstanding_after)) for r in rows if r.entry != "instalment"], texts=3)
