@@ -36,6 +36,7 @@ from app.api.schemas.loans import (
 from app.domain import errors as e
 from app.domain import loans as ln
 from app.domain.catalogue import ProductNotFound
+from app.domain.kyc_levels import LevelRequired
 from app.domain.loan_schedule import InvalidLoanTerms
 from app.domain.money import InvalidAmount
 from app.domain.pages import PageRequest
@@ -99,7 +100,7 @@ async def calculate_emi(body: EmiIn, loans: LoanServiceDep) -> EmiOut:
 
 @router.post("/loans/apply", status_code=status.HTTP_201_CREATED, response_model=LoanApplied,
              summary="Apply for a loan",
-             responses=error_responses(401, ln.KycNotApproved, e.InsufficientRole, ProductNotFound,
+             responses=error_responses(401, ln.KycNotApproved, LevelRequired, e.InsufficientRole, ProductNotFound,
                                        ln.DuplicateApplication, e.IdempotencyInProgress, ln.NotEligible,
                                        e.IdempotencyKeyReused, 422))
 async def apply(

@@ -480,6 +480,10 @@ class KycCase:
             return False
         return four_eyes and self.risk_level == RiskLevel.HIGH
 
+    def steps_up_from(self, kyc_level: str | None) -> bool:
+        """A step-up not approved yet: its customer stays approved at `kyc_level`, below the case's, until it is."""
+        return self.step_up is not None and kyc_level != self.level
+
     def document(self, document_id: str) -> CaseDocument:
         for doc in self.documents:
             if doc.id == document_id:

@@ -41,7 +41,7 @@ class Levels:
         for level in self.order:
             if level.name == name:
                 return level
-        raise UnknownLevel(f"Unknown KYC level {name!r}; one of: {', '.join(self.names)}.", field="level",
+        raise UnknownLevel(f"Unknown KYC level {name!r}; one of: {', '.join(self.names)}.",
                            errors=[{"field": "level", "message": f"one of: {', '.join(self.names)}"}])
 
     def of(self, name: str) -> SubmissionPolicy:

@@ -8,6 +8,7 @@ from typing import Any
 
 from bson import ObjectId
 
+from app.domain.kyc import assess
 from tests.conftest import bearer
 from tests.integration.lending_helpers import EMPLOYMENT, HOUSEHOLDS, borrower, make_product
 from tests.integration.test_kyc_api import AADHAAR_FRONT, PAN, case_detail, checks_done, customer, selfie, upload
@@ -101,6 +102,14 @@ async def test_a_basic_customer_steps_up_to_full_keeping_what_passed_and_then_bo
         {"user_id": who["user_id"], "action": "kyc_level_requested"}).sort("timestamp", 1)]
     assert log == ["basic", "full"]
 
+    # Approved, then sent back to review (a watchlist reload does that) and rejected: the customer is rejected.
+    case = await api.container.kyc_review.cases.get(step["kyc_id"])
+    await api.container.kyc_review.cases.reopen(case.id, case.checks, assess(case.checks), api.container.clock.now())
+    r = await api.client.put(f"/kyc/{case.id}/reject", headers=bearer(auditor), json={"reasons": ["suspected_fraud"]})
+    assert r.status_code == 200, r.text
+    mine = await me(api, who)
+    assert mine["kyc_status"] == "REJECTED" and mine["kyc_level"] is None
+
 
 async def test_a_rejected_step_up_leaves_the_customer_approved_at_their_level(api):
     who, auditor = await customer(api), await api.staff("auditor")
@@ -168,3 +177,38 @@ async def test_levels_refuse_bad_input_and_other_roles(api):
     assert r.status_code == 201, r.text
     shown = (await api.client.get(f"/loans/products/{r.json()['id']}", headers=who["headers"])).json()
     assert shown["required_kyc_level"] == "standard" and shown["full_kyc_above"] == 300000
+
+
+async def test_an_approval_needs_the_checks_its_level_names_passed(api_factory):
+    api = await api_factory(kyc_levels={"standard": {"checks": ["liveness"]}})
+    who, auditor = await customer(api), bearer(await api.staff("auditor"))
+    await upload(api, who, "aadhaar", AADHAAR_FRONT)
+    await upload(api, who, "pan", PAN)
+    await selfie(api, who)  # no liveness challenge: the check waits for review
+    assert (await api.client.post("/kyc/submit", headers=who["headers"])).status_code == 202
+    kyc_id = (await checks_done(api, who))["kyc_id"]
+    r = await api.client.put(f"/kyc/{kyc_id}/approve", headers=auditor, json={})
+    assert r.status_code == 409 and r.json()["error_code"] == "kyc_level_checks_unmet" and "liveness" in r.text
+    assert (await me(api, who))["kyc_status"] == "SUBMITTED"
+    r = await api.client.put(f"/kyc/{kyc_id}/reject", headers=auditor, json={"reasons": ["liveness_failed"]})
+    assert r.status_code == 200  # a rejection needs nothing passed
+
+
+def test_the_openapi_document_types_the_level_fields_with_examples():
+    from app.main import create_app
+
+    spec = create_app().openapi()
+    schemas = spec["components"]["schemas"]
+    for model, name in (("CustomerCase", "level"), ("CaseDetail", "level"), ("LevelIn", "level"),
+                        ("ProductIn", "required_kyc_level"), ("ProductOut", "required_kyc_level"),
+                        ("UserOut", "kyc_level"), ("StepUpOut", "from_level")):
+        field = schemas[model]["properties"][name]
+        types = {field.get("type")} | {t.get("type") for t in field.get("anyOf", [])}
+        assert "string" in types and (field.get("examples") or "LevelIn" == model), (model, name, field)
+    assert schemas["LevelIn"]["example"] == {"level": "full"}
+    assert "full_kyc_above" in schemas["ProductIn"]["properties"]
+    route = spec["paths"]["/api/v1/kyc/level"]["post"]
+    assert {"201", "401", "403", "409", "422"} <= set(route["responses"])
+    assert "kyc_level_reached" in str(route["responses"]["409"]) and "kyc_level_unknown" in str(route["responses"]["422"])
+    apply = spec["paths"]["/api/v1/loans/apply"]["post"]["responses"]["403"]
+    assert "kyc_level_required" in str(apply)

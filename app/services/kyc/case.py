@@ -229,7 +229,7 @@ class KycCaseService:
             submitted = await tx.kyc.submit(case.id, user.id, applicant, self.clock.now(), redone)
             if submitted is not None:
                 await self.jobs.enqueue(CHECKS_JOB, f"{CHECKS_JOB}:{case.id}{nth}", {"case_id": case.id}, tx=tx)
-                if case.step_up is None:  # stepping up, the customer stays approved at their level meanwhile
+                if not case.steps_up_from(user.kyc_level):
                     await tx.users.set_kyc_status(user.id, KycStatus.SUBMITTED, self.clock.now())
                 await self.events.publish(EventType.KYC_RESUBMITTED if redone else EventType.KYC_SUBMITTED, tx=tx,
                                           user_id=user.id, data={

@@ -185,7 +185,7 @@ class KycReviewService:
         decided = await tx.kyc.decide(case.id, decision, now)
         if decided is None:
             return None
-        if approved or case.step_up is None:  # a step-up refused leaves the customer approved at their level
+        if approved or not case.steps_up_from(user.kyc_level):
             await tx.users.set_kyc_status(user.id, KycStatus.APPROVED if approved else KycStatus.REJECTED, now,
                                           level=case.level if approved else None, validity=validity)
         if validity and self.renewals:
@@ -240,7 +240,7 @@ class KycReviewService:
             back = await tx.kyc.send_back(case.id, sent, self.max_resubmissions)
             if back is None:
                 return None
-            if case.step_up is None:  # stepping up, the customer stays approved at their level meanwhile
+            if not case.steps_up_from(user.kyc_level):
                 await tx.users.set_kyc_status(user.id, KycStatus.RESUBMISSION_REQUESTED, now)
             await self.events.publish(EventType.KYC_RESUBMISSION_REQUESTED, tx=tx, user_id=user.id, data={
                 "kyc_id": case.id, "status": back.status.value, "round": sent.number, "items": labels, "level": case.level})
