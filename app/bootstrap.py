@@ -17,6 +17,7 @@ from app.domain.kyc_renewal import Renewal
 from app.domain.loans import LoanStatus
 from app.domain.webhooks import WEBHOOK_DELIVERY_LANE
 from app.ml import models
+from app.ml.faces import DUPLICATE_THRESHOLDS
 from app.ml.gateway import MlGateway
 from app.repositories.api_keys import ApiKeyRepository
 from app.repositories.catalogue import BankRepository, LoanProductRepository
@@ -47,6 +48,7 @@ from app.services.catalogue import CatalogueService
 from app.services.clock import Clock
 from app.services.encryption import DocumentCipher
 from app.services.events import EventHub, EventService
+from app.services.face_duplicates import FaceDuplicates
 from app.services.gateway import GatewayService
 from app.services.grievances import GrievanceOfficer, GrievanceService
 from app.services.idempotency import IdempotencyService
@@ -254,7 +256,10 @@ async def build_container(
     kyc_checks = KycChecksService(
         cases=kyc_cases, users=users_repo, files=files, ml=ml, limits=verification.limits, transactions=transactions,
         jobs=jobs, audit=audit, clock=clock, events=events, review=kyc_review, weights=settings.kyc_check_weights,
-        auto_decision=settings.kyc_auto_decision, screening=screening)
+        auto_decision=settings.kyc_auto_decision, screening=screening, faces=FaceDuplicates(
+            cases=kyc_cases, cipher=cipher, clock=clock, model=settings.face_backend,
+            threshold=DUPLICATE_THRESHOLDS[settings.face_backend] if settings.face_duplicate_threshold is None
+            else settings.face_duplicate_threshold))
     kyc = KycCaseService(
         levels=levels, cases=kyc_cases, files=files, cipher=cipher, challenges=challenges, ml=ml, limits=verification.limits,
         transactions=transactions, jobs=jobs, audit=audit, clock=clock, events=events,

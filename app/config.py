@@ -133,6 +133,8 @@ class Settings(BaseSettings):
     face_model_dir: Path | None = None
     # Cosine threshold; unset = the embedder's calibrated default (dlib 0.93, ArcFace 0.30).
     face_match_threshold: float | None = Field(None, ge=-1, le=1)
+    # The face_duplicate search's; unset = the embedder's (app/ml/faces.DUPLICATE_THRESHOLDS).
+    face_duplicate_threshold: float | None = Field(None, ge=-1, le=1)
     verify_approve_threshold: float = Field(0.75, ge=0, le=1)
     verify_reject_threshold: float = Field(0.45, ge=0, le=1)
     max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0)

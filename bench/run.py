@@ -47,7 +47,7 @@ from typing import Any
 
 import httpx
 
-from bench import capacity, events, kyc, limits, loans, ml, replay, screening
+from bench import capacity, events, face_duplicates, kyc, limits, loans, ml, replay, screening
 from bench.load import SELECTION, Result, Scenario, run_scenario
 from bench.server import BenchServer
 
@@ -174,6 +174,11 @@ CHECKS = [
     Check("screening_100k p99 (ms)", lambda r: r["screening_100k"].pct(99), lambda v: v < 1000, "< 1000"),
     _info("screening_100k", 50, ""), _shown("screening_100k p50 / bare face match p50", screening.face_ratio),
     _shown("screening_load_100k (s): kycflow screening load", lambda r: r["screening_load_100k"].seconds),
+    # The face_duplicate search against 100,000 stored embeddings (bench/face_duplicates.py), beside the face
+    # match it follows in the checks job; the index's build from the database (once per start) is shown.
+    Check("face_duplicate_100k p50 / bare face match p50", face_duplicates.face_ratio, lambda v: v <= 0.1, "<= 0.1"),
+    _info("face_duplicate_100k", 99, ""),
+    _shown("face_index_build_100k (s): read and decrypt", lambda r: r["face_index_build_100k"].seconds),
     # One instance's capacity (bench/capacity.py), for the README's scaling section.
     _shown("capacity: virtual users at saturation", capacity.saturation_users),
     _shown("capacity: req/s of the mix at saturation", capacity.saturation_rps),
@@ -249,6 +254,8 @@ async def measure(server: BenchServer, health_status: int) -> list[Result]:
         results += await limits.run_all(server)
     if SELECTION.wanted(*screening.NAMES):
         results += await screening.run_all(server, bare)
+    if SELECTION.wanted(*face_duplicates.NAMES):
+        results += await face_duplicates.run_all(server, bare)
     if SELECTION.wanted(*capacity.NAMES):
         results += await capacity.run_all(server, inputs)
     return results

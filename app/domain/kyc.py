@@ -39,7 +39,7 @@ class CheckStatus(StrEnum):
 
 class CheckName(StrEnum):
     """The automated checks, in the order a case lists them (each document's, then the selfie's);
-    each but the face match is a rule in app/domain/checks/."""
+    each but the face match and screening is a rule in app/domain/checks/."""
 
     OCR = "ocr"
     DOCUMENT_VALIDITY = "document_validity"
@@ -51,6 +51,7 @@ class CheckName(StrEnum):
     SELFIE_QUALITY = "selfie_quality"
     LIVENESS = "liveness"
     SCREENING = "screening"  # sanctions and PEP lists (app/domain/checks/screening.py)
+    FACE_DUPLICATE = "face_duplicate"  # the selfie's face on another approved account (app/services/face_duplicates.py)
 
 
 class RiskLevel(StrEnum):
@@ -99,6 +100,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     CheckName.OCR: 10, CheckName.DOCUMENT_VALIDITY: 20, CheckName.NAME_MATCH: 15, CheckName.DOB_MATCH: 10,
     CheckName.FACE_MATCH: 25, CheckName.SELFIE_QUALITY: 5, CheckName.LIVENESS: 10,
     CheckName.DUPLICATE_DOCUMENT: 5, CheckName.CORRECTIONS: 0, CheckName.SCREENING: 0,
+    CheckName.FACE_DUPLICATE: 0,
 }
 
 
@@ -179,10 +181,12 @@ class Check:
     score: float  # 0..1
     detail: str
     document_id: str | None = None
+    other_cases: tuple[str, ...] = ()  # face_duplicate: the other accounts' cases, for the auditor
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "status": self.status.value, "score": round(self.score, 4),
-                "detail": self.detail, "document_id": self.document_id}
+                "detail": self.detail, "document_id": self.document_id,
+                **({"other_cases": list(self.other_cases)} if self.other_cases else {})}
 
 
 # What a customer is told of a check that did not pass: what to do, never how it was scored (a
@@ -198,10 +202,12 @@ CUSTOMER_HINTS: dict[str, str] = {
     CheckName.DUPLICATE_DOCUMENT: "A reviewer will look at this document.",
     CheckName.CORRECTIONS: "A reviewer will compare what you entered with the document.",
     CheckName.SCREENING: "A reviewer will look at this.",
+    CheckName.FACE_DUPLICATE: "A reviewer will look at this.",
 }
 _DEFAULT_HINT = "A reviewer will look at this."
-# Never in the customer's view, passed or not: telling a listed person they matched a list is tipping off.
-HIDDEN_FROM_CUSTOMER = frozenset({CheckName.SCREENING})
+# Never in the customer's view, passed or not: telling a listed person they matched a list is tipping off,
+# and a face found on another account would tell a fraudster which of their identities was linked.
+HIDDEN_FROM_CUSTOMER = frozenset({CheckName.SCREENING, CheckName.FACE_DUPLICATE})
 assert set(DEFAULT_WEIGHTS) == set(CUSTOMER_HINTS) == set(CheckName)
 
 

@@ -52,6 +52,24 @@ def match_faces(models: Models, document: bytes, selfie: bytes, limits: Limits) 
     return models.get("face_matcher").compare(doc, face)
 
 
+def selfie_faces(models: Models, selfie: bytes, document: bytes | None, limits: Limits) -> tuple[Any, Any]:
+    """`(embedding, match)`: the selfie's face embedding (None without a face) for the duplicate search and,
+    given the document, the face match against it (a FaceMatch; the NoFaceDetected message when a face is
+    missing; None without a document). One detection of the selfie serves both checks."""
+    from app.domain.errors import NoFaceDetected
+
+    matcher, vector = models.get("face_matcher"), None
+    try:
+        vector = matcher.embed_largest(decode_image(selfie, max_bytes=limits.max_bytes, max_pixels=limits.max_pixels,
+                                                    allow_pdf=False), "selfie")
+        if document is None:
+            return vector, None
+        doc = decode_image(document, max_bytes=limits.max_bytes, max_pixels=limits.max_pixels)
+        return vector, matcher.compare_embeddings(matcher.embed_largest(doc, "ID document"), vector)
+    except NoFaceDetected as exc:
+        return vector, exc.message
+
+
 def decode_frames(frames: list[str], limits: Limits, *, start: int = 0) -> list[Any]:
     """`start`: the global index of frames[0], so an error names the frame the client sent."""
     images = []

@@ -8,6 +8,7 @@ fingerprinted and encrypted.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -77,7 +78,8 @@ def _decision(d: dict[str, Any]) -> Decision:
 
 
 def _check(c: dict[str, Any]) -> Check:
-    return Check(c["name"], CheckStatus(c["status"]), c["score"], c["detail"], c.get("document_id"))
+    return Check(c["name"], CheckStatus(c["status"]), c["score"], c["detail"], c.get("document_id"),
+                 tuple(c.get("other_cases", ())))
 
 
 def _selfie(s: dict[str, Any] | None) -> Selfie | None:
@@ -133,6 +135,8 @@ class KycCaseRepository(EntityRepository[KycCase]):
         for keys in _QUEUE_KEYS:
             await self.collection.create_index([("status", ASCENDING), *[(k, ASCENDING) for k in keys],
                                                 ("_id", ASCENDING)])
+        # The face_duplicate index's catch-up: the cases approved since it last looked.
+        await self.collection.create_index([("status", ASCENDING), ("decision.at", ASCENDING)])
         # The duplicate check compares only numbers the documents show (`shown_fingerprint`).
         await self.collection.create_index([("documents.shown_fingerprint", ASCENDING), ("status", ASCENDING)])
         for name in _OLD_INDEXES:
@@ -168,6 +172,27 @@ class KycCaseRepository(EntityRepository[KycCase]):
             "documents.shown_fingerprint": shown_fingerprint, "user_id": {"$ne": user_id},
             "status": {"$in": [CaseStatus.SUBMITTED.value, CaseStatus.APPROVED.value]}})
         return [str(o) for o in owners]
+
+    async def approved_faces(self, since: datetime | None, batch: int = 1000) -> AsyncIterator[list[dict[str, Any]]]:
+        """Approved cases (decided at or after `since`) with their sealed face embedding if any, oldest
+        decision first, in batches of raw records (`_id`, `user_id`, `face`, `decision.at`)."""
+        # No `face: {$exists}` here: the embedded engine then scans the collection instead of using the index.
+        query: dict[str, Any] = {"status": CaseStatus.APPROVED.value, **({"decision.at": {"$gte": since}} if since else {})}
+        chunk: list[dict[str, Any]] = []
+        async for doc in self.collection.find(query, {"user_id": 1, "face": 1, "decision.at": 1},
+                                              sort=[("decision.at", ASCENDING)], batch_size=batch):
+            chunk.append(doc)
+            if len(chunk) == batch:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+    async def approved_ids(self, case_ids: list[str]) -> set[str]:
+        """Which of these cases are approved and still there (a face match is confirmed before it is named)."""
+        ids = [oid for c in case_ids if (oid := to_object_id(c)) is not None]
+        return {str(i) for i in await self.collection.distinct("_id", {"_id": {"$in": ids},
+                                                                       "status": CaseStatus.APPROVED.value})}
 
     async def stats(self) -> dict[str, Any]:
         rows = await self.aggregate([{"$facet": {
@@ -290,6 +315,11 @@ class KycCaseRepository(EntityRepository[KycCase]):
                       "risk_rank": RISK_RANK[assessment.risk_level.value],
                       "checks_completed_at": now,
                       "checks_state": ChecksState.DONE.value, "updated_at": now}})
+
+    async def set_face(self, case_id: str, sealed: dict[str, Any]) -> None:
+        """The submitted selfie's face embedding, sealed (app/services/face_duplicates.py)."""
+        await self.collection.update_one({"_id": to_object_id(case_id), "status": CaseStatus.SUBMITTED.value},
+                                         {"$set": {"face": sealed}})
 
     async def reopen(self, case_id: str, checks: list[Check], assessment: Assessment, now: datetime) -> KycCase | None:
         """An approved case back in the review queue with `checks` (a watchlist reload found the customer):

@@ -212,9 +212,6 @@ def test_the_readme_shows_the_budgets():
 
 ROUTES[("PUT", "/kyc/{kyc_id}/request-resubmission")] = (10, "as reject: principal, case, customer; the round, user, "
                                                              "event job + event, audit, notice job (commit)")
-ROUTES[("POST", "/kyc/level")] = (27, "a step-up: principal, latest case; open case (read, insert); each of 3 files "
-                                       "copied (read: metadata twice, chunks; write: GridFS's checks x2, chunk, file); "
-                                       "carry over; audit")
 
 # Loan servicing: statements and grievances.
 ROUTES.update({
@@ -235,10 +232,27 @@ ROUTES[("PUT", "/kyc/{kyc_id}/approve")] = (11, "principal, case, customer; deci
 JOBS["kyc_renewals"] = (17, "the next day's run, customers due (a page); per customer a notice (flag, event + "
                             "fan-out job, notice job, commit: 5) or an expiry (case; status, the case's round, event + "
                             "fan-out job, audit, notice job, commit: 8); the walk expires two")
+ROUTES[("POST", "/kyc/level")] = (27, "a step-up: principal, latest case; open case (read, insert); each of 3 files "
+                                       "copied (read: metadata twice, chunks; write: GridFS's checks x2, chunk, file); "
+                                       "carry over; audit")
 
 # Webhooks: enabling a disabled endpoint again, and replaying its failed deliveries since a time.
 ROUTES.update({
     ("POST", "/admin/webhooks/{webhook_id}/enable"): (3, "principal, enable, audit"),
     ("POST", "/admin/webhooks/{webhook_id}/replay"): (4, "principal, endpoint, latest attempts since, audit (and a "
                                                          "delivery job per failed event: none in the walk)"),
+})
+JOBS["kyc_checks"] = (JOBS["kyc_checks"][0] + 3, JOBS["kyc_checks"][1] + "; the face_duplicate search: the sealed "
+                      "embedding stored, the approvals since the index last looked, on a hit the matched cases confirmed")
+
+# Part-prepayment and the cooling-off exit.
+ROUTES.update({
+    ("POST", "/loans/my-loans/{loan_id}/prepayments/quote"): (2, "principal, loan"),
+    ("POST", "/loans/my-loans/{loan_id}/prepayments"): (11, "principal; idempotency record (insert, finish) around: "
+                                                            "loan; loan, repayment, notice job, event job + event "
+                                                            "(commit); audit"),
+    ("GET", "/loans/my-loans/{loan_id}/cooling-off-exit"): (2, "principal, loan"),
+    ("POST", "/loans/my-loans/{loan_id}/cooling-off-exit"): (11, "principal, loan; loan, repayment, notice job, "
+                                                                 "event job + event twice (the exit, loan.closed) "
+                                                                 "(commit); audit"),
 })

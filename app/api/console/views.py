@@ -14,7 +14,7 @@ from app.domain.checks.ocr import OCR_PASS
 from app.domain.kyc import REJECTION_REASONS, CaseDocument, CheckName, CheckStatus, KycCase
 from app.domain.screening import STRONG, WEAK
 from app.domain.users import User
-from app.ml.faces import ARCFACE_COSINE_THRESHOLD, DLIB_COSINE_THRESHOLD
+from app.ml.faces import ARCFACE_COSINE_THRESHOLD, DLIB_COSINE_THRESHOLD, DUPLICATE_THRESHOLDS
 
 DOCUMENT_NAMES = {"aadhaar": "Aadhaar", "pan": "PAN card", "passport": "Passport", "driving_licence": "Driving licence",
                   "voter_id": "Voter ID", "national_id": "National ID", "generic": "Document"}
@@ -25,7 +25,8 @@ CHECK_NAMES: dict[str, str] = {CheckName.OCR: "Document read (OCR)", CheckName.D
                                  CheckName.SELFIE_QUALITY: "Selfie quality", CheckName.LIVENESS: "Liveness",
                                  CheckName.DUPLICATE_DOCUMENT: "Not on another account",
                                  CheckName.CORRECTIONS: "Customer's correction",
-                                 CheckName.SCREENING: "Sanctions and PEP lists"}
+                                 CheckName.SCREENING: "Sanctions and PEP lists",
+                                 CheckName.FACE_DUPLICATE: "Face not on another account"}
 
 
 def thresholds(settings: Settings) -> dict[str, str]:
@@ -34,6 +35,8 @@ def thresholds(settings: Settings) -> dict[str, str]:
     cosine = settings.face_match_threshold
     if cosine is None:  # the embedder's calibrated default, as app/ml/faces.load_face_matcher takes it
         cosine = ARCFACE_COSINE_THRESHOLD if settings.face_backend == "insightface" else DLIB_COSINE_THRESHOLD
+    duplicate = settings.face_duplicate_threshold
+    duplicate = DUPLICATE_THRESHOLDS[settings.face_backend] if duplicate is None else duplicate
     return {
         CheckName.OCR: f"pass at ≥ {OCR_PASS:.2f} with a number read",
         CheckName.DOCUMENT_VALIDITY: "checksum / format valid and not expired",
@@ -44,6 +47,7 @@ def thresholds(settings: Settings) -> dict[str, str]:
         CheckName.LIVENESS: "a passed liveness challenge",
         CheckName.DUPLICATE_DOCUMENT: "no other account's submitted or approved case shows this number",
         CheckName.CORRECTIONS: "the customer's value equals what was read",
+        CheckName.FACE_DUPLICATE: f"review at cosine ≥ {duplicate:.2f} against an approved customer's selfie",
         CheckName.SCREENING: f"fail at name ≥ {STRONG:.2f} with no date of birth or nationality against it; "
                              f"review at ≥ {WEAK:.2f} unless the date of birth differs",
     }
@@ -129,11 +133,12 @@ def check_rows(case: KycCase, settings: Settings, duplicates: dict[str, list[Kyc
     docs, limits = {d.id: d for d in case.documents}, thresholds(settings)
     return [CheckRow(name=CHECK_NAMES.get(c.name, c.name), result=c.status.value, score=f"{c.score:.2f}",
                      threshold=limits.get(c.name, "—"),
-                     document="selfie" if c.name in (CheckName.SELFIE_QUALITY, CheckName.LIVENESS) and not c.document_id
+                     document="selfie" if c.name in (CheckName.SELFIE_QUALITY, CheckName.LIVENESS, CheckName.FACE_DUPLICATE)
+                     and not c.document_id
                      else document_label(docs.get(c.document_id or "")), detail=c.detail,
-                     others=[(o.id, o.applicant.get("name") or "another customer")
-                             for o in duplicates.get(c.document_id or "", [])] if c.name == CheckName.DUPLICATE_DOCUMENT
-                     else [])
+                     others=[(o.id, o.applicant.get("name") or "another customer") for o in duplicates.get(
+                         "face" if c.name == CheckName.FACE_DUPLICATE else c.document_id or "", [])]
+                     if c.name in (CheckName.DUPLICATE_DOCUMENT, CheckName.FACE_DUPLICATE) else [])
             for c in case.checks]
 
 

@@ -91,11 +91,12 @@ class SelfieUploaded(Out):
 
 class CheckOut(Out):
     name: str = Field(description="ocr, document_validity, name_match, dob_match, face_match, selfie_quality, "
-                                  "liveness, duplicate_document, corrections")
+                                  "liveness, duplicate_document, corrections, screening, face_duplicate")
     status: CheckStatus
     score: float = Field(description="0..1")
     detail: str
     document_id: str | None
+    other_cases: list[str] = Field([], description="face_duplicate: the other accounts' cases with this face")
 
 
 class FileLink(BaseModel):

@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from app.domain.audit import AuditAction
 from app.domain.checks import Facts, document_checks, selfie_checks
 from app.domain.documents import DocumentType
-from app.domain.errors import NoFaceDetected
 from app.domain.events import EventType
 from app.domain.jobs import Job
 from app.domain.kyc import (
@@ -34,6 +33,7 @@ from app.repositories.users import UserRepository
 from app.services.audit import AuditService
 from app.services.clock import Clock
 from app.services.events import EventService
+from app.services.face_duplicates import FaceDuplicates
 from app.services.jobs import JobService
 from app.services.kyc.review import DecisionInput, KycReviewService
 from app.services.screening import ScreeningService
@@ -49,12 +49,12 @@ class KycChecksService:
         self, *, cases: KycCaseRepository, users: UserRepository, files: EncryptedFileStore, ml: MlGateway,
         limits: tasks.Limits, transactions: Transactions, jobs: JobService, audit: AuditService, clock: Clock,
         events: EventService, review: KycReviewService, weights: Mapping[str, float] | None = None,
-        auto_decision: bool = False, screening: ScreeningService | None = None,
+        auto_decision: bool = False, screening: ScreeningService | None = None, faces: FaceDuplicates | None = None,
     ) -> None:
         self.cases, self.users, self.files, self.ml, self.limits = cases, users, files, ml, limits
         self.transactions, self.audit, self.clock, self.events = transactions, audit, clock, events
         self.review = review  # records the automatic decision as an auditor's is recorded
-        self.weights, self.auto_decision, self.screening = weights, auto_decision, screening
+        self.weights, self.auto_decision, self.screening, self.faces = weights, auto_decision, screening, faces
         jobs.register(CHECKS_JOB, self.handle)
 
     async def handle(self, job: Job) -> None:
@@ -91,7 +91,7 @@ class KycChecksService:
         checks: list[Check] = []
         today, kept = self.clock.now().date(), case.carried_over()  # resubmitted: what did not change stays
         # The face match is the slow part (the models): started first, the rest runs beside it.
-        face = asyncio.create_task(self._face_check(case)) if case.selfie is not None else None
+        face = asyncio.create_task(self._face_checks(case)) if case.selfie is not None else None
         try:
             for doc in case.documents:
                 owners = (await self.cases.duplicate_owners(doc.shown_fingerprint, user.id)
@@ -105,26 +105,30 @@ class KycChecksService:
                 face.cancel()  # never left running (or failing unseen) behind an error
             raise
         if case.selfie is not None and face is not None:
-            checks += [await face, *selfie_checks(case.selfie)]
+            checks += [*await face, *selfie_checks(case.selfie)]
         return checks + screened
 
-    async def _face_check(self, case: KycCase) -> Check:
+    async def _face_checks(self, case: KycCase) -> list[Check]:
+        """The face match and the face duplicate search: one pass of the models over the selfie serves both."""
         assert case.selfie is not None
         photo = next((d for t in _PHOTO_DOCUMENTS for d in case.documents
                       if d.type == t and d.side in (None, "front")), None)
+        # Kept: neither this document nor the selfie changed since the round sent back.
+        kept = case.carried_over().get((CheckName.FACE_MATCH, photo.id)) if photo else None
+        files = [case.selfie.file_id, *([photo.file_id] if photo and not kept else [])]
+        data = await asyncio.gather(*(self.files.get(f, owner_id=case.user_id, case_id=case.id) for f in files))
+        vector, match = await self.ml.run(tasks.selfie_faces, data[0][0], data[1][0] if len(data) > 1 else None,
+                                          self.limits)
         if photo is None:
-            return Check(CheckName.FACE_MATCH, CheckStatus.REVIEW, 0.5, "No document with a photo to compare.")
-        if (kept := case.carried_over().get((CheckName.FACE_MATCH, photo.id))) is not None:
-            return kept  # neither this document nor the selfie changed since the round sent back
-        (document, _), (selfie, _) = await asyncio.gather(
-            self.files.get(photo.file_id, owner_id=case.user_id, case_id=case.id),
-            self.files.get(case.selfie.file_id, owner_id=case.user_id, case_id=case.id))
-        try:
-            match = await self.ml.run(tasks.match_faces, document, selfie, self.limits)
-        except NoFaceDetected as exc:
-            return Check(CheckName.FACE_MATCH, CheckStatus.REVIEW, 0.3, exc.message, photo.id)
-        status = CheckStatus.PASS if match.verified else CheckStatus.FAIL
-        return Check(CheckName.FACE_MATCH, status, float(match.confidence), match.message, photo.id)
+            check = Check(CheckName.FACE_MATCH, CheckStatus.REVIEW, 0.5, "No document with a photo to compare.")
+        elif kept:
+            check = kept
+        elif isinstance(match, str):  # no face found on one of the two
+            check = Check(CheckName.FACE_MATCH, CheckStatus.REVIEW, 0.3, match, photo.id)
+        else:
+            status = CheckStatus.PASS if match.verified else CheckStatus.FAIL
+            check = Check(CheckName.FACE_MATCH, status, float(match.confidence), match.message, photo.id)
+        return [check, *([await self.faces.check(case, vector)] if self.faces and vector is not None else [])]
 
 
 def _automatic_decision(case: KycCase, checks: list[Check]) -> DecisionInput | None:

@@ -268,7 +268,8 @@ class KycReviewService:
 
     async def duplicates(self, case: KycCase) -> dict[str, list[KycCase]]:
         """For each document whose duplicate check failed, the other accounts' submitted or approved
-        cases that show the same number (what the check found), for a reviewer to open."""
+        cases that show the same number (what the check found), and under "face" the cases the
+        face_duplicate check found, for a reviewer to open."""
         failed = {c.document_id for c in case.checks
                   if c.name == CheckName.DUPLICATE_DOCUMENT and c.status == CheckStatus.FAIL}
         found: dict[str, list[KycCase]] = {}
@@ -280,6 +281,9 @@ class KycReviewService:
                     other for other in await self.cases.list_for_user(owner)
                     if other.status in (CaseStatus.SUBMITTED, CaseStatus.APPROVED)
                     and any(d.shown_fingerprint == doc.shown_fingerprint for d in other.documents))
+        faces = [i for c in case.checks if c.name == CheckName.FACE_DUPLICATE for i in c.other_cases]
+        if faces:  # under "face": the other approved cases whose selfie showed this face
+            found["face"] = [other for i in faces if (other := await self.cases.get(i)) is not None]
         return found
 
 
