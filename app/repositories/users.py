@@ -100,7 +100,7 @@ class UserRepository(EntityRepository[User]):
         await self.collection.create_index([("kyc_status", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)])
         await self.collection.create_index([("role", ASCENDING), ("kyc_status", ASCENDING), ("created_at", DESCENDING),
                                             ("_id", DESCENDING)])
-        await self.collection.create_index("kyc_status")
+        await self.collection.create_index([("kyc_status", ASCENDING), ("_id", ASCENDING)])  # and the re-screen's walk
         await self.collection.create_index([("kyc_status", ASCENDING), ("kyc_renewal_at", ASCENDING)])  # re-KYC
         for kind in _KINDS:
             await self.collection.create_index(f"unverified_{kind}", sparse=True)

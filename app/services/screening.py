@@ -29,7 +29,6 @@ from app.domain.checks.screening import screening_check, subject
 from app.domain.events import EventType
 from app.domain.jobs import Job
 from app.domain.kyc import CaseStatus, Check, CheckName, KycCase, assess
-from app.domain.pages import PageRequest
 from app.domain.screening import (
     Entry,
     Hit,
@@ -159,19 +158,17 @@ class ScreeningService:
         if not index:
             return
         flagged: list[User] = []
-        page = 1
-        while True:  # every page read before any case moves: a reopened customer leaves APPROVED
-            users = await self.users.search(kyc_status=KycStatus.APPROVED.value, page=PageRequest(page, 500))
-            flagged += [u for u in users.items if _hits(subject(u), index)]
-            if page * 500 >= users.total:
-                break
-            page += 1
+        query: dict[str, Any] = {"kyc_status": KycStatus.APPROVED.value}  # every approved customer, 500 a read
+        while docs := await self.users.find_many(query, sort=[("_id", 1)], limit=500):
+            query["_id"], users = {"$gt": docs[-1]["_id"]}, [self.users.to_entity(d) for d in docs]
+            flagged += [u for u in users if _hits(subject(u), index)]  # all read before a case moves
         for user in flagged:
             await self._reopen(user, index, name, version)
 
     async def _reopen(self, user: User, index: dict[str, list[Candidate]], name: str, version: int) -> None:
-        case = await self.cases.latest_for_user(user.id)
-        if case is None or case.status != CaseStatus.APPROVED:
+        # The approval in force (a step-up may have opened a newer case beside it).
+        case = next((c for c in await self.cases.list_for_user(user.id) if c.status == CaseStatus.APPROVED), None)
+        if case is None:
             return
         hits = _hits(subject(user, case), index)
         if not hits:
