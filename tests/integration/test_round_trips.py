@@ -134,7 +134,7 @@ JOBS: dict[str, tuple[int, str]] = {
     "webhook_fanout": (3, "event, matching endpoints, a delivery job per endpoint"),
     "webhook_delivery": (4, "endpoint, earlier attempts, event, record the attempt"),
     "screening_rescreen": (13, "switch the list (done already), drop older entries, changed entries, approved "
-                               "customers (page, total); per hit: case, then reopen, status, risk, event + fan-out "
+                               "customers (500 a read by _id, then an empty read); per hit: case, then reopen, status, risk, event + fan-out "
                                "job, audit in one transaction (commit)"),
 }
 # What the job machinery adds to every run: claim, complete, and a sweep for lapsed leases (at most
