@@ -135,12 +135,11 @@ class ScreeningService:
 
     async def screen(self, who: Subject) -> tuple[list[Hit], list[str]]:
         """The hits on the lists in force, and those lists as `name vN`."""
-        lists = await self.lists.all()
-        keys = subject_keys(who)
+        lists, keys = await self.lists.all(), subject_keys(who)
+        names = [f"{d['_id']} v{d['version']}" for d in lists]
         if not lists or not keys:
-            return [], [f"{d['_id']} v{d['version']}" for d in lists]
-        found = await self.entries.candidates([version_key(d["_id"], d["version"]) for d in lists], keys)
-        return screen(who, found), [f"{d['_id']} v{d['version']}" for d in lists]
+            return [], names
+        return screen(who, await self.entries.candidates([version_key(d["_id"], d["version"]) for d in lists], keys)), names
 
     async def check(self, case: KycCase, user: User) -> Check:
         hits, lists = await self.screen(subject(user, case))
