@@ -11,7 +11,7 @@ from dataclasses import astuple, dataclass, fields
 from datetime import date
 from decimal import Decimal
 
-from app.domain.loans import InvalidTransition, Loan, Repayment, RepaymentKind
+from app.domain.loans import InvalidTransition, Loan, Repayment
 from app.domain.money import ZERO
 
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may read as the start of a formula
@@ -20,7 +20,7 @@ _FORMULA = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may read as th
 @dataclass(frozen=True, slots=True)
 class Entry:
     on: date
-    entry: str  # disbursement, charge, instalment, repayment, pre_closure
+    entry: str  # disbursement, charge, instalment; repayment, pre_closure, prepayment, cooling_off_exit
     reference: str
     description: str
     amount: Decimal
@@ -31,7 +31,10 @@ class Entry:
     outstanding_after: Decimal | None = None  # the loan's, after a payment
 
 
-_ORDER = {"disbursement": 0, "charge": 1, "instalment": 2, "repayment": 3, "pre_closure": 3}
+_ORDER = {"disbursement": 0, "charge": 1, "instalment": 2}  # then the payments
+# A payment's entry and label by its kind (an instalment payment is a `repayment`).
+_PAYMENTS = {"instalment": ("repayment", "Payment"), "pre_closure": ("pre_closure", "Pre-closure"),
+             "prepayment": ("prepayment", "Part-prepayment"), "cooling_off_exit": ("cooling_off_exit", "Cooling-off exit")}
 
 
 def entries(loan: Loan, repayments: Sequence[Repayment]) -> list[Entry]:
@@ -50,18 +53,14 @@ def entries(loan: Loan, repayments: Sequence[Repayment]) -> list[Entry]:
                          row.amount_left))
     for paid in repayments:
         on = paid.paid_at.date()
-        if paid.kind is RepaymentKind.PRE_CLOSURE:  # settles the rest: its figures are the quote's
-            charge = Decimal(str(paid.breakdown.get("prepayment_charge") or 0))
-            if charge:
-                out.append(Entry(on, "charge", "prepayment_charge", "Prepayment charge", charge))
-            out.append(Entry(on, "pre_closure", paid.id, "Pre-closure", paid.amount,
-                             outstanding_after=paid.outstanding_after))
-        else:
-            out.append(Entry(on, "repayment", paid.id, "Payment", paid.amount,
-                             sum((a.interest for a in paid.allocations), ZERO),
-                             sum((a.principal for a in paid.allocations), ZERO),
-                             outstanding_after=paid.outstanding_after))
-    return sorted(out, key=lambda e: (e.on, _ORDER[e.entry]))
+        charge = Decimal(str(paid.breakdown.get("prepayment_charge") or 0))  # a pre-closure's, as quoted
+        if charge:
+            out.append(Entry(on, "charge", "prepayment_charge", "Prepayment charge", charge))
+        entry, label = _PAYMENTS.get(paid.kind.value, (paid.kind.value, paid.kind.value.replace("_", " ").capitalize()))
+        split = ((sum((a.interest for a in paid.allocations), ZERO), sum((a.principal for a in paid.allocations), ZERO))
+                 if paid.allocations else (None, None))  # a settlement's figures are its quote's
+        out.append(Entry(on, entry, paid.id, label, paid.amount, *split, outstanding_after=paid.outstanding_after))
+    return sorted(out, key=lambda e: (e.on, _ORDER.get(e.entry, 3)))
 
 
 def safe_cell(value: object) -> str:

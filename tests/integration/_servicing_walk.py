@@ -8,12 +8,22 @@ from tests.conftest import bearer
 from tests.integration.lending_helpers import apply_body, borrower, make_product
 
 
+async def accept_kfs(api: Any, who: dict[str, Any], applied: dict[str, Any]) -> None:
+    """The borrower accepts the Key Fact Statement where it carries a number to accept (disbursal needs it)."""
+    if "number" in applied["kfs"]:
+        r = await api.client.post(f"/loans/my-loans/{applied['loan_id']}/kfs/accept", headers=who["headers"],
+                                  json={"kfs_number": applied["kfs"]["number"]})
+        assert r.status_code == 200, r.text
+
+
 async def walk_servicing(w: Any, people: dict[str, Any]) -> None:
     api, h, ah = w.api, bearer(people["admin"]), bearer(people["auditor"])
     product = await make_product(api, name="Walk Servicing Loan")
     who = await borrower(api)
     bh = who["headers"]
-    loan_id = (await api.client.post("/loans/apply", headers=bh, json=apply_body(product))).json()["loan_id"]
+    applied = (await api.client.post("/loans/apply", headers=bh, json=apply_body(product))).json()
+    loan_id = applied["loan_id"]
+    await accept_kfs(api, who, applied)
     assert (await api.client.post(f"/admin/loans/{loan_id}/approve", headers=h)).is_success
     assert (await api.client.post(f"/admin/loans/{loan_id}/disburse", headers=h)).is_success
     statement = f"/loans/my-loans/{loan_id}/statement"

@@ -13,6 +13,7 @@ from bson import ObjectId
 
 from app.domain.money import rupees
 from tests.conftest import bearer
+from tests.integration._servicing_walk import accept_kfs
 from tests.integration.lending_helpers import apply_body, borrower, make_product
 
 D = Decimal
@@ -22,7 +23,9 @@ PAGE_PNG = "/tmp/statement_page1.png"
 async def _disbursed(api, who, name: str, reference: str = "UTR20261206000123") -> str:
     product = await make_product(api, name=name)
     admin_h = bearer(await api.staff("admin"))
-    loan_id = (await api.client.post("/loans/apply", headers=who["headers"], json=apply_body(product))).json()["loan_id"]
+    applied = (await api.client.post("/loans/apply", headers=who["headers"], json=apply_body(product))).json()
+    loan_id = applied["loan_id"]
+    await accept_kfs(api, who, applied)
     assert (await api.client.post(f"/admin/loans/{loan_id}/approve", headers=admin_h)).status_code == 200
     r = await api.client.post(f"/admin/loans/{loan_id}/disburse", headers=admin_h, json={"payout_reference": reference})
     assert r.status_code == 200, r.text
