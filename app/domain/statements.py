@@ -57,9 +57,10 @@ def entries(loan: Loan, repayments: Sequence[Repayment]) -> list[Entry]:
         if charge:
             out.append(Entry(on, "charge", "prepayment_charge", "Prepayment charge", charge))
         entry, label = _PAYMENTS.get(paid.kind.value, (paid.kind.value, paid.kind.value.replace("_", " ").capitalize()))
-        split = ((sum((a.interest for a in paid.allocations), ZERO), sum((a.principal for a in paid.allocations), ZERO))
-                 if paid.allocations else (None, None))  # a settlement's figures are its quote's
-        out.append(Entry(on, entry, paid.id, label, paid.amount, *split, outstanding_after=paid.outstanding_after))
+        parts = paid.allocations  # none for a settlement: its figures are its quote's
+        out.append(Entry(on, entry, paid.id, label, paid.amount, sum((a.interest for a in parts), ZERO) if parts else None,
+                         sum((a.principal for a in parts), ZERO) if parts else None,
+                         outstanding_after=paid.outstanding_after))
     return sorted(out, key=lambda e: (e.on, _ORDER.get(e.entry, 3)))
 
 

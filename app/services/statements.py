@@ -54,16 +54,11 @@ class StatementService:
         rows = entries(loan, repayments)
         if fmt == "csv":
             return to_csv(rows).encode()
-        customer, banks = await asyncio.gather(
-            _same(viewer) if viewer.id == loan.user_id else self.users.get(loan.user_id),
-            self.catalogue.bank_names([loan.product]))
+        customer = viewer if viewer.id == loan.user_id else await self.users.get(loan.user_id)
+        banks = await self.catalogue.bank_names([loan.product])
         return await asyncio.to_thread(pdf, loan, rows, lender=self.lender, today=self.clock.now().date(),
                                        borrower=customer.name if customer else loan.user_id,
                                        bank=banks.get(loan.product.bank_id, ""))
-
-
-async def _same(user: User) -> User:
-    return user
 
 
 def pdf(loan: Loan, rows: Sequence[Entry], *, lender: str, borrower: str, bank: str, today: date) -> bytes:
