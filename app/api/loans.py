@@ -100,7 +100,9 @@ async def calculate_emi(body: EmiIn, loans: LoanServiceDep) -> EmiOut:
 
 @router.post("/loans/apply", status_code=status.HTTP_201_CREATED, response_model=LoanApplied,
              summary="Apply for a loan",
-             responses=error_responses(401, ln.KycNotApproved, LevelRequired, e.InsufficientRole, ProductNotFound,
+             responses=error_responses(401, ln.KycNotApproved, (403, "re_kyc_due", "Your KYC verification has "
+                                       "expired; renew it (GET /kyc/me lists what to upload) before you apply."),
+                                       LevelRequired, e.InsufficientRole, ProductNotFound,
                                        ln.DuplicateApplication, e.IdempotencyInProgress, ln.NotEligible,
                                        e.IdempotencyKeyReused, 422))
 async def apply(
@@ -108,8 +110,9 @@ async def apply(
     idempotency_key: Annotated[str | None, Header(max_length=128, description="Same key and body within 24 h: the "
                                                                             "first answer, never a second loan")] = None,
 ) -> JSONResponse:
-    """201 `APPLIED` with the EMI and the Key Fact Statement; 403 without approved KYC, 422 with
-    every `reasons` entry when not eligible, 409 when this product is already open for me."""
+    """201 `APPLIED` with the EMI and the Key Fact Statement; 403 without approved KYC (`re_kyc_due` once an
+    approval ran out: periodic re-KYC), 422 with every `reasons` entry when not eligible, 409 when this product is
+    already open for me."""
     user = principal.user
 
     async def work() -> tuple[int, dict[str, object]]:
