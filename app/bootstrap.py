@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from app import metrics
 from app.config import Settings, StartupError
+from app.domain.delinquency import Reminders
 from app.domain.jobs import JobStatus
 from app.domain.kyc import CaseStatus
 from app.domain.kyc_renewal import Renewal
@@ -46,6 +47,7 @@ from app.services.audit import AuditService
 from app.services.auth import AuthService
 from app.services.catalogue import CatalogueService
 from app.services.clock import Clock
+from app.services.delinquency import LoanReviews
 from app.services.encryption import DocumentCipher
 from app.services.events import EventHub, EventService
 from app.services.face_duplicates import FaceDuplicates
@@ -266,7 +268,11 @@ async def build_container(
         final_rejection_days=settings.kyc_final_rejection_days)
     catalogue = CatalogueService(banks, products, audit, clock, levels.names)
     lending = LoanService(loans=loans, repayments=repayments, catalogue=catalogue, users=users_repo, audit=audit,
-                          notices=notices, transactions=transactions, clock=clock, events=events, levels=levels)
+                          notices=notices, transactions=transactions, clock=clock, events=events, levels=levels,
+                          reviews=LoanReviews(loans=loans, users=users_repo, transactions=transactions, jobs=jobs,
+                                              events=events, notices=notices, clock=clock, reminders=Reminders(
+                                                  settings.loan_reminder_days_before,
+                                                  tuple(settings.loan_reminder_days_after))))
     return Container(
         grievances=GrievanceService(
             grievances=grievances, loans=loans, users=users_repo, transactions=transactions, notices=notices,

@@ -202,6 +202,9 @@ class Settings(BaseSettings):
     grievance_officer_name: str = Field("Grievance Officer", min_length=1, max_length=120)
     grievance_officer_email: str = Field("grievances@example.com", min_length=3, max_length=254)
     grievance_officer_phone: str = Field("+911800000000", min_length=3, max_length=32)
+    # Loan reminders (the daily review, app/services/delinquency.py): days before an instalment's due date, and after.
+    loan_reminder_days_before: int = Field(3, ge=0, le=60)
+    loan_reminder_days_after: Annotated[list[Annotated[int, Field(gt=0, le=3650)]], NoDecode] = [1, 7, 30]
 
     # Integrators: request limits shared by every instance, heavy-route caps, API keys, the gateway.
     rate_limits_enabled: bool = True
@@ -233,7 +236,7 @@ class Settings(BaseSettings):
         return {RouteGroup(group): RateLimit.parse(spec) for group, spec in self.rate_limits.items()}
 
     @field_validator("cors_origins", "trusted_proxies", "kyc_identity_documents", "kyc_required_documents",
-                     "document_encryption_old_keys", mode="before")
+                     "document_encryption_old_keys", "loan_reminder_days_after", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         if isinstance(value, str):

@@ -31,6 +31,8 @@ class EventType(StrEnum):
     LOAN_DISBURSED = "loan.disbursed"
     LOAN_REPAYMENT_RECEIVED = "loan.repayment_received"
     LOAN_CLOSED = "loan.closed"
+    LOAN_OVERDUE = "loan.overdue"  # an instalment went unpaid past its due date (the daily review)
+    LOAN_CLASSIFIED = "loan.classified"  # days-past-due class changed: CURRENT, SMA_0..2, NPA
     GRIEVANCE_OPENED = "grievance.opened"
     GRIEVANCE_RESPONDED = "grievance.responded"
     GRIEVANCE_CLOSED = "grievance.closed"

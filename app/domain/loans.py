@@ -13,6 +13,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
+from app.domain.delinquency import Arrears, PenalKind, PenalRule, assess, days_past_due, split_payment
 from app.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
 from app.domain.loan_schedule import (
     MAX_TENURE_MONTHS,
@@ -142,6 +143,7 @@ class LoanProduct:
     id: str | None = None
     required_kyc_level: str | None = None  # the KYC level (KYC_LEVELS) a loan needs; None: any approved KYC
     full_kyc_above: Decimal | None = None  # a loan above this amount needs the highest KYC level
+    penal_charge: PenalRule | None = None  # per late instalment (app/domain/delinquency.py); None: none
 
     def validate(self) -> LoanProduct:
         """Every broken limit at once, as `errors=[{"field", "message"}]`."""
@@ -172,6 +174,10 @@ class LoanProduct:
         check(ZERO < self.max_foir <= 1, "max_foir", "max_foir must be above 0 and at most 1.")
         check(self.max_risk_level in RISK_LEVELS, "max_risk_level", f"Risk level must be one of {', '.join(RISK_LEVELS)}.")
         check(self.full_kyc_above is None or self.full_kyc_above >= 0, "full_kyc_above", "The amount must not be negative.")
+        penal = self.penal_charge
+        check(penal is None or (penal.value >= 0 and (penal.cap is None or penal.cap >= 0) and (
+            penal.kind is PenalKind.FIXED or penal.value <= MAX_FEE_PCT)), "penal_charge",
+              f"A penal charge is a non-negative amount, or 0 to {MAX_FEE_PCT} % of the overdue, with a non-negative cap.")
         if problems:
             raise InvalidLoanProduct(problems[0][1], errors=[{"field": f, "message": m} for f, m in problems])
         return self
@@ -546,6 +552,7 @@ class Repayment:
     paid_at: datetime
     recorded_by: str
     breakdown: dict[str, Any] = field(default_factory=dict)  # a pre-closure's quote figures
+    charges_paid: Decimal = ZERO  # of `amount`, what settled penal charges (the rest went to the schedule)
 
 
 @dataclass(frozen=True, slots=True)
@@ -600,6 +607,7 @@ class Loan:
     preclosure_quote: dict[str, Any] | None = None
     closure: Closure | None = None
     closed_at: datetime | None = None
+    arrears: Arrears = Arrears()  # days past due, class, penal charges (app/domain/delinquency.py)
 
     @classmethod
     def open(cls, product: LoanProduct, *, user_id: str, amount: Decimal, tenure_months: int, purpose: str,
@@ -689,16 +697,31 @@ class Loan:
         if self.status != LoanStatus.DISBURSED:
             raise InvalidTransition(f"The loan is {self.status.value}; only a DISBURSED loan takes repayments.",
                                     current=self.status.value)
-        amount = money(amount, strict=True)
-        result = allocate_repayment(self.instalments, amount)
-        paid = self._with_rows(result.instalments, schedule_paid=self.schedule_paid + amount,
-                               paid_total=self.paid_total + amount, updated_at=now)
-        if result.fully_paid:
+        amount, today = money(amount, strict=True), now.date()
+        levied = self.assessed(today).arrears  # an instalment late since the last review owes its charge first
+        to_schedule, charges = split_payment(self.instalments, levied.charges, amount, today)
+        result = (allocate_repayment(self.instalments, to_schedule) if to_schedule or not levied.charges_due
+                  else RepaymentResult((), self.instalments, self.outstanding))
+        paid = self._with_rows(result.instalments, schedule_paid=self.schedule_paid + to_schedule,
+                               paid_total=self.paid_total + amount, updated_at=now,
+                               arrears=replace(levied, charges=charges)).assessed(today)
+        if result.fully_paid and not paid.arrears.charges_due:
             paid = paid._become(LoanStatus.CLOSED, by=by, now=now, note=Closure.REPAID.value,
                                 closure=Closure.REPAID, closed_at=now)
         return paid, Repayment(id="", loan_id=self.id, user_id=self.user_id, kind=RepaymentKind.INSTALMENT,
                                amount=amount, allocations=result.allocations, outstanding_after=result.outstanding,
-                               paid_at=now, recorded_by=by)
+                               paid_at=now, recorded_by=by, charges_paid=amount - to_schedule)
+
+    def dpd_on(self, today: date) -> int:
+        """Of the oldest unpaid instalment (0 before the disbursal and once closed)."""
+        due = self.next_due
+        return days_past_due(due.due_date, today) if due and self.status == LoanStatus.DISBURSED else 0
+
+    def assessed(self, today: date) -> Loan:
+        """The arrears on `today` (the daily review, and before and after a payment): new penal charges, the class."""
+        if self.status != LoanStatus.DISBURSED:
+            return self
+        return replace(self, arrears=assess(self.arrears, self.instalments, today, self.product.penal_charge))
 
     def quote(self, on: date) -> PreClosureQuote:
         """What closes the loan on `on` (see `preclosure_quote`)."""

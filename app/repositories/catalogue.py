@@ -17,6 +17,7 @@ from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
 from app.domain.catalogue import Bank, BankExists, ProductExists
+from app.domain.delinquency import PenalKind, PenalRule
 from app.domain.loan_schedule import RepaymentFrequency
 from app.domain.loans import LoanProduct, LoanType
 from app.domain.pages import Page, PageRequest
@@ -31,6 +32,8 @@ def product_to_doc(product: LoanProduct) -> dict[str, Any]:
     doc = asdict(product)
     doc.pop("id")
     doc["type"], doc["repayment_frequency"] = product.type.value, product.repayment_frequency.value
+    if product.penal_charge:
+        doc["penal_charge"]["kind"] = product.penal_charge.kind.value
     return doc
 
 
@@ -43,6 +46,8 @@ def product_from_doc(doc: dict[str, Any], product_id: str | None = None) -> Loan
         max_age=int(doc["max_age"]), max_risk_level=doc.get("max_risk_level", "Medium"),
         active=bool(doc.get("active", True)), id=product_id if product_id is not None else str(doc["_id"]),
         required_kyc_level=doc.get("required_kyc_level"), full_kyc_above=from_db(doc.get("full_kyc_above")),
+        penal_charge=PenalRule(PenalKind(penal["kind"]), from_db(penal["value"]), from_db(penal.get("cap")))  # type: ignore[arg-type]
+        if (penal := doc.get("penal_charge")) else None,
         **numbers,
     )
 

@@ -14,13 +14,14 @@ product: a unique partial index on `open`, so two applications at once end in on
 from __future__ import annotations
 
 from dataclasses import asdict, replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
+from app.domain.delinquency import Arrears, Charge, ClassChange, LoanClass
 from app.domain.loan_schedule import KeyFactStatement, RepaymentFrequency
 from app.domain.loans import (
     Closure,
@@ -60,6 +61,22 @@ def _change(change: StatusChange) -> dict[str, Any]:
     return {"status": change.status.value, "at": change.at, "by": change.by, "note": change.note}
 
 
+def _arrears_to_doc(a: Arrears) -> dict[str, Any]:
+    return {"loan_class": a.loan_class.value, "overdue": a.overdue, "reminded": a.reminded, "charges_due": a.charges_due,
+            "charges": [{**asdict(c), "charged_on": date_to_db(c.charged_on)} for c in a.charges],
+            "history": [{"loan_class": h.loan_class.value, "on": date_to_db(h.on), "days_past_due": h.days_past_due}
+                        for h in a.history]}
+
+
+def _arrears(d: dict[str, Any] | None) -> Arrears:
+    if not d:
+        return Arrears()
+    return Arrears(LoanClass(d["loan_class"]), d["overdue"], tuple(
+        Charge(c["instalment"], date_from_db(c["charged_on"]), c["amount"], c["paid"])  # type: ignore[arg-type]
+        for c in d["charges"]), tuple(ClassChange(LoanClass(h["loan_class"]), date_from_db(h["on"]), h["days_past_due"])  # type: ignore[arg-type]
+                                      for h in d["history"]), d.get("reminded"))
+
+
 def _from_doc(doc: dict[str, Any], *, full: bool = True) -> Loan:
     """`full` asks the loan to rebuild its schedule; a list reads the figures stored beside it instead."""
     due = doc.get("next_due")
@@ -77,6 +94,7 @@ def _from_doc(doc: dict[str, Any], *, full: bool = True) -> Loan:
         disbursed_on=date_from_db(doc.get("disbursed_on")), net_disbursed=doc.get("net_disbursed"),
         payout_reference=doc.get("payout_reference"), preclosure_quote=doc.get("preclosure_quote"),
         closure=Closure(doc["closure"]) if doc.get("closure") else None, closed_at=doc.get("closed_at"),
+        arrears=_arrears(doc.get("arrears")),
     )
     return loan.with_schedule() if full else loan
 
@@ -98,7 +116,7 @@ def _state(loan: Loan) -> dict[str, Any]:
         "preclosure_quote": loan.preclosure_quote,
         "closure": loan.closure.value if loan.closure else None, "closed_at": loan.closed_at,
         "schedule_paid": loan.schedule_paid, "paid_total": loan.paid_total, "updated_at": loan.updated_at,
-        **_figures(loan),
+        "arrears": _arrears_to_doc(loan.arrears), **_figures(loan),
     }
 
 
@@ -120,6 +138,9 @@ class LoanRepository(EntityRepository[Loan]):
         await self.collection.create_index([("created_at", DESCENDING), ("_id", DESCENDING)])  # the whole book
         await self.collection.create_index([("user_id", ASCENDING), ("status", ASCENDING)])  # `open_loans`
         await self.collection.create_index("disbursed_at", sparse=True)
+        await self.collection.create_index([("status", ASCENDING), ("_id", ASCENDING), ("next_due.due_date", ASCENDING)])
+        await self.collection.create_index([("arrears.loan_class", ASCENDING), ("created_at", DESCENDING),
+                                            ("_id", DESCENDING)])
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -155,9 +176,11 @@ class LoanRepository(EntityRepository[Loan]):
     # --- reading ---------------------------------------------------------------------------
 
     async def search(self, *, status: str | None = None, product_id: str | None = None, user_id: str | None = None,
-                     page: PageRequest = PageRequest()) -> Page[Loan]:
+                     loan_class: str | None = None, page: PageRequest = PageRequest()) -> Page[Loan]:
         """Newest first, each loan with the figures stored beside it: a list rebuilds no schedule."""
-        query = given({"status": status, "product_id": product_id, "user_id": user_id})
+        query = given({"status": status, "product_id": product_id, "user_id": user_id,
+                       "arrears.loan_class": loan_class})
+
         docs = await self.find_many(query, sort=[("created_at", DESCENDING), ("_id", DESCENDING)], skip=page.skip,
                                     limit=page.page_size)
         return Page([_from_doc(d, full=False) for d in docs], await self.count(query), page.page, page.page_size)
@@ -173,6 +196,13 @@ class LoanRepository(EntityRepository[Loan]):
         return [OpenInstalment(str(d["_id"]), d["emi"], RepaymentFrequency(d["product"]["repayment_frequency"]))
                 for d in await guarded(run, read=True)]
 
+    async def due_for_review(self, until: date, after: str | None, limit: int) -> list[Loan]:
+        """Running loans whose oldest unpaid instalment is due by `until` (the late ones too), by id from `after`."""
+        query: dict[str, Any] = {"status": LoanStatus.DISBURSED.value, "next_due.due_date": {"$lte": date_to_db(until)}}
+        if after:
+            query["_id"] = {"$gt": to_object_id(after)}
+        return [_from_doc(d) for d in await self.find_many(query, sort=[("_id", ASCENDING)], limit=limit)]
+
     # --- figures ---------------------------------------------------------------------------
 
     async def statistics(self, since: datetime) -> dict[str, Any]:
@@ -187,6 +217,10 @@ class LoanRepository(EntityRepository[Loan]):
                                       "net": {"$sum": "$net_disbursed"}}}],
             "outstanding": [{"$match": {"status": {"$in": _REPAYING}}},
                             {"$group": {"_id": None, "count": {"$sum": 1}, "amount": {"$sum": "$outstanding"}}}],
+            "arrears": [{"$match": {"status": {"$in": _REPAYING}}},
+                        {"$group": {"_id": "$arrears.loan_class", "count": {"$sum": 1}, "amount": {"$sum": "$outstanding"},
+                                    "overdue": {"$sum": "$arrears.overdue"},
+                                    "charges_due": {"$sum": "$arrears.charges_due"}}}],
             "product": [{"$group": {"_id": "$product_id", "name": {"$first": "$product.name"},
                                     "type": {"$first": "$product.type"}, "count": {"$sum": 1},
                                     "amount": {"$sum": "$amount"}}},
@@ -202,6 +236,13 @@ class LoanRepository(EntityRepository[Loan]):
             return {r["_id"]: {"count": r["count"], "amount": from_db(r["amount"])} for r in facet.get(name, [])}
 
         nothing = {"count": 0, "amount": ZERO}
+        # The book by class (app/domain/delinquency.py): count, outstanding, overdue and penal charges due.
+        by_class: dict[str, dict[str, Any]] = {c.value: {**nothing, "overdue": ZERO, "charges_due": ZERO}
+                                               for c in LoanClass}
+        for r in facet.get("arrears", []):
+            row = by_class[r["_id"] or LoanClass.CURRENT.value]
+            for key in ("count", "amount", "overdue", "charges_due"):
+                row[key] += r[key] if key == "count" else from_db(r[key]) or ZERO
         net = from_db(facet["disbursed"][0]["net"]) if facet.get("disbursed") else ZERO
         return {
             "by_status": {s.value: nothing for s in LoanStatus} | per("status"),
@@ -209,5 +250,5 @@ class LoanRepository(EntityRepository[Loan]):
             "outstanding": per("outstanding").get(None, nothing),
             "by_product": [{"product_id": r["_id"], "name": r["name"], "type": r["type"], "count": r["count"],
                             "amount": from_db(r["amount"])} for r in facet.get("product", [])],
-            "applied_by_day": per("applied"), "disbursed_by_day": per("paid_out"),
+            "applied_by_day": per("applied"), "disbursed_by_day": per("paid_out"), "by_class": by_class,
         }

@@ -9,6 +9,7 @@ from bson import ObjectId
 from pymongo import ASCENDING
 
 from app.domain.loans import Allocation, Repayment, RepaymentKind
+from app.domain.money import ZERO
 from app.repositories.base import RepositoryBase
 
 
@@ -18,7 +19,7 @@ def _from_doc(doc: dict[str, Any]) -> Repayment:
         amount=doc["amount"],
         allocations=tuple(Allocation(a["instalment"], a["interest"], a["principal"]) for a in doc.get("allocations", [])),
         outstanding_after=doc["outstanding_after"], paid_at=doc["paid_at"], recorded_by=doc["recorded_by"],
-        breakdown=doc.get("breakdown") or {},
+        breakdown=doc.get("breakdown") or {}, charges_paid=doc.get("charges_paid", ZERO),
     )
 
 

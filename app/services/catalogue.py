@@ -8,6 +8,7 @@ from typing import Any
 
 from app.domain.audit import AuditAction, ClientInfo
 from app.domain.catalogue import Bank, BankNotFound, ProductNotFound
+from app.domain.delinquency import PenalKind, PenalRule
 from app.domain.kyc import DEFAULT_LEVEL
 from app.domain.loan_schedule import RepaymentFrequency
 from app.domain.loans import InvalidLoanProduct, LoanProduct, LoanType
@@ -47,6 +48,8 @@ def product_of(fields: dict[str, Any]) -> LoanProduct:
     """A validated product from its fields (every broken limit reported at once)."""
     amounts = {name: money(fields[name], strict=True) for name in ("min_amount", "max_amount", "min_monthly_income",
                                                                     "full_kyc_above") if fields.get(name) is not None}
+    if isinstance(penal := fields.get("penal_charge"), dict):
+        amounts["penal_charge"] = PenalRule(PenalKind(penal["kind"]), penal["value"], penal.get("cap"))  # type: ignore[assignment]
     return LoanProduct(**{**fields, **amounts, "type": LoanType(fields["type"]),
                           "repayment_frequency": RepaymentFrequency(fields["repayment_frequency"])}).validate()
 

@@ -35,7 +35,7 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from app import metrics
@@ -119,6 +119,12 @@ class JobService:
         if created and tx is None:
             self.wake(kind)
         return job
+
+    async def arm_daily(self, kind: str, tx: UnitOfWork | None = None) -> None:
+        """Tomorrow's 00:00 UTC run of a daily job, queued once per day whoever asks (its handler arms the next
+        first, so a run that fails for good leaves the days after it running)."""
+        day = self.clock.now().date() + timedelta(days=1)
+        await self.enqueue(kind, f"{kind}:{day}", {}, tx=tx, run_at=datetime.combine(day, time(), UTC))
 
     async def once(self, job: Job, effect: Callable[[], Awaitable[None]]) -> None:
         """Run a handler's outside effect that cannot be undone (a mail) at most once per job: claimed

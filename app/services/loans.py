@@ -54,6 +54,7 @@ from app.repositories.users import UserRepository
 from app.services.audit import AuditService
 from app.services.catalogue import CatalogueService
 from app.services.clock import Clock
+from app.services.delinquency import LoanReviews, publish_arrears
 from app.services.events import EventService
 from app.services.notifications import Notices
 
@@ -90,11 +91,13 @@ def _money(amount: Decimal) -> str:
 class LoanService:
     def __init__(self, *, loans: LoanRepository, repayments: RepaymentRepository, catalogue: CatalogueService,
                  users: UserRepository, audit: AuditService, notices: Notices, transactions: Transactions,
-                 clock: Clock, events: EventService, levels: Levels = DEFAULT_LEVELS) -> None:
+                 clock: Clock, events: EventService, levels: Levels = DEFAULT_LEVELS,
+                 reviews: LoanReviews | None = None) -> None:
         self.loans, self.repayments, self.catalogue, self.users = loans, repayments, catalogue, users
         self.audit, self.notices, self.transactions, self.clock = audit, notices, transactions, clock
         self.events = events  # each change publishes its event (loan.*) and its notice in its own transaction
         self.levels = levels  # the KYC level a product needs (403 kyc_level_required below it)
+        self.reviews = reviews  # the daily review of running loans, armed by a disbursal
 
     def today(self) -> date:
         return self.clock.now().date()
@@ -270,6 +273,7 @@ class LoanService:
 
         return await self._decide(admin, loan, disbursed, EventType.LOAN_DISBURSED, AuditAction.LOAN_DISBURSED, client,
                                   notice, audit={"net": str(loan.kfs.net_disbursed), "reference": reference},
+                                  check=lambda tx, _: self.reviews.arm(tx) if self.reviews else asyncio.sleep(0),
                                   net_disbursed=loan.kfs.net_disbursed)
 
     async def confirm_preclosure(self, admin: User, loan_id: str, client: ClientInfo) -> tuple[Loan, Repayment]:
@@ -319,6 +323,7 @@ class LoanService:
             record = await tx.repayments.add(payment)
             await self._publish(tx, EventType.LOAN_REPAYMENT_RECEIVED, updated, user, notice, repayment_id=record.id,
                                 paid=amount, outstanding=left)
+            await publish_arrears(tx, self.events, loan, updated, self.today())  # a cure, a late payment's charge
             if updated.status == LoanStatus.CLOSED:
                 await self._publish(tx, EventType.LOAN_CLOSED, updated, None, notice, closure=updated.closure)
             return updated, record
@@ -369,8 +374,9 @@ class LoanService:
         return await asyncio.gather(loan, self.repayments.for_loan(parse_id(loan_id) or ""))
 
     async def search(self, *, status: str | None, product_id: str | None, user_id: str | None,
-                     page: PageRequest) -> Page[Loan]:
-        return await self.loans.search(status=status, product_id=product_id, user_id=user_id, page=page)
+                     page: PageRequest, loan_class: str | None = None) -> Page[Loan]:
+        return await self.loans.search(status=status, product_id=product_id, user_id=user_id, loan_class=loan_class,
+                                       page=page)
 
     async def loans_of(self, user_id: str) -> list[Loan]:
         """Every loan of a customer, newest first (for `GET /admin/users/{id}`)."""
@@ -380,7 +386,8 @@ class LoanService:
         """`{total, status_counts, disbursed_amount}` (for `GET /admin/stats`), read from the statistics."""
         figures = await self.loans.statistics(self.clock.now())
         counts = {status: group["count"] for status, group in figures["by_status"].items()}
-        return {"total": sum(counts.values()), "status_counts": counts, "disbursed_amount": figures["disbursed"]["amount"]}
+        return {"total": sum(counts.values()), "status_counts": counts, "disbursed_amount": figures["disbursed"]["amount"],
+                "by_class": figures["by_class"], "overdue_amount": sum(c["overdue"] for c in figures["by_class"].values())}
 
     async def statistics(self, days: int = TREND_DAYS) -> dict[str, Any]:
         """The loan book for `GET /admin/statistics`: every day of the trend present, zero or not."""

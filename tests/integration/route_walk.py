@@ -19,10 +19,11 @@ from skimage import data
 
 from app.domain.jobs import JobStatus
 from tests.conftest import PASSWORD, Api, bearer
+from tests.integration._arrears_walk import walk_arrears
+from tests.integration._servicing_walk import walk_servicing
 from tests.integration.db_commands import Command, CommandLog
 from tests.integration.events_helpers import Receiver
 from tests.integration.gateway_upstream import Upstream
-from tests.integration._servicing_walk import walk_servicing
 from tests.integration.lending_helpers import apply_body, borrower, make_product
 from tests.integration.test_verification_api import encode
 from tests.ml import cards
@@ -129,6 +130,7 @@ async def _walk(api_factory: Any) -> WalkResult:
             await _gateway(w, people)
             await _events(w, people)  # last: it moves the clock past every token
             await _watchlist(w, [cards.Person().name])  # a reload sends the approved customer back to review
+            await walk_arrears(w)  # then the clock is 63 days ahead
             await _renewals(w)  # last: it moves the clock years ahead
             await w.run_jobs()
             result.commands = list(log.commands)

@@ -10,6 +10,7 @@ from app.api.schemas.common import Input, Money, Out, PersonName, UtcDatetime
 from app.api.schemas.kyc import KycCaseBrief
 from app.api.schemas.loans import LoanSummary
 from app.api.schemas.users import EmploymentDetails, FinancialDetails
+from app.domain.delinquency import LoanClass
 from app.domain.users import KycStatus, Role, UserStatus
 
 
@@ -101,10 +102,19 @@ class KycCounts(BaseModel):
     risk_levels: dict[str, int] = Field(description="Checked cases by risk level")
 
 
+class ClassFigures(BaseModel):
+    count: int
+    amount: Money = Field(description="Outstanding")
+    overdue: Money
+    charges_due: Money
+
+
 class LoanCounts(BaseModel):
     total: int
     status_counts: dict[str, int]
     disbursed_amount: Money
+    by_class: dict[LoanClass, ClassFigures] = Field(description="Running loans by RBI class (the daily review)")
+    overdue_amount: Money = Field(description="Instalments past due and unpaid, over the book")
 
 
 class StatsOut(BaseModel):
@@ -113,7 +123,12 @@ class StatsOut(BaseModel):
         "kyc": {"total": 1104, "status_counts": {"OPEN": 140, "SUBMITTED": 96, "APPROVED": 812, "REJECTED": 56},
                 "risk_levels": {"Low": 610, "Medium": 280, "High": 74}},
         "loans": {"total": 402, "status_counts": {"APPLIED": 40, "APPROVED": 12, "DISBURSED": 300, "CLOSED": 50},
-                  "disbursed_amount": 48250000.0}}})
+                  "disbursed_amount": 48250000.0, "overdue_amount": 412000.0, "by_class": {
+                      "CURRENT": {"count": 288, "amount": 40100000.0, "overdue": 0, "charges_due": 0},
+                      "SMA_0": {"count": 9, "amount": 1210000.0, "overdue": 212000.0, "charges_due": 4500.0},
+                      "SMA_1": {"count": 2, "amount": 300000.0, "overdue": 120000.0, "charges_due": 2000.0},
+                      "SMA_2": {"count": 0, "amount": 0, "overdue": 0, "charges_due": 0},
+                      "NPA": {"count": 1, "amount": 150000.0, "overdue": 80000.0, "charges_due": 3000.0}}}}})
 
     users: UserCounts
     kyc: KycCounts

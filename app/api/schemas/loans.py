@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import AliasChoices, AliasPath, BaseModel, ConfigDict, Field
 
 from app.api.schemas.common import Fraction, Input, Money, Out, PlainText, PositiveMoney, Rate, UtcDatetime
+from app.domain.delinquency import LoanClass, PenalKind
 from app.domain.kyc import RiskLevel
 from app.domain.loan_schedule import Instalment, RepaymentFrequency
 from app.domain.loans import Closure, Loan, LoanOrigin, LoanStatus, LoanType, Repayment, RepaymentKind
@@ -18,6 +19,23 @@ Tenure = Annotated[int, Field(strict=True, ge=1, le=360, description="Months, 1 
 
 
 # --- catalogue ------------------------------------------------------------------------
+
+
+class PenalChargeIn(Input):
+    """RBI (2023): a penal charge per late instalment, never interest: no interest on it, never in the principal."""
+
+    model_config = ConfigDict(json_schema_extra={"example": {"kind": "percent", "value": 2, "cap": 1000}})
+
+    kind: PenalKind = Field(description="`fixed`: `value` rupees; `percent`: `value` % of the late instalment's "
+                                        "unpaid amount (at most 10)")
+    value: Money
+    cap: Money | None = Field(None, description="At most this much per late instalment")
+
+
+class PenalChargeOut(Out):
+    kind: PenalKind
+    value: Money
+    cap: Money | None
 
 
 class BankIn(Input):
@@ -68,6 +86,7 @@ class ProductIn(Input):
         "`kyc_level_required` and steps up with POST /kyc/level"))
     full_kyc_above: PositiveMoney | None = Field(None, examples=[500000],
                                                  description="Above this amount a loan needs the highest KYC level")
+    penal_charge: PenalChargeIn | None = Field(None, description="Per late instalment; null: none")
 
     def fields(self) -> dict[str, Any]:
         return {**self.model_dump(), "bank_id": self.bank_id.lower()}
@@ -95,6 +114,7 @@ class ProductOut(Out):
     active: bool
     required_kyc_level: str | None = Field(examples=["standard"], description="The KYC level a loan needs; null: any")
     full_kyc_above: Money | None = Field(examples=[500000], description="Above this amount: the highest KYC level")
+    penal_charge: PenalChargeOut | None = None
 
 
 # --- eligibility and EMI --------------------------------------------------------------
@@ -287,6 +307,13 @@ class LoanSummary(Out):
     closure: Closure | None
     created_at: UtcDatetime
     updated_at: UtcDatetime
+    loan_class: LoanClass = Field(validation_alias=AliasPath("arrears", "loan_class"), description=(
+        "RBI: CURRENT, SMA_0 (1-30 days past due), SMA_1 (31-60), SMA_2 (61-90), NPA (over 90), as of the daily "
+        "review or the last payment"))
+    overdue_amount: Money = Field(validation_alias=AliasPath("arrears", "overdue"),
+                                  description="Instalments past due and unpaid (penal charges not included)")
+    charges_due: Money = Field(validation_alias=AliasPath("arrears", "charges_due"),
+                               description="Penal charges levied and unpaid")
 
 
 class LoanApplied(LoanSummary):
@@ -308,6 +335,20 @@ class RepaymentOut(Out):
     allocations: list[AllocationOut]
     outstanding_after: Money
     paid_at: UtcDatetime
+    charges_paid: Money = Field(description="Of `amount`, what settled penal charges")
+
+
+class PenalChargeLevied(Out):
+    instalment: int
+    charged_on: date
+    amount: Money
+    paid: Money
+
+
+class ClassChangeOut(Out):
+    loan_class: LoanClass
+    on: date
+    days_past_due: int
 
 
 class StatusChangeOut(Out):
@@ -327,13 +368,19 @@ class LoanDetail(LoanApplied):
     schedule: list[ScheduleRow]
     repayments: list[RepaymentOut]
     history: list[StatusChangeOut]
+    days_past_due: int = Field(0, description="Today, of the oldest unpaid instalment")
+    charges: list[PenalChargeLevied] = Field(validation_alias=AliasPath("arrears", "charges"), description=(
+        "Penal charges, one per late instalment: no interest on them; a payment settles the instalments due, "
+        "then these, then instalments ahead"))
+    class_history: list[ClassChangeOut] = Field(validation_alias=AliasPath("arrears", "history"))
 
     @classmethod
-    def body(cls, loan: Loan, repayments: list[Repayment]) -> bytes:
+    def body(cls, loan: Loan, repayments: list[Repayment], today: date | None = None) -> bytes:
         """The JSON body, this model's shape (routes document it as their `response_model`); the
         schedule is written by `_rows_json` into the place pydantic left for it (the first
         `"schedule":[]` is this key: no field before it holds an object with that key)."""
-        head = cls.of(loan, schedule=[], repayments=repayments).model_dump_json().encode()
+        head = cls.of(loan, schedule=[], repayments=repayments,
+                      days_past_due=loan.dpd_on(today) if today else 0).model_dump_json().encode()
         return head.replace(b'"schedule":[]', b'"schedule":' + _rows_json(loan).encode(), 1)
 
 

@@ -1,0 +1,167 @@
+"""Arrears over HTTP with the clock moved: a running loan is reminded before its due date, goes overdue, draws
+its product's penal charge, is classed SMA-0 then SMA-1 (events, mails, the admin book and stats), and a
+payment of what is overdue and the charges cures it. The daily review runs twice without doing anything twice,
+and a run after missed days catches up with one reminder."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from bson import ObjectId
+
+from app.domain.delinquency import PenalKind, PenalRule
+from app.services.delinquency import REVIEW_JOB
+from tests.conftest import bearer
+from tests.integration.events_helpers import run_jobs
+from tests.integration.lending_helpers import apply_body, borrower, make_product, relogin
+from tests.integration.test_catalogue_api import PRODUCT, _bank
+
+D = Decimal
+PENAL = PenalRule(PenalKind.FIXED, D(500))
+
+
+def _text(mail: Any) -> str:
+    return mail.get_body(preferencelist=("plain",)).get_content()
+
+
+async def _running_loan(api: Any, penal: PenalRule | None = PENAL) -> tuple[dict[str, Any], str, list[Any]]:
+    product = await make_product(api, name="Penal Loan", penal_charge=penal)
+    who = await borrower(api)
+    admin = bearer(await api.staff("admin"))
+    r = await api.client.post("/loans/apply", headers=who["headers"], json=apply_body(product))
+    assert r.status_code == 201, r.text
+    loan_id = r.json()["loan_id"]
+    if number := r.json()["kfs"].get("number"):  # the borrower accepts the KFS before the disbursal
+        r = await api.client.post(f"/loans/my-loans/{loan_id}/kfs/accept", headers=who["headers"],
+                                  json={"kfs_number": number})
+        assert r.status_code == 200, r.text
+    for step in ("approve", "disburse"):
+        r = await api.client.post(f"/admin/loans/{loan_id}/{step}", headers=admin)
+        assert r.status_code == 200, r.text
+    return who, loan_id, r.json()["schedule"]
+
+
+def _to(api: Any, day: date) -> None:
+    """The clock to 01:00 UTC of `day` (after that day's 00:00 run is due)."""
+    clock = api.container.clock
+    clock.advance(seconds=(datetime.combine(day, time(1), UTC) - clock.now()).total_seconds())
+
+
+async def _review_again(api: Any, key: str) -> None:
+    """The daily job once more the same day (a retry, a second worker): it must change nothing."""
+    await api.container.jobs.enqueue(REVIEW_JOB, f"{REVIEW_JOB}:{key}", {})
+    assert await run_jobs(api.container) == 1
+
+
+async def _events(api: Any, loan_id: str, kind: str) -> list[dict[str, Any]]:
+    return [e["data"] async for e in api.container.db["events"].find({"type": kind, "data.loan_id": loan_id})]
+
+
+async def test_an_overdue_loan_is_charged_reminded_classified_and_cured_by_a_payment(api_factory):
+    api = await api_factory(job_workers=0)
+    who, loan_id, agreed = await _running_loan(api)
+    due = date.fromisoformat(agreed[0]["due_date"])
+    email = who["email"]
+    assert await api.container.db["jobs"].count_documents({"kind": REVIEW_JOB}) == 1  # armed by the disbursal
+
+    def mails(subject: str) -> list[Any]:
+        return [m for m in api.mailbox.for_address(email) if subject in m["subject"]]
+
+    # Three days ahead: one reminder, with the penal charge that applies (RBI: reminders state it).
+    _to(api, due - timedelta(days=3))
+    await run_jobs(api.container)
+    await _review_again(api, "before")
+    [soon] = mails("due soon")
+    assert f"is due on {due}" in _text(soon) and "penal charge of 500" in _text(soon)
+
+    # The day after the due date: one penal charge, SMA-0, overdue and classified events, one overdue mail.
+    _to(api, due + timedelta(days=1))
+    await run_jobs(api.container)
+    await _review_again(api, "late")
+    who = await relogin(api, who)
+    loan = (await api.client.get(f"/loans/my-loans/{loan_id}", headers=who["headers"])).json()
+    first = loan["schedule"][0]
+    assert (loan["loan_class"], loan["days_past_due"], loan["overdue_amount"]) == ("SMA_0", 1, first["payment"])
+    assert loan["charges"] == [{"instalment": 1, "charged_on": str(due + timedelta(days=1)), "amount": 500,
+                                "paid": 0}] and loan["charges_due"] == 500
+    assert loan["class_history"] == [{"loan_class": "SMA_0", "on": str(due + timedelta(days=1)), "days_past_due": 1}]
+    # Never interest: the schedule is the agreed one, and the principal and interest owed did not move.
+    assert [(r["interest"], r["principal"]) for r in loan["schedule"]] == [(r["interest"], r["principal"])
+                                                                           for r in agreed]
+    assert D(str(loan["outstanding"])) == sum(D(str(r["payment"])) for r in loan["schedule"])
+    [late] = mails("overdue")
+    assert "1 days past due" in _text(late) and "Penal charge ₹500.00 levied" in _text(late)
+    [overdue] = await _events(api, loan_id, "loan.overdue")
+    assert overdue["loan_class"] == "SMA_0" and overdue["penal_charges"] == [{"instalment": 1, "amount": "500"}]
+    assert [e["loan_class"] for e in await _events(api, loan_id, "loan.classified")] == ["SMA_0"]
+
+    # 31 days late: SMA-1; an instalment late meanwhile drew its own charge (each its own); the 30-day reminder.
+    today = due + timedelta(days=31)
+    late = [r for r in agreed if date.fromisoformat(r["due_date"]) < today]
+    charged = 500 * len(late)
+    _to(api, today)
+    await run_jobs(api.container)
+    await _review_again(api, "sma1")
+    who = await relogin(api, who)
+    loan = (await api.client.get(f"/loans/my-loans/{loan_id}", headers=who["headers"])).json()
+    assert (loan["loan_class"], loan["days_past_due"], len(loan["charges"])) == ("SMA_1", 31, len(late))
+    assert loan["overdue_amount"] == float(sum(D(str(r["payment"])) for r in late))
+    assert len(mails("overdue")) == 2 and [e["loan_class"] for e in await _events(
+        api, loan_id, "loan.classified")] == ["SMA_0", "SMA_1"]
+    auditor = bearer(await api.staff("auditor"))
+    book = (await api.client.get("/admin/loans", headers=auditor, params={"loan_class": "SMA_1"})).json()
+    assert [i["loan_id"] for i in book["items"]] == [loan_id] and book["items"][0]["charges_due"] == charged
+    assert (await api.client.get("/admin/loans", headers=auditor, params={"loan_class": "NPA"})).json()["total"] == 0
+    stats = (await api.client.get("/admin/stats", headers=auditor)).json()["loans"]
+    assert stats["by_class"]["SMA_1"] == {"count": 1, "amount": loan["outstanding"],
+                                          "overdue": loan["overdue_amount"], "charges_due": charged}
+    assert stats["overdue_amount"] == loan["overdue_amount"] and stats["by_class"]["CURRENT"]["count"] == 0
+
+    # Cured: what is overdue and the charges, in one payment (the instalments due, today's too, then the charges).
+    due_today = sum(D(str(r["payment"])) for r in agreed if r["due_date"] == str(today))
+    amount = D(str(loan["overdue_amount"])) + due_today + charged
+    r = await api.client.post(f"/loans/my-loans/{loan_id}/repayments", headers=who["headers"],
+                              json={"amount": float(amount)})
+    assert r.status_code == 201, r.text
+    assert r.json()["repayment"]["charges_paid"] == charged and r.json()["loan"]["loan_class"] == "CURRENT"
+    loan = (await api.client.get(f"/loans/my-loans/{loan_id}", headers=who["headers"])).json()
+    assert (loan["days_past_due"], loan["overdue_amount"], loan["charges_due"]) == (0, 0, 0)
+    assert [c["paid"] for c in loan["charges"]] == [500] * len(late)
+    assert [h["loan_class"] for h in loan["class_history"]] == ["SMA_0", "SMA_1", "CURRENT"]
+    assert [e["loan_class"] for e in await _events(api, loan_id, "loan.classified")] == ["SMA_0", "SMA_1", "CURRENT"]
+    await run_jobs(api.container)
+    await _review_again(api, "cured")
+    assert len(mails("overdue")) == 2
+
+
+async def test_a_review_after_missed_days_catches_up_with_one_reminder(api_factory):
+    api = await api_factory(job_workers=0)
+    who, loan_id, agreed = await _running_loan(api, PenalRule(PenalKind.PERCENT, D(2), D(150)))
+    due = date.fromisoformat(agreed[0]["due_date"])
+    _to(api, due + timedelta(days=45))  # no run since the disbursal
+    await run_jobs(api.container)
+    raw = await api.container.db["loans"].find_one({"_id": ObjectId(loan_id)})
+    arrears = raw["arrears"]
+    assert arrears["loan_class"] == "SMA_1" and len(arrears["charges"]) == 2
+    assert [c["charged_on"].date() for c in arrears["charges"]][0] == due + timedelta(days=1)
+    assert all(c["amount"].to_decimal() == 150 for c in arrears["charges"])  # 2 % of an instalment, capped
+    assert [h["loan_class"] for h in arrears["history"]] == ["SMA_1"]
+    [late] = [m for m in api.mailbox.for_address(who["email"]) if "overdue" in m["subject"]]
+    assert "45 days past due" in _text(late)
+
+
+async def test_a_product_takes_a_penal_charge_and_refuses_one_out_of_bounds(api):
+    admin = await api.staff("admin")
+    bank_id = await _bank(api, admin)
+    body = {**PRODUCT, "bank_id": bank_id, "penal_charge": {"kind": "percent", "value": 2, "cap": 1000}}
+    r = await api.client.post("/admin/products", headers=bearer(admin), json=body)
+    assert r.status_code == 201 and r.json()["penal_charge"] == {"kind": "percent", "value": 2, "cap": 1000}, r.text
+    assert (await api.client.get(f"/loans/products/{r.json()['id']}")).json()["penal_charge"]["cap"] == 1000
+    for penal in ({"kind": "percent", "value": 11}, {"kind": "daily", "value": 1}, {"kind": "fixed", "value": -5}):
+        r = await api.client.post("/admin/products", headers=bearer(admin),
+                                  json={**body, "name": "Another", "penal_charge": penal})
+        assert r.status_code == 422, r.text
+        assert "penal_charge" in r.json()["errors"][0]["loc"], r.json()
+    assert await api.container.db["loan_products"].count_documents({}) == 1
