@@ -256,3 +256,12 @@ ROUTES.update({
                                                                  "event job + event twice (the exit, loan.closed) "
                                                                  "(commit); audit"),
 })
+
+# Arrears: a disbursal arms the daily review; a payment that moves the class publishes loan.classified.
+ROUTES[("POST", "/admin/loans/{loan_id}/disburse")] = (10, "as reject, and the next daily loan review (once per day)")
+ROUTES[("POST", "/loans/my-loans/{loan_id}/repayments")] = (11, "principal, loan; loan, repayment, notice job, event + "
+                                                                "fan-out job, and on a cure loan.classified + fan-out "
+                                                                "job (commit); audit")
+JOBS["loan_reviews"] = (18, "the next day's run, loans due (a page by id); per loan whose arrears moved: customer (for "
+                            "a reminder), loan, loan.overdue and loan.classified + fan-out jobs, notice job, commit: 8; "
+                            "the walk reviews two")
