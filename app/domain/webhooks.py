@@ -97,7 +97,7 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     """`Retry-After` as seconds from `now`: delta-seconds or an HTTP date (RFC 9110 10.2.3); None if absent or bad."""
     if not value:
         return None
-    if value.strip().isdigit():
+    if value.strip().isdecimal():  # not isdigit(): "²" is a digit that float() refuses
         return float(value.strip())
     try:
         at = parsedate_to_datetime(value)
