@@ -99,12 +99,15 @@ def create_app(settings: Settings | None = None, *, ml_loaders: dict[str, Any] |
         # Models load in the pool while the API already answers; /health says when they are ready.
         docs = f"API docs at {os.environ.get('KYCFLOW_SERVE_URL', '')}/docs"  # set by `kycflow serve`
         preload = asyncio.create_task(container.ml.preload(announce=docs)) if settings.ml_preload else None
+        # The face_duplicate index too, so the first checks after a start do not wait for it.
+        faces = asyncio.create_task(container.kyc_checks.faces.warm()) if preload and container.kyc_checks.faces else None
         try:
             yield
         finally:
             restore_signals()
-            if preload:
-                preload.cancel()
+            for task in (preload, faces):
+                if task:
+                    task.cancel()
             await container.close()
 
     app = FastAPI(

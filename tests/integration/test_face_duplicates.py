@@ -145,3 +145,19 @@ async def test_the_threshold_is_a_setting(api_factory, threshold):
     await _checked(api, vector, "Asha Rao", approve=True)
     _, check = await _checked(api, await _embedding(api, SAME_PERSON), "Asha R")
     assert check.status == CheckStatus.PASS  # cos ~0.997 < 0.999
+
+
+async def test_the_index_is_built_at_start_with_the_models_preload(api_factory):
+    from tests.conftest import eventually
+
+    first = await api_factory(job_workers=0)
+    approved, _ = await _checked(first, await _embedding(first, SELFIE), "Ravi Kumar", approve=True)
+    current, _, fingerprint = first.settings.resolve_document_keys()
+    started = await api_factory(job_workers=0, ml_preload=True, mongodb_db=first.settings.mongodb_db,
+                                document_encryption_key=current, document_fingerprint_key=fingerprint)
+    faces = started.container.kyc_checks.faces
+
+    async def built() -> bool:
+        return faces.index.cases == [approved.id]
+
+    assert await eventually(built, timeout=20)  # no search has run on this instance
