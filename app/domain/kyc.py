@@ -371,6 +371,7 @@ def ensure_not_claimed(claim: Claim | None, actor_id: str, now: datetime) -> Non
 
 
 SELFIE, LIVENESS = "selfie", "liveness"
+RENEWAL_BY = "system"  # who asks a renewal round: periodic re-KYC (app/services/kyc/renewals.py)
 
 
 @dataclass(frozen=True)
@@ -500,6 +501,12 @@ class KycCase:
         """Every file of the case, those of earlier rounds too (kept: the record of what was sent back)."""
         return {d.file_id for d in self.documents + [d for r in self.rounds for d in r.documents]} | {
             s.file_id for s in [self.selfie, *(r.selfie for r in self.rounds)] if s}
+
+    @property
+    def rounds_asked(self) -> int:
+        """Rounds auditors asked since the last renewal round (periodic re-KYC's, `RENEWAL_BY`): what the cap counts."""
+        renewed = [n + 1 for n, r in enumerate(self.rounds) if r.requested_by == RENEWAL_BY]
+        return len(self.rounds) - (renewed[-1] if renewed else 0)
 
     @property
     def request(self) -> Round | None:

@@ -212,8 +212,8 @@ async def _everything_acknowledged_is_there(db: Any, load: Load) -> None:
         assert loans[loan_id]["status"] in ("APPROVED", "DISBURSED")
 
 
-# Every job but the next day's periodic re-KYC run, which an approval queues for 00:00 UTC.
-NOT_TOMORROWS = {"$nor": [{"kind": "kyc_renewals", "status": "queued"}]}
+# Every job but the next day's runs of the daily jobs (periodic re-KYC, loan reviews), queued for 00:00 UTC.
+NOT_TOMORROWS = {"$nor": [{"kind": {"$in": ["kyc_renewals", "loan_reviews"]}, "status": "queued"}]}
 
 
 async def _each_job_once(db: Any, load: Load, outbox: Path) -> None:

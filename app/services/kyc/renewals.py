@@ -8,12 +8,12 @@ up, and each step is one transaction filtered on the approval's end, so a second
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime
 
 from app.domain.audit import AuditAction
 from app.domain.events import EventType
 from app.domain.jobs import Job
-from app.domain.kyc import LIVENESS, CaseStatus, Redo, Round
+from app.domain.kyc import LIVENESS, RENEWAL_BY, CaseStatus, Redo, Round
 from app.domain.kyc_renewal import Renewal
 from app.domain.users import User
 from app.repositories.kyc import KycCaseRepository
@@ -42,10 +42,7 @@ class KycRenewals:
         jobs.register(RENEWAL_JOB, self._run)
 
     async def arm(self, tx: UnitOfWork | None = None) -> None:
-        """Tomorrow's run (00:00 UTC), once whoever asks."""
-        day = self.clock.now().date() + timedelta(days=1)
-        await self.jobs.enqueue(RENEWAL_JOB, f"{RENEWAL_JOB}:{day}", {}, tx=tx,
-                                run_at=datetime.combine(day, time(), UTC))
+        await self.jobs.arm_daily(RENEWAL_JOB, tx)
 
     async def _run(self, job: Job) -> None:
         await self.arm()  # first: a sweep that fails for good leaves the days after it running
@@ -94,7 +91,7 @@ class KycRenewals:
             if case is not None:
                 await tx.kyc.renew(case.id, Round(
                     len(case.rounds) + 1, case.submitted_at, case.documents, case.selfie, case.checks,
-                    case.overall_score, case.risk_level, "system", "Periodic re-KYC", now, items, message,
+                    case.overall_score, case.risk_level, RENEWAL_BY, "Periodic re-KYC", now, items, message,
                     f"Approval valid until {until:%Y-%m-%d}; risk {case.risk_level}."))
             kyc_id = case.id if case else None
             await self.events.publish(EventType.KYC_EXPIRED, tx=tx, user_id=user.id, data={

@@ -220,8 +220,8 @@ class KycReviewService:
         now = self.clock.now()
         ensure_reviewable(case.status, case.checks_state, case.user_id, actor.id)
         ensure_not_claimed(case.claim, actor.id, now)
-        if len(case.rounds) >= self.max_resubmissions:
-            raise CaseNotReviewable(f"This case was sent back {len(case.rounds)} times, the most allowed; approve or "
+        if case.rounds_asked >= self.max_resubmissions:
+            raise CaseNotReviewable(f"This case was sent back {case.rounds_asked} times, the most allowed; approve or "
                                     "reject it.", code="resubmission_limit_reached")
         for n, item in enumerate(items):
             if item.kind == "document" and not any(item.covers(d) for d in case.documents):
@@ -237,7 +237,7 @@ class KycReviewService:
         labels = [i.label for i in items]
 
         async def step(tx: UnitOfWork) -> KycCase | None:
-            back = await tx.kyc.send_back(case.id, sent, self.max_resubmissions)
+            back = await tx.kyc.send_back(case.id, sent, len(case.rounds) - case.rounds_asked + self.max_resubmissions)
             if back is None:
                 return None
             if not case.steps_up_from(user.kyc_level):
