@@ -259,11 +259,11 @@ class KycCaseService:
         latest, now = await self.cases.latest_for_user(user.id), self.clock.now()
         if latest is not None and latest.status in (CaseStatus.SUBMITTED, CaseStatus.RESUBMISSION_REQUESTED):
             raise CaseNotEditable("Your KYC case is being reviewed; wait for the decision.", code="kyc_in_review")
+        if latest is not None and latest.decision is not None:  # a FINAL rejection binds a step-up too
+            latest.decision.ensure_may_reapply(now, self.final_rejection_days)
         if latest is not None and latest.status == CaseStatus.OPEN:
             case = await self.cases.set_level(latest.id, user.id, level, now)
         elif user.kyc_level is None or latest is None:
-            if latest is not None and latest.decision is not None:
-                latest.decision.ensure_may_reapply(now, self.final_rejection_days)
             case = await self.cases.open_case(user.id, now, level)
         else:  # approved below `level`: from the approved case (the latest, or the one a rejected step-up left)
             approved = latest if latest.step_up is None else await self.cases.get(latest.step_up.from_case)

@@ -149,6 +149,10 @@ class KycReviewService:
         user = await self.users.get(case.user_id)
         if user is None:
             raise CaseNotFound()
+        if decision.approved and case.step_up and user.kyc_status in (KycStatus.SUBMITTED, KycStatus.REJECTED):
+            # The approval it steps up from was sent back to review (a watchlist hit) or rejected since.
+            raise CaseNotReviewable("The approval this step-up builds on is under review or was rejected; decide "
+                                    "that case first.", code="kyc_base_under_review")
 
         async def step(tx: UnitOfWork) -> KycCase | None:
             return await self.record(tx, case, user, decision, actor=actor, client=client)

@@ -1,0 +1,62 @@
+"""Attacker's review, round 2 (issue 19): a FINAL rejection and a sanctions review cannot be stepped around
+through a verification level."""
+
+from __future__ import annotations
+
+from app.domain.kyc import assess
+from app.domain.users import KycStatus
+from tests.conftest import bearer
+from tests.integration.test_kyc_api import AADHAAR_FRONT, PAN, checks_done, customer, selfie, upload
+from tests.integration.test_kyc_levels import approve, me
+
+
+async def _basic(api, who, auditor) -> str:
+    assert (await api.client.post("/kyc/level", headers=who["headers"], json={"level": "basic"})).status_code == 201
+    await upload(api, who, "pan", PAN)
+    await selfie(api, who)
+    return await approve(api, who, auditor)
+
+
+async def _step_up_submitted(api, who) -> str:
+    r = await api.client.post("/kyc/level", headers=who["headers"], json={"level": "standard"})
+    assert r.status_code == 201, r.text
+    await upload(api, who, "aadhaar", AADHAAR_FRONT)
+    assert (await api.client.post("/kyc/submit", headers=who["headers"])).status_code == 202
+    await checks_done(api, who)
+    return r.json()["kyc_id"]  # type: ignore[no-any-return]
+
+
+async def test_a_final_rejected_step_up_cannot_be_asked_again(api):
+    who, auditor = await customer(api), await api.staff("auditor")
+    await _basic(api, who, auditor)
+    step_id = await _step_up_submitted(api, who)
+    r = await api.client.put(f"/kyc/{step_id}/reject", headers=bearer(auditor),
+                             json={"reasons": ["suspected_fraud"], "reject_type": "FINAL"})
+    assert r.status_code == 200, r.text
+    cases = await api.container.db["kyc_doc"].count_documents({"user_id": who["user_id"]})
+    r = await api.client.post("/kyc/level", headers=who["headers"], json={"level": "standard"})
+    assert r.status_code == 409 and r.json()["error_code"] == "kyc_rejected_final", r.text
+    assert await api.container.db["kyc_doc"].count_documents({"user_id": who["user_id"]}) == cases
+    assert (await me(api, who))["kyc_level"] == "basic"  # still approved at basic
+
+
+async def test_a_step_up_is_not_approved_over_its_base_approval_under_review_or_rejected(api):
+    who, auditor = await customer(api), await api.staff("auditor")
+    basic_id = await _basic(api, who, auditor)
+    step_id = await _step_up_submitted(api, who)
+    # A watchlist reload sends the basic approval back to review (as ScreeningService._reopen does).
+    c = api.container
+    base = await c.kyc_review.cases.get(basic_id)
+    await c.kyc_review.cases.reopen(base.id, base.checks, assess(base.checks), c.clock.now())
+    await c.kyc_review.users.set_kyc_status(who["user_id"], KycStatus.SUBMITTED, c.clock.now())
+    r = await api.client.put(f"/kyc/{step_id}/approve", headers=bearer(auditor), json={})
+    assert r.status_code == 409 and r.json()["error_code"] == "kyc_base_under_review", r.text
+    r = await api.client.put(f"/kyc/{basic_id}/reject", headers=bearer(auditor),
+                             json={"reasons": ["suspected_fraud"], "reject_type": "FINAL"})
+    assert r.status_code == 200, r.text
+    r = await api.client.put(f"/kyc/{step_id}/approve", headers=bearer(auditor), json={})
+    assert r.status_code == 409 and r.json()["error_code"] == "kyc_base_under_review", r.text
+    mine = await me(api, who)
+    assert mine["kyc_status"] == "REJECTED" and mine["kyc_level"] is None
+    r = await api.client.put(f"/kyc/{step_id}/reject", headers=bearer(auditor), json={"reasons": ["other"]})
+    assert r.status_code == 200  # rejecting it stays possible
