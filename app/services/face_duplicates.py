@@ -9,7 +9,7 @@ Memory, measured: ~0.75 GB per million customers with dlib's 128-d vectors (512 
 in Python; the matrix grows by doubling), ~2.3 GB with ArcFace's 512-d. The index is built from the
 database at start (beside the models' preload; else at the first search), each face decrypted once, off
 the event loop; caught up before every search with the cases approved since (one indexed query, so an
-approval on any instance counts at once); rebuilt hourly. A hit is confirmed against the database before
+approval on any instance counts at once); rebuilt hourly while searches go on. A hit is confirmed against the database before
 it is named, so a deleted or reopened case never is (and leaves the index then).
 """
 
@@ -44,6 +44,8 @@ class FaceIndex:
         self.cases: list[str] = []
         self.users: list[str] = []
         self.rows: dict[str, int] = {}
+        self.since: datetime | None = None  # the newest approval read
+        self.recent: dict[str, datetime] = {}  # approvals inside the catch-up margin, read already: not decrypted again
 
     def __len__(self) -> int:
         return len(self.cases)
@@ -81,9 +83,7 @@ class FaceDuplicates:
                  threshold: float) -> None:
         self.cases, self.cipher, self.clock, self.model, self.threshold = cases, cipher, clock, model, threshold
         self.index = FaceIndex()
-        self._since: datetime | None = None  # the newest approval the index has read
         self._built: datetime | None = None
-        self._recent: dict[str, datetime] = {}  # approvals inside the margin, loaded already: not decrypted again
         self._lock = asyncio.Lock()
 
     def _aad(self, case_id: str, user_id: str) -> str:
@@ -102,12 +102,18 @@ class FaceDuplicates:
                      other_cases=tuple(c for c, _ in found))
 
     async def warm(self) -> None:
-        async with self._lock:
-            await self._refresh()
+        await self.search(np.zeros(1, np.float32), "")
 
     async def search(self, vector: np.ndarray, user_id: str) -> list[tuple[str, float]]:
+        if self._built and self.clock.now() - self._built > REBUILD_EVERY:  # drops what a catch-up cannot see
+            self._built, fresh = self.clock.now(), FaceIndex()
+            await self._catch_up(fresh)  # outside the lock: meanwhile searches go on in the current index
+            async with self._lock:
+                await self._catch_up(fresh)
+                self.index = fresh
         async with self._lock:  # one catch-up at a time; the index is not shared with threads meanwhile
-            await self._refresh()
+            self._built = self._built or self.clock.now()
+            await self._catch_up(self.index)  # the first: the whole build, which searches wait for
             found = self.index.search(np.asarray(vector, np.float32), user_id, self.threshold)
             if found:  # rare: confirm against the records (deleted or reopened since the index saw them)
                 live = await self.cases.approved_ids([c for c, _ in found])
@@ -116,29 +122,25 @@ class FaceDuplicates:
                 found = [(c, s) for c, s in found if c in live]
         return found
 
-    async def _refresh(self) -> None:
-        now = self.clock.now()
-        if self._built is None or now - self._built > REBUILD_EVERY:
-            self.index, self._since, self._built, self._recent = FaceIndex(), None, now, {}
-        since = self._since - CATCH_UP_MARGIN if self._since else None
-        async for batch in self.cases.approved_faces(since):
-            if len(batch) > 64:  # a rebuild: thousands of decryptions, off the event loop
-                await asyncio.to_thread(self._load, batch)
+    async def _catch_up(self, index: FaceIndex) -> None:
+        async for batch in self.cases.approved_faces(index.since - CATCH_UP_MARGIN if index.since else None):
+            if len(batch) > 64:  # a build: thousands of decryptions, off the event loop
+                await asyncio.to_thread(self._load, index, batch)
             else:
-                self._load(batch)
-        if self._since is not None:
-            self._recent = {c: at for c, at in self._recent.items() if at >= self._since - CATCH_UP_MARGIN}
+                self._load(index, batch)
+        if index.since is not None:
+            index.recent = {c: at for c, at in index.recent.items() if at >= index.since - CATCH_UP_MARGIN}
 
-    def _load(self, batch: list[dict[str, Any]]) -> None:
+    def _load(self, index: FaceIndex, batch: list[dict[str, Any]]) -> None:
         for doc in batch:
             case_id, face, at = str(doc["_id"]), doc.get("face") or {}, doc["decision"]["at"]
-            self._since = at if self._since is None or at > self._since else self._since
-            if face.get("model") != self.model or self._recent.get(case_id) == at:  # no selfie, or another model
+            index.since = at if index.since is None or at > index.since else index.since
+            if face.get("model") != self.model or index.recent.get(case_id) == at:  # no selfie, or another model
                 continue
-            self._recent[case_id] = at
+            index.recent[case_id] = at
             try:
                 plain = self.cipher.decrypt(face["key_id"], bytes(face["data"]), self._aad(case_id, doc["user_id"]))
             except (DocumentIntegrityError, DocumentKeyUnavailable):
                 log.warning("a stored face embedding does not open; left out of the index", extra={"kyc_id": case_id})
                 continue
-            self.index.put(case_id, doc["user_id"], np.frombuffer(plain, "<f4"))
+            index.put(case_id, doc["user_id"], np.frombuffer(plain, "<f4"))

@@ -161,3 +161,16 @@ async def test_the_index_is_built_at_start_with_the_models_preload(api_factory):
         return faces.index.cases == [approved.id]
 
     assert await eventually(built, timeout=20)  # no search has run on this instance
+
+
+async def test_the_hourly_rebuild_drops_a_case_no_longer_approved(api_factory):
+    api = await api_factory(job_workers=0)
+    c, vector = api.container, await _embedding(api, SELFIE)
+    faces = c.kyc_checks.faces
+    approved, _ = await _checked(api, vector, "Asha Rao", approve=True)
+    assert [case_id for case_id, _ in await faces.search(vector, "someone-else")] == [approved.id]
+    await c.db["kyc_doc"].update_one({"_id": ObjectId(approved.id)}, {"$set": {"status": "SUBMITTED"}})  # reopened
+    await faces.search(vector[::-1].copy(), "someone-else")  # no hit to confirm: the catch-up alone keeps it
+    assert faces.index.cases == [approved.id]
+    c.clock.advance(hours=1, minutes=1)
+    assert await faces.search(vector, "someone-else") == [] and faces.index.cases == []
