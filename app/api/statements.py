@@ -20,8 +20,8 @@ MEDIA = {"pdf": "application/pdf", "csv": "text/csv; charset=utf-8"}
             responses={200: {"description": "The statement, as the file `format` asks for", "content": {
                 "application/pdf": {"schema": {"type": "string", "format": "binary"}},
                 "text/csv": {"schema": {"type": "string"}, "example":
-                             "on,entry,reference,description,amount,interest,principal,paid,due,outstanding_after\r\n"
-                             "2026-12-06,disbursement,UTR20261206000123,Disbursed,100000.00,,,,,\r\n"}}},
+                             "on,entry,reference,description,amount,interest,principal,charges,paid,due,outstanding_after\r\n"
+                             "2026-12-06,disbursement,UTR20261206000123,Disbursed,100000.00,,,,,,\r\n"}}},
                        **error_responses(401, InsufficientRole, LoanNotFound, InvalidTransition, 422)})
 async def statement(loan_id: str, principal: PrincipalDep, statements: StatementServiceDep, clock: ClockDep,
                     format: Annotated[Literal["pdf", "csv"], Query(description="`pdf` (laid out to read) or `csv` "

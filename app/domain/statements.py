@@ -26,8 +26,9 @@ class Entry:
     amount: Decimal
     interest: Decimal | None = None
     principal: Decimal | None = None
-    paid: Decimal | None = None  # an instalment's paid so far
-    due: Decimal | None = None  # an instalment's still to pay
+    charges: Decimal | None = None  # of a payment, what settled penal charges
+    paid: Decimal | None = None  # an instalment's (a penal charge's) paid so far
+    due: Decimal | None = None  # and still to pay
     outstanding_after: Decimal | None = None  # the loan's, after a payment
 
 
@@ -49,8 +50,11 @@ def entries(loan: Loan, repayments: Sequence[Repayment]) -> list[Entry]:
     for row in loan.instalments:
         assert row.due_date is not None  # a disbursed loan's schedule is dated
         out.append(Entry(row.due_date, "instalment", f"{row.number}/{n}", f"Instalment {row.number} of {n}",
-                         row.payment, row.interest, row.principal, row.interest_paid + row.principal_paid,
-                         row.amount_left))
+                         row.payment, row.interest, row.principal, paid=row.interest_paid + row.principal_paid,
+                         due=row.amount_left))
+    for c in loan.arrears.charges:  # RBI (2023): penal charges are charges of their own, never interest
+        out.append(Entry(c.charged_on, "charge", f"penal_charge/{c.instalment}", "Penal charge", c.amount,
+                         paid=c.paid, due=c.left))
     for paid in repayments:
         on = paid.paid_at.date()
         charge = Decimal(str(paid.breakdown.get("prepayment_charge") or 0))  # a pre-closure's, as quoted
@@ -59,7 +63,7 @@ def entries(loan: Loan, repayments: Sequence[Repayment]) -> list[Entry]:
         entry, label = _PAYMENTS.get(paid.kind.value, (paid.kind.value, paid.kind.value.replace("_", " ").capitalize()))
         parts = paid.allocations  # none for a settlement: its figures are its quote's
         out.append(Entry(on, entry, paid.id, label, paid.amount, sum((a.interest for a in parts), ZERO) if parts else None,
-                         sum((a.principal for a in parts), ZERO) if parts else None,
+                         sum((a.principal for a in parts), ZERO) if parts else None, paid.charges_paid,
                          outstanding_after=paid.outstanding_after))
     return sorted(out, key=lambda e: (e.on, _ORDER.get(e.entry, 3)))
 

@@ -103,6 +103,7 @@ def pdf(loan: Loan, rows: Sequence[Entry], *, lender: str, borrower: str, bank: 
         ("Paid to date", rupees(loan.paid_total), "Outstanding", rupees(loan.outstanding)),
         ("Next due", f"{rupees(due.amount)} on {due.due_date}" if due and due.due_date else "-",
          "Outstanding principal", rupees(loan.outstanding_principal)),
+        ("Overdue", rupees(loan.arrears.overdue), "Penal charges due", rupees(loan.arrears.charges_due)),
     ]
     doc.set_font("DejaVu", size=9)
     label = FontFace(emphasis="BOLD", color=GREY)
@@ -116,7 +117,7 @@ def pdf(loan: Loan, rows: Sequence[Entry], *, lender: str, borrower: str, bank: 
             row.cell(d)
 
     def section(title: str, heads: tuple[str, ...], widths: tuple[float, ...], body: list[tuple[str, ...]],
-                texts: int) -> None:
+                texts: int, size: float = 8) -> None:
         """A titled table, its heading again on each page; the first `texts` columns words, the rest amounts.
         Plain cells: fpdf2's `table()` wraps every cell's text and took seconds for a 30-year schedule."""
         def line(cells: tuple[str, ...], fill: bool) -> None:
@@ -125,10 +126,10 @@ def pdf(loan: Loan, rows: Sequence[Entry], *, lender: str, borrower: str, bank: 
             doc.ln()
 
         def heading() -> None:
-            doc.set_font("DejaVu", "B", 8)
+            doc.set_font("DejaVu", "B", size)
             doc.set_fill_color(230, 236, 245)
             line(heads, True)
-            doc.set_font("DejaVu", size=8)
+            doc.set_font("DejaVu", size=size)
             doc.set_fill_color(246, 247, 249)
 
         doc.ln(4)
@@ -149,8 +150,9 @@ def pdf(loan: Loan, rows: Sequence[Entry], *, lender: str, borrower: str, bank: 
             (12, 24, 30, 29, 29, 28, 28), [
                 (r.reference.split("/")[0], r.on.isoformat(), money(r.amount), money(r.interest), money(r.principal),
                  money(r.paid), money(r.due)) for r in rows if r.entry == "instalment"], texts=2)
-    section("Payments and charges", ("Date", "Entry", "Reference", "Amount", "Interest", "Principal", "Balance"),
-            (20, 27, 49, 21, 21, 21, 21), [
+    section("Payments and charges", ("Date", "Entry", "Reference", "Amount", "Interest", "Principal", "Charges",
+                                      "Balance"), (17, 27, 39, 23, 18, 18, 16, 22), [
                 (r.on.isoformat(), r.description, r.reference, money(r.amount), money(r.interest),
-                 money(r.principal), money(r.outstanding_after)) for r in rows if r.entry != "instalment"], texts=3)
+                 money(r.principal), money(r.charges), money(r.outstanding_after)) for r in rows
+                if r.entry != "instalment"], texts=3, size=7)  # a payment id and a crore fit
     return bytes(doc.output())

@@ -20,8 +20,8 @@ D = Decimal
 PAGE_PNG = "/tmp/statement_page1.png"
 
 
-async def _disbursed(api, who, name: str, reference: str = "UTR20261206000123") -> str:
-    product = await make_product(api, name=name)
+async def _disbursed(api, who, name: str, reference: str = "UTR20261206000123", **terms) -> str:
+    product = await make_product(api, name=name, **terms)
     admin_h = bearer(await api.staff("admin"))
     applied = (await api.client.post("/loans/apply", headers=who["headers"], json=apply_body(product))).json()
     loan_id = applied["loan_id"]
@@ -52,7 +52,7 @@ async def test_a_statement_as_csv_and_pdf_matches_the_loan_view(api):
     assert r.headers["content-type"] == "text/csv; charset=utf-8"
     assert r.headers["content-disposition"].startswith(f'attachment; filename="statement-{loan_id}-')
     rows = _rows(r.text)
-    assert r.text.splitlines()[0] == "on,entry,reference,description,amount,interest,principal,paid,due,outstanding_after"
+    assert r.text.splitlines()[0] == "on,entry,reference,description,amount,interest,principal,charges,paid,due,outstanding_after"
     assert [row["entry"] for row in rows[:2]] == ["disbursement", "charge"]
     assert rows[0]["reference"] == "'-1-1"  # never a formula in a spreadsheet
     assert (D(rows[0]["amount"]), D(rows[1]["amount"])) == (D(str(view["amount"])), D(str(view["kfs"]["processing_fee"])))
@@ -113,3 +113,33 @@ async def test_a_pre_closed_loans_statement_shows_the_charge_and_the_final_payme
     assert D(closing["amount"]) == D(str(final["amount"])) and D(closing["outstanding_after"]) == 0
     stored = await api.container.db["loans"].find_one({"_id": ObjectId(loan_id)})
     assert D(charge["amount"]) == stored["preclosure_quote"]["prepayment_charge"].to_decimal() > 0
+
+
+async def test_a_penal_charge_is_its_own_entry_and_the_payment_that_settled_it_says_so(api):
+    from datetime import date, timedelta
+
+    from app.domain.delinquency import PenalKind, PenalRule
+    from tests.integration.lending_helpers import relogin
+
+    who = await borrower(api)
+    loan_id = await _disbursed(api, who, "Statement Loan E", penal_charge=PenalRule(PenalKind.FIXED, D(500)))
+    first = (await api.client.get(f"/loans/my-loans/{loan_id}", headers=who["headers"])).json()["schedule"][0]
+    clock = api.container.clock
+    clock.advance(days=(date.fromisoformat(first["due_date"]) + timedelta(days=5) - clock.now().date()).days)
+    who = await relogin(api, who)
+    r = await api.client.post(f"/loans/my-loans/{loan_id}/repayments", headers=who["headers"], json={"amount": 12000})
+    assert r.status_code == 201, r.text
+    view = (await api.client.get(f"/loans/my-loans/{loan_id}", headers=who["headers"])).json()
+    assert [(c["instalment"], D(str(c["amount"]))) for c in view["charges"]] == [(1, D(500))]
+    rows = _rows((await _statement(api, who["headers"], loan_id, "csv")).text)
+    penal = [row for row in rows if row["reference"].startswith("penal_charge/")]
+    assert [(row["on"], D(row["amount"]), D(row["paid"]), D(row["due"])) for row in penal] == [
+        (c["charged_on"], D(str(c["amount"])), D(str(c["paid"])), D(str(c["amount"])) - D(str(c["paid"])))
+        for c in view["charges"]]
+    payment = next(row for row in rows if row["entry"] == "repayment")
+    assert D(payment["charges"]) == D(str(view["repayments"][0]["charges_paid"])) == D(500)
+    assert D(payment["outstanding_after"]) == D(str(view["repayments"][0]["outstanding_after"]))
+    document = pypdfium2.PdfDocument((await _statement(api, who["headers"], loan_id, "pdf")).content)
+    text = document[0].get_textpage().get_text_range()
+    assert "Penal charge" in text and "penal_charge/1" in text and "₹500.00" in text
+    document[0].render(scale=2).to_pil().save("/tmp/statement_penal_page1.png")
