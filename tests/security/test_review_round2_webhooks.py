@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.conftest import bearer
 from tests.integration.test_webhook_retries import _at, _attempts, _event, _run, _setup, receiver  # noqa: F401
 
 
@@ -19,3 +20,15 @@ async def test_a_retry_after_of_superscript_digits_is_ignored_not_a_crash(api_fa
     second = (await _attempts(api, admin, hook))[-1]
     assert second["status_code"] == 429 and (_at(second["next_retry_at"]) - _at(second["at"])).total_seconds() == 300
     assert len(receiver.requests) == 2
+
+
+async def test_replay_since_at_the_edges_of_time_is_answered_not_a_500(api_factory, receiver):  # noqa: F811
+    api, admin, hook = await _setup(api_factory, receiver)
+    path = f"/admin/webhooks/{hook['id']}/replay"
+    for since in ("0001-01-01T00:00:00+00:00", "9999-12-31T23:59:59+00:00", "0001-01-01T00:00:00+05:30",
+                  "9999-12-31T23:59:59-23:59"):
+        r = await api.client.post(path, headers=bearer(admin), json={"since": since})
+        assert r.status_code in (202, 422), (since, r.status_code, r.text)
+        assert r.status_code == 202 or r.json()["error_code"] == "validation_error", r.text
+    r = await api.client.post(path, headers=bearer(admin), json={"since": "2026-11-22T10:00:00"})  # naive
+    assert r.status_code == 422 and r.json()["error_code"] == "validation_error"

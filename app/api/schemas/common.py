@@ -190,7 +190,7 @@ def _birth_date(value: date) -> date:
 BirthDate = Annotated[date, AfterValidator(_birth_date)]
 
 
-def _utc_datetime_in(value: datetime) -> datetime:
+def utc_datetime_in(value: datetime) -> datetime:
     # Stored and queried as UTC: an offset that pushes it past year 9999 (or before year 1)
     # would overflow in the driver, so refuse it here. Naive times are taken as UTC.
     if value.tzinfo is None:
@@ -202,7 +202,7 @@ def _utc_datetime_in(value: datetime) -> datetime:
 
 
 # Datetimes that come in (query or body): always aware, always convertible to UTC.
-UtcDatetimeIn = Annotated[datetime, AfterValidator(_utc_datetime_in)]
+UtcDatetimeIn = Annotated[datetime, AfterValidator(utc_datetime_in)]
 
 
 def _unsigned(value: Decimal) -> Decimal:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
-from pydantic import AliasChoices, AliasPath, AwareDatetime, ConfigDict, Field
+from pydantic import AfterValidator, AliasChoices, AliasPath, AwareDatetime, ConfigDict, Field
 
-from app.api.schemas.common import Input, Out, UtcDatetime
+from app.api.schemas.common import Input, Out, UtcDatetime, utc_datetime_in
 from app.domain.events import EventType
 from app.domain.jobs import JobStatus
 from app.domain.webhooks import MAX_URL_LENGTH, WebhookEndpoint
@@ -99,8 +99,8 @@ class RedeliveryOut(Out):
 class ReplayIn(Input):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"since": "2026-11-22T10:00:00Z"}})
 
-    since: AwareDatetime = Field(description="Replay the events whose last try at or after this instant failed for "
-                                             "good (with its offset: `Z` or `+05:30`)")
+    since: Annotated[AwareDatetime, AfterValidator(utc_datetime_in)] = Field(  # in UTC's years 1-9999
+        description="Replay the events whose last try at or after this instant failed for good (with its offset: `Z` or `+05:30`)")
 
 
 class ReplayOut(Out):
