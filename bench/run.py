@@ -47,7 +47,7 @@ from typing import Any
 
 import httpx
 
-from bench import capacity, events, face_duplicates, kyc, limits, loans, ml, replay, screening
+from bench import capacity, events, face_duplicates, kyc, limits, loan_reviews, loans, ml, replay, screening
 from bench.load import SELECTION, Result, Scenario, run_scenario
 from bench.server import BenchServer
 
@@ -179,6 +179,14 @@ CHECKS = [
     Check("face_duplicate_100k p50 / bare face match p50", face_duplicates.face_ratio, lambda v: v <= 0.1, "<= 0.1"),
     _info("face_duplicate_100k", 99, ""),
     _shown("face_index_build_100k (s): read and decrypt", lambda r: r["face_index_build_100k"].seconds),
+    # The daily loan review over 100,000 disbursed loans (bench/loan_reviews.py), beside reading them all.
+    # Gate: the run again the same day (it reads and rebuilds the loans due, writes nothing) within 2x reading
+    # every loan; today's run also writes ~4 % of the book (a transaction per 100, each write ~1 fsync): shown.
+    Check("loan_reviews_100k_again (s) / loans_read_100k (s)",
+          lambda r: loan_reviews.ratio(r, "loan_reviews_100k_again"), lambda v: v <= 2, "<= 2"),
+    _shown("loan_reviews_100k (s) / loans_read_100k (s)", lambda r: loan_reviews.ratio(r, "loan_reviews_100k")),
+    _shown("loan_reviews_100k (s)", lambda r: r["loan_reviews_100k"].seconds),
+    _shown("loans_read_100k (s)", lambda r: r["loans_read_100k"].seconds),
     # One instance's capacity (bench/capacity.py), for the README's scaling section.
     _shown("capacity: virtual users at saturation", capacity.saturation_users),
     _shown("capacity: req/s of the mix at saturation", capacity.saturation_rps),
@@ -256,6 +264,8 @@ async def measure(server: BenchServer, health_status: int) -> list[Result]:
         results += await screening.run_all(server, bare)
     if SELECTION.wanted(*face_duplicates.NAMES):
         results += await face_duplicates.run_all(server, bare)
+    if SELECTION.wanted(*loan_reviews.NAMES):
+        results += await loan_reviews.run_all(server)
     if SELECTION.wanted(*capacity.NAMES):
         results += await capacity.run_all(server, inputs)
     return results

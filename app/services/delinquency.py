@@ -4,8 +4,9 @@ Armed by the first disbursal (`JobService.arm_daily`); each run arms the next. A
 loan whose oldest unpaid instalment falls due by today + LOAN_REMINDER_DAYS_BEFORE (the late ones included:
 one indexed query, paged by id); the rest have nothing due. What a review finds is computed on today's date,
 so a missed day is caught up by the next run. A loan whose arrears did not move is not written; one that
-moved is written under its revision (`save`) with its events and mail in one transaction, so a second run
-finds nothing to do, and a payment racing the review wins (the next run reviews it again).
+moved is written under its revision (`save`) with its events and mail in a transaction (up to PER_COMMIT loans
+each: one commit per hundred, not per loan), so a second run finds nothing to do, and a payment racing the
+review wins (the next run reviews it again).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from app.services.jobs import JobService
 from app.services.notifications import Notices
 
 REVIEW_JOB = "loan_reviews"
-BATCH = 500
+BATCH = 500  # loans read at once
+PER_COMMIT = 100  # changed loans written in one transaction
 
 
 def _rupees(amount: object) -> str:
@@ -67,33 +69,44 @@ class LoanReviews:
         today = self.clock.now().date()
         changed, after = 0, None
         while True:
-            batch = await self.loans.due_for_review(today + timedelta(days=self.reminders.before), after, BATCH)
-            for loan in batch:
-                changed += await self.review(loan, today)
-            if len(batch) < BATCH:
+            page = await self.loans.due_for_review(today + timedelta(days=self.reminders.before), after, BATCH)
+            moved = [m for m in (self._review(loan, today) for loan in page) if m]
+            for first in range(0, len(moved), PER_COMMIT):
+                changed += await self._write(moved[first:first + PER_COMMIT], today)
+            if len(page) < BATCH:
                 return changed
-            after = batch[-1].id
+            after = page[-1].id
 
-    async def review(self, loan: Loan, today: date) -> bool:
-        after = loan.assessed(today)
-        due = loan.next_due
+    def _review(self, loan: Loan, today: date) -> tuple[Loan, Loan, int | None] | None:
+        """(the loan, as reviewed today, the reminder milestone to mail) when its arrears moved."""
+        after, due = loan.assessed(today), loan.next_due
         milestone = self.reminders.due(due.due_date, today) if due and due.due_date else None
-        key = f"{due.number}:{milestone}" if due and milestone is not None else None
-        if key and key != loan.arrears.reminded:
+        key = f"{due.number}:{milestone}" if due and milestone is not None else loan.arrears.reminded
+        if key != loan.arrears.reminded:
             after = replace(after, arrears=replace(after.arrears, reminded=key))
         if after.arrears == loan.arrears:
-            return False
-        customer = await self.users.get(loan.user_id) if key and key != loan.arrears.reminded else None
+            return None
+        return loan, after, milestone if key != loan.arrears.reminded else None
 
-        async def step(tx: UnitOfWork) -> bool:
-            saved = await tx.loans.save(loan, after)
-            if saved is None:  # a payment got there first: the next run reviews it again
-                return False
-            await publish_arrears(tx, self.events, loan, saved, today)
-            if customer is not None and due is not None and milestone is not None:
-                await self.notices.queue(tx, customer, f"loan_reminder:{loan.id}:{key}",
-                                         *self._reminder(saved, customer, due.number, due.due_date, milestone, today))
-            return True
+    async def _write(self, moved: list[tuple[Loan, Loan, int | None]], today: date) -> int:
+        """Up to PER_COMMIT loans in one transaction (one commit, not one each), each saved under its revision
+        with its events and reminder; a loan a payment changed meanwhile is left to the next run."""
+        customers = {loan.user_id: await self.users.get(loan.user_id) for loan, _, mail in moved if mail is not None}
+
+        async def step(tx: UnitOfWork) -> int:
+            saved_count = 0
+            for loan, after, milestone in moved:
+                saved = await tx.loans.save(loan, after)
+                if saved is None:
+                    continue
+                saved_count += 1
+                await publish_arrears(tx, self.events, loan, saved, today)
+                customer, due = customers.get(loan.user_id), loan.next_due
+                if customer is not None and due is not None and milestone is not None:
+                    await self.notices.queue(tx, customer, f"loan_reminder:{loan.id}:{due.number}:{milestone}",
+                                             *self._reminder(saved, customer, due.number, due.due_date, milestone,
+                                                             today))
+            return saved_count
 
         return await self.transactions.run(step)
 
