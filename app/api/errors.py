@@ -12,10 +12,11 @@ from fastapi.responses import JSONResponse
 from pymongo.errors import DocumentTooLarge
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.domain import catalogue, grievances, jobs, kyc, kyc_levels, loan_schedule, loans, money, profile, webhooks
+from app.domain import catalogue, grievances, jobs, kfs, kyc, kyc_levels, loan_schedule, loans, money, profile, webhooks
 from app.domain import errors as e
 from app.domain.api_keys import InsufficientScope
 from app.domain.gateway import GatewayPathRefused, UnknownService, UpstreamFailed, UpstreamTimeout
+from app.domain.prepayment import CoolingOffEnded, InstalmentsOverdue, PrepaymentOutOfRange
 from app.domain.rate_limits import TooManyConcurrent
 from app.domain.screening import WatchlistInvalid
 from app.logging_setup import request_id_var
@@ -50,6 +51,8 @@ STATUS: dict[type[e.DomainError], int] = {
     loans.LoanRepaid: 409,
     loans.KycNotApproved: 403, loans.LoanNotFound: 404, catalogue.ProductNotFound: 404, catalogue.BankNotFound: 404,
     loans.DuplicateApplication: 409, catalogue.BankExists: 409, catalogue.ProductExists: 409, loans.LoanChanged: 409,
+    InstalmentsOverdue: 409, PrepaymentOutOfRange: 422, CoolingOffEnded: 409,
+    kfs.KfsNotAccepted: 409, kfs.KfsExpired: 409, kfs.KfsStale: 409,
     # a name or date of birth that KYC verified (or is reviewing) cannot change
     profile.IdentityVerified: 409, profile.IdentityUnderReview: 409,
     # integrators: a key outside its scope, too many heavy requests at once, the gateway's upstreams

@@ -14,18 +14,26 @@ from app.api.routing import ExactJsonRoute
 from app.api.schemas.common import IdFilter, Page, PageNo, PageSize, error_responses
 from app.api.schemas.loans import (
     ApplyIn,
+    CoolingOffExited,
+    CoolingOffQuoteOut,
     DirectLoanIn,
     DisburseIn,
     EligibilityIn,
     EligibilityOut,
     EmiIn,
     EmiOut,
+    KfsAccepted,
+    KfsAcceptIn,
+    KfsOut,
     LoanApplied,
     LoanDetail,
     LoanStatistics,
     LoanSummary,
     PreClosureConfirmed,
     PreClosureRequested,
+    PrepaymentIn,
+    PrepaymentQuoteOut,
+    PrepaymentRecorded,
     ProductOut,
     QuoteOut,
     RejectLoanIn,
@@ -34,19 +42,28 @@ from app.api.schemas.loans import (
     RepaymentRecorded,
 )
 from app.domain import errors as e
+from app.domain import kfs
 from app.domain import loans as ln
+from app.domain import prepayment as pp
 from app.domain.catalogue import ProductNotFound
+from app.domain.delinquency import LoanClass
 from app.domain.kyc_levels import LevelRequired
 from app.domain.loan_schedule import InvalidLoanTerms
 from app.domain.money import InvalidAmount
 from app.domain.pages import PageRequest
 from app.services.auth import Principal
+from app.services.loans import LoanService
 
 router = APIRouter(tags=["Loans"], route_class=ExactJsonRoute)
 
 
-def _detail(loan: ln.Loan, repayments: list[ln.Repayment]) -> Response:
-    return Response(LoanDetail.body(loan, repayments), media_type="application/json")
+def _kfs(loan: ln.Loan, loans: LoanService) -> KfsOut:
+    return KfsOut.shown(loan, loans.kfs_issue(loan), loans.kfs)
+
+
+def _detail(loan: ln.Loan, repayments: list[ln.Repayment], loans: LoanService) -> Response:
+    return Response(LoanDetail.body(loan, repayments, loans.today(), kfs=_kfs(loan, loans)),
+                    media_type="application/json")
 
 
 Borrower = Annotated[Principal, allow("loans:apply")]
@@ -118,7 +135,7 @@ async def apply(
     async def work() -> tuple[int, dict[str, object]]:
         loan = await loans.apply(user, product_id=body.product_id.lower(), amount=body.amount,
                                    tenure_months=body.tenure_months, purpose=body.purpose, client=client)
-        return 201, LoanApplied.of(loan).model_dump(mode="json")
+        return 201, LoanApplied.of(loan, kfs=_kfs(loan, loans)).model_dump(mode="json")
 
     code, payload = await idempotency.run("loan_apply", user.id, idempotency_key, body.model_dump(mode="json"),
                                             work)
@@ -137,7 +154,7 @@ async def my_loans(principal: OwnReader, loans: LoanServiceDep, page: PageNo = 1
             responses=error_responses(401, 403, ln.LoanNotFound))
 async def my_loan(loan_id: str, principal: OwnReader, loans: LoanServiceDep) -> Response:
     """Schedule, repayments, outstanding, next due and the KFS; anyone else's loan is 404."""
-    return _detail(*await loans.my_loan(principal.user, loan_id))
+    return _detail(*await loans.my_loan(principal.user, loan_id), loans)
 
 
 @router.post("/loans/my-loans/{loan_id}/repayments", status_code=status.HTTP_201_CREATED,
@@ -168,6 +185,70 @@ async def request_preclosure(loan_id: str, principal: Borrower, loans: LoanServi
     return PreClosureRequested(loan=LoanSummary.of(loan), quote=QuoteOut.of(quote))
 
 
+@router.post("/loans/my-loans/{loan_id}/kfs/accept", response_model=KfsAccepted, summary="Accept the Key Fact Statement",
+             responses=error_responses(401, 403, ln.LoanNotFound, ln.InvalidTransition, kfs.KfsExpired, kfs.KfsStale,
+                                       ln.LoanChanged, 422))
+async def accept_kfs(loan_id: str, body: KfsAcceptIn, principal: Borrower, loans: LoanServiceDep,
+                     client: ClientDep) -> KfsAccepted:
+    """Accepts the KFS shown (`kfs.number`) within its validity, recorded with the time and your address; a
+    disbursal needs it. 409 `kfs_expired` / `kfs_stale` when the number is not the current issue."""
+    loan = await loans.accept_kfs(principal.user, loan_id, body.kfs_number, client)
+    return KfsAccepted(loan=LoanSummary.of(loan), kfs=_kfs(loan, loans))
+
+
+PREPAYMENT_ERRORS = (401, 403, ln.LoanNotFound, ln.InvalidTransition, pp.InstalmentsOverdue, pp.PrepaymentOutOfRange,
+                     InvalidAmount, 422)
+
+
+@router.post("/loans/my-loans/{loan_id}/prepayments/quote", response_model=PrepaymentQuoteOut,
+             summary="Part-prepayment quote", responses=error_responses(*PREPAYMENT_ERRORS))
+async def prepayment_quote(loan_id: str, body: PrepaymentIn, principal: OwnReader,
+                           loans: LoanServiceDep) -> PrepaymentQuoteOut:
+    """What prepaying `amount` today costs and the schedule it leaves; nothing is changed."""
+    return PrepaymentQuoteOut.of(await loans.prepayment_quote(principal.user, loan_id, body.amount, body.keep))
+
+
+@router.post("/loans/my-loans/{loan_id}/prepayments", status_code=status.HTTP_201_CREATED,
+             response_model=PrepaymentRecorded, summary="Prepay part of the principal",
+             responses=error_responses(*PREPAYMENT_ERRORS, ln.LoanChanged, e.IdempotencyInProgress,
+                                       e.IdempotencyKeyReused))
+async def prepay(
+    loan_id: str, body: PrepaymentIn, principal: Borrower, loans: LoanServiceDep, idempotency: IdempotencyServiceDep,
+    client: ClientDep, idempotency_key: Annotated[str | None, Header(max_length=128, description=(
+        "Same key and body within 24 h: the first answer, never a second prepayment"))] = None,
+) -> JSONResponse:
+    """Pays today's quote; the schedule is rebuilt and the earlier one kept in `schedule_versions`."""
+    async def work() -> tuple[int, dict[str, object]]:
+        loan, record, quote = await loans.prepay(principal.user, loan_id, body.amount, body.keep, client)
+        return 201, PrepaymentRecorded(loan=LoanSummary.of(loan), repayment=RepaymentOut.of(record),
+                                       quote=PrepaymentQuoteOut.of(quote)).model_dump(mode="json")
+
+    code, payload = await idempotency.run("loan_prepayment", principal.user.id, idempotency_key,
+                                          {**body.model_dump(mode="json"), "loan_id": loan_id}, work)
+    return JSONResponse(payload, status_code=code)
+
+
+COOLING_OFF_ERRORS = (401, 403, ln.LoanNotFound, ln.InvalidTransition, pp.CoolingOffEnded)
+
+
+@router.get("/loans/my-loans/{loan_id}/cooling-off-exit", response_model=CoolingOffQuoteOut,
+            summary="Cooling-off exit quote", responses=error_responses(*COOLING_OFF_ERRORS))
+async def cooling_off_quote(loan_id: str, principal: OwnReader, loans: LoanServiceDep) -> CoolingOffQuoteOut:
+    """Within the product's cooling-off period: the principal and the APR for the days used; 409 after it."""
+    return CoolingOffQuoteOut.of(await loans.cooling_off_quote(principal.user, loan_id))
+
+
+@router.post("/loans/my-loans/{loan_id}/cooling-off-exit", response_model=CoolingOffExited,
+             summary="Leave the loan in the cooling-off period",
+             responses=error_responses(*COOLING_OFF_ERRORS, ln.LoanChanged))
+async def exit_cooling_off(loan_id: str, principal: Borrower, loans: LoanServiceDep,
+                           client: ClientDep) -> CoolingOffExited:
+    """Pays today's quote, no penalty: the loan is `CLOSED` with closure `cooling_off_exit`."""
+    loan, record, quote = await loans.exit_cooling_off(principal.user, loan_id, client)
+    return CoolingOffExited(loan=LoanSummary.of(loan), repayment=RepaymentOut.of(record),
+                            quote=CoolingOffQuoteOut.of(quote))
+
+
 # --- admin ------------------------------------------------------------------------------
 
 
@@ -176,12 +257,13 @@ async def request_preclosure(loan_id: str, principal: Borrower, loans: LoanServi
 async def admin_loans(
     _: BookReader, loans: LoanServiceDep, page: PageNo = 1, page_size: PageSize = 20,
     status: Annotated[ln.LoanStatus | None, Query(alias="status")] = None, product_id: IdFilter = None,
-    user_id: IdFilter = None,
+    user_id: IdFilter = None, loan_class: Annotated[LoanClass | None, Query(description="RBI class")] = None,
 ) -> Page[LoanSummary]:
-    """Auditors and admins; newest first; filter by status, product or customer."""
+    """Auditors and admins; newest first; filter by status, product, customer or class (SMA_0...NPA)."""
     found = await loans.search(status=status.value if status else None,
                                product_id=product_id.lower() if product_id else None,
-                               user_id=user_id.lower() if user_id else None, page=PageRequest(page, page_size))
+                               user_id=user_id.lower() if user_id else None, page=PageRequest(page, page_size),
+                               loan_class=loan_class.value if loan_class else None)
     return Page.of(found, LoanSummary.of)
 
 
@@ -189,7 +271,7 @@ async def admin_loans(
             responses=error_responses(401, 403, ln.LoanNotFound))
 async def admin_loan(loan_id: str, _: BookReader, loans: LoanServiceDep) -> Response:
     """Any customer's loan with schedule, repayments and history."""
-    return _detail(*await loans.loan(loan_id))
+    return _detail(*await loans.loan(loan_id), loans)
 
 
 @router.post("/admin/loans", status_code=status.HTTP_201_CREATED, response_model=LoanApplied,
@@ -201,7 +283,7 @@ async def open_loan(body: DirectLoanIn, admin: Manager, loans: LoanServiceDep, c
     loan = await loans.open_direct(admin.user, user_id=body.user_id.lower(), product_id=body.product_id.lower(),
                                      amount=body.amount, tenure_months=body.tenure_months, purpose=body.purpose,
                                      client=client)
-    return LoanApplied.of(loan)
+    return LoanApplied.of(loan, kfs=_kfs(loan, loans))
 
 
 @router.post("/admin/loans/{loan_id}/approve", response_model=LoanSummary, summary="Approve an application",
@@ -220,12 +302,13 @@ async def reject(loan_id: str, body: RejectLoanIn, admin: Manager, loans: LoanSe
 
 
 @router.post("/admin/loans/{loan_id}/disburse", response_model=LoanDetail, summary="Disburse a loan",
-             responses=error_responses(*TRANSITION_ERRORS, 422))
+             responses=error_responses(*TRANSITION_ERRORS, kfs.KfsNotAccepted, 422))
 async def disburse(loan_id: str, admin: Disburser, loans: LoanServiceDep, client: ClientDep,
                    body: DisburseIn | None = None) -> Response:
-    """`APPROVED → DISBURSED`: the net amount is paid out and due dates run from today."""
+    """`APPROVED → DISBURSED` once the borrower accepted the KFS (else 409 `kfs_not_accepted`): the net amount is
+    paid out and due dates run from today."""
     loan = await loans.disburse(admin.user, loan_id, body.payout_reference if body else None, client)
-    return _detail(loan, [])
+    return _detail(loan, [], loans)
 
 
 @router.post("/admin/loans/{loan_id}/pre-close/confirm", response_model=PreClosureConfirmed,

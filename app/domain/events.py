@@ -28,9 +28,12 @@ class EventType(StrEnum):
     LOAN_APPLIED = "loan.applied"
     LOAN_APPROVED = "loan.approved"
     LOAN_REJECTED = "loan.rejected"
+    LOAN_KFS_ACCEPTED = "loan.kfs_accepted"  # the borrower accepted the Key Fact Statement (needed to disburse)
     LOAN_DISBURSED = "loan.disbursed"
     LOAN_REPAYMENT_RECEIVED = "loan.repayment_received"
     LOAN_CLOSED = "loan.closed"
+    LOAN_PREPAID = "loan.prepaid"  # part of the principal paid ahead; the schedule rebuilt
+    LOAN_COOLING_OFF_EXIT = "loan.cooling_off_exit"  # the borrower left within the cooling-off period (then loan.closed)
     LOAN_OVERDUE = "loan.overdue"  # an instalment went unpaid past its due date (the daily review)
     LOAN_CLASSIFIED = "loan.classified"  # days-past-due class changed: CURRENT, SMA_0..2, NPA
     GRIEVANCE_OPENED = "grievance.opened"

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal, localcontext
 from enum import StrEnum
+from functools import lru_cache
 from itertools import groupby
 
 from app.domain.errors import InvalidInput
@@ -184,21 +185,8 @@ def _rows(principal: Decimal, rate: Decimal, n: int, instalment: Decimal) -> lis
     return rows
 
 
-def build_schedule(principal: Decimal, annual_rate_pct: Decimal, tenure_months: int,
-                   frequency: RepaymentFrequency = RepaymentFrequency.MONTHLY,
-                   disbursed_on: date | None = None) -> Schedule:
-    """Exactly `n` instalments repaying exactly `principal`; the balance ends at 0.00.
-
-    Instalments 1 … n−1 are the EMI; the last absorbs the rounding of every
-    period. A half-up EMI can be up to half a paisa above the exact one and that
-    excess compounds: on a small principal over many periods it would repay the
-    loan before instalment `n`. Then the schedule uses the largest EMI, in paise,
-    that keeps all `n` instalments (found by bisection; only tiny principals over
-    long tenures need it), and states that EMI.
-    """
-    _check_terms(principal, annual_rate_pct, tenure_months)
-    principal = principal.quantize(PAISE)
-    rate, n = frequency.periodic_rate(annual_rate_pct), frequency.instalments(tenure_months)
+def amortise(principal: Decimal, rate: Decimal, n: int) -> tuple[Decimal, list[Instalment]]:
+    """The EMI and `n` rows repaying `principal` at periodic `rate` (see `build_schedule`)."""
     chosen = round_money(_exact_emi(principal, rate, n))
     rows = _rows(principal, rate, n, chosen)
     if rows is None:
@@ -214,13 +202,100 @@ def build_schedule(principal: Decimal, annual_rate_pct: Decimal, tenure_months: 
         chosen = low * PAISE
         rows = _rows(principal, rate, n, chosen)
         assert rows is not None
+    return chosen, rows
+
+
+def build_schedule(principal: Decimal, annual_rate_pct: Decimal, tenure_months: int,
+                   frequency: RepaymentFrequency = RepaymentFrequency.MONTHLY,
+                   disbursed_on: date | None = None) -> Schedule:
+    """Exactly `n` instalments repaying exactly `principal`; the balance ends at 0.00.
+
+    Instalments 1 … n−1 are the EMI; the last absorbs the rounding of every
+    period. A half-up EMI can be up to half a paisa above the exact one and that
+    excess compounds: on a small principal over many periods it would repay the
+    loan before instalment `n`. Then the schedule uses the largest EMI, in paise,
+    that keeps all `n` instalments (found by bisection; only tiny principals over
+    long tenures need it), and states that EMI.
+    """
+    _check_terms(principal, annual_rate_pct, tenure_months)
+    principal = principal.quantize(PAISE)
+    rate, n = frequency.periodic_rate(annual_rate_pct), frequency.instalments(tenure_months)
+    chosen, rows = amortise(principal, rate, n)
     schedule = Schedule(principal, annual_rate_pct, tenure_months, frequency, chosen, tuple(rows))
     if schedule.total_payment > MAX_AMOUNT:  # every money figure shown or stored stays within MAX_AMOUNT
         raise InvalidLoanTerms(f"The total payment would exceed {MAX_AMOUNT}; lower the amount, rate or tenure.")
     return schedule.with_due_dates(disbursed_on) if disbursed_on else schedule
 
 
+# --- rebuilt schedules (part-prepayment) -------------------------------------------
+
+
+class KeepTerm(StrEnum):
+    """What a part-prepayment keeps: the tenure (the instalment falls) or the instalment (fewer remain)."""
+
+    TENURE = "tenure"
+    INSTALMENT = "instalment"
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleVersion:
+    """One rebuild of a loan's schedule, kept for good: from instalment `first` on, `count` rows repay
+    `principal` at `emi` (the last absorbing the rounding), on the loan's due-date grid; earlier rows stay
+    as they were. `previous_*` are the terms it replaced, so the loan's earlier schedules stay readable."""
+
+    on: date
+    reason: str
+    keep: KeepTerm
+    first: int
+    principal: Decimal
+    emi: Decimal
+    count: int
+    previous_principal: Decimal
+    previous_emi: Decimal
+    previous_count: int
+
+
+def shortened_count(principal: Decimal, rate: Decimal, instalment: Decimal, cap: int) -> int:
+    """How many instalments of `instalment` repay `principal` (the last one less), at most `cap` (then the
+    last takes what is left: a lower balance never needs more rows at the same instalment)."""
+    count, balance = 1, principal
+    with localcontext(prec=PRECISION):
+        while count < cap and balance + round_money(balance * rate) > instalment:
+            balance -= instalment - round_money(balance * rate)
+            count += 1
+    return count
+
+
+def rescheduled(principal: Decimal, rate: Decimal, keep: KeepTerm, instalment: Decimal,
+                remaining: int) -> tuple[Decimal, int]:
+    """The EMI and count of a rebuild over `principal`: keeping the tenure, `remaining` rows at a new EMI;
+    keeping the instalment, as few rows of it as repay the principal."""
+    if keep is KeepTerm.TENURE:
+        return amortise(principal, rate, remaining)[0], remaining
+    return instalment, shortened_count(principal, rate, instalment, remaining)
+
+
+@lru_cache(maxsize=1024)
+def version_rows(version: ScheduleVersion, annual_rate_pct: Decimal, frequency: RepaymentFrequency,
+                 disbursed_on: date) -> tuple[Instalment, ...]:
+    """A version's rows, numbered and dated on the loan's grid. Cached apart from the agreed schedules."""
+    rows = _rows(version.principal, frequency.periodic_rate(annual_rate_pct), version.count, version.emi)
+    assert rows is not None, "a stored version always rebuilds"
+    at = version.first - 1
+    return tuple(Instalment(i.number + at, frequency.due_date(disbursed_on, i.number + at), i.opening_balance,
+                            i.interest, i.principal, i.closing_balance) for i in rows)
+
+
 # --- Key Fact Statement ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ThirdPartyCharge:
+    """A charge paid to a third party through the lender (insurance, stamp duty...): kept back from the
+    disbursal beside the processing fee, so the APR carries it (RBI KFS, Annex A, item 2(B))."""
+
+    name: str
+    amount: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,9 +321,11 @@ class KeyFactStatement:
     total_payable: Decimal
     apr: Decimal
     effective_annual_rate: Decimal
+    third_party_charges: tuple[ThirdPartyCharge, ...] = ()
 
 
-def key_fact_statement(schedule: Schedule, processing_fee_pct: Decimal) -> KeyFactStatement:
+def key_fact_statement(schedule: Schedule, processing_fee_pct: Decimal,
+                       third_party: tuple[ThirdPartyCharge, ...] = ()) -> KeyFactStatement:
     """The KFS for a schedule; the fee is `principal × fee %`, half-up to paise.
 
     APR: the annual rate at which the instalments are worth exactly the net
@@ -261,7 +338,7 @@ def key_fact_statement(schedule: Schedule, processing_fee_pct: Decimal) -> KeyFa
     if not isinstance(processing_fee_pct, Decimal) or not ZERO <= processing_fee_pct < HUNDRED:
         raise InvalidLoanTerms("The processing fee must be between 0 and 100 %.")
     fee = percent_of(schedule.principal, processing_fee_pct)
-    net = schedule.principal - fee
+    net = schedule.principal - fee - sum((c.amount for c in third_party), ZERO)
     payments = [i.payment for i in schedule.instalments]
     periodic = periodic_irr(net, payments)
     per_year = schedule.frequency.periods_per_year
@@ -273,7 +350,7 @@ def key_fact_statement(schedule: Schedule, processing_fee_pct: Decimal) -> KeyFa
         repayment_frequency=schedule.frequency, tenure_months=schedule.tenure_months,
         processing_fee_pct=processing_fee_pct, processing_fee=fee, net_disbursed=net, emi=schedule.emi,
         instalments=len(schedule.instalments), total_interest=schedule.total_interest,
-        total_payable=schedule.total_payment, apr=apr, effective_annual_rate=effective,
+        total_payable=schedule.total_payment, apr=apr, effective_annual_rate=effective, third_party_charges=third_party,
     )
 
 

@@ -23,11 +23,14 @@ from app.domain.loan_schedule import (
     KeyFactStatement,
     RepaymentFrequency,
     Schedule,
+    ScheduleVersion,
+    ThirdPartyCharge,
     add_months,
     build_schedule,
     emi,
     key_fact_statement,
     principal_for_emi,
+    version_rows,
 )
 from app.domain.money import HUNDRED, PAISE, ZERO, InvalidAmount, floor_to, money, percent_of, round_money
 
@@ -110,10 +113,21 @@ class LoanType(StrEnum):
     MICRO = "micro"
 
 
+class RateType(StrEnum):
+    FIXED = "fixed"
+    FLOATING = "floating"
+
+
+def cooling_off_minimum(tenor_days: int) -> int:
+    """RBI Digital Lending Directions 2025: at least 3 days for a tenor of 7 days or more, 1 day below it."""
+    return 3 if tenor_days >= 7 else 1
+
+
 RISK_LEVELS = ("Low", "Medium", "High")  # the profile-risk levels, least risky first
 MAX_ANNUAL_RATE = Decimal(60)
 MAX_FEE_PCT = Decimal(10)
 MIN_AGE, MAX_AGE = 18, 100
+MIN_PREPAYMENT = Decimal(1000)  # a product's default smallest part-prepayment
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +157,11 @@ class LoanProduct:
     id: str | None = None
     required_kyc_level: str | None = None  # the KYC level (KYC_LEVELS) a loan needs; None: any approved KYC
     full_kyc_above: Decimal | None = None  # a loan above this amount needs the highest KYC level
+    rate_type: RateType = RateType.FIXED
+    cooling_off_days: int = 3  # after disbursal, the borrower may exit paying principal and proportionate APR
+    min_prepayment: Decimal = MIN_PREPAYMENT  # the smallest part-prepayment taken
     penal_charge: PenalRule | None = None  # per late instalment (app/domain/delinquency.py); None: none
+    third_party_charges: tuple[ThirdPartyCharge, ...] = ()  # kept back from the disbursal, inside the APR
 
     def validate(self) -> LoanProduct:
         """Every broken limit at once, as `errors=[{"field", "message"}]`."""
@@ -174,13 +192,25 @@ class LoanProduct:
         check(ZERO < self.max_foir <= 1, "max_foir", "max_foir must be above 0 and at most 1.")
         check(self.max_risk_level in RISK_LEVELS, "max_risk_level", f"Risk level must be one of {', '.join(RISK_LEVELS)}.")
         check(self.full_kyc_above is None or self.full_kyc_above >= 0, "full_kyc_above", "The amount must not be negative.")
+        least = cooling_off_minimum(self.min_tenure_months * 28)  # the shortest tenure's fewest days
+        check(least <= self.cooling_off_days <= 30, "cooling_off_days", f"The cooling-off period must be {least} to 30 days.")
+        check(self.min_prepayment > 0, "min_prepayment", "The smallest prepayment must be above 0.")
         penal = self.penal_charge
         check(penal is None or (penal.value >= 0 and (penal.cap is None or penal.cap >= 0) and (
             penal.kind is PenalKind.FIXED or penal.value <= MAX_FEE_PCT)), "penal_charge",
               f"A penal charge is a non-negative amount, or 0 to {MAX_FEE_PCT} % of the overdue, with a non-negative cap.")
+        check(all(c.name.strip() and c.amount >= 0 for c in self.third_party_charges), "third_party_charges",
+              "A third-party charge has a name and a non-negative amount.")
         if problems:
             raise InvalidLoanProduct(problems[0][1], errors=[{"field": f, "message": m} for f, m in problems])
         return self
+
+    @property
+    def charge_pct(self) -> Decimal:
+        """The prepayment and foreclosure charge a loan pays. RBI: none on a floating-rate loan to an individual
+        (every borrower here is one) for a purpose other than business (a business product's purpose)."""
+        floating = self.rate_type == RateType.FLOATING and self.type != LoanType.BUSINESS
+        return ZERO if floating else self.prepayment_charge_pct
 
 
 # --- eligibility ---------------------------------------------------------------------
@@ -450,6 +480,7 @@ class PreClosureQuote:
     prepayment_charge: Decimal
     foreclosure_amount: Decimal
     refund_due: Decimal = ZERO
+    penal_charges: Decimal = ZERO  # unpaid penal charges, in `foreclosure_amount` (never interest, never principal)
 
     def record(self) -> dict[str, Any]:
         """The quote as kept beside the loan and its final repayment: days as ISO dates."""
@@ -506,11 +537,27 @@ class LoanOrigin(StrEnum):
 class Closure(StrEnum):
     REPAID = "repaid"  # the last instalment was paid
     PRE_CLOSED = "pre_closed"  # settled early by a pre-closure
+    COOLING_OFF_EXIT = "cooling_off_exit"  # the borrower left within the cooling-off period
 
 
 class RepaymentKind(StrEnum):
     INSTALMENT = "instalment"
     PRE_CLOSURE = "pre_closure"
+    PREPAYMENT = "prepayment"  # part of the principal, ahead: the schedule is rebuilt
+    COOLING_OFF_EXIT = "cooling_off_exit"
+
+
+@dataclass(frozen=True, slots=True)
+class KfsAcceptance:
+    """The borrower's acceptance of a Key Fact Statement issue (app/domain/kfs.py): which, when, from where."""
+
+    number: str
+    issued_on: date
+    valid_until: date
+    working_days: int
+    at: datetime
+    ip_address: str | None
+    user_agent: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -607,7 +654,9 @@ class Loan:
     preclosure_quote: dict[str, Any] | None = None
     closure: Closure | None = None
     closed_at: datetime | None = None
+    schedule_versions: tuple[ScheduleVersion, ...] = ()  # every rebuild of the schedule, oldest first
     arrears: Arrears = Arrears()  # days past due, class, penal charges (app/domain/delinquency.py)
+    kfs_acceptance: KfsAcceptance | None = None  # needed before the disbursal (app/domain/kfs.py)
 
     @classmethod
     def open(cls, product: LoanProduct, *, user_id: str, amount: Decimal, tenure_months: int, purpose: str,
@@ -617,7 +666,8 @@ class Loan:
         assert product.id is not None
         return cls(id="", user_id=user_id, product_id=product.id, product=product, amount=amount,
                    tenure_months=tenure_months, purpose=purpose, status=status, origin=origin, emi=schedule.emi,
-                   kfs=key_fact_statement(schedule, product.processing_fee_pct), instalments=schedule.instalments,
+                   kfs=key_fact_statement(schedule, product.processing_fee_pct, product.third_party_charges),
+                   instalments=schedule.instalments,
                    created_at=now, updated_at=now, history=(StatusChange(status, now, by),),
                    decided_by=by if status == LoanStatus.APPROVED else None)
 
@@ -632,6 +682,9 @@ class Loan:
                 self.kfs.emi, self.kfs.total_interest, self.kfs.instalments):
             raise RuntimeError("the schedule rules no longer give the loan's agreed KFS")  # a defect, never a guess
         rows = schedule.instalments
+        for version in self.schedule_versions:  # a part-prepayment's rebuild keeps the rows before it
+            rows = rows[:version.first - 1] + version_rows(version, self.product.annual_interest_rate, self.frequency,
+                                                           self.disbursed_on or version.on)
         if self.schedule_paid > 0:
             rows = allocate_repayment(rows, self.schedule_paid).instalments
         return self._with_rows(rows)
@@ -728,8 +781,11 @@ class Loan:
         if self.status not in (LoanStatus.DISBURSED, LoanStatus.PRE_CLOSURE_REQUESTED) or self.disbursed_on is None:
             raise InvalidTransition(f"The loan is {self.status.value}; a pre-closure quote exists only for a "
                                     "DISBURSED loan.", current=self.status.value)
-        return preclosure_quote(self.instalments, self.product.annual_interest_rate,
-                                self.product.prepayment_charge_pct, self.disbursed_on, on)
+        quote = preclosure_quote(self.instalments, self.product.annual_interest_rate,
+                                 self.product.charge_pct, self.disbursed_on, on)
+        charges = self.assessed(on).arrears.charges_due
+        total = quote.foreclosure_amount - quote.refund_due + charges
+        return replace(quote, penal_charges=charges, foreclosure_amount=max(total, ZERO), refund_due=max(-total, ZERO))
 
     def request_preclosure(self, *, on: date, by: str, now: datetime) -> tuple[Loan, PreClosureQuote]:
         """The customer asks to settle early: the quote of `on` is kept with the request."""
@@ -748,7 +804,9 @@ class Loan:
         figures = quote.record()
         closed = self._become(LoanStatus.CLOSED, by=by, now=now, note=Closure.PRE_CLOSED.value,
                               closure=Closure.PRE_CLOSED, closed_at=now, preclosure_quote=figures,
-                              paid_total=self.paid_total + quote.foreclosure_amount)
+                              paid_total=self.paid_total + quote.foreclosure_amount,
+                              arrears=replace(self.arrears, charges=tuple(  # settled by the foreclosure amount
+                                  replace(c, paid=c.amount) for c in self.assessed(on).arrears.charges)))
         return closed, Repayment(id="", loan_id=self.id, user_id=self.user_id, kind=RepaymentKind.PRE_CLOSURE,
                                  amount=quote.foreclosure_amount, allocations=(), outstanding_after=ZERO,
-                                 paid_at=now, recorded_by=by, breakdown=figures)
+                                 paid_at=now, recorded_by=by, breakdown=figures, charges_paid=quote.penal_charges)

@@ -18,8 +18,8 @@ from pymongo.errors import DuplicateKeyError
 
 from app.domain.catalogue import Bank, BankExists, ProductExists
 from app.domain.delinquency import PenalKind, PenalRule
-from app.domain.loan_schedule import RepaymentFrequency
-from app.domain.loans import LoanProduct, LoanType
+from app.domain.loan_schedule import RepaymentFrequency, ThirdPartyCharge
+from app.domain.loans import MIN_PREPAYMENT, LoanProduct, LoanType, RateType
 from app.domain.pages import Page, PageRequest
 from app.repositories.base import EntityRepository, given, to_object_id
 from app.repositories.codecs import from_db
@@ -32,9 +32,14 @@ def product_to_doc(product: LoanProduct) -> dict[str, Any]:
     doc = asdict(product)
     doc.pop("id")
     doc["type"], doc["repayment_frequency"] = product.type.value, product.repayment_frequency.value
+    doc["rate_type"] = product.rate_type.value
     if product.penal_charge:
         doc["penal_charge"]["kind"] = product.penal_charge.kind.value
     return doc
+
+
+def third_party(docs: list[dict[str, Any]] | None) -> tuple[ThirdPartyCharge, ...]:
+    return tuple(ThirdPartyCharge(d["name"], from_db(d["amount"])) for d in docs or ())  # type: ignore[arg-type]
 
 
 def product_from_doc(doc: dict[str, Any], product_id: str | None = None) -> LoanProduct:
@@ -46,8 +51,10 @@ def product_from_doc(doc: dict[str, Any], product_id: str | None = None) -> Loan
         max_age=int(doc["max_age"]), max_risk_level=doc.get("max_risk_level", "Medium"),
         active=bool(doc.get("active", True)), id=product_id if product_id is not None else str(doc["_id"]),
         required_kyc_level=doc.get("required_kyc_level"), full_kyc_above=from_db(doc.get("full_kyc_above")),
+        rate_type=RateType(doc.get("rate_type", RateType.FIXED)), cooling_off_days=int(doc.get("cooling_off_days", 3)),
+        min_prepayment=from_db(doc.get("min_prepayment")) or MIN_PREPAYMENT,
         penal_charge=PenalRule(PenalKind(penal["kind"]), from_db(penal["value"]), from_db(penal.get("cap")))  # type: ignore[arg-type]
-        if (penal := doc.get("penal_charge")) else None,
+        if (penal := doc.get("penal_charge")) else None, third_party_charges=third_party(doc.get("third_party_charges")),
         **numbers,
     )
 

@@ -22,10 +22,11 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
 from app.domain.delinquency import Arrears, Charge, ClassChange, LoanClass
-from app.domain.loan_schedule import KeyFactStatement, RepaymentFrequency
+from app.domain.loan_schedule import KeepTerm, KeyFactStatement, RepaymentFrequency, ScheduleVersion
 from app.domain.loans import (
     Closure,
     DuplicateApplication,
+    KfsAcceptance,
     Loan,
     LoanFigures,
     LoanOrigin,
@@ -37,7 +38,7 @@ from app.domain.loans import (
 from app.domain.money import ZERO
 from app.domain.pages import Page, PageRequest
 from app.repositories.base import EntityRepository, given, guarded, to_object_id
-from app.repositories.catalogue import product_from_doc, product_to_doc
+from app.repositories.catalogue import product_from_doc, product_to_doc, third_party
 from app.repositories.codecs import date_from_db, date_to_db, from_db
 
 # Disbursed and not yet settled: what is still owed on them counts as outstanding.
@@ -50,7 +51,14 @@ _ENTERED = {LoanStatus.APPROVED: "approved_at", LoanStatus.REJECTED: "rejected_a
 
 
 def _kfs(d: dict[str, Any]) -> KeyFactStatement:
-    return KeyFactStatement(**{**d, "repayment_frequency": RepaymentFrequency(d["repayment_frequency"])})
+    return KeyFactStatement(**{**d, "repayment_frequency": RepaymentFrequency(d["repayment_frequency"]),
+                               "third_party_charges": third_party(d.get("third_party_charges"))})
+
+
+def _acceptance(d: dict[str, Any] | None) -> KfsAcceptance | None:
+    if not d:
+        return None
+    return KfsAcceptance(**{**d, "issued_on": date_from_db(d["issued_on"]), "valid_until": date_from_db(d["valid_until"])})
 
 
 def _history(d: dict[str, Any]) -> StatusChange:
@@ -77,6 +85,10 @@ def _arrears(d: dict[str, Any] | None) -> Arrears:
                                       for h in d["history"]), d.get("reminded"))
 
 
+def _version(d: dict[str, Any]) -> ScheduleVersion:
+    return ScheduleVersion(**{**d, "on": date_from_db(d["on"]), "keep": KeepTerm(d["keep"])})
+
+
 def _from_doc(doc: dict[str, Any], *, full: bool = True) -> Loan:
     """`full` asks the loan to rebuild its schedule; a list reads the figures stored beside it instead."""
     due = doc.get("next_due")
@@ -94,7 +106,7 @@ def _from_doc(doc: dict[str, Any], *, full: bool = True) -> Loan:
         disbursed_on=date_from_db(doc.get("disbursed_on")), net_disbursed=doc.get("net_disbursed"),
         payout_reference=doc.get("payout_reference"), preclosure_quote=doc.get("preclosure_quote"),
         closure=Closure(doc["closure"]) if doc.get("closure") else None, closed_at=doc.get("closed_at"),
-        arrears=_arrears(doc.get("arrears")),
+        arrears=_arrears(doc.get("arrears")), kfs_acceptance=_acceptance(doc.get("kfs_acceptance")), schedule_versions=tuple(_version(v) for v in doc.get("schedule_versions", [])),
     )
     return loan.with_schedule() if full else loan
 
@@ -116,7 +128,10 @@ def _state(loan: Loan) -> dict[str, Any]:
         "preclosure_quote": loan.preclosure_quote,
         "closure": loan.closure.value if loan.closure else None, "closed_at": loan.closed_at,
         "schedule_paid": loan.schedule_paid, "paid_total": loan.paid_total, "updated_at": loan.updated_at,
-        "arrears": _arrears_to_doc(loan.arrears), **_figures(loan),
+        "arrears": _arrears_to_doc(loan.arrears), **_figures(loan), "emi": loan.emi,
+        "kfs_acceptance": {**asdict(a), "issued_on": date_to_db(a.issued_on), "valid_until": date_to_db(a.valid_until)}
+        if (a := loan.kfs_acceptance) else None,
+        "schedule_versions": [{**asdict(v), "on": date_to_db(v.on), "keep": v.keep.value} for v in loan.schedule_versions],
     }
 
 
@@ -180,7 +195,6 @@ class LoanRepository(EntityRepository[Loan]):
         """Newest first, each loan with the figures stored beside it: a list rebuilds no schedule."""
         query = given({"status": status, "product_id": product_id, "user_id": user_id,
                        "arrears.loan_class": loan_class})
-
         docs = await self.find_many(query, sort=[("created_at", DESCENDING), ("_id", DESCENDING)], skip=page.skip,
                                     limit=page.page_size)
         return Page([_from_doc(d, full=False) for d in docs], await self.count(query), page.page, page.page_size)

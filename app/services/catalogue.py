@@ -10,8 +10,8 @@ from app.domain.audit import AuditAction, ClientInfo
 from app.domain.catalogue import Bank, BankNotFound, ProductNotFound
 from app.domain.delinquency import PenalKind, PenalRule
 from app.domain.kyc import DEFAULT_LEVEL
-from app.domain.loan_schedule import RepaymentFrequency
-from app.domain.loans import InvalidLoanProduct, LoanProduct, LoanType
+from app.domain.loan_schedule import RepaymentFrequency, ThirdPartyCharge
+from app.domain.loans import InvalidLoanProduct, LoanProduct, LoanType, RateType
 from app.domain.money import money
 from app.domain.pages import Page, PageRequest
 from app.domain.users import User
@@ -50,8 +50,11 @@ def product_of(fields: dict[str, Any]) -> LoanProduct:
                                                                     "full_kyc_above") if fields.get(name) is not None}
     if isinstance(penal := fields.get("penal_charge"), dict):
         amounts["penal_charge"] = PenalRule(PenalKind(penal["kind"]), penal["value"], penal.get("cap"))  # type: ignore[assignment]
+    charges = tuple(ThirdPartyCharge(c["name"], money(c["amount"], strict=True)) for c in fields.get("third_party_charges", ()))
     return LoanProduct(**{**fields, **amounts, "type": LoanType(fields["type"]),
-                          "repayment_frequency": RepaymentFrequency(fields["repayment_frequency"])}).validate()
+                          "repayment_frequency": RepaymentFrequency(fields["repayment_frequency"]),
+                          "rate_type": RateType(fields.get("rate_type", RateType.FIXED)),
+                          "third_party_charges": charges}).validate()
 
 
 class CatalogueService:

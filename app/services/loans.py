@@ -21,10 +21,12 @@ from app.domain.audit import AuditAction, ClientInfo
 from app.domain.errors import UserNotFound
 from app.domain.events import EventType
 from app.domain.ids import parse_id
+from app.domain.kfs import KfsIssue, KfsTerms, accept, current_issue, ensure_accepted
 from app.domain.kyc_levels import DEFAULT_LEVELS, Levels
-from app.domain.loan_schedule import Schedule, build_schedule
+from app.domain.loan_schedule import KeepTerm, Schedule, build_schedule
 from app.domain.loans import (
     Applicant,
+    Closure,
     Eligibility,
     InvalidTransition,
     KycNotApproved,
@@ -44,6 +46,14 @@ from app.domain.loans import (
 )
 from app.domain.money import ZERO, money
 from app.domain.pages import Page, PageRequest
+from app.domain.prepayment import (
+    CoolingOffQuote,
+    PrepaymentQuote,
+    cooling_off_quote,
+    exit_cooling_off,
+    prepay,
+    prepayment_quote,
+)
 from app.domain.profile import loan_risk_level, missing_for_loans
 from app.domain.users import KycStatus, User
 from app.repositories.codecs import from_db
@@ -91,13 +101,14 @@ def _money(amount: Decimal) -> str:
 class LoanService:
     def __init__(self, *, loans: LoanRepository, repayments: RepaymentRepository, catalogue: CatalogueService,
                  users: UserRepository, audit: AuditService, notices: Notices, transactions: Transactions,
-                 clock: Clock, events: EventService, levels: Levels = DEFAULT_LEVELS,
+                 clock: Clock, events: EventService, kfs: KfsTerms, levels: Levels = DEFAULT_LEVELS,
                  reviews: LoanReviews | None = None) -> None:
         self.loans, self.repayments, self.catalogue, self.users = loans, repayments, catalogue, users
         self.audit, self.notices, self.transactions, self.clock = audit, notices, transactions, clock
         self.events = events  # each change publishes its event (loan.*) and its notice in its own transaction
         self.levels = levels  # the KYC level a product needs (403 kyc_level_required below it)
         self.reviews = reviews  # the daily review of running loans, armed by a disbursal
+        self.kfs = kfs  # what the settings add to every Key Fact Statement
 
     def today(self) -> date:
         return self.clock.now().date()
@@ -263,6 +274,7 @@ class LoanService:
         loan = await self._admin_loan(loan_id)
         reference = reference or f"PAYOUT-{uuid.uuid4().hex[:12].upper()}"
         disbursed = loan.disburse(by=admin.id, now=self.clock.now(), on=self.today(), reference=reference)
+        ensure_accepted(loan)  # after the transition's own check: an APPLIED loan is 409 invalid_transition
 
         def notice(done: Loan) -> tuple[str, list[str]]:
             first = done.next_due
@@ -295,6 +307,36 @@ class LoanService:
         await self._audit(admin, closed, AuditAction.LOAN_CLOSED, client,
                           closure=closed.closure.value if closed.closure else None, amount=str(payment.amount))
         return closed, record
+
+    # --- the Key Fact Statement (app/domain/kfs.py) --------------------------------------------
+
+    def kfs_issue(self, loan: Loan) -> KfsIssue:
+        return current_issue(loan, self.today(), self.kfs.validity_working_days, self.kfs.holidays)
+
+    async def accept_kfs(self, user: User, loan_id: str, number: str, client: ClientInfo) -> Loan:
+        """The borrower accepts the KFS issue shown (its number), recorded with the time and the caller's address;
+        again with the accepted number: the same answer, nothing written."""
+        loan = await self._own(user, loan_id)
+        accepted = accept(loan, number, self.kfs_issue(loan), now=self.clock.now(), ip_address=client.ip_address,
+                          user_agent=client.user_agent)
+        if accepted is loan:
+            return loan
+
+        async def step(tx: UnitOfWork) -> Loan:
+            updated = await tx.loans.save(loan, accepted)
+            if updated is None:
+                raise LoanChanged()
+            await self._publish(tx, EventType.LOAN_KFS_ACCEPTED, updated, user, lambda done: (
+                "You accepted your Key Fact Statement", [
+                    f"You accepted the Key Fact Statement {number} of your loan {done.id} for {_money(done.amount)}.",
+                    f"Instalment {_money(done.emi)} ({done.frequency.value}), {done.kfs.instalments} instalments; "
+                    f"APR {done.kfs.apr} %; {_money(done.kfs.net_disbursed)} will be paid out."]), kfs_number=number)
+            return updated
+
+        updated = await self.transactions.run(step)
+        await self.audit.record(AuditAction.LOAN_KFS_ACCEPTED, user_id=user.id, actor=user, client=client,
+                                loan_id=loan.id, kfs_number=number)
+        return updated
 
     # --- the customer's own loan -------------------------------------------------------------
 
@@ -357,6 +399,64 @@ class LoanService:
         await self.audit.record(AuditAction.LOAN_PRECLOSURE_REQUESTED, user_id=user.id, actor=user, client=client,
                                 loan_id=loan.id, foreclosure_amount=str(quote.foreclosure_amount))
         return updated, quote
+
+    # --- part-prepayment and the cooling-off exit (app/domain/prepayment.py) --------------------
+
+    async def prepayment_quote(self, user: User, loan_id: str, amount: Decimal, keep: KeepTerm) -> PrepaymentQuote:
+        return prepayment_quote(await self._own(user, loan_id), amount, keep, self.today())
+
+    async def prepay(self, user: User, loan_id: str, amount: Decimal, keep: KeepTerm,
+                     client: ClientInfo) -> tuple[Loan, Repayment, PrepaymentQuote]:
+        """Part of the principal ahead: the schedule rebuilt from the next instalment not yet due or paid."""
+        loan = await self._own(user, loan_id)
+        after, payment, q = prepay(loan, amount, keep, on=self.today(), by=user.id, now=self.clock.now())
+        updated, record = await self._settle(user, loan, after, payment, EventType.LOAN_PREPAID, (
+            "Your prepayment is received", [
+                f"We received {_money(q.total)} for your loan {loan.id}: {_money(q.amount)} of principal, "
+                f"{_money(q.accrued_interest)} of interest since {q.accrued_from.isoformat()} and a charge of "
+                f"{_money(q.prepayment_charge)}.",
+                f"From instalment {q.first_instalment}: {q.instalments_after} instalments of {_money(q.emi_after)} "
+                f"(before: {q.instalments_before} of {_money(q.emi_before)}), the last due on "
+                f"{q.last_due_date.isoformat()}."]), keep=keep.value, prepaid=q.amount, paid=q.total,
+            emi=q.emi_after, instalments=q.instalments_after)
+        await self.audit.record(AuditAction.LOAN_PREPAID, user_id=user.id, actor=user, client=client, loan_id=loan.id,
+                                amount=str(q.amount), paid=str(q.total), keep=keep.value, repayment_id=record.id)
+        return updated, record, q
+
+    async def cooling_off_quote(self, user: User, loan_id: str) -> CoolingOffQuote:
+        return cooling_off_quote(await self._own(user, loan_id), self.today())
+
+    async def exit_cooling_off(self, user: User, loan_id: str, client: ClientInfo) -> tuple[Loan, Repayment,
+                                                                                            CoolingOffQuote]:
+        """Closes the loan on repaying the principal and the APR for the days used, no penalty."""
+        loan = await self._own(user, loan_id)
+        closed, payment, q = exit_cooling_off(loan, on=self.today(), by=user.id, now=self.clock.now())
+        updated, record = await self._settle(user, loan, closed, payment, EventType.LOAN_COOLING_OFF_EXIT, (
+            "You have left your loan in the cooling-off period", [
+                f"Your loan {loan.id} is closed with a payment of {_money(q.amount_due)}: the principal "
+                f"{_money(q.principal)} and {_money(q.interest)} for {q.days_used} days at the APR of {q.apr} %, "
+                f"less {_money(q.already_paid)} paid before. No penalty is charged.",
+                *([f"{_money(q.refund_due)} is due back to you."] if q.refund_due else [])]),
+            paid=q.amount_due, days_used=q.days_used)
+        await self.audit.record(AuditAction.LOAN_CLOSED, user_id=user.id, actor=user, client=client, loan_id=loan.id,
+                                closure=Closure.COOLING_OFF_EXIT.value, amount=str(q.amount_due), repayment_id=record.id)
+        return updated, record, q
+
+    async def _settle(self, user: User, loan: Loan, after: Loan, payment: Repayment, event_type: EventType,
+                      notice: tuple[str, list[str]], **data: Any) -> tuple[Loan, Repayment]:
+        """A payment that changes the loan, stored with its record, event and notice (and `loan.closed` when it
+        closes the loan) in one unit of work; 409 when the loan changed since it was read."""
+        async def step(tx: UnitOfWork) -> tuple[Loan, Repayment]:
+            updated = await tx.loans.save(loan, after)
+            if updated is None:
+                raise LoanChanged()
+            record = await tx.repayments.add(payment)
+            await self._publish(tx, event_type, updated, user, lambda _: notice, repayment_id=record.id, **data)
+            if updated.status == LoanStatus.CLOSED:
+                await self._publish(tx, EventType.LOAN_CLOSED, updated, None, lambda _: notice, closure=updated.closure)
+            return updated, record
+
+        return await self.transactions.run(step)
 
     # --- views -------------------------------------------------------------------------------
 

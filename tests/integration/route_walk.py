@@ -20,6 +20,7 @@ from skimage import data
 from app.domain.jobs import JobStatus
 from tests.conftest import PASSWORD, Api, bearer
 from tests.integration._arrears_walk import walk_arrears
+from tests.integration._prepayment_walk import walk_prepayments
 from tests.integration._servicing_walk import walk_servicing
 from tests.integration.db_commands import Command, CommandLog
 from tests.integration.events_helpers import Receiver
@@ -125,6 +126,7 @@ async def _walk(api_factory: Any) -> WalkResult:
             await _verification(w)
             await _lending(w, people)
             await walk_servicing(w, people)
+            await walk_prepayments(w, people)
             await _webhooks(w, people, receiver)
             await _filtered_lists(w, people)
             await _gateway(w, people)
@@ -312,9 +314,12 @@ async def _lending(w: Walker, people: dict[str, Any]) -> None:
                                                                  "tenure_months": 12})
     await w.call("POST", "/eligibility/calculate-emi", json={"principal": 100000, "annual_interest_rate": 12,
                                                              "tenure_months": 12})
-    loan_id = (await w.call("POST", "/loans/apply", headers=bh, json=apply_body(product))).json()["loan_id"]
+    applied = (await w.call("POST", "/loans/apply", headers=bh, json=apply_body(product))).json()
+    loan_id = applied["loan_id"]
     await w.call("GET", "/loans/my-loans", headers=bh)
     await w.call("POST", "/admin/loans/{loan_id}/approve", f"/admin/loans/{loan_id}/approve", headers=h)
+    await w.call("POST", "/loans/my-loans/{loan_id}/kfs/accept", f"/loans/my-loans/{loan_id}/kfs/accept", headers=bh,
+                 json={"kfs_number": applied["kfs"]["number"]})
     await w.call("POST", "/admin/loans/{loan_id}/disburse", f"/admin/loans/{loan_id}/disburse", headers=h,
                  json={"payout_reference": "UTR-WALK-1"})
     await w.call("POST", "/loans/my-loans/{loan_id}/repayments", f"/loans/my-loans/{loan_id}/repayments", headers=bh,

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import AliasChoices, AliasPath, BaseModel, ConfigDict, Field
 
 from app.api.schemas.common import Fraction, Input, Money, Out, PlainText, PositiveMoney, Rate, UtcDatetime
 from app.domain.delinquency import LoanClass, PenalKind
+from app.domain.kfs import KfsIssue, KfsTerms
 from app.domain.kyc import RiskLevel
-from app.domain.loan_schedule import Instalment, RepaymentFrequency
-from app.domain.loans import Closure, Loan, LoanOrigin, LoanStatus, LoanType, Repayment, RepaymentKind
+from app.domain.loan_schedule import Instalment, KeepTerm, RepaymentFrequency
+from app.domain.loans import Closure, Loan, LoanOrigin, LoanStatus, LoanType, RateType, Repayment, RepaymentKind
 
 Id = Annotated[str, Field(max_length=24, pattern="^[0-9a-fA-F]{24}$", description="24 hex digits", examples=["6741f0c2a1b2c3d4e5f60718"])]
 # strict: JSON `true` would otherwise be read as 1 month (and "12" as 12), silently.
@@ -36,6 +38,16 @@ class PenalChargeOut(Out):
     kind: PenalKind
     value: Money
     cap: Money | None
+
+
+class ThirdPartyChargeIn(Input):
+    name: PlainText = Field(min_length=2, max_length=80, examples=["Credit life insurance premium"])
+    amount: Money = Field(examples=[1200])
+
+
+class ThirdPartyChargeOut(Out):
+    name: str
+    amount: Money
 
 
 class BankIn(Input):
@@ -87,6 +99,14 @@ class ProductIn(Input):
     full_kyc_above: PositiveMoney | None = Field(None, examples=[500000],
                                                  description="Above this amount a loan needs the highest KYC level")
     penal_charge: PenalChargeIn | None = Field(None, description="Per late instalment; null: none")
+    rate_type: RateType = Field(RateType.FIXED, description="`floating`: no prepayment or foreclosure charge unless "
+                                                            "the product is a business loan (RBI)")
+    cooling_off_days: int = Field(3, strict=True, ge=1, le=30, description=(
+        "Days after disbursal in which the borrower may exit paying principal and the APR for the days used; at "
+        "least 3 for tenors of 7 days or more, 1 below (RBI Digital Lending Directions 2025)"))
+    min_prepayment: PositiveMoney = Field(Decimal(1000), description="The smallest part-prepayment taken")
+    third_party_charges: list[ThirdPartyChargeIn] = Field([], max_length=10, description=(
+        "Paid to third parties through the lender (insurance...): kept back from the disbursal, inside the APR"))
 
     def fields(self) -> dict[str, Any]:
         return {**self.model_dump(), "bank_id": self.bank_id.lower()}
@@ -115,6 +135,10 @@ class ProductOut(Out):
     required_kyc_level: str | None = Field(examples=["standard"], description="The KYC level a loan needs; null: any")
     full_kyc_above: Money | None = Field(examples=[500000], description="Above this amount: the highest KYC level")
     penal_charge: PenalChargeOut | None = None
+    rate_type: RateType
+    cooling_off_days: int
+    min_prepayment: Money
+    third_party_charges: list[ThirdPartyChargeOut]
 
 
 # --- eligibility and EMI --------------------------------------------------------------
@@ -261,8 +285,27 @@ class DisburseIn(Input):
                                                      "generated when absent")
 
 
+class ContactOut(Out):
+    name: str
+    email: str
+    phone: str
+
+
+class RecoveryOut(Out):
+    agents_used: bool = Field(validation_alias="recovery_agents_used",
+                              description="Whether recovery agents are engaged; the borrower is told an agent's "
+                                          "name and contact before they call")
+    policy: str = Field(validation_alias="recovery_policy")
+
+
+class KfsAcceptanceOut(Out):
+    number: str
+    at: UtcDatetime
+    ip_address: str | None
+
+
 class KfsOut(Out):
-    """Key Fact Statement: what the customer agreed to."""
+    """Key Fact Statement (RBI Master Direction, April 2024, Annex A): what the customer is offered and agrees to."""
 
     principal: Money
     annual_interest_rate: Rate
@@ -275,8 +318,38 @@ class KfsOut(Out):
     net_disbursed: Money
     total_interest: Money
     total_payable: Money
-    apr: Rate = Field(description="Annual percentage rate, the fee included")
+    apr: Rate = Field(description="Annual percentage rate, the processing fee and third-party charges included")
     effective_annual_rate: Rate
+    number: str = Field(examples=["KFS-6741f0c2a1b2c3d4e5f60718-1"], description=(
+        "This issue's number: accept it with `POST /loans/my-loans/{id}/kfs/accept` by `valid_until`; a lapsed "
+        "issue is followed the next day by the next on the same terms"))
+    issued_on: date
+    valid_until: date = Field(description="The last working day (Sundays and BANK_HOLIDAYS are not) its terms hold")
+    validity_working_days: int
+    third_party_charges: list[ThirdPartyChargeOut] = Field(description="Paid to third parties through the lender, "
+                                                                       "kept back from the disbursal, in the APR")
+    prepayment_charge_pct: Rate = Field(description="Foreclosure and part-prepayment charge, % of the principal "
+                                                    "prepaid")
+    penal_charge: PenalChargeOut | None = Field(description="Per late instalment, never interest; null: none")
+    cooling_off_days: int = Field(description="Days after the disbursal to exit paying only the principal and the "
+                                              "APR for the days used, no penalty")
+    grievance_officer: ContactOut
+    recovery: RecoveryOut
+    accepted: KfsAcceptanceOut | None = Field(description="The borrower's acceptance; a disbursal needs it")
+
+    @classmethod
+    def shown(cls, loan: Loan, issue: KfsIssue, terms: KfsTerms) -> KfsOut:
+        p = loan.product
+        return cls.of(loan.kfs, number=issue.number, issued_on=issue.issued_on, valid_until=issue.valid_until,
+                      validity_working_days=issue.working_days, prepayment_charge_pct=p.charge_pct,
+                      penal_charge=p.penal_charge, cooling_off_days=p.cooling_off_days,
+                      grievance_officer=terms.grievance_officer, recovery=terms, accepted=loan.kfs_acceptance)
+
+
+class KfsAcceptIn(Input):
+    model_config = ConfigDict(json_schema_extra={"example": {"kfs_number": "KFS-6741f0c2a1b2c3d4e5f60718-1"}})
+
+    kfs_number: str = Field(min_length=1, max_length=64, description="The `kfs.number` shown, within `valid_until`")
 
 
 class NextDue(Out):
@@ -358,6 +431,19 @@ class StatusChangeOut(Out):
     note: str | None
 
 
+class ScheduleVersionOut(Out):
+    on: date
+    reason: str = Field(examples=["part_prepayment"])
+    keep: KeepTerm
+    first_instalment: int = Field(validation_alias="first", description="The first row rebuilt; earlier rows kept")
+    principal: Money = Field(description="What the rebuilt rows repay")
+    emi: Money
+    instalments: int = Field(validation_alias="count", description="Rows rebuilt, the last absorbing the rounding")
+    previous_principal: Money
+    previous_emi: Money
+    previous_instalments: int = Field(validation_alias="previous_count")
+
+
 class LoanDetail(LoanApplied):
     """One loan in full: schedule, repayments, what is outstanding and next due."""
 
@@ -368,6 +454,8 @@ class LoanDetail(LoanApplied):
     schedule: list[ScheduleRow]
     repayments: list[RepaymentOut]
     history: list[StatusChangeOut]
+    schedule_versions: list[ScheduleVersionOut] = Field(description="Every rebuild of the schedule (a part-prepayment), "
+                                                                    "oldest first, with the terms it replaced")
     days_past_due: int = Field(0, description="Today, of the oldest unpaid instalment")
     charges: list[PenalChargeLevied] = Field(validation_alias=AliasPath("arrears", "charges"), description=(
         "Penal charges, one per late instalment: no interest on them; a payment settles the instalments due, "
@@ -375,13 +463,18 @@ class LoanDetail(LoanApplied):
     class_history: list[ClassChangeOut] = Field(validation_alias=AliasPath("arrears", "history"))
 
     @classmethod
-    def body(cls, loan: Loan, repayments: list[Repayment], today: date | None = None) -> bytes:
+    def body(cls, loan: Loan, repayments: list[Repayment], today: date | None = None, *, kfs: KfsOut) -> bytes:
         """The JSON body, this model's shape (routes document it as their `response_model`); the
         schedule is written by `_rows_json` into the place pydantic left for it (the first
         `"schedule":[]` is this key: no field before it holds an object with that key)."""
-        head = cls.of(loan, schedule=[], repayments=repayments,
+        head = cls.of(loan, schedule=[], repayments=repayments, kfs=kfs,
                       days_past_due=loan.dpd_on(today) if today else 0).model_dump_json().encode()
         return head.replace(b'"schedule":[]', b'"schedule":' + _rows_json(loan).encode(), 1)
+
+
+class KfsAccepted(BaseModel):
+    loan: LoanSummary
+    kfs: KfsOut
 
 
 class RepaymentRecorded(BaseModel):
@@ -403,6 +496,7 @@ class QuoteOut(Out):
     overdue_interest: Money
     advance_interest_credit: Money
     refund_due: Money
+    penal_charges: Money = Field(description="Unpaid penal charges, included in `foreclosure_amount`")
     quote_date: date
     accrued_from: date
     accrued_days: int
@@ -418,6 +512,64 @@ class PreClosureRequested(BaseModel):
 class PreClosureConfirmed(BaseModel):
     loan: LoanSummary
     repayment: RepaymentOut
+
+
+class PrepaymentIn(Input):
+    model_config = ConfigDict(json_schema_extra={"example": {"amount": 20000, "keep": "tenure"}})
+
+    amount: PositiveMoney = Field(description="Principal to prepay: at least the product's `min_prepayment`, below "
+                                              "the principal left (all of it is a pre-closure)")
+    keep: KeepTerm = Field(description="`tenure`: as many instalments, each lower; `instalment`: fewer of them")
+
+
+class PrepaymentQuoteOut(Out):
+    """`total` = amount + accrued_interest (on the prepaid principal since `accrued_from`) + prepayment_charge."""
+
+    quote_date: date
+    keep: KeepTerm
+    amount: Money
+    accrued_from: date
+    accrued_days: int
+    annual_interest_rate: Rate
+    accrued_interest: Money
+    prepayment_charge_pct: Rate = Field(description="0 on a floating-rate loan for a purpose other than business")
+    prepayment_charge: Money
+    total: Money
+    first_instalment: int
+    principal_before: Money
+    principal_after: Money
+    emi_before: Money
+    emi_after: Money
+    instalments_before: int = Field(description="From `first_instalment` on")
+    instalments_after: int
+    last_due_date: date
+
+
+class PrepaymentRecorded(BaseModel):
+    loan: LoanSummary
+    repayment: RepaymentOut
+    quote: PrepaymentQuoteOut
+
+
+class CoolingOffQuoteOut(Out):
+    """amount_due = principal + interest − already_paid, interest = principal × APR × days_used / 365."""
+
+    quote_date: date
+    disbursed_on: date
+    ends_on: date = Field(description="The last day of the cooling-off period")
+    days_used: int
+    principal: Money
+    apr: Rate
+    interest: Money
+    already_paid: Money
+    amount_due: Money
+    refund_due: Money
+
+
+class CoolingOffExited(BaseModel):
+    loan: LoanSummary
+    repayment: RepaymentOut
+    quote: CoolingOffQuoteOut
 
 
 # --- the loan book --------------------------------------------------------------------
