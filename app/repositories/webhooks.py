@@ -140,11 +140,18 @@ class WebhookAttemptRepository(EntityRepository[DeliveryAttempt]):
         oid = to_object_id(attempt_id)
         return await self.find_entity({"_id": oid, "endpoint_id": endpoint_id}) if oid else None
 
-    async def latest_since(self, endpoint_id: str, since: datetime, *, limit: int = 10_000) -> list[DeliveryAttempt]:
-        """Each event's latest try to the endpoint among those made at or after `since`, oldest event first."""
-        docs = await self.find_many({"endpoint_id": endpoint_id, "at": {"$gte": since}},
-                                    sort=[("at", ASCENDING), ("_id", ASCENDING)], limit=limit)
-        return list({d["event_id"]: _attempt_from_doc(d) for d in docs}.values())
+    async def latest_since(self, endpoint_id: str, since: datetime, *, page: int = 10_000) -> list[DeliveryAttempt]:
+        """Each event's latest try to the endpoint among those made at or after `since`, oldest event first;
+        read in pages after (at, _id), so a long outage's tries are all seen, not only the first page's."""
+        query: dict[str, Any] = {"endpoint_id": endpoint_id, "at": {"$gte": since}}
+        latest: dict[str, DeliveryAttempt] = {}
+        while docs := await self.find_many(query, sort=[("at", ASCENDING), ("_id", ASCENDING)], limit=page):
+            latest.update((d["event_id"], _attempt_from_doc(d)) for d in docs)
+            if len(docs) < page:
+                break
+            at, oid = docs[-1]["at"], docs[-1]["_id"]
+            query["$or"] = [{"at": {"$gt": at}}, {"at": at, "_id": {"$gt": oid}}]
+        return list(latest.values())
 
     async def for_endpoint(self, endpoint_id: str, *, page: PageRequest) -> Page[DeliveryAttempt]:
         return await self.paginate({"endpoint_id": endpoint_id}, sort=[("at", DESCENDING), ("_id", DESCENDING)],

@@ -32,3 +32,22 @@ async def test_replay_since_at_the_edges_of_time_is_answered_not_a_500(api_facto
         assert r.status_code == 202 or r.json()["error_code"] == "validation_error", r.text
     r = await api.client.post(path, headers=bearer(admin), json={"since": "2026-11-22T10:00:00"})  # naive
     assert r.status_code == 422 and r.json()["error_code"] == "validation_error"
+
+
+async def test_replay_after_a_long_outage_queues_every_event_not_only_the_first_ten_thousand_tries(api_factory,
+                                                                                                  receiver):  # noqa: F811
+    from datetime import timedelta
+
+    from bson import ObjectId
+    api, admin, hook = await _setup(api_factory, receiver)
+    c, start = api.container, api.container.clock.now()
+    # 1,300 events, each tried 8 times over the outage (the 8th the last): 10,400 tries, interleaved in time.
+    docs = [{"_id": ObjectId(), "endpoint_id": hook["id"], "event_id": f"{n:024x}", "event_type": "kyc.checks_completed",
+             "delivery": "d", "attempt": k, "at": start + timedelta(hours=k, seconds=n), "url": hook["url"],
+             "status_code": 500, "duration_ms": 1.0, "error": "HTTP 500",
+             "next_retry_at": None if k == 8 else start + timedelta(hours=k + 1), "success": False,
+             "expires_at": start + timedelta(days=30)} for k in range(1, 9) for n in range(1300)]
+    await c.db["webhook_attempts"].insert_many(docs)
+    r = await api.client.post(f"/admin/webhooks/{hook['id']}/replay", headers=bearer(admin),
+                              json={"since": start.isoformat()})
+    assert r.status_code == 202 and r.json()["queued"] == 1300, r.text
