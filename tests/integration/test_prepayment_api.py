@@ -216,3 +216,43 @@ async def test_a_product_stored_before_these_terms_reads_their_defaults(api):
     r = await api.client.get(f"/loans/products/{product.id}")
     assert r.status_code == 200, r.text
     assert (r.json()["rate_type"], r.json()["cooling_off_days"], r.json()["min_prepayment"]) == ("fixed", 3, 1000)
+
+
+async def test_an_overdue_loan_is_charged_cured_prepaid_in_each_mode_and_pre_closed(api_factory):
+    """The issue's servicing walk end to end: overdue (clock moved), a penal charge and the overdue mail, no
+    prepayment while in arrears, cured by a payment, a part-prepayment in each mode, then pre-closed."""
+    from datetime import UTC, datetime, time
+
+    from app.domain.delinquency import PenalKind, PenalRule
+    from tests.integration.events_helpers import run_jobs
+
+    api = await api_factory(job_workers=0)
+    product = await make_product(api, name="Walk Penal Loan", penal_charge=PenalRule(PenalKind.FIXED, D(500)))
+    who = await borrower(api)
+    loan_id = await _disbursed(api, who, product)
+    base = f"/loans/my-loans/{loan_id}"
+    first_due = add_months(api.container.clock.now().date(), 1)
+    clock = api.container.clock
+    clock.advance(seconds=(datetime.combine(first_due + timedelta(days=1), time(1), UTC) - clock.now()).total_seconds())
+    await run_jobs(api.container)  # the daily review: overdue, a penal charge, the mail
+    who = await relogin(api, who)
+    loan = (await api.client.get(base, headers=who["headers"])).json()
+    assert (loan["loan_class"], loan["charges_due"]) == ("SMA_0", 500)
+    assert any("overdue" in m["subject"] for m in api.mailbox.for_address(who["email"]))
+    r = await api.client.post(f"{base}/prepayments", headers=who["headers"], json={"amount": 20000, "keep": "tenure"})
+    assert r.status_code == 409 and r.json()["error_code"] == "instalments_overdue", r.text
+
+    r = await api.client.post(f"{base}/repayments", headers=who["headers"],
+                              json={"amount": loan["overdue_amount"] + 500})
+    assert r.status_code == 201 and r.json()["loan"]["loan_class"] == "CURRENT", r.text
+    for amount, keep in ((20000, "tenure"), (10000, "instalment")):
+        r = await api.client.post(f"{base}/prepayments", headers=who["headers"], json={"amount": amount, "keep": keep})
+        assert r.status_code == 201, r.text
+    loan = (await api.client.get(base, headers=who["headers"])).json()
+    assert [v["keep"] for v in loan["schedule_versions"]] == ["tenure", "instalment"]
+    assert len(loan["schedule"]) < 12 and loan["charges_due"] == 0
+    assert sum(D(str(row["principal"])) for row in loan["schedule"]) + 30000 == 100000
+    assert (await api.client.post(f"{base}/pre-close", headers=who["headers"])).status_code == 200
+    r = await api.client.post(f"/admin/loans/{loan_id}/pre-close/confirm", headers=bearer(await api.staff("admin")))
+    assert r.status_code == 200 and r.json()["loan"]["status"] == "CLOSED", r.text
+    assert r.json()["repayment"]["amount"] > loan["outstanding_principal"]  # the principal left, and its interest
