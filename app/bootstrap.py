@@ -13,6 +13,7 @@ from app import metrics
 from app.config import Settings, StartupError
 from app.domain.delinquency import Reminders
 from app.domain.jobs import JobStatus
+from app.domain.kfs import Contact, KfsTerms
 from app.domain.kyc import CaseStatus
 from app.domain.kyc_renewal import Renewal
 from app.domain.loans import LoanStatus
@@ -269,6 +270,9 @@ async def build_container(
     catalogue = CatalogueService(banks, products, audit, clock, levels.names)
     lending = LoanService(loans=loans, repayments=repayments, catalogue=catalogue, users=users_repo, audit=audit,
                           notices=notices, transactions=transactions, clock=clock, events=events, levels=levels,
+                          kfs=KfsTerms(settings.kfs_validity_working_days, frozenset(settings.bank_holidays), Contact(
+                              settings.grievance_officer_name, settings.grievance_officer_email,
+                              settings.grievance_officer_phone), settings.recovery_agents_used, settings.recovery_policy),
                           reviews=LoanReviews(loans=loans, users=users_repo, transactions=transactions, jobs=jobs,
                                               events=events, notices=notices, clock=clock, reminders=Reminders(
                                                   settings.loan_reminder_days_before,

@@ -6,6 +6,7 @@ import os
 import secrets
 import tempfile
 from collections.abc import Callable
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -202,6 +203,16 @@ class Settings(BaseSettings):
     grievance_officer_name: str = Field("Grievance Officer", min_length=1, max_length=120)
     grievance_officer_email: str = Field("grievances@example.com", min_length=3, max_length=254)
     grievance_officer_phone: str = Field("+911800000000", min_length=3, max_length=32)
+    # The Key Fact Statement (app/domain/kfs.py): working days its terms hold once issued (never below the RBI's
+    # 3, or 1 for a tenor under 7 days), the holidays besides Sundays that are not working days (ISO dates, comma
+    # separated), and the recovery arrangements it states.
+    kfs_validity_working_days: int = Field(3, ge=1, le=30)
+    bank_holidays: Annotated[list[date], NoDecode] = []
+    recovery_agents_used: bool = False
+    recovery_policy: str = Field(
+        "We collect overdue amounts ourselves. Should we engage a recovery agent, we will first tell you the "
+        "agent's name and contact; agents follow the RBI's code of conduct (calls only between 8 a.m. and 7 p.m., "
+        "no intimidation or harassment).", min_length=1, max_length=1000)
     # Loan reminders (the daily review, app/services/delinquency.py): days before an instalment's due date, and after.
     loan_reminder_days_before: int = Field(3, ge=0, le=60)
     loan_reminder_days_after: Annotated[list[Annotated[int, Field(gt=0, le=3650)]], NoDecode] = [1, 7, 30]
@@ -236,7 +247,8 @@ class Settings(BaseSettings):
         return {RouteGroup(group): RateLimit.parse(spec) for group, spec in self.rate_limits.items()}
 
     @field_validator("cors_origins", "trusted_proxies", "kyc_identity_documents", "kyc_required_documents",
-                     "document_encryption_old_keys", "loan_reminder_days_after", mode="before")
+                     "document_encryption_old_keys", "loan_reminder_days_after", "bank_holidays",
+                     mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         if isinstance(value, str):

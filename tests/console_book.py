@@ -42,6 +42,7 @@ async def _seed(admin_email: str) -> dict[str, Any]:
         assert borrower is not None and product.id is not None
         loan = await c.loans.apply(borrower, product_id=product.id, amount=Decimal("250000"), tenure_months=24,
                                    purpose="Home renovation", client=ClientInfo())
+        await c.loans.accept_kfs(borrower, loan.id, c.loans.kfs_issue(loan).number, ClientInfo())  # disbursal needs it
         job = await failed_job(here, key=f"stuck:{uuid.uuid4().hex[:6]}")
         return {"loan_id": loan.id, "job_id": job.id, "borrower": email}
     finally:

@@ -121,6 +121,8 @@ class Load:
             self.acked["loans"].append(loan["loan_id"])
             await self.call(api, "POST", f"/admin/loans/{loan['loan_id']}/approve", headers=admin)
             self.acked["loan_approved"].append(loan["loan_id"])
+            await self.call(api, "POST", f"/loans/my-loans/{loan['loan_id']}/kfs/accept", headers=h,
+                            json={"kfs_number": loan["kfs"]["number"]})  # a disbursal needs it
             detail = await self.call(api, "POST", f"/admin/loans/{loan['loan_id']}/disburse", headers=admin)
             self.acked["disbursed"].append(loan["loan_id"])
             for _ in range(repayments):

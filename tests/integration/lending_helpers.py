@@ -81,3 +81,11 @@ async def relogin(api: Api, who: dict[str, Any]) -> dict[str, Any]:
 def apply_body(product: LoanProduct, **overrides: Any) -> dict[str, Any]:
     return {"product_id": product.id, "amount": 100000, "tenure_months": 12, "purpose": "Home renovation",
             **overrides}
+
+
+async def accept_kfs(api: Api, loan_id: str, headers: dict[str, str]) -> dict[str, Any]:
+    """The borrower accepts the Key Fact Statement shown (a disbursal needs it)."""
+    number = (await api.client.get(f"/loans/my-loans/{loan_id}", headers=headers)).json()["kfs"]["number"]
+    r = await api.client.post(f"/loans/my-loans/{loan_id}/kfs/accept", headers=headers, json={"kfs_number": number})
+    assert r.status_code == 200, r.text
+    return dict(r.json())

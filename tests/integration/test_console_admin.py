@@ -15,7 +15,7 @@ from app.domain.audit import ClientInfo
 from app.domain.pages import PageRequest
 from tests.conftest import PASSWORD, bearer
 from tests.integration.events_helpers import Receiver, run_jobs
-from tests.integration.lending_helpers import apply_body, borrower, make_product
+from tests.integration.lending_helpers import accept_kfs, apply_body, borrower, make_product
 from tests.integration.test_console import Console
 from tests.integration.test_jobs_api import failed_job
 
@@ -179,6 +179,10 @@ async def test_an_admin_approves_rejects_disburses_and_confirms_a_pre_closure(ca
     r = await console.post(f"/console/admin/loans/{to_pay}/disburse", {"payout_reference": "UTR 12!", "csrf_token": token})
     assert r.status_code == 400 and "The payout reference" in r.text
     assert (await loan_doc(capi, to_pay))["status"] == "APPROVED"
+    r = await console.post(f"/console/admin/loans/{to_pay}/disburse", {"csrf_token": token})
+    assert r.status_code == 409 and "has not accepted the Key Fact Statement" in r.text  # the borrower must first
+    assert (await loan_doc(capi, to_pay))["status"] == "APPROVED"
+    await accept_kfs(capi, to_pay, first["headers"])
     r = await console.post(f"/console/admin/loans/{to_pay}/disburse",
                            {"payout_reference": "UTR20261122000123", "status": "APPROVED", "csrf_token": token})
     assert r.status_code == 303 and r.headers["location"].endswith("done=disbursed")

@@ -99,3 +99,24 @@ async def test_only_the_borrower_accepts_and_not_after_the_disbursal(api):
     r = await api.client.post(accept, headers=who["headers"], json={"kfs_number": number})
     assert r.status_code == 409 and r.json()["error_code"] == "invalid_transition"
     assert (await api.container.db["loans"].find_one({}))["kfs_acceptance"] is None
+
+
+async def test_a_product_s_third_party_charges_are_set_over_the_api_and_bad_ones_change_nothing(api):
+    from tests.integration.test_catalogue_api import PRODUCT, _bank
+
+    admin = await api.staff("admin")
+    bank_id = await _bank(api, admin)
+    charges = [{"name": "Credit life insurance", "amount": 1200.5}, {"name": "Stamp duty", "amount": 100}]
+    r = await api.client.post("/admin/products", headers=bearer(admin),
+                              json={**PRODUCT, "bank_id": bank_id, "third_party_charges": charges})
+    assert r.status_code == 201 and r.json()["third_party_charges"] == charges, r.text
+    raw = await api.container.db["loan_products"].find_one({})
+    assert [c["name"] for c in raw["third_party_charges"]] == ["Credit life insurance", "Stamp duty"]
+    for bad, loc in (([{"name": "X", "amount": 10}], "name"), ([{"name": "Insurance", "amount": -1}], "amount"),
+                     ([{"name": "Insurance"}], "amount"), ([{"name": "Fee", "amount": 1}] * 11, None)):
+        r = await api.client.post("/admin/products", headers=bearer(admin),
+                                  json={**PRODUCT, "name": "Another", "bank_id": bank_id, "third_party_charges": bad})
+        assert r.status_code == 422, r.text
+        assert r.json()["errors"][0]["loc"][:2] == ["body", "third_party_charges"]
+        assert loc is None or r.json()["errors"][0]["loc"][-1] == loc
+    assert await api.container.db["loan_products"].count_documents({}) == 1

@@ -15,7 +15,7 @@ from app.services.kyc.renewals import RENEWAL_JOB
 from tests.conftest import bearer
 from tests.console_cases import submitted_case
 from tests.integration.events_helpers import run_jobs
-from tests.integration.lending_helpers import EMPLOYMENT, HOUSEHOLDS, apply_body, make_product, relogin
+from tests.integration.lending_helpers import EMPLOYMENT, HOUSEHOLDS, accept_kfs, apply_body, make_product, relogin
 from tests.integration.test_kyc_api import AADHAAR_FRONT, case_detail, upload
 
 
@@ -69,6 +69,7 @@ async def test_an_approval_expires_is_noticed_once_refuses_new_loans_and_is_rene
     r = await api.client.post("/loans/apply", headers=who["headers"], json=apply_body(await make_product(api)))
     assert r.status_code == 201, r.text
     loan_id = r.json()["loan_id"]
+    await accept_kfs(api, loan_id, who["headers"])
     for step in ("approve", "disburse"):
         assert (await api.client.post(f"/admin/loans/{loan_id}/{step}", headers=admin)).status_code == 200
     await run_jobs(api.container)

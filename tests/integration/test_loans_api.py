@@ -15,7 +15,7 @@ from app.api.routing import ExactJsonRoute
 from app.domain.loan_schedule import add_months, build_schedule
 from app.main import ROUTERS
 from tests.conftest import bearer, eventually
-from tests.integration.lending_helpers import apply_body, born_years_ago, borrower, make_product, relogin
+from tests.integration.lending_helpers import accept_kfs, apply_body, born_years_ago, borrower, make_product, relogin
 
 D = Decimal
 
@@ -75,6 +75,7 @@ async def test_a_customer_from_approved_kyc_to_a_pre_closed_loan(api):
     # Approve, disburse: due dates run from the disbursal day, the net amount is recorded.
     r = await api.client.post(f"/admin/loans/{loan_id}/approve", headers=bearer(admin))
     assert r.status_code == 200 and r.json()["status"] == "APPROVED", r.text
+    await accept_kfs(api, loan_id, who["headers"])  # the borrower accepts the KFS: a disbursal needs it
     r = await api.client.post(f"/admin/loans/{loan_id}/disburse", headers=bearer(admin),
                               json={"payout_reference": "UTR-2026-0001"})
     assert r.status_code == 200, r.text
@@ -141,7 +142,7 @@ async def test_a_customer_from_approved_kyc_to_a_pre_closed_loan(api):
     assert [h["status"] for h in view["history"]] == ["APPLIED", "APPROVED", "DISBURSED", "PRE_CLOSURE_REQUESTED",
                                                       "CLOSED"]
     assert await _actions(api, who["user_id"]) == [
-        "loan_applied", "loan_approved", "loan_disbursed", "loan_repayment", "loan_repayment",
+        "loan_applied", "loan_approved", "loan_kfs_accepted", "loan_disbursed", "loan_repayment", "loan_repayment",
         "loan_preclosure_requested", "loan_closed"]
     subjects = await _mailed(api, who["email"], "We received your loan application", "Your loan is approved",
                              "Your loan is disbursed", "Payment received", "Your pre-closure request is received",
@@ -165,6 +166,7 @@ async def test_paying_the_last_instalment_closes_the_loan(api):
     admin = await api.staff("admin")
     loan_id = (await _apply(api, who, product, amount=60000, tenure_months=1)).json()["loan_id"]
     await api.client.post(f"/admin/loans/{loan_id}/approve", headers=bearer(admin))
+    await accept_kfs(api, loan_id, who["headers"])
     await api.client.post(f"/admin/loans/{loan_id}/disburse", headers=bearer(admin))
     owed = (await api.client.get(f"/loans/my-loans/{loan_id}", headers=who["headers"])).json()["outstanding"]
     assert owed == 60600  # one month at 12 %
@@ -306,6 +308,7 @@ async def test_another_customers_loan_is_404_whatever_the_route(api):
     admin = await api.staff("admin")
     loan_id = (await _apply(api, owner, product)).json()["loan_id"]
     await api.client.post(f"/admin/loans/{loan_id}/approve", headers=bearer(admin))
+    await accept_kfs(api, loan_id, owner["headers"])
     await api.client.post(f"/admin/loans/{loan_id}/disburse", headers=bearer(admin))
     for target in (loan_id, loan_id.upper(), "not-an-id", "0" * 24):
         for method, path, body in (("GET", "", None), ("GET", "/pre-close", None), ("POST", "/pre-close", None),
@@ -325,6 +328,7 @@ async def test_overpayment_is_refused_and_changes_nothing(api):
     admin = await api.staff("admin")
     loan_id = (await _apply(api, who, product)).json()["loan_id"]
     await api.client.post(f"/admin/loans/{loan_id}/approve", headers=bearer(admin))
+    await accept_kfs(api, loan_id, who["headers"])
     await api.client.post(f"/admin/loans/{loan_id}/disburse", headers=bearer(admin))
     before = await api.container.db["loans"].find_one({"_id": ObjectId(loan_id)})
     r = await api.client.post(f"/loans/my-loans/{loan_id}/repayments", headers=who["headers"],
@@ -344,6 +348,7 @@ async def test_malformed_amounts_are_422_and_change_nothing(api, amount):
     admin = await api.staff("admin")
     loan_id = (await _apply(api, who, product)).json()["loan_id"]
     await api.client.post(f"/admin/loans/{loan_id}/approve", headers=bearer(admin))
+    await accept_kfs(api, loan_id, who["headers"])
     await api.client.post(f"/admin/loans/{loan_id}/disburse", headers=bearer(admin))
     r = await api.client.post(f"/loans/my-loans/{loan_id}/repayments", headers=who["headers"], json={"amount": amount})
     assert r.status_code == 422, r.text
@@ -363,6 +368,7 @@ async def test_an_amount_is_read_with_every_digit_it_was_sent_with(api, raw):
     admin = await api.staff("admin")
     loan_id = (await _apply(api, who, product)).json()["loan_id"]
     await api.client.post(f"/admin/loans/{loan_id}/approve", headers=bearer(admin))
+    await accept_kfs(api, loan_id, who["headers"])
     await api.client.post(f"/admin/loans/{loan_id}/disburse", headers=bearer(admin))
     r = await api.client.post(f"/loans/my-loans/{loan_id}/repayments", content=f'{{"amount": {raw}}}',
                               headers={**who["headers"], "Content-Type": "application/json"})
@@ -428,6 +434,7 @@ async def test_admin_loan_book_direct_loans_and_statistics(api):
     assert r.json()["kfs"]["net_disbursed"] == 196000
     await _mailed(api, b["email"], "A loan was opened for you")
     assert (await _actions(api, b["user_id"])) == ["loan_opened"]
+    await accept_kfs(api, loan_b, b["headers"])
     r = await api.client.post(f"/admin/loans/{loan_b}/disburse", headers=bearer(admin))
     assert r.status_code == 200
     # Direct loans follow the same rules: KYC, eligibility, one per product.
@@ -521,6 +528,7 @@ async def test_disbursal_dates_a_daily_loan_from_the_disbursal_day(api):
     assert r.json()["kfs"]["instalments"] == 90 and r.json()["repayment_frequency"] == "daily"
     loan_id = r.json()["loan_id"]
     await api.client.post(f"/admin/loans/{loan_id}/approve", headers=bearer(admin))
+    await accept_kfs(api, loan_id, who["headers"])
     loan = (await api.client.post(f"/admin/loans/{loan_id}/disburse", headers=bearer(admin))).json()
     day0 = date.fromisoformat(loan["disbursed_on"])
     assert loan["schedule"][0]["due_date"] == date.fromordinal(day0.toordinal() + 1).isoformat()

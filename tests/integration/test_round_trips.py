@@ -90,6 +90,8 @@ ROUTES: dict[tuple[str, str], tuple[int, str]] = {
     ("GET", "/loans/my-loans/{loan_id}"): (3, "principal, loan, repayments"),
     ("POST", "/loans/my-loans/{loan_id}/repayments"): (9, "principal, loan; loan, repayment, notice job, event "
                                                           "job + event (commit); audit"),
+    ("POST", "/loans/my-loans/{loan_id}/kfs/accept"): (8, "principal, loan; acceptance, notice job, event + "
+                                                          "event job (commit); audit"),
     ("GET", "/loans/my-loans/{loan_id}/pre-close"): (2, "principal, loan"),
     ("POST", "/loans/my-loans/{loan_id}/pre-close"): (6, "principal, loan; transition, notice job (commit); audit"),
     ("GET", "/admin/loans"): (3, "principal, page, total"),

@@ -25,7 +25,7 @@ from app.main import create_app
 from app.repositories.database import close_client, make_client
 from tests.conftest import Api, bearer, make_settings
 from tests.integration.events_helpers import HANG, Receiver, open_case_with_documents, run_jobs, submitted_case
-from tests.integration.lending_helpers import apply_body, borrower, make_product
+from tests.integration.lending_helpers import accept_kfs, apply_body, borrower, make_product
 
 
 @pytest.fixture
@@ -351,18 +351,20 @@ async def test_a_loan_s_life_reaches_the_receiver_in_order_with_exact_amounts(ap
     assert r.status_code == 201, r.text
     loan_id = r.json()["loan_id"]
     assert (await api.client.post(f"/admin/loans/{loan_id}/approve", headers=bearer(admin))).status_code == 200
+    await accept_kfs(api, loan_id, who["headers"])
     assert (await api.client.post(f"/admin/loans/{loan_id}/disburse", headers=bearer(admin))).status_code == 200
     r = await api.client.post(f"/loans/my-loans/{loan_id}/repayments", headers=who["headers"], json={"amount": 60600})
     assert r.status_code == 201, r.text
     await run_jobs(api.container)
 
     payloads = [receiver.verify(hook["secret"], n) for n in range(len(receiver.requests))]
-    assert [p["type"] for p in payloads] == ["loan.applied", "loan.approved", "loan.disbursed",
+    assert [p["type"] for p in payloads] == ["loan.applied", "loan.approved", "loan.kfs_accepted", "loan.disbursed",
                                              "loan.repayment_received", "loan.closed"]
     assert all(p["data"]["loan_id"] == loan_id and p["data"]["amount"] == "60000.00" for p in payloads)
-    assert payloads[2]["data"]["net_disbursed"] == "58800.00"  # less the 2 % fee, as an exact string
-    assert payloads[3]["data"]["paid"] == "60600.00" and payloads[3]["data"]["outstanding"] == "0.00"
-    assert payloads[4]["data"]["status"] == "CLOSED" and payloads[4]["data"]["closure"] == "repaid"
+    assert payloads[2]["data"]["kfs_number"] == f"KFS-{loan_id}-1"
+    assert payloads[3]["data"]["net_disbursed"] == "58800.00"  # less the 2 % fee, as an exact string
+    assert payloads[4]["data"]["paid"] == "60600.00" and payloads[4]["data"]["outstanding"] == "0.00"
+    assert payloads[5]["data"]["status"] == "CLOSED" and payloads[5]["data"]["closure"] == "repaid"
     outbox = await api.container.db["events"].find({"type": {"$regex": "^loan"}}).to_list(None)
     assert {e["user_id"] for e in outbox} == {who["user_id"]} and all(e["audiences"] == [f"user:{who['user_id']}"]
                                                                         for e in outbox)

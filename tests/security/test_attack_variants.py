@@ -610,7 +610,7 @@ async def test_item15_the_kyc_status_route_shows_no_risk_level_to_the_customer(a
 
 
 async def test_item16_an_untouched_disburse_form_stores_no_invented_payout_reference(api):
-    from tests.integration.lending_helpers import apply_body, borrower, make_product
+    from tests.integration.lending_helpers import accept_kfs, apply_body, borrower, make_product
     from tests.integration.test_swagger_defaults import swagger_body
 
     spec = (await api.client.get("http://testserver/openapi.json")).json()
@@ -622,6 +622,7 @@ async def test_item16_an_untouched_disburse_form_stores_no_invented_payout_refer
         **apply_body(product, amount=100000, tenure_months=12), "user_id": who["user_id"]})
     assert r.status_code == 201, r.text
     loan_id = r.json().get("loan_id") or r.json()["id"]
+    await accept_kfs(api, loan_id, who["headers"])
     r = await api.client.post(f"/admin/loans/{loan_id}/disburse", headers=bearer(admin), json=body)
     assert r.status_code == 200, r.text
     stored = await api.container.db["loans"].find_one({})
