@@ -143,3 +143,21 @@ async def test_a_penal_charge_is_its_own_entry_and_the_payment_that_settled_it_s
     text = document[0].get_textpage().get_text_range()
     assert "Penal charge" in text and "penal_charge/1" in text and "₹500.00" in text
     document[0].render(scale=2).to_pil().save("/tmp/statement_penal_page1.png")
+
+
+async def test_a_part_prepayment_shows_its_charge_and_the_rebuilt_schedule(api):
+    who = await borrower(api)
+    loan_id = await _disbursed(api, who, "Statement Loan F")
+    r = await api.client.post(f"/loans/my-loans/{loan_id}/prepayments", headers=who["headers"],
+                              json={"amount": 20000, "keep": "instalment"})
+    assert r.status_code == 201, r.text
+    view = (await api.client.get(f"/loans/my-loans/{loan_id}", headers=who["headers"])).json()
+    rows = _rows((await _statement(api, who["headers"], loan_id, "csv")).text)
+    prepaid, quote = view["repayments"][-1], r.json()["quote"]
+    assert [(row["entry"], D(row["amount"])) for row in rows if row["entry"] in ("prepayment", "charge")][-2:] == [
+        ("charge", D(str(quote["prepayment_charge"]))), ("prepayment", D(str(prepaid["amount"])))]
+    assert D(str(quote["prepayment_charge"])) > 0 and D(str(prepaid["amount"])) == D(str(quote["total"]))
+    instalments = [row for row in rows if row["entry"] == "instalment"]
+    assert [(row["on"], D(row["amount"]), D(row["due"])) for row in instalments] == [
+        (due["due_date"], D(str(due["payment"])), D(str(due["amount_left"]))) for due in view["schedule"]]
+    assert len(instalments) < 12  # keeping the instalment shortens the tenure
