@@ -122,7 +122,8 @@ async def submit_case(principal: Customer, kyc: KycCaseServiceDep, client: Clien
 @router.post("/level", status_code=status.HTTP_201_CREATED, response_model=CustomerCase,
              summary="Choose the verification level (step up)",
              responses=error_responses(kyc_levels.UnknownLevel, kyc_levels.LevelReached, 401, 403, (
-                 409, "kyc_in_review", "Your KYC case is being reviewed; wait for the decision.")))
+                 409, "kyc_in_review", "Your KYC case is being reviewed; wait for the decision."), (
+                 409, "kyc_rejected_final", "Your KYC was rejected finally; you cannot apply again.")))
 async def choose_level(body: LevelIn, principal: Customer, kyc: KycCaseServiceDep, client: ClientDep) -> CustomerCase:
     """Cases are for the `standard` level (KYC_LEVELS) unless this asks another: the open case (or a new one)
     is for `level`, and `missing` lists what it needs. An approved customer below `level` gets a step-up case
@@ -262,7 +263,8 @@ async def release_case(kyc_id: str, principal: Reviewer, review: KycReviewServic
 
 
 @router.put("/{kyc_id}/approve", response_model=DecisionMessage, summary="Approve a case",
-            responses=error_responses(k.CaseNotFound, k.CaseNotReviewable, k.SecondApproverRequired, 401, 403, 422))
+            responses=error_responses(k.CaseNotFound, k.CaseNotReviewable, k.SecondApproverRequired, 401, 403, 422, (
+                409, "kyc_base_under_review", "The approval this step-up builds on is under review or was rejected.")))
 async def approve_case(kyc_id: str, body: ApproveIn, principal: Reviewer, review: KycReviewServiceDep,
                   client: ClientDep) -> DecisionMessage:
     """Only a SUBMITTED case whose checks finished, never one's own. The customer is mailed the decision
