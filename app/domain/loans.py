@@ -791,8 +791,8 @@ class Loan:
         """The customer asks to settle early: the quote of `on` is kept with the request."""
         ensure_transition(self.status, LoanStatus.PRE_CLOSURE_REQUESTED)
         quote = self.quote(on)
-        return self._become(LoanStatus.PRE_CLOSURE_REQUESTED, by=by, now=now,
-                            preclosure_quote=quote.record()), quote
+        return self.assessed(on)._become(LoanStatus.PRE_CLOSURE_REQUESTED, by=by, now=now,  # its charges kept
+                                         preclosure_quote=quote.record()), quote
 
     def close_preclosed(self, *, on: date, by: str, now: datetime) -> tuple[Loan, Repayment]:
         """Closes a loan whose customer asked to pre-close: the final payment is the quote of `on`."""

@@ -194,3 +194,17 @@ def test_a_payment_settles_what_is_due_before_charges_and_charges_before_paying_
     # Oldest charge first.
     paid_flags = [c.paid > 0 for c in settled]
     assert paid_flags == sorted(paid_flags, reverse=True)
+
+
+def test_a_preclosure_quote_settles_unpaid_penal_charges_without_interest_on_them():
+    loan = running()
+    first = loan.instalments[0]
+    assert first.due_date is not None
+    today = first.due_date + timedelta(days=10)
+    plain = running(replace(PRODUCT, penal_charge=None)).quote(today)
+    quote = loan.quote(today)
+    assert quote.penal_charges == 150 and quote.foreclosure_amount == plain.foreclosure_amount + 150
+    assert (quote.accrued_interest, quote.overdue_interest) == (plain.accrued_interest, plain.overdue_interest)
+    requested, _ = loan.request_preclosure(on=today, by="u1", now=at(today))
+    closed, record = requested.close_preclosed(on=today, by="a1", now=at(today))
+    assert (record.amount, record.charges_paid, closed.arrears.charges_due) == (quote.foreclosure_amount, 150, 0)
