@@ -6,8 +6,8 @@ once per (disbursal day, instalments behind) through the domain and the reposito
 its own id, customer and product). Timed, in this process against the server's database: the engine floor,
 every disbursed loan read (`find`, all documents); then today's run (`LoanReviews.sweep`: the loans with an
 instalment due by today + 3 days, each rebuilt and reviewed, those whose arrears moved written with their
-events, reminders and charges in a transaction each); then the same run again (a retry: nothing left to
-write). The copies' customers do not exist, so a reminder's mail job is not queued (its lookup is timed)."""
+events, reminders and charges, up to 100 loans a transaction); then the same run again (a retry: nothing
+left to write, the gated figure). The copies' customers do not exist, so a reminder's mail job is not queued (its lookup is timed)."""
 
 from __future__ import annotations
 

@@ -504,7 +504,7 @@ class LoanService:
             trend.append({"date": day, "applications": applied["count"], "applied_amount": applied["amount"],
                           "disbursals": paid["count"], "disbursed_amount": paid["amount"]})
         return {"by_status": raw["by_status"], "disbursed": raw["disbursed"], "outstanding": raw["outstanding"],
-                "by_product": raw["by_product"], "daily_trend": trend}
+                "by_product": raw["by_product"], "daily_trend": trend, "by_class": raw["by_class"]}
 
     async def _audit(self, admin: User, loan: Loan, action: AuditAction, client: ClientInfo, **details: Any) -> None:
         await self.audit.record(action, user_id=loan.user_id, actor=admin, client=client, loan_id=loan.id,

@@ -165,3 +165,18 @@ async def test_a_product_takes_a_penal_charge_and_refuses_one_out_of_bounds(api)
         assert r.status_code == 422, r.text
         assert "penal_charge" in r.json()["errors"][0]["loc"], r.json()
     assert await api.container.db["loan_products"].count_documents({}) == 1
+
+
+async def test_the_console_dashboard_shows_the_book_by_class(api_factory):
+    from tests.integration.test_console_admin import signed_in
+
+    api = await api_factory(job_workers=0)
+    _, loan_id, agreed = await _running_loan(api)
+    _to(api, date.fromisoformat(agreed[0]["due_date"]) + timedelta(days=2))
+    await run_jobs(api.container)
+    console, _, _ = await signed_in(api, "auditor")
+    page = (await console.get("/console/admin")).text
+    table = page[page.index('id="loan-class"'):]
+    table = table[:table.index("</table>")]
+    assert "<td>SMA-0</td><td class=\"num\">1</td>" in table and "<td>CURRENT</td><td class=\"num\">0</td>" in table
+    assert "₹500.00" in table  # the penal charge due
