@@ -55,13 +55,13 @@ class Levels:
 
     def needed(self, required: str | None, highest_above: Decimal | None, amount: Decimal) -> str | None:
         """The level a loan of `amount` needs from a product that asks `required` (None: any approved KYC),
-        and the highest level above `highest_above`."""
-        if highest_above is not None and amount > highest_above:
+        and the highest level above `highest_above`; a level no longer configured needs the highest (fail closed)."""
+        if (highest_above is not None and amount > highest_above) or (required and required not in self.names):
             return self.names[-1]
         return required
 
     def ensure(self, have: str | None, need: str | None) -> None:
-        if need is not None and need in self.names and not self.reaches(have, need):
+        if need is not None and not self.reaches(have, need):
             message = (f"This loan needs KYC at level {need!r}; you are verified at {have!r}. Step up with "
                        f"POST /kyc/level {{\"level\": \"{need}\"}}: what already passed is kept.")
             raise LevelRequired(message, reasons=[{"code": LevelRequired.code, "message": message,

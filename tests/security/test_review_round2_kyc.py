@@ -60,3 +60,15 @@ async def test_a_step_up_is_not_approved_over_its_base_approval_under_review_or_
     assert mine["kyc_status"] == "REJECTED" and mine["kyc_level"] is None
     r = await api.client.put(f"/kyc/{step_id}/reject", headers=bearer(auditor), json={"reasons": ["other"]})
     assert r.status_code == 200  # rejecting it stays possible
+
+
+async def test_a_product_needing_a_level_no_longer_configured_fails_closed(api):
+    from tests.integration.lending_helpers import borrower, make_product
+    from tests.integration.test_kyc_levels import loan
+
+    who = await borrower(api)  # approved at the default level
+    product = await make_product(api, required_kyc_level="enhanced")  # KYC_LEVELS renamed since
+    r = await api.client.post("/loans/apply", headers=bearer(who), json=loan(product.id))
+    assert r.status_code == 403 and r.json()["error_code"] == "kyc_level_required", r.text
+    assert r.json()["reasons"][0]["required_level"] == "full"  # the highest configured, which it can step up to
+    assert await api.container.db["loans"].count_documents({}) == 0
