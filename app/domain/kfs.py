@@ -96,9 +96,8 @@ def accept(loan: Loan, number: str, issue: KfsIssue, *, now: datetime, ip_addres
         raise InvalidTransition(f"The loan is {loan.status.value}; a KFS is accepted before the disbursal.",
                                 current=loan.status.value)
     if number != issue.number:
-        prefix, _, n = number.rpartition("-")
-        earlier = prefix == f"KFS-{loan.id}" and n.isdigit() and int(n) < int(issue.number.rpartition("-")[2])
-        raise KfsExpired() if earlier and loan.kfs_acceptance is None else KfsStale()
+        lapsed = {f"KFS-{loan.id}-{n}" for n in range(1, int(issue.number.rpartition("-")[2]))}
+        raise KfsExpired() if number in lapsed and loan.kfs_acceptance is None else KfsStale()
     return replace(loan, kfs_acceptance=KfsAcceptance(number, issue.issued_on, issue.valid_until, issue.working_days,
                                                       now, ip_address, user_agent), updated_at=now)
 

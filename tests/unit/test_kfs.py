@@ -74,7 +74,7 @@ def test_a_lapsed_issue_is_expired_any_other_number_is_stale_and_nothing_is_acce
     loan = opened_friday()
     issue = current_issue(loan, date(2026, 12, 9), 3, NONE)  # the second issue
     for number, error in (("KFS-L1-1", KfsExpired), ("KFS-L1-3", KfsStale), ("KFS-L2-1", KfsStale),
-                          ("KFS-L1-x", KfsStale), ("", KfsStale)):
+                          ("KFS-L1-x", KfsStale), ("KFS-L1-\u00b2", KfsStale), ("KFS-L1-01", KfsStale), ("", KfsStale)):
         with pytest.raises(error):
             accept(loan, number, issue, now=LATER, ip_address=None, user_agent=None)
     with pytest.raises(KfsNotAccepted) as refused:
