@@ -117,3 +117,15 @@ def test_a_product_refuses_a_third_party_charge_without_a_name_or_below_zero():
     assert Loan.open(replace(PRODUCT, third_party_charges=(ThirdPartyCharge("Insurance", D(600)),)), user_id="u1",
                      amount=D("120000.00"), tenure_months=12, purpose="Car", status=LoanStatus.APPLIED,
                      origin=applied().origin, by="u1", now=FRIDAY).kfs.net_disbursed == D("117000.00")  # less the 2 % fee and the premium
+
+
+def test_the_holidays_and_validity_are_settings_and_a_bad_one_is_refused_at_start():
+    from pydantic import ValidationError
+
+    from app.config import Settings
+
+    settings = Settings(_env_file=None, bank_holidays="2026-12-25, 2027-01-26", kfs_validity_working_days=5)
+    assert settings.bank_holidays == [date(2026, 12, 25), date(2027, 1, 26)] and settings.kfs_validity_working_days == 5
+    for bad in ({"bank_holidays": "2026-13-01"}, {"kfs_validity_working_days": 0}):
+        with pytest.raises(ValidationError):
+            Settings(_env_file=None, **bad)
