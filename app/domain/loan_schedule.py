@@ -280,7 +280,7 @@ def version_rows(version: ScheduleVersion, annual_rate_pct: Decimal, frequency: 
                  disbursed_on: date) -> tuple[Instalment, ...]:
     """A version's rows, numbered and dated on the loan's grid. Cached apart from the agreed schedules."""
     rows = _rows(version.principal, frequency.periodic_rate(annual_rate_pct), version.count, version.emi)
-    assert rows is not None, "a stored version always rebuilds"
+    assert rows is not None  # a stored version always rebuilds: its count was found with `_rows`' own test
     at = version.first - 1
     return tuple(Instalment(i.number + at, frequency.due_date(disbursed_on, i.number + at), i.opening_balance,
                             i.interest, i.principal, i.closing_balance) for i in rows)

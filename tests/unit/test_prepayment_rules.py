@@ -208,8 +208,8 @@ def test_a_product_cooling_off_period_below_the_rbi_minimum_is_refused():
     assert (cooling_off_minimum(6), cooling_off_minimum(7)) == (1, 3)
     with pytest.raises(InvalidLoanProduct) as refused:
         replace(PRODUCT, cooling_off_days=2).validate()
-    assert refused.value.details["errors"][0]["field"] == "cooling_off_days"
-    assert replace(PRODUCT, cooling_off_days=3).validate()
+    assert refused.value.details["errors"][0] == {"field": "cooling_off_days",
+                                                  "message": "The cooling-off period must be 3 to 30 days."}
 
 
 def test_an_instalment_due_today_is_kept_and_unpaid_penal_charges_come_first():
@@ -239,3 +239,41 @@ def test_the_loan_view_of_a_rebuilt_schedule_and_of_a_new_loan_on_the_agreed_ter
         assert body["schedule_versions"][0]["instalments"] == len(prepaid.instalments) < 12
     again = replace(disbursed(), id="L2")
     assert json.loads(LoanDetail.body(again, [], kfs=kfs_of(again)))["schedule"] == agreed and again.instalments == loan.instalments
+
+
+def test_a_shortened_count_is_the_fewest_instalments_that_repay_and_never_above_the_cap():
+    from app.domain.loan_schedule import shortened_count
+
+    assert shortened_count(D(200), D(0), D(100), 5) == 2  # two instalments exactly: no third of 0
+    assert shortened_count(D("200.01"), D(0), D(100), 5) == 3
+    assert shortened_count(D(100), D(0), D(100), 5) == 1
+    assert shortened_count(D(1000), D(0), D(100), 4) == 4  # the cap: the last takes what is left
+    assert shortened_count(D(1000), D("0.01"), D(500), 9) == 3  # 1000 → 510 → 15.10 + 0.15
+
+
+def test_wire_values_and_product_defaults():
+    from app.domain.loans import MIN_PREPAYMENT
+
+    assert [k.value for k in KeepTerm] == ["tenure", "instalment"]
+    assert [r.value for r in RateType] == ["fixed", "floating"]
+    assert (Closure.COOLING_OFF_EXIT.value, RepaymentKind.PREPAYMENT.value, RepaymentKind.COOLING_OFF_EXIT.value) == (
+        "cooling_off_exit", "prepayment", "cooling_off_exit")
+    plain = LoanProduct(**{f: getattr(PRODUCT, f) for f in (
+        "bank_id", "name", "type", "min_amount", "max_amount", "min_tenure_months", "max_tenure_months",
+        "annual_interest_rate", "processing_fee_pct", "prepayment_charge_pct", "repayment_frequency",
+        "min_monthly_income", "min_age", "max_age", "max_foir")})
+    assert (plain.rate_type, plain.cooling_off_days, plain.min_prepayment) == (RateType.FIXED, 3, MIN_PREPAYMENT)
+    assert MIN_PREPAYMENT == 1000
+
+
+@pytest.mark.parametrize(("changes", "valid"), [
+    ({"cooling_off_days": 30}, True), ({"cooling_off_days": 31}, False), ({"cooling_off_days": 3}, True),
+    ({"min_prepayment": D(0)}, False), ({"min_prepayment": D("0.01")}, True)])
+def test_product_bounds_of_the_new_terms(changes, valid):
+    product = replace(PRODUCT, **changes)
+    if valid:
+        assert product.validate() is product
+    else:
+        with pytest.raises(InvalidLoanProduct) as refused:
+            product.validate()
+        assert refused.value.details["errors"][0]["field"] == next(iter(changes))
