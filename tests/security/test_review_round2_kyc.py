@@ -72,3 +72,38 @@ async def test_a_product_needing_a_level_no_longer_configured_fails_closed(api):
     assert r.status_code == 403 and r.json()["error_code"] == "kyc_level_required", r.text
     assert r.json()["reasons"][0]["required_level"] == "full"  # the highest configured, which it can step up to
     assert await api.container.db["loans"].count_documents({}) == 0
+
+
+async def test_the_automatic_decision_does_not_approve_a_step_up_over_a_rejected_base(api_factory):
+    from app.domain.kyc import Check, CheckStatus
+    from tests.integration.events_helpers import run_jobs
+
+    api = await api_factory(job_workers=0, kyc_auto_decision=True)
+    c, auditor = api.container, await api.staff("auditor")
+
+    async def every_check_passes(case, user) -> list[Check]:
+        return [Check("ocr", CheckStatus.PASS, 1.0, "ok", d.id) for d in case.documents]
+
+    c.kyc_checks.run_checks = every_check_passes  # type: ignore[method-assign]
+    who = await customer(api)
+    assert (await api.client.post("/kyc/level", headers=who["headers"], json={"level": "basic"})).status_code == 201
+    await upload(api, who, "pan", PAN)
+    await selfie(api, who)
+    basic_id = (await api.client.post("/kyc/submit", headers=who["headers"])).json()["kyc_id"]
+    await run_jobs(c)
+    assert (await me(api, who))["kyc_level"] == "basic"  # approved automatically
+    assert (await api.client.post("/kyc/level", headers=who["headers"], json={"level": "standard"})).status_code == 201
+    await upload(api, who, "aadhaar", AADHAAR_FRONT)
+    # Meanwhile the basic approval goes back to review (a watchlist hit) and is rejected for good.
+    base = await c.kyc_review.cases.get(basic_id)
+    await c.kyc_review.cases.reopen(base.id, base.checks, assess(base.checks), c.clock.now())
+    await c.kyc_review.users.set_kyc_status(who["user_id"], KycStatus.SUBMITTED, c.clock.now())
+    r = await api.client.put(f"/kyc/{basic_id}/reject", headers=bearer(auditor),
+                             json={"reasons": ["suspected_fraud"], "reject_type": "FINAL"})
+    assert r.status_code == 200, r.text
+    assert (await api.client.post("/kyc/submit", headers=who["headers"])).status_code == 202
+    await run_jobs(c)
+    mine = await me(api, who)
+    assert mine["kyc_status"] == "REJECTED" and mine["kyc_level"] is None, mine
+    step = (await api.client.get("/kyc/me", headers=who["headers"])).json()
+    assert step["status"] == "SUBMITTED" and step["checks_state"] == "DONE"  # for an auditor to decide

@@ -35,7 +35,7 @@ from app.services.clock import Clock
 from app.services.events import EventService
 from app.services.face_duplicates import FaceDuplicates
 from app.services.jobs import JobService
-from app.services.kyc.review import DecisionInput, KycReviewService
+from app.services.kyc.review import DecisionInput, KycReviewService, base_lost
 from app.services.screening import ScreeningService
 
 CHECKS_JOB = "kyc_checks"
@@ -80,7 +80,7 @@ class KycChecksService:
             await self.audit.record(AuditAction.KYC_CHECKS_COMPLETED, user_id=user.id, actor_id="system",
                                     actor_role="system", kyc_id=case.id, overall_score=assessment.overall_score,
                                     risk_level=assessment.risk_level.value, tx=tx)
-            automatic = _automatic_decision(done, checks) if self.auto_decision else None
+            automatic = _automatic_decision(done, checks) if self.auto_decision and not base_lost(done, user) else None
             if automatic is not None:
                 await self.review.record(tx, done, user, automatic)
 

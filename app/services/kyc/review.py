@@ -56,6 +56,11 @@ class DecisionInput:
     final: bool = False  # a rejection the customer cannot start over from (RETRY, the default, they can)
 
 
+def base_lost(case: KycCase, user: User) -> bool:
+    """A step-up whose approval below it went back to review (a watchlist hit) or was rejected since."""
+    return case.step_up is not None and user.kyc_status in (KycStatus.SUBMITTED, KycStatus.REJECTED)
+
+
 class KycReviewService:
     def __init__(
         self, *, cases: KycCaseRepository, users: UserRepository, files: EncryptedFileStore, ml: MlGateway,
@@ -149,8 +154,7 @@ class KycReviewService:
         user = await self.users.get(case.user_id)
         if user is None:
             raise CaseNotFound()
-        if decision.approved and case.step_up and user.kyc_status in (KycStatus.SUBMITTED, KycStatus.REJECTED):
-            # The approval it steps up from was sent back to review (a watchlist hit) or rejected since.
+        if decision.approved and base_lost(case, user):
             raise CaseNotReviewable("The approval this step-up builds on is under review or was rejected; decide "
                                     "that case first.", code="kyc_base_under_review")
 
