@@ -247,6 +247,7 @@ async def build_container(
     renewals = KycRenewals(
         renewal=Renewal(settings.kyc_validity_years, settings.kyc_renewal_notice_days), users=users_repo,
         cases=kyc_cases, transactions=transactions, jobs=jobs, events=events, notices=notices, audit=audit, clock=clock)
+    await renewals.start()
     kyc_review = KycReviewService(
         cases=kyc_cases, users=users_repo, files=files, ml=ml, limits=verification.limits, transactions=transactions,
         audit=audit, notices=notices, clock=clock, events=events, claim_minutes=settings.kyc_claim_minutes,

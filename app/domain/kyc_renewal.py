@@ -47,11 +47,12 @@ class Renewal:
         """An unassessed risk counts as High (the shortest period)."""
         return add_years(approved_at, self.years[risk or RiskLevel.HIGH])
 
-    def validity(self, case: KycCase, approved_at: datetime) -> Validity:
-        """The risk level's period from the approval, never past the end (UTC) of a document's expiry day."""
-        until = min([self.period_end(approved_at, case.risk_level)] + [
+    def validity(self, case: KycCase | None, approved_at: datetime) -> Validity:
+        """The risk level's period from the approval, never past the end (UTC) of a document's expiry day
+        (no case: an approval older than periodic re-KYC without one, held as High risk)."""
+        until = min([self.period_end(approved_at, case.risk_level if case else None)] + [
             datetime.combine(expiry + timedelta(days=1), time(), UTC)
-            for doc in case.documents if (expiry := document_expiry(doc))])
+            for doc in (case.documents if case else []) if (expiry := document_expiry(doc))])
         return Validity(until, until - timedelta(days=self.notice_days))
 
     def items(self, case: KycCase, now: datetime) -> list[Redo]:

@@ -297,6 +297,11 @@ class KycCaseRepository(EntityRepository[KycCase]):
             {"$set": {"status": CaseStatus.RESUBMISSION_REQUESTED.value, "claim": None, "first_approval": None,
                       "updated_at": sent.requested_at}, "$push": {"rounds": round_doc(sent)}})
 
+    async def set_valid_until(self, case_id: str, until: datetime) -> None:
+        """An approval older than periodic re-KYC given its validity (app/services/kyc/renewals.py)."""
+        await self.collection.update_one({"_id": to_object_id(case_id), "status": CaseStatus.APPROVED.value},
+                                         {"$set": {"decision.valid_until": until}})
+
     async def renew(self, case_id: str, sent: Round) -> KycCase | None:
         """An approval that ran out (periodic re-KYC) back to its customer with a round of what to renew; once."""
         return await self.update_entity(

@@ -357,6 +357,16 @@ class UserRepository(EntityRepository[User]):
             {"kyc_status": KycStatus.APPROVED.value, "kyc_renewal_at": {"$lte": now}},
             sort=[("kyc_renewal_at", ASCENDING)], limit=limit)]
 
+    async def unrenewed(self, limit: int) -> list[User]:
+        """Approved before periodic re-KYC: no `kyc_renewal_at` (null matches the missing field in its index)."""
+        return [_from_doc(d) for d in await self.find_many(
+            {"kyc_status": KycStatus.APPROVED.value, "kyc_renewal_at": None}, limit=limit)]
+
+    async def set_validity(self, user_id: str, validity: Validity) -> None:
+        await self.collection.update_one(
+            {"_id": to_object_id(user_id), "kyc_status": KycStatus.APPROVED.value, "kyc_renewal_at": None},
+            {"$set": {"kyc_valid_until": validity.until, "kyc_renewal_at": validity.notice_at}})
+
     async def renewal_noticed(self, user: User) -> bool:
         """The notice went out for this approval: its next step is the expiry."""
         until = user.kyc_valid_until

@@ -9,6 +9,7 @@ from typing import Any
 
 from bson import ObjectId
 
+from app.domain.kyc_renewal import Validity, add_years
 from app.domain.loan_schedule import RepaymentFrequency
 from app.domain.loans import LoanProduct, LoanType
 from app.domain.users import KycStatus
@@ -67,7 +68,10 @@ async def borrower(api: Api, *, kyc: bool = True, dob: str | None = "1990-04-12"
     # Written straight through the driver, as records saved before Decimal128 look (floats).
     await api.container.db["user"].update_one({"_id": ObjectId(tokens["user_id"])}, {"$set": fields})
     if kyc:
-        await api.container.users_repo.set_kyc_status(tokens["user_id"], KycStatus.APPROVED, api.container.clock.now())
+        # Valid past any test's clock: these borrowers are about loans; periodic re-KYC has its own tests.
+        until = add_years(api.container.clock.now(), 50)
+        await api.container.users_repo.set_kyc_status(tokens["user_id"], KycStatus.APPROVED, api.container.clock.now(),
+                                                      validity=Validity(until, until))
     return {**tokens, "headers": bearer(tokens)}
 
 

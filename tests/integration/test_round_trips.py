@@ -267,3 +267,7 @@ ROUTES[("POST", "/loans/my-loans/{loan_id}/repayments")] = (11, "principal, loan
 JOBS["loan_reviews"] = (18, "the next day's run, loans due (a page by id); per loan whose arrears moved: customer (for "
                             "a reminder), loan, loan.overdue and loan.classified + fan-out jobs, notice job, commit: 8; "
                             "the walk reviews two")
+
+# Periodic re-KYC: each run first looks for approvals older than it (a page; none in the walk).
+JOBS["kyc_renewals"] = (JOBS["kyc_renewals"][0] + 1, JOBS["kyc_renewals"][1] + "; first, approvals older than "
+                        "periodic re-KYC (a page; each given its validity: its cases, case, user)")

@@ -44,11 +44,17 @@ class KycRenewals:
     async def arm(self, tx: UnitOfWork | None = None) -> None:
         await self.jobs.arm_daily(RENEWAL_JOB, tx)
 
+    async def start(self) -> None:
+        """At a start, today's run now while approvals older than periodic re-KYC are left: they armed no run."""
+        if await self.users.unrenewed(1):
+            await self.jobs.enqueue(RENEWAL_JOB, f"{RENEWAL_JOB}:{self.clock.now().date()}", {})
+
     async def _run(self, job: Job) -> None:
         await self.arm()  # first: a sweep that fails for good leaves the days after it running
         await self.sweep()
 
     async def sweep(self) -> None:
+        await self._adopt()
         done: set[str] = set()
         while True:
             now = self.clock.now()
@@ -59,6 +65,20 @@ class KycRenewals:
                 await (self._expire(user, now) if user.kyc_valid_until <= now else self._notice(user))
             if len(due) < BATCH:
                 return
+
+    async def _adopt(self) -> None:
+        """Approvals older than periodic re-KYC get the validity their approval gave them (its decision date, risk
+        and documents, as `KycReviewService.record`; none approved: High from the status's date), a page at a time.
+        Each leaves the page's query once written, so the sweep then handles those due like any other."""
+        while users := await self.users.unrenewed(BATCH):
+            for user in users:
+                case = next((c for c in await self.cases.list_for_user(user.id)
+                             if c.status == CaseStatus.APPROVED and c.decided_at), None)
+                validity = self.renewal.validity(case, case.decided_at if case and case.decided_at else
+                                                 user.kyc_status_changed_at)
+                if case:  # first: the user's write takes them off the query, so a failure between is retried
+                    await self.cases.set_valid_until(case.id, validity.until)
+                await self.users.set_validity(user.id, validity)
 
     async def _notice(self, user: User) -> None:
         until = user.kyc_valid_until
