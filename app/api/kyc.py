@@ -93,7 +93,7 @@ async def correct_document(document_id: str, body: CorrectionsIn, principal: Cus
 @router.post("/selfie", status_code=status.HTTP_201_CREATED, response_model=SelfieUploaded,
              summary="Upload the selfie", dependencies=[RUNS_MODELS],
              responses=error_responses(e.NoFaceDetected, *UPLOAD_ERRORS,
-                                       (400, "liveness_not_passed", "That liveness challenge was not passed by you.")))
+                                       (400, "liveness_not_passed", "That liveness challenge was not passed by you, or a selfie used it already.")))
 async def upload_selfie(
     principal: Customer, kyc: KycCaseServiceDep, settings: SettingsDep, client: ClientDep,
     file: Annotated[UploadFile, File(description="JPG or PNG, one face, facing the camera")],

@@ -39,6 +39,9 @@ class LivenessChallengeRepository(RepositoryBase):
                                                   {"$set": {"used_at": now, "passed": passed}})
         return result.modified_count == 1
 
-    async def passed_by(self, challenge_id: str, caller: str) -> bool:
-        """Whether `caller` took this challenge and passed it (a KYC selfie may point at it)."""
-        return await self.collection.count_documents({"_id": challenge_id, "caller": caller, "passed": True}) == 1
+    async def passed_by(self, challenge_id: str, caller: str, now: datetime) -> bool:
+        """Whether `caller` took this challenge and passed it, for one KYC selfie: a later one (a liveness
+        redo an auditor asked for) cannot point at it again."""
+        result = await self.collection.update_one({"_id": challenge_id, "caller": caller, "passed": True,
+                                                   "selfie_at": None}, {"$set": {"selfie_at": now}})
+        return result.modified_count == 1

@@ -107,3 +107,23 @@ async def test_the_automatic_decision_does_not_approve_a_step_up_over_a_rejected
     assert mine["kyc_status"] == "REJECTED" and mine["kyc_level"] is None, mine
     step = (await api.client.get("/kyc/me", headers=who["headers"])).json()
     assert step["status"] == "SUBMITTED" and step["checks_state"] == "DONE"  # for an auditor to decide
+
+
+async def test_a_liveness_redo_needs_a_new_challenge_not_the_one_the_first_selfie_used(api):
+    from tests.integration.test_kyc_api import ready_case
+    from tests.integration.test_kyc_levels import passed_challenge
+
+    who, auditor = await customer(api), await api.staff("auditor")
+    kyc_id = await ready_case(api, who)
+    challenge = await passed_challenge(api, who, "round-one")
+    assert (await selfie(api, who, liveness_challenge_id=challenge)).status_code == 201
+    assert (await api.client.post("/kyc/submit", headers=who["headers"])).status_code == 202
+    await checks_done(api, who)
+    r = await api.client.put(f"/kyc/{kyc_id}/request-resubmission", headers=bearer(auditor),
+                             json={"items": ["liveness"], "customer_message": "Take the liveness step again."})
+    assert r.status_code == 200, r.text
+    r = await selfie(api, who, liveness_challenge_id=challenge)  # the first round's proof, replayed
+    assert r.status_code == 400 and r.json()["error_code"] == "liveness_not_passed", r.text
+    assert (await api.client.get("/kyc/me", headers=who["headers"])).json()["missing"] == ["liveness"]
+    r = await selfie(api, who, liveness_challenge_id=await passed_challenge(api, who, "round-two"))
+    assert r.status_code == 201, r.text

@@ -148,9 +148,10 @@ class KycCaseService:
             raise NoFaceDetected("No face was found in the selfie; take it again facing the camera.")
         passed = None
         if liveness_challenge_id:
-            passed = await self.challenges.passed_by(liveness_challenge_id, f"user:{user.id}")
+            passed = await self.challenges.passed_by(liveness_challenge_id, f"user:{user.id}", self.clock.now())
             if not passed:
-                raise InvalidInput("That liveness challenge was not passed by you.", code="liveness_not_passed")
+                raise InvalidInput("That liveness challenge was not passed by you, or a selfie used it already.",
+                                   code="liveness_not_passed")
         case = await self._case_for_upload(user, upload)
         content_type = CONTENT_TYPES[sniff_format(data) or "jpeg"]
         file_id = await self.files.put(data, owner_id=user.id, case_id=case.id, content_type=content_type)
