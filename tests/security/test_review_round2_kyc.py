@@ -127,3 +127,24 @@ async def test_a_liveness_redo_needs_a_new_challenge_not_the_one_the_first_selfi
     assert (await api.client.get("/kyc/me", headers=who["headers"])).json()["missing"] == ["liveness"]
     r = await selfie(api, who, liveness_challenge_id=await passed_challenge(api, who, "round-two"))
     assert r.status_code == 201, r.text
+
+
+async def test_no_level_change_while_a_case_is_sent_back_or_in_review(api_factory):
+    from bson import ObjectId
+
+    from tests.console_cases import submitted_case
+    from tests.integration.test_kyc_resubmission import signed_in
+
+    api = await api_factory(job_workers=0)
+    case = await submitted_case(api.container)
+    who = await signed_in(api, case["email"])
+    r = await api.client.post("/kyc/level", headers=who["headers"], json={"level": "full"})
+    assert r.status_code == 409 and r.json()["error_code"] == "kyc_in_review", r.text
+    r = await api.client.put(f"/kyc/{case['kyc_id']}/request-resubmission", headers=bearer(await api.staff("auditor")),
+                             json={"items": ["selfie"], "customer_message": "Again, in daylight."})
+    assert r.status_code == 200, r.text
+    before = await api.container.db["kyc_doc"].find_one({"_id": ObjectId(case["kyc_id"])})
+    r = await api.client.post("/kyc/level", headers=who["headers"], json={"level": "basic"})  # to dodge the redo
+    assert r.status_code == 409 and r.json()["error_code"] == "kyc_in_review", r.text
+    assert await api.container.db["kyc_doc"].find_one({"_id": ObjectId(case["kyc_id"])}) == before
+    assert await api.container.db["kyc_doc"].count_documents({"user_id": case["user_id"]}) == 1
