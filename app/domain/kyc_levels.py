@@ -60,10 +60,15 @@ class Levels:
             return self.names[-1]
         return required
 
+    def shortfall(self, have: str | None, need: str | None) -> str | None:
+        """Why a customer verified at `have` cannot borrow what needs `need` (None: they can), for applying
+        and the eligibility check alike."""
+        return None if need is None or self.reaches(have, need) else (
+            f"This loan needs KYC at level {need!r}; you are verified at {have!r}. Step up with "
+            f"POST /kyc/level {{\"level\": \"{need}\"}}: what already passed is kept.")
+
     def ensure(self, have: str | None, need: str | None) -> None:
-        if need is not None and not self.reaches(have, need):
-            message = (f"This loan needs KYC at level {need!r}; you are verified at {have!r}. Step up with "
-                       f"POST /kyc/level {{\"level\": \"{need}\"}}: what already passed is kept.")
+        if message := self.shortfall(have, need):
             raise LevelRequired(message, reasons=[{"code": LevelRequired.code, "message": message,
                                                    "required_level": need, "kyc_level": have}])
 

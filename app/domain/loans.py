@@ -73,13 +73,18 @@ class KycNotApproved(Forbidden):
     code = "kyc_not_approved"
 
 
-def ensure_kyc_approved(kyc_status: str) -> None:
-    """Borrowing needs approved KYC; one that ran out (periodic re-KYC) says so, as it is renewed, not redone."""
+def kyc_refusal(kyc_status: str) -> Reason | None:
+    """Why KYC stops a new loan (None: it does not), for applying and the eligibility check alike; one that ran
+    out (periodic re-KYC) says so, as it is renewed, not redone."""
     if kyc_status == "RE_KYC_DUE":
-        raise KycNotApproved("Your KYC verification has expired; renew it (GET /kyc/me lists what to upload) "
-                             "before you apply.", code="re_kyc_due")
-    if kyc_status != "APPROVED":
-        raise KycNotApproved()
+        return Reason("re_kyc_due", "Your KYC verification has expired; renew it (GET /kyc/me lists what to upload) "
+                                    "before you apply.")
+    return None if kyc_status == "APPROVED" else Reason(KycNotApproved.code, str(KycNotApproved.__doc__))
+
+
+def ensure_kyc_approved(kyc_status: str) -> None:
+    if refusal := kyc_refusal(kyc_status):
+        raise KycNotApproved(refusal.message, code=refusal.code)
 
 
 class LoanNotFound(NotFound):
@@ -302,8 +307,8 @@ def check_eligibility(product: LoanProduct, applicant: Applicant, today: date,
 
     if not product.active:
         fail("product_inactive", "This product is not offered at the moment.")
-    if applicant.kyc_status != "APPROVED":
-        fail("kyc_not_approved", "Your KYC must be approved before you can borrow.")
+    if refusal := kyc_refusal(applicant.kyc_status):
+        reasons.append(refusal)
     if not product.min_amount <= amount <= product.max_amount:
         fail("amount_out_of_range", f"The amount must be between {product.min_amount} and {product.max_amount}.")
     if not product.min_tenure_months <= tenure <= product.max_tenure_months:

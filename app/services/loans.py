@@ -13,6 +13,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -22,7 +23,7 @@ from app.domain.errors import UserNotFound
 from app.domain.events import EventType
 from app.domain.ids import parse_id
 from app.domain.kfs import KfsIssue, KfsTerms, accept, current_issue, ensure_accepted
-from app.domain.kyc_levels import DEFAULT_LEVELS, Levels
+from app.domain.kyc_levels import DEFAULT_LEVELS, LevelRequired, Levels
 from app.domain.loan_schedule import KeepTerm, Schedule, build_schedule
 from app.domain.loans import (
     Applicant,
@@ -38,6 +39,7 @@ from app.domain.loans import (
     LoanStatus,
     OpenInstalment,
     PreClosureQuote,
+    Reason,
     Repayment,
     check_eligibility,
     ensure_eligible,
@@ -125,8 +127,11 @@ class LoanService:
         amount = None if amount is None else money(amount, strict=True)  # 100000 is stored as 100000.00
         # Two independent reads: side by side, one round trip of waiting instead of two.
         product, book = await asyncio.gather(self.catalogue.product(product_id), self.loans.open_loans(user.id))
-        applicant = applicant_of(user, book, self.today())
-        return product, check_eligibility(product, applicant, self.today(), amount, tenure_months)
+        result = check_eligibility(product, applicant_of(user, book, self.today()), self.today(), amount, tenure_months)
+        need = self.levels.needed(product.required_kyc_level, product.full_kyc_above, result.amount)
+        if short := self.levels.shortfall(user.kyc_level, need):  # as applying refuses it (403)
+            result = replace(result, eligible=False, reasons=(*result.reasons, Reason(LevelRequired.code, short)))
+        return product, result
 
     @staticmethod
     async def _book(tx: UnitOfWork, user_id: str) -> list[OpenInstalment]:
