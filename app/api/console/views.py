@@ -99,6 +99,8 @@ class QueueRow:
     waiting: str
     claimed_by: str | None
     first_approval: str | None = None  # four eyes: who gave the first approval ("you" or a name)
+    level: str = ""  # the verification level the case is for
+    steps_up_from: str | None = None  # a step-up: the level the customer is approved at
 
 
 def queue_row(case: KycCase, now: datetime, me: str) -> QueueRow:
@@ -115,7 +117,8 @@ def queue_row(case: KycCase, now: datetime, me: str) -> QueueRow:
                     checks_state=case.checks_state.value, failed=named(CheckStatus.FAIL),
                     review=named(CheckStatus.REVIEW), waiting=waiting(case.submitted_at, now), claimed_by=holder,
                     first_approval=None if case.first_approval is None else
-                    "you" if case.first_approval.by == me else case.first_approval.by_name)
+                    "you" if case.first_approval.by == me else case.first_approval.by_name, level=case.level,
+                    steps_up_from=case.step_up.from_level if case.step_up else None)
 
 
 @dataclass
