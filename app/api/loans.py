@@ -102,7 +102,8 @@ async def product(product_id: str, catalogue: CatalogueServiceDep) -> ProductOut
 @router.post("/eligibility/check", response_model=EligibilityOut, summary="Am I eligible?",
              responses=error_responses(401, 403, ProductNotFound, 422))
 async def eligibility(body: EligibilityIn, principal: Borrower, loans: LoanServiceDep) -> EligibilityOut:
-    """Every rule checked against my stored profile and details; all failures listed in `reasons`."""
+    """Every rule checked against my stored profile and details; all failures listed in `reasons`, KYC's as
+    applying refuses them (`kyc_not_approved`, `re_kyc_due`, `kyc_level_required`)."""
     found, result = await loans.eligibility(principal.user, body.product_id, body.amount, body.tenure_months)
     return EligibilityOut.of(result, product_id=found.id)
 
