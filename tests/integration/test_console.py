@@ -380,4 +380,4 @@ async def test_a_file_view_takes_one_of_the_staff_members_in_flight_slots(capi):
     assert refused.status_code == 429 and "at once" in refused.text
     capi.container.in_flight.release(caller)
     assert (await console.get(src)).status_code == 200
-    assert capi.container.in_flight.in_flight(caller) == capi.settings.max_in_flight_per_caller - 1
+    assert capi.container.in_flight._in_flight[caller] == capi.settings.max_in_flight_per_caller - 1

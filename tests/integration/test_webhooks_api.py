@@ -331,7 +331,7 @@ async def test_every_state_change_is_in_the_outbox_with_masked_numbers_only(api_
     case = await api.container.kyc.submit(user, ClientInfo())
     event = await api.container.db["events"].find_one({"type": "kyc.submitted"})
     assert event["user_id"] == customer["user_id"] and event["audiences"] == [f"user:{customer['user_id']}", "staff"]
-    assert event["data"] == {"kyc_id": case.id, "status": "SUBMITTED", "documents": [
+    assert event["data"] == {"kyc_id": case.id, "status": "SUBMITTED", "level": "standard", "documents": [
         {"type": "pan", "number_masked": "XXXXXX234F"}, {"type": "aadhaar", "number_masked": "XXXX XXXX 1234"}]}
     assert await api.container.db["jobs"].count_documents({"kind": "webhook_fanout",
                                                           "payload.event_id": str(event["_id"])}) == 1
