@@ -96,7 +96,7 @@ async def test_parallel_uploads_by_one_customer_beyond_the_cap_are_refused_and_o
         release.set()
     results = await asyncio.gather(*uploads, *([other] if other else []))
     assert sorted(r.status_code for r in results) == [400] * (cap + 1) + [429] * 2, [r.text for r in results]
-    assert not api.container.in_flight.in_flight(f"user:{(await api.client.get('/users/me', headers=mine)).json()['id']}")
+    assert not api.container.in_flight._in_flight[f"user:{(await api.client.get('/users/me', headers=mine)).json()['id']}"]
 
 # --- item 6: sizes are limited by what a field is ------------------------------------------------
 
