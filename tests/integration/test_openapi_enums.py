@@ -50,3 +50,21 @@ def test_renamed_fields_keep_their_api_names(schemas):
     assert not {"id", "frequency", "number_masked", "kyc_score"} & (
         set(schemas["LoanSummary"]["properties"]) | set(schemas["DocumentOut"]["properties"])
         | set(schemas["UserSummary"]["properties"]))
+
+
+def test_every_answer_is_documented_under_the_names_it_answers_with(schemas):
+    """Each response model in the spec lists exactly the fields its bodies carry (e.g. `grievance_id`, not
+    the `id` attribute it is read from): a renamed field's alias must put the API name first."""
+    from pydantic import BaseModel
+
+    from app.api.schemas.common import Out
+
+    def models(cls: type[BaseModel]):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from models(sub)
+
+    wrong = {m.__name__: sorted(set(schemas[m.__name__]["properties"]) ^ set(m.model_json_schema(mode="serialization")
+                                                                            ["properties"]))
+             for m in models(Out) if m.__name__ in schemas and "properties" in schemas[m.__name__]}
+    assert {name: diff for name, diff in wrong.items() if diff} == {}

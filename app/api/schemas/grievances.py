@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from app.api.schemas.common import Input, Out, PlainText, UtcDatetime
 from app.domain.grievances import OMBUDSMAN, Grievance, GrievanceCategory, GrievanceStatus
@@ -48,7 +48,7 @@ class Escalation(BaseModel):
 
 
 class GrievanceOut(Out):
-    grievance_id: str = Field(validation_alias="id")
+    grievance_id: str = Field(validation_alias=AliasChoices("grievance_id", "id"))
     loan_id: str
     user_id: str
     category: GrievanceCategory

@@ -292,10 +292,10 @@ class ContactOut(Out):
 
 
 class RecoveryOut(Out):
-    agents_used: bool = Field(validation_alias="recovery_agents_used",
+    agents_used: bool = Field(validation_alias=AliasChoices("agents_used", "recovery_agents_used"),
                               description="Whether recovery agents are engaged; the borrower is told an agent's "
                                           "name and contact before they call")
-    policy: str = Field(validation_alias="recovery_policy")
+    policy: str = Field(validation_alias=AliasChoices("policy", "recovery_policy"))
 
 
 class KfsAcceptanceOut(Out):
@@ -435,13 +435,15 @@ class ScheduleVersionOut(Out):
     on: date
     reason: str = Field(examples=["part_prepayment"])
     keep: KeepTerm
-    first_instalment: int = Field(validation_alias="first", description="The first row rebuilt; earlier rows kept")
+    first_instalment: int = Field(validation_alias=AliasChoices("first_instalment", "first"),
+                                  description="The first row rebuilt; earlier rows kept")
     principal: Money = Field(description="What the rebuilt rows repay")
     emi: Money
-    instalments: int = Field(validation_alias="count", description="Rows rebuilt, the last absorbing the rounding")
+    instalments: int = Field(validation_alias=AliasChoices("instalments", "count"),
+                             description="Rows rebuilt, the last absorbing the rounding")
     previous_principal: Money
     previous_emi: Money
-    previous_instalments: int = Field(validation_alias="previous_count")
+    previous_instalments: int = Field(validation_alias=AliasChoices("previous_instalments", "previous_count"))
 
 
 class LoanDetail(LoanApplied):
