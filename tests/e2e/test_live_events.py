@@ -177,8 +177,9 @@ async def test_each_viewer_gets_exactly_its_own_events_from_any_process_and_resu
     assert {e["data"]["kyc_id"] for e in sa.events[:3]} == {cases[a["user_id"]]}
     assert {e["data"]["kyc_id"] for e in sb.events} == {cases[b["user_id"]]}
     assert sa.events[3]["data"]["loan_id"] == loan_id and sa.events[3]["data"]["amount"] == "60000.00"
-    assert sb.events[2]["data"] == {"kyc_id": cases[b["user_id"]], "status": "REJECTED",
-                                    "reason": "document_unreadable", "reasons": ["document_unreadable"]}
+    assert sb.events[2]["data"] == {"kyc_id": cases[b["user_id"]], "status": "REJECTED", "level": "standard",
+                                    "reason": "document_unreadable", "reasons": ["document_unreadable"],
+                                    "reject_type": "RETRY"}
     # Staff see the review queue (every case's kyc.* events), never a customer's loan.
     assert sorted((e["type"], e["data"]["kyc_id"]) for e in ss.events) == sorted(
         (e["type"], e["data"]["kyc_id"]) for e in sa.events[:3] + sb.events)
