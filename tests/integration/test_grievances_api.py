@@ -152,3 +152,13 @@ async def test_another_customers_loan_and_bad_input_are_refused_and_store_nothin
     r = await api.client.get("/admin/grievances", headers=admin_h, params={"status": "SOLVED"})
     assert r.status_code == 422
     assert await _stored(api) == before
+
+
+async def test_malformed_or_operator_shaped_grievance_ids_are_a_404_and_change_nothing(api):
+    admin = bearer(await api.staff("admin"))
+    for bad in ("not-an-id", "%7B%22%24gt%22%3A%22%22%7D", "0" * 24, "x" * 300):
+        for action in ("responses", "close"):
+            r = await api.client.post(f"/admin/grievances/{bad}/{action}", headers=admin,
+                                      json={"message": "We have refunded the fee."})
+            assert (r.status_code, r.json()["error_code"]) == (404, "grievance_not_found"), (bad, r.text)
+    assert await _stored(api) == 0
