@@ -162,6 +162,11 @@ class EntityRepository(RepositoryBase, Generic[E]):
             return None
         return await self.find_entity({"_id": oid} if user_id is None else {"_id": oid, "user_id": user_id})
 
+    async def get_many(self, entity_ids: list[str]) -> dict[str, E]:
+        """Several by id in one read (`$in` on `_id`), keyed by id; malformed or unknown ids are absent."""
+        ids = [oid for oid in map(to_object_id, set(entity_ids)) if oid is not None]
+        return {str(d["_id"]): self.to_entity(d) for d in await self.find_many({"_id": {"$in": ids}})} if ids else {}
+
     async def find_entity(self, query: dict[str, Any], **options: Any) -> E | None:
         doc = await self.collection.find_one(query, **options)
         return self.to_entity(doc) if doc else None

@@ -5,7 +5,7 @@ rows cost ~40 ms to write and read back. What is agreed is stored (the product's
 `schedule_paid`); a full read rebuilds the schedule (`Loan.with_schedule`, checked against the KFS).
 The figures lists show (outstanding, next due) are the loan's own, stored beside it.
 
-Every change is one `find_one_and_update` filtered on the state and revision the new state was
+Every change is one `update_one` filtered on the state and revision the new state was
 computed from (`save`), so of two racing requests exactly one wins and the other gets None: the
 service turns that into 409. At most one open loan (not rejected, not closed) per customer and
 product: a unique partial index on `open`, so two applications at once end in one loan.
@@ -13,6 +13,7 @@ product: a unique partial index on `open`, so two applications at once end in on
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import asdict, replace
 from datetime import date, datetime
 from typing import Any
@@ -185,8 +186,11 @@ class LoanRepository(EntityRepository[Loan]):
         if added:
             update["$push"] = {"history": {"$each": [_change(h) for h in added]}}
             update["$set"].update({_ENTERED[h.status]: h.at for h in added if h.status in _ENTERED})
-        return await self.update_entity(
+        # The stored loan is now `after` at the next revision: nothing to read back (a findAndModify would
+        # return, and `_from_doc` rebuild, the loan the domain just computed).
+        result = await self.collection.update_one(
             {"_id": to_object_id(before.id), "status": before.status.value, "rev": before.rev}, update)
+        return replace(after, rev=before.rev + 1) if result.matched_count else None
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -210,12 +214,18 @@ class LoanRepository(EntityRepository[Loan]):
         return [OpenInstalment(str(d["_id"]), d["emi"], RepaymentFrequency(d["product"]["repayment_frequency"]))
                 for d in await guarded(run, read=True)]
 
-    async def due_for_review(self, until: date, after: str | None, limit: int) -> list[Loan]:
-        """Running loans whose oldest unpaid instalment is due by `until` (the late ones too), by id from `after`."""
-        query: dict[str, Any] = {"status": LoanStatus.DISBURSED.value, "next_due.due_date": {"$lte": date_to_db(until)}}
-        if after:
-            query["_id"] = {"$gt": to_object_id(after)}
-        return [_from_doc(d) for d in await self.find_many(query, sort=[("_id", ASCENDING)], limit=limit)]
+    async def due_for_review(self, until: date, batch: int) -> AsyncIterator[list[Loan]]:
+        """Running loans whose oldest unpaid instalment is due by `until` (the late ones too), by id, `batch` at
+        a time from one cursor (one query and its getMores, not a query a page)."""
+        query = {"status": LoanStatus.DISBURSED.value, "next_due.due_date": {"$lte": date_to_db(until)}}
+        loans: list[Loan] = []
+        async for doc in self.collection.find(query, sort=[("_id", ASCENDING)], batch_size=batch):
+            loans.append(_from_doc(doc))
+            if len(loans) == batch:
+                yield loans
+                loans = []
+        if loans:
+            yield loans
 
     # --- figures ---------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 Armed by the first disbursal (`JobService.arm_daily`); each run arms the next. A run reviews every running
 loan whose oldest unpaid instalment falls due by today + LOAN_REMINDER_DAYS_BEFORE (the late ones included:
-one indexed query, paged by id); the rest have nothing due. What a review finds is computed on today's date,
+one indexed query, read by id in batches from one cursor); the rest have nothing due. What a review finds is computed on today's date,
 so a missed day is caught up by the next run. A loan whose arrears did not move is not written; one that
 moved is written under its revision (`save`) with its events and mail in a transaction (up to PER_COMMIT loans
 each: one commit per hundred, not per loan), so a second run finds nothing to do, and a payment racing the
@@ -28,7 +28,7 @@ from app.services.jobs import JobService
 from app.services.notifications import Notices
 
 REVIEW_JOB = "loan_reviews"
-BATCH = 500  # loans read at once
+BATCH = 500  # loans reviewed at once (one getMore each)
 PER_COMMIT = 100  # changed loans written in one transaction
 
 
@@ -66,16 +66,12 @@ class LoanReviews:
 
     async def sweep(self) -> int:
         """Reviews every loan with something due; how many changed."""
-        today = self.clock.now().date()
-        changed, after = 0, None
-        while True:
-            page = await self.loans.due_for_review(today + timedelta(days=self.reminders.before), after, BATCH)
-            moved = [m for m in (self._review(loan, today) for loan in page) if m]
+        today, changed = self.clock.now().date(), 0
+        async for batch in self.loans.due_for_review(today + timedelta(days=self.reminders.before), BATCH):
+            moved = [m for m in (self._review(loan, today) for loan in batch) if m]
             for first in range(0, len(moved), PER_COMMIT):
                 changed += await self._write(moved[first:first + PER_COMMIT], today)
-            if len(page) < BATCH:
-                return changed
-            after = page[-1].id
+        return changed
 
     def _review(self, loan: Loan, today: date) -> tuple[Loan, Loan, int | None] | None:
         """(the loan, as reviewed today, the reminder milestone to mail) when its arrears moved."""
@@ -91,7 +87,7 @@ class LoanReviews:
     async def _write(self, moved: list[tuple[Loan, Loan, int | None]], today: date) -> int:
         """Up to PER_COMMIT loans in one transaction (one commit, not one each), each saved under its revision
         with its events and reminder; a loan a payment changed meanwhile is left to the next run."""
-        customers = {loan.user_id: await self.users.get(loan.user_id) for loan, _, mail in moved if mail is not None}
+        customers = await self.users.get_many([loan.user_id for loan, _, mail in moved if mail is not None])
 
         async def step(tx: UnitOfWork) -> int:
             saved_count = 0

@@ -264,9 +264,9 @@ ROUTES[("POST", "/admin/loans/{loan_id}/disburse")] = (10, "as reject, and the n
 ROUTES[("POST", "/loans/my-loans/{loan_id}/repayments")] = (11, "principal, loan; loan, repayment, notice job, event + "
                                                                 "fan-out job, and on a cure loan.classified + fan-out "
                                                                 "job (commit); audit")
-JOBS["loan_reviews"] = (18, "the next day's run, loans due (a page by id); per loan whose arrears moved: customer (for "
-                            "a reminder), loan, loan.overdue and loan.classified + fan-out jobs, notice job, commit: 8; "
-                            "the walk reviews two")
+JOBS["loan_reviews"] = (16, "the next day's run, loans due (one cursor, by id); per hundred loans whose arrears moved: "
+                            "their customers (one read, for reminders) and one commit; per loan: loan, loan.overdue "
+                            "and loan.classified + fan-out jobs, notice job; the walk reviews two")
 
 # Periodic re-KYC: each run first looks for approvals older than it (a page; none in the walk).
 JOBS["kyc_renewals"] = (JOBS["kyc_renewals"][0] + 1, JOBS["kyc_renewals"][1] + "; first, approvals older than "
