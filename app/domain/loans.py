@@ -770,6 +770,13 @@ class Loan:
                                amount=amount, allocations=result.allocations, outstanding_after=result.outstanding,
                                paid_at=now, recorded_by=by, charges_paid=amount - to_schedule)
 
+    def reviewed_only_since(self, earlier: Loan) -> bool:
+        """Whether what changed since `earlier` is only what the daily review writes (arrears, reminders): the
+        same status, money paid, schedule and pre-closure quote."""
+        def money(loan: Loan) -> tuple[object, ...]:
+            return (loan.status, loan.paid_total, loan.schedule_paid, loan.schedule_versions, loan.preclosure_quote)
+        return money(self) == money(earlier)
+
     def dpd_on(self, today: date) -> int:
         """Of the oldest unpaid instalment (0 before the disbursal and once closed)."""
         due = self.next_due

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from app.domain.audit import AuditAction, ClientInfo
 from app.domain.errors import UserNotFound
@@ -73,6 +73,8 @@ from app.services.notifications import Notices
 log = logging.getLogger("kycflow.loans")
 TREND_DAYS = 30
 Notice = Callable[[Loan], tuple[str, list[str]]]  # a change's notice to the customer: subject and lines
+
+T = TypeVar("T")
 
 
 def applicant_of(user: User, book: Sequence[OpenInstalment | Loan], today: date) -> Applicant:
@@ -351,9 +353,24 @@ class LoanService:
             raise LoanNotFound()
         return loan
 
+    async def _paying(self, user: User, loan_id: str, pay: Callable[[Loan], Awaitable[T]]) -> T:
+        """`pay` on the customer's loan as read. When the loan was written in between by the daily review only
+        (its arrears and reminders; no money, status or schedule moved), once more on the loan as it is now, so
+        a borrower's payment never fails on the review's write; any other change stays 409 `loan_changed`."""
+        loan = await self._own(user, loan_id)
+        try:
+            return await pay(loan)
+        except LoanChanged:
+            now = await self._own(user, loan_id)
+            if not now.reviewed_only_since(loan):
+                raise
+            return await pay(now)
+
     async def repay(self, user: User, loan_id: str, amount: Decimal, client: ClientInfo) -> tuple[Loan, Repayment]:
         """Allocated to the oldest instalments, interest first; paying the last closes the loan."""
-        loan = await self._own(user, loan_id)
+        return await self._paying(user, loan_id, lambda loan: self._repay(user, loan, amount, client))
+
+    async def _repay(self, user: User, loan: Loan, amount: Decimal, client: ClientInfo) -> tuple[Loan, Repayment]:
         paid, payment = loan.apply_payment(amount, by=user.id, now=self.clock.now())
         amount, left = payment.amount, payment.outstanding_after
 
@@ -413,7 +430,10 @@ class LoanService:
     async def prepay(self, user: User, loan_id: str, amount: Decimal, keep: KeepTerm,
                      client: ClientInfo) -> tuple[Loan, Repayment, PrepaymentQuote]:
         """Part of the principal ahead: the schedule rebuilt from the next instalment not yet due or paid."""
-        loan = await self._own(user, loan_id)
+        return await self._paying(user, loan_id, lambda loan: self._prepay(user, loan, amount, keep, client))
+
+    async def _prepay(self, user: User, loan: Loan, amount: Decimal, keep: KeepTerm,
+                      client: ClientInfo) -> tuple[Loan, Repayment, PrepaymentQuote]:
         after, payment, q = prepay(loan, amount, keep, on=self.today(), by=user.id, now=self.clock.now())
         updated, record = await self._settle(user, loan, after, payment, EventType.LOAN_PREPAID, (
             "Your prepayment is received", [
@@ -434,7 +454,10 @@ class LoanService:
     async def exit_cooling_off(self, user: User, loan_id: str, client: ClientInfo) -> tuple[Loan, Repayment,
                                                                                             CoolingOffQuote]:
         """Closes the loan on repaying the principal and the APR for the days used, no penalty."""
-        loan = await self._own(user, loan_id)
+        return await self._paying(user, loan_id, lambda loan: self._exit_cooling_off(user, loan, client))
+
+    async def _exit_cooling_off(self, user: User, loan: Loan,
+                                client: ClientInfo) -> tuple[Loan, Repayment, CoolingOffQuote]:
         closed, payment, q = exit_cooling_off(loan, on=self.today(), by=user.id, now=self.clock.now())
         updated, record = await self._settle(user, loan, closed, payment, EventType.LOAN_COOLING_OFF_EXIT, (
             "You have left your loan in the cooling-off period", [

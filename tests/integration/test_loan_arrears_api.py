@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from bson import ObjectId
+from bson import Decimal128, ObjectId
 
 from app.domain.delinquency import PenalKind, PenalRule
 from app.services.delinquency import REVIEW_JOB
@@ -180,3 +180,37 @@ async def test_the_console_dashboard_shows_the_book_by_class(api_factory):
     table = table[:table.index("</table>")]
     assert "<td>SMA-0</td><td class=\"num\">1</td>" in table and "<td>CURRENT</td><td class=\"num\">0</td>" in table
     assert "₹500.00" in table  # the penal charge due
+
+
+def _write_between_read_and_save(api: Any, monkeypatch: Any, loan_id: str, change: dict[str, Any]) -> None:
+    """Another writer stores `change` on the loan (a new revision) right after the payment's first read of it."""
+    repo, reads = api.container.loans.loans, []
+    real = repo.get
+
+    async def get(entity_id: str, *, user_id: str | None = None) -> Any:
+        found = await real(entity_id, user_id=user_id)
+        reads.append(entity_id)
+        if len(reads) == 1:
+            await api.container.db["loans"].update_one({"_id": ObjectId(loan_id)}, {"$set": change, "$inc": {"rev": 1}})
+        return found
+
+    monkeypatch.setattr(repo, "get", get)
+
+
+async def test_a_payment_landing_on_the_daily_reviews_write_is_applied_to_the_loan_as_reviewed(api, monkeypatch):
+    who, loan_id, _ = await _running_loan(api)
+    _write_between_read_and_save(api, monkeypatch, loan_id, {"arrears.reminded": "1:-3"})  # the review's reminder
+    r = await api.client.post(f"/loans/my-loans/{loan_id}/repayments", headers=who["headers"], json={"amount": 1000})
+    assert r.status_code == 201, r.text
+    stored = await api.container.db["loans"].find_one({"_id": ObjectId(loan_id)})
+    assert stored["paid_total"].to_decimal() == D(1000) and stored["arrears"]["reminded"] == "1:-3"  # neither write lost
+    assert await api.container.db["repayments"].count_documents({"loan_id": loan_id}) == 1
+
+
+async def test_a_payment_racing_another_payment_is_still_409_loan_changed_and_stores_nothing(api, monkeypatch):
+    who, loan_id, _ = await _running_loan(api)
+    _write_between_read_and_save(api, monkeypatch, loan_id, {"paid_total": Decimal128("500")})  # money moved
+    r = await api.client.post(f"/loans/my-loans/{loan_id}/repayments", headers=who["headers"], json={"amount": 1000})
+    assert r.status_code == 409 and r.json()["error_code"] == "loan_changed", r.text
+    assert await api.container.db["repayments"].count_documents({"loan_id": loan_id}) == 0
+    assert (await api.container.db["loans"].find_one({"_id": ObjectId(loan_id)}))["paid_total"] == Decimal128("500")

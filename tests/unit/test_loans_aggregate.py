@@ -224,3 +224,14 @@ def test_a_repaid_loan_has_no_quote():
     everything = replace(loan, schedule_paid=loan.outstanding).with_schedule()
     with pytest.raises(LoanRepaid):
         everything.quote(date(2026, 3, 10))
+
+
+def test_only_the_daily_reviews_fields_moving_counts_as_reviewed_only():
+    loan = disbursed()
+    reviewed = replace(loan, arrears=replace(loan.arrears, reminded="1:-3", overdue=D("10")), rev=loan.rev + 1)
+    assert reviewed.reviewed_only_since(loan)
+    paid, _ = loan.apply_payment(D("1000"), by="u1", now=PAID_AT)
+    assert not paid.reviewed_only_since(loan)  # money paid
+    assert not replace(loan, schedule_paid=D("1")).reviewed_only_since(loan)
+    assert not replace(loan, preclosure_quote={"amount": "1"}).reviewed_only_since(loan)
+    assert not loan.reviewed_only_since(applied())  # status
