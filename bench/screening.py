@@ -74,8 +74,8 @@ async def run_all(server: BenchServer, bare: Any) -> list[Result]:
     return [load, result]
 
 
-def face_ratio(results: dict[str, Result]) -> float:
+def face_ratio(results: dict[str, Result], pct: int = 50) -> float:
     row = results["screening_100k"]
     if row.bare_ms is None:
         raise KeyError("bare face match (run with the ML scenarios)")
-    return row.pct(50) / row.bare_ms
+    return row.pct(pct) / row.bare_ms
