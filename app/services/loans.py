@@ -353,22 +353,22 @@ class LoanService:
             raise LoanNotFound()
         return loan
 
-    async def _paying(self, user: User, loan_id: str, pay: Callable[[Loan], Awaitable[T]]) -> T:
-        """`pay` on the customer's loan as read. When the loan was written in between by the daily review only
-        (its arrears and reminders; no money, status or schedule moved), once more on the loan as it is now, so
-        a borrower's payment never fails on the review's write; any other change stays 409 `loan_changed`."""
+    async def _borrowers_change(self, user: User, loan_id: str, change: Callable[[Loan], Awaitable[T]]) -> T:
+        """`change` on the customer's running loan as read. When the loan was written in between by the daily
+        review only (its arrears and reminders; no money, status or schedule moved), once more on the loan as it
+        is now, so a borrower never fails on the review's write; any other change stays 409 `loan_changed`."""
         loan = await self._own(user, loan_id)
         try:
-            return await pay(loan)
+            return await change(loan)
         except LoanChanged:
             now = await self._own(user, loan_id)
             if not now.reviewed_only_since(loan):
                 raise
-            return await pay(now)
+            return await change(now)
 
     async def repay(self, user: User, loan_id: str, amount: Decimal, client: ClientInfo) -> tuple[Loan, Repayment]:
         """Allocated to the oldest instalments, interest first; paying the last closes the loan."""
-        return await self._paying(user, loan_id, lambda loan: self._repay(user, loan, amount, client))
+        return await self._borrowers_change(user, loan_id, lambda loan: self._repay(user, loan, amount, client))
 
     async def _repay(self, user: User, loan: Loan, amount: Decimal, client: ClientInfo) -> tuple[Loan, Repayment]:
         paid, payment = loan.apply_payment(amount, by=user.id, now=self.clock.now())
@@ -404,7 +404,9 @@ class LoanService:
         return (await self._own(user, loan_id)).quote(self.today())
 
     async def request_preclosure(self, user: User, loan_id: str, client: ClientInfo) -> tuple[Loan, PreClosureQuote]:
-        loan = await self._own(user, loan_id)
+        return await self._borrowers_change(user, loan_id, lambda loan: self._request_preclosure(user, loan, client))
+
+    async def _request_preclosure(self, user: User, loan: Loan, client: ClientInfo) -> tuple[Loan, PreClosureQuote]:
         requested, quote = loan.request_preclosure(on=self.today(), by=user.id, now=self.clock.now())
 
         async def step(tx: UnitOfWork) -> Loan:
@@ -430,7 +432,7 @@ class LoanService:
     async def prepay(self, user: User, loan_id: str, amount: Decimal, keep: KeepTerm,
                      client: ClientInfo) -> tuple[Loan, Repayment, PrepaymentQuote]:
         """Part of the principal ahead: the schedule rebuilt from the next instalment not yet due or paid."""
-        return await self._paying(user, loan_id, lambda loan: self._prepay(user, loan, amount, keep, client))
+        return await self._borrowers_change(user, loan_id, lambda loan: self._prepay(user, loan, amount, keep, client))
 
     async def _prepay(self, user: User, loan: Loan, amount: Decimal, keep: KeepTerm,
                       client: ClientInfo) -> tuple[Loan, Repayment, PrepaymentQuote]:
@@ -454,7 +456,7 @@ class LoanService:
     async def exit_cooling_off(self, user: User, loan_id: str, client: ClientInfo) -> tuple[Loan, Repayment,
                                                                                             CoolingOffQuote]:
         """Closes the loan on repaying the principal and the APR for the days used, no penalty."""
-        return await self._paying(user, loan_id, lambda loan: self._exit_cooling_off(user, loan, client))
+        return await self._borrowers_change(user, loan_id, lambda loan: self._exit_cooling_off(user, loan, client))
 
     async def _exit_cooling_off(self, user: User, loan: Loan,
                                 client: ClientInfo) -> tuple[Loan, Repayment, CoolingOffQuote]:

@@ -214,3 +214,12 @@ async def test_a_payment_racing_another_payment_is_still_409_loan_changed_and_st
     assert r.status_code == 409 and r.json()["error_code"] == "loan_changed", r.text
     assert await api.container.db["repayments"].count_documents({"loan_id": loan_id}) == 0
     assert (await api.container.db["loans"].find_one({"_id": ObjectId(loan_id)}))["paid_total"] == Decimal128("500")
+
+
+async def test_a_preclosure_request_landing_on_the_daily_reviews_write_is_taken_on_the_loan_as_reviewed(api, monkeypatch):
+    who, loan_id, _ = await _running_loan(api)
+    _write_between_read_and_save(api, monkeypatch, loan_id, {"arrears.reminded": "1:-3"})
+    r = await api.client.post(f"/loans/my-loans/{loan_id}/pre-close", headers=who["headers"])
+    assert r.status_code == 200, r.text
+    stored = await api.container.db["loans"].find_one({"_id": ObjectId(loan_id)})
+    assert stored["status"] == "PRE_CLOSURE_REQUESTED" and stored["arrears"]["reminded"] == "1:-3"
