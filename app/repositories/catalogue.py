@@ -86,9 +86,7 @@ class BankRepository(EntityRepository[Bank]):
         return await self.paginate({}, sort=[("name", ASCENDING), ("_id", ASCENDING)], page=page)
 
     async def names(self, bank_ids: list[str]) -> dict[str, str]:
-        oids = [o for o in (to_object_id(b) for b in bank_ids) if o is not None]
-        docs = await self.find_many({"_id": {"$in": oids}}) if oids else []
-        return {str(d["_id"]): d["name"] for d in docs}
+        return {bank_id: bank.name for bank_id, bank in (await self.get_many(bank_ids)).items()}
 
 
 class LoanProductRepository(EntityRepository[LoanProduct]):

@@ -219,13 +219,17 @@ class LoanRepository(EntityRepository[Loan]):
         a time from one cursor (one query and its getMores, not a query a page)."""
         query = {"status": LoanStatus.DISBURSED.value, "next_due.due_date": {"$lte": date_to_db(until)}}
         loans: list[Loan] = []
-        async for doc in self.collection.find(query, sort=[("_id", ASCENDING)], batch_size=batch):
-            loans.append(_from_doc(doc))
-            if len(loans) == batch:
+        cursor = self.collection.find(query, sort=[("_id", ASCENDING)], batch_size=batch)
+        try:
+            async for doc in cursor:
+                loans.append(_from_doc(doc))
+                if len(loans) == batch:
+                    yield loans
+                    loans = []
+            if loans:
                 yield loans
-                loans = []
-        if loans:
-            yield loans
+        finally:  # a run that fails midway frees its server cursor now, not after the server's idle timeout
+            await cursor.close()
 
     # --- figures ---------------------------------------------------------------------------
 
