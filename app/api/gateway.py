@@ -3,6 +3,7 @@ for staff (`gateway:use`) and API keys with the `gateway` scope."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
@@ -42,6 +43,21 @@ def _has_body(request: Request) -> bool:
     return (length is not None and length != "0") or "chunked" in request.headers.get("transfer-encoding", "")
 
 
+async def _body(request: Request) -> AsyncIterator[bytes] | None:
+    """The request's body as a stream, its first chunk already read: reading it is where the body
+    limit refuses a declared oversize (413), so such a request never reaches the upstream."""
+    if not _has_body(request):
+        return None
+    stream = request.stream()
+    first = await anext(stream, b"")
+
+    async def body() -> AsyncIterator[bytes]:
+        yield first
+        async for chunk in stream:
+            yield chunk
+    return body()
+
+
 @body_limit("gateway")  # streamed through, never held: its own (large) limit
 async def forward(service: str, path: str, request: Request, _: GatewayCaller, c: ContainerDep,
                   client: ClientDep) -> StreamingResponse:
@@ -54,7 +70,7 @@ async def forward(service: str, path: str, request: Request, _: GatewayCaller, c
                                 forward_auth=c.settings.gateway_forward_auth)
     headers += [("x-forwarded-for", client.ip_address or ""), ("x-forwarded-proto", request.url.scheme),
                 ("x-forwarded-host", request.headers.get("host", ""))]
-    upstream = await gateway.open(request.method, url, headers, request.stream() if _has_body(request) else None)
+    upstream = await gateway.open(request.method, url, headers, await _body(request))
     response = StreamingResponse(gateway.relay(upstream), status_code=upstream.status_code,
                                  background=BackgroundTask(upstream.aclose))
     response.raw_headers = g.response_headers(upstream.headers.raw)

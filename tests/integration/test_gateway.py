@@ -222,6 +222,7 @@ async def test_the_gateway_has_its_own_body_limit(api_factory, upstreams):
     assert r.status_code == 201 and r.json()["bytes"] == 60_000
     r = await api.client.post("/gateway/echo/echo", content=b"x" * 70_000, headers=admin)  # declared: refused first
     assert r.status_code == 413 and r.json()["error_code"] == "payload_too_large"
+    assert main.hits == ["/echo"]  # the refused one never reached the upstream, not even its headers
 
     async def chunked():  # no Content-Length: counted as it streams through
         for _ in range(10):
@@ -231,3 +232,5 @@ async def test_the_gateway_has_its_own_body_limit(api_factory, upstreams):
     r = await api.client.post("/gateway/echo/echo", content=chunked(), headers=admin)
     assert r.status_code == 413 and r.json()["error_code"] == "payload_too_large", r.text
     assert len(main.hits) <= hits + 1  # at most the cut-off upload reached the upstream, never an answer
+    await asyncio.sleep(0.2)  # the upstream runs in its own thread: a late hit would show by now
+    assert main.hits.count("/echo") <= 2
