@@ -11,7 +11,7 @@ from dataclasses import astuple, dataclass, fields
 from datetime import date
 from decimal import Decimal
 
-from app.domain.loans import InvalidTransition, Loan, Repayment
+from app.domain.loans import Closure, InvalidTransition, Loan, Repayment
 from app.domain.money import ZERO
 
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may read as the start of a formula
@@ -37,6 +37,8 @@ _ORDER = {"disbursement": 0, "charge": 1, "instalment": 2}  # then the payments
 _PAYMENTS = {"instalment": ("repayment", "Payment"), "pre_closure": ("pre_closure", "Pre-closure"),
              "prepayment": ("prepayment", "Part-prepayment"), "cooling_off_exit": ("cooling_off_exit", "Cooling-off exit")}
 
+_EARLY = {Closure.PRE_CLOSED: "pre-closure", Closure.COOLING_OFF_EXIT: "cooling-off exit"}
+
 
 def entries(loan: Loan, repayments: Sequence[Repayment]) -> list[Entry]:
     """Dated, oldest first; on one day the disbursal, then charges, the instalment due, the payments."""
@@ -47,11 +49,20 @@ def entries(loan: Loan, repayments: Sequence[Repayment]) -> list[Entry]:
            Entry(loan.disbursed_on, "charge", "processing_fee", "Processing fee",
                  loan.kfs.processing_fee)]
     n = len(loan.instalments)
+    # Closed early: the closing payment settled what was left, so nothing is due on any row, and the
+    # rows dated after it never fell due (they are the plan the closure replaced).
+    early = _EARLY.get(loan.closure) if loan.closure and loan.closed_at else None
+    closed_on = loan.closed_at.date() if early and loan.closed_at else None
     for row in loan.instalments:
         assert row.due_date is not None  # a disbursed loan's schedule is dated
-        out.append(Entry(row.due_date, "instalment", f"{row.number}/{n}", f"Instalment {row.number} of {n}",
+        if closed_on and row.due_date > closed_on:
+            break
+        description, due = f"Instalment {row.number} of {n}", row.amount_left
+        if closed_on and due:
+            description, due = f"{description}, settled by the {early}", ZERO
+        out.append(Entry(row.due_date, "instalment", f"{row.number}/{n}", description,
                          row.payment, row.interest, row.principal, paid=row.interest_paid + row.principal_paid,
-                         due=row.amount_left))
+                         due=due))
     for c in loan.arrears.charges:  # RBI (2023): penal charges are charges of their own, never interest
         out.append(Entry(c.charged_on, "charge", f"penal_charge/{c.instalment}", "Penal charge", c.amount,
                          paid=c.paid, due=c.left))

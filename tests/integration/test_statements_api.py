@@ -111,6 +111,8 @@ async def test_a_pre_closed_loans_statement_shows_the_charge_and_the_final_payme
     assert settled == [("charge", "processing_fee"), ("charge", "prepayment_charge"), ("pre_closure", final["id"])]
     charge, closing = (row for row in rows if row["reference"] in ("prepayment_charge", final["id"]))
     assert D(closing["amount"]) == D(str(final["amount"])) and D(closing["outstanding_after"]) == 0
+    # Closed on its disbursal day: no instalment ever fell due, so the statement lists none as due.
+    assert [row for row in rows if row["entry"] == "instalment"] == [] and view["outstanding"] == 0
     stored = await api.container.db["loans"].find_one({"_id": ObjectId(loan_id)})
     assert D(charge["amount"]) == stored["preclosure_quote"]["prepayment_charge"].to_decimal() > 0
 
