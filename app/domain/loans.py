@@ -371,6 +371,12 @@ class LoanStatus(StrEnum):
     def is_final(self) -> bool:
         return not _TRANSITIONS[self]
 
+    @property
+    def is_running(self) -> bool:
+        """Disbursed and not settled: instalments keep falling due and take payments. A pre-closure request
+        settles nothing until it is confirmed, so its loan runs on (reviewed, reminded, payable) meanwhile."""
+        return self in (LoanStatus.DISBURSED, LoanStatus.PRE_CLOSURE_REQUESTED)
+
 
 _TRANSITIONS: dict[LoanStatus, frozenset[LoanStatus]] = {
     LoanStatus.APPLIED: frozenset({LoanStatus.APPROVED, LoanStatus.REJECTED}),
@@ -752,8 +758,8 @@ class Loan:
     def apply_payment(self, amount: Decimal, *, by: str, now: datetime) -> tuple[Loan, Repayment]:
         """Allocated to the oldest instalments, interest first; paying the last closes the loan. The new
         state, and the payment's record."""
-        if self.status != LoanStatus.DISBURSED:
-            raise InvalidTransition(f"The loan is {self.status.value}; only a DISBURSED loan takes repayments.",
+        if not self.status.is_running:
+            raise InvalidTransition(f"The loan is {self.status.value}; only a disbursed, open loan takes repayments.",
                                     current=self.status.value)
         amount, today = money(amount, strict=True), now.date()
         levied = self.assessed(today).arrears  # an instalment late since the last review owes its charge first
@@ -780,17 +786,17 @@ class Loan:
     def dpd_on(self, today: date) -> int:
         """Of the oldest unpaid instalment (0 before the disbursal and once closed)."""
         due = self.next_due
-        return days_past_due(due.due_date, today) if due and self.status == LoanStatus.DISBURSED else 0
+        return days_past_due(due.due_date, today) if due and self.status.is_running else 0
 
     def assessed(self, today: date) -> Loan:
         """The arrears on `today` (the daily review, and before and after a payment): new penal charges, the class."""
-        if self.status != LoanStatus.DISBURSED:
+        if not self.status.is_running:
             return self
         return replace(self, arrears=assess(self.arrears, self.instalments, today, self.product.penal_charge))
 
     def quote(self, on: date) -> PreClosureQuote:
         """What closes the loan on `on` (see `preclosure_quote`)."""
-        if self.status not in (LoanStatus.DISBURSED, LoanStatus.PRE_CLOSURE_REQUESTED) or self.disbursed_on is None:
+        if not self.status.is_running or self.disbursed_on is None:
             raise InvalidTransition(f"The loan is {self.status.value}; a pre-closure quote exists only for a "
                                     "DISBURSED loan.", current=self.status.value)
         quote = preclosure_quote(self.instalments, self.product.annual_interest_rate,

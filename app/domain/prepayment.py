@@ -133,7 +133,7 @@ class CoolingOffQuote:
 
 
 def cooling_off_quote(loan: Loan, on: date) -> CoolingOffQuote:
-    if loan.status not in (LoanStatus.DISBURSED, LoanStatus.PRE_CLOSURE_REQUESTED) or loan.disbursed_on is None:
+    if not loan.status.is_running or loan.disbursed_on is None:
         raise InvalidTransition(f"The loan is {loan.status.value}; a cooling-off exit is for a disbursed loan.",
                                 current=loan.status.value)
     ends = loan.disbursed_on + timedelta(days=loan.product.cooling_off_days)

@@ -43,7 +43,7 @@ from app.repositories.catalogue import product_from_doc, product_to_doc, third_p
 from app.repositories.codecs import date_from_db, date_to_db, from_db
 
 # Disbursed and not yet settled: what is still owed on them counts as outstanding.
-_REPAYING = [LoanStatus.DISBURSED.value, LoanStatus.PRE_CLOSURE_REQUESTED.value]
+_REPAYING = [status.value for status in LoanStatus if status.is_running]
 # Every open application and loan: their EMIs count in a new (or approved) loan's FOIR.
 _OPEN = [LoanStatus.APPLIED.value, LoanStatus.APPROVED.value, *_REPAYING]
 # When a loan entered a state, beside its history (`disbursed_at` serves the statistics).
@@ -217,7 +217,7 @@ class LoanRepository(EntityRepository[Loan]):
     async def due_for_review(self, until: date, batch: int) -> AsyncIterator[list[Loan]]:
         """Running loans whose oldest unpaid instalment is due by `until` (the late ones too), by id, `batch` at
         a time from one cursor (one query and its getMores, not a query a page)."""
-        query = {"status": LoanStatus.DISBURSED.value, "next_due.due_date": {"$lte": date_to_db(until)}}
+        query = {"status": {"$in": _REPAYING}, "next_due.due_date": {"$lte": date_to_db(until)}}
         loans: list[Loan] = []
         cursor = self.collection.find(query, sort=[("_id", ASCENDING)], batch_size=batch)
         try:

@@ -223,3 +223,36 @@ async def test_a_preclosure_request_landing_on_the_daily_reviews_write_is_taken_
     assert r.status_code == 200, r.text
     stored = await api.container.db["loans"].find_one({"_id": ObjectId(loan_id)})
     assert stored["status"] == "PRE_CLOSURE_REQUESTED" and stored["arrears"]["reminded"] == "1:-3"
+
+
+async def test_a_preclosure_request_left_unpaid_still_falls_due_and_takes_the_instalment(api_factory):
+    """Asking to pre-close settles nothing until an admin confirms: the loan runs on. The review charges,
+    classes and reminds it; the borrower can pay the instalment, and the confirmed quote is then smaller."""
+    api = await api_factory(job_workers=0)
+    who, loan_id, agreed = await _running_loan(api)
+    r = await api.client.post(f"/loans/my-loans/{loan_id}/pre-close", headers=who["headers"])
+    assert r.status_code == 200 and r.json()["loan"]["status"] == "PRE_CLOSURE_REQUESTED", r.text
+    due = date.fromisoformat(agreed[0]["due_date"])
+    _to(api, due + timedelta(days=2))
+    await run_jobs(api.container)
+    who = await relogin(api, who)
+    loan = (await api.client.get(f"/loans/my-loans/{loan_id}", headers=who["headers"])).json()
+    assert (loan["status"], loan["loan_class"], loan["days_past_due"]) == ("PRE_CLOSURE_REQUESTED", "SMA_0", 2)
+    assert loan["charges_due"] == 500 and [e["loan_class"] for e in await _events(api, loan_id, "loan.classified")] \
+        == ["SMA_0"]
+    assert [m for m in api.mailbox.for_address(who["email"]) if "overdue" in m["subject"]]
+    before = (await api.client.get(f"/loans/my-loans/{loan_id}/pre-close", headers=who["headers"])).json()
+    assert D(str(before["penal_charges"])) == 500
+
+    owed = D(str(agreed[0]["payment"])) + 500
+    r = await api.client.post(f"/loans/my-loans/{loan_id}/repayments", headers=who["headers"],
+                              json={"amount": float(owed)})
+    assert r.status_code == 201, r.text
+    loan = (await api.client.get(f"/loans/my-loans/{loan_id}", headers=who["headers"])).json()
+    assert (loan["status"], loan["loan_class"], loan["charges_due"]) == ("PRE_CLOSURE_REQUESTED", "CURRENT", 0)
+    after = (await api.client.get(f"/loans/my-loans/{loan_id}/pre-close", headers=who["headers"])).json()
+    assert D(str(after["outstanding_principal"])) == D(str(before["outstanding_principal"])) - D(
+        str(agreed[0]["principal"])) and D(str(after["penal_charges"])) == 0
+    r = await api.client.post(f"/admin/loans/{loan_id}/pre-close/confirm", headers=bearer(await api.staff("admin")))
+    assert r.status_code == 200, r.text
+    assert D(str(r.json()["repayment"]["amount"])) == D(str(after["foreclosure_amount"]))

@@ -273,7 +273,7 @@ async def test_transitions_out_of_order_are_409_and_customers_cannot_make_them(a
     r = await api.client.post(f"/loans/my-loans/{loan_id}/repayments", headers=who["headers"], json={"amount": 100})
     assert r.status_code == 409 and r.json()["error_code"] == "invalid_transition"
     # Whole sentences, not "A APPLIED loan takes no repayments."
-    assert r.json()["detail"] == "The loan is APPLIED; only a DISBURSED loan takes repayments."
+    assert r.json()["detail"] == "The loan is APPLIED; only a disbursed, open loan takes repayments."
     r = await api.client.get(f"/loans/my-loans/{loan_id}/pre-close", headers=who["headers"])
     assert r.status_code == 409
     assert r.json()["detail"] == "The loan is APPLIED; a pre-closure quote exists only for a DISBURSED loan."

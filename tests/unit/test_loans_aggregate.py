@@ -138,7 +138,7 @@ def test_a_payment_is_refused_before_the_disbursal_above_the_outstanding_and_bel
     with pytest.raises(InvalidTransition) as refused:
         applied().approve(by="a", now=LATER).apply_payment(D(100), by="u1", now=LATER)
     assert refused.value.details == {"current": "APPROVED"}
-    assert refused.value.message == "The loan is APPROVED; only a DISBURSED loan takes repayments."
+    assert refused.value.message == "The loan is APPROVED; only a disbursed, open loan takes repayments."
     loan = disbursed()
     with pytest.raises(Overpayment):
         loan.apply_payment(loan.outstanding + D("0.01"), by="u1", now=LATER)
@@ -192,6 +192,20 @@ def test_requesting_a_preclosure_keeps_the_quote_of_the_day():
     assert requested.outstanding == loan.outstanding  # still owed until the admin confirms
     with pytest.raises(InvalidTransition):
         requested.request_preclosure(on=date(2026, 3, 10), by="u1", now=LATER)
+
+
+def test_a_loan_whose_preclosure_is_asked_runs_on_until_confirmed():
+    """The request settles nothing: instalments fall due (days past due, the class) and take payments; paying
+    the last one closes the loan as repaid."""
+    requested, _ = disbursed().request_preclosure(on=date(2026, 2, 1), by="u1", now=LATER)
+    first_due = requested.instalments[0].due_date
+    assert first_due == date(2026, 2, 28) and requested.dpd_on(date(2026, 3, 10)) == 10
+    assert requested.assessed(date(2026, 3, 10)).arrears.overdue == requested.instalments[0].payment
+    paid, record = requested.apply_payment(requested.outstanding, by="u1", now=PAID_AT)
+    assert (paid.status, paid.closure, record.outstanding_after) == (LoanStatus.CLOSED, Closure.REPAID, 0)
+    assert [c.status for c in paid.history[-2:]] == [LoanStatus.PRE_CLOSURE_REQUESTED, LoanStatus.CLOSED]
+    assert LoanStatus.PRE_CLOSURE_REQUESTED.is_running and not LoanStatus.CLOSED.is_running
+    assert not LoanStatus.APPROVED.is_running and LoanStatus.DISBURSED.is_running
 
 
 def test_confirming_a_preclosure_closes_the_loan_with_its_final_payment():
