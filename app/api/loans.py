@@ -260,7 +260,8 @@ async def admin_loans(
     status: Annotated[ln.LoanStatus | None, Query(alias="status")] = None, product_id: IdFilter = None,
     user_id: IdFilter = None, loan_class: Annotated[LoanClass | None, Query(description="RBI class")] = None,
 ) -> Page[LoanSummary]:
-    """Auditors and admins; newest first; filter by status, product, customer or class (SMA_0...NPA)."""
+    """Auditors and admins; newest first; filter by status, product, customer or class (CURRENT, SMA_0...NPA:
+    a class lists running loans, `DISBURSED` and `PRE_CLOSURE_REQUESTED`, unless a status is given)."""
     found = await loans.search(status=status.value if status else None,
                                product_id=product_id.lower() if product_id else None,
                                user_id=user_id.lower() if user_id else None, page=PageRequest(page, page_size),

@@ -155,8 +155,8 @@ class LoanRepository(EntityRepository[Loan]):
         await self.collection.create_index([("user_id", ASCENDING), ("status", ASCENDING)])  # `open_loans`
         await self.collection.create_index("disbursed_at", sparse=True)
         await self.collection.create_index([("status", ASCENDING), ("_id", ASCENDING), ("next_due.due_date", ASCENDING)])
-        await self.collection.create_index([("arrears.loan_class", ASCENDING), ("created_at", DESCENDING),
-                                            ("_id", DESCENDING)])
+        await self.collection.create_index([("arrears.loan_class", ASCENDING), ("status", ASCENDING),
+                                            ("created_at", DESCENDING), ("_id", DESCENDING)])
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -199,6 +199,8 @@ class LoanRepository(EntityRepository[Loan]):
         """Newest first, each loan with the figures stored beside it: a list rebuilds no schedule."""
         query = given({"status": status, "product_id": product_id, "user_id": user_id,
                        "arrears.loan_class": loan_class})
+        if loan_class and not status:  # a class is a running loan's: not an application's, nor a closed loan's
+            query["status"] = {"$in": _REPAYING}
         docs = await self.find_many(query, sort=[("created_at", DESCENDING), ("_id", DESCENDING)], skip=page.skip,
                                     limit=page.page_size)
         return Page([_from_doc(d, full=False) for d in docs], await self.count(query), page.page, page.page_size)

@@ -17,6 +17,7 @@ from tests.conftest import bearer
 from tests.integration.events_helpers import run_jobs
 from tests.integration.lending_helpers import apply_body, borrower, make_product, relogin
 from tests.integration.test_catalogue_api import PRODUCT, _bank
+from tests.integration.test_console_admin import signed_in
 
 D = Decimal
 PENAL = PenalRule(PenalKind.FIXED, D(500))
@@ -114,6 +115,23 @@ async def test_an_overdue_loan_is_charged_reminded_classified_and_cured_by_a_pay
     book = (await api.client.get("/admin/loans", headers=auditor, params={"loan_class": "SMA_1"})).json()
     assert [i["loan_id"] for i in book["items"]] == [loan_id] and book["items"][0]["charges_due"] == charged
     assert (await api.client.get("/admin/loans", headers=auditor, params={"loan_class": "NPA"})).json()["total"] == 0
+    # A class is a running loan's: an application (stored as CURRENT) is not in the CURRENT book.
+    other = await borrower(api)
+    applied = await api.client.post("/loans/apply", headers=other["headers"], json={
+        "product_id": loan["product_id"], "amount": 100000, "tenure_months": 12, "purpose": "Home renovation"})
+    assert applied.status_code == 201, applied.text
+    current = (await api.client.get("/admin/loans", headers=auditor, params={"loan_class": "CURRENT"})).json()
+    assert current["total"] == 0
+    both = {"status": "APPLIED", "loan_class": "CURRENT"}  # a status given: the class filters within it
+    assert [i["loan_id"] for i in (await api.client.get("/admin/loans", headers=auditor, params=both)).json()[
+        "items"]] == [applied.json()["loan_id"]]
+    console, _, _ = await signed_in(api)
+    page = await console.get("/console/admin/loans", params={"status": "", "loan_class": "SMA_1"})
+    assert page.status_code == 200 and f'data-loan-id="{loan_id}"' in page.text, page.text
+    assert "SMA-1" in page.text and "31 days past due" in page.text and "running, SMA-1" in page.text
+    page = await console.get("/console/admin/loans", params={"status": "", "loan_class": "CURRENT"})
+    assert f'data-loan-id="{loan_id}"' not in page.text and 'id="empty"' in page.text
+    assert (await console.get("/console/admin/loans", params={"loan_class": "SMA_9"})).status_code == 400
     stats = (await api.client.get("/admin/stats", headers=auditor)).json()["loans"]
     assert stats["by_class"]["SMA_1"] == {"count": 1, "amount": loan["outstanding"],
                                           "overdue": loan["overdue_amount"], "charges_due": charged}
@@ -168,8 +186,6 @@ async def test_a_product_takes_a_penal_charge_and_refuses_one_out_of_bounds(api)
 
 
 async def test_the_console_dashboard_shows_the_book_by_class(api_factory):
-    from tests.integration.test_console_admin import signed_in
-
     api = await api_factory(job_workers=0)
     _, loan_id, agreed = await _running_loan(api)
     _to(api, date.fromisoformat(agreed[0]["due_date"]) + timedelta(days=2))
@@ -178,7 +194,8 @@ async def test_the_console_dashboard_shows_the_book_by_class(api_factory):
     page = (await console.get("/console/admin")).text
     table = page[page.index('id="loan-class"'):]
     table = table[:table.index("</table>")]
-    assert "<td>SMA-0</td><td class=\"num\">1</td>" in table and "<td>CURRENT</td><td class=\"num\">0</td>" in table
+    link = '<td><a href="/console/admin/loans?status=&amp;loan_class={0}">{1}</a></td><td class="num">{2}</td>'
+    assert link.format("SMA_0", "SMA-0", 1) in table and link.format("CURRENT", "CURRENT", 0) in table
     assert "₹500.00" in table  # the penal charge due
 
 

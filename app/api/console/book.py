@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from app.api.console.pages import PATH, CheckedStaffDep, StaffDep, attempt, error_page, form_problem, may, render
 from app.api.deps import ClientDep, ContainerDep
 from app.api.schemas.loans import DisburseIn, RejectLoanIn
+from app.domain.delinquency import LoanClass
 from app.domain.errors import DomainError
 from app.domain.jobs import JobStatus
 from app.domain.loans import LoanStatus
@@ -41,18 +42,22 @@ def _pages(total: int) -> int:
 
 @router.get("/loans", response_class=HTMLResponse)
 async def loans(request: Request, staff: StaffDep, c: ContainerDep, status: str = "APPLIED", page: str = "1",
-                done: str = "") -> Response:
-    """The loan book by status (`GET /admin/loans?status=`), each row with what its status allows."""
+                done: str = "", loan_class: str = "") -> Response:
+    """The loan book by status and RBI class (`GET /admin/loans?status=&loan_class=`), each row with what its
+    status allows; a running loan with its class, days past due and what is overdue."""
     may(staff, "loans:manage")
     number = _page(page)
-    if number < 1 or (status and status not in LoanStatus.__members__):
-        return error_page(request, staff, 400, "That status is not one the loan book has.", (LOANS, "Back to loans"))
-    found = await c.loans.search(status=status or None, product_id=None, user_id=None,
+    if number < 1 or (status and status not in LoanStatus.__members__) or (
+            loan_class and loan_class not in LoanClass.__members__):
+        return error_page(request, staff, 400, "That status or class is not one the loan book has.",
+                          (LOANS, "Back to loans"))
+    found = await c.loans.search(status=status or None, product_id=None, user_id=None, loan_class=loan_class or None,
                                  page=PageRequest(number, PAGE_SIZE))
     names = await c.users_repo.names(list({loan.user_id for loan in found.items}))  # one read for the page
     return render(request, "admin_loans.html", {
         "staff": staff, "loans": found.items, "names": names,
         "total": found.total, "status": status, "statuses": list(LoanStatus),
+        "loan_class": loan_class, "classes": list(LoanClass), "today": c.clock.now().date(),
         "page": number, "pages": _pages(found.total), "notice": DONE.get(done),
         "can_disburse": staff.user.can("loans:disburse")})
 
