@@ -175,14 +175,16 @@ async def test_an_admin_approves_rejects_disburses_and_confirms_a_pre_closure(ca
     assert stored["status"] == "REJECTED" and stored["rejection_reason"] == "Income could not be verified"
 
     approved = await console.get("/console/admin/loans", params={"status": "APPROVED"})
-    assert f'id="payout-{to_pay}"' in approved.text
+    assert f'id="payout-{to_pay}"' in approved.text and "KFS not accepted yet: no disbursal" in approved.text
     r = await console.post(f"/console/admin/loans/{to_pay}/disburse", {"payout_reference": "UTR 12!", "csrf_token": token})
     assert r.status_code == 400 and "The payout reference" in r.text
     assert (await loan_doc(capi, to_pay))["status"] == "APPROVED"
     r = await console.post(f"/console/admin/loans/{to_pay}/disburse", {"csrf_token": token})
     assert r.status_code == 409 and "has not accepted the Key Fact Statement" in r.text  # the borrower must first
     assert (await loan_doc(capi, to_pay))["status"] == "APPROVED"
-    await accept_kfs(capi, to_pay, first["headers"])
+    accepted = await accept_kfs(capi, to_pay, first["headers"])
+    approved = await console.get("/console/admin/loans", params={"status": "APPROVED"})
+    assert f"KFS {accepted['kfs']['number']} accepted" in approved.text and "KFS not accepted yet" not in approved.text
     r = await console.post(f"/console/admin/loans/{to_pay}/disburse",
                            {"payout_reference": "UTR20261122000123", "status": "APPROVED", "csrf_token": token})
     assert r.status_code == 303 and r.headers["location"].endswith("done=disbursed")
