@@ -296,8 +296,12 @@ class LoanService:
                                   net_disbursed=loan.kfs.net_disbursed)
 
     async def confirm_preclosure(self, admin: User, loan_id: str, client: ClientInfo) -> tuple[Loan, Repayment]:
-        """Closes a loan whose customer asked to pre-close: the final payment is the quote of today."""
-        loan = await self._admin_loan(loan_id)
+        """Closes a loan whose customer asked to pre-close: the final payment is the quote of today. The loan runs
+        on until then, so the daily review may write it meanwhile (see `_after_review`)."""
+        return await self._after_review(lambda: self._admin_loan(loan_id),
+                                        lambda loan: self._confirm_preclosure(admin, loan, client))
+
+    async def _confirm_preclosure(self, admin: User, loan: Loan, client: ClientInfo) -> tuple[Loan, Repayment]:
         closing, payment = loan.close_preclosed(on=self.today(), by=admin.id, now=self.clock.now())
         customer = await self.users.get(loan.user_id)
 
@@ -353,18 +357,22 @@ class LoanService:
             raise LoanNotFound()
         return loan
 
-    async def _borrowers_change(self, user: User, loan_id: str, change: Callable[[Loan], Awaitable[T]]) -> T:
-        """`change` on the customer's running loan as read. When the loan was written in between by the daily
-        review only (its arrears and reminders; no money, status or schedule moved), once more on the loan as it
-        is now, so a borrower never fails on the review's write; any other change stays 409 `loan_changed`."""
-        loan = await self._own(user, loan_id)
+    @staticmethod
+    async def _after_review(read: Callable[[], Awaitable[Loan]], change: Callable[[Loan], Awaitable[T]]) -> T:
+        """`change` on the running loan as `read`. When the loan was written in between by the daily review only
+        (its arrears and reminders; no money, status or schedule moved), once more on the loan as it is now, so
+        nobody fails on the review's write; any other change stays 409 `loan_changed`."""
+        loan = await read()
         try:
             return await change(loan)
         except LoanChanged:
-            now = await self._own(user, loan_id)
+            now = await read()
             if not now.reviewed_only_since(loan):
                 raise
             return await change(now)
+
+    async def _borrowers_change(self, user: User, loan_id: str, change: Callable[[Loan], Awaitable[T]]) -> T:
+        return await self._after_review(lambda: self._own(user, loan_id), change)
 
     async def repay(self, user: User, loan_id: str, amount: Decimal, client: ClientInfo) -> tuple[Loan, Repayment]:
         """Allocated to the oldest instalments, interest first; paying the last closes the loan."""

@@ -273,3 +273,16 @@ async def test_a_preclosure_request_left_unpaid_still_falls_due_and_takes_the_in
     r = await api.client.post(f"/admin/loans/{loan_id}/pre-close/confirm", headers=bearer(await api.staff("admin")))
     assert r.status_code == 200, r.text
     assert D(str(r.json()["repayment"]["amount"])) == D(str(after["foreclosure_amount"]))
+
+
+async def test_a_preclosure_confirmation_landing_on_the_daily_reviews_write_is_taken_on_the_loan_as_reviewed(
+        api, monkeypatch):
+    who, loan_id, _ = await _running_loan(api)
+    assert (await api.client.post(f"/loans/my-loans/{loan_id}/pre-close", headers=who["headers"])).status_code == 200
+    admin = bearer(await api.staff("admin"))
+    _write_between_read_and_save(api, monkeypatch, loan_id, {"arrears.reminded": "1:-3"})
+    r = await api.client.post(f"/admin/loans/{loan_id}/pre-close/confirm", headers=admin)
+    assert r.status_code == 200, r.text
+    stored = await api.container.db["loans"].find_one({"_id": ObjectId(loan_id)})
+    assert stored["status"] == "CLOSED" and stored["arrears"]["reminded"] == "1:-3"
+    assert await api.container.db["repayments"].count_documents({"loan_id": loan_id, "kind": "pre_closure"}) == 1
