@@ -89,11 +89,14 @@ class Reminders:
     before: int = 3
     after: tuple[int, ...] = (1, 7, 30)
 
-    def due(self, due_date: date, today: date) -> int | None:
+    def due(self, due_date: date, today: date, *, days_apart: int = 30) -> int | None:
         """The latest milestone reached today (negative: before the due date), so a missed day is caught up
-        with one mail, not one per day missed; a `before` one only while the instalment is not yet late."""
+        with one mail, not one per day missed; a `before` one only while the instalment is not yet late, and
+        only when instalments fall due further apart than that window (`days_apart`): a daily loan's borrower
+        would otherwise be mailed every day."""
         days = (today - due_date).days
-        reached = [m for m in (-self.before, *self.after) if m <= days and (m > 0 or days <= 0)]
+        ahead = (-self.before,) if days_apart > self.before else ()
+        reached = [m for m in (*ahead, *self.after) if m <= days and (m > 0 or days <= 0)]
         return max(reached) if reached else None
 
 

@@ -48,6 +48,11 @@ class RepaymentFrequency(StrEnum):
     def periods_per_year(self) -> int:
         return {"monthly": 12, "weekly": 52, "daily": 365}[self.value]
 
+    @property
+    def days_apart(self) -> int:
+        """The least number of days between two due dates (a February month)."""
+        return {"monthly": 28, "weekly": 7, "daily": 1}[self.value]
+
     def instalments(self, tenure_months: int) -> int:
         if self is RepaymentFrequency.MONTHLY:
             return tenure_months

@@ -76,7 +76,8 @@ class LoanReviews:
     def _review(self, loan: Loan, today: date) -> tuple[Loan, Loan, int | None] | None:
         """(the loan, as reviewed today, the reminder milestone to mail) when its arrears moved."""
         after, due = loan.assessed(today), loan.next_due
-        milestone = self.reminders.due(due.due_date, today) if due and due.due_date else None
+        milestone = (self.reminders.due(due.due_date, today, days_apart=loan.frequency.days_apart)
+                     if due and due.due_date else None)
         key = f"{due.number}:{milestone}" if due and milestone is not None else loan.arrears.reminded
         if key != loan.arrears.reminded:
             after = replace(after, arrears=replace(after.arrears, reminded=key))

@@ -12,6 +12,7 @@ from typing import Any
 from bson import Decimal128, ObjectId
 
 from app.domain.delinquency import PenalKind, PenalRule
+from app.domain.loan_schedule import RepaymentFrequency
 from app.services.delinquency import REVIEW_JOB
 from tests.conftest import bearer
 from tests.integration.events_helpers import run_jobs
@@ -27,8 +28,8 @@ def _text(mail: Any) -> str:
     return mail.get_body(preferencelist=("plain",)).get_content()
 
 
-async def _running_loan(api: Any, penal: PenalRule | None = PENAL) -> tuple[dict[str, Any], str, list[Any]]:
-    product = await make_product(api, name="Penal Loan", penal_charge=penal)
+async def _running_loan(api: Any, penal: PenalRule | None = PENAL, **terms: Any) -> tuple[dict[str, Any], str, list[Any]]:
+    product = await make_product(api, name="Penal Loan", penal_charge=penal, **terms)
     who = await borrower(api)
     admin = bearer(await api.staff("admin"))
     r = await api.client.post("/loans/apply", headers=who["headers"], json=apply_body(product))
@@ -286,3 +287,18 @@ async def test_a_preclosure_confirmation_landing_on_the_daily_reviews_write_is_t
     stored = await api.container.db["loans"].find_one({"_id": ObjectId(loan_id)})
     assert stored["status"] == "CLOSED" and stored["arrears"]["reminded"] == "1:-3"
     assert await api.container.db["repayments"].count_documents({"loan_id": loan_id, "kind": "pre_closure"}) == 1
+
+
+async def test_a_daily_loan_is_not_mailed_before_every_instalment_but_is_reminded_when_late(api_factory):
+    """Instalments a day apart: a "due soon" mail three days ahead would be a mail every day."""
+    api = await api_factory(job_workers=0)
+    who, loan_id, agreed = await _running_loan(api, repayment_frequency=RepaymentFrequency.DAILY)
+    first, fifth = (date.fromisoformat(agreed[i]["due_date"]) for i in (0, 4))
+    assert (fifth - first).days == 4
+    for day in (first - timedelta(days=1), first):
+        _to(api, day)
+        await run_jobs(api.container)
+    _to(api, first + timedelta(days=1))  # instalment 1 unpaid: late
+    await run_jobs(api.container)
+    subjects = [m["subject"] for m in api.mailbox.for_address(who["email"]) if "instalment" in m["subject"]]
+    assert subjects == ["Your loan instalment is overdue"]

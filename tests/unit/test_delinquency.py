@@ -137,6 +137,17 @@ def test_a_before_reminder_is_never_sent_once_late():
     assert Reminders(3, ()).due(due, due + timedelta(days=2)) is None
 
 
+def test_a_before_reminder_only_when_instalments_are_further_apart_than_its_window():
+    due, reminders = date(2026, 3, 1), Reminders(3, (1, 7, 30))
+    days_apart = {f: f.days_apart for f in RepaymentFrequency}
+    assert days_apart == {RepaymentFrequency.MONTHLY: 28, RepaymentFrequency.WEEKLY: 7, RepaymentFrequency.DAILY: 1}
+    assert reminders.due(due, due - timedelta(days=3), days_apart=7) == -3  # weekly: the day's reminder
+    assert reminders.due(due, due - timedelta(days=3), days_apart=4) == -3
+    assert reminders.due(due, due - timedelta(days=3), days_apart=3) is None  # the window is the whole gap
+    assert reminders.due(due, due, days_apart=1) is None  # daily: not a mail every day
+    assert reminders.due(due, due + timedelta(days=1), days_apart=1) == 1  # late: reminded all the same
+
+
 # --- properties ----------------------------------------------------------------------------
 
 payments = st.lists(st.tuples(st.integers(0, 400), st.integers(1, 3_000_000)), min_size=1, max_size=8)
