@@ -215,7 +215,7 @@ async def build_container(
         workers=settings.job_workers, poll_seconds=settings.job_poll_seconds, lease_seconds=settings.job_lease_seconds,
         timeout_seconds=settings.job_timeout_seconds, max_attempts=settings.job_max_attempts,
         backoff_base_seconds=settings.job_backoff_base_seconds, backoff_cap_seconds=settings.job_backoff_cap_seconds,
-        lanes={WEBHOOK_DELIVERY_LANE: settings.webhook_delivery_workers},
+        retention_days=settings.job_retention_days, lanes={WEBHOOK_DELIVERY_LANE: settings.webhook_delivery_workers},
     ), audit)
     transactions = Transactions(client, UnitOfWork(
         users=users_repo, kyc=kyc_cases, loans=loans, repayments=repayments, jobs=jobs_repo, events=events_repo,

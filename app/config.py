@@ -152,6 +152,8 @@ class Settings(BaseSettings):
     job_max_attempts: int = Field(5, ge=1)
     job_backoff_base_seconds: float = Field(5.0, ge=0)
     job_backoff_cap_seconds: float = Field(900.0, ge=0)
+    job_retention_days: int = Field(30, ge=1, le=3650, description=(
+        "Done jobs are deleted this many days after they finished (a TTL index); failed ones stay for a retry"))
 
     # /metrics (Prometheus): on the API port only with METRICS_TOKEN as a bearer token (unset: 404 there);
     # METRICS_PORT gives each process (API and `kycflow worker`) a listener of its own, without the token.

@@ -45,6 +45,9 @@ class JobRepository(EntityRepository[Job]):
         await self.collection.create_index([("lease_owner", ASCENDING), ("status", ASCENDING)])
         await self.collection.create_index([("status", ASCENDING), ("updated_at", DESCENDING), ("_id", DESCENDING)])
         await self.collection.create_index([("updated_at", DESCENDING), ("_id", DESCENDING)])  # the admin list
+        # Done jobs only (nothing else has `purge_at`): their key no longer guards anything once the change
+        # that queued them is weeks old; failed ones stay for an admin's retry.
+        await self.collection.create_index("purge_at", expireAfterSeconds=0)
 
     # --- writing a job beside the change that needs it -------------------------------
 
@@ -93,10 +96,10 @@ class JobRepository(EntityRepository[Job]):
         )
         return result.matched_count == 1
 
-    async def complete(self, job_id: str, *, owner: str, now: datetime) -> bool:
+    async def complete(self, job_id: str, *, owner: str, now: datetime, purge_at: datetime) -> bool:
         result = await self.collection.update_one(self._held(job_id, owner), {"$set": {
             "status": JobStatus.DONE.value, "lease_owner": None, "lease_until": None, "finished_at": now,
-            "updated_at": now, "last_error": None,
+            "updated_at": now, "last_error": None, "purge_at": purge_at,
         }})
         return result.modified_count == 1
 

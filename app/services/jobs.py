@@ -62,6 +62,7 @@ class JobSettings:
     max_attempts: int = 5
     backoff_base_seconds: float = 5.0
     backoff_cap_seconds: float = 900.0
+    retention_days: int = 30  # a done job is kept this long, then MongoDB's TTL monitor deletes it
     # Workers of each lane beside the `workers` of the main one (a lane not named here gets one).
     lanes: dict[str, int] = field(default_factory=dict)
 
@@ -260,7 +261,9 @@ class JobService:
             return
         error = handler.exception()
         if error is None:
-            if not await self.repo.complete(job.id, owner=self.owner, now=self.clock.now()):
+            now = self.clock.now()
+            if not await self.repo.complete(job.id, owner=self.owner, now=now,
+                                            purge_at=now + timedelta(days=self.settings.retention_days)):
                 log.warning("job finished after its lease was taken", extra={"job_id": job.id, "kind": job.kind})
             return
         message = (f"timeout after {kind.timeout:g} s" if isinstance(error, TimeoutError)

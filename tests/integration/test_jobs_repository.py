@@ -84,9 +84,9 @@ async def test_a_lapsed_lease_lets_another_worker_take_the_job(repo):
     taken = await repo.claim(owner="b", kinds=["demo"], now=retry_at, lease_seconds=LEASE)
     assert taken.id == job.id and taken.lease_owner == "b" and taken.attempts == 2
     # The first worker wakes up: the job is no longer its to finish.
-    assert not await repo.complete(job.id, owner="a", now=retry_at)
+    assert not await repo.complete(job.id, owner="a", now=retry_at, purge_at=retry_at)
     assert not await repo.renew(job.id, owner="a", now=retry_at, lease_seconds=LEASE)
-    assert await repo.complete(job.id, owner="b", now=retry_at)
+    assert await repo.complete(job.id, owner="b", now=retry_at, purge_at=retry_at)
     assert (await repo.get(job.id)).status is JobStatus.DONE
 
 

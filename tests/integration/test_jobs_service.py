@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from bson import ObjectId
 
 from app.domain.audit import ClientInfo
 from app.domain.jobs import JobStatus
@@ -173,6 +174,23 @@ async def test_a_handler_error_is_retried_with_growing_backoff_then_failed(db):
     assert delays == [2, 4]
     assert stored.status is JobStatus.FAILED and stored.attempts == 3 and stored.last_error == "ValueError: bad payload"
     assert not await jobs.run_once()
+    assert "purge_at" not in await db["jobs"].find_one({"_id": ObjectId(job.id)})  # kept for an admin's retry
+
+
+async def test_a_done_job_is_deleted_by_mongodbs_ttl_monitor_after_the_retention_days(db):
+    clock = FrozenClock()
+    jobs = service(db, clock, replace(FAST, retention_days=12))
+
+    async def fine(job):
+        return None
+
+    jobs.register("fine", fine)
+    job = await jobs.enqueue("fine", "fine:1", {})
+    assert await jobs.run_once()
+    stored = await db["jobs"].find_one({"_id": ObjectId(job.id)})
+    assert stored["status"] == "done" and stored["purge_at"] == stored["finished_at"] + timedelta(days=12)
+    [ttl] = [ix for ix in (await db["jobs"].index_information()).values() if "expireAfterSeconds" in ix]
+    assert ttl["key"] == [("purge_at", 1)] and ttl["expireAfterSeconds"] == 0
 
 
 async def test_losing_the_lease_cancels_the_handler(db):
