@@ -219,7 +219,7 @@ async def build_container(
     ), audit)
     transactions = Transactions(client, UnitOfWork(
         users=users_repo, kyc=kyc_cases, loans=loans, repayments=repayments, jobs=jobs_repo, events=events_repo,
-        audit=user_log, grievances=grievances), after_commit=jobs.wake)
+        audit=user_log, grievances=grievances, webhooks=endpoints), after_commit=jobs.wake)
     events = EventService(events_repo, jobs, clock)
     notifier = Notifier(Mailer(settings, clock), OutboxSms(settings.data_dir / "outbox", clock),
                         settings.otp_ttl_seconds // 60)

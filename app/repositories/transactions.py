@@ -26,6 +26,7 @@ from app.repositories.loans import LoanRepository
 from app.repositories.repayments import RepaymentRepository
 from app.repositories.user_log import UserLogRepository
 from app.repositories.users import UserRepository
+from app.repositories.webhooks import WebhookEndpointRepository
 
 T = TypeVar("T")
 TRIES = 10  # backoff 5, 10, 20 … 160, then 200 ms (±50 %) between them: about a second in all
@@ -44,6 +45,7 @@ class UnitOfWork:
     events: EventRepository
     audit: UserLogRepository
     grievances: GrievanceRepository
+    webhooks: WebhookEndpointRepository
 
     def bound(self, session: Any) -> UnitOfWork:
         return UnitOfWork(**{f.name: getattr(self, f.name).bound(session) for f in fields(self)})

@@ -194,16 +194,17 @@ class WebhookService:
         return endpoint
 
     async def _auto_disable(self, endpoint: WebhookEndpoint, reason: str, last_error: str) -> None:
-        """Disables a gone or long-failing endpoint and tells the admins (an event and a mail), once."""
+        """Disables a gone or long-failing endpoint and tells the admins (an event and a mail), once: the
+        disable, the event, the mails and the audit entry commit together, so a crash leaves none or all."""
         now = self.clock.now()
-        if await self.endpoints.disable(endpoint.id, now, reason) is None:
-            return  # disabled meanwhile: whoever did it told them
         why = ("it answered 410 Gone" if reason == "gone" else
                f"every try failed for {self.s.disable_after_days:g} days (since {endpoint.failing_since or now:%Y-%m-%d %H:%M} UTC)")
         admins = [u for u in (await self.users.search(role="admin", page=PageRequest(1, 100))).items
                   if u.status is UserStatus.ACTIVE]
 
-        async def step(tx: Any) -> None:
+        async def step(tx: Any) -> bool:
+            if await tx.webhooks.disable(endpoint.id, now, reason) is None:
+                return False  # disabled meanwhile: whoever did it told them
             # Ids only: a URL or an error text could look like a document number to the payload guard.
             await self.outbox.publish(EventType.WEBHOOK_ENDPOINT_DISABLED, user_id="", tx=tx,
                                       data={"webhook_id": endpoint.id, "reason": reason})
@@ -216,9 +217,10 @@ class WebhookService:
                                              f"{endpoint.id}/enable, then /replay)."])
             await self.audit.record(AuditAction.WEBHOOK_DISABLED, user_id=None, tx=tx, actor_role="system",
                                     webhook_id=endpoint.id, reason=reason)
+            return True
 
-        await self.transactions.run(step)
-        log.warning("webhook endpoint disabled", extra={"webhook_id": endpoint.id, "reason": reason})
+        if await self.transactions.run(step):
+            log.warning("webhook endpoint disabled", extra={"webhook_id": endpoint.id, "reason": reason})
 
     async def replay(self, admin: User, endpoint_id: str, since: datetime, client: ClientInfo) -> int:
         """Queues a new delivery of each event whose last try to the endpoint since `since` failed for

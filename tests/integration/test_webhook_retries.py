@@ -304,3 +304,31 @@ async def test_replay_after_an_auto_disable_sends_every_event_whose_retries_were
     await _run(api)
     assert [q.answered for q in receiver.requests[7:]] == [200, 200]
     assert {q.headers["webhook-id"] for q in receiver.requests[7:]} == set(latest)
+
+
+async def test_an_auto_disable_cut_before_its_notice_leaves_the_endpoint_enabled_and_the_next_one_tells(
+        api_factory, receiver, monkeypatch):
+    """The disable, its event, the admins' mails and the audit entry are one transaction: a failure before the
+    mails are queued leaves nothing half done (an endpoint silently off), and the next try does it all."""
+    api, admin, hook = await _setup(api_factory, receiver)
+    service = api.container.webhooks
+    endpoint = await service.endpoints.get(hook["id"])
+    real = service.notices.queue
+
+    async def cut(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the process died here")
+
+    monkeypatch.setattr(service.notices, "queue", cut)
+    with pytest.raises(RuntimeError):
+        await service._auto_disable(endpoint, "gone", "410 Gone")
+    assert (await service.endpoints.get(hook["id"])).enabled
+    assert await api.container.db["events"].count_documents({"type": "webhook.endpoint_disabled"}) == 0
+    assert await api.container.db["user_log"].count_documents({"action": "webhook_disabled"}) == 0
+
+    monkeypatch.setattr(service.notices, "queue", real)
+    await service._auto_disable(endpoint, "gone", "410 Gone")
+    await service._auto_disable(endpoint, "gone", "410 Gone")  # a second caller: already done, nothing more
+    assert not (await service.endpoints.get(hook["id"])).enabled
+    assert await api.container.db["events"].count_documents({"type": "webhook.endpoint_disabled"}) == 1
+    await _run(api)
+    assert len(await _admin_mails(api, admin)) == 1
