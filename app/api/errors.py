@@ -48,7 +48,7 @@ STATUS: dict[type[e.DomainError], int] = {
     # lending: amounts and terms that parse but break a rule are 422, like the schema's own refusals
     money.InvalidAmount: 422, money.InvalidRate: 422, loan_schedule.InvalidLoanTerms: 422,
     loans.InvalidLoanProduct: 422, loans.NotEligible: 422, loans.Overpayment: 422, loans.InvalidTransition: 409,
-    loans.LoanRepaid: 409,
+    loans.LoanRepaid: 409, loans.PaidAhead: 409,
     loans.KycNotApproved: 403, loans.LoanNotFound: 404, catalogue.ProductNotFound: 404, catalogue.BankNotFound: 404,
     loans.DuplicateApplication: 409, catalogue.BankExists: 409, catalogue.ProductExists: 409, loans.LoanChanged: 409,
     InstalmentsOverdue: 409, PrepaymentOutOfRange: 422, CoolingOffEnded: 409,

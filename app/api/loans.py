@@ -161,7 +161,7 @@ async def my_loan(loan_id: str, principal: OwnReader, loans: LoanServiceDep) -> 
 @router.post("/loans/my-loans/{loan_id}/repayments", status_code=status.HTTP_201_CREATED,
              response_model=RepaymentRecorded, summary="Record a repayment",
              responses=error_responses(401, 403, ln.LoanNotFound, ln.InvalidTransition, ln.LoanRepaid,
-                                       ln.LoanChanged, ln.Overpayment, InvalidAmount, 422))
+                                       ln.LoanChanged, ln.Overpayment, ln.PaidAhead, InvalidAmount, 422))
 async def repay(loan_id: str, body: RepaymentIn, principal: Borrower, loans: LoanServiceDep,
                 client: ClientDep) -> RepaymentRecorded:
     """Allocated to the oldest unpaid instalments, interest first; more than is outstanding is refused."""

@@ -61,6 +61,12 @@ class Overpayment(RuleViolation):
     code = "overpayment"
 
 
+class PaidAhead(Conflict):
+    """A pre-closure is requested: a payment may bring the loan up to date, not pay instalments ahead."""
+
+    code = "preclosure_requested"
+
+
 class LoanRepaid(Conflict):
     """Nothing is outstanding on this loan."""
 
@@ -763,6 +769,12 @@ class Loan:
                                     current=self.status.value)
         amount, today = money(amount, strict=True), now.date()
         levied = self.assessed(today).arrears  # an instalment late since the last review owes its charge first
+        if self.status == LoanStatus.PRE_CLOSURE_REQUESTED:  # the quote settles the rest: paying ahead would
+            due_now = levied.charges_due + sum(  # turn the foreclosure into a refund nobody asked for
+                (i.amount_left for i in self.instalments if i.due_date and i.due_date <= today), ZERO)
+            if amount > due_now:
+                raise PaidAhead(f"A pre-closure is requested: pay at most what is due today ({due_now}); the rest "
+                                "is settled by the pre-closure quote.", due_now=str(due_now))
         to_schedule, charges = split_payment(self.instalments, levied.charges, amount, today)
         result = (allocate_repayment(self.instalments, to_schedule) if to_schedule or not levied.charges_due
                   else RepaymentResult((), self.instalments, self.outstanding))

@@ -309,6 +309,8 @@ class LoanService:
             closed = await self._save(tx, loan, closing, EventType.LOAN_CLOSED, customer, lambda done: (
                 "Your loan is closed", [
                     f"Your loan {done.id} is pre-closed with a final payment of {_money(payment.amount)}.",
+                    *([f"You paid {_money(refund)} more than it took to close: it is refunded to you."]
+                      if (refund := Decimal(str(payment.breakdown.get("refund_due") or 0))) else []),
                     "Nothing more is due on it."]), closure=closing.closure, final_payment=payment.amount)
             if closed is None:
                 raise LoanChanged()

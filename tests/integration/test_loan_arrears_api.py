@@ -14,7 +14,7 @@ from bson import Decimal128, ObjectId
 from app.domain.delinquency import PenalKind, PenalRule
 from app.domain.loan_schedule import RepaymentFrequency
 from app.services.delinquency import REVIEW_JOB
-from tests.conftest import bearer
+from tests.conftest import bearer, eventually
 from tests.integration.events_helpers import run_jobs
 from tests.integration.lending_helpers import apply_body, borrower, make_product, relogin
 from tests.integration.test_catalogue_api import PRODUCT, _bank
@@ -264,6 +264,11 @@ async def test_a_preclosure_request_left_unpaid_still_falls_due_and_takes_the_in
 
     owed = D(str(agreed[0]["payment"])) + 500
     r = await api.client.post(f"/loans/my-loans/{loan_id}/repayments", headers=who["headers"],
+                              json={"amount": float(owed + D("0.01"))})  # ahead: the quote settles the rest
+    assert r.status_code == 409 and r.json()["error_code"] == "preclosure_requested", r.text
+    assert f"pay at most what is due today ({owed})" in r.json()["detail"]
+    assert await api.container.db["repayments"].count_documents({}) == 0
+    r = await api.client.post(f"/loans/my-loans/{loan_id}/repayments", headers=who["headers"],
                               json={"amount": float(owed)})
     assert r.status_code == 201, r.text
     loan = (await api.client.get(f"/loans/my-loans/{loan_id}", headers=who["headers"])).json()
@@ -302,3 +307,22 @@ async def test_a_daily_loan_is_not_mailed_before_every_instalment_but_is_reminde
     await run_jobs(api.container)
     subjects = [m["subject"] for m in api.mailbox.for_address(who["email"]) if "instalment" in m["subject"]]
     assert subjects == ["Your loan instalment is overdue"]
+
+
+async def test_a_loan_paid_ahead_then_pre_closed_tells_the_borrower_of_the_refund(api):
+    who, loan_id, agreed = await _running_loan(api)
+    ahead = sum(D(str(r["payment"])) for r in agreed) - 1  # all but a rupee, on day one: interest paid ahead
+    r = await api.client.post(f"/loans/my-loans/{loan_id}/repayments", headers=who["headers"],
+                              json={"amount": float(ahead)})
+    assert r.status_code == 201, r.text
+    assert (await api.client.post(f"/loans/my-loans/{loan_id}/pre-close", headers=who["headers"])).status_code == 200
+    r = await api.client.post(f"/admin/loans/{loan_id}/pre-close/confirm", headers=bearer(await api.staff("admin")))
+    assert r.status_code == 200, r.text
+    final = await api.container.db["repayments"].find_one({"loan_id": loan_id, "kind": "pre_closure"})
+    refund = final["breakdown"]["refund_due"].to_decimal()
+    assert refund > 0 and final["amount"].to_decimal() == 0
+    async def closing_mails() -> list[Any]:
+        return [m for m in api.mailbox.for_address(who["email"]) if m["subject"] == "Your loan is closed"]
+
+    [closed] = await eventually(closing_mails)  # the notice job's worker sends it
+    assert f"You paid ₹{refund:,.2f} more than it took to close: it is refunded to you." in _text(closed)

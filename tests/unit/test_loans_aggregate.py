@@ -23,6 +23,7 @@ from app.domain.loans import (
     LoanType,
     NextDue,
     Overpayment,
+    PaidAhead,
     RepaymentKind,
     StatusChange,
     allocate_repayment,
@@ -201,7 +202,15 @@ def test_a_loan_whose_preclosure_is_asked_runs_on_until_confirmed():
     first_due = requested.instalments[0].due_date
     assert first_due == date(2026, 2, 28) and requested.dpd_on(date(2026, 3, 10)) == 10
     assert requested.assessed(date(2026, 3, 10)).arrears.overdue == requested.instalments[0].payment
-    paid, record = requested.apply_payment(requested.outstanding, by="u1", now=PAID_AT)
+    first = requested.instalments[0].payment
+    march = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
+    with pytest.raises(PaidAhead) as ahead:  # the quote settles the rest, not payments ahead
+        requested.apply_payment(first + D("0.01"), by="u1", now=march)
+    assert ahead.value.details == {"due_now": str(first)}
+    paid, _ = requested.apply_payment(first, by="u1", now=march)
+    assert paid.status == LoanStatus.PRE_CLOSURE_REQUESTED and paid.dpd_on(march.date()) == 0
+    after_the_last = datetime(2027, 2, 1, 9, 0, tzinfo=UTC)  # every instalment due: all of it may be paid
+    paid, record = paid.apply_payment(paid.outstanding, by="u1", now=after_the_last)
     assert (paid.status, paid.closure, record.outstanding_after) == (LoanStatus.CLOSED, Closure.REPAID, 0)
     assert [c.status for c in paid.history[-2:]] == [LoanStatus.PRE_CLOSURE_REQUESTED, LoanStatus.CLOSED]
     assert LoanStatus.PRE_CLOSURE_REQUESTED.is_running and not LoanStatus.CLOSED.is_running
