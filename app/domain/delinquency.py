@@ -69,10 +69,11 @@ class Charge:
     charged_on: date
     amount: Decimal
     paid: Decimal = ZERO
+    waived: Decimal = ZERO  # a cooling-off exit leaves without penalty (RBI)
 
     @property
     def left(self) -> Decimal:
-        return self.amount - self.paid
+        return self.amount - self.paid - self.waived
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +132,15 @@ def assess(arrears: Arrears, rows: Sequence[Instalment], today: date, rule: Pena
     moved = (ClassChange(cls, today, dpd),) if cls != arrears.loan_class else ()
     return replace(arrears, loan_class=cls, overdue=sum((i.amount_left for i in late), ZERO), charges=arrears.charges + tuple(c for c in added if c.amount > 0),
                    history=arrears.history + moved)
+
+
+def closed_early(arrears: Arrears, on: date, *, waive: bool) -> Arrears:
+    """The arrears of a loan closed early on `on`: nothing overdue, the class current again, and each charge
+    still due paid by the closing payment (a pre-closure quote includes them) or waived (a cooling-off exit)."""
+    charges = tuple(replace(c, waived=c.waived + c.left) if waive else replace(c, paid=c.paid + c.left)
+                    for c in arrears.charges)
+    moved = (ClassChange(LoanClass.CURRENT, on, 0),) if arrears.loan_class != LoanClass.CURRENT else ()
+    return replace(arrears, loan_class=LoanClass.CURRENT, overdue=ZERO, charges=charges, history=arrears.history + moved)
 
 
 def split_payment(rows: Sequence[Instalment], charges: Sequence[Charge], amount: Decimal,

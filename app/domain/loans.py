@@ -13,7 +13,15 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
-from app.domain.delinquency import Arrears, PenalKind, PenalRule, assess, days_past_due, split_payment
+from app.domain.delinquency import (
+    Arrears,
+    PenalKind,
+    PenalRule,
+    assess,
+    closed_early,
+    days_past_due,
+    split_payment,
+)
 from app.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
 from app.domain.loan_schedule import (
     MAX_TENURE_MONTHS,
@@ -835,8 +843,7 @@ class Loan:
         closed = self._become(LoanStatus.CLOSED, by=by, now=now, note=Closure.PRE_CLOSED.value,
                               closure=Closure.PRE_CLOSED, closed_at=now, preclosure_quote=figures,
                               paid_total=self.paid_total + quote.foreclosure_amount,
-                              arrears=replace(self.arrears, charges=tuple(  # settled by the foreclosure amount
-                                  replace(c, paid=c.amount) for c in self.assessed(on).arrears.charges)))
+                              arrears=closed_early(self.assessed(on).arrears, on, waive=False))
         return closed, Repayment(id="", loan_id=self.id, user_id=self.user_id, kind=RepaymentKind.PRE_CLOSURE,
                                  amount=quote.foreclosure_amount, allocations=(), outstanding_after=ZERO,
                                  paid_at=now, recorded_by=by, breakdown=figures, charges_paid=quote.penal_charges)

@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal, localcontext
 from typing import Any
 
+from app.domain.delinquency import closed_early
 from app.domain.errors import Conflict, RuleViolation
 from app.domain.loan_schedule import PRECISION, KeepTerm, ScheduleVersion, rescheduled
 from app.domain.loans import Closure, InvalidTransition, Loan, LoanStatus, Repayment, RepaymentKind
@@ -152,8 +153,8 @@ def exit_cooling_off(loan: Loan, *, on: date, by: str, now: datetime) -> tuple[L
     """Closes the loan (`Closure.COOLING_OFF_EXIT`) with a final payment of the quote's amount due."""
     quote = cooling_off_quote(loan, on)
     closed = loan._become(LoanStatus.CLOSED, by=by, now=now, note=Closure.COOLING_OFF_EXIT.value,
-                          closure=Closure.COOLING_OFF_EXIT, closed_at=now,
-                          paid_total=loan.paid_total + quote.amount_due)
+                          closure=Closure.COOLING_OFF_EXIT, closed_at=now, paid_total=loan.paid_total + quote.amount_due,
+                          arrears=closed_early(loan.assessed(on).arrears, on, waive=True))  # no penalty
     return closed, Repayment(id="", loan_id=loan.id, user_id=loan.user_id, kind=RepaymentKind.COOLING_OFF_EXIT,
                              amount=quote.amount_due, allocations=(), outstanding_after=ZERO, paid_at=now,
                              recorded_by=by, breakdown=_record(quote)), quote

@@ -81,7 +81,8 @@ def _arrears(d: dict[str, Any] | None) -> Arrears:
     if not d:
         return Arrears()
     return Arrears(LoanClass(d["loan_class"]), d["overdue"], tuple(
-        Charge(c["instalment"], date_from_db(c["charged_on"]), c["amount"], c["paid"])  # type: ignore[arg-type]
+        Charge(c["instalment"], date_from_db(c["charged_on"]), c["amount"], c["paid"],  # type: ignore[arg-type]
+               c.get("waived", ZERO))
         for c in d["charges"]), tuple(ClassChange(LoanClass(h["loan_class"]), date_from_db(h["on"]), h["days_past_due"])  # type: ignore[arg-type]
                                       for h in d["history"]), d.get("reminded"))
 

@@ -87,7 +87,7 @@ async def test_an_overdue_loan_is_charged_reminded_classified_and_cured_by_a_pay
     first = loan["schedule"][0]
     assert (loan["loan_class"], loan["days_past_due"], loan["overdue_amount"]) == ("SMA_0", 1, first["payment"])
     assert loan["charges"] == [{"instalment": 1, "charged_on": str(due + timedelta(days=1)), "amount": 500,
-                                "paid": 0}] and loan["charges_due"] == 500
+                                "paid": 0, "waived": 0}] and loan["charges_due"] == 500
     assert loan["class_history"] == [{"loan_class": "SMA_0", "on": str(due + timedelta(days=1)), "days_past_due": 1}]
     # Never interest: the schedule is the agreed one, and the principal and interest owed did not move.
     assert [(r["interest"], r["principal"]) for r in loan["schedule"]] == [(r["interest"], r["principal"])

@@ -416,6 +416,7 @@ class PenalChargeLevied(Out):
     charged_on: date
     amount: Money
     paid: Money
+    waived: Money = Field(Decimal(0), description="Not owed after all: a cooling-off exit leaves without penalty (RBI)")
 
 
 class ClassChangeOut(Out):
