@@ -112,6 +112,14 @@ class RepositoryBase:
     async def ensure_indexes(self) -> None:  # overridden where a collection needs them
         return None
 
+    async def drop_old_indexes(self, names: tuple[str, ...]) -> None:
+        """Indexes an earlier version created and no query uses now: each write would still maintain them."""
+        for name in names:
+            try:
+                await self.collection.drop_index(name)
+            except OperationFailure:
+                pass  # never created here (a new database), or dropped at an earlier start
+
     def bound(self, session: Any) -> Self:
         """This repository inside a transaction: every call on its collection carries `session`."""
         clone = copy.copy(self)

@@ -15,7 +15,7 @@ from typing import Any
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import DuplicateKeyError
 
 from app.domain.kyc import (
     DEFAULT_LEVEL,
@@ -139,11 +139,7 @@ class KycCaseRepository(EntityRepository[KycCase]):
         await self.collection.create_index([("status", ASCENDING), ("decision.at", ASCENDING)])
         # The duplicate check compares only numbers the documents show (`shown_fingerprint`).
         await self.collection.create_index([("documents.shown_fingerprint", ASCENDING), ("status", ASCENDING)])
-        for name in _OLD_INDEXES:
-            try:
-                await self.collection.drop_index(name)
-            except OperationFailure:
-                pass  # never created here (a new database), or dropped at an earlier start
+        await self.drop_old_indexes(_OLD_INDEXES)
         await self.db.drop_collection("kyc_queue")  # the old queue's counters; nothing when already gone
 
     # --- reading ---------------------------------------------------------------------------

@@ -158,6 +158,8 @@ class LoanRepository(EntityRepository[Loan]):
         await self.collection.create_index([("status", ASCENDING), ("_id", ASCENDING), ("next_due.due_date", ASCENDING)])
         await self.collection.create_index([("arrears.loan_class", ASCENDING), ("status", ASCENDING),
                                             ("created_at", DESCENDING), ("_id", DESCENDING)])
+        # A class lists running loans (`status` $in) since this version: the index without `status` goes.
+        await self.drop_old_indexes(("arrears.loan_class_1_created_at_-1__id_-1",))
 
     # --- writing ---------------------------------------------------------------------------
 
