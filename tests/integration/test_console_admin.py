@@ -290,3 +290,15 @@ async def test_an_unknown_or_malformed_id_in_an_action_is_a_page_in_words_and_ch
         for path in (f"/console/admin/users/{bad}", f"/console/admin/webhooks/{bad}"):
             r = await console.get(path)
             assert r.status_code == 404 and 'id="error"' in r.text, path
+
+
+async def test_a_page_number_that_is_not_one_is_a_400_page_in_words_on_every_list(capi):
+    console, _, _ = await signed_in(capi)
+    lists = ("/console/kyc", "/console/admin/users", "/console/admin/loans", "/console/admin/jobs",
+             "/console/admin/webhooks")
+    for path in lists:
+        for page in ("²", "٣", "0", "-1", "1.5", "123456", ""):  # "²" and "٣" pass str.isdigit, not int()
+            r = await console.get(path, params={"page": page})
+            assert r.status_code == 400 and 'id="error"' in r.text, (path, page, r.status_code)
+            words_only(r.text)
+        assert (await console.get(path, params={"page": "1"})).status_code == 200, path

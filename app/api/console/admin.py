@@ -18,6 +18,7 @@ from app.api.console.pages import (
     error_page,
     form_problem,
     may,
+    page_number,
     render,
 )
 from app.api.deps import ClientDep, ContainerDep
@@ -63,7 +64,7 @@ async def users(request: Request, staff: StaffDep, c: ContainerDep, q: str = "",
                 done: str = "") -> Response:
     """Find a user by name, email or phone (the API's `GET /admin/users?q=`); staff creation below."""
     may(staff, "users:manage")
-    number = int(page) if page.isdigit() and 0 < len(page) < 6 else 0
+    number = page_number(page)
     if number < 1 or len(q) > 100:
         return error_page(request, staff, 400, "Search with at most 100 characters.", (USERS, "Back to users"))
     found = await c.admin.list_users(role=None, kyc_status=None, q=q.strip() or None, page=PageRequest(number, 20))

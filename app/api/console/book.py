@@ -11,7 +11,17 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from app.api.console.pages import PATH, CheckedStaffDep, StaffDep, attempt, error_page, form_problem, may, render
+from app.api.console.pages import (
+    PATH,
+    CheckedStaffDep,
+    StaffDep,
+    attempt,
+    error_page,
+    form_problem,
+    may,
+    page_number,
+    render,
+)
 from app.api.deps import ClientDep, ContainerDep
 from app.api.schemas.loans import DisburseIn, RejectLoanIn
 from app.domain.delinquency import LoanClass
@@ -32,10 +42,6 @@ DONE = {"approved": "The loan is approved; the customer has been told.",
 _FIELDS = {"reason": "The reason", "payout_reference": "The payout reference"}
 
 
-def _page(value: str) -> int:
-    return int(value) if value.isdigit() and 0 < len(value) < 6 else 0
-
-
 def _pages(total: int) -> int:
     return max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
 
@@ -46,7 +52,7 @@ async def loans(request: Request, staff: StaffDep, c: ContainerDep, status: str 
     """The loan book by status and RBI class (`GET /admin/loans?status=&loan_class=`), each row with what its
     status allows; a running loan with its class, days past due and what is overdue."""
     may(staff, "loans:manage")
-    number = _page(page)
+    number = page_number(page)
     if number < 1 or (status and status not in LoanStatus.__members__) or (
             loan_class and loan_class not in LoanClass.__members__):
         return error_page(request, staff, 400, "That status or class is not one the loan book has.",
@@ -95,7 +101,7 @@ async def jobs(request: Request, staff: StaffDep, c: ContainerDep, client: Clien
                page: str = "1", done: str = "") -> Response:
     """Background jobs by status, failed first (`GET /admin/jobs`); a failed one can be retried."""
     may(staff, "jobs:manage")
-    number = _page(page)
+    number = page_number(page)
     if number < 1 or (status and status not in {s.value for s in JobStatus}):
         return error_page(request, staff, 400, "That status is not one a job has.", (JOBS, "Back to jobs"))
     found = await c.jobs.list(status=JobStatus(status) if status else None, page=PageRequest(number, PAGE_SIZE),
@@ -117,7 +123,7 @@ async def retry_job(job_id: str, request: Request, staff: CheckedStaffDep, c: Co
 async def webhooks(request: Request, staff: StaffDep, c: ContainerDep, page: str = "1") -> Response:
     """The endpoints, newest first, disabled ones included (`GET /admin/webhooks`)."""
     may(staff, "webhooks:manage")
-    number = _page(page)
+    number = page_number(page)
     if number < 1:
         return error_page(request, staff, 400, "There is no such page.", (HOOKS, "Back to webhooks"))
     found = await c.webhooks.list_endpoints(page=PageRequest(number, PAGE_SIZE))
@@ -130,7 +136,7 @@ async def webhook(webhook_id: str, request: Request, staff: StaffDep, c: Contain
                   done: str = "") -> Response:
     """One endpoint and its recent delivery attempts, newest first, each with a redeliver button."""
     may(staff, "webhooks:manage")
-    number = _page(page) or 1
+    number = page_number(page) or 1
     try:
         endpoint = await c.webhooks.get(webhook_id)
         found = await c.webhooks.list_attempts(endpoint.id, page=PageRequest(number, PAGE_SIZE))

@@ -11,7 +11,17 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from app.api.console import views
-from app.api.console.pages import PATH, CheckedStaffDep, StaffDep, error_page, form_problem, may, redirect, render
+from app.api.console.pages import (
+    PATH,
+    CheckedStaffDep,
+    StaffDep,
+    error_page,
+    form_problem,
+    may,
+    page_number,
+    redirect,
+    render,
+)
 from app.api.deps import ClientDep, ContainerDep
 from app.api.errors import status_for
 from app.api.kyc import FILE_CSP
@@ -42,7 +52,7 @@ async def queue(request: Request, staff: StaffDep, c: ContainerDep, page: str = 
                 document_type: str = "", sort: str = "oldest", done: str = "") -> Response:
     """The waiting cases, filtered and sorted as `GET /kyc/pending` offers."""
     may(staff, "kyc:read_any")
-    number = int(page) if page.isdigit() and 0 < len(page) < 6 else 0
+    number = page_number(page)
     if (number < 1 or (risk_level and risk_level not in RISKS) or sort not in ("oldest", "risk")
             or (document_type and document_type not in dict(DOCUMENT_TYPES))):
         return error_page(request, staff, 400, "That filter is not one the queue offers; use the form above it.")

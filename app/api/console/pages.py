@@ -79,6 +79,12 @@ async def _staff(request: Request, console: ConsoleDep) -> StaffSession:
 StaffDep = Annotated[StaffSession, Depends(_staff)]
 
 
+def page_number(value: str) -> int:
+    """A `page` query value as a number; 0 (refused by the caller) unless it is 1 to 5 ASCII digits: `str.isdigit`
+    also takes "²" and other digits `int` refuses."""
+    return int(value) if value.isascii() and value.isdigit() and 0 < len(value) < 6 else 0
+
+
 def may(staff: StaffSession, permission: str) -> None:
     """The permission table the API uses (`GET /roles`)."""
     if not staff.user.can(permission):
