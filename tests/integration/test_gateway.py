@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import tracemalloc
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -234,3 +235,25 @@ async def test_the_gateway_has_its_own_body_limit(api_factory, upstreams):
     assert len(main.hits) <= hits + 1  # at most the cut-off upload reached the upstream, never an answer
     await asyncio.sleep(0.2)  # the upstream runs in its own thread: a late hit would show by now
     assert main.hits.count("/echo") <= 2
+
+
+async def test_a_caller_that_hangs_up_before_its_body_is_a_quiet_400_and_never_reaches_the_upstream(gw, upstreams, caplog):
+    """Driven at the ASGI level: the server tells the app the client left before sending a byte of its body."""
+    main, _ = upstreams
+    token = bearer(await gw.staff("admin"))["Authorization"].encode()
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/api/v1/gateway/echo/echo", "raw_path": b"/api/v1/gateway/echo/echo", "root_path": "",
+             "query_string": b"", "server": ("testserver", 80), "client": ("203.0.113.7", 5555),
+             "headers": [(b"host", b"testserver"), (b"authorization", token), (b"content-length", b"10")]}
+    caplog.set_level(logging.INFO)
+    await asyncio.wait_for(gw.client._transport.app(scope, receive, send), 5)
+    assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [400]
+    assert main.hits == [] and not [r for r in caplog.records if r.levelno >= logging.ERROR]
