@@ -133,6 +133,8 @@ async def test_an_overdue_loan_is_charged_reminded_classified_and_cured_by_a_pay
     page = await console.get("/console/admin/loans", params={"status": "", "loan_class": "CURRENT"})
     assert f'data-loan-id="{loan_id}"' not in page.text and 'id="empty"' in page.text
     assert (await console.get("/console/admin/loans", params={"loan_class": "SMA_9"})).status_code == 400
+    page = await console.get("/console/admin/loans", params={"status": "APPLIED", "loan_class": "SMA_1"})
+    assert "a class is a running loan's, so choose any status" in page.text
     stats = (await api.client.get("/admin/stats", headers=auditor)).json()["loans"]
     assert stats["by_class"]["SMA_1"] == {"count": 1, "amount": loan["outstanding"],
                                           "overdue": loan["overdue_amount"], "charges_due": charged}
