@@ -195,10 +195,13 @@ async def test_an_admin_approves_rejects_disburses_and_confirms_a_pre_closure(ca
 
     r = await capi.client.post(f"/loans/my-loans/{to_pay}/pre-close", headers=first["headers"])
     assert r.status_code == 200, r.text
-    waiting = await console.get("/console/admin/loans", params={"status": "PRE_CLOSURE_REQUESTED"})
+    waiting = await console.get("/console/admin/loans", params={"status": "", "loan_class": "CURRENT"})
     assert f'action="/console/admin/loans/{to_pay}/confirm"' in waiting.text
-    r = await console.post(f"/console/admin/loans/{to_pay}/confirm", {"csrf_token": token})
+    assert 'name="loan_class" value="CURRENT"' in waiting.text
+    r = await console.post(f"/console/admin/loans/{to_pay}/confirm",
+                           {"csrf_token": token, "status": "", "loan_class": "CURRENT"})
     assert r.status_code == 303 and (await loan_doc(capi, to_pay))["status"] == "CLOSED"
+    assert r.headers["location"] == "/console/admin/loans?status=&loan_class=CURRENT&done=closed"  # where it was
     r = await console.post(f"/console/admin/loans/{to_pay}/explode", {"csrf_token": token})
     assert r.status_code == 404 and "no such loan action" in r.text
     r = await console.get("/console/admin/loans", params={"status": "LOST"})

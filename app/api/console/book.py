@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
@@ -71,11 +72,14 @@ async def loans(request: Request, staff: StaffDep, c: ContainerDep, status: str 
 @router.post("/loans/{loan_id}/{action}", response_class=HTMLResponse)
 async def loan_action(loan_id: str, action: str, request: Request, staff: CheckedStaffDep, c: ContainerDep,
                       client: ClientDep, reason: Annotated[str, Form()] = "",
-                      payout_reference: Annotated[str, Form()] = "", status: Annotated[str, Form()] = "") -> Response:
+                      payout_reference: Annotated[str, Form()] = "", status: Annotated[str, Form()] = "",
+                      loan_class: Annotated[str, Form()] = "") -> Response:
     """approve, reject (with a reason the customer is told), disburse (with the bank's payout reference,
     or one generated when left empty) and confirm (a requested pre-closure)."""
     may(staff, "loans:disburse" if action == "disburse" else "loans:manage")
-    listed = f"{LOANS}?status={status}" if status in LoanStatus.__members__ else LOANS
+    status = status if status in LoanStatus.__members__ else ""
+    kept = {"status": status, **({"loan_class": loan_class} if loan_class in LoanClass.__members__ else {})}
+    listed = f"{LOANS}?{urlencode(kept)}" if status or len(kept) > 1 else LOANS  # back to the page it came from
     back = (listed, "Back to the loan book")
     work: Awaitable[object]
     try:
