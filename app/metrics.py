@@ -26,6 +26,10 @@ ML_DURATION = Histogram("kycflow_ml_task_duration_seconds", "A model task from s
 JOB_ATTEMPTS = Counter("kycflow_job_attempts_total", "Job attempts started", ["kind"])
 JOB_FAILURES = Counter("kycflow_job_failures_total", "Job attempts that failed (final: attempts used up)",
                        ["kind", "final"])
+JOB_EFFECTS_SKIPPED = Counter(
+    "kycflow_job_effects_skipped_total", "Outside effects (mails) skipped because an earlier attempt claimed them: "
+    "each goes at most once, so one whose attempt died mid-send may be missing (check the mail server's log)",
+    ["kind"])
 WEBHOOK_DELIVERIES = Counter("kycflow_webhook_deliveries_total", "Webhook delivery tries", ["outcome"])
 EVENT_STREAMS = Gauge("kycflow_event_streams_open", "Live event streams (SSE) open on this process")
 RATE_LIMITED = Counter("kycflow_rate_limit_refusals_total", "Requests refused by the request limits (429)",

@@ -132,6 +132,11 @@ class JobService:
         on the job first, so a run again (a lease lapsed after the send) skips it. An effect that
         raises gives the claim back, and the job retries with backoff."""
         if not await self.repo.claim_effect(job.id):
+            # An earlier attempt claimed it and then died or lost its lease: sent, or cut off mid-send. Never
+            # twice; so that a lost one can be found, say so (the log and a counter).
+            metrics.JOB_EFFECTS_SKIPPED.labels(job.kind).inc()
+            log.warning("job effect claimed by an earlier attempt: skipped, it may not have happened",
+                        extra={"job_id": job.id, "kind": job.kind, "attempts": job.attempts})
             return
         try:
             await effect()

@@ -4,6 +4,7 @@ and the job written in the same step as the state change."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from dataclasses import replace
 from datetime import timedelta
@@ -275,3 +276,25 @@ async def test_stop_ends_idle_workers_even_when_a_wake_lands_with_the_cancel(db)
         jobs.wake()
         await asyncio.wait_for(jobs.stop(), 5)
         assert not jobs.running
+
+
+async def test_an_effect_an_earlier_attempt_claimed_is_skipped_and_says_so(db, caplog):
+    """A mail goes at most once: the attempt after one that died mid-send skips it, and an operator can see that
+    (a warning naming the job, and `kycflow_job_effects_skipped_total`)."""
+    from app import metrics
+
+    jobs, sent = service(db), []
+
+    async def mail(job):
+        await jobs.once(job, lambda: asyncio.sleep(0, sent.append(job.key)))
+
+    jobs.register("mail", mail)
+    job = await jobs.enqueue("mail", "mail:1", {})
+    assert await jobs.run_once() and sent == ["mail:1"]
+    before = metrics.JOB_EFFECTS_SKIPPED.labels("mail")._value.get()
+    await db["jobs"].update_one({"_id": ObjectId(job.id)}, {"$set": {"status": "queued"}})  # as if it died there
+    caplog.set_level(logging.WARNING, logger="kycflow.jobs")
+    assert await jobs.run_once() and sent == ["mail:1"]  # never twice
+    assert metrics.JOB_EFFECTS_SKIPPED.labels("mail")._value.get() == before + 1
+    [record] = [r for r in caplog.records if "skipped, it may not have happened" in r.getMessage()]
+    assert (record.job_id, record.kind) == (job.id, "mail")
