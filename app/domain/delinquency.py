@@ -143,10 +143,15 @@ def closed_early(arrears: Arrears, on: date, *, waive: bool) -> Arrears:
     return replace(arrears, loan_class=LoanClass.CURRENT, overdue=ZERO, charges=charges, history=arrears.history + moved)
 
 
+def due_by(rows: Sequence[Instalment], today: date) -> Decimal:
+    """What the schedule leaves to pay on instalments due by `today` (today's included)."""
+    return sum((i.amount_left for i in rows if i.due_date is not None and i.due_date <= today), ZERO)
+
+
 def split_payment(rows: Sequence[Instalment], charges: Sequence[Charge], amount: Decimal,
                   today: date) -> tuple[Decimal, tuple[Charge, ...]]:
     """What of `amount` goes to the schedule, and the charges after it (see the module's order)."""
-    due = sum((i.amount_left for i in rows if i.due_date is not None and i.due_date <= today), ZERO)
+    due = due_by(rows, today)
     rest = amount - min(amount, due)
     settled = []
     for charge in charges:

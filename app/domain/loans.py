@@ -20,6 +20,7 @@ from app.domain.delinquency import (
     assess,
     closed_early,
     days_past_due,
+    due_by,
     split_payment,
 )
 from app.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
@@ -777,9 +778,8 @@ class Loan:
                                     current=self.status.value)
         amount, today = money(amount, strict=True), now.date()
         levied = self.assessed(today).arrears  # an instalment late since the last review owes its charge first
-        if self.status == LoanStatus.PRE_CLOSURE_REQUESTED:  # the quote settles the rest: paying ahead would
-            due_now = levied.charges_due + sum(  # turn the foreclosure into a refund nobody asked for
-                (i.amount_left for i in self.instalments if i.due_date and i.due_date <= today), ZERO)
+        if self.status == LoanStatus.PRE_CLOSURE_REQUESTED:  # the quote settles the rest; paying ahead would
+            due_now = due_by(self.instalments, today) + levied.charges_due  # make the foreclosure a refund
             if amount > due_now:
                 raise PaidAhead(f"A pre-closure is requested: pay at most what is due today ({due_now}); the rest "
                                 "is settled by the pre-closure quote.", due_now=str(due_now))

@@ -51,7 +51,7 @@ def entries(loan: Loan, repayments: Sequence[Repayment]) -> list[Entry]:
     n = len(loan.instalments)
     # Closed early: the closing payment settled what was left, so nothing is due on any row, and the
     # rows dated after it never fell due (they are the plan the closure replaced).
-    early = _EARLY.get(loan.closure) if loan.closure and loan.closed_at else None
+    early = _EARLY.get(loan.closure) if loan.closure else None
     closed_on = loan.closed_at.date() if early and loan.closed_at else None
     for row in loan.instalments:
         assert row.due_date is not None  # a disbursed loan's schedule is dated

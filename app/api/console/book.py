@@ -77,9 +77,10 @@ async def loan_action(loan_id: str, action: str, request: Request, staff: Checke
     """approve, reject (with a reason the customer is told), disburse (with the bank's payout reference,
     or one generated when left empty) and confirm (a requested pre-closure)."""
     may(staff, "loans:disburse" if action == "disburse" else "loans:manage")
-    status = status if status in LoanStatus.__members__ else ""
-    kept = {"status": status, **({"loan_class": loan_class} if loan_class in LoanClass.__members__ else {})}
-    listed = f"{LOANS}?{urlencode(kept)}" if status or len(kept) > 1 else LOANS  # back to the page it came from
+    kept = {"status": status if status in LoanStatus.__members__ else ""}  # back to the page it came from
+    if loan_class in LoanClass.__members__:
+        kept["loan_class"] = loan_class
+    listed = f"{LOANS}?{urlencode(kept)}" if any(kept.values()) else LOANS
     back = (listed, "Back to the loan book")
     work: Awaitable[object]
     try:
