@@ -90,7 +90,9 @@ def test_an_admin_approves_and_disburses_a_loan_and_retries_a_failed_job(book_se
     Select(driver.find_element(By.ID, "status")).select_by_visible_text("Disbursed")
     driver.find_element(By.ID, "apply-filters").click()
     WebDriverWait(driver, WAIT).until(ec.url_contains("status=DISBURSED"))
-    assert "UTR20261206000042" in wait_for(driver, f"tr[data-loan-id='{server['loan_id']}']").text
+    disbursed = wait_for(driver, f"tr[data-loan-id='{server['loan_id']}']").text
+    assert "UTR20261206000042" in disbursed and "CURRENT" in disbursed  # a running loan's class
+    shot(driver, artifacts, "13b-admin-loans-disbursed")
 
     # A failed job, retried.
     nav(driver, "Jobs")
